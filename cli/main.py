@@ -1,0 +1,245 @@
+"""The `planner` command: a thin shell over core, like the dashboard.
+
+Bad input prints one line on stderr and exits 2, having changed nothing (core raises
+before it commits). `--json` prints one JSON object or array on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from cli.parser import build_parser
+from core import agents, planner, schedule
+from core.config import Settings, get_settings
+from core.db import migrate
+from core.db import session as open_session
+from core.errors import PlannerError, ValidationError
+from core.models import Agent, Workflow, utcnow
+
+EXIT_BAD_INPUT = 2
+
+
+def emit(args: argparse.Namespace, value: Any, text: Callable[[], str]) -> None:
+    """Print `value` as JSON with --json, else the human text."""
+    print(json.dumps(value, indent=2, ensure_ascii=False) if args.json else text())
+
+
+def _job_fields(args: argparse.Namespace) -> planner.JobFields:
+    return planner.JobFields(
+        name=getattr(args, "new_name", None),
+        agent=args.agent,
+        schedule=args.schedule,
+        timezone=args.timezone,
+        chat=args.chat,
+        thread=args.thread,
+        workflow=args.workflow,
+        input=args.input,
+        misfire=args.misfire,
+    )
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    when = job["next_run_at"] or "—"
+    return (
+        f"{job['id']:>4}  {job['name']}  [{job['status']}, {job['health']}]  "
+        f"{job['schedule']} ({job['description']}, {job['timezone']})  next: {when}"
+    )
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    detail = run["error"] or ""
+    return (
+        f"{run['id']:>6}  job {run['job_id']}  {run['source']:<9} {run['status']:<9} "
+        f"attempts {run['attempt']}  for {run['scheduled_for'] or run['due_at']}  {detail}"
+    ).rstrip()
+
+
+def _lines(
+    items: Sequence[dict[str, Any]], line: Callable[[dict[str, Any]], str], empty: str
+) -> str:
+    return "\n".join(line(item) for item in items) if items else empty
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    migrate(settings.database_url)
+    print("Database is up to date.")
+
+
+def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
+    with open_session(settings.database_url) as session:
+        if args.action == "add":
+            agent = agents.add_agent(
+                session,
+                args.name,
+                args.backend,
+                args.url,
+                args.model or "",
+                args.system_prompt or "",
+                args.api_key_env or "",
+            )
+            emit(
+                args, agents.agent_json(agent), lambda: f"Added agent {agent.name} (id {agent.id})."
+            )
+        elif args.action == "list":
+            found = [agents.agent_json(a) for a in agents.list_all(session, Agent)]
+            emit(
+                args,
+                found,
+                lambda: _lines(
+                    found,
+                    lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}",
+                    "No agents yet: add one with 'planner agents add NAME --url URL'.",
+                ),
+            )
+        else:
+            agents.remove_agent(session, args.agent)
+            print(f"Removed agent {args.agent}.")
+
+
+def cmd_workflows(args: argparse.Namespace, settings: Settings) -> None:
+    with open_session(settings.database_url) as session:
+        if args.action == "add":
+            workflow = agents.add_workflow(session, args.name, args.url, args.auth_env or "")
+            emit(
+                args,
+                agents.workflow_json(workflow),
+                lambda: f"Added workflow {workflow.name} (id {workflow.id}).",
+            )
+        elif args.action == "list":
+            found = [agents.workflow_json(w) for w in agents.list_all(session, Workflow)]
+            emit(
+                args,
+                found,
+                lambda: _lines(
+                    found,
+                    lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}",
+                    "No workflows yet: add one with 'planner workflows add NAME --url URL'.",
+                ),
+            )
+        else:
+            agents.remove_workflow(session, args.workflow)
+            print(f"Removed workflow {args.workflow}.")
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
+    now = utcnow()
+    with open_session(settings.database_url) as session:
+        if args.action == "list":
+            found = [planner.job_json(job) for job in planner.list_jobs(session, args.agent)]
+            emit(
+                args,
+                found,
+                lambda: _lines(
+                    found, _job_line, "No jobs yet: add one with 'planner jobs add NAME ...'."
+                ),
+            )
+            return
+        if args.action == "run":
+            run = planner.run_job_now(session, args.job, _task_queue(), now)
+            emit(args, planner.run_json(run), lambda: str(run.id))
+            return
+        if args.action == "rm":
+            planner.delete_job(session, args.job)
+            print(f"Deleted job {args.job}.")
+            return
+        if args.action == "add":
+            job = planner.create_job(session, args.name, _job_fields(args), now, settings.timezone)
+        elif args.action == "update":
+            job = planner.update_job(session, args.job, _job_fields(args), now)
+        elif args.action == "pause":
+            job = planner.pause_job(session, args.job, now)
+        elif args.action == "resume":
+            job = planner.resume_job(session, args.job, now)
+        else:
+            job = planner.find_job(session, args.job)
+        shown = planner.job_json(job)
+        emit(args, shown, lambda: _job_line(shown))
+
+
+def _task_queue() -> Any:
+    """The worker's queue client, imported only by the command that submits work."""
+    from worker.tasks import task_queue
+
+    return task_queue
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:
+    with open_session(settings.database_url) as session:
+        found = [
+            planner.run_json(r)
+            for r in planner.list_runs(session, args.job, args.status, args.limit)
+        ]
+    emit(args, found, lambda: _lines(found, _run_line, "No runs yet."))
+
+
+def _start(text: str | None, timezone: str) -> datetime:
+    if text is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"--from {text!r} is not a date and time like 2026-11-01T00:00.", "from"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=schedule.zone(timezone))
+
+
+def cmd_cron(args: argparse.Namespace, settings: Settings) -> None:
+    timezone = args.timezone or settings.timezone
+    try:
+        expression = schedule.validate_cron(args.expression)
+        schedule.validate_timezone(timezone)
+        start = _start(args.start, timezone)
+    except ValidationError as error:
+        if args.json:
+            print(json.dumps({"valid": False, "error": str(error)}))
+        raise
+    tz = schedule.zone(timezone)
+    upcoming = [
+        moment.astimezone(tz).isoformat()
+        for moment in schedule.next_occurrences(expression, timezone, start, args.next)
+    ]
+    result = {
+        "valid": True,
+        "expression": expression,
+        "timezone": timezone,
+        "description": schedule.describe(expression),
+        "next": upcoming,
+    }
+    emit(args, result, lambda: "\n".join([f"{result['description']} ({timezone})", *upcoming]))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
+    "migrate": cmd_migrate,
+    "agents": cmd_agents,
+    "workflows": cmd_workflows,
+    "jobs": cmd_jobs,
+    "runs": cmd_runs,
+    "cron": cmd_cron,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args, get_settings())
+    except PlannerError as error:
+        print(f"planner: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except sa.exc.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        print("planner: the database is not set up yet; run 'planner migrate'.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The `planner` command's arguments (argparse exits 2 on a malformed command line)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError("must be between 1 and 500")
+    return value
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
+    if update:
+        parser.add_argument("--name", dest="new_name", help="rename the job")
+    parser.add_argument("--agent", help="agent name or id")
+    parser.add_argument("--schedule", help="5-field cron, e.g. '0 9 * * *', or @daily")
+    parser.add_argument("--timezone", help="IANA timezone (default PLANNER_TIMEZONE, else UTC)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
+    action.add_argument("--workflow", help="run this workflow (name or id)")
+    parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
+    parser.add_argument("--input", help="workflow input as a JSON object")
+    parser.add_argument("--misfire", choices=["catch_up_once", "skip"], help="after downtime")
+    _json_flag(parser)
+
+
+def _add_registry(commands: argparse._SubParsersAction, name: str, what: str) -> dict:
+    parser = commands.add_parser(name, help=f"manage {name}")
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help=f"add a {what}")
+    add.add_argument("name")
+    add.add_argument("--url", required=True)
+    _json_flag(add)
+    listing = actions.add_parser("list", help=f"list {name}")
+    _json_flag(listing)
+    remove = actions.add_parser("rm", help=f"remove a {what}")
+    remove.add_argument(what, help="name or id")
+    return {"add": add}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="planner", description="Scheduled jobs and event triggers for AI agents."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    agent_add = _add_registry(commands, "agents", "agent")["add"]
+    agent_add.add_argument("--backend", choices=["openai", "http"], default="openai")
+    agent_add.add_argument("--model", help="model name (openai) or remote agent id (http)")
+    agent_add.add_argument("--system-prompt", dest="system_prompt")
+    agent_add.add_argument("--api-key-env", dest="api_key_env", help="NAME of the key's env var")
+
+    workflow_add = _add_registry(commands, "workflows", "workflow")["add"]
+    workflow_add.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")
+
+    jobs = commands.add_parser("jobs", help="manage scheduled jobs")
+    actions = jobs.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a scheduled job")
+    add.add_argument("name")
+    _job_options(add, update=False)
+    update = actions.add_parser("update", help="change a job")
+    update.add_argument("job", help="name or id")
+    _job_options(update, update=True)
+    listing = actions.add_parser("list", help="list jobs")
+    listing.add_argument("--agent", help="only this agent's jobs")
+    _json_flag(listing)
+    for name, text in [
+        ("show", "show a job"),
+        ("pause", "pause a job"),
+        ("resume", "resume a job"),
+        ("rm", "delete a job and its runs"),
+        ("run", "run a job now (queued for the worker)"),
+    ]:
+        command = actions.add_parser(name, help=text)
+        command.add_argument("job", help="name or id")
+        _json_flag(command)
+
+    runs = commands.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--job", help="only this job's runs")
+    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--limit", type=_count, default=50)
+    _json_flag(runs)
+
+    cron = commands.add_parser("cron", help="check a cron expression and show its next runs")
+    cron.add_argument("expression")
+    cron.add_argument("--timezone")
+    cron.add_argument("--next", type=_count, default=5)
+    cron.add_argument("--from", dest="start", help="start time, read in --timezone")
+    _json_flag(cron)
+    return parser

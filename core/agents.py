@@ -1,0 +1,149 @@
+"""Agents and workflows: the targets jobs and triggers act on.
+
+Secrets never enter the database: an agent or workflow stores only the *name* of the
+environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from sqlmodel import Session, SQLModel, func, select
+
+from core.errors import NotFoundError, ValidationError
+from core.models import ActionKind, Agent, Backend, ScheduledJob, Workflow
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+Named = TypeVar("Named", Agent, Workflow)
+
+
+def clean_name(name: str, what: str) -> str:
+    text = " ".join(name.split())
+    if not text:
+        raise ValidationError(f"Give the {what} a name.", "name")
+    if len(text) > 200:
+        raise ValidationError(f"The {what} name is longer than 200 characters.", "name")
+    return text
+
+
+def validate_url(url: str, field: str = "url") -> str:
+    text = url.strip()
+    parts = urlparse(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError(
+            f"{url!r} is not a web address; use one starting with http:// or https://.", field
+        )
+    return text
+
+
+def validate_env_name(name: str, field: str) -> str:
+    """An environment variable's name; refuses what looks like the secret itself."""
+    text = name.strip()
+    if text and not ENV_NAME.match(text):
+        raise ValidationError(
+            f"{field} takes the name of an environment variable (like OPENAI_API_KEY), "
+            "not the key itself.",
+            field,
+        )
+    return text
+
+
+def find(session: Session, model: type[Named], ref: str | int) -> Named:
+    """An agent or workflow by exact name, else by id."""
+    what = model.__name__.lower()
+    text = str(ref).strip()
+    found = session.exec(select(model).where(model.name == text)).first()
+    if found is None and text.isdigit():
+        found = session.get(model, int(text))
+    if found is None:
+        raise NotFoundError(f"There is no {what} named {text!r}.")
+    return found
+
+
+def _ensure_unique_name(session: Session, model: type[SQLModel], name: str) -> None:
+    if session.exec(select(model).where(model.name == name)).first() is not None:
+        raise ValidationError(f"A {model.__name__.lower()} named {name!r} already exists.", "name")
+
+
+def add_agent(
+    session: Session,
+    name: str,
+    backend: str,
+    base_url: str,
+    model: str = "",
+    system_prompt: str = "",
+    api_key_env: str = "",
+) -> Agent:
+    name = clean_name(name, "agent")
+    if backend not in Backend.__members__:
+        raise ValidationError(f"Backend must be 'openai' or 'http', not {backend!r}.", "backend")
+    if backend == Backend.openai and not model.strip():
+        raise ValidationError("An openai agent needs a model name, such as gpt-4o-mini.", "model")
+    agent = Agent(
+        name=name,
+        backend=Backend(backend),
+        base_url=validate_url(base_url),
+        model=model.strip(),
+        system_prompt=system_prompt,
+        api_key_env=validate_env_name(api_key_env, "api_key_env"),
+    )
+    _ensure_unique_name(session, Agent, name)
+    session.add(agent)
+    session.commit()
+    return agent
+
+
+def add_workflow(session: Session, name: str, url: str, auth_env: str = "") -> Workflow:
+    name = clean_name(name, "workflow")
+    workflow = Workflow(
+        name=name, url=validate_url(url), auth_env=validate_env_name(auth_env, "auth_env")
+    )
+    _ensure_unique_name(session, Workflow, name)
+    session.add(workflow)
+    session.commit()
+    return workflow
+
+
+def list_all(session: Session, model: type[Named]) -> list[Named]:
+    return list(session.exec(select(model).order_by(model.name)))
+
+
+def jobs_using_workflow(session: Session, workflow: Workflow) -> list[ScheduledJob]:
+    jobs = session.exec(select(ScheduledJob).where(ScheduledJob.action == ActionKind.workflow))
+    return [job for job in jobs if job.config.get("workflow_id") == workflow.id]
+
+
+def remove_agent(session: Session, ref: str | int) -> None:
+    agent = find(session, Agent, ref)
+    count = session.exec(
+        select(func.count()).select_from(ScheduledJob).where(ScheduledJob.agent_id == agent.id)
+    ).one()
+    if count:
+        raise ValidationError(
+            f"Agent {agent.name!r} has {count} job(s); delete them or move them first.", "agent"
+        )
+    session.delete(agent)
+    session.commit()
+
+
+def remove_workflow(session: Session, ref: str | int) -> None:
+    workflow = find(session, Workflow, ref)
+    users = jobs_using_workflow(session, workflow)
+    if users:
+        names = ", ".join(repr(job.name) for job in users)
+        raise ValidationError(
+            f"Workflow {workflow.name!r} is run by {names}; change or delete them first.",
+            "workflow",
+        )
+    session.delete(workflow)
+    session.commit()
+
+
+def agent_json(agent: Agent) -> dict[str, Any]:
+    return agent.model_dump(mode="json")
+
+
+def workflow_json(workflow: Workflow) -> dict[str, Any]:
+    return workflow.model_dump(mode="json")

@@ -1,0 +1,87 @@
+"""Settings from the environment: the one place Planner reads configuration.
+
+Every variable is listed in `.env.example` and the README. A `.env` file in the working
+directory is read first, without overriding variables already set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+
+from core.errors import ConfigError
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def _timezone(env: dict[str, str]) -> str:
+    name = env.get("PLANNER_TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"PLANNER_TIMEZONE {name!r} is not a known IANA timezone") from None
+    return name
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/planner.db"
+    queue_url: str = "sqlite:///var/queue.db"
+    timezone: str = "UTC"
+    max_retries: int = 3
+    retry_base_seconds: float = 30.0
+    misfire_grace_seconds: int = 300
+    http_timeout_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: the process environment)."""
+        values = dict(os.environ if env is None else env)
+        return cls(
+            database_url=values.get("DATABASE_URL", "").strip() or cls.database_url,
+            queue_url=values.get("QUEUE_URL", "").strip() or cls.queue_url,
+            timezone=_timezone(values),
+            max_retries=_int(values, "PLANNER_MAX_RETRIES", cls.max_retries),
+            retry_base_seconds=_float(values, "PLANNER_RETRY_BASE_SECONDS", cls.retry_base_seconds),
+            misfire_grace_seconds=_int(
+                values, "PLANNER_MISFIRE_GRACE_SECONDS", cls.misfire_grace_seconds
+            ),
+            http_timeout_seconds=_float(
+                values, "PLANNER_HTTP_TIMEOUT_SECONDS", cls.http_timeout_seconds
+            ),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once (after loading `.env` if there is one)."""
+    load_dotenv(override=False)
+    return Settings.from_env()

@@ -1,0 +1,87 @@
+"""Engines, sessions and migrations.
+
+SQLite is tuned for three processes sharing one file: WAL (readers never block the
+writer), a busy timeout (writers wait instead of failing with "database is locked"), and
+foreign keys switched on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+import migrations
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept Heroku-style `postgres://` URLs, which SQLAlchemy no longer does."""
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgres://")
+    return url
+
+
+def _prepare_sqlite_file(url: sa.URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's own BEGIN run, so a transaction takes its lock when it writes.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _on_sqlite_begin(connection: sa.Connection) -> None:
+    # BEGIN IMMEDIATE: a writer queues for the lock up front instead of failing to
+    # upgrade a read lock later, which busy_timeout cannot retry.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@lru_cache(maxsize=8)
+def get_engine(database_url: str) -> sa.Engine:
+    """One engine (and connection pool) per database URL per process."""
+    url = sa.make_url(normalize_url(database_url))
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    _prepare_sqlite_file(url)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    sa.event.listen(engine, "connect", _on_sqlite_connect)
+    sa.event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def session(database_url: str) -> Session:
+    """A new session; objects stay readable after commit, for handing to callers."""
+    return Session(get_engine(database_url), expire_on_commit=False)
+
+
+def insert_ignoring_conflicts(engine: sa.Engine, table: sa.Table) -> Any:
+    """`INSERT … ON CONFLICT DO NOTHING` for the engine's dialect (the exactly-once tool)."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    config.set_main_option("sqlalchemy.url", normalize_url(database_url).replace("%", "%%"))
+    return config
+
+
+def migrate(database_url: str) -> None:
+    """Bring the schema to the newest migration; running it again changes nothing."""
+    command.upgrade(alembic_config(database_url), "head")

@@ -1,0 +1,265 @@
+"""The tick: turn due occurrences into Run rows, apply the misfire policy, sweep lost work.
+
+A tick looks ahead (huey checks periodic tasks every 60 s from the consumer's start, not
+on the minute) and submits each occurrence with an eta, so runs start on time. The Run
+row is inserted with `ON CONFLICT DO NOTHING` on (job_id, scheduled_for): a second tick
+or a second worker inserts nothing and so submits nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from core.config import Settings
+from core.db import get_engine, insert_ignoring_conflicts
+from core.db import session as open_session
+from core.executor import RunResult
+from core.models import (
+    WAITING_STATUSES,
+    Heartbeat,
+    MisfirePolicy,
+    Run,
+    RunSource,
+    RunStatus,
+    ScheduledJob,
+    Status,
+)
+from core.queue import RunQueue
+from core.runner import record
+from core.schedule import occurrences
+
+LOOKAHEAD = timedelta(seconds=75)
+# Submitted this much before their time; the worker then waits for the exact moment.
+SUBMIT_AHEAD = timedelta(seconds=1.5)
+# A waiting run whose due time passed this long ago lost its queue message.
+SWEEP_AFTER = timedelta(seconds=120)
+JOBS_PER_BATCH = 2_000
+# Late occurrences counted per job and tick; a longer outage is counted over several ticks.
+MAX_LATE_PER_TICK = 10_000
+
+RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
+JOB_TABLE: sa.Table = ScheduledJob.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class TickReport:
+    runs_created: int = 0
+    occurrences_missed: int = 0
+    runs_resubmitted: int = 0
+    leases_expired: int = 0
+    submitted: dict[datetime, list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one job's due occurrences become: new Run rows and the next occurrence."""
+
+    runs: list[dict[str, Any]]
+    next_run_at: datetime
+    missed: int
+
+
+def _run_row(
+    job_id: int,
+    source: str,
+    status: str,
+    scheduled_for: datetime,
+    due_at: datetime,
+    now: datetime,
+    **extra: Any,
+) -> dict[str, Any]:
+    row = {
+        "job_id": job_id,
+        "source": source,
+        "status": status,
+        "scheduled_for": scheduled_for,
+        "due_at": due_at,
+        "attempt": 0,
+        "attempts": [],
+        "created_at": now,
+        "finished_at": None,
+        "error": None,
+        "output": None,
+    }
+    return row | extra
+
+
+def _missed_row(job_id: int, missed: list[datetime], now: datetime) -> dict[str, Any]:
+    count, first, last = len(missed), missed[0], missed[-1]
+    times = (
+        f"at {first:%Y-%m-%d %H:%M} UTC"
+        if count == 1
+        else (f"between {first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} UTC")
+    )
+    return _run_row(
+        job_id,
+        RunSource.schedule,
+        RunStatus.missed,
+        first,
+        now,
+        now,
+        finished_at=now,
+        output={"missed_occurrences": count, "first": first.isoformat(), "last": last.isoformat()},
+        error=f"Missed {count} run{'s' if count != 1 else ''} {times}: no worker was running.",
+    )
+
+
+def plan_occurrences(
+    job_id: int,
+    expression: str,
+    timezone: str,
+    next_run_at: datetime,
+    policy: str,
+    now: datetime,
+    grace: timedelta,
+) -> Plan:
+    """Runs for a job's occurrences from `next_run_at` up to the look-ahead horizon.
+
+    Occurrences older than the grace window are not replayed one by one: the newest of
+    them becomes one catch-up run (policy catch_up_once) and the rest one `missed` entry.
+    """
+    horizon, late_before = now + LOOKAHEAD, now - grace
+    upcoming = itertools.chain([next_run_at], occurrences(expression, timezone, next_run_at))
+    late: list[datetime] = []
+    runs: list[dict[str, Any]] = []
+    moment = next(upcoming)
+    while moment <= horizon and len(late) < MAX_LATE_PER_TICK:
+        if moment < late_before:
+            late.append(moment)
+        else:
+            runs.append(_run_row(job_id, RunSource.schedule, RunStatus.queued, moment, moment, now))
+        moment = next(upcoming)
+    caught_up = bool(late) and moment >= late_before and policy == MisfirePolicy.catch_up_once
+    skipped = late[:-1] if caught_up else late
+    if caught_up:
+        runs.append(_run_row(job_id, RunSource.catch_up, RunStatus.queued, late[-1], now, now))
+    if skipped:
+        runs.append(_missed_row(job_id, skipped, now))
+    return Plan(runs=runs, next_run_at=moment, missed=len(skipped))
+
+
+def _due_jobs(connection: sa.Connection, now: datetime) -> list[sa.Row]:
+    return connection.execute(
+        sa.select(
+            JOB_TABLE.c.id,
+            JOB_TABLE.c.schedule,
+            JOB_TABLE.c.timezone,
+            JOB_TABLE.c.next_run_at,
+            JOB_TABLE.c.misfire_policy,
+        )
+        .where(JOB_TABLE.c.status == Status.active, JOB_TABLE.c.next_run_at <= now + LOOKAHEAD)
+        .order_by(JOB_TABLE.c.next_run_at)
+        .limit(JOBS_PER_BATCH)
+    ).all()
+
+
+def _dispatch_batch(engine: sa.Engine, now: datetime, grace: timedelta, report: TickReport) -> int:
+    """Plan and insert one batch of due jobs in one transaction; returns jobs handled."""
+    with engine.begin() as connection:
+        jobs = _due_jobs(connection, now)
+        if not jobs:
+            return 0
+        rows: list[dict[str, Any]] = []
+        advances: list[dict[str, Any]] = []
+        for job in jobs:
+            plan = plan_occurrences(
+                job.id, job.schedule, job.timezone, job.next_run_at, job.misfire_policy, now, grace
+            )
+            rows.extend(plan.runs)
+            report.occurrences_missed += plan.missed
+            advances.append({"job": job.id, "seen": job.next_run_at, "next": plan.next_run_at})
+        inserted = (
+            connection.execute(
+                insert_ignoring_conflicts(engine, RUN_TABLE).returning(
+                    RUN_TABLE.c.id, RUN_TABLE.c.status, RUN_TABLE.c.due_at
+                ),
+                rows,
+            ).all()
+            if rows
+            else []
+        )
+        # Conditional on the value read: a job edited meanwhile keeps its new schedule.
+        connection.execute(
+            JOB_TABLE.update()
+            .where(
+                JOB_TABLE.c.id == sa.bindparam("job"),
+                JOB_TABLE.c.next_run_at == sa.bindparam("seen"),
+            )
+            .values(next_run_at=sa.bindparam("next")),
+            advances,
+        )
+    report.runs_created += len(inserted)
+    for run_id, status, due_at in inserted:
+        if status == RunStatus.queued:
+            report.submitted.setdefault(due_at, []).append(run_id)
+    return len(jobs)
+
+
+def _stale_waiting_runs(engine: sa.Engine, now: datetime) -> list[int]:
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                sa.select(RUN_TABLE.c.id).where(
+                    RUN_TABLE.c.status.in_(WAITING_STATUSES),
+                    RUN_TABLE.c.due_at < now - SWEEP_AFTER,
+                )
+            ).scalars()
+        )
+
+
+def _expire_leases(settings: Settings, now: datetime) -> list[Run]:
+    """Take back runs whose worker died mid-attempt; the attempt counts as failed."""
+    retries = []
+    with open_session(settings.database_url) as session:
+        expired = session.exec(
+            select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
+        ).all()
+        session.rollback()
+        for run in expired:
+            lost = RunResult(
+                succeeded=False,
+                error=f"The worker stopped during attempt {run.attempt}.",
+                retryable=True,
+            )
+            retry = record(session, run.id, run.attempt, run.started_at, lost, now, settings)
+            if retry is not None:
+                retries.append(retry)
+    return retries
+
+
+def _beat(settings: Settings, worker: str, now: datetime) -> None:
+    with open_session(settings.database_url) as session:
+        session.merge(Heartbeat(worker=worker, last_tick_at=now))
+        session.commit()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> TickReport:
+    """One dispatcher pass: due jobs, lost queue messages, dead workers' runs, heartbeat."""
+    engine = get_engine(settings.database_url)
+    grace = timedelta(seconds=settings.misfire_grace_seconds)
+    report = TickReport()
+    while _dispatch_batch(engine, now, grace, report) == JOBS_PER_BATCH:
+        pass
+    for due_at, run_ids in sorted(report.submitted.items()):
+        queue.submit(run_ids, eta=due_at - SUBMIT_AHEAD)
+    stale = _stale_waiting_runs(engine, now)
+    if stale:
+        queue.submit(stale)
+    report.runs_resubmitted = len(stale)
+    for run in _expire_leases(settings, now):
+        queue.submit([run.id], eta=run.due_at)
+        report.leases_expired += 1
+    _beat(settings, worker, now)
+    return report

@@ -1,0 +1,52 @@
+"""The one executor: an Action in, a RunResult out. Jobs and triggers both end here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from core import targets
+from core.models import Agent, Workflow
+
+
+@dataclass(frozen=True)
+class ChatAction:
+    """Send the last of `messages` (the thread so far) to `agent`."""
+
+    agent: Agent
+    messages: list[dict[str, str]]
+    thread_id: str
+    source: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowAction:
+    workflow: Workflow
+    body: dict[str, Any]
+
+
+Action = ChatAction | WorkflowAction
+
+
+@dataclass(frozen=True)
+class RunResult:
+    succeeded: bool
+    output: Any = None
+    error: str | None = None
+    retryable: bool = False
+
+
+def execute(action: Action, run_id: int, client: httpx.Client) -> RunResult:
+    """Perform the action once; never raises for a target's failure."""
+    try:
+        if isinstance(action, ChatAction):
+            output = targets.chat(
+                client, action.agent, action.messages, action.thread_id, action.source, run_id
+            )
+        else:
+            output = targets.run_workflow(client, action.workflow, action.body, run_id)
+    except targets.TargetError as error:
+        return RunResult(succeeded=False, error=str(error), retryable=error.retryable)
+    return RunResult(succeeded=True, output=output)

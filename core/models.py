@@ -1,0 +1,166 @@
+"""SQLModel tables. Times are stored as UTC and always come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp kept as naive UTC in the database and handed out as aware UTC.
+
+    SQLite has no timezone type; one convention for every backend keeps comparisons
+    (`next_run_at <= now`) correct everywhere.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Backend(StrEnum):
+    openai = "openai"
+    http = "http"
+
+
+class ActionKind(StrEnum):
+    chat = "chat"
+    workflow = "workflow"
+
+
+class Status(StrEnum):
+    active = "active"
+    paused = "paused"
+
+
+class MisfirePolicy(StrEnum):
+    catch_up_once = "catch_up_once"
+    skip = "skip"
+
+
+class RunSource(StrEnum):
+    schedule = "schedule"
+    catch_up = "catch_up"
+    run_now = "run_now"
+    event = "event"
+    test = "test"
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    retrying = "retrying"
+    succeeded = "succeeded"
+    failed = "failed"
+    skipped = "skipped"
+    missed = "missed"
+
+
+TERMINAL_STATUSES = (RunStatus.succeeded, RunStatus.failed, RunStatus.skipped, RunStatus.missed)
+WAITING_STATUSES = (RunStatus.queued, RunStatus.retrying)
+
+
+class Agent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    backend: Backend = Field(sa_type=sa.String)
+    base_url: str
+    model: str = ""
+    system_prompt: str = ""
+    api_key_env: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Workflow(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    url: str
+    auth_env: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ScheduledJob(SQLModel, table=True):
+    __tablename__ = "scheduled_job"
+    __table_args__ = (sa.Index("ix_scheduled_job_status_next_run_at", "status", "next_run_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", ondelete="RESTRICT")
+    name: str = Field(unique=True)
+    schedule: str
+    timezone: str
+    action: ActionKind = Field(sa_type=sa.String)
+    config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    misfire_policy: MisfirePolicy = Field(default=MisfirePolicy.catch_up_once, sa_type=sa.String)
+    status: Status = Field(default=Status.active, sa_type=sa.String)
+    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_outcome: str | None = None
+    consecutive_failures: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def health(self) -> str:
+        """Green: active and last run fine; yellow: paused; red: last run failed."""
+        if self.status == Status.paused:
+            return "yellow"
+        return "red" if self.consecutive_failures else "green"
+
+
+class Run(SQLModel, table=True):
+    """One execution of a job or trigger, from queued to a terminal status.
+
+    `due_at` is when the next attempt may start (the occurrence, the run-now moment, or
+    the retry time); the tick's sweep re-submits waiting runs whose `due_at` is long past.
+    `lease_expires_at` bounds a running attempt: every call has a timeout, so a run still
+    `running` past its lease belongs to a worker that died, and the sweep takes it back.
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "scheduled_for", name="uq_run_job_occurrence"),
+        sa.UniqueConstraint("trigger_id", "event_id", name="uq_run_trigger_event"),
+        sa.Index("ix_run_status_due_at", "status", "due_at"),
+        sa.Index("ix_run_job_id_id", "job_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int | None = Field(default=None, foreign_key="scheduled_job.id", ondelete="CASCADE")
+    trigger_id: int | None = None
+    event_id: str | None = None
+    source: RunSource = Field(sa_type=sa.String)
+    status: RunStatus = Field(default=RunStatus.queued, sa_type=sa.String)
+    scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    attempt: int = 0
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    input: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
+    output: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Heartbeat(SQLModel, table=True):
+    """The last tick of each worker, so the dashboard can tell whether one is alive."""
+
+    worker: str = Field(primary_key=True)
+    last_tick_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,167 @@
+"""Shared fixtures: a migrated temporary SQLite database, settings pointing at it, a fake
+agent/workflow server on 127.0.0.1, and a real huey consumer process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from sqlmodel import Session
+
+from core import agents
+from core.config import Settings
+from core.db import migrate
+from core.db import session as open_session
+from core.models import Agent, Workflow
+from tests.fakes import FakeTarget
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 30, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class RecordingQueue:
+    """core.queue.RunQueue that records submissions, for tests of core without a worker."""
+
+    submitted: list[tuple[list[int], datetime | None]] = field(default_factory=list)
+
+    def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
+        self.submitted.append((list(run_ids), eta))
+
+    @property
+    def run_ids(self) -> list[int]:
+        return [run_id for ids, _ in self.submitted for run_id in ids]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    database_url = f"sqlite:///{tmp_path / 'planner.db'}"
+    migrate(database_url)
+    return Settings(
+        database_url=database_url,
+        queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
+        retry_base_seconds=0.2,
+        http_timeout_seconds=5,
+    )
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    with open_session(settings.database_url) as db:
+        yield db
+
+
+@pytest.fixture
+def target() -> Iterator[FakeTarget]:
+    fake = FakeTarget().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def agent(session: Session, target: FakeTarget) -> Agent:
+    return agents.add_agent(
+        session, "Assistant", "openai", target.url + "/v1", "test-model", "Be brief."
+    )
+
+
+@pytest.fixture
+def workflow(session: Session, target: FakeTarget) -> Workflow:
+    return agents.add_workflow(session, "analyze-email", target.url + "/hooks/analyze")
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a child process these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANNER_", "DATABASE_"))}
+    env |= {
+        "DATABASE_URL": settings.database_url,
+        "QUEUE_URL": settings.queue_url,
+        "PLANNER_RETRY_BASE_SECONDS": str(settings.retry_base_seconds),
+        "PLANNER_MAX_RETRIES": str(settings.max_retries),
+        "PLANNER_HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
+        "PLANNER_MISFIRE_GRACE_SECONDS": str(settings.misfire_grace_seconds),
+    }
+    return env | extra
+
+
+class Consumer:
+    """A real `huey_consumer worker.tasks.huey` process, as the Procfile starts it."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Consumer:
+        command = [
+            str(Path(sys.executable).with_name("huey_consumer")),
+            "worker.tasks.huey",
+            "--workers", "4",
+            "--worker-type", "thread",
+            "--max-delay", "0.5",
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=settings_env(self.settings), stdout=log, stderr=log
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def consumer(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Consumer]]:
+    started: list[Consumer] = []
+
+    def start(**overrides: Any) -> Consumer:
+        process = Consumer(replace(settings, **overrides), tmp_path / "consumer.log").start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,112 @@
+"""A local HTTP server standing in for agents and workflows (outside the product).
+
+It answers on 127.0.0.1 with scripted responses, so Planner's real httpx code runs
+against a real socket, and it records every request for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    delay: float = 0.0
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+
+@dataclass
+class FakeTarget:
+    """Scripted replies per path; without a script: an OpenAI-style or echo answer."""
+
+    requests: list[Received] = field(default_factory=list)
+    scripts: dict[str, deque[Reply]] = field(default_factory=dict)
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def script(self, path: str, *replies: Reply) -> None:
+        self.scripts.setdefault(path, deque()).extend(replies)
+
+    def received(self, path: str | None = None) -> list[Received]:
+        with self.condition:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 30) -> None:
+        """Wait until the recorded requests satisfy `predicate`, or fail."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while not predicate(self.requests):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"fake target: condition not met; got {self.requests}")
+                self.condition.wait(remaining)
+
+    def _answer(self, path: str, body: Any) -> Reply:
+        with self.condition:
+            script = self.scripts.get(path)
+            if script:
+                return script.popleft()
+        if path.endswith("/chat/completions"):
+            text = f"reply to: {body['messages'][-1]['content']}"
+            return Reply(body={"choices": [{"message": {"role": "assistant", "content": text}}]})
+        return Reply(body={"ok": True, "received": body})
+
+    def start(self) -> FakeTarget:
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                body = json.loads(raw) if raw else None
+                with target.condition:
+                    target.requests.append(
+                        Received(self.path, dict(self.headers), body, time.time())
+                    )
+                    target.condition.notify_all()
+                reply = target._answer(self.path, body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                payload = json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

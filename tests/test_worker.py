@@ -1,0 +1,100 @@
+"""The worker as deployed: a real huey consumer process on a temporary SQLite queue,
+calling a fake agent/workflow server over real sockets."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from core import planner
+from core.db import session as open_session
+from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
+from core.planner import JobFields
+from tests.conftest import wait_until
+from tests.fakes import Reply
+from worker.queue import HueyRunQueue, make_huey
+
+
+def finished_runs(database_url: str, job_id: int) -> list[Run]:
+    with open_session(database_url) as session:
+        runs = session.exec(select(Run).where(Run.job_id == job_id).order_by(Run.id)).all()
+        return [run for run in runs if run.finished_at is not None]
+
+
+def test_run_now_executes_through_the_consumer(settings, session: Session, agent, target, consumer):
+    job = planner.create_job(
+        session,
+        "Briefing",
+        JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi {jobName}"),
+        utcnow(),
+        "UTC",
+    )
+    consumer()
+    run = planner.run_job_now(
+        session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
+    )
+
+    [done] = wait_until(lambda: finished_runs(settings.database_url, job.id), what="the run")
+    assert done.id == run.id
+    assert done.status == RunStatus.succeeded
+    assert done.input == "Hi Briefing"
+    assert done.output == "reply to: Hi Briefing"
+    [request] = target.received("/v1/chat/completions")
+    assert request.headers["Idempotency-Key"] == str(run.id)
+    assert request.body["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_a_due_job_starts_within_a_second_of_its_time(
+    settings, session: Session, agent, target, consumer
+):
+    job = planner.create_job(
+        session,
+        "Every minute",
+        JobFields(agent="Assistant", schedule="* * * * *", chat="tick"),
+        utcnow(),
+        "UTC",
+    )
+    consumer()
+
+    [done] = wait_until(
+        lambda: finished_runs(settings.database_url, job.id), timeout=90, what="the scheduled run"
+    )
+    assert done.source == "schedule" and done.status == RunStatus.succeeded
+    [request] = target.received("/v1/chat/completions")
+    lag = request.at - done.scheduled_for.timestamp()
+    assert 0 <= lag < 1.5, f"started {lag:.3f}s after its time"
+    with open_session(settings.database_url) as db:
+        assert db.exec(select(Heartbeat)).first() is not None
+        assert db.get(ScheduledJob, job.id).next_run_at > done.scheduled_for
+
+
+def test_failing_target_is_retried_then_succeeds(
+    settings, session: Session, workflow, agent, target, consumer
+):
+    target.script("/hooks/analyze", Reply(503, {"error": "busy"}), Reply(429), Reply(200, {"x": 1}))
+    job = planner.create_job(
+        session,
+        "Report",
+        JobFields(
+            agent="Assistant",
+            schedule="0 9 * * 1",
+            workflow="analyze-email",
+            input='{"scope": "week"}',
+        ),
+        utcnow(),
+        "UTC",
+    )
+    consumer()
+    planner.run_job_now(
+        session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
+    )
+
+    [done] = wait_until(
+        lambda: finished_runs(settings.database_url, job.id), what="the retried run"
+    )
+    assert done.status == RunStatus.succeeded
+    assert done.attempt == 3
+    assert [a["outcome"] for a in done.attempts] == ["failed", "failed", "succeeded"]
+    assert "503" in done.attempts[0]["error"] and "429" in done.attempts[1]["error"]
+    requests = target.received("/hooks/analyze")
+    assert {r.headers["Idempotency-Key"] for r in requests} == {str(done.id)}
+    assert requests[0].body["input"] == {"scope": "week"}

@@ -1,0 +1,67 @@
+"""Planner's work on huey: the storage a QUEUE_URL means, the tasks, and the RunQueue.
+
+Tasks are installed on a huey instance by `install_tasks`, so a process can submit to
+any queue URL (a test's temporary queue, say) with the same task names the consumer runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import httpx
+from huey import Huey, SqliteHuey, crontab
+
+from core.config import Settings
+from core.dispatch import tick, worker_name
+from core.errors import ConfigError
+from core.models import utcnow
+from core.runner import execute_run
+
+
+def make_huey(queue_url: str) -> Huey:
+    """A huey instance for `sqlite:///path` (the default)."""
+    if queue_url.startswith("sqlite:///"):
+        path = Path(queue_url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey("planner", filename=str(path), results=False, utc=True)
+    raise ConfigError(f"QUEUE_URL {queue_url!r} is not supported; use sqlite:///path/to/queue.db")
+
+
+@lru_cache(maxsize=1)
+def http_client(timeout_seconds: float) -> httpx.Client:
+    """One pooled client per worker process (httpx clients are thread-safe)."""
+    return httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+
+
+class HueyRunQueue:
+    """core.queue.RunQueue on huey: one message per run now, or one per future moment."""
+
+    def __init__(self, huey: Huey, settings: Settings) -> None:
+        self.huey = huey
+
+        @huey.periodic_task(crontab(), name="tick")
+        def dispatcher_tick() -> None:
+            """Every minute, and at consumer start: the dispatcher pass."""
+            tick(settings, self, utcnow(), worker_name())
+
+        @huey.task(name="start_runs")
+        def start_runs(run_ids: list[int]) -> None:
+            """Fan a due moment's runs out to the workers (one scheduled message, many runs)."""
+            self.submit(run_ids)
+
+        @huey.task(name="run_job")
+        def run_job(run_id: int) -> None:
+            execute_run(run_id, self, http_client(settings.http_timeout_seconds), settings)
+
+        self.start_runs = start_runs
+        self.run_job = run_job
+
+    def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
+        if eta is None or eta <= utcnow():
+            for run_id in run_ids:
+                self.run_job(run_id)
+        else:
+            self.start_runs.schedule((list(run_ids),), eta=eta)
