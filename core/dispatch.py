@@ -123,24 +123,29 @@ def plan_occurrences(
 ) -> Plan:
     """Runs for a job's occurrences from `next_run_at` up to the look-ahead horizon.
 
-    Occurrences older than the grace window are not replayed one by one: the newest of
-    them becomes one catch-up run (policy catch_up_once) and the rest one `missed` entry.
+    Occurrences already past (the worker was down, or a tick came late) are never replayed
+    one by one: only the newest can run — as a normal late run within the grace window,
+    else as one catch-up run (policy catch_up_once) or not at all (skip) — and the others
+    become one `missed` entry that counts them.
     """
-    horizon, late_before = now + LOOKAHEAD, now - grace
+    horizon = now + LOOKAHEAD
     upcoming = itertools.chain([next_run_at], occurrences(expression, timezone, next_run_at))
-    late: list[datetime] = []
+    past: list[datetime] = []
     runs: list[dict[str, Any]] = []
     moment = next(upcoming)
-    while moment <= horizon and len(late) < MAX_LATE_PER_TICK:
-        if moment < late_before:
-            late.append(moment)
+    while moment <= horizon and len(past) < MAX_LATE_PER_TICK:
+        if moment < now:
+            past.append(moment)
         else:
             runs.append(_run_row(job_id, RunSource.schedule, RunStatus.queued, moment, moment, now))
         moment = next(upcoming)
-    caught_up = bool(late) and moment >= late_before and policy == MisfirePolicy.catch_up_once
-    skipped = late[:-1] if caught_up else late
-    if caught_up:
-        runs.append(_run_row(job_id, RunSource.catch_up, RunStatus.queued, late[-1], now, now))
+    newest = past[-1] if past and moment >= now else None  # else: more past ones next tick
+    on_time = newest is not None and newest >= now - grace
+    runs_newest = on_time or (newest is not None and policy == MisfirePolicy.catch_up_once)
+    if runs_newest:
+        source = RunSource.schedule if on_time else RunSource.catch_up
+        runs.append(_run_row(job_id, source, RunStatus.queued, newest, now, now))
+    skipped = past[:-1] if runs_newest else past
     if skipped:
         runs.append(_missed_row(job_id, skipped, now))
     return Plan(runs=runs, next_run_at=moment, missed=len(skipped))

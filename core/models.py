@@ -1,4 +1,8 @@
-"""SQLModel tables. Times are stored as UTC and always come back timezone-aware."""
+"""SQLModel tables. Times are stored as UTC and always come back timezone-aware.
+
+Enumerated columns are plain strings in the database and in the models (rows read back
+hold `str`); the StrEnums below name their allowed values.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +84,7 @@ WAITING_STATUSES = (RunStatus.queued, RunStatus.retrying)
 class Agent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
-    backend: Backend = Field(sa_type=sa.String)
+    backend: str = Field(sa_type=sa.String)  # Backend
     base_url: str
     model: str = ""
     system_prompt: str = ""
@@ -105,10 +109,10 @@ class ScheduledJob(SQLModel, table=True):
     name: str = Field(unique=True)
     schedule: str
     timezone: str
-    action: ActionKind = Field(sa_type=sa.String)
+    action: str = Field(sa_type=sa.String)  # ActionKind
     config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    misfire_policy: MisfirePolicy = Field(default=MisfirePolicy.catch_up_once, sa_type=sa.String)
-    status: Status = Field(default=Status.active, sa_type=sa.String)
+    misfire_policy: str = Field(default=MisfirePolicy.catch_up_once, sa_type=sa.String)
+    status: str = Field(default=Status.active, sa_type=sa.String)  # Status
     next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_outcome: str | None = None
@@ -144,8 +148,8 @@ class Run(SQLModel, table=True):
     job_id: int | None = Field(default=None, foreign_key="scheduled_job.id", ondelete="CASCADE")
     trigger_id: int | None = None
     event_id: str | None = None
-    source: RunSource = Field(sa_type=sa.String)
-    status: RunStatus = Field(default=RunStatus.queued, sa_type=sa.String)
+    source: str = Field(sa_type=sa.String)  # RunSource
+    status: str = Field(default=RunStatus.queued, sa_type=sa.String)  # RunStatus
     scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
     due_at: datetime = Field(sa_type=UTCDateTime)
     attempt: int = 0

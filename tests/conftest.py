@@ -4,6 +4,7 @@ agent/workflow server on 127.0.0.1, and a real huey consumer process."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from sqlmodel import Session
 
 from core import agents
 from core.config import Settings
-from core.db import migrate
+from core.db import get_engine, migrate
 from core.db import session as open_session
 from core.models import Agent, Workflow
 from tests.fakes import FakeTarget
@@ -55,10 +56,20 @@ class RecordingQueue:
         return [run_id for ids, _ in self.submitted for run_id in ids]
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated by Alembic; each test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "planner.db"
+    migrate(f"sqlite:///{path}")
+    get_engine(f"sqlite:///{path}").dispose()  # closing checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    database_url = f"sqlite:///{tmp_path / 'planner.db'}"
-    migrate(database_url)
+def settings(tmp_path: Path, migrated_database: Path) -> Settings:
+    database = tmp_path / "planner.db"
+    shutil.copy(migrated_database, database)
+    database_url = f"sqlite:///{database}"
     return Settings(
         database_url=database_url,
         queue_url=f"sqlite:///{tmp_path / 'queue.db'}",

@@ -1,0 +1,48 @@
+"""`{variable}` templates: defaults in the job's timezone, dotted paths, JSON left alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.templates import default_variables, missing_variables, render, variable_names
+
+MOMENT = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
+
+
+def test_default_variables_are_in_the_jobs_timezone():
+    variables = default_variables(MOMENT, "Europe/Berlin", "Morning Briefing", "Assistant", 42)
+    template = "{date} {time} {dayOfWeek} {datetime} {timezone} {jobName} {agentName} {runId}"
+    assert render(template, variables) == (
+        "2026-11-27 00:30 Friday 2026-11-27T00:30:00+01:00 Europe/Berlin "
+        "Morning Briefing Assistant 42"
+    )
+
+
+def test_double_braces_work_like_single_ones():
+    assert render("{{ name }} and {{name}} and {name}", {"name": "Ada"}) == "Ada and Ada and Ada"
+
+
+def test_json_braces_are_left_alone():
+    template = 'Reply as {"summary": "...", "count": 3} for {name}; {} and { spaced } stay.'
+    assert render(template, {"name": "Ada"}) == (
+        'Reply as {"summary": "...", "count": 3} for Ada; {} and { spaced } stay.'
+    )
+
+
+def test_unknown_variables_become_empty_text_and_are_reported():
+    template = "Agenda: {agenda}. Day: {dayOfWeek}."
+    variables = {"dayOfWeek": "Monday"}
+    assert render(template, variables) == "Agenda: . Day: Monday."
+    assert missing_variables(template, variables) == ["agenda"]
+
+
+def test_dotted_paths_reach_into_nested_data():
+    data = {"sender": {"email": "a@example.org"}, "labels": ["INBOX", "IMPORTANT"], "n": 2}
+    assert render("{sender.email} {labels.1} {n} {sender}", data) == (
+        'a@example.org IMPORTANT 2 {"email": "a@example.org"}'
+    )
+    assert render("{sender.name} {labels.7}", data) == " "
+
+
+def test_variable_names_in_order_without_repeats():
+    assert variable_names("{a} {{b.c}} {a} {1x} {d}") == ["a", "b.c", "d"]
