@@ -1,0 +1,255 @@
+"""One run's life against a real local HTTP server: what is sent, stored, retried, skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from core import agents, planner
+from core.db import session as open_session
+from core.models import Run, RunSource, RunStatus, ScheduledJob
+from core.planner import JobFields
+from core.runner import KEEP_RUNS, execute_run, retry_delay
+from tests.fakes import Reply
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def chat_job(session: Session, template: str = "Hello {jobName}", **extra) -> ScheduledJob:
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat=template, **extra)
+    return planner.create_job(session, "Briefing", fields, NOW, "Europe/Berlin")
+
+
+def queued_run(session: Session, job: ScheduledJob, scheduled_for: datetime = NOW, **extra) -> Run:
+    run = Run(
+        job_id=job.id, source=RunSource.schedule, scheduled_for=scheduled_for, due_at=scheduled_for
+    )
+    for name, value in extra.items():
+        setattr(run, name, value)
+    session.add(run)
+    session.commit()
+    return run
+
+
+def run_once(settings, queue, http, run_id: int, at: datetime = NOW) -> Run:
+    execute_run(run_id, queue, http, settings, clock=lambda: at)
+    with open_session(settings.database_url) as session:
+        return session.get(Run, run_id)
+
+
+def test_chat_run_sends_the_rendered_message_and_stores_the_reply(
+    settings, session, agent, target, queue, http
+):
+    job = chat_job(session, "It is {dayOfWeek} {time} in {timezone}; run {runId}")
+    run = queued_run(session, job, scheduled_for=datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
+
+    done = run_once(settings, queue, http, run.id, at=datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
+
+    message = f"It is Friday 09:00 in Europe/Berlin; run {run.id}"
+    assert (done.status, done.input, done.output) == ("succeeded", message, f"reply to: {message}")
+    assert done.attempt == 1 and done.attempts[0]["outcome"] == "succeeded"
+    [request] = target.received("/v1/chat/completions")
+    assert request.body == {
+        "model": "test-model",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": message},
+        ],
+    }
+    assert request.headers["Idempotency-Key"] == str(run.id)
+    session.expire_all()
+    stored = session.get(ScheduledJob, job.id)
+    assert (stored.last_outcome, stored.health) == ("succeeded", "green")
+
+
+def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, target, queue, http):
+    job = chat_job(session, "Note {runId}", thread="continue")
+    first = queued_run(session, job, NOW)
+    run_once(settings, queue, http, first.id)
+    second = queued_run(session, job, NOW + timedelta(days=1))
+    run_once(settings, queue, http, second.id, NOW + timedelta(days=1))
+
+    sent = target.received("/v1/chat/completions")[-1].body["messages"]
+    assert sent[1:] == [
+        {"role": "user", "content": f"Note {first.id}"},
+        {"role": "assistant", "content": f"reply to: Note {first.id}"},
+        {"role": "user", "content": f"Note {second.id}"},
+    ]
+
+
+def test_http_backend_posts_agent_thread_message_and_source(settings, session, target, queue, http):
+    agents.add_agent(session, "Assistant", "http", target.url + "/agent", "remote-7")
+    target.script("/agent", Reply(200, {"reply": "Done."}))
+    job = chat_job(session, "Do it")
+    run = queued_run(session, job)
+
+    done = run_once(settings, queue, http, run.id)
+
+    assert done.output == "Done."
+    [request] = target.received("/agent")
+    assert request.body["agentId"] == "remote-7"
+    assert request.body["threadId"] == f"run-{run.id}"
+    assert request.body["message"] == "Do it"
+    assert request.body["source"]["jobName"] == "Briefing"
+
+
+def test_workflow_run_posts_input_and_source_with_the_bearer_token(
+    settings, session, agent, target, queue, http, monkeypatch
+):
+    monkeypatch.setenv("ANALYZE_TOKEN", "s3cret")
+    agents.add_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
+    fields = JobFields(
+        agent="Assistant", schedule="0 9 * * 1", workflow="analyze", input='{"scope": "week"}'
+    )
+    job = planner.create_job(session, "Weekly", fields, NOW, "UTC")
+    run = queued_run(session, job)
+
+    done = run_once(settings, queue, http, run.id)
+
+    [request] = target.received("/hooks/analyze")
+    assert request.headers["Authorization"] == "Bearer s3cret"
+    assert request.body["input"] == {"scope": "week"}
+    assert request.body["source"] == {
+        "type": "schedule",
+        "jobId": job.id,
+        "jobName": "Weekly",
+        "runId": run.id,
+        "scheduledFor": NOW.isoformat(),
+    }
+    assert done.output == {"ok": True, "received": request.body}
+    assert "s3cret" not in str(done.model_dump())
+
+
+def test_a_client_error_fails_at_once_and_turns_the_job_red_until_a_success(
+    settings, session, agent, target, queue, http
+):
+    target.script("/v1/chat/completions", Reply(400, {"error": "bad model"}))
+    job = chat_job(session)
+    failed = run_once(settings, queue, http, queued_run(session, job).id)
+
+    assert (failed.status, failed.attempt) == ("failed", 1)
+    assert "HTTP 400" in failed.error and "bad model" in failed.error
+    assert queue.submitted == []
+    session.expire_all()
+    stored = session.get(ScheduledJob, job.id)
+    assert stored.health == "red" and stored.last_outcome.startswith("failed: ")
+    assert "HTTP 400" in stored.last_outcome
+
+    tomorrow = NOW + timedelta(days=1)
+    run_once(settings, queue, http, queued_run(session, job, tomorrow).id, at=tomorrow)
+    session.expire_all()
+    assert session.get(ScheduledJob, job.id).health == "green"
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_answers_wait_with_backoff(settings, session, agent, target, queue, http, status):
+    target.script("/v1/chat/completions", Reply(status), Reply(status))
+    run = queued_run(session, chat_job(session))
+
+    first = run_once(settings, queue, http, run.id)
+    assert (first.status, first.attempt) == ("retrying", 1)
+    assert timedelta(seconds=0.16) <= first.due_at - NOW <= timedelta(seconds=0.24)
+    assert queue.submitted == [([run.id], first.due_at)]
+
+    early = run_once(settings, queue, http, run.id, at=first.due_at - timedelta(seconds=5))
+    assert early.attempt == 1, "a retry must not start before its time"
+
+    second = run_once(settings, queue, http, run.id, at=first.due_at)
+    assert (second.status, second.attempt) == ("retrying", 2)
+    assert timedelta(seconds=0.32) <= second.due_at - first.due_at <= timedelta(seconds=0.48)
+
+    third = run_once(settings, queue, http, run.id, at=second.due_at)
+    assert (third.status, third.attempt, third.error) == ("succeeded", 3, None)
+    assert [a["outcome"] for a in third.attempts] == ["failed", "failed", "succeeded"]
+
+
+def test_retries_stop_after_the_maximum(settings, session, agent, target, queue, http):
+    target.script("/v1/chat/completions", *[Reply(503)] * 10)
+    run = queued_run(session, chat_job(session))
+    moment = NOW
+    for _ in range(settings.max_retries + 1):
+        current = run_once(settings, queue, http, run.id, at=moment)
+        moment = current.due_at
+    assert (current.status, current.attempt) == ("failed", settings.max_retries + 1)
+    assert len(target.received()) == settings.max_retries + 1
+
+
+def test_timeouts_and_refused_connections_are_retryable(settings, session, target, queue):
+    agents.add_agent(session, "Assistant", "http", target.url + "/slow")
+    target.script("/slow", Reply(200, {"reply": "late"}, delay=1.0))
+    job = chat_job(session)
+    with httpx.Client(timeout=0.2) as impatient:
+        timed_out = run_once(settings, queue, impatient, queued_run(session, job).id)
+    assert timed_out.status == "retrying" and "timeout" in timed_out.error
+
+    agents.add_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
+    planner.update_job(session, job.id, JobFields(agent="Offline"), NOW)
+    with httpx.Client(timeout=1) as client:
+        tomorrow = NOW + timedelta(days=1)
+        refused_run = queued_run(session, job, tomorrow)
+        refused = run_once(settings, queue, client, refused_run.id, at=tomorrow)
+    assert refused.status == "retrying" and "Could not reach" in refused.error
+
+
+def test_a_missing_key_variable_fails_with_its_name(settings, session, target, queue, http):
+    agents.add_agent(session, "Assistant", "openai", target.url + "/v1", "m", "", "NO_SUCH_KEY")
+    failed = run_once(settings, queue, http, queued_run(session, chat_job(session)).id)
+    assert failed.status == "failed"
+    assert failed.error == "The environment variable NO_SUCH_KEY is not set."
+    assert target.received() == []
+
+
+def test_a_run_is_executed_once_however_often_it_is_delivered(
+    settings, session, agent, target, queue, http
+):
+    run = queued_run(session, chat_job(session))
+    for _ in range(3):
+        run_once(settings, queue, http, run.id)
+    assert len(target.received()) == 1
+
+
+def test_overlapping_run_is_skipped_with_the_reason(settings, session, agent, target, queue, http):
+    job = chat_job(session)
+    queued_run(session, job, NOW - timedelta(days=1), status=RunStatus.running, attempt=1)
+    later = queued_run(session, job)
+
+    skipped = run_once(settings, queue, http, later.id)
+
+    assert skipped.status == "skipped"
+    assert skipped.error == "The previous run of this job was still running."
+    assert target.received() == []
+
+
+def test_a_scheduled_run_of_a_paused_job_is_skipped(settings, session, agent, target, queue, http):
+    job = chat_job(session)
+    run = queued_run(session, job)
+    job.status = "paused"  # paused after the run was queued (pausing normally removes it)
+    session.add(job)
+    session.commit()
+
+    skipped = run_once(settings, queue, http, run.id)
+    assert skipped.status == "skipped" and "paused" in skipped.error
+    assert target.received() == []
+
+
+def test_only_the_newest_runs_are_kept(settings, session, agent, target, queue, http):
+    job = chat_job(session)
+    for day in range(KEEP_RUNS + 5):
+        queued_run(session, job, NOW - timedelta(days=100 - day), status="succeeded")
+    newest = queued_run(session, job)
+
+    run_once(settings, queue, http, newest.id)
+
+    session.expire_all()
+    kept = session.exec(select(Run).where(Run.job_id == job.id).order_by(Run.id)).all()
+    assert len(kept) == KEEP_RUNS
+    assert kept[-1].id == newest.id
+
+
+def test_retry_delay_doubles_with_jitter():
+    for retry, base in [(1, 30), (2, 60), (3, 120)]:
+        delays = [retry_delay(retry, 30) for _ in range(200)]
+        assert base * 0.8 <= min(delays) < max(delays) <= base * 1.2
