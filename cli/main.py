@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cli.parser import build_parser
 from core import agents, planner, schedule
 from core.config import Settings, get_settings
-from core.db import migrate
+from core.db import migrate, read_session
 from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
 from core.models import Agent, Workflow, utcnow
@@ -171,7 +171,7 @@ def _task_queue() -> Any:
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:
-    with open_session(settings.database_url) as session:
+    with read_session(settings.database_url) as session:
         found = [
             planner.run_json(r)
             for r in planner.list_runs(session, args.job, args.status, args.limit)

@@ -20,6 +20,7 @@ from sqlmodel import Session
 import migrations
 
 BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "planner_read_only"
 
 
 def normalize_url(url: str) -> str:
@@ -46,9 +47,12 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(connection: sa.Connection) -> None:
-    # BEGIN IMMEDIATE: a writer queues for the lock up front instead of failing to
-    # upgrade a read lock later, which busy_timeout cannot retry.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A session that may write takes the write lock up front (BEGIN IMMEDIATE), so it
+    # queues for it under busy_timeout instead of failing to upgrade a read snapshot
+    # later, which SQLite does not retry. A read-only session reads a WAL snapshot and
+    # neither waits for writers nor blocks them.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 @lru_cache(maxsize=8)
@@ -65,8 +69,18 @@ def get_engine(database_url: str) -> sa.Engine:
 
 
 def session(database_url: str) -> Session:
-    """A new session; objects stay readable after commit, for handing to callers."""
+    """A session for work that writes; objects stay readable after commit.
+
+    On SQLite it holds the database's write lock from its first statement until commit
+    or rollback: keep it short, and never wait on something else while it is open.
+    """
     return Session(get_engine(database_url), expire_on_commit=False)
+
+
+def read_session(database_url: str) -> Session:
+    """A session for reading only (lists, pages, reports): it never blocks a writer."""
+    engine = get_engine(database_url).execution_options(**{READ_ONLY: True})
+    return Session(engine, expire_on_commit=False)
 
 
 def insert_ignoring_conflicts(engine: sa.Engine, table: sa.Table) -> Any:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from core.config import Settings
-from core.db import get_engine, insert_ignoring_conflicts
+from core.db import get_engine, insert_ignoring_conflicts, read_session
 from core.db import session as open_session
 from core.executor import RunResult
 from core.models import (
@@ -208,36 +208,38 @@ def _dispatch_batch(engine: sa.Engine, now: datetime, grace: timedelta, report: 
     return len(jobs)
 
 
-def _stale_waiting_runs(engine: sa.Engine, now: datetime) -> list[int]:
-    with engine.connect() as connection:
+def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
+    with read_session(settings.database_url) as session:
         return list(
-            connection.execute(
-                sa.select(RUN_TABLE.c.id).where(
-                    RUN_TABLE.c.status.in_(WAITING_STATUSES),
-                    RUN_TABLE.c.due_at < now - SWEEP_AFTER,
+            session.exec(
+                select(Run.id).where(
+                    col(Run.status).in_(WAITING_STATUSES), col(Run.due_at) < now - SWEEP_AFTER
                 )
-            ).scalars()
+            )
         )
 
 
-def _expire_leases(settings: Settings, now: datetime) -> list[Run]:
-    """Take back runs whose worker died mid-attempt; the attempt counts as failed."""
-    retries = []
-    with open_session(settings.database_url) as session:
+def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[Run]]:
+    """Take back runs whose worker died mid-attempt; the attempt counts as failed.
+
+    Returns how many were taken back, and those of them that now wait for a retry.
+    """
+    with read_session(settings.database_url) as session:
         expired = session.exec(
             select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
         ).all()
-        session.rollback()
-        for run in expired:
-            lost = RunResult(
-                succeeded=False,
-                error=f"The worker stopped during attempt {run.attempt}.",
-                retryable=True,
-            )
+    retries = []
+    for run in expired:
+        lost = RunResult(
+            succeeded=False,
+            error=f"The worker stopped during attempt {run.attempt}.",
+            retryable=True,
+        )
+        with open_session(settings.database_url) as session:
             retry = record(session, run.id, run.attempt, run.started_at, lost, now, settings)
-            if retry is not None:
-                retries.append(retry)
-    return retries
+        if retry is not None:
+            retries.append(retry)
+    return len(expired), retries
 
 
 def _beat(settings: Settings, worker: str, now: datetime) -> None:
@@ -259,12 +261,12 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
         pass
     for due_at, run_ids in sorted(report.submitted.items()):
         queue.submit(run_ids, eta=due_at - SUBMIT_AHEAD)
-    stale = _stale_waiting_runs(engine, now)
+    stale = _stale_waiting_runs(settings, now)
     if stale:
         queue.submit(stale)
     report.runs_resubmitted = len(stale)
-    for run in _expire_leases(settings, now):
+    report.leases_expired, retries = _expire_leases(settings, now)
+    for run in retries:
         queue.submit([run.id], eta=run.due_at)
-        report.leases_expired += 1
     _beat(settings, worker, now)
     return report

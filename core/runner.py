@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, exists, func, select, update
 
 from core.config import Settings
+from core.db import read_session
 from core.db import session as open_session
 from core.executor import Action, ChatAction, RunResult, WorkflowAction, execute
 from core.models import (
@@ -244,15 +245,15 @@ def execute_run(
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
     """Execute one attempt of a run, if it is ours to execute; the worker's task body."""
-    with open_session(settings.database_url) as session:
+    with read_session(settings.database_url) as session:
         waiting = session.exec(
             select(Run.due_at).where(Run.id == run_id, col(Run.status).in_(WAITING_STATUSES))
         ).first()
-        session.rollback()  # never hold the database while waiting
-        if waiting is None:
-            return
-        if waiting - clock() <= EARLY_START:
-            _wait_until(waiting, clock)
+    if waiting is None:
+        return
+    if waiting - clock() <= EARLY_START:
+        _wait_until(waiting, clock)
+    with open_session(settings.database_url) as session:
         taken = claim(session, run_id, clock(), settings)
     if taken is None:
         return

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core import agents
 from core.config import Settings
-from core.db import get_engine, migrate
+from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
-from core.models import Agent, Workflow
+from core.models import Agent, Run, ScheduledJob, Workflow
 from tests.fakes import FakeTarget
 
 T = TypeVar("T")
@@ -40,6 +40,15 @@ def wait_until(probe: Callable[[], T], timeout: float = 30, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def snapshot(database_url: str) -> list[list[dict[str, Any]]]:
+    """Every stored row of every table, to show that a refused command changed nothing."""
+    with read_session(database_url) as session:
+        return [
+            [row.model_dump() for row in session.exec(select(model).order_by(model.id))]
+            for model in (Agent, Workflow, ScheduledJob, Run)
+        ]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from core import agents, planner
 from core.errors import NotFoundError, ValidationError
 from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob, Workflow
 from core.planner import JobFields
+from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BRIEFING = JobFields(
@@ -20,14 +21,6 @@ BRIEFING = JobFields(
 
 def count(session: Session, model: type) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
-
-
-def snapshot(session: Session) -> list:
-    session.expire_all()
-    return [
-        [row.model_dump() for row in session.exec(select(model))]
-        for model in (Agent, Workflow, ScheduledJob, Run)
-    ]
 
 
 def test_create_job_stores_it_with_its_next_run(session, agent):
@@ -163,9 +156,11 @@ INCOMPLETE_NEW_JOBS = [
 
 
 @pytest.mark.parametrize(("fields", "message"), BAD_JOBS)
-def test_bad_jobs_are_refused_and_nothing_changes(session, agent, workflow, fields, message):
+def test_bad_jobs_are_refused_and_nothing_changes(
+    settings, session, agent, workflow, fields, message
+):
     planner.create_job(session, "Existing", BRIEFING, NOW, "UTC")
-    before = snapshot(session)
+    before = snapshot(settings.database_url)
 
     with pytest.raises((ValidationError, NotFoundError), match=message):
         planner.create_job(session, "New", fields, NOW, "UTC")
@@ -173,7 +168,7 @@ def test_bad_jobs_are_refused_and_nothing_changes(session, agent, workflow, fiel
         planner.update_job(session, "Existing", fields, NOW)
 
     session.rollback()
-    assert snapshot(session) == before
+    assert snapshot(settings.database_url) == before
 
 
 @pytest.mark.parametrize(("fields", "message"), INCOMPLETE_NEW_JOBS)

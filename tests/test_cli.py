@@ -1,0 +1,194 @@
+"""The `planner` command: the README's walkthrough as real processes, and its error contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from cli.main import main
+from core.config import get_settings
+from core.db import get_engine, migrate, read_session
+from core.models import ScheduledJob
+from tests.conftest import ROOT, settings_env, snapshot, wait_until
+
+PLANNER = str(Path(sys.executable).with_name("planner"))
+
+
+@pytest.fixture
+def cli(settings, monkeypatch):
+    """Run `planner` in this process against the test database; returns the exit code."""
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+    yield lambda *args: main(list(args))
+    get_settings.cache_clear()
+
+
+def planner(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PLANNER, *args], cwd=ROOT, env=settings_env(settings), capture_output=True, text=True
+    )
+
+
+def test_the_readme_walkthrough(settings, target, consumer):
+    def ok(*args: str) -> str:
+        done = planner(settings, *args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    ok("migrate")
+    ok("migrate")  # idempotent
+    ok("agents", "add", "Assistant", "--backend", "openai", "--url", target.url + "/v1",
+       "--model", "llama3.2")  # fmt: skip
+    ok("workflows", "add", "analyze-email", "--url", target.url + "/hooks/analyze",
+       "--auth-env", "ANALYZE_TOKEN")  # fmt: skip
+    template = "Good morning! Today is {dayOfWeek} {date}. Here's today's agenda: {agenda}"
+    ok("jobs", "add", "Morning Briefing", "--agent", "Assistant", "--schedule", "0 9 * * *",
+       "--timezone", "Europe/Berlin", "--chat", template)  # fmt: skip
+    ok("jobs", "add", "Weekly report", "--agent", "Assistant", "--schedule", "0 9 * * 1",
+       "--workflow", "analyze-email", "--input", '{"scope":"week"}')  # fmt: skip
+
+    jobs = json.loads(ok("jobs", "list", "--json"))
+    assert [job["name"] for job in jobs] == ["Morning Briefing", "Weekly report"]
+    briefing = jobs[0]
+    assert briefing["description"] == "At 09:00, every day"
+    assert (briefing["status"], briefing["health"], briefing["timezone"]) == (
+        "active",
+        "green",
+        "Europe/Berlin",
+    )
+    assert briefing["next_run_at"].endswith(("T08:00:00+00:00", "T07:00:00+00:00"))
+    assert {"id", "agent_id", "name", "schedule", "timezone", "description", "action",
+            "config", "status", "health", "next_run_at", "last_run_at",
+            "last_outcome"} <= set(briefing)  # fmt: skip
+
+    consumer()
+    run_id = int(ok("jobs", "run", "Morning Briefing").strip())
+
+    def finished() -> list:
+        runs = json.loads(ok("runs", "--job", "Morning Briefing", "--json"))
+        return [run for run in runs if run["finished_at"]]
+
+    [run] = wait_until(finished, what="the run-now run to finish")
+    assert run["id"] == run_id and run["status"] == "succeeded"
+    assert {"id", "job_id", "trigger_id", "source", "status", "attempt", "scheduled_for",
+            "started_at", "finished_at", "input", "output", "error"} <= set(run)  # fmt: skip
+    assert run["input"].startswith("Good morning! Today is ")
+    assert run["input"].endswith("Here's today's agenda: ")
+
+    ok("jobs", "pause", "Weekly report")
+    assert json.loads(ok("jobs", "show", "Weekly report", "--json"))["health"] == "yellow"
+    ok("jobs", "resume", "Weekly report")
+    updated = json.loads(ok("jobs", "update", "Morning Briefing", "--schedule", "30 8 * * 1-5",
+                            "--json"))  # fmt: skip
+    assert updated["description"] == "At 08:30, Monday through Friday"
+    ok("jobs", "rm", "Weekly report")
+    assert [job["name"] for job in json.loads(ok("jobs", "list", "--json"))] == ["Morning Briefing"]
+
+
+def test_cron_shows_the_next_runs_in_the_timezone(cli, capsys):
+    code = cli("cron", "0 9 * * 1", "--timezone", "America/New_York", "--next", "5",
+               "--from", "2026-11-01T00:00", "--json")  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["valid"] is True and result["description"] == "At 09:00, only on Monday"
+    assert result["next"] == [
+        "2026-11-02T09:00:00-05:00",
+        "2026-11-09T09:00:00-05:00",
+        "2026-11-16T09:00:00-05:00",
+        "2026-11-23T09:00:00-05:00",
+        "2026-11-30T09:00:00-05:00",
+    ]
+
+
+def test_cron_reports_an_invalid_expression_as_json_and_exit_2(cli, capsys):
+    assert cli("cron", "0 9 * * * *", "--json") == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "valid": False,
+        "error": "'0 9 * * * *' has 6 fields; use the standard 5 (minute hour day-of-month "
+        "month day-of-week): seconds and years are not supported.",
+    }
+    assert captured.err.count("\n") == 1
+
+
+BAD_COMMANDS = [
+    (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "61 * * * *", "--chat", "x"],
+     "minute field '61' is not valid"),
+    (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--timezone",
+      "Moon/Base", "--chat", "x"], "not a known timezone"),
+    (["jobs", "add", "J", "--agent", "Nobody", "--schedule", "0 9 * * *", "--chat", "x"],
+     "no agent named 'Nobody'"),
+    (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--workflow",
+      "nope"], "no workflow named 'nope'"),
+    (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--chat", ""],
+     "chat message is empty"),
+    (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--workflow",
+      "analyze-email", "--input", "{not json"], "not valid JSON"),
+    (["jobs", "update", "Existing", "--schedule", "* * *"], "has 3 fields"),
+    (["jobs", "update", "Missing", "--schedule", "0 9 * * *"], "no job named 'Missing'"),
+    (["jobs", "run", "Missing"], "no job named 'Missing'"),
+    (["runs", "--status", "exploded"], "Unknown run status 'exploded'"),
+    (["cron", "0 9 * * *", "--from", "next tuesday"], "is not a date and time"),
+    (["agents", "add", "A2", "--url", "not-a-url", "--model", "m"], "not a web address"),
+    (["agents", "rm", "Assistant"], "has 1 job"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_COMMANDS)
+def test_bad_input_says_why_on_one_line_exits_2_and_changes_nothing(
+    cli, capsys, settings, agent, workflow, args, message
+):
+    assert cli("jobs", "add", "Existing", "--agent", "Assistant", "--schedule", "0 9 * * *",
+               "--chat", "hi") == 0  # fmt: skip
+    capsys.readouterr()
+    before = snapshot(settings.database_url)
+
+    assert cli(*args) == 2
+
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.err.count("\n") == 1 and captured.err.startswith("planner: ")
+    assert snapshot(settings.database_url) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["jobs", "add", "J", "--chat", "x", "--workflow", "w"],  # two actions
+        ["jobs", "add", "J", "--thread", "sideways"],
+        ["cron", "0 9 * * *", "--next", "0"],
+        ["frobnicate"],
+    ],
+)
+def test_malformed_command_lines_exit_2(cli, args):
+    with pytest.raises(SystemExit) as exit_:
+        cli(*args)
+    assert exit_.value.code == 2
+
+
+def test_an_unmigrated_database_says_to_migrate(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    get_settings.cache_clear()
+    try:
+        assert main(["jobs", "list"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "run 'planner migrate'" in capsys.readouterr().err
+
+
+def test_migrate_is_idempotent_and_matches_the_models(settings):
+    migrate(settings.database_url)
+    with get_engine(settings.database_url).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+    with read_session(settings.database_url) as db:
+        assert db.exec(select(ScheduledJob)).all() == []
