@@ -13,6 +13,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from core.models import (
     Status,
 )
 from core.queue import RunQueue
-from core.runner import record
+from core.runner import Attempt, lease_length, record
 from core.schedule import occurrences
 
 LOOKAHEAD = timedelta(seconds=75)
@@ -112,6 +113,26 @@ def _missed_row(job_id: int, missed: list[datetime], now: datetime) -> dict[str,
     )
 
 
+@lru_cache(maxsize=4096)
+def due_moments(
+    expression: str, timezone: str, next_run_at: datetime, now: datetime
+) -> tuple[tuple[datetime, ...], datetime]:
+    """A schedule's occurrences from `next_run_at` to the look-ahead horizon (at most
+    MAX_LATE_PER_TICK past ones), and the first occurrence after them.
+
+    Cached: jobs sharing a schedule and timezone are usually due together, and computing
+    occurrences is most of a tick's work.
+    """
+    upcoming = itertools.chain([next_run_at], occurrences(expression, timezone, next_run_at))
+    moments: list[datetime] = []
+    moment, past = next(upcoming), 0
+    while moment <= now + LOOKAHEAD and past < MAX_LATE_PER_TICK:
+        moments.append(moment)
+        past += moment < now
+        moment = next(upcoming)
+    return tuple(moments), moment
+
+
 def plan_occurrences(
     job_id: int,
     expression: str,
@@ -128,17 +149,13 @@ def plan_occurrences(
     else as one catch-up run (policy catch_up_once) or not at all (skip) — and the others
     become one `missed` entry that counts them.
     """
-    horizon = now + LOOKAHEAD
-    upcoming = itertools.chain([next_run_at], occurrences(expression, timezone, next_run_at))
-    past: list[datetime] = []
-    runs: list[dict[str, Any]] = []
-    moment = next(upcoming)
-    while moment <= horizon and len(past) < MAX_LATE_PER_TICK:
-        if moment < now:
-            past.append(moment)
-        else:
-            runs.append(_run_row(job_id, RunSource.schedule, RunStatus.queued, moment, moment, now))
-        moment = next(upcoming)
+    moments, moment = due_moments(expression, timezone, next_run_at, now)
+    past = [m for m in moments if m < now]
+    runs = [
+        _run_row(job_id, RunSource.schedule, RunStatus.queued, m, m, now)
+        for m in moments
+        if m >= now
+    ]
     newest = past[-1] if past and moment >= now else None  # else: more past ones next tick
     on_time = newest is not None and newest >= now - grace
     runs_newest = on_time or (newest is not None and policy == MisfirePolicy.catch_up_once)
@@ -219,10 +236,10 @@ def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
         )
 
 
-def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[Run]]:
+def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[tuple[int, datetime]]]:
     """Take back runs whose worker died mid-attempt; the attempt counts as failed.
 
-    Returns how many were taken back, and those of them that now wait for a retry.
+    Returns how many were taken back, and (run id, due time) of those that will retry.
     """
     with read_session(settings.database_url) as session:
         expired = session.exec(
@@ -230,15 +247,17 @@ def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[Run]]:
         ).all()
     retries = []
     for run in expired:
+        started = run.lease_expires_at - lease_length(settings)
+        attempt = Attempt(run.id, run.job_id, run.attempt, started, list(run.attempts))
         lost = RunResult(
             succeeded=False,
             error=f"The worker stopped during attempt {run.attempt}.",
             retryable=True,
         )
         with open_session(settings.database_url) as session:
-            retry = record(session, run.id, run.attempt, run.started_at, lost, now, settings)
-        if retry is not None:
-            retries.append(retry)
+            retry_at = record(session, attempt, lost, now, settings)
+        if retry_at is not None:
+            retries.append((run.id, retry_at))
     return len(expired), retries
 
 
@@ -266,7 +285,7 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
         queue.submit(stale)
     report.runs_resubmitted = len(stale)
     report.leases_expired, retries = _expire_leases(settings, now)
-    for run in retries:
-        queue.submit([run.id], eta=run.due_at)
+    for run_id, retry_at in retries:
+        queue.submit([run_id], eta=retry_at)
     _beat(settings, worker, now)
     return report

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, delete, exists, func, select, update
+from sqlmodel import Session, col, delete, exists, select, update
 
 from core.config import Settings
 from core.db import read_session
@@ -44,13 +44,19 @@ THREAD_HISTORY = 20
 # the dispatcher submits ahead of time); it then waits for the exact moment.
 EARLY_START = timedelta(seconds=2)
 LEASE_MARGIN = timedelta(seconds=60)
+SCHEDULED_SOURCES = (RunSource.schedule, RunSource.catch_up)
+SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
 
 
 @dataclass(frozen=True)
-class Claim:
-    run: Run
+class Attempt:
+    """One attempt this worker owns: run `run_id` is `running` with attempt `number`."""
+
+    run_id: int
+    job_id: int | None
+    number: int
     started_at: datetime
-    action: Action | RunResult
+    earlier: list[dict[str, Any]]
 
 
 def retry_delay(retry_number: int, base_seconds: float) -> float:
@@ -58,37 +64,9 @@ def retry_delay(retry_number: int, base_seconds: float) -> float:
     return base_seconds * 2 ** (retry_number - 1) * random.uniform(0.8, 1.2)
 
 
-def _claim(session: Session, run_id: int, now: datetime, settings: Settings) -> bool:
-    sibling = aliased(Run)
-    lease = now + timedelta(seconds=settings.http_timeout_seconds) + LEASE_MARGIN
-    claimed = session.exec(
-        update(Run)
-        .where(
-            col(Run.id) == run_id,
-            col(Run.status).in_(WAITING_STATUSES),
-            col(Run.due_at) <= now + EARLY_START,
-            ~exists().where(
-                sibling.job_id == Run.job_id,
-                sibling.status == RunStatus.running,
-                sibling.id != Run.id,
-            ),
-        )
-        .values(
-            status=RunStatus.running,
-            attempt=Run.attempt + 1,
-            started_at=func.coalesce(Run.started_at, now),
-            lease_expires_at=lease,
-        )
-    )
-    return claimed.rowcount == 1
-
-
-def _skip_if_waiting(session: Session, run_id: int, now: datetime, reason: str) -> None:
-    session.exec(
-        update(Run)
-        .where(col(Run.id) == run_id, col(Run.status).in_(WAITING_STATUSES))
-        .values(status=RunStatus.skipped, finished_at=now, error=reason)
-    )
+def lease_length(settings: Settings) -> timedelta:
+    """How long an attempt may run: the call's timeout and a margin."""
+    return timedelta(seconds=settings.http_timeout_seconds) + LEASE_MARGIN
 
 
 def _source(run: Run, job: ScheduledJob) -> dict[str, Any]:
@@ -116,8 +94,9 @@ def _thread(session: Session, run: Run, job: ScheduledJob) -> list[dict[str, str
     return messages
 
 
-def _job_action(session: Session, run: Run, job: ScheduledJob, now: datetime) -> Action | RunResult:
-    """The action for a job's run; its input is fixed at the first attempt, for retries."""
+def _job_action(session: Session, run: Run, job: ScheduledJob) -> Action | RunResult:
+    """The action for a job's run. Sets `run.input` on the first attempt; retries send
+    exactly what the first attempt sent."""
     if job.action == ActionKind.workflow:
         workflow = session.get(Workflow, job.config.get("workflow_id"))
         if workflow is None:
@@ -127,7 +106,7 @@ def _job_action(session: Session, run: Run, job: ScheduledJob, now: datetime) ->
         return WorkflowAction(workflow=workflow, body=run.input)
     agent = session.get(Agent, job.agent_id)
     if run.input is None:
-        moment = run.scheduled_for or now
+        moment = run.scheduled_for or run.due_at
         variables = default_variables(moment, job.timezone, job.name, agent.name, run.id)
         run.input = render(job.config["template"], variables)
     continues = job.config.get("thread") == "continue"
@@ -140,101 +119,145 @@ def _job_action(session: Session, run: Run, job: ScheduledJob, now: datetime) ->
     )
 
 
-def claim(session: Session, run_id: int, now: datetime, settings: Settings) -> Claim | None:
-    """Take the run for this worker, or return None if it is not ours to execute now."""
-    if not _claim(session, run_id, now, settings):
-        run = session.get(Run, run_id)
-        if run is not None and run.status in WAITING_STATUSES and run.due_at <= now + EARLY_START:
-            _skip_if_waiting(
-                session, run_id, now, "The previous run of this job was still running."
-            )
+def _skip(session: Session, run: Run, now: datetime, reason: str) -> None:
+    session.exec(
+        update(Run)
+        .where(col(Run.id) == run.id, col(Run.status).in_(WAITING_STATUSES))
+        .values(status=RunStatus.skipped, finished_at=now, error=reason)
+    )
+
+
+def claim(
+    session: Session, run: Run, job: ScheduledJob, now: datetime, settings: Settings
+) -> Attempt | None:
+    """Take the run (as read by this worker) for one attempt, in one conditional update.
+
+    Returns None when it is not this worker's to execute: another worker took it or it
+    finished, its job was paused, or the job's previous run is still running (then the
+    run is recorded as skipped).
+    """
+    if job.status == Status.paused and run.source in SCHEDULED_SOURCES:
+        _skip(session, run, now, "The job was paused before this run started.")
         session.commit()
         return None
-    run = session.get(Run, run_id)
-    job = session.get(ScheduledJob, run.job_id)
-    scheduled = run.source in (RunSource.schedule, RunSource.catch_up)
-    if job.status == Status.paused and scheduled:
-        run.status, run.finished_at = RunStatus.skipped, now
-        run.error = "The job was paused before this run started."
-        session.commit()
-        return None
-    action = _job_action(session, run, job, now)
+    values: dict[str, Any] = {
+        "status": RunStatus.running,
+        "attempt": run.attempt + 1,
+        "started_at": run.started_at or now,
+        "lease_expires_at": now + lease_length(settings),
+    }
+    if run.attempt == 0:
+        values["input"] = run.input
+    claimed = session.exec(
+        update(Run)
+        .where(
+            col(Run.id) == run.id,
+            col(Run.status).in_(WAITING_STATUSES),
+            col(Run.attempt) == run.attempt,
+            col(Run.due_at) <= now + EARLY_START,
+            ~exists().where(
+                SIBLING.job_id == Run.job_id,
+                SIBLING.status == RunStatus.running,
+                SIBLING.id != Run.id,
+            ),
+        )
+        .values(**values)
+    ).rowcount
+    if not claimed:
+        current = session.exec(select(Run.status, Run.attempt).where(Run.id == run.id)).first()
+        if current == (run.status, run.attempt):
+            _skip(session, run, now, "The previous run of this job was still running.")
     session.commit()
-    return Claim(run=run, started_at=now, action=action)
+    if not claimed:
+        return None
+    return Attempt(run.id, run.job_id, run.attempt + 1, now, list(run.attempts))
 
 
-def _update_job_outcome(session: Session, run: Run, now: datetime) -> None:
-    job = session.get(ScheduledJob, run.job_id) if run.job_id else None
-    if job is None:
-        return
-    job.last_run_at = now
-    if run.status == RunStatus.succeeded:
-        job.last_outcome, job.consecutive_failures = "succeeded", 0
-    else:
-        job.last_outcome = f"failed: {run.error}"
-        job.consecutive_failures += 1
+def _record_job_outcome(session: Session, job_id: int, succeeded: bool, error: str | None,
+                        now: datetime) -> None:  # fmt: skip
+    failures = 0 if succeeded else ScheduledJob.consecutive_failures + 1
+    session.exec(
+        update(ScheduledJob)
+        .where(col(ScheduledJob.id) == job_id)
+        .values(
+            last_run_at=now,
+            last_outcome="succeeded" if succeeded else f"failed: {error}",
+            consecutive_failures=failures,
+        )
+    )
 
 
 def prune_runs(session: Session, job_id: int) -> None:
     """Keep the newest KEEP_RUNS runs of a job; waiting and running ones always stay."""
-    cutoff = session.exec(
+    cutoff = (
         select(Run.id)
         .where(Run.job_id == job_id)
         .order_by(col(Run.id).desc())
         .offset(KEEP_RUNS - 1)
         .limit(1)
-    ).first()
-    if cutoff is not None:
-        session.exec(
-            delete(Run).where(
-                col(Run.job_id) == job_id,
-                col(Run.id) < cutoff,
-                col(Run.status).in_(TERMINAL_STATUSES),
-            )
+        .scalar_subquery()
+    )
+    session.exec(
+        delete(Run).where(
+            col(Run.job_id) == job_id,
+            col(Run.id) < cutoff,
+            col(Run.status).in_(TERMINAL_STATUSES),
         )
+    )
 
 
 def record(
-    session: Session,
-    run_id: int,
-    attempt: int,
-    started_at: datetime,
-    result: RunResult,
-    now: datetime,
-    settings: Settings,
-) -> Run | None:
-    """Store an attempt's result; the run finishes or waits for a retry.
+    session: Session, attempt: Attempt, result: RunResult, now: datetime, settings: Settings
+) -> datetime | None:
+    """Store an attempt's result: the run finishes, or waits for a retry.
 
-    Returns the run if a retry is due (the caller submits it), else None. An attempt that
+    Returns when the retry is due (the caller submits it), else None. An attempt that
     lost its lease (the sweep took the run back) records nothing.
     """
-    run = session.exec(select(Run).where(Run.id == run_id).with_for_update()).first()
-    if run is None or run.status != RunStatus.running or run.attempt != attempt:
-        session.commit()
-        return None
-    outcome = "succeeded" if result.succeeded else "failed"
-    entry = {"attempt": attempt, "started_at": started_at.isoformat(), "outcome": outcome}
-    entry |= {"finished_at": now.isoformat(), "error": result.error}
-    run.attempts = [*run.attempts, entry]
-    run.output, run.error, run.lease_expires_at = result.output, result.error, None
-    if not result.succeeded and result.retryable and attempt <= settings.max_retries:
-        run.status = RunStatus.retrying
-        run.due_at = now + timedelta(seconds=retry_delay(attempt, settings.retry_base_seconds))
-        session.commit()
-        return run
-    run.status = RunStatus.succeeded if result.succeeded else RunStatus.failed
-    run.finished_at = now
-    _update_job_outcome(session, run, now)
-    if run.job_id is not None:
-        prune_runs(session, run.job_id)
+    entry = {
+        "attempt": attempt.number,
+        "started_at": attempt.started_at.isoformat(),
+        "finished_at": now.isoformat(),
+        "outcome": "succeeded" if result.succeeded else "failed",
+        "error": result.error,
+    }
+    retries = not result.succeeded and result.retryable and attempt.number <= settings.max_retries
+    values: dict[str, Any] = {
+        "attempts": [*attempt.earlier, entry],
+        "output": result.output,
+        "error": result.error,
+        "lease_expires_at": None,
+    }
+    retry_at = None
+    if retries:
+        retry_at = now + timedelta(seconds=retry_delay(attempt.number, settings.retry_base_seconds))
+        values |= {"status": RunStatus.retrying, "due_at": retry_at}
+    else:
+        final = RunStatus.succeeded if result.succeeded else RunStatus.failed
+        values |= {"status": final, "finished_at": now}
+    recorded = session.exec(
+        update(Run)
+        .where(
+            col(Run.id) == attempt.run_id,
+            col(Run.status) == RunStatus.running,
+            col(Run.attempt) == attempt.number,
+        )
+        .values(**values)
+    ).rowcount
+    if recorded and not retries and attempt.job_id is not None:
+        _record_job_outcome(session, attempt.job_id, result.succeeded, result.error, now)
+        prune_runs(session, attempt.job_id)
     session.commit()
-    return None
+    return retry_at if recorded else None
 
 
-def _wait_until(moment: datetime, clock: Callable[[], datetime]) -> None:
-    delay = (moment - clock()).total_seconds()
-    if delay > 0:
-        time.sleep(delay)
+def _load(session: Session, run_id: int) -> tuple[Run, ScheduledJob] | None:
+    row = session.exec(
+        select(Run, ScheduledJob)
+        .join(ScheduledJob, col(Run.job_id) == ScheduledJob.id)
+        .where(Run.id == run_id, col(Run.status).in_(WAITING_STATUSES))
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def execute_run(
@@ -244,24 +267,28 @@ def execute_run(
     settings: Settings,
     clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Execute one attempt of a run, if it is ours to execute; the worker's task body."""
+    """Execute one attempt of a run, if it is ours to execute; the worker's task body.
+
+    Everything is read and prepared first without holding the database; the claim and
+    the record are one short write transaction each.
+    """
     with read_session(settings.database_url) as session:
-        waiting = session.exec(
-            select(Run.due_at).where(Run.id == run_id, col(Run.status).in_(WAITING_STATUSES))
-        ).first()
-    if waiting is None:
-        return
-    if waiting - clock() <= EARLY_START:
-        _wait_until(waiting, clock)
+        loaded = _load(session, run_id)
+        if loaded is None:
+            return
+        run, job = loaded
+        if run.due_at - clock() > EARLY_START:
+            return  # an early duplicate message; the run's own is still to come
+        action = _job_action(session, run, job)
+    delay = (run.due_at - clock()).total_seconds()
+    if delay > 0:
+        time.sleep(delay)
     with open_session(settings.database_url) as session:
-        taken = claim(session, run_id, clock(), settings)
-    if taken is None:
+        attempt = claim(session, run, job, clock(), settings)
+    if attempt is None:
         return
-    action = taken.action
     result = action if isinstance(action, RunResult) else execute(action, run_id, client)
     with open_session(settings.database_url) as session:
-        retry = record(
-            session, run_id, taken.run.attempt, taken.started_at, result, clock(), settings
-        )
-    if retry is not None:
-        queue.submit([run_id], eta=retry.due_at)
+        retry_at = record(session, attempt, result, clock(), settings)
+    if retry_at is not None:
+        queue.submit([run_id], eta=retry_at)

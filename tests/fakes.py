@@ -78,6 +78,7 @@ class FakeTarget:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per reply
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))

@@ -3,6 +3,8 @@ calling a fake agent/workflow server over real sockets."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session, select
 
 from core import planner
@@ -100,3 +102,29 @@ def test_failing_target_is_retried_then_succeeds(
     requests = target.received("/hooks/analyze")
     assert {r.headers["Idempotency-Key"] for r in requests} == {str(done.id)}
     assert requests[0].body["input"] == {"scope": "week"}
+
+
+def test_after_downtime_one_catch_up_run_and_one_missed_entry(
+    settings, session: Session, agent, workflow, target, consumer
+):
+    fields = JobFields(agent="Assistant", schedule="* * * * *", workflow="analyze-email")
+    job = planner.create_job(session, "Minutely", fields, utcnow(), "UTC")
+    job.next_run_at -= timedelta(minutes=10)  # as if no worker ran for ten minutes
+    session.add(job)
+    session.commit()
+
+    consumer(misfire_grace_seconds=0)
+
+    def settled() -> list[Run]:
+        runs = finished_runs(settings.database_url, job.id)
+        caught_up = any(run.source == "catch_up" for run in runs)
+        return runs if caught_up and any(run.status == "missed" for run in runs) else []
+
+    runs = wait_until(settled, what="the catch-up run and the missed entry")
+    [catch_up] = [run for run in runs if run.source == "catch_up"]
+    [missed] = [run for run in runs if run.status == "missed"]
+    assert catch_up.status == "succeeded"
+    assert missed.output["missed_occurrences"] == 9
+    calls = [r.body["source"]["type"] for r in target.received("/hooks/analyze")]
+    assert calls.count("catch_up") == 1 and "run_now" not in calls
+    assert len(calls) <= 3, f"no burst of replays: {calls}"
