@@ -23,7 +23,7 @@ dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/planner migrate
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start web worker webhook
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8501 web worker webhook
 
 lint: dev
 	$(BIN)/ruff check .
