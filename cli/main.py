@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from cli.parser import build_parser
 from core import agents, planner, schedule
+from core.agents import row_json
 from core.config import Settings, get_settings
 from core.db import migrate, read_session
 from core.db import session as open_session
@@ -72,60 +74,46 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     print("Database is up to date.")
 
 
-def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
+def _registry(
+    args: argparse.Namespace,
+    settings: Settings,
+    model: type[Agent] | type[Workflow],
+    add: Callable[[Session], Agent | Workflow],
+    remove: Callable[[Session, str], None],
+    line: Callable[[dict[str, Any]], str],
+) -> None:
+    """`planner agents|workflows add|list|rm`: the same three verbs over either table."""
+    what = model.__name__.lower()
     with open_session(settings.database_url) as session:
         if args.action == "add":
-            agent = agents.add_agent(
-                session,
-                args.name,
-                args.backend,
-                args.url,
-                args.model or "",
-                args.system_prompt or "",
-                args.api_key_env or "",
-            )
-            emit(
-                args, agents.agent_json(agent), lambda: f"Added agent {agent.name} (id {agent.id})."
-            )
+            item = add(session)
+            emit(args, row_json(item), lambda: f"Added {what} {item.name} (id {item.id}).")
         elif args.action == "list":
-            found = [agents.agent_json(a) for a in agents.list_all(session, Agent)]
-            emit(
-                args,
-                found,
-                lambda: _lines(
-                    found,
-                    lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}",
-                    "No agents yet: add one with 'planner agents add NAME --url URL'.",
-                ),
-            )
+            found = [row_json(item) for item in agents.list_all(session, model)]
+            empty = f"No {what}s yet: add one with 'planner {what}s add NAME --url URL'."
+            emit(args, found, lambda: _lines(found, line, empty))
         else:
-            agents.remove_agent(session, args.agent)
-            print(f"Removed agent {args.agent}.")
+            remove(session, getattr(args, what))
+            print(f"Removed {what} {getattr(args, what)}.")
+
+
+def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
+    def add(session: Session) -> Agent:
+        return agents.add_agent(
+            session, args.name, args.backend, args.url, args.model or "",
+            args.system_prompt or "", args.api_key_env or "",
+        )  # fmt: skip
+
+    _registry(args, settings, Agent, add, agents.remove_agent,
+              lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}")  # fmt: skip
 
 
 def cmd_workflows(args: argparse.Namespace, settings: Settings) -> None:
-    with open_session(settings.database_url) as session:
-        if args.action == "add":
-            workflow = agents.add_workflow(session, args.name, args.url, args.auth_env or "")
-            emit(
-                args,
-                agents.workflow_json(workflow),
-                lambda: f"Added workflow {workflow.name} (id {workflow.id}).",
-            )
-        elif args.action == "list":
-            found = [agents.workflow_json(w) for w in agents.list_all(session, Workflow)]
-            emit(
-                args,
-                found,
-                lambda: _lines(
-                    found,
-                    lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}",
-                    "No workflows yet: add one with 'planner workflows add NAME --url URL'.",
-                ),
-            )
-        else:
-            agents.remove_workflow(session, args.workflow)
-            print(f"Removed workflow {args.workflow}.")
+    def add(session: Session) -> Workflow:
+        return agents.add_workflow(session, args.name, args.url, args.auth_env or "")
+
+    _registry(args, settings, Workflow, add, agents.remove_workflow,
+              lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}")  # fmt: skip
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:

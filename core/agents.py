@@ -10,13 +10,13 @@ import re
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from sqlmodel import Session, SQLModel, func, select
+from sqlmodel import Session, func, select
 
 from core.errors import NotFoundError, ValidationError
 from core.models import ActionKind, Agent, Backend, ScheduledJob, Workflow
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-Named = TypeVar("Named", Agent, Workflow)
+Named = TypeVar("Named", Agent, Workflow, ScheduledJob)
 
 
 def clean_name(name: str, what: str) -> str:
@@ -50,21 +50,26 @@ def validate_env_name(name: str, field: str) -> str:
     return text
 
 
-def find(session: Session, model: type[Named], ref: str | int) -> Named:
-    """An agent or workflow by exact name, else by id."""
-    what = model.__name__.lower()
+def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
+    """A row of a named table by exact name, else by id."""
     text = str(ref).strip()
     found = session.exec(select(model).where(model.name == text)).first()
     if found is None and text.isdigit():
         found = session.get(model, int(text))
     if found is None:
-        raise NotFoundError(f"There is no {what} named {text!r}.")
+        raise NotFoundError(f"There is no {what or model.__name__.lower()} named {text!r}.")
     return found
 
 
-def _ensure_unique_name(session: Session, model: type[SQLModel], name: str) -> None:
-    if session.exec(select(model).where(model.name == name)).first() is not None:
-        raise ValidationError(f"A {model.__name__.lower()} named {name!r} already exists.", "name")
+def ensure_unique_name(
+    session: Session, model: type[Named], name: str, what: str | None = None,
+    own_id: int | None = None,
+) -> None:  # fmt: skip
+    """Refuse a name another row of the table already has."""
+    other = session.exec(select(model).where(model.name == name)).first()
+    if other is not None and other.id != own_id:
+        label = what or model.__name__.lower()
+        raise ValidationError(f"A {label} named {name!r} already exists.", "name")
 
 
 def add_agent(
@@ -89,7 +94,7 @@ def add_agent(
         system_prompt=system_prompt,
         api_key_env=validate_env_name(api_key_env, "api_key_env"),
     )
-    _ensure_unique_name(session, Agent, name)
+    ensure_unique_name(session, Agent, name)
     session.add(agent)
     session.commit()
     return agent
@@ -100,7 +105,7 @@ def add_workflow(session: Session, name: str, url: str, auth_env: str = "") -> W
     workflow = Workflow(
         name=name, url=validate_url(url), auth_env=validate_env_name(auth_env, "auth_env")
     )
-    _ensure_unique_name(session, Workflow, name)
+    ensure_unique_name(session, Workflow, name)
     session.add(workflow)
     session.commit()
     return workflow
@@ -141,9 +146,5 @@ def remove_workflow(session: Session, ref: str | int) -> None:
     session.commit()
 
 
-def agent_json(agent: Agent) -> dict[str, Any]:
-    return agent.model_dump(mode="json")
-
-
-def workflow_json(workflow: Workflow) -> dict[str, Any]:
-    return workflow.model_dump(mode="json")
+def row_json(row: Agent | Workflow) -> dict[str, Any]:
+    return row.model_dump(mode="json")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-from core.errors import ConfigError
+from core.errors import ConfigError, ValidationError
+from core.schedule import validate_timezone
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -45,10 +45,9 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
 def _timezone(env: dict[str, str]) -> str:
     name = env.get("PLANNER_TIMEZONE", "").strip() or "UTC"
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return validate_timezone(name)
+    except ValidationError:
         raise ConfigError(f"PLANNER_TIMEZONE {name!r} is not a known IANA timezone") from None
-    return name
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from core import schedule
-from core.agents import clean_name, find
-from core.errors import NotFoundError, ValidationError
+from core.agents import clean_name, ensure_unique_name, find
+from core.errors import ValidationError
 from core.models import (
     ActionKind,
     Agent,
@@ -103,12 +103,6 @@ def _misfire(value: str) -> MisfirePolicy:
     return MisfirePolicy(value)
 
 
-def _ensure_unique_job_name(session: Session, name: str, job_id: int | None) -> None:
-    other = session.exec(select(ScheduledJob).where(ScheduledJob.name == name)).first()
-    if other is not None and other.id != job_id:
-        raise ValidationError(f"A job named {name!r} already exists.", "name")
-
-
 def _clear_waiting_occurrences(session: Session, job: ScheduledJob) -> None:
     """Drop runs queued for future occurrences; a run-now request stays."""
     session.exec(
@@ -133,7 +127,7 @@ def create_job(
     timezone = schedule.validate_timezone(fields.timezone or default_timezone)
     action, config = _action(session, fields, None)
     misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
-    _ensure_unique_job_name(session, name, None)
+    ensure_unique_name(session, ScheduledJob, name, "job")
     job = ScheduledJob(
         agent_id=agent.id,
         name=name,
@@ -153,13 +147,7 @@ def create_job(
 
 def find_job(session: Session, ref: str | int) -> ScheduledJob:
     """A job by exact name, else by id."""
-    text = str(ref).strip()
-    job = session.exec(select(ScheduledJob).where(ScheduledJob.name == text)).first()
-    if job is None and text.isdigit():
-        job = session.get(ScheduledJob, int(text))
-    if job is None:
-        raise NotFoundError(f"There is no job named {text!r}.")
-    return job
+    return find(session, ScheduledJob, ref, "job")
 
 
 def update_job(session: Session, ref: str | int, fields: JobFields, now: datetime) -> ScheduledJob:
@@ -172,7 +160,7 @@ def update_job(session: Session, ref: str | int, fields: JobFields, now: datetim
     )
     action, config = _action(session, fields, job)
     misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
-    _ensure_unique_job_name(session, name, job.id)
+    ensure_unique_name(session, ScheduledJob, name, "job", job.id)
 
     timing_changed = (cron, timezone) != (job.schedule, job.timezone)
     job.name, job.schedule, job.timezone = name, cron, timezone
