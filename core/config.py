@@ -7,7 +7,7 @@ directory is read first, without overriding variables already set.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from dotenv import load_dotenv
@@ -59,6 +59,17 @@ class Settings:
     retry_base_seconds: float = 30.0
     misfire_grace_seconds: int = 300
     http_timeout_seconds: float = 60.0
+    composio_api_key: str = field(default="", repr=False)
+    composio_webhook_secret: str = field(default="", repr=False)
+    composio_user_id: str = "default"
+    composio_base_url: str = ""
+    public_base_url: str = ""
+
+    @property
+    def webhook_url(self) -> str:
+        """Where Composio should deliver events (empty until PUBLIC_BASE_URL is set)."""
+        base = self.public_base_url.rstrip("/")
+        return f"{base}/webhooks/composio" if base else ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,6 +87,11 @@ class Settings:
             http_timeout_seconds=_float(
                 values, "PLANNER_HTTP_TIMEOUT_SECONDS", cls.http_timeout_seconds
             ),
+            composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
+            composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),
+            composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,
+            composio_base_url=values.get("COMPOSIO_BASE_URL", "").strip(),
+            public_base_url=values.get("PUBLIC_BASE_URL", "").strip(),
         )
 
 

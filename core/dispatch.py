@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from core.actions import owner_key
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts, read_session
 from core.db import session as open_session
@@ -248,7 +249,7 @@ def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[tuple[i
     retries = []
     for run in expired:
         started = run.lease_expires_at - lease_length(settings)
-        attempt = Attempt(run.id, run.job_id, run.attempt, started, list(run.attempts))
+        attempt = Attempt(run.id, owner_key(run), run.attempt, started, list(run.attempts))
         lost = RunResult(
             succeeded=False,
             error=f"The worker stopped during attempt {run.attempt}.",

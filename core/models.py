@@ -100,20 +100,19 @@ class Workflow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class ScheduledJob(SQLModel, table=True):
-    __tablename__ = "scheduled_job"
-    __table_args__ = (sa.Index("ix_scheduled_job_status_next_run_at", "status", "next_run_at"),)
+class ActionOwner(SQLModel):
+    """What scheduled jobs and event triggers share: an agent, an action, an outcome.
+
+    The runner treats both alike through these columns (one code path for retries,
+    health and history).
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     agent_id: int = Field(foreign_key="agent.id", ondelete="RESTRICT")
     name: str = Field(unique=True)
-    schedule: str
-    timezone: str
     action: str = Field(sa_type=sa.String)  # ActionKind
     config: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    misfire_policy: str = Field(default=MisfirePolicy.catch_up_once, sa_type=sa.String)
     status: str = Field(default=Status.active, sa_type=sa.String)  # Status
-    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_outcome: str | None = None
     consecutive_failures: int = 0
@@ -126,6 +125,78 @@ class ScheduledJob(SQLModel, table=True):
         if self.status == Status.paused:
             return "yellow"
         return "red" if self.consecutive_failures else "green"
+
+
+class ScheduledJob(ActionOwner, table=True):
+    __tablename__ = "scheduled_job"
+    __table_args__ = (sa.Index("ix_scheduled_job_status_next_run_at", "status", "next_run_at"),)
+
+    schedule: str
+    timezone: str
+    misfire_policy: str = Field(default=MisfirePolicy.catch_up_once, sa_type=sa.String)
+    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SyncState(StrEnum):
+    registered = "registered"
+    local = "local"
+    error = "error"
+
+
+class EventTrigger(ActionOwner, table=True):
+    """Runs its action for each matching Composio event.
+
+    `composio_trigger_id` is the Composio instance (`ti_…`) when registered; `local`
+    triggers exist only here (no API key) and can still be test-fired.
+    """
+
+    __tablename__ = "event_trigger"
+
+    event: str = Field(index=True)
+    toolkit: str = ""
+    filters: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    user_id: str = ""
+    composio_trigger_id: str | None = Field(default=None, unique=True)
+    sync_state: str = Field(default=SyncState.local, sa_type=sa.String)  # SyncState
+    sync_error: str | None = None
+    last_fired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def health(self) -> str:
+        """Yellow also when not registered with Composio; red when Composio gave up on it."""
+        if self.status != Status.paused and self.sync_state == SyncState.error:
+            return "red"
+        if super().health == "green" and self.sync_state == SyncState.local:
+            return "yellow"
+        return super().health
+
+
+class EventStatus(StrEnum):
+    pending = "pending"
+    dispatched = "dispatched"
+    unmatched = "unmatched"
+    failed = "failed"
+
+
+class WebhookEvent(SQLModel, table=True):
+    """The inbox: one row per accepted delivery, keyed by Composio's `webhook-id`.
+
+    The row is the truth; the queue message that asks a worker to process it is a hint
+    (the tick re-submits rows left `pending`).
+    """
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (sa.Index("ix_webhook_event_status_received_at", "status", "received_at"),)
+
+    id: str = Field(primary_key=True)
+    type: str
+    trigger_slug: str | None = None
+    composio_trigger_id: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default=EventStatus.pending, sa_type=sa.String)  # EventStatus
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = None
 
 
 class Run(SQLModel, table=True):
@@ -146,7 +217,7 @@ class Run(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: int | None = Field(default=None, foreign_key="scheduled_job.id", ondelete="CASCADE")
-    trigger_id: int | None = None
+    trigger_id: int | None = Field(default=None, foreign_key="event_trigger.id", ondelete="CASCADE")
     event_id: str | None = None
     source: str = Field(sa_type=sa.String)  # RunSource
     status: str = Field(default=RunStatus.queued, sa_type=sa.String)  # RunStatus

@@ -19,6 +19,7 @@ from core.agents import clean_name, ensure_unique_name, find
 from core.errors import ValidationError
 from core.models import (
     ActionKind,
+    ActionOwner,
     Agent,
     MisfirePolicy,
     Run,
@@ -48,23 +49,28 @@ class JobFields:
     misfire: str | None = None
 
 
-def parse_input(value: str | dict[str, Any]) -> dict[str, Any]:
-    """Workflow input: a JSON object (given as text or already parsed)."""
+def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:
+    """A JSON object given as text (or already parsed), e.g. workflow input or filters."""
     if isinstance(value, dict):
         return value
     try:
         parsed = json.loads(value) if value.strip() else {}
     except json.JSONDecodeError as error:
-        raise ValidationError(f"The workflow input is not valid JSON: {error}.", "input") from None
+        raise ValidationError(f"The {what} is not valid JSON: {error}.", field) from None
     if not isinstance(parsed, dict):
         raise ValidationError(
-            'The workflow input must be a JSON object, such as {"scope": "week"}.', "input"
+            f'The {what} must be a JSON object, such as {{"scope": "week"}}.', field
         )
     return parsed
 
 
-def _action(session: Session, fields: JobFields, job: ScheduledJob | None) -> tuple[str, dict]:
-    """The job's action and config after applying `fields` to `job` (None: a new job)."""
+def action_config(
+    session: Session, fields: JobFields, job: ActionOwner | None
+) -> tuple[str, dict[str, Any]]:
+    """The action and config of a job or trigger after applying `fields` to it (None: new).
+
+    Jobs and triggers share this rule: a chat template or a workflow, never both.
+    """
     if fields.chat is not None and fields.workflow is not None:
         raise ValidationError("Choose one action: start a chat or run a workflow, not both.")
     action = job.action if job else None
@@ -93,7 +99,7 @@ def _action(session: Session, fields: JobFields, job: ScheduledJob | None) -> tu
     if fields.input is not None:
         if action != ActionKind.workflow:
             raise ValidationError("Input only applies to workflow jobs.", "input")
-        config["input"] = parse_input(fields.input)
+        config["input"] = parse_object(fields.input, "input", "workflow input")
     return action, config
 
 
@@ -125,7 +131,7 @@ def create_job(
     agent = find(session, Agent, fields.agent)
     cron = schedule.validate_cron(fields.schedule)
     timezone = schedule.validate_timezone(fields.timezone or default_timezone)
-    action, config = _action(session, fields, None)
+    action, config = action_config(session, fields, None)
     misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
     ensure_unique_name(session, ScheduledJob, name, "job")
     job = ScheduledJob(
@@ -158,7 +164,7 @@ def update_job(session: Session, ref: str | int, fields: JobFields, now: datetim
     timezone = (
         schedule.validate_timezone(fields.timezone) if fields.timezone is not None else job.timezone
     )
-    action, config = _action(session, fields, job)
+    action, config = action_config(session, fields, job)
     misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
     ensure_unique_name(session, ScheduledJob, name, "job", job.id)
 

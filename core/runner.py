@@ -18,33 +18,31 @@ import httpx
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, exists, select, update
 
+from core.actions import build_action, load_owner, owner_column, owner_key
 from core.config import Settings
 from core.db import read_session
 from core.db import session as open_session
-from core.executor import Action, ChatAction, RunResult, WorkflowAction, execute
+from core.executor import RunResult, execute
 from core.models import (
     TERMINAL_STATUSES,
     WAITING_STATUSES,
-    ActionKind,
-    Agent,
+    ActionOwner,
     Run,
     RunSource,
     RunStatus,
-    ScheduledJob,
     Status,
-    Workflow,
     utcnow,
 )
 from core.queue import RunQueue
-from core.templates import default_variables, render
 
 KEEP_RUNS = 50
-THREAD_HISTORY = 20
 # A worker may pick a run up this early (huey starts eta tasks up to a second late, so
 # the dispatcher submits ahead of time); it then waits for the exact moment.
 EARLY_START = timedelta(seconds=2)
 LEASE_MARGIN = timedelta(seconds=60)
-SCHEDULED_SOURCES = (RunSource.schedule, RunSource.catch_up)
+# Runs that exist because of the owner's schedule or subscription, not a person's request:
+# they do not start once the owner is paused.
+AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
 
 
@@ -53,7 +51,7 @@ class Attempt:
     """One attempt this worker owns: run `run_id` is `running` with attempt `number`."""
 
     run_id: int
-    job_id: int | None
+    owner: tuple[type[ActionOwner], int] | None
     number: int
     started_at: datetime
     earlier: list[dict[str, Any]]
@@ -69,56 +67,6 @@ def lease_length(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.http_timeout_seconds) + LEASE_MARGIN
 
 
-def _source(run: Run, job: ScheduledJob) -> dict[str, Any]:
-    return {
-        "type": str(run.source),
-        "jobId": job.id,
-        "jobName": job.name,
-        "runId": run.id,
-        "scheduledFor": run.scheduled_for.isoformat() if run.scheduled_for else None,
-    }
-
-
-def _thread(session: Session, run: Run, job: ScheduledJob) -> list[dict[str, str]]:
-    """The job's earlier exchanges, oldest first: its succeeded chat runs."""
-    earlier = session.exec(
-        select(Run)
-        .where(Run.job_id == job.id, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
-        .order_by(col(Run.id).desc())
-        .limit(THREAD_HISTORY)
-    ).all()
-    messages = []
-    for previous in reversed(earlier):
-        messages.append({"role": "user", "content": str(previous.input)})
-        messages.append({"role": "assistant", "content": str(previous.output)})
-    return messages
-
-
-def _job_action(session: Session, run: Run, job: ScheduledJob) -> Action | RunResult:
-    """The action for a job's run. Sets `run.input` on the first attempt; retries send
-    exactly what the first attempt sent."""
-    if job.action == ActionKind.workflow:
-        workflow = session.get(Workflow, job.config.get("workflow_id"))
-        if workflow is None:
-            return RunResult(succeeded=False, error="The job's workflow no longer exists.")
-        if run.input is None:
-            run.input = {"input": job.config.get("input", {}), "source": _source(run, job)}
-        return WorkflowAction(workflow=workflow, body=run.input)
-    agent = session.get(Agent, job.agent_id)
-    if run.input is None:
-        moment = run.scheduled_for or run.due_at
-        variables = default_variables(moment, job.timezone, job.name, agent.name, run.id)
-        run.input = render(job.config["template"], variables)
-    continues = job.config.get("thread") == "continue"
-    history = _thread(session, run, job) if continues else []
-    return ChatAction(
-        agent=agent,
-        messages=[*history, {"role": "user", "content": run.input}],
-        thread_id=f"job-{job.id}" if continues else f"run-{run.id}",
-        source=_source(run, job),
-    )
-
-
 def _skip(session: Session, run: Run, now: datetime, reason: str) -> None:
     session.exec(
         update(Run)
@@ -128,16 +76,16 @@ def _skip(session: Session, run: Run, now: datetime, reason: str) -> None:
 
 
 def claim(
-    session: Session, run: Run, job: ScheduledJob, now: datetime, settings: Settings
+    session: Session, run: Run, owner: ActionOwner, now: datetime, settings: Settings
 ) -> Attempt | None:
     """Take the run (as read by this worker) for one attempt, in one conditional update.
 
     Returns None when it is not this worker's to execute: another worker took it or it
-    finished, its job was paused, or the job's previous run is still running (then the
-    run is recorded as skipped).
+    finished, its job or trigger was paused, or a job's previous run is still running
+    (then the run is recorded as skipped).
     """
-    if job.status == Status.paused and run.source in SCHEDULED_SOURCES:
-        _skip(session, run, now, "The job was paused before this run started.")
+    if owner.status == Status.paused and run.source in AUTOMATIC_SOURCES:
+        _skip(session, run, now, "It was paused before this run started.")
         session.commit()
         return None
     values: dict[str, Any] = {
@@ -170,28 +118,32 @@ def claim(
     session.commit()
     if not claimed:
         return None
-    return Attempt(run.id, run.job_id, run.attempt + 1, now, list(run.attempts))
+    return Attempt(run.id, owner_key(run), run.attempt + 1, now, list(run.attempts))
 
 
-def _record_job_outcome(session: Session, job_id: int, succeeded: bool, error: str | None,
-                        now: datetime) -> None:  # fmt: skip
-    failures = 0 if succeeded else ScheduledJob.consecutive_failures + 1
+def _record_outcome(
+    session: Session, owner: tuple[type[ActionOwner], int], result: RunResult, now: datetime
+) -> None:
+    """The job's or trigger's last outcome, which its health colour follows."""
+    model, owner_id = owner
+    failures = 0 if result.succeeded else model.consecutive_failures + 1
     session.exec(
-        update(ScheduledJob)
-        .where(col(ScheduledJob.id) == job_id)
+        update(model)
+        .where(col(model.id) == owner_id)
         .values(
             last_run_at=now,
-            last_outcome="succeeded" if succeeded else f"failed: {error}",
+            last_outcome="succeeded" if result.succeeded else f"failed: {result.error}",
             consecutive_failures=failures,
         )
     )
 
 
-def prune_runs(session: Session, job_id: int) -> None:
-    """Keep the newest KEEP_RUNS runs of a job; waiting and running ones always stay."""
+def prune_runs(session: Session, owner: tuple[type[ActionOwner], int]) -> None:
+    """Keep the newest KEEP_RUNS runs of a job or trigger; unfinished ones always stay."""
+    column, owner_id = owner_column(owner[0]), owner[1]
     cutoff = (
         select(Run.id)
-        .where(Run.job_id == job_id)
+        .where(column == owner_id)
         .order_by(col(Run.id).desc())
         .offset(KEEP_RUNS - 1)
         .limit(1)
@@ -199,9 +151,7 @@ def prune_runs(session: Session, job_id: int) -> None:
     )
     session.exec(
         delete(Run).where(
-            col(Run.job_id) == job_id,
-            col(Run.id) < cutoff,
-            col(Run.status).in_(TERMINAL_STATUSES),
+            column == owner_id, col(Run.id) < cutoff, col(Run.status).in_(TERMINAL_STATUSES)
         )
     )
 
@@ -244,20 +194,19 @@ def record(
         )
         .values(**values)
     ).rowcount
-    if recorded and not retries and attempt.job_id is not None:
-        _record_job_outcome(session, attempt.job_id, result.succeeded, result.error, now)
-        prune_runs(session, attempt.job_id)
+    if recorded and not retries and attempt.owner is not None:
+        _record_outcome(session, attempt.owner, result, now)
+        prune_runs(session, attempt.owner)
     session.commit()
     return retry_at if recorded else None
 
 
-def _load(session: Session, run_id: int) -> tuple[Run, ScheduledJob] | None:
-    row = session.exec(
-        select(Run, ScheduledJob)
-        .join(ScheduledJob, col(Run.job_id) == ScheduledJob.id)
-        .where(Run.id == run_id, col(Run.status).in_(WAITING_STATUSES))
+def _load(session: Session, run_id: int) -> tuple[Run, ActionOwner] | None:
+    run = session.exec(
+        select(Run).where(Run.id == run_id, col(Run.status).in_(WAITING_STATUSES))
     ).first()
-    return None if row is None else (row[0], row[1])
+    owner = None if run is None else load_owner(session, run)
+    return None if owner is None else (run, owner)
 
 
 def execute_run(
@@ -276,15 +225,15 @@ def execute_run(
         loaded = _load(session, run_id)
         if loaded is None:
             return
-        run, job = loaded
+        run, owner = loaded
         if run.due_at - clock() > EARLY_START:
             return  # an early duplicate message; the run's own is still to come
-        action = _job_action(session, run, job)
+        action = build_action(session, run, owner, settings.timezone)
     delay = (run.due_at - clock()).total_seconds()
     if delay > 0:
         time.sleep(delay)
     with open_session(settings.database_url) as session:
-        attempt = claim(session, run, job, clock(), settings)
+        attempt = claim(session, run, owner, clock(), settings)
     if attempt is None:
         return
     result = action if isinstance(action, RunResult) else execute(action, run_id, client)

@@ -1,0 +1,130 @@
+"""What a run sends: the action of its job or trigger, with the input filled in.
+
+The input is fixed at the first attempt and stored on the run, so retries send exactly
+what the first attempt sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from core.catalog import event_variables
+from core.executor import Action, ChatAction, RunResult, WorkflowAction
+from core.models import (
+    ActionKind,
+    ActionOwner,
+    Agent,
+    EventTrigger,
+    Run,
+    RunStatus,
+    ScheduledJob,
+    WebhookEvent,
+    Workflow,
+)
+from core.templates import default_variables, render
+
+THREAD_HISTORY = 20
+
+
+def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
+    """The table and id of the job or trigger a run belongs to."""
+    if run.job_id is not None:
+        return ScheduledJob, run.job_id
+    if run.trigger_id is not None:
+        return EventTrigger, run.trigger_id
+    return None
+
+
+def owner_column(model: type[ActionOwner]) -> Any:
+    """The Run column that points at rows of `model`."""
+    return Run.job_id if model is ScheduledJob else Run.trigger_id
+
+
+def load_owner(session: Session, run: Run) -> ActionOwner | None:
+    key = owner_key(run)
+    return None if key is None else session.get(*key)
+
+
+def _source(run: Run, owner: ActionOwner) -> dict[str, Any]:
+    if isinstance(owner, ScheduledJob):
+        return {
+            "type": str(run.source),
+            "jobId": owner.id,
+            "jobName": owner.name,
+            "runId": run.id,
+            "scheduledFor": run.scheduled_for.isoformat() if run.scheduled_for else None,
+        }
+    return {
+        "type": str(run.source),
+        "triggerId": owner.id,
+        "triggerName": owner.name,
+        "runId": run.id,
+        "event": owner.event,
+        "eventId": run.event_id,
+    }
+
+
+def _thread(session: Session, run: Run, owner: ActionOwner) -> list[dict[str, str]]:
+    """The owner's earlier exchanges, oldest first: its succeeded chat runs."""
+    column = owner_column(type(owner))
+    earlier = session.exec(
+        select(Run)
+        .where(column == owner.id, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
+        .order_by(col(Run.id).desc())
+        .limit(THREAD_HISTORY)
+    ).all()
+    messages = []
+    for previous in reversed(earlier):
+        messages.append({"role": "user", "content": str(previous.input)})
+        messages.append({"role": "assistant", "content": str(previous.output)})
+    return messages
+
+
+def _event_data(session: Session, run: Run) -> tuple[str | None, dict[str, Any]]:
+    event = session.get(WebhookEvent, run.event_id) if run.event_id else None
+    if event is None:
+        return None, {}
+    return event.trigger_slug, event.payload.get("data") or {}
+
+
+def _variables(
+    session: Session, run: Run, owner: ActionOwner, agent: Agent, timezone: str
+) -> dict[str, Any]:
+    moment = run.scheduled_for or run.due_at
+    zone_name = owner.timezone if isinstance(owner, ScheduledJob) else timezone
+    defaults = default_variables(moment, zone_name, owner.name, agent.name, run.id)
+    slug, data = _event_data(session, run)
+    return {**event_variables(slug, data), **defaults} if slug or data else defaults
+
+
+def build_action(
+    session: Session, run: Run, owner: ActionOwner, timezone: str
+) -> Action | RunResult:
+    """The action for one run of `owner`; sets `run.input` on the first attempt.
+
+    `timezone` is used for a trigger's date and time variables (jobs have their own).
+    """
+    if owner.action == ActionKind.workflow:
+        workflow = session.get(Workflow, owner.config.get("workflow_id"))
+        if workflow is None:
+            return RunResult(succeeded=False, error="The workflow no longer exists.")
+        if run.input is None:
+            given = owner.config.get("input", {}) if isinstance(owner, ScheduledJob) else None
+            data = given if given is not None else _event_data(session, run)[1]
+            run.input = {"input": data, "source": _source(run, owner)}
+        return WorkflowAction(workflow=workflow, body=run.input)
+    agent = session.get(Agent, owner.agent_id)
+    if run.input is None:
+        variables = _variables(session, run, owner, agent, timezone)
+        run.input = render(owner.config["template"], variables)
+    continues = owner.config.get("thread") == "continue"
+    history = _thread(session, run, owner) if continues else []
+    kind = "job" if isinstance(owner, ScheduledJob) else "trigger"
+    return ChatAction(
+        agent=agent,
+        messages=[*history, {"role": "user", "content": run.input}],
+        thread_id=f"{kind}-{owner.id}" if continues else f"run-{run.id}",
+        source=_source(run, owner),
+    )

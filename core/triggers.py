@@ -1,0 +1,221 @@
+"""Event triggers: create, update, pause, resume, delete — kept in step with Composio.
+
+Composio is asked first; the local row changes only when it agreed, so a Composio
+failure leaves the row as it was and says why (no orphans on either side). Without
+COMPOSIO_API_KEY a trigger is kept `local` (yellow) and can still be test-fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core import composio_sync
+from core.agents import clean_name, ensure_unique_name, find
+from core.catalog import TriggerType, offline_catalog, toolkit_of
+from core.config import Settings
+from core.errors import ValidationError
+from core.models import Agent, EventTrigger, Status, SyncState
+from core.planner import JobFields, action_config, parse_object
+
+MIN_POLL_MINUTES = 15
+
+
+@dataclass(frozen=True)
+class TriggerFields:
+    """What a user sets on a trigger; None means "not given" (keep it, on update)."""
+
+    name: str | None = None
+    agent: str | int | None = None
+    event: str | None = None
+    filters: str | dict[str, Any] | None = None
+    user_id: str | None = None
+    chat: str | None = None
+    workflow: str | int | None = None
+
+    def action_fields(self) -> JobFields:
+        return JobFields(chat=self.chat, workflow=self.workflow)
+
+
+def catalog(settings: Settings, toolkit: str | None = None) -> list[TriggerType]:
+    """Composio's list with an API key, else the one shipped with Planner."""
+    if settings.composio_api_key:
+        return composio_sync.trigger_types(settings, toolkit)
+    wanted = (toolkit or "").upper()
+    return [t for t in offline_catalog() if not wanted or t.toolkit == wanted]
+
+
+def _known_type(slug: str) -> TriggerType | None:
+    return next((t for t in offline_catalog() if t.slug == slug), None)
+
+
+def validate_event(settings: Settings, slug: str) -> str:
+    text = slug.strip().upper()
+    if not text:
+        raise ValidationError("Choose the event that starts this trigger.", "event")
+    if not settings.composio_api_key and _known_type(text) is None:
+        raise ValidationError(
+            f"{text!r} is not an event Planner knows; see 'planner composio catalog'.", "event"
+        )
+    return text
+
+
+def validate_filters(slug: str, value: str | dict[str, Any]) -> dict[str, Any]:
+    """Filters (Composio's trigger_config): a JSON object with the event's required fields."""
+    filters = parse_object(value, "filters", "filters")
+    known = _known_type(slug)
+    if known is not None:
+        missing = [f.name for f in known.config_fields if f.required and f.name not in filters]
+        if missing:
+            raise ValidationError(f"{slug} needs these filters: {', '.join(missing)}.", "filters")
+    interval = filters.get("interval")
+    if isinstance(interval, (int, float)) and interval < MIN_POLL_MINUTES:
+        raise ValidationError(
+            f"Composio checks for new events at most every {MIN_POLL_MINUTES} minutes; "
+            f"interval {interval} is too short.",
+            "filters",
+        )
+    return filters
+
+
+def find_trigger(session: Session, ref: str | int) -> EventTrigger:
+    return find(session, EventTrigger, ref, "trigger")
+
+
+def create_trigger(
+    session: Session, name: str, fields: TriggerFields, settings: Settings, now: datetime
+) -> EventTrigger:
+    if fields.agent is None:
+        raise ValidationError("Choose the agent this trigger belongs to.", "agent")
+    if fields.event is None:
+        raise ValidationError("Choose the event that starts this trigger.", "event")
+    name = clean_name(name, "trigger")
+    agent = find(session, Agent, fields.agent)
+    event = validate_event(settings, fields.event)
+    filters = validate_filters(event, fields.filters if fields.filters is not None else {})
+    action, config = action_config(session, fields.action_fields(), None)
+    ensure_unique_name(session, EventTrigger, name, "trigger")
+    trigger = EventTrigger(
+        agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
+        user_id=(fields.user_id or settings.composio_user_id).strip(), action=action,
+        config=config, created_at=now, updated_at=now,
+    )  # fmt: skip
+    if settings.composio_api_key:
+        trigger.composio_trigger_id = composio_sync.register(
+            settings, event, trigger.user_id, filters
+        )
+        trigger.sync_state = SyncState.registered
+    session.add(trigger)
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        if trigger.composio_trigger_id:
+            composio_sync.remove(settings, trigger.composio_trigger_id)
+        raise
+    return trigger
+
+
+def update_trigger(
+    session: Session, ref: str | int, fields: TriggerFields, settings: Settings, now: datetime
+) -> EventTrigger:
+    """Change a trigger. A new event or new filters register a new Composio instance
+    first, then delete the old one (Composio cannot change an instance's config)."""
+    trigger = find_trigger(session, ref)
+    name = clean_name(fields.name, "trigger") if fields.name is not None else trigger.name
+    agent = find(session, Agent, fields.agent) if fields.agent is not None else None
+    event = validate_event(settings, fields.event) if fields.event is not None else trigger.event
+    raw_filters = fields.filters if fields.filters is not None else trigger.filters
+    filters = validate_filters(event, raw_filters)
+    user_id = fields.user_id.strip() if fields.user_id is not None else trigger.user_id
+    action, config = action_config(session, fields.action_fields(), trigger)
+    ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
+
+    old_instance = trigger.composio_trigger_id
+    reregister = (event, filters, user_id) != (trigger.event, trigger.filters, trigger.user_id)
+    if reregister and settings.composio_api_key:
+        new_instance = composio_sync.register(settings, event, user_id, filters)
+        if trigger.status == Status.paused:
+            composio_sync.set_enabled(settings, new_instance, False)
+        trigger.composio_trigger_id, trigger.sync_state = new_instance, SyncState.registered
+        trigger.sync_error = None
+    trigger.name, trigger.event, trigger.toolkit = name, event, toolkit_of(event)
+    trigger.filters, trigger.user_id = filters, user_id
+    trigger.action, trigger.config, trigger.updated_at = action, config, now
+    if agent is not None:
+        trigger.agent_id = agent.id
+    session.add(trigger)
+    session.commit()
+    if reregister and old_instance and trigger.composio_trigger_id != old_instance:
+        composio_sync.remove(settings, old_instance)
+    return trigger
+
+
+def _set_status(
+    session: Session, ref: str | int, status: Status, settings: Settings, now: datetime
+) -> EventTrigger:
+    trigger = find_trigger(session, ref)
+    if trigger.status != status:
+        if trigger.composio_trigger_id and settings.composio_api_key:
+            composio_sync.set_enabled(
+                settings, trigger.composio_trigger_id, status == Status.active
+            )
+        trigger.status, trigger.updated_at = status, now
+        session.add(trigger)
+        session.commit()
+    return trigger
+
+
+def pause_trigger(
+    session: Session, ref: str | int, settings: Settings, now: datetime
+) -> EventTrigger:
+    return _set_status(session, ref, Status.paused, settings, now)
+
+
+def resume_trigger(
+    session: Session, ref: str | int, settings: Settings, now: datetime
+) -> EventTrigger:
+    return _set_status(session, ref, Status.active, settings, now)
+
+
+def delete_trigger(session: Session, ref: str | int, settings: Settings) -> None:
+    """Delete from Composio first (gone there counts), then here with the trigger's runs."""
+    trigger = find_trigger(session, ref)
+    if trigger.composio_trigger_id and settings.composio_api_key:
+        composio_sync.remove(settings, trigger.composio_trigger_id)
+    session.delete(trigger)
+    session.commit()
+
+
+def list_triggers(session: Session, agent: str | int | None = None) -> list[EventTrigger]:
+    query = select(EventTrigger).order_by(EventTrigger.name)
+    if agent is not None:
+        query = query.where(EventTrigger.agent_id == find(session, Agent, agent).id)
+    return list(session.exec(query))
+
+
+def trigger_json(trigger: EventTrigger) -> dict[str, Any]:
+    known = _known_type(trigger.event)
+    return {
+        "id": trigger.id,
+        "agent_id": trigger.agent_id,
+        "name": trigger.name,
+        "event": trigger.event,
+        "event_name": known.name if known else trigger.event,
+        "toolkit": trigger.toolkit,
+        "filters": trigger.filters,
+        "user_id": trigger.user_id,
+        "action": trigger.action,
+        "config": trigger.config,
+        "status": trigger.status,
+        "health": trigger.health,
+        "composio_trigger_id": trigger.composio_trigger_id,
+        "sync_state": trigger.sync_state,
+        "sync_error": trigger.sync_error,
+        "last_fired_at": trigger.last_fired_at.isoformat() if trigger.last_fired_at else None,
+        "last_run_at": trigger.last_run_at.isoformat() if trigger.last_run_at else None,
+        "last_outcome": trigger.last_outcome,
+    }
