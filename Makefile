@@ -21,7 +21,15 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
-run: install
+# First run: a .env from .env.example, with a random local webhook secret.
+.env:
+	$(BIN)/python -c "import pathlib, secrets; text = pathlib.Path('.env.example').read_text(); \
+	pathlib.Path('.env').write_text(text.replace('COMPOSIO_WEBHOOK_SECRET=\n', \
+	'COMPOSIO_WEBHOOK_SECRET=local-' + secrets.token_urlsafe(24) + '\n'))"
+	@echo "Wrote .env with a random local COMPOSIO_WEBHOOK_SECRET; put your Composio"
+	@echo "subscription's secret there ('planner composio connect' prints it)."
+
+run: install .env
 	$(BIN)/planner migrate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8501 web worker webhook
 

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from cli.events import cmd_composio, cmd_events, cmd_triggers
+from cli.output import emit, lines, task_queue
 from cli.parser import build_parser
 from core import agents, planner, schedule
 from core.agents import row_json
@@ -26,11 +28,6 @@ from core.errors import PlannerError, ValidationError
 from core.models import Agent, Workflow, utcnow
 
 EXIT_BAD_INPUT = 2
-
-
-def emit(args: argparse.Namespace, value: Any, text: Callable[[], str]) -> None:
-    """Print `value` as JSON with --json, else the human text."""
-    print(json.dumps(value, indent=2, ensure_ascii=False) if args.json else text())
 
 
 def _job_fields(args: argparse.Namespace) -> planner.JobFields:
@@ -63,12 +60,6 @@ def _run_line(run: dict[str, Any]) -> str:
     ).rstrip()
 
 
-def _lines(
-    items: Sequence[dict[str, Any]], line: Callable[[dict[str, Any]], str], empty: str
-) -> str:
-    return "\n".join(line(item) for item in items) if items else empty
-
-
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     migrate(settings.database_url)
     print("Database is up to date.")
@@ -91,7 +82,7 @@ def _registry(
         elif args.action == "list":
             found = [row_json(item) for item in agents.list_all(session, model)]
             empty = f"No {what}s yet: add one with 'planner {what}s add NAME --url URL'."
-            emit(args, found, lambda: _lines(found, line, empty))
+            emit(args, found, lambda: lines(found, line, empty))
         else:
             remove(session, getattr(args, what))
             print(f"Removed {what} {getattr(args, what)}.")
@@ -124,13 +115,13 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             emit(
                 args,
                 found,
-                lambda: _lines(
+                lambda: lines(
                     found, _job_line, "No jobs yet: add one with 'planner jobs add NAME ...'."
                 ),
             )
             return
         if args.action == "run":
-            run = planner.run_job_now(session, args.job, _task_queue(), now)
+            run = planner.run_job_now(session, args.job, task_queue(), now)
             emit(args, planner.run_json(run), lambda: str(run.id))
             return
         if args.action == "rm":
@@ -151,20 +142,13 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
         emit(args, shown, lambda: _job_line(shown))
 
 
-def _task_queue() -> Any:
-    """The worker's queue client, imported only by the command that submits work."""
-    from worker.tasks import task_queue
-
-    return task_queue
-
-
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:
     with read_session(settings.database_url) as session:
         found = [
             planner.run_json(r)
             for r in planner.list_runs(session, args.job, args.status, args.limit)
         ]
-    emit(args, found, lambda: _lines(found, _run_line, "No runs yet."))
+    emit(args, found, lambda: lines(found, _run_line, "No runs yet."))
 
 
 def _start(text: str | None, timezone: str) -> datetime:
@@ -211,6 +195,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "jobs": cmd_jobs,
     "runs": cmd_runs,
     "cron": cmd_cron,
+    "triggers": cmd_triggers,
+    "events": cmd_events,
+    "composio": cmd_composio,
 }
 
 

@@ -48,6 +48,64 @@ def _add_registry(commands: argparse._SubParsersAction, name: str, what: str) ->
     return {"add": add}
 
 
+def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
+    if update:
+        parser.add_argument("--name", dest="new_name", help="rename the trigger")
+    parser.add_argument("--agent", help="agent name or id")
+    parser.add_argument("--event", help="Composio trigger slug, e.g. GMAIL_NEW_GMAIL_MESSAGE")
+    parser.add_argument("--filters", help="the event's filters (trigger_config) as JSON")
+    parser.add_argument("--user-id", dest="user_id", help="Composio user id (COMPOSIO_USER_ID)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
+    action.add_argument("--workflow", help="run this workflow with the event's data")
+    _json_flag(parser)
+
+
+def _trigger_commands(commands: argparse._SubParsersAction) -> None:
+    triggers = commands.add_parser("triggers", help="manage event triggers")
+    actions = triggers.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add an event trigger")
+    add.add_argument("name")
+    _trigger_options(add, update=False)
+    update = actions.add_parser("update", help="change a trigger")
+    update.add_argument("trigger", help="name or id")
+    _trigger_options(update, update=True)
+    listing = actions.add_parser("list", help="list triggers")
+    listing.add_argument("--agent", help="only this agent's triggers")
+    _json_flag(listing)
+    for name, text in [
+        ("show", "show a trigger"),
+        ("pause", "pause a trigger (disabled in Composio)"),
+        ("resume", "resume a trigger (enabled in Composio)"),
+        ("rm", "delete a trigger from Composio and here"),
+        ("test", "fire a trigger with a sample event"),
+    ]:
+        command = actions.add_parser(name, help=text)
+        command.add_argument("trigger", help="name or id")
+        if name == "test":
+            command.add_argument("--payload", metavar="FILE", help="event JSON (or its data)")
+        _json_flag(command)
+
+    events = commands.add_parser("events", help="the webhook inbox, newest first")
+    events.add_argument("--status", help="only events with this status")
+    events.add_argument("--limit", type=_count, default=50)
+    _json_flag(events)
+    event_actions = events.add_subparsers(dest="action")
+    replay = event_actions.add_parser("replay", help="process a stored event again")
+    replay.add_argument("event_id")
+    _json_flag(replay)
+
+    composio = commands.add_parser("composio", help="Planner's link with Composio")
+    composio_actions = composio.add_subparsers(dest="action", required=True)
+    connect = composio_actions.add_parser(
+        "connect", help="deliver events to PUBLIC_BASE_URL/webhooks/composio"
+    )
+    _json_flag(connect)
+    catalog = composio_actions.add_parser("catalog", help="events a trigger can listen to")
+    catalog.add_argument("--toolkit", help="only this app, e.g. gmail")
+    _json_flag(catalog)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="planner", description="Scheduled jobs and event triggers for AI agents."
@@ -91,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", help="only runs with this status")
     runs.add_argument("--limit", type=_count, default=50)
     _json_flag(runs)
+
+    _trigger_commands(commands)
 
     cron = commands.add_parser("cron", help="check a cron expression and show its next runs")
     cron.add_argument("expression")

@@ -26,6 +26,7 @@ from core.db import session as open_session
 from core.executor import RunResult
 from core.models import (
     WAITING_STATUSES,
+    EventStatus,
     Heartbeat,
     MisfirePolicy,
     Run,
@@ -33,6 +34,7 @@ from core.models import (
     RunStatus,
     ScheduledJob,
     Status,
+    WebhookEvent,
 )
 from core.queue import RunQueue
 from core.runner import Attempt, lease_length, record
@@ -43,6 +45,8 @@ LOOKAHEAD = timedelta(seconds=75)
 SUBMIT_AHEAD = timedelta(seconds=1.5)
 # A waiting run whose due time passed this long ago lost its queue message.
 SWEEP_AFTER = timedelta(seconds=120)
+# An inbox event still pending this long after it arrived lost its queue message.
+EVENT_SWEEP_AFTER = timedelta(seconds=60)
 JOBS_PER_BATCH = 2_000
 # Late occurrences counted per job and tick; a longer outage is counted over several ticks.
 MAX_LATE_PER_TICK = 10_000
@@ -56,6 +60,7 @@ class TickReport:
     runs_created: int = 0
     occurrences_missed: int = 0
     runs_resubmitted: int = 0
+    events_resubmitted: int = 0
     leases_expired: int = 0
     submitted: dict[datetime, list[int]] = field(default_factory=dict)
 
@@ -237,6 +242,18 @@ def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
         )
 
 
+def _stale_pending_events(settings: Settings, now: datetime) -> list[str]:
+    with read_session(settings.database_url) as session:
+        return list(
+            session.exec(
+                select(WebhookEvent.id).where(
+                    WebhookEvent.status == EventStatus.pending,
+                    col(WebhookEvent.received_at) < now - EVENT_SWEEP_AFTER,
+                )
+            )
+        )
+
+
 def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[tuple[int, datetime]]]:
     """Take back runs whose worker died mid-attempt; the attempt counts as failed.
 
@@ -273,7 +290,8 @@ def worker_name() -> str:
 
 
 def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> TickReport:
-    """One dispatcher pass: due jobs, lost queue messages, dead workers' runs, heartbeat."""
+    """One dispatcher pass: due jobs, lost queue messages (runs and inbox events), dead
+    workers' runs, heartbeat."""
     engine = get_engine(settings.database_url)
     grace = timedelta(seconds=settings.misfire_grace_seconds)
     report = TickReport()
@@ -285,6 +303,10 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
     if stale:
         queue.submit(stale)
     report.runs_resubmitted = len(stale)
+    pending = _stale_pending_events(settings, now)
+    for event_id in pending:
+        queue.submit_event(event_id)
+    report.events_resubmitted = len(pending)
     report.leases_expired, retries = _expire_leases(settings, now)
     for run_id, retry_at in retries:
         queue.submit([run_id], eta=retry_at)

@@ -16,3 +16,7 @@ class RunQueue(Protocol):
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         """Ask a worker to execute these runs, not before `eta` (None: now)."""
         ...
+
+    def submit_event(self, event_id: str) -> None:
+        """Ask a worker to process this inbox event now."""
+        ...

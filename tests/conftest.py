@@ -56,9 +56,13 @@ class RecordingQueue:
     """core.queue.RunQueue that records submissions, for tests of core without a worker."""
 
     submitted: list[tuple[list[int], datetime | None]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         self.submitted.append((list(run_ids), eta))
+
+    def submit_event(self, event_id: str) -> None:
+        self.events.append(event_id)
 
     @property
     def run_ids(self) -> list[int]:
@@ -84,6 +88,7 @@ def settings(tmp_path: Path, migrated_database: Path) -> Settings:
         queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
         retry_base_seconds=0.2,
         http_timeout_seconds=5,
+        composio_webhook_secret="whsec_test_secret",
     )
 
 
@@ -125,7 +130,11 @@ def workflow(session: Session, target: FakeTarget) -> Workflow:
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that gives a child process these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLANNER_", "DATABASE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PLANNER_", "DATABASE_", "COMPOSIO_"))
+    }
     env |= {
         "DATABASE_URL": settings.database_url,
         "QUEUE_URL": settings.queue_url,
@@ -133,6 +142,11 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PLANNER_MAX_RETRIES": str(settings.max_retries),
         "PLANNER_HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
         "PLANNER_MISFIRE_GRACE_SECONDS": str(settings.misfire_grace_seconds),
+        "COMPOSIO_API_KEY": settings.composio_api_key,
+        "COMPOSIO_BASE_URL": settings.composio_base_url,
+        "COMPOSIO_WEBHOOK_SECRET": settings.composio_webhook_secret,
+        "COMPOSIO_USER_ID": settings.composio_user_id,
+        "PUBLIC_BASE_URL": settings.public_base_url,
     }
     return env | extra
 

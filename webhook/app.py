@@ -1,16 +1,80 @@
-"""The webhook process (Starlette on uvicorn). For now only `/healthz`; Composio's
-deliveries arrive here once event triggers land."""
+"""The webhook process (Starlette on uvicorn): Composio deliveries into the inbox.
+
+`POST /webhooks/composio` verifies, stores and hands the event to the worker; it never
+runs anything itself. Answers: 413 for a body over 1 MiB, 401 for a missing or wrong
+signature or a timestamp over 5 minutes off (nothing stored), 400 for a body that is not
+a Composio event, else 200 once the event row is committed — also for a repeated
+`webhook-id`, which stores nothing new. `GET /healthz` says whether the database answers.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import sqlalchemy as sa
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 from core.db import get_engine
+from core.models import utcnow
+from core.webhooks import MAX_BODY_BYTES, Rejected, parse, store, verify
+
+log = logging.getLogger("planner.webhook")
+
+
+class MissingSecret(RuntimeError):
+    pass
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings = get_settings()
+    if not settings.composio_webhook_secret:
+        raise MissingSecret(
+            "COMPOSIO_WEBHOOK_SECRET is not set: the webhook cannot verify deliveries, so it "
+            "will not start. Set it to your Composio webhook subscription's secret "
+            "('planner composio connect' prints it)."
+        )
+    from worker.tasks import task_queue
+
+    app.state.settings, app.state.queue = settings, task_queue
+    yield
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise Rejected(413, "body larger than 1 MiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise Rejected(413, "body larger than 1 MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive_composio(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    try:
+        body = await _body(request)
+        event_id = verify(settings.composio_webhook_secret, request.headers, body, time.time())
+        envelope = parse(body)
+    except Rejected as refusal:
+        log.info("refused delivery: %s %s", refusal.status, refusal)
+        return JSONResponse({"error": str(refusal)}, status_code=refusal.status)
+    stored = await run_in_threadpool(store, settings.database_url, event_id, envelope, utcnow())
+    if stored:
+        await run_in_threadpool(request.app.state.queue.submit_event, event_id)
+    return JSONResponse({"status": "accepted" if stored else "duplicate", "id": event_id})
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -23,4 +87,10 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[Route("/healthz", healthz)])
+app = Starlette(
+    routes=[
+        Route("/webhooks/composio", receive_composio, methods=["POST"]),
+        Route("/healthz", healthz),
+    ],
+    lifespan=lifespan,
+)

@@ -17,6 +17,7 @@ from huey import Huey, SqliteHuey, crontab
 from core.config import Settings
 from core.dispatch import tick, worker_name
 from core.errors import ConfigError
+from core.inbox import process_event
 from core.models import utcnow
 from core.runner import execute_run
 
@@ -56,8 +57,13 @@ class HueyRunQueue:
         def run_job(run_id: int) -> None:
             execute_run(run_id, self, http_client(settings.http_timeout_seconds), settings)
 
+        @huey.task(name="process_event")
+        def process_inbox_event(event_id: str) -> None:
+            process_event(settings, event_id, self, utcnow())
+
         self.start_runs = start_runs
         self.run_job = run_job
+        self.process_event = process_inbox_event
 
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         if eta is None or eta <= utcnow():
@@ -65,3 +71,6 @@ class HueyRunQueue:
                 self.run_job(run_id)
         else:
             self.start_runs.schedule((list(run_ids),), eta=eta)
+
+    def submit_event(self, event_id: str) -> None:
+        self.process_event(event_id)

@@ -1,0 +1,117 @@
+"""`planner triggers|events|composio`: event triggers, the webhook inbox, Composio."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cli.output import emit, lines, task_queue
+from core import composio_sync, inbox, triggers
+from core.config import Settings
+from core.db import read_session
+from core.db import session as open_session
+from core.errors import ValidationError
+from core.models import utcnow
+from core.planner import run_json
+
+
+def _fields(args: argparse.Namespace) -> triggers.TriggerFields:
+    return triggers.TriggerFields(
+        name=getattr(args, "new_name", None),
+        agent=args.agent,
+        event=args.event,
+        filters=args.filters,
+        user_id=args.user_id,
+        chat=args.chat,
+        workflow=args.workflow,
+    )
+
+
+def _trigger_line(trigger: dict[str, Any]) -> str:
+    sync = trigger["sync_state"] + (f": {trigger['sync_error']}" if trigger["sync_error"] else "")
+    return (
+        f"{trigger['id']:>4}  {trigger['name']}  [{trigger['status']}, {trigger['health']}, "
+        f"{sync}]  {trigger['event']}  last fired: {trigger['last_fired_at'] or '—'}"
+    )
+
+
+def _payload(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ValidationError(f"Cannot read --payload {path!r}: {error.strerror}.") from None
+    return inbox.read_payload(text)
+
+
+def cmd_triggers(args: argparse.Namespace, settings: Settings) -> None:
+    now = utcnow()
+    with open_session(settings.database_url) as session:
+        if args.action == "list":
+            found = [triggers.trigger_json(t) for t in triggers.list_triggers(session, args.agent)]
+            empty = "No triggers yet: add one with 'planner triggers add NAME ...'."
+            emit(args, found, lambda: lines(found, _trigger_line, empty))
+            return
+        if args.action == "rm":
+            triggers.delete_trigger(session, args.trigger, settings)
+            print(f"Deleted trigger {args.trigger}.")
+            return
+        if args.action == "test":
+            payload = _payload(args.payload)
+            run = inbox.fire_test_event(session, settings, args.trigger, task_queue(), now, payload)
+            emit(args, run_json(run), lambda: str(run.id))
+            return
+        if args.action == "add":
+            trigger = triggers.create_trigger(session, args.name, _fields(args), settings, now)
+        elif args.action == "update":
+            trigger = triggers.update_trigger(session, args.trigger, _fields(args), settings, now)
+        elif args.action == "pause":
+            trigger = triggers.pause_trigger(session, args.trigger, settings, now)
+        elif args.action == "resume":
+            trigger = triggers.resume_trigger(session, args.trigger, settings, now)
+        else:
+            trigger = triggers.find_trigger(session, args.trigger)
+        shown = triggers.trigger_json(trigger)
+        emit(args, shown, lambda: _trigger_line(shown))
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    return (
+        f"{event['received_at']}  {event['id']}  {event['trigger_slug'] or event['type']}  "
+        f"[{event['status']}]  {event['note'] or ''}"
+    ).rstrip()
+
+
+def cmd_events(args: argparse.Namespace, settings: Settings) -> None:
+    if args.action == "replay":
+        with open_session(settings.database_url) as session:
+            copy = inbox.replay_event(session, args.event_id, task_queue(), utcnow())
+            shown = inbox.event_json(session, copy)
+        emit(args, shown, lambda: copy.id)
+        return
+    with read_session(settings.database_url) as session:
+        found = [inbox.event_json(session, e) for e in inbox.list_events(session, args.status,
+                                                                          args.limit)]  # fmt: skip
+    emit(args, found, lambda: lines(found, _event_line, "The inbox is empty."))
+
+
+def cmd_composio(args: argparse.Namespace, settings: Settings) -> None:
+    if args.action == "connect":
+        subscription = composio_sync.connect_webhook(settings)
+        secret_note = (
+            "Set COMPOSIO_WEBHOOK_SECRET to the secret above."
+            if subscription["secret"]
+            else "Keep your current COMPOSIO_WEBHOOK_SECRET."
+        )
+        emit(args, subscription, lambda: "\n".join([
+            f"Composio delivers events to {subscription['webhook_url']}",
+            *([f"secret: {subscription['secret']}"] if subscription["secret"] else []),
+            secret_note,
+        ]))  # fmt: skip
+        return
+    found = [t.as_json() for t in triggers.catalog(settings, args.toolkit)]
+    emit(args, found, lambda: lines(
+        found, lambda t: f"{t['slug']}  {t['toolkit_name']} · {t['name']}", "No such events."
+    ))  # fmt: skip

@@ -1,0 +1,28 @@
+"""What every `planner` command shares: JSON or text output, and the worker's queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from core.queue import RunQueue
+
+
+def emit(args: argparse.Namespace, value: Any, text: Callable[[], str]) -> None:
+    """Print `value` as JSON with --json, else the human text."""
+    print(json.dumps(value, indent=2, ensure_ascii=False) if args.json else text())
+
+
+def lines(
+    items: Sequence[dict[str, Any]], line: Callable[[dict[str, Any]], str], empty: str
+) -> str:
+    return "\n".join(line(item) for item in items) if items else empty
+
+
+def task_queue() -> RunQueue:
+    """The worker's queue client, imported only by the commands that submit work."""
+    from worker.tasks import task_queue
+
+    return task_queue
