@@ -186,9 +186,10 @@ def fire_test_event(
     session.add(event)
     session.flush()
     [run_id] = _insert_runs(session, settings, event, [trigger], RunSource.test, now)
+    run = session.get(Run, run_id)
     session.commit()
     queue.submit([run_id])
-    return session.get(Run, run_id)
+    return run
 
 
 def replay_event(session: Session, event_id: str, queue: RunQueue, now: datetime) -> WebhookEvent:

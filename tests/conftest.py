@@ -24,6 +24,7 @@ from core.config import Settings
 from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
 from core.models import Agent, Run, ScheduledJob, Workflow
+from tests.fake_composio import FakeComposio
 from tests.fakes import FakeTarget
 
 T = TypeVar("T")
@@ -199,3 +200,21 @@ def consumer(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Consu
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def composio() -> Iterator[FakeComposio]:
+    fake = FakeComposio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def connected(settings: Settings, composio: FakeComposio) -> Settings:
+    """Settings with a Composio API key, pointed at the fake Composio API."""
+    return replace(
+        settings,
+        composio_api_key="test-key",
+        composio_base_url=composio.url,
+        public_base_url="https://planner.example.com",
+    )

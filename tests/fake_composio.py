@@ -59,8 +59,9 @@ class FakeComposio:
         return f"http://{host}:{port}"
 
     def fail(self, status: int, message: str) -> None:
-        """The next mutating request (POST/PATCH/DELETE) answers this error."""
-        self.fail_next.append((status, message))
+        """The next mutating request (POST/PATCH/DELETE) answers this error; a 5xx twice,
+        since the SDK retries it once."""
+        self.fail_next.extend([(status, message)] * (2 if status >= 500 else 1))
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any):
         self.requests.append((method, path, body))

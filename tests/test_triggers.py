@@ -1,0 +1,210 @@
+"""Event triggers kept in step with Composio (the real SDK against a local fake API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core import composio_sync, triggers
+from core.composio_sync import ComposioError
+from core.errors import NotFoundError, ValidationError
+from core.models import EventTrigger
+from core.triggers import TriggerFields
+from tests.conftest import snapshot
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+TRIAGE = TriggerFields(
+    agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters='{"labelIds": "INBOX"}',
+    user_id="user-42", chat="New email from {emailFrom}: {emailSubject}.",
+)  # fmt: skip
+
+
+def writes(composio) -> list[tuple[str, str]]:
+    return [(method, path) for method, path, _ in composio.requests if method != "GET"]
+
+
+def test_creating_registers_with_composio_and_stores_the_instance(session, agent, connected,
+                                                                  composio):  # fmt: skip
+    trigger = triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+
+    assert trigger.composio_trigger_id == "ti_0001"
+    assert (trigger.sync_state, trigger.health, trigger.toolkit) == ("registered", "green", "GMAIL")
+    instance = composio.instances["ti_0001"]
+    assert instance["slug"] == "GMAIL_NEW_GMAIL_MESSAGE"
+    assert instance["user_id"] == "user-42"
+    assert instance["trigger_config"] == {"labelIds": "INBOX"}
+    shown = triggers.trigger_json(trigger)
+    assert {"id", "agent_id", "name", "event", "toolkit", "filters", "action", "config", "status",
+            "health", "composio_trigger_id", "sync_state", "sync_error",
+            "last_fired_at"} <= set(shown)  # fmt: skip
+
+
+def test_without_an_api_key_a_trigger_is_kept_local_and_yellow(session, agent, settings):
+    trigger = triggers.create_trigger(session, "Email triage", TRIAGE, settings, NOW)
+    assert (trigger.sync_state, trigger.composio_trigger_id, trigger.health) == (
+        "local", None, "yellow"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "failure", "message"),
+    [
+        (TriggerFields(agent="Assistant", event="NOT_A_TRIGGER", chat="hi"), None, "not found"),
+        (TRIAGE, (400, "Invalid trigger config: labelIds"), "Invalid trigger config"),
+        (TRIAGE, (503, "Service unavailable"), "Service unavailable"),
+    ],
+)
+def test_composio_refusing_saves_nothing_and_says_why(session, agent, connected, composio,
+                                                      fields, failure, message):  # fmt: skip
+    before = snapshot(connected.database_url)
+    if failure:
+        composio.fail(*failure)
+    with pytest.raises(ComposioError, match=message):
+        triggers.create_trigger(session, "T", fields, connected, NOW)
+    session.rollback()
+    assert snapshot(connected.database_url) == before
+    assert composio.instances == {}
+
+
+def test_composio_unreachable_saves_nothing(session, agent, connected, composio):
+    composio.stop()
+    with pytest.raises(ComposioError, match="Could not reach Composio"):
+        triggers.create_trigger(session, "T", TRIAGE, connected, NOW)
+    session.rollback()
+    assert session.exec(EventTrigger.__table__.select()).all() == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (TriggerFields(agent="Assistant", event="GITHUB_COMMIT_EVENT", chat="x"),
+         "needs these filters: owner, repo"),
+        (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters="{bad",
+                       chat="x"), "filters is not valid JSON"),
+        (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
+                       filters='{"interval": 1}', chat="x"), "at most every 15 minutes"),
+        (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat=""),
+         "chat message is empty"),
+        (TriggerFields(agent="Nobody", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x"),
+         "no agent named"),
+        (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", workflow="nope"),
+         "no workflow named"),
+        (TriggerFields(agent="Assistant", event="", chat="x"), "Choose the event"),
+    ],
+)  # fmt: skip
+def test_bad_triggers_are_refused_before_composio_is_asked(session, agent, connected, composio,
+                                                          fields, message):  # fmt: skip
+    with pytest.raises((ValidationError, NotFoundError), match=message):
+        triggers.create_trigger(session, "T", fields, connected, NOW)
+    assert writes(composio) == []
+
+
+def test_unknown_events_are_refused_offline(session, agent, settings):
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_CARRIER_PIGEON", chat="x")
+    with pytest.raises(ValidationError, match="not an event Planner knows"):
+        triggers.create_trigger(session, "T", fields, settings, NOW)
+
+
+def test_new_filters_register_a_new_instance_first_then_delete_the_old(
+    session, agent, connected, composio
+):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio.requests.clear()
+
+    updated = triggers.update_trigger(
+        session, "Email triage", TriggerFields(filters='{"labelIds": "IMPORTANT"}'), connected, NOW
+    )
+
+    assert updated.composio_trigger_id == "ti_0002"
+    assert writes(composio) == [
+        ("POST", "/api/v3.1/trigger_instances/GMAIL_NEW_GMAIL_MESSAGE/upsert"),
+        ("DELETE", "/api/v3.1/trigger_instances/manage/ti_0001"),
+    ]
+    assert list(composio.instances) == ["ti_0002"]
+
+
+def test_renaming_or_a_new_template_does_not_touch_composio(session, agent, connected, composio):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio.requests.clear()
+    changed = TriggerFields(name="Triage", chat="From {emailFrom}")
+    updated = triggers.update_trigger(session, "Email triage", changed, connected, NOW)
+    assert (updated.name, updated.config["template"]) == ("Triage", "From {emailFrom}")
+    assert writes(composio) == []
+
+
+def test_a_failed_re_registration_leaves_the_trigger_unchanged(session, agent, connected,
+                                                               composio):  # fmt: skip
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    before = snapshot(connected.database_url)
+    composio.fail(400, "Invalid trigger config")
+    with pytest.raises(ComposioError, match="Invalid trigger config"):
+        triggers.update_trigger(session, "Email triage", TriggerFields(filters='{"query": "x"}'),
+                                connected, NOW)  # fmt: skip
+    session.rollback()
+    assert snapshot(connected.database_url) == before
+    assert list(composio.instances) == ["ti_0001"]
+
+
+def test_pause_and_resume_disable_and_enable_it_in_composio(session, agent, connected, composio):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    paused = triggers.pause_trigger(session, "Email triage", connected, NOW)
+    assert (paused.status, paused.health) == ("paused", "yellow")
+    assert composio.instances["ti_0001"]["status"] == "disabled"
+    resumed = triggers.resume_trigger(session, "Email triage", connected, NOW)
+    assert resumed.status == "active"
+    assert composio.instances["ti_0001"]["status"] == "enabled"
+
+
+def test_a_composio_failure_on_pause_changes_nothing(session, agent, connected, composio):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio.fail(500, "Internal error")
+    with pytest.raises(ComposioError, match="Internal error"):
+        triggers.pause_trigger(session, "Email triage", connected, NOW)
+    session.rollback()
+    assert triggers.find_trigger(session, "Email triage").status == "active"
+
+
+def test_delete_removes_it_from_composio_then_here(session, agent, connected, composio):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    triggers.delete_trigger(session, "Email triage", connected)
+    assert composio.instances == {}
+    assert triggers.list_triggers(session) == []
+
+
+def test_delete_counts_an_instance_composio_no_longer_has_as_gone(session, agent, connected,
+                                                                  composio):  # fmt: skip
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio.instances.clear()
+    triggers.delete_trigger(session, "Email triage", connected)
+    assert triggers.list_triggers(session) == []
+
+
+def test_a_composio_failure_on_delete_keeps_the_trigger(session, agent, connected, composio):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio.fail(500, "Internal error")
+    with pytest.raises(ComposioError):
+        triggers.delete_trigger(session, "Email triage", connected)
+    session.rollback()
+    assert [t.name for t in triggers.list_triggers(session)] == ["Email triage"]
+
+
+def test_connect_sets_the_webhook_subscription_to_the_public_url(connected, composio):
+    first = composio_sync.connect_webhook(connected)
+    assert first["webhook_url"] == "https://planner.example.com/webhooks/composio"
+    assert first["secret"] == "whsec_fake_secret"
+    assert composio.subscription["enabled_events"] == list(composio_sync.SUBSCRIBED_EVENTS)
+    again = composio_sync.connect_webhook(connected)
+    assert again["id"] == first["id"]
+    assert [m for m, p, _ in composio.requests if "webhook_subscriptions" in p] == [
+        "GET", "POST", "GET", "PATCH"
+    ]  # fmt: skip
+
+
+def test_the_catalog_comes_from_composio_with_a_key_and_offline_without(settings, connected):
+    live = triggers.catalog(connected, "gmail")
+    offline = triggers.catalog(settings, "gmail")
+    assert [t.slug for t in live] == [t.slug for t in offline] == ["GMAIL_NEW_GMAIL_MESSAGE"]
+    assert live[0].variables[:2] == ["emailFrom", "emailTo"]
+    assert "subject" in live[0].variables and "labelIds" in [f.name for f in live[0].config_fields]
+    assert len(triggers.catalog(settings)) == 94
