@@ -28,6 +28,7 @@ def get(url: str) -> httpx.Response | None:
 
 
 def serve_webhook(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `uvicorn webhook.app:app` (as the Procfile runs it); returns its /healthz URL."""
     port = free_port()
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
     with log.open("ab") as output:

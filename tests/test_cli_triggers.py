@@ -1,0 +1,98 @@
+"""`planner triggers|events|composio`: the issue's walkthrough and its error contract."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli.main import main
+from core.config import get_settings
+from tests.conftest import settings_env, snapshot
+
+
+@pytest.fixture
+def cli(connected, monkeypatch):
+    """`planner` in this process, with Composio's API key pointed at the fake."""
+    for name, value in settings_env(connected).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield lambda *args: main(list(args))
+    get_settings.cache_clear()
+
+
+def out(capsys) -> dict | list:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_triggers_walkthrough(cli, capsys, agent, workflow, composio, tmp_path):
+    assert cli("composio", "connect", "--json") == 0
+    assert out(capsys)["webhook_url"] == "https://planner.example.com/webhooks/composio"
+    assert cli("composio", "catalog", "--toolkit", "gmail", "--json") == 0
+    assert [t["slug"] for t in out(capsys)] == ["GMAIL_NEW_GMAIL_MESSAGE"]
+
+    assert cli("triggers", "add", "Email triage", "--agent", "Assistant", "--event",
+               "GMAIL_NEW_GMAIL_MESSAGE", "--filters", '{"labelIds":"INBOX"}', "--user-id",
+               "user-42", "--chat", "New email from {emailFrom}: {emailSubject}.",
+               "--json") == 0  # fmt: skip
+    triage = out(capsys)
+    assert (triage["sync_state"], triage["composio_trigger_id"]) == ("registered", "ti_0001")
+    assert cli("triggers", "add", "Analyze", "--agent", "Assistant", "--event",
+               "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email") == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli("triggers", "list", "--json") == 0
+    assert [t["name"] for t in out(capsys)] == ["Analyze", "Email triage"]
+
+    payload = tmp_path / "event.json"
+    payload.write_text(json.dumps({"sender": "Bob <bob@example.org>", "subject": "Hi"}))
+    assert cli("triggers", "test", "Email triage", "--payload", str(payload), "--json") == 0
+    test_run = out(capsys)
+    assert (test_run["source"], test_run["trigger_id"]) == ("test", triage["id"])
+
+    assert cli("events", "--json") == 0
+    [event] = out(capsys)
+    assert event["runs"] == [{"run_id": test_run["id"], "trigger_id": triage["id"]}]
+    assert cli("events", "replay", event["id"], "--json") == 0
+    assert out(capsys)["id"].startswith(event["id"] + ":replay:")
+
+    assert cli("triggers", "update", "Email triage", "--filters", '{"labelIds":"IMPORTANT"}',
+               "--json") == 0  # fmt: skip
+    assert out(capsys)["composio_trigger_id"] == "ti_0003"
+    assert cli("triggers", "pause", "Email triage", "--json") == 0
+    assert out(capsys)["health"] == "yellow"
+    assert cli("triggers", "resume", "Email triage") == 0
+    assert cli("triggers", "rm", "Email triage") == 0
+    assert sorted(composio.instances) == ["ti_0002"]
+
+
+BAD = [
+    (["triggers", "add", "T", "--agent", "Assistant", "--event", "NOT_A_TRIGGER", "--chat", "x"],
+     "Trigger type NOT_A_TRIGGER not found"),
+    (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
+      "--filters", "[1]", "--chat", "x"], "filters must be a JSON object"),
+    (["triggers", "add", "T", "--agent", "Assistant", "--event", "GITHUB_COMMIT_EVENT",
+      "--chat", "x"], "needs these filters: owner, repo"),
+    (["triggers", "show", "Nope"], "no trigger named 'Nope'"),
+    (["triggers", "test", "Nope"], "no trigger named 'Nope'"),
+    (["events", "replay", "msg_nope"], "no event 'msg_nope'"),
+    (["events", "--status", "lost"], "Unknown event status 'lost'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_trigger_commands_exit_2_and_change_nothing(cli, capsys, connected, agent, composio,
+                                                        args, message):  # fmt: skip
+    before = snapshot(connected.database_url)
+    assert cli(*args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert snapshot(connected.database_url) == before
+    assert composio.instances == {}
+
+
+def test_a_payload_file_that_cannot_be_read_is_refused(cli, capsys, agent, tmp_path):
+    assert cli("triggers", "add", "T", "--agent", "Assistant", "--event",
+               "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "x") == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli("triggers", "test", "T", "--payload", str(tmp_path / "missing.json")) == 2
+    assert "Cannot read --payload" in capsys.readouterr().err
