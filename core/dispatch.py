@@ -304,8 +304,7 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
         queue.submit(stale)
     report.runs_resubmitted = len(stale)
     pending = _stale_pending_events(settings, now)
-    for event_id in pending:
-        queue.submit_event(event_id)
+    queue.submit_events(pending)
     report.events_resubmitted = len(pending)
     report.leases_expired, retries = _expire_leases(settings, now)
     for run_id, retry_at in retries:

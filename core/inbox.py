@@ -204,7 +204,7 @@ def replay_event(session: Session, event_id: str, queue: RunQueue, now: datetime
     )  # fmt: skip
     session.add(copy)
     session.commit()
-    queue.submit_event(copy.id)
+    queue.submit_events([copy.id])
     return copy
 
 

@@ -17,6 +17,6 @@ class RunQueue(Protocol):
         """Ask a worker to execute these runs, not before `eta` (None: now)."""
         ...
 
-    def submit_event(self, event_id: str) -> None:
-        """Ask a worker to process this inbox event now."""
+    def submit_events(self, event_ids: Sequence[str]) -> None:
+        """Ask a worker to process these inbox events now."""
         ...

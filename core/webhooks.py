@@ -11,7 +11,11 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +29,7 @@ MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
 MAX_JSON_DEPTH = 64
 EVENT_TABLE: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+log = logging.getLogger("planner.inbox")
 
 
 class Rejected(Exception):
@@ -107,9 +112,8 @@ def parse(body: bytes) -> Envelope:
     )
 
 
-def store(database_url: str, event_id: str, envelope: Envelope, now: datetime) -> bool:
-    """Insert the inbox row; False if this webhook id was stored already."""
-    row = {
+def inbox_row(event_id: str, envelope: Envelope, now: datetime) -> dict[str, Any]:
+    return {
         "id": event_id,
         "type": envelope.type,
         "trigger_slug": envelope.trigger_slug,
@@ -118,7 +122,73 @@ def store(database_url: str, event_id: str, envelope: Envelope, now: datetime) -
         "status": EventStatus.pending,
         "received_at": now,
     }
+
+
+def store_rows(database_url: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert inbox rows in one transaction; returns the ids that were new."""
     engine = get_engine(database_url)
+    statement = insert_ignoring_conflicts(engine, EVENT_TABLE).returning(EVENT_TABLE.c.id)
     with engine.begin() as connection:
-        inserted = connection.execute(insert_ignoring_conflicts(engine, EVENT_TABLE), row)
-    return inserted.rowcount == 1
+        return set(connection.execute(statement, rows).scalars())
+
+
+def store(database_url: str, event_id: str, envelope: Envelope, now: datetime) -> bool:
+    """Insert one inbox row; False if this webhook id was stored already."""
+    return bool(store_rows(database_url, [inbox_row(event_id, envelope, now)]))
+
+
+class InboxWriter:
+    """Group commit for the webhook: concurrent deliveries share one transaction.
+
+    SQLite commits one writer at a time; one commit per delivery makes request threads
+    queue for the lock. Here a single writer thread takes every row waiting, inserts them
+    together, then answers each delivery (new or duplicate) and hands the new ids on.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        on_stored: Callable[[list[str]], None],
+        max_batch: int = 500,
+    ) -> None:
+        self.database_url = database_url
+        self.on_stored = on_stored
+        self.max_batch = max_batch
+        self._waiting: queue.SimpleQueue[tuple[dict[str, Any], Future[bool]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_forever, name="inbox", daemon=True)
+        self._thread.start()
+
+    def submit(self, event_id: str, envelope: Envelope, now: datetime) -> Future[bool]:
+        """Queue a row; the future says whether it was new, once it is committed."""
+        done: Future[bool] = Future()
+        self._waiting.put((inbox_row(event_id, envelope, now), done))
+        return done
+
+    def _next_batch(self) -> list[tuple[dict[str, Any], Future[bool]]]:
+        batch = [self._waiting.get()]
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._waiting.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_forever(self) -> None:
+        while True:
+            batch = self._next_batch()
+            unique = list({row["id"]: row for row, _ in reversed(batch)}.values())
+            try:
+                new = store_rows(self.database_url, unique)
+            except Exception as error:  # every waiting delivery must get an answer
+                for _, done in batch:
+                    done.set_exception(error)
+                continue
+            answered: set[str] = set()
+            for row, done in batch:
+                done.set_result(row["id"] in new and row["id"] not in answered)
+                answered.add(row["id"])
+            if new:
+                try:
+                    self.on_stored(sorted(new))
+                except Exception:  # the rows are stored; the tick's sweep submits them
+                    log.exception("could not submit stored events; the sweep will")

@@ -62,8 +62,8 @@ class RecordingQueue:
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         self.submitted.append((list(run_ids), eta))
 
-    def submit_event(self, event_id: str) -> None:
-        self.events.append(event_id)
+    def submit_events(self, event_ids: Sequence[str]) -> None:
+        self.events.extend(event_ids)
 
     @property
     def run_ids(self) -> list[int]:

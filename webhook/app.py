@@ -1,14 +1,16 @@
 """The webhook process (Starlette on uvicorn): Composio deliveries into the inbox.
 
 `POST /webhooks/composio` verifies, stores and hands the event to the worker; it never
-runs anything itself. Answers: 413 for a body over 1 MiB, 401 for a missing or wrong
-signature or a timestamp over 5 minutes off (nothing stored), 400 for a body that is not
-a Composio event, else 200 once the event row is committed — also for a repeated
-`webhook-id`, which stores nothing new. `GET /healthz` says whether the database answers.
+runs anything itself. Concurrent deliveries share one transaction (group commit).
+Answers: 413 for a body over 1 MiB, 401 for a missing or wrong signature or a timestamp
+over 5 minutes off (nothing stored), 400 for a body that is not a Composio event, else
+200 once the event row is committed — also for a repeated `webhook-id`, which stores
+nothing new. `GET /healthz` says whether the database answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +18,6 @@ from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -24,7 +25,7 @@ from starlette.routing import Route
 from core.config import Settings, get_settings
 from core.db import get_engine
 from core.models import utcnow
-from core.webhooks import MAX_BODY_BYTES, Rejected, parse, store, verify
+from core.webhooks import MAX_BODY_BYTES, InboxWriter, Rejected, parse, verify
 
 log = logging.getLogger("planner.webhook")
 
@@ -44,7 +45,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         )
     from worker.tasks import task_queue
 
-    app.state.settings, app.state.queue = settings, task_queue
+    app.state.settings = settings
+    app.state.inbox = InboxWriter(settings.database_url, task_queue.submit_events)
     yield
 
 
@@ -69,11 +71,15 @@ async def receive_composio(request: Request) -> JSONResponse:
         event_id = verify(settings.composio_webhook_secret, request.headers, body, time.time())
         envelope = parse(body)
     except Rejected as refusal:
-        log.info("refused delivery: %s %s", refusal.status, refusal)
+        log.warning("refused delivery: %s %s", refusal.status, refusal)
         return JSONResponse({"error": str(refusal)}, status_code=refusal.status)
-    stored = await run_in_threadpool(store, settings.database_url, event_id, envelope, utcnow())
-    if stored:
-        await run_in_threadpool(request.app.state.queue.submit_event, event_id)
+    try:
+        stored = await asyncio.wrap_future(
+            request.app.state.inbox.submit(event_id, envelope, utcnow())
+        )
+    except sa.exc.SQLAlchemyError:
+        log.exception("could not store event %s", event_id)
+        return JSONResponse({"error": "could not store the event; try again"}, status_code=503)
     return JSONResponse({"status": "accepted" if stored else "duplicate", "id": event_id})
 
 

@@ -57,13 +57,14 @@ class HueyRunQueue:
         def run_job(run_id: int) -> None:
             execute_run(run_id, self, http_client(settings.http_timeout_seconds), settings)
 
-        @huey.task(name="process_event")
-        def process_inbox_event(event_id: str) -> None:
-            process_event(settings, event_id, self, utcnow())
+        @huey.task(name="process_events")
+        def process_inbox_events(event_ids: list[str]) -> None:
+            for event_id in event_ids:
+                process_event(settings, event_id, self, utcnow())
 
         self.start_runs = start_runs
         self.run_job = run_job
-        self.process_event = process_inbox_event
+        self.process_events = process_inbox_events
 
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         if eta is None or eta <= utcnow():
@@ -72,5 +73,7 @@ class HueyRunQueue:
         else:
             self.start_runs.schedule((list(run_ids),), eta=eta)
 
-    def submit_event(self, event_id: str) -> None:
-        self.process_event(event_id)
+    def submit_events(self, event_ids: Sequence[str]) -> None:
+        """One message for a batch of events (the webhook stores them in batches)."""
+        if event_ids:
+            self.process_events(list(event_ids))

@@ -1,0 +1,170 @@
+"""Webhook benchmark: prints figures, asserts nothing.
+
+Starts the webhook process under uvicorn (as the Procfile does) and drives it from
+another process on loopback: signed ~1 KiB Composio events, a fixed number of
+connections kept busy for a fixed time. Prints accepted events/s, p50/p99 latency and
+events lost (a 200 without its inbox row, or a row that does not become a run), and the
+same load against a bare Starlette endpoint that only answers 200 — the ceiling here.
+
+    .venv/bin/python bench/webhook.py [--seconds 20] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlmodel import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import agents, triggers  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.db import migrate, read_session  # noqa: E402
+from core.db import session as open_session  # noqa: E402
+from core.inbox import process_event  # noqa: E402
+from core.models import Run, WebhookEvent, utcnow  # noqa: E402
+from core.triggers import TriggerFields  # noqa: E402
+from core.webhooks import signature  # noqa: E402
+from tests.conftest import RecordingQueue, settings_env, wait_until  # noqa: E402
+from tests.test_processes import free_port, get  # noqa: E402
+
+SECRET = "whsec_bench"
+PADDING = "x" * 700  # brings an event to about 1 KiB
+
+
+def signed_request(port: int, path: str) -> tuple[str, bytes]:
+    webhook_id = f"msg_{uuid.uuid4()}"
+    body = json.dumps({
+        "id": webhook_id, "type": "composio.trigger.message", "timestamp": "2026-11-26T09:00:00Z",
+        "metadata": {"trigger_slug": "GMAIL_NEW_GMAIL_MESSAGE", "trigger_id": "ti_bench",
+                     "user_id": "bench"},
+        "data": {"sender": "Jane <jane@example.com>", "subject": "Bench", "message_text": PADDING},
+    }).encode()  # fmt: skip
+    timestamp = str(int(time.time()))
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nwebhook-id: {webhook_id}\r\n"
+        f"webhook-timestamp: {timestamp}\r\n"
+        f"webhook-signature: {signature(SECRET, webhook_id, timestamp, body)}\r\n\r\n"
+    )
+    return webhook_id, head.encode() + body
+
+
+async def _connection(port: int, path: str, until: float, results: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    while time.monotonic() < until:
+        webhook_id, request = signed_request(port, path)
+        started = time.perf_counter()
+        writer.write(request)
+        status_line = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        results.append((webhook_id, int(status_line.split()[1]), time.perf_counter() - started))
+    writer.close()
+
+
+def drive(port: int, path: str, seconds: float, concurrency: int, output) -> None:
+    """The load generator (its own process): keep `concurrency` connections busy."""
+    results: list = []
+    until = time.monotonic() + seconds
+
+    async def run() -> None:
+        await asyncio.gather(*(_connection(port, path, until, results)
+                               for _ in range(concurrency)))  # fmt: skip
+
+    asyncio.run(run())
+    output.put(results)
+
+
+def serve(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [uvicorn, module, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            cwd=ROOT, env=env, stdout=output, stderr=output,
+        )  # fmt: skip
+    wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz"), what=module)
+    return process
+
+
+def load(module: str, path: str, env: dict, folder: Path, seconds: float, concurrency: int):
+    port = free_port()
+    server = serve(module, port, env, folder / f"{module.split(':')[0]}.log")
+    context = multiprocessing.get_context("spawn")
+    output = context.Queue()
+    driver = context.Process(target=drive, args=(port, path, seconds, concurrency, output))
+    driver.start()
+    results = output.get(timeout=seconds + 120)
+    driver.join()
+    server.terminate()
+    server.wait(timeout=30)
+    return results
+
+
+def report(label: str, results: list, seconds: float) -> None:
+    ok = [r for r in results if r[1] == 200]
+    latencies = sorted(r[2] * 1000 for r in ok)
+    p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    print(f"    {label}: {len(ok) / seconds:,.0f} accepted/s, p50 "
+          f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms "
+          f"({len(results) - len(ok)} non-200)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="planner-bench-"))
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'planner.db'}",
+        queue_url=f"sqlite:///{folder / 'queue.db'}",
+        composio_webhook_secret=SECRET,
+    )
+    migrate(settings.database_url)
+    with open_session(settings.database_url) as session:
+        agents.add_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
+        fields = TriggerFields(
+            agent="Bench", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{emailSubject}"
+        )
+        triggers.create_trigger(session, "Bench", fields, settings, utcnow())
+    env = settings_env(settings)
+    print(f"{args.concurrency} connections for {args.seconds:.0f} s, signed ~1 KiB events")
+
+    ceiling = load("bench.bare_app:app", "/", env, folder, args.seconds, args.concurrency)
+    report("bare Starlette endpoint (ceiling)", ceiling, args.seconds)
+    results = load("webhook.app:app", "/webhooks/composio", env, folder, args.seconds,
+                   args.concurrency)  # fmt: skip
+    report("Planner webhook", results, args.seconds)
+
+    accepted = {r[0] for r in results if r[1] == 200}
+    with read_session(settings.database_url) as session:
+        stored = set(session.exec(select(WebhookEvent.id)))
+    started = time.perf_counter()
+    for event_id in sorted(accepted & stored):
+        process_event(settings, event_id, RecordingQueue(), utcnow())
+    drained = time.perf_counter() - started
+    with read_session(settings.database_url) as session:
+        with_runs = set(session.exec(select(Run.event_id)))
+    print(f"    events lost: {len(accepted - stored)} without a row, "
+          f"{len(accepted - with_runs)} without a run "
+          f"(turned {len(accepted)} events into runs in {drained:.1f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
