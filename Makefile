@@ -46,6 +46,7 @@ test: lint
 
 bench: dev
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/webhook.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
