@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def _count(text: str) -> int:
@@ -61,30 +62,43 @@ def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
     _json_flag(parser)
 
 
-def _trigger_commands(commands: argparse._SubParsersAction) -> None:
-    triggers = commands.add_parser("triggers", help="manage event triggers")
-    actions = triggers.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="add an event trigger")
+def _owner_commands(
+    commands: argparse._SubParsersAction,
+    plural: str,
+    singular: str,
+    options: Callable[[argparse.ArgumentParser, bool], None],
+    verbs: list[tuple[str, str]],
+) -> dict[str, argparse.ArgumentParser]:
+    """`planner jobs|triggers add|update|list|VERB…`: the same shape for both."""
+    parser = commands.add_parser(plural, help=f"manage {plural}")
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help=f"add a {singular}")
     add.add_argument("name")
-    _trigger_options(add, update=False)
-    update = actions.add_parser("update", help="change a trigger")
-    update.add_argument("trigger", help="name or id")
-    _trigger_options(update, update=True)
-    listing = actions.add_parser("list", help="list triggers")
-    listing.add_argument("--agent", help="only this agent's triggers")
+    options(add, False)
+    update = actions.add_parser("update", help=f"change a {singular}")
+    update.add_argument(singular, help="name or id")
+    options(update, True)
+    listing = actions.add_parser("list", help=f"list {plural}")
+    listing.add_argument("--agent", help=f"only this agent's {plural}")
     _json_flag(listing)
-    for name, text in [
+    parsers = {}
+    for name, text in verbs:
+        parsers[name] = actions.add_parser(name, help=text)
+        parsers[name].add_argument(singular, help="name or id")
+        _json_flag(parsers[name])
+    return parsers
+
+
+def _trigger_commands(commands: argparse._SubParsersAction) -> None:
+    verbs = [
         ("show", "show a trigger"),
         ("pause", "pause a trigger (disabled in Composio)"),
         ("resume", "resume a trigger (enabled in Composio)"),
         ("rm", "delete a trigger from Composio and here"),
         ("test", "fire a trigger with a sample event"),
-    ]:
-        command = actions.add_parser(name, help=text)
-        command.add_argument("trigger", help="name or id")
-        if name == "test":
-            command.add_argument("--payload", metavar="FILE", help="event JSON (or its data)")
-        _json_flag(command)
+    ]
+    test = _owner_commands(commands, "triggers", "trigger", _trigger_options, verbs)["test"]
+    test.add_argument("--payload", metavar="FILE", help="event JSON (or just its data)")
 
     events = commands.add_parser("events", help="the webhook inbox, newest first")
     events.add_argument("--status", help="only events with this status")
@@ -122,27 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     workflow_add = _add_registry(commands, "workflows", "workflow")["add"]
     workflow_add.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")
 
-    jobs = commands.add_parser("jobs", help="manage scheduled jobs")
-    actions = jobs.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="add a scheduled job")
-    add.add_argument("name")
-    _job_options(add, update=False)
-    update = actions.add_parser("update", help="change a job")
-    update.add_argument("job", help="name or id")
-    _job_options(update, update=True)
-    listing = actions.add_parser("list", help="list jobs")
-    listing.add_argument("--agent", help="only this agent's jobs")
-    _json_flag(listing)
-    for name, text in [
+    job_verbs = [
         ("show", "show a job"),
         ("pause", "pause a job"),
         ("resume", "resume a job"),
         ("rm", "delete a job and its runs"),
         ("run", "run a job now (queued for the worker)"),
-    ]:
-        command = actions.add_parser(name, help=text)
-        command.add_argument("job", help="name or id")
-        _json_flag(command)
+    ]
+    _owner_commands(commands, "jobs", "job", _job_options, job_verbs)
 
     runs = commands.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--job", help="only this job's runs")

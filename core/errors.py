@@ -1,5 +1,7 @@
 """The errors Planner reports to people: each carries one clear sentence."""
 
+from collections.abc import Iterable
+
 
 class PlannerError(Exception):
     """Base class: the message is shown to the user as it is."""
@@ -23,3 +25,11 @@ class NotFoundError(PlannerError):
 
 class ConfigError(PlannerError):
     """An environment variable holds a value Planner cannot use."""
+
+
+def require_one_of(value: str, allowed: Iterable[str], what: str, field: str) -> str:
+    """`value` if it is one of `allowed`, else a ValidationError that lists them."""
+    choices = list(allowed)
+    if value not in choices:
+        raise ValidationError(f"Unknown {what} {value!r}; use one of {', '.join(choices)}.", field)
+    return value

@@ -20,7 +20,7 @@ from core.composio_sync import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAG
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts
 from core.db import session as open_session
-from core.errors import NotFoundError, ValidationError
+from core.errors import NotFoundError, ValidationError, require_one_of
 from core.models import (
     EventStatus,
     EventTrigger,
@@ -211,10 +211,8 @@ def replay_event(session: Session, event_id: str, queue: RunQueue, now: datetime
 def list_events(session: Session, status: str | None = None, limit: int = 50) -> list[WebhookEvent]:
     query = select(WebhookEvent).order_by(col(WebhookEvent.received_at).desc()).limit(limit)
     if status is not None:
-        if status not in EventStatus.__members__:
-            names = ", ".join(EventStatus.__members__)
-            raise ValidationError(f"Unknown event status {status!r}; use one of {names}.", "status")
-        query = query.where(WebhookEvent.status == status)
+        wanted = require_one_of(status, EventStatus, "event status", "status")
+        query = query.where(WebhookEvent.status == wanted)
     return list(session.exec(query))
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, delete, select
 
 from core import schedule
 from core.agents import clean_name, ensure_unique_name, find
-from core.errors import ValidationError
+from core.errors import ValidationError, require_one_of
 from core.models import (
     ActionKind,
     ActionOwner,
@@ -237,10 +237,7 @@ def list_runs(
     if job is not None:
         query = query.where(Run.job_id == find_job(session, job).id)
     if status is not None:
-        if status not in RunStatus.__members__:
-            names = ", ".join(RunStatus.__members__)
-            raise ValidationError(f"Unknown run status {status!r}; use one of {names}.", "status")
-        query = query.where(Run.status == status)
+        query = query.where(Run.status == require_one_of(status, RunStatus, "run status", "status"))
     return list(session.exec(query))
 
 

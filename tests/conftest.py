@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +20,9 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from cli.main import main
 from core import agents
-from core.config import Settings
+from core.config import Settings, get_settings
 from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
 from core.models import Agent, Run, ScheduledJob, Workflow
@@ -150,6 +152,20 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PUBLIC_BASE_URL": settings.public_base_url,
     }
     return env | extra
+
+
+@contextmanager
+def planner_cli(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., int]]:
+    """`planner` run in this process with these settings; calls return the exit code."""
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        yield lambda *args: main(list(args))
+    finally:
+        get_settings.cache_clear()
 
 
 class Consumer:

@@ -4,15 +4,13 @@ the trigger instances and the webhook subscription it was told about."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 from core.catalog import offline_catalog
+from tests.fakes import JsonServer
 
 API = "/api/v3.1"
 
@@ -44,19 +42,12 @@ def _type_json(slug: str) -> dict[str, Any] | None:
 
 
 @dataclass
-class FakeComposio:
+class FakeComposio(JsonServer):
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscription: dict[str, Any] | None = None
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     fail_next: list[tuple[int, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def fail(self, status: int, message: str) -> None:
         """The next mutating request (POST/PATCH/DELETE) answers this error; a 5xx twice,
@@ -105,39 +96,10 @@ class FakeComposio:
             return 200, self.subscription
         return 404, {"error": {"message": f"no route {method} {path}"}}
 
-    def start(self) -> FakeComposio:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def _serve(self) -> None:
-                parts = urlparse(self.path)
-                length = int(self.headers.get("content-length", 0))
-                body = json.loads(self.rfile.read(length)) if length else None
-                with fake.lock:
-                    status, answer = fake.handle(
-                        self.command, parts.path, parse_qs(parts.query), body
-                    )
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+    def respond(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any, float]:  # fmt: skip
+        with self.lock:
+            status, answer = self.handle(method, path, query, body)
+        return status, answer, 0.0

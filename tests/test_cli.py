@@ -16,7 +16,7 @@ from cli.main import main
 from core.config import get_settings
 from core.db import get_engine, migrate, read_session
 from core.models import ScheduledJob
-from tests.conftest import ROOT, settings_env, snapshot, wait_until
+from tests.conftest import ROOT, planner_cli, settings_env, snapshot, wait_until
 
 PLANNER = str(Path(sys.executable).with_name("planner"))
 
@@ -24,12 +24,8 @@ PLANNER = str(Path(sys.executable).with_name("planner"))
 @pytest.fixture
 def cli(settings, monkeypatch):
     """Run `planner` in this process against the test database; returns the exit code."""
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-
-    yield lambda *args: main(list(args))
-    get_settings.cache_clear()
+    with planner_cli(settings, monkeypatch) as run:
+        yield run
 
 
 def planner(settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,19 +6,14 @@ import json
 
 import pytest
 
-from cli.main import main
-from core.config import get_settings
-from tests.conftest import settings_env, snapshot
+from tests.conftest import planner_cli, snapshot
 
 
 @pytest.fixture
 def cli(connected, monkeypatch):
     """`planner` in this process, with Composio's API key pointed at the fake."""
-    for name, value in settings_env(connected).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield lambda *args: main(list(args))
-    get_settings.cache_clear()
+    with planner_cli(connected, monkeypatch) as run:
+        yield run
 
 
 def out(capsys) -> dict | list:
