@@ -47,6 +47,9 @@ SUBMIT_AHEAD = timedelta(seconds=1.5)
 SWEEP_AFTER = timedelta(seconds=120)
 # An inbox event still pending this long after it arrived lost its queue message.
 EVENT_SWEEP_AFTER = timedelta(seconds=60)
+# At most this many of each are re-submitted per tick (the oldest first), so a backlog
+# that is merely slow is not flooded with duplicate messages.
+SWEEP_LIMIT = 1_000
 JOBS_PER_BATCH = 2_000
 # Late occurrences counted per job and tick; a longer outage is counted over several ticks.
 MAX_LATE_PER_TICK = 10_000
@@ -235,9 +238,10 @@ def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
     with read_session(settings.database_url) as session:
         return list(
             session.exec(
-                select(Run.id).where(
-                    col(Run.status).in_(WAITING_STATUSES), col(Run.due_at) < now - SWEEP_AFTER
-                )
+                select(Run.id)
+                .where(col(Run.status).in_(WAITING_STATUSES), col(Run.due_at) < now - SWEEP_AFTER)
+                .order_by(Run.due_at)
+                .limit(SWEEP_LIMIT)
             )
         )
 
@@ -246,10 +250,13 @@ def _stale_pending_events(settings: Settings, now: datetime) -> list[str]:
     with read_session(settings.database_url) as session:
         return list(
             session.exec(
-                select(WebhookEvent.id).where(
+                select(WebhookEvent.id)
+                .where(
                     WebhookEvent.status == EventStatus.pending,
                     col(WebhookEvent.received_at) < now - EVENT_SWEEP_AFTER,
                 )
+                .order_by(WebhookEvent.received_at)
+                .limit(SWEEP_LIMIT)
             )
         )
 
