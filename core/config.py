@@ -64,6 +64,7 @@ class Settings:
     composio_user_id: str = "default"
     composio_base_url: str = ""
     public_base_url: str = ""
+    dashboard_password: str = field(default="", repr=False)
 
     @property
     def webhook_url(self) -> str:
@@ -92,6 +93,7 @@ class Settings:
             composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,
             composio_base_url=values.get("COMPOSIO_BASE_URL", "").strip(),
             public_base_url=values.get("PUBLIC_BASE_URL", "").strip(),
+            dashboard_password=values.get("DASHBOARD_PASSWORD", ""),
         )
 
 

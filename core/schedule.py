@@ -195,3 +195,39 @@ def next_occurrences(expression: str, timezone: str, after: datetime, count: int
     """The next `count` firing instants after `after` (aware UTC)."""
     found = occurrences(expression, timezone, after)
     return [next(found) for _ in range(count)]
+
+
+PRESETS = {
+    "Every hour": "0 * * * *",
+    "Every day at 9:00": "0 9 * * *",
+    "Every Monday at 9:00": "0 9 * * 1",
+    "First day of the month at 9:00": "0 9 1 * *",
+}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def custom_cron(hour: int, minute: int, weekdays: list[str]) -> str:
+    """The cron for "at HH:MM on these weekdays" (every day when none or all are chosen)."""
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        raise ValidationError("Choose a time of day between 00:00 and 23:59.", "time")
+    unknown = [day for day in weekdays if day not in WEEKDAYS]
+    if unknown:
+        raise ValidationError(f"Unknown weekday {unknown[0]!r}.", "weekdays")
+    chosen = [str((WEEKDAYS.index(day) + 1) % 7) for day in WEEKDAYS if day in weekdays]
+    days = ",".join(chosen) if 0 < len(chosen) < 7 else "*"
+    return f"{minute} {hour} * * {days}"
+
+
+def preset_of(expression: str) -> str | None:
+    """The preset whose cron this is, if any (to reopen a job's dialog on it)."""
+    text = " ".join(expression.split())
+    return next((name for name, cron in PRESETS.items() if cron == text), None)
+
+
+def changes_clock(moment: datetime, timezone: str) -> bool:
+    """Whether the local day of `moment` has a daylight-saving change."""
+    tz = zone(timezone)
+    local = moment.astimezone(tz)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
+    end = start.replace(hour=23, minute=59)
+    return start.utcoffset() != end.utcoffset()

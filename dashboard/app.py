@@ -1,7 +1,38 @@
-"""The dashboard (Streamlit). A placeholder page until the dashboard lands."""
+"""The dashboard (Streamlit): `streamlit run dashboard/app.py`.
+
+Pages only read through core and change things through core's functions (the ones the
+CLI uses); "run now" and test events are submitted to the worker, never run here.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="Planner", page_icon="🗓️")
-st.title("Planner")
-st.write("Scheduled jobs and event triggers for your AI agents.")
+from core.overview import worker_status
+from dashboard import auth, pages, planner_page
+from dashboard.context import now, reading
+from dashboard.dialogs import show_open_dialog
+
+st.set_page_config(page_title="Planner", page_icon="🗓️", layout="wide")
+
+if auth.signed_in():
+    with reading() as session:
+        worker = worker_status(session, now())
+    if not worker.online:
+        st.error(
+            "Nothing will run until the worker is started — no worker has checked in "
+            "for 3 minutes.",
+            icon="⚠️",
+        )
+    navigation = st.navigation(
+        [
+            st.Page(
+                planner_page.render, title="Planner", icon="🗓️", url_path="planner", default=True
+            ),
+            st.Page(pages.activity, title="Activity", icon="📜", url_path="activity"),
+            st.Page(
+                pages.agents_and_workflows, title="Agents & workflows", icon="🤖", url_path="agents"
+            ),
+            st.Page(pages.settings_page, title="Settings", icon="⚙️", url_path="settings"),
+        ]
+    )
+    navigation.run()
+    show_open_dialog()

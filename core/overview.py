@@ -1,0 +1,116 @@
+"""Read models for the dashboard: what a page shows, in few queries and in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.actions import owner_column
+from core.catalog import offline_catalog, toolkit_of
+from core.models import ActionKind, ActionOwner, EventTrigger, Heartbeat, Run, Workflow
+
+OFFLINE_AFTER = timedelta(minutes=3)
+HISTORY = 10
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    online: bool
+    last_seen: datetime | None
+
+    def seconds_ago(self, now: datetime) -> float | None:
+        return None if self.last_seen is None else (now - self.last_seen).total_seconds()
+
+
+def worker_status(session: Session, now: datetime) -> WorkerStatus:
+    """Online when some worker ticked within the last three minutes."""
+    last = session.exec(select(sa.func.max(Heartbeat.last_tick_at))).one()
+    return WorkerStatus(online=last is not None and now - last < OFFLINE_AFTER, last_seen=last)
+
+
+def recent_runs(
+    session: Session, model: type[ActionOwner], owner_ids: list[int], per_owner: int = HISTORY
+) -> dict[int, list[Run]]:
+    """The newest runs of each job or trigger, in one query (no query per card)."""
+    if not owner_ids:
+        return {}
+    column = owner_column(model)
+    ranked = (
+        select(
+            Run.id,
+            sa.func.row_number()
+            .over(partition_by=column, order_by=col(Run.id).desc())
+            .label("rank"),
+        )
+        .where(column.in_(owner_ids))
+        .subquery()
+    )
+    runs = session.exec(
+        select(Run)
+        .join(ranked, ranked.c.id == Run.id)
+        .where(ranked.c.rank <= per_owner)
+        .order_by(col(Run.id).desc())
+    ).all()
+    grouped: dict[int, list[Run]] = {owner_id: [] for owner_id in owner_ids}
+    for run in runs:
+        grouped[run.job_id if run.job_id is not None else run.trigger_id].append(run)
+    return grouped
+
+
+def action_in_words(owner: ActionOwner, workflows: dict[int, Workflow], limit: int = 80) -> str:
+    if owner.action == ActionKind.workflow:
+        workflow = workflows.get(owner.config.get("workflow_id"))
+        return f"Runs workflow {workflow.name if workflow else '(deleted)'}"
+    template = " ".join(str(owner.config.get("template", "")).split())
+    shown = template if len(template) <= limit else template[: limit - 1] + "…"
+    return f"Starts a chat: {shown}"
+
+
+def event_in_words(trigger: EventTrigger) -> str:
+    known = next((t for t in offline_catalog() if t.slug == trigger.event), None)
+    if known is None:
+        return f"{toolkit_of(trigger.event).title()} · {trigger.event}"
+    return f"{known.toolkit_name} · {known.name}"
+
+
+def relative(moment: datetime | None, now: datetime) -> str:
+    """ "in 3 h", "5 min ago", "just now" — for people, not machines."""
+    if moment is None:
+        return "never"
+    seconds = (moment - now).total_seconds()
+    size = abs(seconds)
+    if size < 45:
+        return "just now" if seconds <= 0 else "in a few seconds"
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if size >= length:
+            amount = round(size / length)
+            return f"in {amount} {unit}" if seconds > 0 else f"{amount} {unit} ago"
+    return ""
+
+
+def duration(run: Run) -> str:
+    if run.started_at is None or run.finished_at is None:
+        return "—"
+    seconds = (run.finished_at - run.started_at).total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def history_rows(runs: list[Run], timezone: Any) -> list[dict[str, Any]]:
+    """A job's or trigger's history as table rows, times in `timezone`."""
+    return [
+        {
+            "When": (run.started_at or run.due_at).astimezone(timezone).strftime("%Y-%m-%d %H:%M"),
+            "Source": run.source.replace("_", " "),
+            "Status": run.status,
+            "Duration": duration(run),
+            "Attempts": run.attempt,
+            "Sent": run.input if isinstance(run.input, str) else str(run.input or ""),
+            "Reply or error": run.error
+            or (run.output if isinstance(run.output, str) else str(run.output or "")),
+        }
+        for run in runs
+    ]

@@ -1,0 +1,196 @@
+"""The Activity, Agents & workflows and Settings pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlmodel import col, select
+
+from core import agents, composio_sync, inbox, schedule
+from core.errors import PlannerError
+from core.models import Agent, EventTrigger, Run, RunStatus, ScheduledJob, Workflow
+from core.overview import duration, relative, worker_status
+from dashboard.context import now, queue, reading, settings, writing
+
+RECENT = 200
+
+
+def activity() -> None:
+    st.title("Activity")
+    with reading() as session:
+        known = agents.list_all(session, Agent)
+    left, right = st.columns(2)
+    status = left.selectbox("Status", ["all", *RunStatus], key="activity_status")
+    agent = right.selectbox("Agent", ["all", *(a.name for a in known)], key="activity_agent")
+    tz = schedule.zone(settings().timezone)
+    with reading() as session:
+        query = (
+            select(Run, ScheduledJob.name, EventTrigger.name)
+            .outerjoin(ScheduledJob, col(Run.job_id) == ScheduledJob.id)
+            .outerjoin(EventTrigger, col(Run.trigger_id) == EventTrigger.id)
+            .order_by(col(Run.id).desc())
+            .limit(RECENT)
+        )
+        if status != "all":
+            query = query.where(Run.status == status)
+        if agent != "all":
+            agent_id = next(a.id for a in known if a.name == agent)
+            query = query.where(
+                (ScheduledJob.agent_id == agent_id) | (EventTrigger.agent_id == agent_id)
+            )
+        rows = session.exec(query).all()
+    st.subheader("Recent runs")
+    if not rows:
+        st.info("Nothing has run yet. Runs appear here as jobs and triggers fire.")
+    else:
+        st.dataframe(
+            [
+                {
+                    "When": (run.started_at or run.due_at)
+                    .astimezone(tz)
+                    .strftime("%Y-%m-%d %H:%M"),
+                    "What": job_name or trigger_name,
+                    "Source": run.source,
+                    "Status": run.status,
+                    "Duration": duration(run),
+                    "Attempts": run.attempt,
+                    "Error": run.error or "",
+                }
+                for run, job_name, trigger_name in rows
+            ],
+            hide_index=True,
+        )
+    st.subheader("Received events")
+    with reading() as session:
+        events = [inbox.event_json(session, e) for e in inbox.list_events(session, limit=RECENT)]
+    if not events:
+        st.info("No events received yet. Composio's deliveries appear here.")
+        return
+    st.dataframe(
+        [
+            {
+                "Received": e["received_at"][:19].replace("T", " "),
+                "Event": e["trigger_slug"] or e["type"],
+                "Status": e["status"],
+                "Runs": len(e["runs"]),
+                "Note": e["note"] or "",
+                "Id": e["id"],
+            }
+            for e in events
+        ],
+        hide_index=True,
+    )
+    chosen = st.selectbox("Event to replay", [e["id"] for e in events], key="replay_id")
+    if st.button("Replay", key="replay"):
+        try:
+            with writing() as session:
+                inbox.replay_event(session, chosen, queue(), now())
+        except PlannerError as error:
+            st.error(str(error))
+        else:
+            st.toast("Replayed — it is processed again as a new event.")
+
+
+def _remove(remover, ref: int, label: str) -> None:
+    try:
+        with writing() as session:
+            remover(session, ref)
+    except PlannerError as error:
+        st.error(str(error))
+    else:
+        st.toast(f"Removed {label}.")
+        st.rerun()
+
+
+def agents_and_workflows() -> None:
+    st.title("Agents & workflows")
+    with reading() as session:
+        known, flows = agents.list_all(session, Agent), agents.list_all(session, Workflow)
+    st.subheader("Agents")
+    for agent in known:
+        left, right = st.columns([6, 1])
+        left.markdown(
+            f"**{agent.name}** · {agent.backend} · `{agent.base_url}`"
+            + (f" · key from `${agent.api_key_env}`" if agent.api_key_env else "")
+        )
+        if right.button("Remove", key=f"rm_agent_{agent.id}"):
+            _remove(agents.remove_agent, agent.id, agent.name)
+    if not known:
+        st.info("No agents yet — add the assistant that jobs and triggers will talk to.")
+    with st.form("add_agent", clear_on_submit=True):
+        st.markdown("**Add an agent**")
+        name = st.text_input("Name", placeholder="Assistant")
+        backend = st.selectbox(
+            "Kind", ["openai", "http"], help="openai: any OpenAI-compatible API; http: POSTs JSON"
+        )
+        url = st.text_input("Address", placeholder="http://localhost:11434/v1")
+        model = st.text_input("Model", placeholder="llama3.2")
+        prompt = st.text_area("System prompt (optional)")
+        key_env = st.text_input(
+            "Name of the environment variable that holds the key",
+            placeholder="OPENAI_API_KEY",
+            help="The key itself never goes into Planner.",
+        )
+        if st.form_submit_button("Add agent"):
+            try:
+                with writing() as session:
+                    agents.add_agent(session, name, backend, url, model, prompt, key_env)
+            except PlannerError as error:
+                st.error(str(error))
+            else:
+                st.rerun()
+    st.subheader("Workflows")
+    for flow in flows:
+        left, right = st.columns([6, 1])
+        left.markdown(f"**{flow.name}** · `{flow.url}`")
+        if right.button("Remove", key=f"rm_workflow_{flow.id}"):
+            _remove(agents.remove_workflow, flow.id, flow.name)
+    with st.form("add_workflow", clear_on_submit=True):
+        st.markdown("**Add a workflow**")
+        name = st.text_input("Name", placeholder="analyze-email")
+        url = st.text_input("Address", placeholder="https://example.org/hooks/analyze")
+        auth_env = st.text_input("Name of the environment variable with its token (optional)")
+        if st.form_submit_button("Add workflow"):
+            try:
+                with writing() as session:
+                    agents.add_workflow(session, name, url, auth_env)
+            except PlannerError as error:
+                st.error(str(error))
+            else:
+                st.rerun()
+
+
+def settings_page() -> None:
+    st.title("Settings")
+    config = settings()
+    with reading() as session:
+        worker = worker_status(session, now())
+    st.subheader("Worker")
+    if worker.online:
+        st.success(f"Online — last seen {relative(worker.last_seen, now())}.")
+    else:
+        st.error(
+            "Offline — nothing will run until the worker is started"
+            + (f" (last seen {relative(worker.last_seen, now())})." if worker.last_seen else ".")
+        )
+    st.subheader("Composio")
+    if config.composio_api_key:
+        st.success("Connected: triggers are registered with Composio.")
+    else:
+        st.warning("No COMPOSIO_API_KEY: triggers are kept here only (you can still test them).")
+    st.text_input(
+        "Webhook address", value=config.webhook_url or "(set PUBLIC_BASE_URL)", disabled=True
+    )
+    if st.button("Connect", key="composio_connect", disabled=not config.composio_api_key):
+        try:
+            subscription = composio_sync.connect_webhook(config)
+        except PlannerError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Composio now delivers events to {subscription['webhook_url']}.")
+            if subscription["secret"]:
+                st.info(
+                    "Put the new signing secret into COMPOSIO_WEBHOOK_SECRET and restart "
+                    "the webhook process. It is shown once, by `planner composio connect`."
+                )
+    st.subheader("Default timezone")
+    st.write(f"{config.timezone} (set PLANNER_TIMEZONE to change it)")

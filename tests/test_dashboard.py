@@ -1,0 +1,209 @@
+"""The dashboard through Streamlit's AppTest: every dialog path, presets, validation,
+the cards' buttons, and the password gate. Changes are checked in the database."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from core import planner, triggers
+from core.config import get_settings
+from core.db import read_session
+from core.models import EventTrigger, Run, ScheduledJob, utcnow
+from core.planner import JobFields
+from tests.conftest import ROOT, settings_env
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+@pytest.fixture
+def dashboard(settings, monkeypatch):
+    """The dashboard app against the test database."""
+
+    def start(**env: str) -> AppTest:
+        for name, value in settings_env(settings, **env).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return AppTest.from_file(APP, default_timeout=30).run()
+
+    yield start
+    get_settings.cache_clear()
+
+
+def jobs(settings) -> list[ScheduledJob]:
+    with read_session(settings.database_url) as session:
+        return list(session.exec(select(ScheduledJob).order_by(ScheduledJob.id)))
+
+
+def texts(app: AppTest) -> str:
+    parts = [*app.markdown, *app.info, *app.error, *app.warning, *app.caption, *app.success]
+    return "\n".join(str(part.value) for part in parts)
+
+
+def test_without_agents_the_planner_says_what_to_do(dashboard):
+    app = dashboard()
+    assert not app.exception
+    assert "No agents yet" in texts(app)
+    assert "Nothing will run until the worker is started" in texts(app)
+
+
+def test_empty_states_say_what_to_do(dashboard, agent):
+    app = dashboard()
+    assert "No jobs yet — add one to have Assistant start a chat on a schedule." in texts(app)
+    assert "No triggers yet" in texts(app)
+
+
+def add_job(app: AppTest, name: str, preset: str, template: str = "Hello {jobName}") -> AppTest:
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input(name)
+    app.radio(key="job_preset").set_value(preset).run()
+    app.text_area(key="action_template").input(template).run()
+    return app.button(key="job_save").click().run()
+
+
+@pytest.mark.parametrize(
+    ("preset", "cron"),
+    [
+        ("Every hour", "0 * * * *"),
+        ("Every day at 9:00", "0 9 * * *"),
+        ("Every Monday at 9:00", "0 9 * * 1"),
+        ("First day of the month at 9:00", "0 9 1 * *"),
+    ],
+)
+def test_presets_set_the_right_cron(dashboard, agent, settings, preset, cron):
+    app = add_job(dashboard(), "Briefing", preset)
+    assert not app.exception
+    [job] = jobs(settings)
+    assert (job.name, job.schedule, job.config["template"]) == ("Briefing", cron, "Hello {jobName}")
+    assert "Briefing" in texts(app)
+
+
+def test_custom_time_and_weekdays_build_the_cron(dashboard, agent, settings):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Standup")
+    app.radio(key="job_preset").set_value("Custom").run()
+    app.time_input(key="job_time").set_value(time(8, 30)).run()
+    app.multiselect(key="job_days").set_value(["Mon", "Fri"]).run()
+    assert "At 08:30, only on Monday and Friday" in texts(app)
+    app.text_area(key="action_template").input("Standup time").run()
+    app.button(key="job_save").click().run()
+    assert [job.schedule for job in jobs(settings)] == ["30 8 * * 1,5"]
+
+
+def test_the_dialog_previews_the_message_and_flags_unknown_variables(dashboard, agent):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Briefing").run()
+    app.text_area(key="action_template").input("Hi from {agentName}, {agenda}").run()
+    assert "Hi from Assistant," in texts(app)
+    assert "No value for: {agenda}" in texts(app)
+
+
+@pytest.mark.parametrize(
+    ("name", "cron", "template", "message"),
+    [
+        ("", "", "Hi", "Give the job a name."),
+        ("Bad cron", "61 * * * *", "Hi", "The minute field '61' is not valid"),
+        ("No message", "", "   ", "The chat message is empty"),
+    ],
+)
+def test_validation_messages_show_and_nothing_is_saved(dashboard, agent, settings, name, cron,
+                                                       template, message):  # fmt: skip
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input(name)
+    if cron:
+        app.radio(key="job_preset").set_value("Custom").run()
+        app.text_input(key="job_cron").input(cron).run()
+    app.text_area(key="action_template").input(template).run()
+    app.button(key="job_save").click().run()
+    assert message in texts(app)
+    assert jobs(settings) == []
+
+
+def test_edit_changes_the_job(dashboard, agent, settings, session):
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
+    session.commit()
+    app = dashboard()
+    app.button(key=f"edit_{job.id}").click().run()
+    assert app.text_input(key="job_name").value == "Briefing"
+    app.text_input(key="job_name").input("Morning briefing")
+    app.radio(key="job_preset").set_value("Every Monday at 9:00").run()
+    app.button(key="job_save").click().run()
+    [changed] = jobs(settings)
+    assert (changed.name, changed.schedule, changed.config["template"]) == (
+        "Morning briefing", "0 9 * * 1", "Hi"
+    )  # fmt: skip
+
+
+def test_delete_asks_first(dashboard, agent, settings, session):
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
+    session.commit()
+    app = dashboard()
+    app.button(key=f"delete_{job.id}").click().run()
+    assert "Delete the job **Briefing** and its history?" in texts(app)
+    app.button(key="delete_cancel").click().run()
+    assert len(jobs(settings)) == 1
+    app.button(key=f"delete_{job.id}").click().run()
+    app.button(key="delete_confirm").click().run()
+    assert jobs(settings) == []
+
+
+def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, session):
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
+    session.commit()
+    app = dashboard()
+    assert "**Active**" in texts(app)
+    app.button(key=f"pause_{job.id}").click().run()
+    assert jobs(settings)[0].status == "paused"
+    assert "**Paused**" in texts(app)
+    app.button(key=f"resume_{job.id}").click().run()
+    assert jobs(settings)[0].status == "active"
+    app.button(key=f"run_{job.id}").click().run()
+    with read_session(settings.database_url) as db:
+        [run] = db.exec(select(Run)).all()
+    assert (run.job_id, run.source) == (job.id, "run_now")
+
+
+def test_a_trigger_is_created_from_app_and_event(dashboard, agent, workflow, settings):
+    app = dashboard()
+    app.button(key="add_trigger").click().run()
+    app.text_input(key="trigger_name").input("Analyze mail")
+    app.selectbox(key="trigger_app").set_value("Gmail").run()
+    assert "emailFrom" in texts(app)
+    app.radio(key="action_kind").set_value("Run a workflow").run()
+    app.button(key="trigger_save").click().run()
+    with read_session(settings.database_url) as session:
+        [trigger] = session.exec(select(EventTrigger)).all()
+    assert (trigger.name, trigger.event, trigger.action) == (
+        "Analyze mail", "GMAIL_NEW_GMAIL_MESSAGE", "workflow"
+    )  # fmt: skip
+    assert "Not connected to Composio" in texts(app)
+
+
+def test_the_trigger_dialog_previews_with_a_sample_event(dashboard, agent, settings, session):
+    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
+    session.commit()
+    app = dashboard()
+    app.button(key=f"tedit_{trigger.id}").click().run()
+    app.text_area(key="action_template").input("From {emailFrom}: {emailSubject}").run()
+    assert "From Jane Doe <jane@example.com>: Q4 planning doc" in texts(app)
+
+
+def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
+    app = dashboard(DASHBOARD_PASSWORD="open sesame")
+    assert "No jobs yet" not in texts(app)
+    app.text_input[0].input("guess")
+    app.button[0].click().run()
+    assert "That password is not right." in texts(app)
+    app.text_input[0].input("open sesame")
+    app.button[0].click().run()
+    assert "No jobs yet" in texts(app)
