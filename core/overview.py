@@ -114,3 +114,18 @@ def history_rows(runs: list[Run], timezone: Any) -> list[dict[str, Any]]:
         }
         for run in runs
     ]
+
+
+PAGE_SIZE = 20
+
+
+def page_of(
+    session: Session, model: type[ActionOwner], agent_id: int, page: int, size: int = PAGE_SIZE
+) -> tuple[list[ActionOwner], int]:
+    """One page of an agent's jobs or triggers (by name), and how many there are."""
+    where = model.agent_id == agent_id
+    total = session.exec(select(sa.func.count()).select_from(model).where(where)).one()
+    items = session.exec(
+        select(model).where(where).order_by(model.name).offset((page - 1) * size).limit(size)
+    ).all()
+    return list(items), total

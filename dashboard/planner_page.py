@@ -10,9 +10,11 @@ from core import agents, inbox, planner, schedule, triggers
 from core.errors import PlannerError
 from core.models import ActionOwner, Agent, EventTrigger, ScheduledJob, Status, SyncState, Workflow
 from core.overview import (
+    PAGE_SIZE,
     action_in_words,
     event_in_words,
     history_rows,
+    page_of,
     recent_runs,
     relative,
 )
@@ -130,13 +132,20 @@ def trigger_card(trigger: EventTrigger, runs: list, workflows: dict[int, Workflo
                 st.caption("No runs yet.")
 
 
+def _page(key: str, total: int) -> int:
+    pages = max(1, -(-total // PAGE_SIZE))
+    return st.pagination(pages, key=key) if pages > 1 else 1
+
+
 @st.fragment(run_every=10)
 def cards(agent_id: int) -> None:
     """The lists refresh on their own; an open dialog is not part of them."""
+    job_page = st.session_state.get("jobs_page") or 1
+    trigger_page = st.session_state.get("triggers_page") or 1
     with reading() as session:
         agent = session.get(Agent, agent_id)
-        jobs = planner.list_jobs(session, agent_id)
-        events = triggers.list_triggers(session, agent_id)
+        jobs, job_count = page_of(session, ScheduledJob, agent_id, job_page)
+        events, trigger_count = page_of(session, EventTrigger, agent_id, trigger_page)
         workflows = {w.id: w for w in agents.list_all(session, Workflow)}
         job_runs = recent_runs(session, ScheduledJob, [job.id for job in jobs])
         trigger_runs = recent_runs(session, EventTrigger, [t.id for t in events])
@@ -149,6 +158,7 @@ def cards(agent_id: int) -> None:
         st.info(f"No jobs yet — add one to have {agent.name} start a chat on a schedule.")
     for job in jobs:
         job_card(job, job_runs[job.id], workflows)
+    _page("jobs_page", job_count)
     head, add = st.columns([5, 1])
     head.subheader("Event triggers")
     if add.button("+ Add trigger", key="add_trigger", use_container_width=True):
@@ -160,6 +170,7 @@ def cards(agent_id: int) -> None:
         )
     for trigger in events:
         trigger_card(trigger, trigger_runs[trigger.id], workflows)
+    _page("triggers_page", trigger_count)
 
 
 def render() -> None:
