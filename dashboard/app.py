@@ -11,7 +11,7 @@ from dashboard import auth, pages, planner_page
 from dashboard.context import now, reading
 from dashboard.dialogs import show_open_dialog
 
-st.set_page_config(page_title="Planner", page_icon="🗓️", layout="wide")
+st.set_page_config(page_title="Planner", page_icon=":material/event_repeat:", layout="wide")
 
 if auth.signed_in():
     with reading() as session:
@@ -20,18 +20,32 @@ if auth.signed_in():
         st.error(
             "Nothing will run until the worker is started — no worker has checked in "
             "for 3 minutes.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
     navigation = st.navigation(
         [
             st.Page(
-                planner_page.render, title="Planner", icon="🗓️", url_path="planner", default=True
+                planner_page.render,
+                title="Planner",
+                icon=":material/event_repeat:",
+                url_path="planner",
+                default=True,
             ),
-            st.Page(pages.activity, title="Activity", icon="📜", url_path="activity"),
             st.Page(
-                pages.agents_and_workflows, title="Agents & workflows", icon="🤖", url_path="agents"
+                pages.activity, title="Activity", icon=":material/history:", url_path="activity"
             ),
-            st.Page(pages.settings_page, title="Settings", icon="⚙️", url_path="settings"),
+            st.Page(
+                pages.agents_and_workflows,
+                title="Agents & workflows",
+                icon=":material/smart_toy:",
+                url_path="agents",
+            ),
+            st.Page(
+                pages.settings_page,
+                title="Settings",
+                icon=":material/settings:",
+                url_path="settings",
+            ),
         ]
     )
     navigation.run()

@@ -122,8 +122,8 @@ def _action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: l
         field_error("chat")
         st.caption("You can use: " + " ".join(f"`{{{name}}}`" for name in offered))
         if template.strip():
-            st.markdown("**Preview**")
-            st.info(render(template, sample) or " ")
+            st.markdown("**Preview** — the message exactly as the agent will get it")
+            st.container(border=True).text(render(template, sample))
             unknown = missing_variables(template, sample)
             if unknown:
                 st.warning(

@@ -39,7 +39,15 @@ def jobs(settings) -> list[ScheduledJob]:
 
 
 def texts(app: AppTest) -> str:
-    parts = [*app.markdown, *app.info, *app.error, *app.warning, *app.caption, *app.success]
+    parts = [
+        *app.markdown,
+        *app.text,
+        *app.info,
+        *app.error,
+        *app.warning,
+        *app.caption,
+        *app.success,
+    ]
     return "\n".join(str(part.value) for part in parts)
 
 
