@@ -38,7 +38,7 @@ def populate(settings: Settings, jobs: int, trigger_count: int, runs: int) -> No
     from bench.dispatch import insert_jobs
 
     with open_session(settings.database_url) as session:
-        agent = agents.add_agent(session, "Assistant", "openai", "http://127.0.0.1:9/v1", "m")
+        agent = agents.save_agent(session, "Assistant", "openai", "http://127.0.0.1:9/v1", "m")
         for n in range(trigger_count):
             fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
                                    chat=f"Mail {n} from {{emailFrom}}")  # fmt: skip

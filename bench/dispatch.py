@@ -80,7 +80,7 @@ def start_lag(job_count: int, workers: int, worker_type: str) -> None:
     settings = fresh_settings(folder)
     target = FakeTarget().start()
     with open_session(settings.database_url) as session:
-        agent = agents.add_agent(session, "Bench", "openai", target.url + "/v1", "m")
+        agent = agents.save_agent(session, "Bench", "openai", target.url + "/v1", "m")
     due = (utcnow() + timedelta(minutes=1)).replace(second=0, microsecond=0)
     if (due - utcnow()).total_seconds() < 20:
         due += timedelta(minutes=1)
@@ -145,7 +145,7 @@ def tick_cost(size: int, schedule: Callable[[int, datetime], str], repeats: int 
     settings = fresh_settings(folder)
     queue = HueyRunQueue(make_huey(settings.queue_url), settings)
     with open_session(settings.database_url) as session:
-        agent = agents.add_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
+        agent = agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
     first_due = (utcnow() + timedelta(minutes=2)).replace(second=0, microsecond=0)
     queue.submit([0], eta=first_due + timedelta(days=999))  # creates the queue's tables
     durations = []

@@ -138,7 +138,7 @@ def main() -> None:
     )
     migrate(settings.database_url)
     with open_session(settings.database_url) as session:
-        agents.add_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
+        agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
         fields = TriggerFields(
             agent="Bench", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{emailSubject}"
         )

@@ -90,7 +90,7 @@ def _registry(
 
 def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
     def add(session: Session) -> Agent:
-        return agents.add_agent(
+        return agents.save_agent(
             session, args.name, args.backend, args.url, args.model or "",
             args.system_prompt or "", args.api_key_env or "",
         )  # fmt: skip
@@ -101,7 +101,7 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_workflows(args: argparse.Namespace, settings: Settings) -> None:
     def add(session: Session) -> Workflow:
-        return agents.add_workflow(session, args.name, args.url, args.auth_env or "")
+        return agents.save_workflow(session, args.name, args.url, args.auth_env or "")
 
     _registry(args, settings, Workflow, add, agents.remove_workflow,
               lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}")  # fmt: skip

@@ -72,7 +72,7 @@ def ensure_unique_name(
         raise ValidationError(f"A {label} named {name!r} already exists.", "name")
 
 
-def add_agent(
+def save_agent(
     session: Session,
     name: str,
     backend: str,
@@ -80,32 +80,33 @@ def add_agent(
     model: str = "",
     system_prompt: str = "",
     api_key_env: str = "",
+    existing: Agent | None = None,
 ) -> Agent:
+    """Add an agent, or change `existing`; the same rules either way."""
     name = clean_name(name, "agent")
     if backend not in Backend.__members__:
         raise ValidationError(f"Backend must be 'openai' or 'http', not {backend!r}.", "backend")
     if backend == Backend.openai and not model.strip():
         raise ValidationError("An openai agent needs a model name, such as gpt-4o-mini.", "model")
-    agent = Agent(
-        name=name,
-        backend=Backend(backend),
-        base_url=validate_url(base_url),
-        model=model.strip(),
-        system_prompt=system_prompt,
-        api_key_env=validate_env_name(api_key_env, "api_key_env"),
-    )
-    ensure_unique_name(session, Agent, name)
+    url, key_env = validate_url(base_url), validate_env_name(api_key_env, "api_key_env")
+    ensure_unique_name(session, Agent, name, own_id=existing.id if existing else None)
+    agent = existing or Agent(name=name, backend=backend, base_url=url)
+    agent.name, agent.backend, agent.base_url = name, Backend(backend), url
+    agent.model, agent.system_prompt, agent.api_key_env = model.strip(), system_prompt, key_env
     session.add(agent)
     session.commit()
     return agent
 
 
-def add_workflow(session: Session, name: str, url: str, auth_env: str = "") -> Workflow:
+def save_workflow(
+    session: Session, name: str, url: str, auth_env: str = "", existing: Workflow | None = None
+) -> Workflow:
+    """Add a workflow, or change `existing`."""
     name = clean_name(name, "workflow")
-    workflow = Workflow(
-        name=name, url=validate_url(url), auth_env=validate_env_name(auth_env, "auth_env")
-    )
-    ensure_unique_name(session, Workflow, name)
+    url, token_env = validate_url(url), validate_env_name(auth_env, "auth_env")
+    ensure_unique_name(session, Workflow, name, own_id=existing.id if existing else None)
+    workflow = existing or Workflow(name=name, url=url)
+    workflow.name, workflow.url, workflow.auth_env = name, url, token_env
     session.add(workflow)
     session.commit()
     return workflow

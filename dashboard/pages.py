@@ -101,62 +101,108 @@ def _remove(remover, ref: int, label: str) -> None:
         st.rerun()
 
 
+def _save(change, form: str) -> None:
+    """Save through core; on success a fresh form (what was typed stays after a refusal)."""
+    try:
+        with writing() as session:
+            change(session)
+    except PlannerError as error:
+        st.error(str(error))
+    else:
+        st.session_state[form] = st.session_state.get(form, 0) + 1
+        st.rerun()
+
+
+def agent_form(agent: Agent | None) -> None:
+    """Add an agent, or change one: the same form, the same rules (core.agents)."""
+    round_ = st.session_state.get("agent_form", 0)
+    with st.form(f"agent_{agent.id}_{round_}" if agent else f"add_agent_{round_}"):
+        name = st.text_input("Name", value=agent.name if agent else "", placeholder="Assistant")
+        kinds = ["openai", "http"]
+        backend = st.selectbox(
+            "Kind",
+            kinds,
+            index=kinds.index(agent.backend) if agent else 0,
+            help="openai: any OpenAI-compatible API; http: Planner POSTs JSON to the address",
+        )
+        url = st.text_input(
+            "Address",
+            value=agent.base_url if agent else "",
+            placeholder="http://localhost:11434/v1",
+        )
+        model = st.text_input("Model", value=agent.model if agent else "", placeholder="llama3.2")
+        prompt = st.text_area(
+            "System prompt (optional)", value=agent.system_prompt if agent else ""
+        )
+        key_env = st.text_input(
+            "Name of the environment variable that holds the key",
+            value=agent.api_key_env if agent else "",
+            placeholder="OPENAI_API_KEY",
+            help="The key itself never goes into Planner.",
+        )
+        if st.form_submit_button("Save" if agent else "Add agent"):
+            _save(
+                lambda s: agents.save_agent(
+                    s,
+                    name,
+                    backend,
+                    url,
+                    model,
+                    prompt,
+                    key_env,
+                    s.get(Agent, agent.id) if agent else None,
+                ),
+                "agent_form",
+            )
+
+
+def workflow_form(flow: Workflow | None) -> None:
+    round_ = st.session_state.get("workflow_form", 0)
+    with st.form(f"workflow_{flow.id}_{round_}" if flow else f"add_workflow_{round_}"):
+        name = st.text_input("Name", value=flow.name if flow else "", placeholder="analyze-email")
+        url = st.text_input(
+            "Address",
+            value=flow.url if flow else "",
+            placeholder="https://example.org/hooks/analyze",
+        )
+        auth_env = st.text_input(
+            "Name of the environment variable with its token (optional)",
+            value=flow.auth_env if flow else "",
+        )
+        if st.form_submit_button("Save" if flow else "Add workflow"):
+            _save(
+                lambda s: agents.save_workflow(
+                    s, name, url, auth_env, s.get(Workflow, flow.id) if flow else None
+                ),
+                "workflow_form",
+            )
+
+
 def agents_and_workflows() -> None:
     st.title("Agents & workflows")
     with reading() as session:
         known, flows = agents.list_all(session, Agent), agents.list_all(session, Workflow)
     st.subheader("Agents")
-    for agent in known:
-        left, right = st.columns([6, 1])
-        left.markdown(
-            f"**{agent.name}** · {agent.backend} · `{agent.base_url}`"
-            + (f" · key from `${agent.api_key_env}`" if agent.api_key_env else "")
-        )
-        if right.button("Remove", key=f"rm_agent_{agent.id}"):
-            _remove(agents.remove_agent, agent.id, agent.name)
     if not known:
         st.info("No agents yet — add the assistant that jobs and triggers will talk to.")
-    with st.form("add_agent", clear_on_submit=True):
-        st.markdown("**Add an agent**")
-        name = st.text_input("Name", placeholder="Assistant")
-        backend = st.selectbox(
-            "Kind", ["openai", "http"], help="openai: any OpenAI-compatible API; http: POSTs JSON"
-        )
-        url = st.text_input("Address", placeholder="http://localhost:11434/v1")
-        model = st.text_input("Model", placeholder="llama3.2")
-        prompt = st.text_area("System prompt (optional)")
-        key_env = st.text_input(
-            "Name of the environment variable that holds the key",
-            placeholder="OPENAI_API_KEY",
-            help="The key itself never goes into Planner.",
-        )
-        if st.form_submit_button("Add agent"):
-            try:
-                with writing() as session:
-                    agents.add_agent(session, name, backend, url, model, prompt, key_env)
-            except PlannerError as error:
-                st.error(str(error))
-            else:
-                st.rerun()
+    for agent in known:
+        key_note = f" · key from ${agent.api_key_env}" if agent.api_key_env else ""
+        with st.expander(f"{agent.name} · {agent.backend} · {agent.base_url}{key_note}"):
+            agent_form(agent)
+            if st.button("Remove", key=f"rm_agent_{agent.id}"):
+                _remove(agents.remove_agent, agent.id, agent.name)
+    with st.expander("Add an agent", expanded=not known):
+        agent_form(None)
     st.subheader("Workflows")
+    if not flows:
+        st.info("No workflows yet — add one to let jobs and triggers run it.")
     for flow in flows:
-        left, right = st.columns([6, 1])
-        left.markdown(f"**{flow.name}** · `{flow.url}`")
-        if right.button("Remove", key=f"rm_workflow_{flow.id}"):
-            _remove(agents.remove_workflow, flow.id, flow.name)
-    with st.form("add_workflow", clear_on_submit=True):
-        st.markdown("**Add a workflow**")
-        name = st.text_input("Name", placeholder="analyze-email")
-        url = st.text_input("Address", placeholder="https://example.org/hooks/analyze")
-        auth_env = st.text_input("Name of the environment variable with its token (optional)")
-        if st.form_submit_button("Add workflow"):
-            try:
-                with writing() as session:
-                    agents.add_workflow(session, name, url, auth_env)
-            except PlannerError as error:
-                st.error(str(error))
-            else:
-                st.rerun()
+        with st.expander(f"{flow.name} · {flow.url}"):
+            workflow_form(flow)
+            if st.button("Remove", key=f"rm_workflow_{flow.id}"):
+                _remove(agents.remove_workflow, flow.id, flow.name)
+    with st.expander("Add a workflow", expanded=not flows):
+        workflow_form(None)
 
 
 def settings_page() -> None:

@@ -121,14 +121,14 @@ def queue() -> RecordingQueue:
 
 @pytest.fixture
 def agent(session: Session, target: FakeTarget) -> Agent:
-    return agents.add_agent(
+    return agents.save_agent(
         session, "Assistant", "openai", target.url + "/v1", "test-model", "Be brief."
     )
 
 
 @pytest.fixture
 def workflow(session: Session, target: FakeTarget) -> Workflow:
-    return agents.add_workflow(session, "analyze-email", target.url + "/hooks/analyze")
+    return agents.save_workflow(session, "analyze-email", target.url + "/hooks/analyze")
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:

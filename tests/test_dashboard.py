@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core import planner, triggers
 from core.config import get_settings
 from core.db import read_session
-from core.models import EventTrigger, Run, ScheduledJob, utcnow
+from core.models import EventTrigger, Run, ScheduledJob, WebhookEvent, utcnow
 from core.planner import JobFields
 from tests.conftest import ROOT, settings_env
 
@@ -215,3 +215,122 @@ def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
     app.text_input[0].input("open sesame")
     app.button[0].click().run()
     assert "No jobs yet" in texts(app)
+
+
+def _agents_page():
+    from dashboard.pages import agents_and_workflows
+
+    agents_and_workflows()
+
+
+def _activity_page():
+    from dashboard.pages import activity
+
+    activity()
+
+
+def _settings_page():
+    from dashboard.pages import settings_page
+
+    settings_page()
+
+
+@pytest.fixture
+def page(settings, monkeypatch):
+    """One dashboard page on its own, against the test database."""
+
+    def start(function) -> AppTest:
+        for name, value in settings_env(settings).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return AppTest.from_function(function, default_timeout=30).run()
+
+    yield start
+    get_settings.cache_clear()
+
+
+def agent_rows(settings) -> list:
+    from core.models import Agent
+
+    with read_session(settings.database_url) as session:
+        return [(a.name, a.model, a.api_key_env) for a in session.exec(select(Agent))]
+
+
+def test_agents_are_added_and_edited_never_with_a_key(page, settings):
+    app = page(_agents_page)
+    assert "No agents yet" in texts(app)
+    app.text_input[0].input("Assistant")
+    app.text_input[1].input("http://localhost:11434/v1")
+    app.text_input[2].input("llama3.2")
+    app.text_input[3].input("sk-live-abc!")
+    app.button[0].click().run()  # the add form's submit button
+    assert "not the key itself" in texts(app)
+    assert agent_rows(settings) == []
+    app.text_input[3].input("OPENAI_API_KEY")
+    app.button[0].click().run()
+    assert agent_rows(settings) == [("Assistant", "llama3.2", "OPENAI_API_KEY")]
+    app.text_input[2].input("llama3.3")
+    app.button[0].click().run()
+    assert agent_rows(settings) == [("Assistant", "llama3.3", "OPENAI_API_KEY")]
+
+
+def test_an_agent_in_use_is_not_removed(page, settings, session, agent):
+    planner.create_job(session, "Briefing", JobFields(agent="Assistant", schedule="@daily",
+                                                      chat="hi"), utcnow(), "UTC")  # fmt: skip
+    session.commit()
+    app = page(_agents_page)
+    app.button(key=f"rm_agent_{agent.id}").click().run()
+    assert "has 1 job(s)" in texts(app)
+    assert len(agent_rows(settings)) == 1
+
+
+def test_a_trigger_is_deleted_after_confirmation(dashboard, agent, settings, session):
+    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
+    session.commit()
+    app = dashboard()
+    app.button(key=f"tdelete_{trigger.id}").click().run()
+    assert "Delete the trigger **Triage** and its history?" in texts(app)
+    app.button(key="delete_confirm").click().run()
+    with read_session(settings.database_url) as db:
+        assert db.exec(select(EventTrigger)).all() == []
+
+
+def test_a_trigger_needing_filters_says_so_in_the_dialog(dashboard, agent, settings):
+    app = dashboard()
+    app.button(key="add_trigger").click().run()
+    app.text_input(key="trigger_name").input("Commits")
+    app.selectbox(key="trigger_app").set_value("GitHub").run()
+    app.selectbox(key="trigger_event").set_value("Commit Event").run()
+    app.text_area(key="action_template").input("New commit: {commitMessage}").run()
+    app.button(key="trigger_save").click().run()
+    assert "GITHUB_COMMIT_EVENT needs these filters: owner, repo." in texts(app)
+    with read_session(settings.database_url) as db:
+        assert db.exec(select(EventTrigger)).all() == []
+    app.text_input(key="f_owner").input("acme")
+    app.text_input(key="f_repo").input("app").run()
+    app.button(key="trigger_save").click().run()
+    with read_session(settings.database_url) as db:
+        [trigger] = db.exec(select(EventTrigger)).all()
+    assert trigger.filters == {"owner": "acme", "repo": "app"}
+
+
+def test_activity_lists_runs_and_replays_events(page, settings, session, agent, queue):
+    from core.inbox import fire_test_event
+
+    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    triggers.create_trigger(session, "Triage", fields, settings, utcnow())
+    fire_test_event(session, settings, "Triage", queue, utcnow())
+    app = page(_activity_page)
+    assert not app.exception
+    assert app.dataframe[0].value["What"].tolist() == ["Triage"]
+    app.button(key="replay").click().run()
+    with read_session(settings.database_url) as db:
+        assert len(db.exec(select(Run)).all()) == 1
+        assert len(db.exec(select(WebhookEvent)).all()) == 2
+
+
+def test_settings_say_the_worker_is_offline_and_composio_not_set(page):
+    app = page(_settings_page)
+    assert "Offline — nothing will run until the worker is started." in texts(app)
+    assert "No COMPOSIO_API_KEY" in texts(app)

@@ -189,13 +189,13 @@ def test_duplicate_and_empty_names_are_refused(session, agent):
 
 def test_agents_store_the_name_of_the_key_variable_never_the_key(session):
     with pytest.raises(ValidationError, match="not the key itself"):
-        agents.add_agent(session, "A", "openai", "http://x/v1", "m", "", "sk-live-123abc!")
+        agents.save_agent(session, "A", "openai", "http://x/v1", "m", "", "sk-live-123abc!")
     with pytest.raises(ValidationError, match="not a web address"):
-        agents.add_agent(session, "A", "openai", "localhost:11434", "m")
+        agents.save_agent(session, "A", "openai", "localhost:11434", "m")
     with pytest.raises(ValidationError, match="needs a model"):
-        agents.add_agent(session, "A", "openai", "http://x/v1", "")
+        agents.save_agent(session, "A", "openai", "http://x/v1", "")
     with pytest.raises(ValidationError, match="Backend must be"):
-        agents.add_agent(session, "A", "llama", "http://x/v1", "m")
+        agents.save_agent(session, "A", "llama", "http://x/v1", "m")
     assert count(session, Agent) == 0
 
 

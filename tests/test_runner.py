@@ -81,7 +81,7 @@ def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, t
 
 
 def test_http_backend_posts_agent_thread_message_and_source(settings, session, target, queue, http):
-    agents.add_agent(session, "Assistant", "http", target.url + "/agent", "remote-7")
+    agents.save_agent(session, "Assistant", "http", target.url + "/agent", "remote-7")
     target.script("/agent", Reply(200, {"reply": "Done."}))
     job = chat_job(session, "Do it")
     run = queued_run(session, job)
@@ -100,7 +100,7 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
     settings, session, agent, target, queue, http, monkeypatch
 ):
     monkeypatch.setenv("ANALYZE_TOKEN", "s3cret")
-    agents.add_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
+    agents.save_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
     fields = JobFields(
         agent="Assistant", schedule="0 9 * * 1", workflow="analyze", input='{"scope": "week"}'
     )
@@ -178,14 +178,14 @@ def test_retries_stop_after_the_maximum(settings, session, agent, target, queue,
 
 
 def test_timeouts_and_refused_connections_are_retryable(settings, session, target, queue):
-    agents.add_agent(session, "Assistant", "http", target.url + "/slow")
+    agents.save_agent(session, "Assistant", "http", target.url + "/slow")
     target.script("/slow", Reply(200, {"reply": "late"}, delay=1.0))
     job = chat_job(session)
     with httpx.Client(timeout=0.2) as impatient:
         timed_out = run_once(settings, queue, impatient, queued_run(session, job).id)
     assert timed_out.status == "retrying" and "timeout" in timed_out.error
 
-    agents.add_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
+    agents.save_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
     planner.update_job(session, job.id, JobFields(agent="Offline"), NOW)
     with httpx.Client(timeout=1) as client:
         tomorrow = NOW + timedelta(days=1)
@@ -195,7 +195,7 @@ def test_timeouts_and_refused_connections_are_retryable(settings, session, targe
 
 
 def test_a_missing_key_variable_fails_with_its_name(settings, session, target, queue, http):
-    agents.add_agent(session, "Assistant", "openai", target.url + "/v1", "m", "", "NO_SUCH_KEY")
+    agents.save_agent(session, "Assistant", "openai", target.url + "/v1", "m", "", "NO_SUCH_KEY")
     failed = run_once(settings, queue, http, queued_run(session, chat_job(session)).id)
     assert failed.status == "failed"
     assert failed.error == "The environment variable NO_SUCH_KEY is not set."
