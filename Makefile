@@ -47,6 +47,7 @@ test: lint
 bench: dev
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import types
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
@@ -82,7 +84,12 @@ def _tick_in_child(settings: Settings, now: datetime, worker: str, start, result
     results.put(queue.run_ids)
 
 
-def test_two_concurrent_dispatchers_make_one_run_per_occurrence(settings, session, agent):
+def test_two_concurrent_dispatchers_make_one_run_per_occurrence(
+    settings, session, agent, monkeypatch
+):
+    # Spawned children re-run __main__; Streamlit's AppTest (other tests) points it at a
+    # throwaway script, so give them a plain one.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     jobs = [add_job(session, f"Job {n}", "59 * * * *") for n in range(120)]  # all due at NOW
     context = multiprocessing.get_context("spawn")
     results, start = context.Queue(), context.Barrier(2)
