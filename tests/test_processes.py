@@ -1,5 +1,5 @@
-"""The Procfile's other processes, as placeholders until their issues: the webhook answers
-`/healthz` from a real uvicorn, and the dashboard page says "Planner"."""
+"""The webhook process's health check from a real uvicorn, and helpers for the tests that
+start the Procfile's processes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import httpx
-from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT, settings_env, wait_until
 
@@ -52,9 +51,3 @@ def test_webhook_healthz_reports_the_database(settings, tmp_path):
         for process in (healthy, broken):
             process.terminate()
             process.wait(timeout=10)
-
-
-def test_dashboard_page_says_planner():
-    page = AppTest.from_file(str(ROOT / "dashboard" / "app.py")).run()
-    assert not page.exception
-    assert page.title[0].value == "Planner"

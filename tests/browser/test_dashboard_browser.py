@@ -18,6 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.models import utcnow
+from core.overview import relative
+from core.schedule import next_occurrence
 from tests.conftest import ROOT, settings_env, wait_until
 from tests.fakes import Reply
 from tests.test_processes import free_port
@@ -74,6 +77,11 @@ def page(dashboard_url) -> Iterator[Page]:
         browser.close()
 
 
+def is_green(css_color: str) -> bool:
+    red, green, blue = (int(part) for part in re.findall(r"\d+", css_color)[:3])
+    return green > red and green > blue
+
+
 def card(page: Page, name: str, button: str = "Run now"):
     """The card of `name`: the innermost block holding its heading, its main button and
     its history."""
@@ -100,8 +108,10 @@ def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, tar
 
     briefing = card(page, "Morning briefing")
     expect(briefing.get_by_text("Active")).to_be_visible()
-    expect(briefing.get_by_text("At 09:00, every day")).to_be_visible()
-    expect(briefing.get_by_text(re.compile(r"Next run: in \d+ (h|min)"))).to_be_visible()
+    assert is_green(briefing.get_by_text("●").first.evaluate("e => getComputedStyle(e).color"))
+    nine = next_occurrence("0 9 * * *", "UTC", utcnow())
+    next_run = f"Next run: {relative(nine, utcnow())} ({nine:%a %d %b, %H:%M})"
+    expect(briefing.get_by_text(next_run)).to_be_visible()
 
     briefing.get_by_role("button", name="Run now").click()
     briefing.get_by_text("History").click()
