@@ -45,6 +45,19 @@ def field_error(field: str) -> None:
         st.error(error[1])
 
 
+def confirmed(
+    prefix: str, confirm: str = "Save", keep: str = "Cancel", action: str = "save"
+) -> bool:
+    """The dialog's last row: the form-wide message, then cancel (which closes it) and
+    the confirming button, whose press is returned."""
+    field_error("form")
+    yes, no = st.columns(2)
+    if no.button(keep, key=f"{prefix}_cancel", use_container_width=True):
+        close_dialog()
+        st.rerun()
+    return yes.button(confirm, type="primary", key=f"{prefix}_{action}", use_container_width=True)
+
+
 def _save(action: Callable[[], Any]) -> None:
     """Run a core change; close on success, keep the dialog and the message on refusal."""
     try:
@@ -172,12 +185,7 @@ def job_dialog() -> None:
     sample = default_variables(now(), timezone, name or "Morning briefing", agent.name, 123)
     action = _action_inputs(job, sample, list(DEFAULT_VARIABLES))
     input_text = _job_input_editor(job) if "workflow" in action else None
-    field_error("form")
-    save, cancel = st.columns(2)
-    if cancel.button("Cancel", key="job_cancel", use_container_width=True):
-        close_dialog()
-        st.rerun()
-    if save.button("Save", type="primary", key="job_save", use_container_width=True):
+    if confirmed("job"):
         fields = planner.JobFields(
             agent=agent.id,
             schedule=cron,
@@ -266,12 +274,7 @@ def trigger_dialog() -> None:
     sample |= default_variables(now(), settings().timezone, name or "Trigger", agent.name, 123)
     action = _action_inputs(trigger, sample, [*kind.variables, *DEFAULT_VARIABLES])
     action.pop("thread", None)
-    field_error("form")
-    save, cancel = st.columns(2)
-    if cancel.button("Cancel", key="trigger_cancel", use_container_width=True):
-        close_dialog()
-        st.rerun()
-    if save.button("Save", type="primary", key="trigger_save", use_container_width=True):
+    if confirmed("trigger"):
         fields = triggers.TriggerFields(
             agent=agent.id,
             event=kind.slug,
@@ -301,12 +304,7 @@ def delete_dialog() -> None:
         st.rerun()
     what = "job" if model is ScheduledJob else "trigger"
     st.write(f"Delete the {what} **{item.name}** and its history? This cannot be undone.")
-    field_error("form")
-    yes, no = st.columns(2)
-    if no.button("Keep it", key="delete_cancel", use_container_width=True):
-        close_dialog()
-        st.rerun()
-    if yes.button("Delete", type="primary", key="delete_confirm", use_container_width=True):
+    if confirmed("delete", confirm="Delete", keep="Keep it", action="confirm"):
 
         def change() -> None:
             with writing() as db:

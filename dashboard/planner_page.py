@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import streamlit as st
+from sqlmodel import Session
 
 from core import agents, inbox, planner, schedule, triggers
 from core.errors import PlannerError
@@ -59,77 +62,93 @@ def _local(moment: datetime | None, timezone: str) -> str:
     return f"{relative(moment, now())} ({local:%a %d %b, %H:%M})"
 
 
-def job_card(job: ScheduledJob, runs: list, workflows: dict[int, Workflow]) -> None:
+@dataclass(frozen=True)
+class CardKind:
+    """What differs between a job's card and a trigger's; the card itself is one."""
+
+    key: str  # prefix of the widget keys
+    dialog: str
+    primary: str  # the button that makes it act now
+    primary_key: str
+    act_now: Callable[[Session, ActionOwner], object]
+    acted: str  # what the toast says, with {name}
+    pause: Callable[[Session, ActionOwner], object]
+    resume: Callable[[Session, ActionOwner], object]
+    timezone: Callable[[ActionOwner], str]
+    when: Callable[[ActionOwner], tuple[str, str]]  # (in bold, small print)
+
+
+def _job_when(job: ScheduledJob) -> tuple[str, str]:
+    return (
+        f"**{schedule.describe(job.schedule)}** · {job.timezone}",
+        f"Next run: {_local(job.next_run_at, job.timezone)}  \n"
+        f"Last run: {_local(job.last_run_at, job.timezone)}",
+    )
+
+
+def _trigger_when(trigger: EventTrigger) -> tuple[str, str]:
+    return (
+        f"**When:** {event_in_words(trigger)}",
+        f"Last fired: {_local(trigger.last_fired_at, settings().timezone)}",
+    )
+
+
+JOB = CardKind(
+    key="", dialog="job", primary="Run now", primary_key="run_",
+    act_now=lambda s, job: planner.run_job_now(s, job.id, queue(), now()), acted="{name} queued.",
+    pause=lambda s, job: planner.pause_job(s, job.id, now()),
+    resume=lambda s, job: planner.resume_job(s, job.id, now()),
+    timezone=lambda job: job.timezone, when=_job_when,
+)  # fmt: skip
+TRIGGER = CardKind(
+    key="t", dialog="trigger", primary="Send test event", primary_key="test_",
+    act_now=lambda s, t: inbox.fire_test_event(s, settings(), t.id, queue(), now()),
+    acted="Test event sent to {name}.",
+    pause=lambda s, t: triggers.pause_trigger(s, t.id, settings(), now()),
+    resume=lambda s, t: triggers.resume_trigger(s, t.id, settings(), now()),
+    timezone=lambda t: settings().timezone, when=_trigger_when,
+)  # fmt: skip
+
+
+def card(item: ActionOwner, kind: CardKind, runs: list, workflows: dict[int, Workflow]) -> None:
     with st.container(border=True):
         words, timing, buttons = st.columns([5, 4, 3])
-        words.markdown(f"#### {job.name}\n{status_label(job)}")
-        words.caption(action_in_words(job, workflows))
-        timing.markdown(f"**{schedule.describe(job.schedule)}** · {job.timezone}")
-        timing.caption(
-            f"Next run: {_local(job.next_run_at, job.timezone)}  \n"
-            f"Last run: {_local(job.last_run_at, job.timezone)}"
-        )
-        if buttons.button("Run now", key=f"run_{job.id}", use_container_width=True):
-            _act(lambda s: planner.run_job_now(s, job.id, queue(), now()), f"{job.name} queued.")
-        if job.status == Status.paused:
-            if buttons.button("Resume", key=f"resume_{job.id}", use_container_width=True):
-                _act(lambda s: planner.resume_job(s, job.id, now()), f"{job.name} resumed.")
-                st.rerun()
-        elif buttons.button("Pause", key=f"pause_{job.id}", use_container_width=True):
-            _act(lambda s: planner.pause_job(s, job.id, now()), f"{job.name} paused.")
+        words.markdown(f"#### {item.name}\n{status_label(item)}")
+        words.caption(action_in_words(item, workflows))
+        headline, details = kind.when(item)
+        timing.markdown(headline)
+        timing.caption(details)
+        full = {"use_container_width": True}
+        if buttons.button(kind.primary, key=f"{kind.primary_key}{item.id}", **full):
+            _act(lambda s: kind.act_now(s, item), kind.acted.format(name=item.name))
+        paused = item.status == Status.paused
+        label, change = ("Resume", kind.resume) if paused else ("Pause", kind.pause)
+        if buttons.button(label, key=f"{kind.key}{label.lower()}_{item.id}", **full):
+            _act(lambda s: change(s, item), f"{item.name}: {label.lower()}d.")
             st.rerun()
         edit, delete = buttons.columns(2)
-        if edit.button("Edit", key=f"edit_{job.id}", use_container_width=True):
-            open_dialog("job", job.id)
+        if edit.button("Edit", key=f"{kind.key}edit_{item.id}", **full):
+            open_dialog(kind.dialog, item.id)
             st.rerun()
-        if delete.button("Delete", key=f"delete_{job.id}", use_container_width=True):
-            open_dialog("delete_job", job.id)
+        if delete.button("Delete", key=f"{kind.key}delete_{item.id}", **full):
+            open_dialog(f"delete_{kind.dialog}", item.id)
             st.rerun()
         with st.expander("History"):
             if runs:
-                st.dataframe(history_rows(runs, schedule.zone(job.timezone)), hide_index=True)
+                zone = schedule.zone(kind.timezone(item))
+                st.dataframe(history_rows(runs, zone), hide_index=True)
             else:
                 st.caption("No runs yet.")
 
 
-def trigger_card(trigger: EventTrigger, runs: list, workflows: dict[int, Workflow]) -> None:
-    timezone = settings().timezone
-    with st.container(border=True):
-        words, timing, buttons = st.columns([5, 4, 3])
-        words.markdown(f"#### {trigger.name}\n{status_label(trigger)}")
-        words.caption(action_in_words(trigger, workflows))
-        timing.markdown(f"**When:** {event_in_words(trigger)}")
-        timing.caption(f"Last fired: {_local(trigger.last_fired_at, timezone)}")
-        if buttons.button("Send test event", key=f"test_{trigger.id}", use_container_width=True):
-            _act(
-                lambda s: inbox.fire_test_event(s, settings(), trigger.id, queue(), now()),
-                f"Test event sent to {trigger.name}.",
-            )
-        if trigger.status == Status.paused:
-            if buttons.button("Resume", key=f"tresume_{trigger.id}", use_container_width=True):
-                _act(
-                    lambda s: triggers.resume_trigger(s, trigger.id, settings(), now()),
-                    f"{trigger.name} resumed.",
-                )
-                st.rerun()
-        elif buttons.button("Pause", key=f"tpause_{trigger.id}", use_container_width=True):
-            _act(
-                lambda s: triggers.pause_trigger(s, trigger.id, settings(), now()),
-                f"{trigger.name} paused.",
-            )
-            st.rerun()
-        edit, delete = buttons.columns(2)
-        if edit.button("Edit", key=f"tedit_{trigger.id}", use_container_width=True):
-            open_dialog("trigger", trigger.id)
-            st.rerun()
-        if delete.button("Delete", key=f"tdelete_{trigger.id}", use_container_width=True):
-            open_dialog("delete_trigger", trigger.id)
-            st.rerun()
-        with st.expander("History"):
-            if runs:
-                st.dataframe(history_rows(runs, schedule.zone(timezone)), hide_index=True)
-            else:
-                st.caption("No runs yet.")
+def _items(session: Session, model: type, agent_id: int, key: str) -> tuple[list, int]:
+    """The chosen page of the agent's items; back to page 1 when it is past the end
+    (another agent, or items deleted)."""
+    items, total = page_of(session, model, agent_id, st.session_state.get(key) or 1)
+    if not items and total:
+        st.session_state[key] = 1
+        items, total = page_of(session, model, agent_id, 1)
+    return items, total
 
 
 def _page(key: str, total: int) -> int:
@@ -140,12 +159,10 @@ def _page(key: str, total: int) -> int:
 @st.fragment(run_every=10)
 def cards(agent_id: int) -> None:
     """The lists refresh on their own; an open dialog is not part of them."""
-    job_page = st.session_state.get("jobs_page") or 1
-    trigger_page = st.session_state.get("triggers_page") or 1
     with reading() as session:
         agent = session.get(Agent, agent_id)
-        jobs, job_count = page_of(session, ScheduledJob, agent_id, job_page)
-        events, trigger_count = page_of(session, EventTrigger, agent_id, trigger_page)
+        jobs, job_count = _items(session, ScheduledJob, agent_id, "jobs_page")
+        events, trigger_count = _items(session, EventTrigger, agent_id, "triggers_page")
         workflows = {w.id: w for w in agents.list_all(session, Workflow)}
         job_runs = recent_runs(session, ScheduledJob, [job.id for job in jobs])
         trigger_runs = recent_runs(session, EventTrigger, [t.id for t in events])
@@ -157,7 +174,7 @@ def cards(agent_id: int) -> None:
     if not jobs:
         st.info(f"No jobs yet — add one to have {agent.name} start a chat on a schedule.")
     for job in jobs:
-        job_card(job, job_runs[job.id], workflows)
+        card(job, JOB, job_runs[job.id], workflows)
     _page("jobs_page", job_count)
     head, add = st.columns([5, 1])
     head.subheader("Event triggers")
@@ -169,7 +186,7 @@ def cards(agent_id: int) -> None:
             f"No triggers yet — add one to have {agent.name} act when an email or message arrives."
         )
     for trigger in events:
-        trigger_card(trigger, trigger_runs[trigger.id], workflows)
+        card(trigger, TRIGGER, trigger_runs[trigger.id], workflows)
     _page("triggers_page", trigger_count)
 
 
