@@ -59,6 +59,7 @@ class Settings:
     retry_base_seconds: float = 30.0
     misfire_grace_seconds: int = 300
     http_timeout_seconds: float = 60.0
+    lease_margin_seconds: float = 60.0
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
     composio_user_id: str = "default"
@@ -87,6 +88,9 @@ class Settings:
             ),
             http_timeout_seconds=_float(
                 values, "PLANNER_HTTP_TIMEOUT_SECONDS", cls.http_timeout_seconds
+            ),
+            lease_margin_seconds=_float(
+                values, "PLANNER_LEASE_MARGIN_SECONDS", cls.lease_margin_seconds
             ),
             composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
             composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),

@@ -39,7 +39,6 @@ KEEP_RUNS = 50
 # A worker may pick a run up this early (huey starts eta tasks up to a second late, so
 # the dispatcher submits ahead of time); it then waits for the exact moment.
 EARLY_START = timedelta(seconds=2)
-LEASE_MARGIN = timedelta(seconds=60)
 # Runs that exist because of the owner's schedule or subscription, not a person's request:
 # they do not start once the owner is paused.
 AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
@@ -63,8 +62,8 @@ def retry_delay(retry_number: int, base_seconds: float) -> float:
 
 
 def lease_length(settings: Settings) -> timedelta:
-    """How long an attempt may run: the call's timeout and a margin."""
-    return timedelta(seconds=settings.http_timeout_seconds) + LEASE_MARGIN
+    """How long an attempt may run: the call's timeout and a margin for the rest."""
+    return timedelta(seconds=settings.http_timeout_seconds + settings.lease_margin_seconds)
 
 
 def _skip(session: Session, run: Run, now: datetime, reason: str) -> None:

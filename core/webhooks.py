@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -28,6 +29,8 @@ from core.models import EventStatus, WebhookEvent
 MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
 MAX_JSON_DEPTH = 64
+WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+EVENT_TYPE = re.compile(r"composio\.[a-z0-9_.]+")
 EVENT_TABLE: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
 log = logging.getLogger("planner.inbox")
 
@@ -54,6 +57,8 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> 
     offered = headers.get("webhook-signature", "")
     if not (webhook_id and timestamp and offered):
         raise Rejected(401, "missing webhook-id, webhook-timestamp or webhook-signature")
+    if not WEBHOOK_ID.fullmatch(webhook_id):
+        raise Rejected(401, "malformed webhook-id")
     if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         raise Rejected(401, "timestamp outside the 5-minute tolerance")
     expected = signature(secret, webhook_id, timestamp, body)
@@ -98,6 +103,8 @@ def parse(body: bytes) -> Envelope:
         raise Rejected(400, "body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise Rejected(400, "not a Composio event: no 'type'")
+    if not EVENT_TYPE.fullmatch(payload["type"]):
+        raise Rejected(400, f"not a Composio event type: {payload['type'][:80]!r}")
     if _depth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise Rejected(400, "event nested too deeply")
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}

@@ -95,6 +95,14 @@ def _hostile() -> list[tuple[str, int, bytes, dict]]:
     ]:
         hostile_id = f"msg_{uuid.uuid4()}"
         cases.append((label, 400, raw, signed(raw, hostile_id)))
+    unknown = json.dumps({"id": "x", "type": "stripe.charge.failed", "data": {}}).encode()
+    cases.append(("unknown event type", 400, unknown, signed(unknown, f"msg_{uuid.uuid4()}")))
+    cases.append(("text/plain body", 415, body, good | {"content-type": "text/plain"}))
+    cases.append(("no content type", 415, body, {k: v for k, v in good.items()
+                                                 if k != "content-type"}))  # fmt: skip
+    for label, odd_id in [("id with a space", "msg 1"), ("id with a semicolon", "msg;drop"),
+                          ("id of 300 characters", "m" * 300)]:  # fmt: skip
+        cases.append((label, 401, body, signed(body, odd_id)))
     huge = b'{"type": "composio.trigger.message", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     cases.append(("2 MiB body", 413, huge, signed(huge, "msg_huge")))
     return cases

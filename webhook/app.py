@@ -2,8 +2,9 @@
 
 `POST /webhooks/composio` verifies, stores and hands the event to the worker; it never
 runs anything itself. Concurrent deliveries share one transaction (group commit).
-Answers: 413 for a body over 1 MiB, 401 for a missing or wrong signature or a timestamp
-over 5 minutes off (nothing stored), 400 for a body that is not a Composio event, else
+Answers: 415 unless the body is JSON, 413 for a body over 1 MiB, 401 for a missing or
+wrong signature, a malformed webhook-id or a timestamp over 5 minutes off (nothing
+stored), 400 for a body that is not a Composio event (or not `composio.*`), else
 200 once the event row is committed — also for a repeated `webhook-id`, which stores
 nothing new. `GET /healthz` says whether the database answers.
 """
@@ -50,6 +51,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
 
 
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
 async def _body(request: Request) -> bytes:
     """The request body, refused with 413 as soon as it passes the limit."""
     declared = request.headers.get("content-length", "")
@@ -67,6 +73,8 @@ async def _body(request: Request) -> bytes:
 async def receive_composio(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     try:
+        if not _is_json(request.headers.get("content-type", "")):
+            raise Rejected(415, "content-type must be application/json")
         body = await _body(request)
         event_id = verify(settings.composio_webhook_secret, request.headers, body, time.time())
         envelope = parse(body)
