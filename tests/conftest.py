@@ -28,9 +28,9 @@ from core.db import session as open_session
 from core.models import Agent, Run, ScheduledJob, Workflow
 from tests.fake_composio import FakeComposio
 from tests.fakes import FakeTarget
+from tests.processes import ROOT, get, serve_webhook
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_until(probe: Callable[[], T], timeout: float = 30, what: str = "condition") -> T:
@@ -235,3 +235,14 @@ def connected(settings: Settings, composio: FakeComposio) -> Settings:
         composio_base_url=composio.url,
         public_base_url="https://planner.example.com",
     )
+
+
+@pytest.fixture
+def webhook(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """A real webhook process (uvicorn) on a free port; yields its delivery URL."""
+
+    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
+    wait_until(lambda: get(health), what="the webhook process")
+    yield health.removesuffix("/healthz") + "/webhooks/composio"
+    process.terminate()
+    process.wait(timeout=10)

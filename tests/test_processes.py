@@ -3,39 +3,8 @@ start the Procfile's processes."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-from pathlib import Path
-
-import httpx
-
-from tests.conftest import ROOT, settings_env, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get(url: str) -> httpx.Response | None:
-    try:
-        return httpx.get(url, timeout=2)
-    except httpx.TransportError:
-        return None
-
-
-def serve_webhook(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A real `uvicorn webhook.app:app` (as the Procfile runs it); returns its /healthz URL."""
-    port = free_port()
-    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [uvicorn, "webhook.app:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=output, stderr=output,
-        )  # fmt: skip
-    return process, f"http://127.0.0.1:{port}/healthz"
+from tests.conftest import settings_env, wait_until
+from tests.processes import get, serve_webhook
 
 
 def test_webhook_healthz_reports_the_database(settings, tmp_path):

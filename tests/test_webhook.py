@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,45 +13,17 @@ import pytest
 from sqlmodel import func, select
 
 from core import triggers
-from core.catalog import sample_events
 from core.db import read_session
 from core.models import Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
-from core.webhooks import signature
 from tests.conftest import settings_env, wait_until
-from tests.test_processes import get, serve_webhook
-
-GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
-SECRET = "whsec_test_secret"
-
-
-def signed(body: bytes, webhook_id: str, secret: str = SECRET, at: float | None = None) -> dict:
-    timestamp = str(int(time.time() if at is None else at))
-    return {
-        "content-type": "application/json",
-        "webhook-id": webhook_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": signature(secret, webhook_id, timestamp, body),
-    }
-
-
-def event_body(**changes) -> tuple[bytes, str]:
-    webhook_id = f"msg_{uuid.uuid4()}"
-    return json.dumps(GMAIL | {"id": webhook_id} | changes).encode(), webhook_id
+from tests.delivery import SECRET, event_body, signed
+from tests.processes import get, serve_webhook
 
 
 def count(settings, model=WebhookEvent) -> int:
     with read_session(settings.database_url) as session:
         return session.exec(select(func.count()).select_from(model)).one()
-
-
-@pytest.fixture
-def webhook(settings, tmp_path) -> Iterator[str]:
-    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
-    wait_until(lambda: get(health), what="the webhook process")
-    yield health.removesuffix("/healthz") + "/webhooks/composio"
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def test_a_signed_delivery_is_stored_once(settings, webhook):

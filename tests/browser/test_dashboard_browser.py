@@ -23,7 +23,7 @@ from core.overview import relative
 from core.schedule import next_occurrence
 from tests.conftest import ROOT, settings_env, wait_until
 from tests.fakes import Reply
-from tests.test_processes import free_port
+from tests.processes import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
