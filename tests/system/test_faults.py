@@ -1,0 +1,205 @@
+"""The processes a user deploys, under faults: a real webhook (uvicorn), a real worker
+(huey_consumer), a fake agent/workflow server. Each test ends with the ledger: every
+accepted event and every occurrence has exactly one terminal run — counted at the target
+(one call per run, its Idempotency-Key unique) where more runs were made than the 50 a
+trigger's history keeps."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+from sqlmodel import select
+
+from core import planner, triggers
+from core.db import read_session
+from core.models import TERMINAL_STATUSES, Run, ScheduledJob, WebhookEvent, utcnow
+from core.planner import JobFields
+from core.triggers import TriggerFields
+from tests.conftest import wait_until
+from tests.delivery import GMAIL, event_body, signed
+from tests.fakes import Reply
+
+
+def all_runs(settings) -> list[Run]:
+    with read_session(settings.database_url) as session:
+        return list(session.exec(select(Run).order_by(Run.id)))
+
+
+def settled(settings, expected: int):
+    """Wait until `expected` runs exist and all are terminal; return them."""
+
+    def probe() -> list[Run]:
+        runs = all_runs(settings)
+        done = len(runs) == expected and all(r.status in TERMINAL_STATUSES for r in runs)
+        return runs if done else []
+
+    return probe
+
+
+def email_trigger(session, settings) -> None:
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{subject}")
+    triggers.create_trigger(session, "Email triage", fields, settings, utcnow())
+    session.commit()
+
+
+def numbered_event(n: int) -> tuple[bytes, str]:
+    """An event whose subject says which it is, so its call can be told apart."""
+    return event_body(data=GMAIL["data"] | {"subject": f"event {n}"})
+
+
+def ledger(settings, target, events: int):
+    """Wait until every event is dispatched, no run is unfinished and `events` event calls
+    reached the target; every call's key is distinct and there is one per executed run
+    (events, plus the job runs still in the history). Returns the event messages sent."""
+
+    def probe() -> list[str]:
+        with read_session(settings.database_url) as session:
+            pending = session.exec(
+                select(WebhookEvent).where(WebhookEvent.status != "dispatched")
+            ).all()
+        runs = all_runs(settings)
+        unfinished = [r for r in runs if r.status not in TERMINAL_STATUSES]
+        calls = target.received("/v1/chat/completions")
+        messages = [call.body["messages"][-1]["content"] for call in calls]
+        from_events = sorted(m for m in messages if m.startswith("event "))
+        if pending or unfinished or len(from_events) < events:
+            return []
+        job_calls = [r for r in runs if r.job_id and r.status in ("succeeded", "failed")]
+        keys = [call.headers["Idempotency-Key"] for call in calls]
+        assert len(keys) == len(set(keys)) == events + len(job_calls), "a run was doubled"
+        return from_events
+
+    return probe
+
+
+def test_duplicates_and_replays_make_one_run_per_event(settings, session, agent, target,
+                                                       webhook, consumer):  # fmt: skip
+    email_trigger(session, settings)
+    consumer()
+    events = [numbered_event(n) for n in range(100)]
+    deliveries = [(body, webhook_id) for body, webhook_id in events for _ in range(3)]
+    random.Random(7).shuffle(deliveries)
+
+    def deliver(item: tuple[bytes, str]) -> int:
+        body, webhook_id = item
+        return httpx.post(webhook, content=body, headers=signed(body, webhook_id)).status_code
+
+    with ThreadPoolExecutor(8) as senders:
+        statuses = list(senders.map(deliver, deliveries))
+    assert set(statuses) == {200}
+
+    sent = wait_until(ledger(settings, target, 100), timeout=120, what="100 runs")
+    assert sent == sorted(f"event {n}" for n in range(100))
+    assert {run.status for run in all_runs(settings)} == {"succeeded"}
+
+
+def test_after_the_worker_was_down_every_event_runs_once_and_jobs_catch_up(
+    settings, session, agent, target, webhook, consumer
+):
+    email_trigger(session, settings)
+    now = utcnow()
+    for name, schedule, policy, behind in [
+        ("Hourly, catch up", "0 * * * *", "catch_up_once", timedelta(hours=3)),
+        ("Hourly, skip", "0 * * * *", "skip", timedelta(hours=3)),
+        ("Daily, catch up", "0 6 * * *", "catch_up_once", timedelta(days=2)),
+    ]:
+        fields = JobFields(agent="Assistant", schedule=schedule, chat=name, misfire=policy)
+        job = planner.create_job(session, name, fields, now - behind, "UTC")
+        session.commit()
+        assert job.next_run_at < now  # due while no worker ran
+    for n in range(200):
+        body, webhook_id = numbered_event(n)
+        assert (
+            httpx.post(webhook, content=body, headers=signed(body, webhook_id)).status_code == 200
+        )
+    assert all_runs(settings) == []
+
+    consumer()
+
+    def caught_up() -> list[Run]:
+        runs = all_runs(settings)
+        finished = [r for r in runs if r.source == "catch_up" and r.status in TERMINAL_STATUSES]
+        return runs if len(finished) == 2 else []
+
+    wait_until(caught_up, timeout=120, what="the catch-up runs")
+    sent = wait_until(ledger(settings, target, 200), timeout=180, what="every event")
+    assert sent == sorted(f"event {n}" for n in range(200))
+    runs = all_runs(settings)
+    with read_session(settings.database_url) as db:
+        jobs = {job.id: job.name for job in db.exec(select(ScheduledJob))}
+    by_job = {
+        name: sorted((r.source, r.status) for r in runs if r.job_id == job_id)
+        for job_id, name in jobs.items()
+    }
+    assert by_job["Hourly, catch up"][:2] == [("catch_up", "succeeded"), ("schedule", "missed")]
+    assert ("catch_up", "succeeded") not in by_job["Hourly, skip"]
+    assert ("schedule", "missed") in by_job["Hourly, skip"]
+    assert by_job["Daily, catch up"][0] == ("catch_up", "succeeded")
+    sources = [r.source for r in runs if r.job_id]
+    assert sources.count("catch_up") == 2, "one catch-up per job with that policy, no burst"
+
+
+def test_a_worker_killed_mid_call_is_replaced_and_the_run_finishes_once(
+    settings, session, agent, workflow, target, consumer
+):
+    target.script("/hooks/analyze", Reply(200, {"slow": True}, delay=3))
+    fields = JobFields(agent="Assistant", schedule="@daily", workflow="analyze-email")
+    job = planner.create_job(session, "Report", fields, utcnow(), "UTC")
+    session.commit()
+    short_lease = {"http_timeout_seconds": 5, "lease_margin_seconds": 1}
+    first = consumer(**short_lease)
+    planner.run_job_now(session, job.id, _queue(settings), utcnow())
+    target.wait_for(lambda requests: len(requests) == 1, timeout=60)
+
+    os.kill(first.process.pid, signal.SIGKILL)  # mid-call: the reply comes after 3 s
+    first.process.wait()
+    [orphan] = all_runs(settings)
+    assert orphan.status == "running"
+    wait_until(lambda: utcnow() > orphan.lease_expires_at, timeout=30, what="the lease to end")
+    consumer(**short_lease)
+
+    [run] = wait_until(settled(settings, 1), timeout=90, what="the run to be retried")
+    assert (run.status, run.attempt) == ("succeeded", 2)
+    assert run.attempts[0]["error"] == "The worker stopped during attempt 1."
+    keys = {r.headers["Idempotency-Key"] for r in target.received("/hooks/analyze")}
+    assert keys == {str(run.id)}, "the retry carries the same key"
+
+
+def test_an_outage_is_ridden_out_and_a_client_error_fails_at_once(
+    settings, session, agent, target, consumer
+):
+    down = [Reply(503, {"error": "maintenance"})] * 3
+    target.script("/v1/chat/completions", *down)
+    fields = JobFields(agent="Assistant", schedule="@daily", chat="status report")
+    job = planner.create_job(session, "Status", fields, utcnow(), "UTC")
+    session.commit()
+    consumer(retry_base_seconds=0.5)
+    queue = _queue(settings)
+    planner.run_job_now(session, job.id, queue, utcnow())
+
+    [recovered] = wait_until(settled(settings, 1), timeout=90, what="the retried run")
+    assert (recovered.status, recovered.attempt) == ("succeeded", 4)
+    assert [a["outcome"] for a in recovered.attempts] == ["failed"] * 3 + ["succeeded"]
+    assert _job(settings, job.id).health == "green"
+
+    target.script("/v1/chat/completions", Reply(400, {"error": "unknown model"}))
+    planner.run_job_now(session, job.id, queue, utcnow())
+    runs = wait_until(settled(settings, 2), timeout=60, what="the failing run")
+    assert (runs[1].status, runs[1].attempt) == ("failed", 1)
+    assert _job(settings, job.id).health == "red"
+
+
+def _queue(settings):
+    from worker.queue import HueyRunQueue, make_huey
+
+    return HueyRunQueue(make_huey(settings.queue_url), settings)
+
+
+def _job(settings, job_id: int) -> ScheduledJob:
+    with read_session(settings.database_url) as session:
+        return session.get(ScheduledJob, job_id)
