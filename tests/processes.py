@@ -25,9 +25,11 @@ def get(url: str) -> httpx.Response | None:
         return None
 
 
-def serve_webhook(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve_webhook(
+    env: dict[str, str], log: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """A real `uvicorn webhook.app:app` (as the Procfile runs it); returns its /healthz URL."""
-    port = free_port()
+    port = port or free_port()
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
     with log.open("ab") as output:
         process = subprocess.Popen(

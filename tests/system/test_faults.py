@@ -6,9 +6,11 @@ trigger's history keeps."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -17,12 +19,21 @@ from sqlmodel import select
 
 from core import planner, triggers
 from core.db import read_session
-from core.models import TERMINAL_STATUSES, Run, ScheduledJob, WebhookEvent, utcnow
+from core.models import (
+    TERMINAL_STATUSES,
+    EventTrigger,
+    Run,
+    ScheduledJob,
+    WebhookEvent,
+    utcnow,
+)
+from core.overview import page_of, recent_runs, worker_status
 from core.planner import JobFields
 from core.triggers import TriggerFields
-from tests.conftest import wait_until
+from tests.conftest import settings_env, wait_until
 from tests.delivery import GMAIL, event_body, signed
 from tests.fakes import Reply
+from tests.processes import free_port, get, serve_webhook
 
 
 def all_runs(settings) -> list[Run]:
@@ -203,3 +214,94 @@ def _queue(settings):
 def _job(settings, job_id: int) -> ScheduledJob:
     with read_session(settings.database_url) as session:
         return session.get(ScheduledJob, job_id)
+
+
+def test_a_webhook_restarted_under_load_loses_nothing(settings, session, agent, target,
+                                                      consumer, tmp_path):  # fmt: skip
+    """Senders retry until they get a 200, as Composio does; the process is restarted
+    while they send."""
+    email_trigger(session, settings)
+    consumer()
+    port = free_port()
+    env = settings_env(settings)
+    process, health = serve_webhook(env, tmp_path / "webhook.log", port)
+    wait_until(lambda: get(health), what="the webhook process")
+    url = health.removesuffix("/healthz") + "/webhooks/composio"
+    events = [numbered_event(n) for n in range(150)]
+    acknowledged: list[str] = []
+    refused = itertools.count()
+
+    def deliver(item: tuple[bytes, str]) -> None:
+        body, webhook_id = item
+        for _ in range(200):
+            try:
+                answer = httpx.post(url, content=body, headers=signed(body, webhook_id), timeout=5)
+            except httpx.TransportError:
+                answer = None
+            if answer is not None and answer.status_code == 200:
+                acknowledged.append(webhook_id)
+                return
+            next(refused)
+            time.sleep(0.05)  # a sender's retry pause, not synchronisation
+        raise AssertionError(f"{webhook_id} never acknowledged")
+
+    with ThreadPoolExecutor(8) as senders:
+        sending = senders.map(deliver, events)
+        wait_until(lambda: len(acknowledged) >= 40, what="the first deliveries")
+        process.terminate()
+        process.wait(timeout=20)
+        process, _ = serve_webhook(env, tmp_path / "webhook.log", port)
+        list(sending)
+    process.terminate()
+    process.wait(timeout=20)
+
+    assert sorted(acknowledged) == sorted(webhook_id for _, webhook_id in events)
+    assert next(refused) > 0, "the restart happened while senders were sending"
+    sent = wait_until(ledger(settings, target, 150), timeout=120, what="a run per event")
+    assert sent == sorted(f"event {n}" for n in range(150))
+
+
+BUSY_SECONDS = 20
+
+
+def test_a_busy_database_reports_no_locks_and_loses_no_writes(
+    settings, session, agent, target, webhook, consumer, tmp_path
+):
+    """Dashboard reads, webhook writes and worker writes at once, on one SQLite file."""
+    email_trigger(session, settings)
+    consumer()
+    stop = time.monotonic() + BUSY_SECONDS
+    acknowledged: list[str] = []
+    read_errors: list[Exception] = []
+    reads, numbers = itertools.count(), itertools.count()
+
+    def send() -> None:
+        while time.monotonic() < stop:
+            body, webhook_id = numbered_event(next(numbers))
+            if (
+                httpx.post(webhook, content=body, headers=signed(body, webhook_id)).status_code
+                == 200
+            ):
+                acknowledged.append(webhook_id)
+
+    def read_like_the_dashboard() -> None:
+        while time.monotonic() < stop:
+            try:
+                with read_session(settings.database_url) as db:
+                    found = page_of(db, EventTrigger, agent.id, 1)[0]
+                    recent_runs(db, EventTrigger, [t.id for t in found])
+                    worker_status(db, utcnow())
+                next(reads)
+            except Exception as error:  # every failure is the finding
+                read_errors.append(error)
+
+    with ThreadPoolExecutor(5) as pool:
+        jobs = [pool.submit(send) for _ in range(4)] + [pool.submit(read_like_the_dashboard)]
+        for job in jobs:
+            job.result()
+
+    assert read_errors == []
+    assert next(reads) > 10 and len(acknowledged) > 50
+    wait_until(ledger(settings, target, len(acknowledged)), timeout=120, what="every event's run")
+    logs = "".join(path.read_text() for path in tmp_path.glob("*.log"))
+    assert "database is locked" not in logs
