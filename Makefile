@@ -48,6 +48,7 @@ bench: dev
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/system.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

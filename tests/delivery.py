@@ -26,3 +26,8 @@ def signed(body: bytes, webhook_id: str, secret: str = SECRET, at: float | None 
 def event_body(**changes) -> tuple[bytes, str]:
     webhook_id = f"msg_{uuid.uuid4()}"
     return json.dumps(GMAIL | {"id": webhook_id} | changes).encode(), webhook_id
+
+
+def numbered_event(n: int) -> tuple[bytes, str]:
+    """An event whose subject says which it is ("event 7"), so its call can be told apart."""
+    return event_body(data=GMAIL["data"] | {"subject": f"event {n}"})

@@ -31,7 +31,7 @@ from core.overview import page_of, recent_runs, worker_status
 from core.planner import JobFields
 from core.triggers import TriggerFields
 from tests.conftest import settings_env, wait_until
-from tests.delivery import GMAIL, event_body, signed
+from tests.delivery import numbered_event, signed
 from tests.fakes import Reply
 from tests.processes import free_port, get, serve_webhook
 
@@ -56,11 +56,6 @@ def email_trigger(session, settings) -> None:
     fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{subject}")
     triggers.create_trigger(session, "Email triage", fields, settings, utcnow())
     session.commit()
-
-
-def numbered_event(n: int) -> tuple[bytes, str]:
-    """An event whose subject says which it is, so its call can be told apart."""
-    return event_body(data=GMAIL["data"] | {"subject": f"event {n}"})
 
 
 def ledger(settings, target, events: int):
