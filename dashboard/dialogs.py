@@ -164,6 +164,14 @@ def _action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: l
     return {"workflow": workflow}
 
 
+def _editing(model: type[ActionOwner]) -> tuple[Any, Agent]:
+    """The job or trigger the open dialog edits (None for a new one) and its agent."""
+    spec = st.session_state.dialog
+    with reading() as session:
+        item = session.get(model, spec["id"]) if spec["id"] else None
+        return item, session.get(Agent, item.agent_id if item else spec["agent_id"])
+
+
 def _job_input_editor(job: ScheduledJob | None) -> str:
     given = job.config.get("input", {}) if job and job.action == ActionKind.workflow else {}
     text = st.text_area("Input for the workflow (JSON)", value=json.dumps(given), key="job_input")
@@ -173,10 +181,7 @@ def _job_input_editor(job: ScheduledJob | None) -> str:
 
 @st.dialog("Scheduled job", width="large", on_dismiss=close_dialog)
 def job_dialog() -> None:
-    spec = st.session_state.dialog
-    with reading() as session:
-        job = session.get(ScheduledJob, spec["id"]) if spec["id"] else None
-        agent = session.get(Agent, job.agent_id if job else spec["agent_id"])
+    job, agent = _editing(ScheduledJob)
     name = st.text_input(
         "Name", value=job.name if job else "", key="job_name", placeholder="Morning briefing"
     )
@@ -234,10 +239,7 @@ def _typed(raw: str, kind: str) -> Any:
 
 @st.dialog("Event trigger", width="large", on_dismiss=close_dialog)
 def trigger_dialog() -> None:
-    spec = st.session_state.dialog
-    with reading() as session:
-        trigger = session.get(EventTrigger, spec["id"]) if spec["id"] else None
-        agent = session.get(Agent, trigger.agent_id if trigger else spec["agent_id"])
+    trigger, agent = _editing(EventTrigger)
     catalog = triggers.catalog(settings())
     name = st.text_input(
         "Name",
