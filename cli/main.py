@@ -208,8 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlannerError as error:
         print(f"planner: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except sa.exc.OperationalError as error:
-        if "no such table" not in str(error):
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        if "no such table" not in str(error) and "does not exist" not in str(error):
             raise
         print("planner: the database is not set up yet; run 'planner migrate'.", file=sys.stderr)
         return EXIT_BAD_INPUT

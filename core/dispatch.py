@@ -189,6 +189,9 @@ def _due_jobs(connection: sa.Connection, now: datetime) -> list[sa.Row]:
         .where(JOB_TABLE.c.status == Status.active, JOB_TABLE.c.next_run_at <= now + LOOKAHEAD)
         .order_by(JOB_TABLE.c.next_run_at)
         .limit(JOBS_PER_BATCH)
+        # PostgreSQL: concurrent ticks take different jobs instead of waiting on each other
+        # (SQLite serializes writers anyway and ignores this).
+        .with_for_update(skip_locked=True)
     ).all()
 
 

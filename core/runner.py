@@ -30,6 +30,7 @@ from core.models import (
     Run,
     RunSource,
     RunStatus,
+    ScheduledJob,
     Status,
     utcnow,
 )
@@ -87,6 +88,10 @@ def claim(
         _skip(session, run, now, "It was paused before this run started.")
         session.commit()
         return None
+    if run.job_id is not None:
+        # PostgreSQL: claims of one job's runs take turns, so the overlap check below
+        # sees the other's claim (SQLite's BEGIN IMMEDIATE already serializes them).
+        session.exec(select(ScheduledJob.id).where(ScheduledJob.id == run.job_id).with_for_update())
     values: dict[str, Any] = {
         "status": RunStatus.running,
         "attempt": run.attempt + 1,

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from sqlmodel import Session, select
 from cli.main import main
 from core import agents
 from core.config import Settings, get_settings
-from core.db import get_engine, migrate, read_session
+from core.db import get_engine, migrate, normalize_url, read_session
 from core.db import session as open_session
 from core.models import Agent, Run, ScheduledJob, Workflow
 from tests.fake_composio import FakeComposio
@@ -81,18 +82,52 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def settings(tmp_path: Path, migrated_database: Path) -> Settings:
-    database = tmp_path / "planner.db"
-    shutil.copy(migrated_database, database)
-    database_url = f"sqlite:///{database}"
-    return Settings(
-        database_url=database_url,
-        queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
-        retry_base_seconds=0.2,
-        http_timeout_seconds=5,
-        composio_webhook_secret="whsec_test_secret",
-    )
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_QUEUE_URL = os.environ.get("TEST_QUEUE_URL", "")
+BACKENDS = ["sqlite"] + (["postgres"] if TEST_DATABASE_URL and TEST_QUEUE_URL else [])
+
+
+def _postgres_database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on TEST_DATABASE_URL's server, migrated, then dropped."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(normalize_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(normalize_url(TEST_DATABASE_URL)).set(database=name)
+    database_url = url.render_as_string(hide_password=False)
+    migrate(database_url)
+    yield database_url
+    get_engine(database_url).dispose()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: Path):
+    """Settings on a fresh database and queue: SQLite files, or (when TEST_DATABASE_URL and
+    TEST_QUEUE_URL are set) a new PostgreSQL database and an emptied Redis queue."""
+    common = {
+        "retry_base_seconds": 0.2,
+        "http_timeout_seconds": 5,
+        "composio_webhook_secret": "whsec_test_secret",
+    }
+    if request.param == "sqlite":
+        database = tmp_path / "planner.db"
+        shutil.copy(migrated_database, database)
+        yield Settings(
+            database_url=f"sqlite:///{database}",
+            queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
+            **common,
+        )
+        return
+    import redis
+
+    redis.Redis.from_url(TEST_QUEUE_URL).flushdb()
+    name = f"planner_test_{uuid.uuid4().hex[:12]}"
+    for database_url in _postgres_database(name):
+        yield Settings(database_url=database_url, queue_url=TEST_QUEUE_URL, **common)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -39,50 +40,60 @@ def test_a_signed_delivery_is_stored_once(settings, webhook):
     )  # fmt: skip
 
 
-def _hostile() -> list[tuple[str, int, bytes, dict]]:
-    body, webhook_id = event_body()
-    good = signed(body, webhook_id)
-    cases = [
-        ("wrong secret", 401, body, signed(body, webhook_id, secret="not-the-secret")),
-        ("tampered body", 401, body.replace(b"Q4", b"Q5"), good),
-        ("stale timestamp", 401, body, signed(body, webhook_id, at=time.time() - 3600)),
-        ("future timestamp", 401, body, signed(body, webhook_id, at=time.time() + 3600)),
-        ("short signature", 401, body, good | {"webhook-signature": "v1,AAAA"}),
-        ("signature of another id", 401, body, good | {"webhook-id": "msg_other"}),
-        ("non-numeric timestamp", 401, body, good | {"webhook-timestamp": "yesterday"}),
-    ]
-    for header in ("webhook-id", "webhook-timestamp", "webhook-signature"):
-        cases.append((f"missing {header}", 401, body,
-                      {k: v for k, v in good.items() if k != header}))  # fmt: skip
-    for label, raw in [
-        ("not JSON", b"{oops"),
-        ("a JSON list", b"[1, 2]"),
-        ("no type", json.dumps({"id": "x", "data": {}}).encode()),
-        (
-            "data not an object",
-            json.dumps({"type": "composio.trigger.message", "data": 3}).encode(),
-        ),
-        ("deeply nested", ('{"type": "x", "data": ' + '{"a": ' * 200 + "1" + "}" * 201).encode()),
-    ]:
-        hostile_id = f"msg_{uuid.uuid4()}"
-        cases.append((label, 400, raw, signed(raw, hostile_id)))
+def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
+    """(label, status, build): each request is built when its test runs, so its
+    timestamp is fresh however long the suite has been running."""
+
+    def good() -> tuple[bytes, str, dict]:
+        body, webhook_id = event_body()
+        return body, webhook_id, signed(body, webhook_id)
+
+    def tweak(change: Callable[[bytes, str, dict], tuple[bytes, dict]]):
+        return lambda: change(*good())
+
+    def raw(content: bytes):
+        return lambda: (content, signed(content, f"msg_{uuid.uuid4()}"))
+
+    huge = b'{"type": "composio.trigger.message", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    nested = ('{"type": "composio.x", "data": ' + '{"a": ' * 200 + "1" + "}" * 201).encode()
     unknown = json.dumps({"id": "x", "type": "stripe.charge.failed", "data": {}}).encode()
-    cases.append(("unknown event type", 400, unknown, signed(unknown, f"msg_{uuid.uuid4()}")))
-    cases.append(("text/plain body", 415, body, good | {"content-type": "text/plain"}))
-    cases.append(("no content type", 415, body, {k: v for k, v in good.items()
-                                                 if k != "content-type"}))  # fmt: skip
+    cases = [
+        ("wrong secret", 401, tweak(lambda b, i, h: (b, signed(b, i, secret="not-the-secret")))),
+        ("tampered body", 401, tweak(lambda b, i, h: (b.replace(b"Q4", b"Q5"), h))),
+        ("stale timestamp", 401, tweak(lambda b, i, h: (b, signed(b, i, at=time.time() - 301)))),
+        ("future timestamp", 401, tweak(lambda b, i, h: (b, signed(b, i, at=time.time() + 301)))),
+        ("short signature", 401, tweak(lambda b, i, h: (b, h | {"webhook-signature": "v1,AAAA"}))),
+        ("signature of another id", 401, tweak(lambda b, i, h: (b, h | {"webhook-id": "msg_x"}))),
+        ("non-numeric timestamp", 401,
+         tweak(lambda b, i, h: (b, h | {"webhook-timestamp": "yesterday"}))),
+        ("not JSON", 400, raw(b"{oops")),
+        ("a JSON list", 400, raw(b"[1, 2]")),
+        ("no type", 400, raw(json.dumps({"id": "x", "data": {}}).encode())),
+        ("data not an object", 400,
+         raw(json.dumps({"type": "composio.trigger.message", "data": 3}).encode())),
+        ("deeply nested", 400, raw(nested)),
+        ("unknown event type", 400, raw(unknown)),
+        ("text/plain body", 415, tweak(lambda b, i, h: (b, h | {"content-type": "text/plain"}))),
+        ("no content type", 415,
+         tweak(lambda b, i, h: (b, {k: v for k, v in h.items() if k != "content-type"}))),
+        ("2 MiB body", 413, raw(huge)),
+    ]  # fmt: skip
+    for header in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+
+        def without(b: bytes, i: str, h: dict, header: str = header) -> tuple[bytes, dict]:
+            return b, {k: v for k, v in h.items() if k != header}
+
+        cases.append((f"missing {header}", 401, tweak(without)))
     for label, odd_id in [("id with a space", "msg 1"), ("id with a semicolon", "msg;drop"),
                           ("id of 300 characters", "m" * 300)]:  # fmt: skip
-        cases.append((label, 401, body, signed(body, odd_id)))
-    huge = b'{"type": "composio.trigger.message", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-    cases.append(("2 MiB body", 413, huge, signed(huge, "msg_huge")))
+        cases.append((label, 401, tweak(lambda b, i, h, odd_id=odd_id: (b, signed(b, odd_id)))))
     return cases
 
 
-@pytest.mark.parametrize(("label", "status", "body", "headers"), _hostile(),
+@pytest.mark.parametrize(("label", "status", "build"), _hostile(),
                          ids=[case[0] for case in _hostile()])  # fmt: skip
-def test_bad_deliveries_get_their_status_and_store_nothing(settings, webhook, label, status, body,
-                                                           headers):  # fmt: skip
+def test_bad_deliveries_get_their_status_and_store_nothing(settings, webhook, label, status, build):
+    body, headers = build()
     answer = httpx.post(webhook, content=body, headers=headers)
     assert answer.status_code == status, answer.text
     assert count(settings) == 0

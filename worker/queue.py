@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import httpx
-from huey import Huey, SqliteHuey, crontab
+from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from core.config import Settings
 from core.dispatch import tick, worker_name
@@ -23,12 +23,16 @@ from core.runner import execute_run
 
 
 def make_huey(queue_url: str) -> Huey:
-    """A huey instance for `sqlite:///path` (the default)."""
+    """A huey instance for `sqlite:///path` (the default) or `redis://host:port/db`."""
     if queue_url.startswith("sqlite:///"):
         path = Path(queue_url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey("planner", filename=str(path), results=False, utc=True)
-    raise ConfigError(f"QUEUE_URL {queue_url!r} is not supported; use sqlite:///path/to/queue.db")
+    if queue_url.startswith(("redis://", "rediss://")):
+        return RedisHuey("planner", url=queue_url, results=False, utc=True)
+    raise ConfigError(
+        f"QUEUE_URL {queue_url!r} is not supported; use sqlite:///path/to/queue.db or redis://…"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -107,7 +107,7 @@ def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, tar
     dialog.get_by_role("button", name="Save").click()
 
     briefing = card(page, "Morning briefing")
-    expect(briefing.get_by_text("Active")).to_be_visible()
+    expect(briefing.get_by_text("Active", exact=True)).to_be_visible()
     assert is_green(briefing.get_by_text("●").first.evaluate("e => getComputedStyle(e).color"))
     nine = next_occurrence("0 9 * * *", "UTC", utcnow())
     next_run = f"Next run: {relative(nine, utcnow())} ({nine:%a %d %b, %H:%M})"
@@ -122,12 +122,14 @@ def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, tar
     page.screenshot(path=str(SCREENSHOTS / "planner.png"), full_page=True)
 
     briefing.get_by_role("button", name="Pause").click()
-    expect(card(page, "Morning briefing").get_by_text("Paused")).to_be_visible()
+    expect(card(page, "Morning briefing").get_by_text("Paused", exact=True)).to_be_visible()
     card(page, "Morning briefing").get_by_role("button", name="Resume").click()
 
     target.script("/v1/chat/completions", Reply(400, {"error": "model not found"}))
     card(page, "Morning briefing").get_by_role("button", name="Run now").click()
-    expect(card(page, "Morning briefing").get_by_text("Failed")).to_be_visible(timeout=60_000)
+    expect(card(page, "Morning briefing").get_by_text("Failed", exact=True)).to_be_visible(
+        timeout=60_000
+    )
 
     card(page, "Morning briefing").get_by_role("button", name="Edit").click()
     page.get_by_role("dialog").get_by_label("Name").fill("Early briefing")
@@ -151,7 +153,7 @@ def test_a_trigger_and_its_test_event(page: Page, settings, agent, target, consu
     dialog.get_by_role("button", name="Save").click()
 
     triage = card(page, "Email triage", "Send test event")
-    expect(triage.get_by_text("Not connected to Composio")).to_be_visible()
+    expect(triage.get_by_text("Not connected to Composio", exact=True)).to_be_visible()
     triage.get_by_role("button", name="Send test event").click()
     triage.get_by_text("History").click()
     expect(triage.get_by_text("succeeded")).to_be_attached(timeout=60_000)
