@@ -281,3 +281,13 @@ def webhook(settings: Settings, tmp_path: Path) -> Iterator[str]:
     yield health.removesuffix("/healthz") + "/webhooks/composio"
     process.terminate()
     process.wait(timeout=10)
+
+
+def pytest_report_header() -> str:
+    """Says whether the PostgreSQL + Redis leg runs, and how to turn it on."""
+    if "postgres" in BACKENDS:
+        return "backends: SQLite, and PostgreSQL + Redis (TEST_DATABASE_URL, TEST_QUEUE_URL)"
+    return (
+        "backends: SQLite only; PostgreSQL + Redis skipped "
+        "(set TEST_DATABASE_URL and TEST_QUEUE_URL to run them)"
+    )
