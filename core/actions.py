@@ -22,6 +22,7 @@ from core.models import (
     ScheduledJob,
     WebhookEvent,
     Workflow,
+    iso,
 )
 from core.templates import default_variables, render
 
@@ -54,7 +55,7 @@ def _source(run: Run, owner: ActionOwner) -> dict[str, Any]:
             "jobId": owner.id,
             "jobName": owner.name,
             "runId": run.id,
-            "scheduledFor": run.scheduled_for.isoformat() if run.scheduled_for else None,
+            "scheduledFor": iso(run.scheduled_for),
         }
     return {
         "type": str(run.source),

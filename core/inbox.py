@@ -30,6 +30,7 @@ from core.models import (
     Status,
     SyncState,
     WebhookEvent,
+    iso,
 )
 from core.queue import RunQueue
 from core.triggers import find_trigger
@@ -225,7 +226,7 @@ def event_json(session: Session, event: WebhookEvent) -> dict[str, Any]:
         "composio_trigger_id": event.composio_trigger_id,
         "status": event.status,
         "received_at": event.received_at.isoformat(),
-        "processed_at": event.processed_at.isoformat() if event.processed_at else None,
+        "processed_at": iso(event.processed_at),
         "note": event.note,
         "runs": [{"run_id": run_id, "trigger_id": trigger_id} for run_id, trigger_id in runs],
         "payload": event.payload,

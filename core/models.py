@@ -18,6 +18,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(moment: datetime | None) -> str | None:
+    """A time as ISO 8601 with its offset (what JSON output and payloads carry), or None."""
+    return None if moment is None else moment.isoformat()
+
+
 class UTCDateTime(sa.types.TypeDecorator):
     """A timestamp kept as naive UTC in the database and handed out as aware UTC.
 

@@ -28,6 +28,7 @@ from core.models import (
     ScheduledJob,
     Status,
     Workflow,
+    iso,
 )
 from core.queue import RunQueue
 
@@ -241,10 +242,6 @@ def list_runs(
     return list(session.exec(query))
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
 def job_json(job: ScheduledJob) -> dict[str, Any]:
     """The job as the CLI's --json and outside scripts see it."""
     return {
@@ -259,12 +256,12 @@ def job_json(job: ScheduledJob) -> dict[str, Any]:
         "misfire_policy": str(job.misfire_policy),
         "status": str(job.status),
         "health": job.health,
-        "next_run_at": _iso(job.next_run_at),
-        "last_run_at": _iso(job.last_run_at),
+        "next_run_at": iso(job.next_run_at),
+        "last_run_at": iso(job.last_run_at),
         "last_outcome": job.last_outcome,
         "consecutive_failures": job.consecutive_failures,
-        "created_at": _iso(job.created_at),
-        "updated_at": _iso(job.updated_at),
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
     }
 
 
@@ -278,10 +275,10 @@ def run_json(run: Run) -> dict[str, Any]:
         "status": str(run.status),
         "attempt": run.attempt,
         "attempts": run.attempts,
-        "scheduled_for": _iso(run.scheduled_for),
-        "due_at": _iso(run.due_at),
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "scheduled_for": iso(run.scheduled_for),
+        "due_at": iso(run.due_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
         "input": run.input,
         "output": run.output,
         "error": run.error,

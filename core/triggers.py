@@ -18,7 +18,7 @@ from core.agents import clean_name, ensure_unique_name, find
 from core.catalog import TriggerType, offline_catalog, toolkit_of
 from core.config import Settings
 from core.errors import ValidationError
-from core.models import Agent, EventTrigger, Status, SyncState
+from core.models import Agent, EventTrigger, Status, SyncState, iso
 from core.planner import JobFields, action_config, parse_object
 
 MIN_POLL_MINUTES = 15
@@ -215,7 +215,7 @@ def trigger_json(trigger: EventTrigger) -> dict[str, Any]:
         "composio_trigger_id": trigger.composio_trigger_id,
         "sync_state": trigger.sync_state,
         "sync_error": trigger.sync_error,
-        "last_fired_at": trigger.last_fired_at.isoformat() if trigger.last_fired_at else None,
-        "last_run_at": trigger.last_run_at.isoformat() if trigger.last_run_at else None,
+        "last_fired_at": iso(trigger.last_fired_at),
+        "last_run_at": iso(trigger.last_run_at),
         "last_outcome": trigger.last_outcome,
     }
