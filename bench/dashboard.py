@@ -29,7 +29,7 @@ from core.db import get_engine, migrate  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.models import Run, utcnow  # noqa: E402
 from core.triggers import TriggerFields  # noqa: E402
-from tests.conftest import settings_env  # noqa: E402
+from tests.processes import settings_env  # noqa: E402
 
 SCHEDULES = ["0 9 * * *", "30 8 * * 1-5", "0 * * * *", "0 9 * * 1", "*/15 * * * *"]
 

@@ -37,8 +37,8 @@ from core.db import get_engine, migrate, read_session  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.dispatch import JOB_TABLE, tick  # noqa: E402
 from core.models import Run, utcnow  # noqa: E402
-from tests.conftest import settings_env  # noqa: E402
 from tests.fakes import FakeTarget  # noqa: E402
+from tests.processes import settings_env  # noqa: E402
 from worker.queue import HueyRunQueue, make_huey  # noqa: E402
 
 

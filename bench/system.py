@@ -31,10 +31,14 @@ from core import agents, triggers  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.models import utcnow  # noqa: E402
 from core.triggers import TriggerFields  # noqa: E402
-from tests.conftest import settings_env, wait_until  # noqa: E402
+from tests.conftest import wait_until  # noqa: E402
 from tests.delivery import SECRET, numbered_event, signed  # noqa: E402
 from tests.fakes import FakeTarget  # noqa: E402
-from tests.processes import get, serve_webhook  # noqa: E402
+from tests.processes import (  # noqa: E402
+    get,
+    serve_webhook,
+    settings_env,
+)
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -36,8 +36,12 @@ from core.inbox import process_event  # noqa: E402
 from core.models import Run, WebhookEvent, utcnow  # noqa: E402
 from core.triggers import TriggerFields  # noqa: E402
 from core.webhooks import signature  # noqa: E402
-from tests.conftest import RecordingQueue, settings_env, wait_until  # noqa: E402
-from tests.processes import free_port, get  # noqa: E402
+from tests.conftest import RecordingQueue, wait_until  # noqa: E402
+from tests.processes import (  # noqa: E402
+    free_port,
+    get,
+    settings_env,
+)
 
 SECRET = "whsec_bench"
 PADDING = "x" * 700  # brings an event to about 1 KiB

@@ -3,13 +3,7 @@ agent/workflow server on 127.0.0.1, and a real huey consumer process."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,12 +18,13 @@ from sqlmodel import Session, select
 from cli.main import main
 from core import agents
 from core.config import Settings, get_settings
-from core.db import get_engine, migrate, normalize_url, read_session
+from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
 from core.models import Agent, Run, ScheduledJob, Workflow
+from tests.backends import BACKENDS, backend_settings
 from tests.fake_composio import FakeComposio
 from tests.fakes import FakeTarget
-from tests.processes import ROOT, get, serve_webhook
+from tests.processes import Consumer, get, serve_webhook, settings_env
 
 T = TypeVar("T")
 
@@ -82,52 +77,15 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-TEST_QUEUE_URL = os.environ.get("TEST_QUEUE_URL", "")
-BACKENDS = ["sqlite"] + (["postgres"] if TEST_DATABASE_URL and TEST_QUEUE_URL else [])
-
-
-def _postgres_database(name: str) -> Iterator[str]:
-    """A fresh PostgreSQL database on TEST_DATABASE_URL's server, migrated, then dropped."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(normalize_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(normalize_url(TEST_DATABASE_URL)).set(database=name)
-    database_url = url.render_as_string(hide_password=False)
-    migrate(database_url)
-    yield database_url
-    get_engine(database_url).dispose()
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: Path):
     """Settings on a fresh database and queue: SQLite files, or (when TEST_DATABASE_URL and
     TEST_QUEUE_URL are set) a new PostgreSQL database and an emptied Redis queue."""
-    common = {
-        "retry_base_seconds": 0.2,
-        "http_timeout_seconds": 5,
-        "composio_webhook_secret": "whsec_test_secret",
-    }
-    if request.param == "sqlite":
-        database = tmp_path / "planner.db"
-        shutil.copy(migrated_database, database)
-        yield Settings(
-            database_url=f"sqlite:///{database}",
-            queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
-            **common,
-        )
-        return
-    import redis
-
-    redis.Redis.from_url(TEST_QUEUE_URL).flushdb()
-    name = f"planner_test_{uuid.uuid4().hex[:12]}"
-    for database_url in _postgres_database(name):
-        yield Settings(database_url=database_url, queue_url=TEST_QUEUE_URL, **common)
+    with backend_settings(
+        request.param, tmp_path, template=migrated_database, retry_base_seconds=0.2,
+        http_timeout_seconds=5, composio_webhook_secret="whsec_test_secret",
+    ) as configured:  # fmt: skip
+        yield configured
 
 
 @pytest.fixture
@@ -166,30 +124,6 @@ def workflow(session: Session, target: FakeTarget) -> Workflow:
     return agents.save_workflow(session, "analyze-email", target.url + "/hooks/analyze")
 
 
-def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment that gives a child process these settings."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PLANNER_", "DATABASE_", "COMPOSIO_"))
-    }
-    env |= {
-        "DATABASE_URL": settings.database_url,
-        "QUEUE_URL": settings.queue_url,
-        "PLANNER_RETRY_BASE_SECONDS": str(settings.retry_base_seconds),
-        "PLANNER_MAX_RETRIES": str(settings.max_retries),
-        "PLANNER_HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
-        "PLANNER_MISFIRE_GRACE_SECONDS": str(settings.misfire_grace_seconds),
-        "PLANNER_LEASE_MARGIN_SECONDS": str(settings.lease_margin_seconds),
-        "COMPOSIO_API_KEY": settings.composio_api_key,
-        "COMPOSIO_BASE_URL": settings.composio_base_url,
-        "COMPOSIO_WEBHOOK_SECRET": settings.composio_webhook_secret,
-        "COMPOSIO_USER_ID": settings.composio_user_id,
-        "PUBLIC_BASE_URL": settings.public_base_url,
-    }
-    return env | extra
-
-
 @contextmanager
 def planner_cli(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
@@ -202,42 +136,6 @@ def planner_cli(
         yield lambda *args: main(list(args))
     finally:
         get_settings.cache_clear()
-
-
-class Consumer:
-    """A real `huey_consumer worker.tasks.huey` process, as the Procfile starts it."""
-
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Consumer:
-        command = [
-            str(Path(sys.executable).with_name("huey_consumer")),
-            "worker.tasks.huey",
-            "--workers", "4",
-            "--worker-type", "thread",
-            "--max-delay", "0.5",
-        ]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=settings_env(self.settings), stdout=log, stderr=log
-            )
-        return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture

@@ -28,6 +28,6 @@ def event_body(**changes) -> tuple[bytes, str]:
     return json.dumps(GMAIL | {"id": webhook_id} | changes).encode(), webhook_id
 
 
-def numbered_event(n: int) -> tuple[bytes, str]:
+def numbered_event(n: int, prefix: str = "event") -> tuple[bytes, str]:
     """An event whose subject says which it is ("event 7"), so its call can be told apart."""
-    return event_body(data=GMAIL["data"] | {"subject": f"event {n}"})
+    return event_body(data=GMAIL["data"] | {"subject": f"{prefix} {n}"})

@@ -1,7 +1,11 @@
-"""Starting the Procfile's processes for tests: free ports, health probes, uvicorn."""
+"""Starting the Procfile's processes for tests and benchmarks: the environment that gives
+a child process some settings, free ports, health probes, the worker and the webhook."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -9,7 +13,43 @@ from pathlib import Path
 
 import httpx
 
+from core.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a child process these settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PLANNER_", "DATABASE_", "COMPOSIO_"))
+    }
+    env |= {
+        "DATABASE_URL": settings.database_url,
+        "QUEUE_URL": settings.queue_url,
+        "PLANNER_RETRY_BASE_SECONDS": str(settings.retry_base_seconds),
+        "PLANNER_MAX_RETRIES": str(settings.max_retries),
+        "PLANNER_HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
+        "PLANNER_MISFIRE_GRACE_SECONDS": str(settings.misfire_grace_seconds),
+        "PLANNER_LEASE_MARGIN_SECONDS": str(settings.lease_margin_seconds),
+        "COMPOSIO_API_KEY": settings.composio_api_key,
+        "COMPOSIO_BASE_URL": settings.composio_base_url,
+        "COMPOSIO_WEBHOOK_SECRET": settings.composio_webhook_secret,
+        "COMPOSIO_USER_ID": settings.composio_user_id,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+    }
+    return env | extra
+
+
+def procfile_command(process: str) -> list[str]:
+    """The Procfile's command line for `process`, its program taken from this venv."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            program, *arguments = shlex.split(command)
+            return [str(Path(sys.executable).with_name(program)), *arguments]
+    raise KeyError(f"the Procfile has no {process!r} process")
 
 
 def free_port() -> int:
@@ -23,6 +63,37 @@ def get(url: str) -> httpx.Response | None:
         return httpx.get(url, timeout=2)
     except httpx.TransportError:
         return None
+
+
+class Consumer:
+    """A real `huey_consumer worker.tasks.huey` process, started as the Procfile starts it."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Consumer:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                procfile_command("worker"), cwd=ROOT, env=settings_env(self.settings),
+                stdout=log, stderr=log,
+            )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        """SIGINT, as a PaaS stops a process: huey finishes what is in flight."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 def serve_webhook(

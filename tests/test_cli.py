@@ -16,7 +16,8 @@ from cli.main import main
 from core.config import get_settings
 from core.db import get_engine, migrate, read_session
 from core.models import ScheduledJob
-from tests.conftest import ROOT, planner_cli, settings_env, snapshot, wait_until
+from tests.conftest import planner_cli, snapshot, wait_until
+from tests.processes import ROOT, settings_env
 
 PLANNER = str(Path(sys.executable).with_name("planner"))
 

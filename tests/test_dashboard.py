@@ -14,7 +14,7 @@ from core.config import get_settings
 from core.db import read_session
 from core.models import EventTrigger, Run, ScheduledJob, WebhookEvent, utcnow
 from core.planner import JobFields
-from tests.conftest import ROOT, settings_env
+from tests.processes import ROOT, settings_env
 
 APP = str(ROOT / "dashboard" / "app.py")
 

@@ -17,9 +17,9 @@ from core import triggers
 from core.db import read_session
 from core.models import Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
-from tests.conftest import settings_env, wait_until
+from tests.conftest import wait_until
 from tests.delivery import SECRET, event_body, signed
-from tests.processes import get, serve_webhook
+from tests.processes import get, serve_webhook, settings_env
 
 
 def count(settings, model=WebhookEvent) -> int:

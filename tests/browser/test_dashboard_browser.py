@@ -21,9 +21,9 @@ import pytest
 from core.models import utcnow
 from core.overview import relative
 from core.schedule import next_occurrence
-from tests.conftest import ROOT, settings_env, wait_until
+from tests.conftest import wait_until
 from tests.fakes import Reply
-from tests.processes import free_port
+from tests.processes import ROOT, free_port, settings_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"

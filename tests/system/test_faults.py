@@ -34,10 +34,10 @@ from core.models import (
 from core.overview import page_of, recent_runs, worker_status
 from core.planner import JobFields
 from core.triggers import TriggerFields
-from tests.conftest import ROOT, settings_env, wait_until
+from tests.conftest import wait_until
 from tests.delivery import numbered_event, signed
 from tests.fakes import Reply
-from tests.processes import free_port, get, serve_webhook
+from tests.processes import ROOT, free_port, get, serve_webhook, settings_env
 
 
 def all_runs(settings) -> list[Run]:
