@@ -44,11 +44,13 @@ format: dev
 test: lint
 	$(BIN)/pytest
 
+# `make bench BACKEND=postgres` runs them on TEST_DATABASE_URL's server and TEST_QUEUE_URL.
+BACKEND ?= sqlite
 bench: dev
-	$(BIN)/python bench/dispatch.py
-	$(BIN)/python bench/webhook.py
-	$(BIN)/python bench/dashboard.py
-	$(BIN)/python bench/system.py
+	$(BIN)/python bench/dispatch.py --backend $(BACKEND)
+	$(BIN)/python bench/webhook.py --backend $(BACKEND)
+	$(BIN)/python bench/dashboard.py --backend $(BACKEND)
+	$(BIN)/python bench/system.py --backend $(BACKEND)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,127 +1,66 @@
 """Dispatch benchmark: prints figures, asserts nothing.
 
-(a) Start lag: N jobs due in the same minute, a real `huey_consumer` (as the Procfile
-    starts it) and a fast local target; lag = when the target received the call minus
-    the occurrence's time. Also counts missed and duplicated runs.
+(a) Start lag: N jobs due in the same minute, `--workers` real consumers (each as the
+    Procfile starts it) and a fast local agent; lag = when the agent received the call
+    minus the occurrence's time. Also counts lost and doubled runs.
 (b) Tick cost: one dispatcher pass over 1,000 / 10,000 / 100,000 jobs with 1% due.
 
-    .venv/bin/python bench/dispatch.py [--jobs 1000] [--sizes 1000,10000,100000]
+    .venv/bin/python bench/dispatch.py [--jobs 1000] [--workers 1] [--backend sqlite]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import add_backend_option, bench_settings, describe  # noqa: E402
 from core import agents  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import get_engine, migrate, read_session  # noqa: E402
+from core.db import get_engine  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.dispatch import JOB_TABLE, tick  # noqa: E402
-from core.models import Run, utcnow  # noqa: E402
+from core.models import utcnow  # noqa: E402
 from tests.fakes import FakeTarget  # noqa: E402
-from tests.processes import settings_env  # noqa: E402
+from tests.load import Load, insert_jobs, prepare_agent, run_load  # noqa: E402
+from tests.processes import Consumer  # noqa: E402
 from worker.queue import HueyRunQueue, make_huey  # noqa: E402
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+def start_lag(backend: str, job_count: int, workers: int) -> None:
+    with bench_settings(backend, http_timeout_seconds=10) as (settings, folder):
+        target = FakeTarget().start()
+        agent_id = prepare_agent(settings, target)
+        started: list[Consumer] = []
 
+        def start_workers() -> None:
+            started.extend(
+                Consumer(settings, folder / f"worker-{n}.log").start() for n in range(workers)
+            )
 
-def fresh_settings(folder: Path) -> Settings:
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'planner.db'}",
-        queue_url=f"sqlite:///{folder / 'queue.db'}",
-        http_timeout_seconds=10,
-    )
-    migrate(settings.database_url)
-    return settings
-
-
-def insert_jobs(settings: Settings, agent_id: int, count: int, schedule: Callable[[int], str],
-                due: datetime, due_count: int) -> None:  # fmt: skip
-    """Bulk-insert jobs: `due_count` of them due at `due`, the rest in a year."""
-    now, later = utcnow(), due + timedelta(days=365)
-    rows = [
-        {
-            "agent_id": agent_id, "name": f"job {n}", "schedule": schedule(n), "timezone": "UTC",
-            "action": "chat", "config": {"template": "ping {runId}", "thread": "new"},
-            "misfire_policy": "catch_up_once", "status": "active",
-            "next_run_at": due if n < due_count else later, "consecutive_failures": 0,
-            "created_at": now, "updated_at": now,
-        }
-        for n in range(count)
-    ]  # fmt: skip
-    with get_engine(settings.database_url).begin() as connection:
-        connection.execute(sa.insert(JOB_TABLE), rows)
-
-
-def start_lag(job_count: int, workers: int, worker_type: str) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="planner-bench-"))
-    settings = fresh_settings(folder)
-    target = FakeTarget().start()
-    with open_session(settings.database_url) as session:
-        agent = agents.save_agent(session, "Bench", "openai", target.url + "/v1", "m")
-    due = (utcnow() + timedelta(minutes=1)).replace(second=0, microsecond=0)
-    if (due - utcnow()).total_seconds() < 20:
-        due += timedelta(minutes=1)
-    schedule = f"{due.minute} {due.hour} * * *"
-    insert_jobs(settings, agent.id, job_count, lambda _: schedule, due, job_count)
-    log = (folder / "consumer.log").open("wb")
-    consumer = subprocess.Popen(
-        [str(Path(sys.executable).with_name("huey_consumer")), "worker.tasks.huey",
-         "--workers", str(workers), "--worker-type", worker_type, "--max-delay", "0.5"],
-        cwd=ROOT, env=settings_env(settings), stdout=log, stderr=log,
-    )  # fmt: skip
-    print(f"(a) {job_count} jobs due at {due:%H:%M:%S} UTC; consumer: {workers} {worker_type} "
-          "workers", flush=True)  # fmt: skip
-    deadline = time.monotonic() + (due - utcnow()).total_seconds() + 120
-    try:
-        while time.monotonic() < deadline:
-            with read_session(settings.database_url) as session:
-                finished = session.exec(
-                    select(sa.func.count()).select_from(Run).where(Run.finished_at.is_not(None))
-                ).one()
-            if finished >= job_count:
-                break
-            time.sleep(0.5)
-    finally:
-        consumer.terminate()
-        consumer.wait(timeout=30)
-        target.stop()
-    requests = target.received("/v1/chat/completions")
-    keys = Counter(r.headers["Idempotency-Key"] for r in requests)
-    with read_session(settings.database_url) as session:
-        runs = session.exec(select(Run)).all()
-    call_lags = [r.at - due.timestamp() for r in requests]
-    claim_lags = [(run.started_at - due).total_seconds() for run in runs if run.started_at]
-    succeeded = sum(1 for run in runs if run.status == "succeeded")
-    print(f"    runs: {len(runs)}, succeeded: {succeeded}, missed: {job_count - succeeded}, "
-          f"duplicate calls: {sum(n - 1 for n in keys.values())}")  # fmt: skip
-    for label, lags in [("call received", call_lags), ("run claimed", claim_lags)]:
-        if lags:
-            print(f"    start lag ({label}): p50 {percentile(lags, 0.5):.3f} s, "
-                  f"p99 {percentile(lags, 0.99):.3f} s, max {max(lags):.3f} s, "
-                  f"min {min(lags):.3f} s")  # fmt: skip
+        try:
+            outcome = run_load(settings, target, agent_id, "", Load(job_count, 0, 1, "bench"),
+                               start_workers)  # fmt: skip
+        finally:
+            for consumer in started:
+                consumer.stop()
+            target.stop()
+    print(f"(a) {job_count} jobs due at {outcome.due:%H:%M:%S} UTC; {workers} consumer "
+          f"process(es) of 4 threads")  # fmt: skip
+    lags = outcome.job_lags
+    print(f"    runs lost: {outcome.lost}, doubled: {outcome.doubled}")
+    print(f"    start lag: first {min(lags):.3f} s, p50 {outcome.job_lag(0.5):.3f} s, "
+          f"p99 {outcome.job_lag(0.99):.3f} s, max {max(lags):.3f} s")  # fmt: skip
 
 
 def shared_schedule(n: int, due: datetime) -> str:
@@ -140,9 +79,18 @@ def distinct_schedule(n: int, due: datetime) -> str:
     return f"{m} {','.join(str(x) for x in [h, *others])} * * *"
 
 
-def tick_cost(size: int, schedule: Callable[[int, datetime], str], repeats: int = 3) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="planner-bench-"))
-    settings = fresh_settings(folder)
+def tick_cost(backend: str, size: int, schedule: Callable[[int, datetime], str],
+              repeats: int = 3) -> None:  # fmt: skip
+    with bench_settings(backend) as (settings, _):
+        durations = _tick_durations(settings, size, schedule, repeats)
+    median_ms = statistics.median(durations) * 1000
+    kinds = schedule.__name__.split("_")[0]
+    print(f"    {size:>7} jobs, {size // 100:>5} due, {kinds} schedules: "
+          f"tick {median_ms:.0f} ms (median of {repeats})")  # fmt: skip
+
+
+def _tick_durations(settings: Settings, size: int, schedule: Callable[[int, datetime], str],
+                    repeats: int) -> list[float]:  # fmt: skip
     queue = HueyRunQueue(make_huey(settings.queue_url), settings)
     with open_session(settings.database_url) as session:
         agent = agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
@@ -158,29 +106,26 @@ def tick_cost(size: int, schedule: Callable[[int, datetime], str], repeats: int 
         report = tick(settings, queue, due - timedelta(seconds=30), "bench")
         durations.append(time.perf_counter() - started)
         assert report.runs_created == size // 100, report
-    median_ms = statistics.median(durations) * 1000
-    kinds = schedule.__name__.split("_")[0]
-    print(f"    {size:>7} jobs, {size // 100:>5} due, {kinds} schedules: "
-          f"tick {median_ms:.0f} ms (median of {repeats})")  # fmt: skip
+    return durations
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=4, help="consumer workers (Procfile: 4)")
-    parser.add_argument("--worker-type", default="thread", choices=["thread", "process"])
+    parser.add_argument("--jobs", type=int, default=1000, help="0: skip (a)")
+    parser.add_argument("--workers", type=int, default=1, help="consumer processes")
     parser.add_argument("--sizes", default="1000,10000,100000", help="empty: skip (b)")
+    add_backend_option(parser)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}")  # fmt: skip
+    with bench_settings(args.backend) as (settings, _):
+        print(describe(settings))
     if args.jobs:
-        start_lag(args.jobs, args.workers, args.worker_type)
+        start_lag(args.backend, args.jobs, args.workers)
     sizes = [int(size) for size in args.sizes.split(",") if size]
     if sizes:
         print("(b) tick cost")
     for schedule in (shared_schedule, distinct_schedule):
         for size in sizes:
-            tick_cost(size, schedule)
+            tick_cost(args.backend, size, schedule)
 
 
 if __name__ == "__main__":

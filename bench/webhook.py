@@ -6,7 +6,7 @@ connections kept busy for a fixed time. Prints accepted events/s, p50/p99 latenc
 events lost (a 200 without its inbox row, or a row that does not become a run), and the
 same load against a bare Starlette endpoint that only answers 200 — the ceiling here.
 
-    .venv/bin/python bench/webhook.py [--seconds 20] [--concurrency 32]
+    .venv/bin/python bench/webhook.py [--seconds 20] [--concurrency 32] [--backend sqlite]
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import multiprocessing
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,9 +27,10 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import add_backend_option, bench_settings, describe  # noqa: E402
 from core import agents, triggers  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import migrate, read_session  # noqa: E402
+from core.db import read_session  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.inbox import process_event  # noqa: E402
 from core.models import Run, WebhookEvent, utcnow  # noqa: E402
@@ -133,14 +133,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
+    add_backend_option(parser)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="planner-bench-"))
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'planner.db'}",
-        queue_url=f"sqlite:///{folder / 'queue.db'}",
-        composio_webhook_secret=SECRET,
-    )
-    migrate(settings.database_url)
+    with bench_settings(args.backend, composio_webhook_secret=SECRET) as (settings, folder):
+        print(describe(settings))
+        measure(settings, folder, args.seconds, args.concurrency)
+
+
+def measure(settings: Settings, folder: Path, seconds: float, concurrency: int) -> None:
+    """The bare endpoint, then the webhook; then every accepted event is made a run."""
     with open_session(settings.database_url) as session:
         agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
         fields = TriggerFields(
@@ -148,13 +149,13 @@ def main() -> None:
         )
         triggers.create_trigger(session, "Bench", fields, settings, utcnow())
     env = settings_env(settings)
-    print(f"{args.concurrency} connections for {args.seconds:.0f} s, signed ~1 KiB events")
+    print(f"{concurrency} connections for {seconds:.0f} s, signed ~1 KiB events")
 
-    ceiling = load("bench.bare_app:app", "/", env, folder, args.seconds, args.concurrency)
-    report("bare Starlette endpoint (ceiling)", ceiling, args.seconds)
-    results = load("webhook.app:app", "/webhooks/composio", env, folder, args.seconds,
-                   args.concurrency)  # fmt: skip
-    report("Planner webhook", results, args.seconds)
+    ceiling = load("bench.bare_app:app", "/", env, folder, seconds, concurrency)
+    report("bare Starlette endpoint (ceiling)", ceiling, seconds)
+    results = load("webhook.app:app", "/webhooks/composio", env, folder, seconds,
+                   concurrency)  # fmt: skip
+    report("Planner webhook", results, seconds)
 
     accepted = {r[0] for r in results if r[1] == 200}
     with read_session(settings.database_url) as session:

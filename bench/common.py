@@ -1,0 +1,52 @@
+"""What the benchmarks share: the backend they run on, and the line that says where.
+
+`--backend postgres` runs a benchmark on a fresh database on TEST_DATABASE_URL's server
+and TEST_QUEUE_URL's Redis (the variables the tests use), so figures for both backends
+come from the same code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.config import Settings
+from core.db import get_engine
+from tests.backends import backend_settings
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgres"], default="sqlite",
+        help="postgres: a fresh database on TEST_DATABASE_URL's server, TEST_QUEUE_URL's Redis",
+    )  # fmt: skip
+
+
+@contextmanager
+def bench_settings(backend: str, **fields: Any) -> Iterator[tuple[Settings, Path]]:
+    """Fresh settings on `backend`, and a temporary folder for logs."""
+    folder = Path(tempfile.mkdtemp(prefix="planner-bench-"))
+    with backend_settings(backend, folder, **fields) as settings:
+        yield settings, folder
+
+
+def describe(settings: Settings) -> str:
+    """The machine and the backend's versions, for the first line of a benchmark."""
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if settings.database_url.startswith("sqlite"):
+        return f"{machine}, SQLite {sqlite3.sqlite_version} (database and queue)"
+    import redis
+
+    with get_engine(settings.database_url).connect() as connection:
+        postgres = connection.execute(sa.text("SHOW server_version")).scalar_one()
+    info = redis.Redis.from_url(settings.queue_url).info("server")
+    return f"{machine}, PostgreSQL {postgres.split()[0]}, Redis {info['redis_version']}"
