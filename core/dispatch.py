@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from core.actions import owner_key
 from core.config import Settings
@@ -51,6 +51,9 @@ EVENT_SWEEP_AFTER = timedelta(seconds=60)
 # that is merely slow is not flooded with duplicate messages.
 SWEEP_LIMIT = 1_000
 JOBS_PER_BATCH = 2_000
+# Heartbeats of workers gone this long are deleted (each restart has a new name); the
+# ticking worker's own row is fresh, so the last one seen is never lost.
+FORGET_WORKERS_AFTER = timedelta(days=1)
 # Late occurrences counted per job and tick; a longer outage is counted over several ticks.
 MAX_LATE_PER_TICK = 10_000
 
@@ -292,6 +295,9 @@ def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[tuple[i
 def _beat(settings: Settings, worker: str, now: datetime) -> None:
     with open_session(settings.database_url) as session:
         session.merge(Heartbeat(worker=worker, last_tick_at=now))
+        session.exec(
+            delete(Heartbeat).where(col(Heartbeat.last_tick_at) < now - FORGET_WORKERS_AFTER)
+        )
         session.commit()
 
 

@@ -21,15 +21,17 @@ HISTORY = 10
 class WorkerStatus:
     online: bool
     last_seen: datetime | None
+    workers_online: int  # distinct worker processes that ticked recently
 
     def seconds_ago(self, now: datetime) -> float | None:
         return None if self.last_seen is None else (now - self.last_seen).total_seconds()
 
 
 def worker_status(session: Session, now: datetime) -> WorkerStatus:
-    """Online when some worker ticked within the last three minutes."""
-    last = session.exec(select(sa.func.max(Heartbeat.last_tick_at))).one()
-    return WorkerStatus(online=last is not None and now - last < OFFLINE_AFTER, last_seen=last)
+    """Online when some worker ticked within the last three minutes; how many did."""
+    recent = sa.func.count().filter(col(Heartbeat.last_tick_at) > now - OFFLINE_AFTER)
+    last, count = session.exec(select(sa.func.max(Heartbeat.last_tick_at), recent)).one()
+    return WorkerStatus(online=count > 0, last_seen=last, workers_online=count)
 
 
 def recent_runs(

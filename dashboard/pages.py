@@ -212,7 +212,11 @@ def settings_page() -> None:
         worker = worker_status(session, now())
     st.subheader("Worker")
     if worker.online:
-        st.success(f"Online — last seen {relative(worker.last_seen, now())}.")
+        count = worker.workers_online
+        st.success(
+            f"Online — {count} worker{'s' if count != 1 else ''}, "
+            f"last seen {relative(worker.last_seen, now())}."
+        )
     else:
         st.error(
             "Offline — nothing will run until the worker is started"

@@ -3,7 +3,7 @@ the cards' buttons, and the password gate. Changes are checked in the database."
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
 import pytest
 from sqlmodel import select
@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core import planner, triggers
 from core.config import get_settings
 from core.db import read_session
-from core.models import EventTrigger, Run, ScheduledJob, WebhookEvent, utcnow
+from core.models import EventTrigger, Heartbeat, Run, ScheduledJob, WebhookEvent, utcnow
 from core.planner import JobFields
 from tests.processes import ROOT, settings_env
 
@@ -334,3 +334,12 @@ def test_settings_say_the_worker_is_offline_and_composio_not_set(page):
     app = page(_settings_page)
     assert "Offline — nothing will run until the worker is started." in texts(app)
     assert "No COMPOSIO_API_KEY" in texts(app)
+
+
+def test_settings_count_the_workers_online(page, session):
+    now = utcnow()
+    for worker, ago in [("a:1", 10), ("b:2", 30), ("gone:3", 600)]:
+        session.add(Heartbeat(worker=worker, last_tick_at=now - timedelta(seconds=ago)))
+    session.commit()
+    app = page(_settings_page)
+    assert "Online — 2 workers, last seen" in texts(app)

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.db import session as open_session
 from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, SWEEP_AFTER, tick
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob
+from core.overview import worker_status
 from core.planner import JobFields
 from tests.conftest import RecordingQueue
 
@@ -199,3 +200,17 @@ def test_tick_writes_a_heartbeat(settings, session):
     tick(settings, RecordingQueue(), NOW + timedelta(minutes=1), "host:1")
     [beat] = session.exec(select(Heartbeat)).all()
     assert (beat.worker, beat.last_tick_at) == ("host:1", NOW + timedelta(minutes=1))
+
+
+def test_workers_are_counted_and_long_gone_ones_forgotten(settings, session):
+    tick(settings, RecordingQueue(), NOW - timedelta(days=2), "old-host:7")
+    tick(settings, RecordingQueue(), NOW - timedelta(minutes=10), "host:1")
+    tick(settings, RecordingQueue(), NOW - timedelta(minutes=1), "host:2")
+    tick(settings, RecordingQueue(), NOW, "other-host:3")
+
+    assert sorted(b.worker for b in session.exec(select(Heartbeat))) == [
+        "host:1", "host:2", "other-host:3"
+    ]  # fmt: skip
+    status = worker_status(session, NOW)
+    assert (status.online, status.workers_online, status.last_seen) == (True, 2, NOW)
+    assert worker_status(session, NOW + timedelta(minutes=5)).online is False
