@@ -20,7 +20,7 @@ from sqlmodel import Session, col, delete, exists, select, update
 
 from core.actions import build_action, load_owner, owner_column, owner_key
 from core.config import Settings
-from core.db import read_session
+from core.db import read_session, take_turns
 from core.db import session as open_session
 from core.executor import RunResult, execute
 from core.models import (
@@ -30,7 +30,6 @@ from core.models import (
     Run,
     RunSource,
     RunStatus,
-    ScheduledJob,
     Status,
     utcnow,
 )
@@ -43,6 +42,8 @@ EARLY_START = timedelta(seconds=2)
 # Runs that exist because of the owner's schedule or subscription, not a person's request:
 # they do not start once the owner is paused.
 AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
+# The namespace of the per-job turn taken by claims (core.db.take_turns).
+CLAIMS_OF_JOB = 1
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
 
 
@@ -89,9 +90,8 @@ def claim(
         session.commit()
         return None
     if run.job_id is not None:
-        # PostgreSQL: claims of one job's runs take turns, so the overlap check below
-        # sees the other's claim (SQLite's BEGIN IMMEDIATE already serializes them).
-        session.exec(select(ScheduledJob.id).where(ScheduledJob.id == run.job_id).with_for_update())
+        # Claims of one job's runs take turns, so the overlap check below sees the other's.
+        take_turns(session, CLAIMS_OF_JOB, run.job_id)
     values: dict[str, Any] = {
         "status": RunStatus.running,
         "attempt": run.attempt + 1,

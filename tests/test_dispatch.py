@@ -7,15 +7,18 @@ import sys
 import types
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import Session, select
 
 from core import planner
 from core.config import Settings
 from core.db import session as open_session
+from core.db import take_turns
 from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, SWEEP_AFTER, tick
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob
 from core.overview import worker_status
 from core.planner import JobFields
+from core.runner import CLAIMS_OF_JOB
 from tests.conftest import RecordingQueue
 
 NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)
@@ -214,3 +217,14 @@ def test_workers_are_counted_and_long_gone_ones_forgotten(settings, session):
     status = worker_status(session, NOW)
     assert (status.online, status.workers_online, status.last_seen) == (True, 2, NOW)
     assert worker_status(session, NOW + timedelta(minutes=5)).online is False
+
+
+def test_a_claim_in_progress_does_not_hide_its_job_from_the_tick(settings, session, agent, queue):
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writer at a time: the tick waits for the claim")
+    job = add_job(session, "Every minute", "* * * * *")
+    with open_session(settings.database_url) as claiming:  # a claim of the job's last run
+        take_turns(claiming, CLAIMS_OF_JOB, job.id)
+        report = tick(settings, queue, NOW, "w1")
+        claiming.rollback()
+    assert report.runs_created == len(runs_of(session, job)) > 0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, select, update
 
 from core import agents, planner
 from core.db import session as open_session
+from core.db import take_turns
 from core.models import Run, RunSource, RunStatus, ScheduledJob
 from core.planner import JobFields
-from core.runner import KEEP_RUNS, execute_run, retry_delay
+from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, execute_run, retry_delay
+from tests.conftest import wait_until
 from tests.fakes import Reply
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -253,3 +257,30 @@ def test_retry_delay_doubles_with_jitter():
     for retry, base in [(1, 30), (2, 60), (3, 120)]:
         delays = [retry_delay(retry, 30) for _ in range(200)]
         assert base * 0.8 <= min(delays) < max(delays) <= base * 1.2
+
+
+def waiting_for_a_turn(settings) -> int:
+    """How many PostgreSQL sessions wait for an advisory lock (a turn) right now."""
+    with open_session(settings.database_url) as session:
+        return session.scalar(
+            sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        )
+
+
+def test_concurrent_claims_of_one_job_take_turns(settings, session, agent, target, queue, http):
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite serializes every writer already (BEGIN IMMEDIATE)")
+    job = chat_job(session)
+    first, second = queued_run(session, job, NOW - timedelta(minutes=1)), queued_run(session, job)
+    with open_session(settings.database_url) as claiming:  # the first claim, not yet committed
+        take_turns(claiming, CLAIMS_OF_JOB, job.id)
+        claiming.exec(update(Run).where(Run.id == first.id).values(status=RunStatus.running))
+        with ThreadPoolExecutor(1) as other_worker:
+            later = other_worker.submit(run_once, settings, queue, http, second.id, NOW)
+            wait_until(lambda: waiting_for_a_turn(settings) == 1, what="the second claim to wait")
+            claiming.commit()
+            skipped = later.result(timeout=30)
+
+    assert skipped.status == "skipped"
+    assert skipped.error == "The previous run of this job was still running."
+    assert target.received() == []
