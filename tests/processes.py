@@ -4,7 +4,6 @@ a child process some settings, free ports, health probes, the worker and the web
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -43,13 +42,18 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def procfile_command(process: str) -> list[str]:
-    """The Procfile's command line for `process`, its program taken from this venv."""
+    """The Procfile's line for `process`, run by a shell as a PaaS runs it (so `${VAR:-…}`
+    defaults apply); `procfile_env` puts this venv's programs first on the PATH."""
     for line in (ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
         if name.strip() == process:
-            program, *arguments = shlex.split(command)
-            return [str(Path(sys.executable).with_name(program)), *arguments]
+            return ["/bin/sh", "-c", f"exec {command.strip()}"]
     raise KeyError(f"the Procfile has no {process!r} process")
+
+
+def procfile_env(settings: Settings) -> dict[str, str]:
+    env = settings_env(settings)
+    return env | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
 
 
 def free_port() -> int:
@@ -76,7 +80,7 @@ class Consumer:
     def start(self) -> Consumer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                procfile_command("worker"), cwd=ROOT, env=settings_env(self.settings),
+                procfile_command("worker"), cwd=ROOT, env=procfile_env(self.settings),
                 stdout=log, stderr=log,
             )  # fmt: skip
         return self
