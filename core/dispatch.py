@@ -292,7 +292,8 @@ def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[tuple[i
     return len(expired), retries
 
 
-def _beat(settings: Settings, worker: str, now: datetime) -> None:
+def beat(settings: Settings, worker: str, now: datetime) -> None:
+    """Say that worker process `worker` is alive (the dashboard counts these)."""
     with open_session(settings.database_url) as session:
         session.merge(Heartbeat(worker=worker, last_tick_at=now))
         session.exec(
@@ -325,5 +326,5 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
     report.leases_expired, retries = _expire_leases(settings, now)
     for run_id, retry_at in retries:
         queue.submit([run_id], eta=retry_at)
-    _beat(settings, worker, now)
+    beat(settings, worker, now)
     return report

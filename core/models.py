@@ -240,7 +240,8 @@ class Run(SQLModel, table=True):
 
 
 class Heartbeat(SQLModel, table=True):
-    """The last tick of each worker, so the dashboard can tell whether one is alive."""
+    """The last sign of life of each worker process (its heartbeat, or a tick it ran), so
+    the dashboard can tell how many are alive."""
 
     worker: str = Field(primary_key=True)
     last_tick_at: datetime = Field(sa_type=UTCDateTime)

@@ -8,8 +8,10 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from core import planner
+from core.db import read_session
 from core.db import session as open_session
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
+from core.overview import worker_status
 from core.planner import JobFields
 from tests.conftest import wait_until
 from tests.fakes import Reply
@@ -128,3 +130,16 @@ def test_after_downtime_one_catch_up_run_and_one_missed_entry(
     calls = [r.body["source"]["type"] for r in target.received("/hooks/analyze")]
     assert calls.count("catch_up") == 1 and "run_now" not in calls
     assert len(calls) <= 3, f"no burst of replays: {calls}"
+
+
+def test_each_worker_process_is_counted_online(settings, consumer):
+    first, second = consumer(), consumer()
+
+    def online() -> int:
+        with read_session(settings.database_url) as db:
+            return worker_status(db, utcnow()).workers_online
+
+    wait_until(lambda: online() == 2, what="both workers' heartbeats")
+    with read_session(settings.database_url) as db:
+        workers = {beat.worker.rpartition(":")[2] for beat in db.exec(select(Heartbeat))}
+    assert workers == {str(first.process.pid), str(second.process.pid)}

@@ -6,16 +6,20 @@ any queue URL (a test's temporary queue, say) with the same task names the consu
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from core.config import Settings
-from core.dispatch import tick, worker_name
+from core.dispatch import beat, tick, worker_name
 from core.errors import ConfigError
 from core.inbox import process_event
 from core.models import utcnow
@@ -35,6 +39,10 @@ def make_huey(queue_url: str) -> Huey:
     )
 
 
+HEARTBEAT_SECONDS = 30
+log = logging.getLogger("planner.worker")
+
+
 @lru_cache(maxsize=1)
 def http_client(timeout_seconds: float) -> httpx.Client:
     """One pooled client per worker process (httpx clients are thread-safe)."""
@@ -46,6 +54,18 @@ class HueyRunQueue:
 
     def __init__(self, huey: Huey, settings: Settings) -> None:
         self.huey = huey
+        self.settings = settings
+        self._heartbeat_started = False
+        self._heartbeat_lock = threading.Lock()
+
+        @huey.on_startup()
+        def start_heartbeat() -> None:
+            """Once per consumer process (huey calls this in each worker thread)."""
+            with self._heartbeat_lock:
+                if self._heartbeat_started:
+                    return
+                self._heartbeat_started = True
+            threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
 
         @huey.periodic_task(crontab(), name="tick")
         def dispatcher_tick() -> None:
@@ -69,6 +89,16 @@ class HueyRunQueue:
         self.start_runs = start_runs
         self.run_job = run_job
         self.process_events = process_inbox_events
+
+    def _beat_forever(self) -> None:
+        """Each process beats on its own: whichever process takes the shared periodic
+        tick beats too, but that alone cannot tell how many processes are up."""
+        while True:
+            try:
+                beat(self.settings, worker_name(), utcnow())
+            except sa.exc.SQLAlchemyError as error:
+                log.warning("heartbeat not written: %s", error)
+            time.sleep(HEARTBEAT_SECONDS)  # a timer, between beats
 
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         if eta is None or eta <= utcnow():
