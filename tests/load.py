@@ -147,9 +147,15 @@ def _successful_runs_per_job(settings: Settings, label: str) -> Counter[int]:
     )
 
 
-def run_load(settings: Settings, target: FakeTarget, agent_id: int, webhook_url: str,
-             load: Load, start_workers: Callable[[], object], timeout: float = 600,
-             ) -> Outcome:  # fmt: skip
+def run_load(
+    settings: Settings,
+    target: FakeTarget,
+    agent_id: int,
+    webhook_url: str,
+    load: Load,
+    start_workers: Callable[[], object],
+    timeout: float = 600,
+) -> Outcome:
     """Insert `load.jobs` jobs for the agent due at the next whole minute far enough ahead,
     start the workers, send the events around that minute, wait until every call was made.
     """
@@ -161,8 +167,8 @@ def run_load(settings: Settings, target: FakeTarget, agent_id: int, webhook_url:
     sent_at, send_seconds = _send_events(webhook_url, load, due.timestamp() - send_seconds / 2)
 
     def calls() -> list[Received]:
-        return [c for c in target.received("/v1/chat/completions") if _message(c).startswith(
-            f"{load.label} ")]  # fmt: skip
+        received = target.received("/v1/chat/completions")
+        return [c for c in received if _message(c).startswith(f"{load.label} ")]
 
     def drained() -> bool:
         messages = {_message(c) for c in calls()}
