@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.timeout(600)  # two bursts, each waiting up to 80 s for its minute
 @pytest.mark.parametrize("settings", ["postgres"], indirect=True)
 def test_three_workers_run_a_burst_once_and_start_it_no_later_than_one(
     settings, target, webhook, consumer
