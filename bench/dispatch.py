@@ -33,7 +33,7 @@ from core.dispatch import JOB_TABLE, tick  # noqa: E402
 from core.models import utcnow  # noqa: E402
 from tests.fakes import FakeTarget  # noqa: E402
 from tests.load import Load, insert_jobs, prepare_agent, run_load  # noqa: E402
-from tests.processes import Consumer  # noqa: E402
+from tests.processes import Workers  # noqa: E402
 from worker.queue import HueyRunQueue, make_huey  # noqa: E402
 
 
@@ -41,19 +41,11 @@ def start_lag(backend: str, job_count: int, workers: int) -> None:
     with bench_settings(backend, http_timeout_seconds=10) as (settings, folder):
         target = FakeTarget().start()
         agent_id = prepare_agent(settings, target)
-        started: list[Consumer] = []
-
-        def start_workers() -> None:
-            started.extend(
-                Consumer(settings, folder / f"worker-{n}.log").start() for n in range(workers)
-            )
-
+        load = Load(job_count, 0, 1, "bench")
         try:
-            outcome = run_load(settings, target, agent_id, "", Load(job_count, 0, 1, "bench"),
-                               start_workers)  # fmt: skip
+            with Workers(settings, folder, workers) as pool:
+                outcome = run_load(settings, target, agent_id, "", load, pool.start)
         finally:
-            for consumer in started:
-                consumer.stop()
             target.stop()
     print(f"(a) {job_count} jobs due at {outcome.due:%H:%M:%S} UTC; {workers} consumer "
           f"process(es) of 4 threads")  # fmt: skip

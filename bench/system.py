@@ -24,7 +24,7 @@ from tests.conftest import wait_until  # noqa: E402
 from tests.delivery import SECRET  # noqa: E402
 from tests.fakes import FakeTarget  # noqa: E402
 from tests.load import Load, Outcome, prepare_agent, run_load  # noqa: E402
-from tests.processes import Consumer, get, serve_webhook, settings_env  # noqa: E402
+from tests.processes import Workers, get, serve_webhook, settings_env  # noqa: E402
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -63,23 +63,15 @@ def main() -> None:
         agent_id = prepare_agent(settings, target)
         webhook, health = serve_webhook(settings_env(settings), folder / "webhook.log")
         wait_until(lambda: get(health), what="the webhook")
-        consumers: list[Consumer] = []
-
-        def start_workers() -> None:
-            consumers.extend(
-                Consumer(settings, folder / f"worker-{n}.log").start() for n in range(args.workers)
-            )
-
+        url = health.removesuffix("/healthz") + "/webhooks/composio"
         try:
-            url = health.removesuffix("/healthz") + "/webhooks/composio"
-            outcome = run_load(settings, target, agent_id, url, load, start_workers)
-            rss = (
-                max(peak_rss_mib(c.process.pid) for c in consumers),
-                peak_rss_mib(webhook.pid),
-            )
+            with Workers(settings, folder, args.workers) as workers:
+                outcome = run_load(settings, target, agent_id, url, load, workers.start)
+                rss = (
+                    max(peak_rss_mib(c.process.pid) for c in workers.started),
+                    peak_rss_mib(webhook.pid),
+                )
         finally:
-            for consumer in consumers:
-                consumer.stop()
             webhook.terminate()
             webhook.wait(timeout=30)
             target.stop()

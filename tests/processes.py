@@ -100,6 +100,27 @@ class Consumer:
         return self.log_path.read_text(errors="replace")
 
 
+class Workers:
+    """`count` worker processes, started together when asked and stopped on exit."""
+
+    def __init__(self, settings: Settings, folder: Path, count: int) -> None:
+        self.settings, self.folder, self.count = settings, folder, count
+        self.started: list[Consumer] = []
+
+    def start(self) -> None:
+        self.started += [
+            Consumer(self.settings, self.folder / f"worker-{n}.log").start()
+            for n in range(self.count)
+        ]
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for consumer in self.started:
+            consumer.stop()
+
+
 def serve_webhook(
     env: dict[str, str], log: Path, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
