@@ -1,5 +1,5 @@
-"""Shared fixtures: a migrated temporary SQLite database, settings pointing at it, a fake
-agent/workflow server on 127.0.0.1, and a real huey consumer process."""
+"""Shared fixtures: settings on a fresh database and queue of each backend (tests/backends.py),
+a fake agent/workflow server on 127.0.0.1, and real worker and webhook processes."""
 
 from __future__ import annotations
 

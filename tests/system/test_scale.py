@@ -8,6 +8,7 @@ import pytest
 
 from tests.backends import BACKENDS
 from tests.load import Load, prepare_agent, run_load
+from tests.processes import Workers
 
 pytestmark = pytest.mark.skipif(
     "postgres" not in BACKENDS,
@@ -18,15 +19,15 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.timeout(600)  # two bursts, each waiting up to 80 s for its minute
 @pytest.mark.parametrize("settings", ["postgres"], indirect=True)
 def test_three_workers_run_a_burst_once_and_start_it_no_later_than_one(
-    settings, target, webhook, consumer
+    settings, target, webhook, tmp_path
 ):
     agent_id = prepare_agent(settings, target)
-    alone = consumer()
-    one = run_load(settings, target, agent_id, webhook, Load(2_000, 500, 50, "one worker"),
-                   lambda: None)  # fmt: skip
-    alone.stop()
-    three = run_load(settings, target, agent_id, webhook, Load(2_000, 500, 50, "three workers"),
-                     lambda: [consumer() for _ in range(3)])  # fmt: skip
+    outcomes = []
+    for count, label in [(1, "one worker"), (3, "three workers")]:
+        with Workers(settings, tmp_path, count) as workers:
+            load = Load(2_000, 500, 50, label)
+            outcomes.append(run_load(settings, target, agent_id, webhook, load, workers.start))
+    one, three = outcomes
 
     for outcome in (one, three):
         assert outcome.events_accepted == 500
