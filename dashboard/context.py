@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
+import streamlit as st
 from sqlmodel import Session
 
 from core.config import Settings, get_settings
 from core.db import read_session
 from core.db import session as open_session
+from core.errors import PlannerError
 from core.models import utcnow
 from core.queue import RunQueue
 
@@ -20,6 +23,18 @@ def settings() -> Settings:
 def writing() -> Session:
     """A session for one change; close it (with `with`) as soon as the change is made."""
     return open_session(settings().database_url)
+
+
+def apply(change: Callable[[Session], object]) -> bool:
+    """Make one change through core in a session of its own. A refusal is shown where the
+    widget is, not raised; returns whether the change was made."""
+    try:
+        with writing() as session:
+            change(session)
+    except PlannerError as error:
+        st.error(str(error))
+        return False
+    return True
 
 
 def reading() -> Session:

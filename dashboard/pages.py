@@ -9,7 +9,7 @@ from core import agents, composio_sync, inbox, schedule
 from core.errors import PlannerError
 from core.models import Agent, EventTrigger, Run, RunStatus, ScheduledJob, Workflow
 from core.overview import duration, relative, worker_status
-from dashboard.context import now, queue, reading, settings, writing
+from dashboard.context import apply, now, queue, reading, settings
 
 RECENT = 200
 
@@ -80,35 +80,21 @@ def activity() -> None:
         hide_index=True,
     )
     chosen = st.selectbox("Event to replay", [e["id"] for e in events], key="replay_id")
-    if st.button("Replay", key="replay"):
-        try:
-            with writing() as session:
-                inbox.replay_event(session, chosen, queue(), now())
-        except PlannerError as error:
-            st.error(str(error))
-        else:
-            st.toast("Replayed — it is processed again as a new event.")
+    if st.button("Replay", key="replay") and apply(
+        lambda session: inbox.replay_event(session, chosen, queue(), now())
+    ):
+        st.toast("Replayed — it is processed again as a new event.")
 
 
 def _remove(remover, ref: int, label: str) -> None:
-    try:
-        with writing() as session:
-            remover(session, ref)
-    except PlannerError as error:
-        st.error(str(error))
-    else:
+    if apply(lambda session: remover(session, ref)):
         st.toast(f"Removed {label}.")
         st.rerun()
 
 
 def _save(change, form: str) -> None:
     """Save through core; on success a fresh form (what was typed stays after a refusal)."""
-    try:
-        with writing() as session:
-            change(session)
-    except PlannerError as error:
-        st.error(str(error))
-    else:
+    if apply(change):
         st.session_state[form] = st.session_state.get(form, 0) + 1
         st.rerun()
 

@@ -10,7 +10,6 @@ import streamlit as st
 from sqlmodel import Session
 
 from core import agents, inbox, planner, schedule, triggers
-from core.errors import PlannerError
 from core.models import ActionOwner, Agent, EventTrigger, ScheduledJob, Status, SyncState, Workflow
 from core.overview import (
     PAGE_SIZE,
@@ -21,7 +20,7 @@ from core.overview import (
     recent_runs,
     relative,
 )
-from dashboard.context import now, queue, reading, settings, writing
+from dashboard.context import apply, now, queue, reading, settings
 from dashboard.dialogs import open_dialog
 
 DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
@@ -45,14 +44,9 @@ def status_label(item: ActionOwner) -> str:
 
 
 def _act(change, message: str) -> None:
-    """A button's change through core; its refusal is shown, not raised."""
-    try:
-        with writing() as session:
-            change(session)
-    except PlannerError as error:
-        st.error(str(error))
-        return
-    st.toast(message)
+    """A button's change through core, and a toast once it is made."""
+    if apply(change):
+        st.toast(message)
 
 
 def _local(moment: datetime | None, timezone: str) -> str:
