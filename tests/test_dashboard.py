@@ -133,10 +133,16 @@ def test_validation_messages_show_and_nothing_is_saved(dashboard, agent, setting
     assert jobs(settings) == []
 
 
-def test_edit_changes_the_job(dashboard, agent, settings, session):
+def briefing(session) -> ScheduledJob:
+    """A daily job "Briefing" of the agent, saying "Hi"."""
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
     job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
     session.commit()
+    return job
+
+
+def test_edit_changes_the_job(dashboard, agent, settings, session):
+    job = briefing(session)
     app = dashboard()
     app.button(key=f"edit_{job.id}").click().run()
     assert app.text_input(key="job_name").value == "Briefing"
@@ -150,9 +156,7 @@ def test_edit_changes_the_job(dashboard, agent, settings, session):
 
 
 def test_delete_asks_first(dashboard, agent, settings, session):
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
-    job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
-    session.commit()
+    job = briefing(session)
     app = dashboard()
     app.button(key=f"delete_{job.id}").click().run()
     assert "Delete the job **Briefing** and its history?" in texts(app)
@@ -164,9 +168,7 @@ def test_delete_asks_first(dashboard, agent, settings, session):
 
 
 def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, session):
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
-    job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
-    session.commit()
+    job = briefing(session)
     app = dashboard()
     assert "**Active**" in texts(app)
     app.button(key=f"pause_{job.id}").click().run()
