@@ -58,10 +58,13 @@ def _local(moment: datetime | None, timezone: str) -> str:
 
 @dataclass(frozen=True)
 class CardKind:
-    """What differs between a job's card and a trigger's; the card itself is one."""
+    """What differs between jobs and triggers on the page; card and list are one."""
 
+    model: type[ActionOwner]
+    title: str
+    empty: str  # what an empty list says, with {agent}
     key: str  # prefix of the widget keys
-    dialog: str
+    dialog: str  # also names the add button and the list's page
     primary: str  # the button that makes it act now
     primary_key: str
     act_now: Callable[[Session, ActionOwner], object]
@@ -70,6 +73,10 @@ class CardKind:
     resume: Callable[[Session, ActionOwner], object]
     timezone: Callable[[ActionOwner], str]
     when: Callable[[ActionOwner], tuple[str, str]]  # (in bold, small print)
+
+    @property
+    def page_key(self) -> str:
+        return f"{self.dialog}s_page"
 
 
 def _job_when(job: ScheduledJob) -> tuple[str, str]:
@@ -88,6 +95,8 @@ def _trigger_when(trigger: EventTrigger) -> tuple[str, str]:
 
 
 JOB = CardKind(
+    model=ScheduledJob, title="Scheduled jobs",
+    empty="No jobs yet — add one to have {agent} start a chat on a schedule.",
     key="", dialog="job", primary="Run now", primary_key="run_",
     act_now=lambda s, job: planner.run_job_now(s, job.id, queue(), now()), acted="{name} queued.",
     pause=lambda s, job: planner.pause_job(s, job.id, now()),
@@ -95,6 +104,8 @@ JOB = CardKind(
     timezone=lambda job: job.timezone, when=_job_when,
 )  # fmt: skip
 TRIGGER = CardKind(
+    model=EventTrigger, title="Event triggers",
+    empty="No triggers yet — add one to have {agent} act when an email or message arrives.",
     key="t", dialog="trigger", primary="Send test event", primary_key="test_",
     act_now=lambda s, t: inbox.fire_test_event(s, settings(), t.id, queue(), now()),
     acted="Test event sent to {name}.",
@@ -150,38 +161,33 @@ def _page(key: str, total: int) -> int:
     return st.pagination(pages, key=key) if pages > 1 else 1
 
 
+def _section(kind: CardKind, agent: Agent, items: list, total: int, runs: dict[int, list],
+             workflows: dict[int, Workflow]) -> None:  # fmt: skip
+    head, add = st.columns([5, 1])
+    head.subheader(kind.title)
+    if add.button(f"+ Add {kind.dialog}", key=f"add_{kind.dialog}", use_container_width=True):
+        open_dialog(kind.dialog, agent_id=agent.id)
+        st.rerun()
+    if not items:
+        st.info(kind.empty.format(agent=agent.name))
+    for item in items:
+        card(item, kind, runs[item.id], workflows)
+    _page(kind.page_key, total)
+
+
 @st.fragment(run_every=10)
 def cards(agent_id: int) -> None:
     """The lists refresh on their own; an open dialog is not part of them."""
     with reading() as session:
         agent = session.get(Agent, agent_id)
-        jobs, job_count = _items(session, ScheduledJob, agent_id, "jobs_page")
-        events, trigger_count = _items(session, EventTrigger, agent_id, "triggers_page")
         workflows = {w.id: w for w in agents.list_all(session, Workflow)}
-        job_runs = recent_runs(session, ScheduledJob, [job.id for job in jobs])
-        trigger_runs = recent_runs(session, EventTrigger, [t.id for t in events])
-    head, add = st.columns([5, 1])
-    head.subheader("Scheduled jobs")
-    if add.button("+ Add job", key="add_job", use_container_width=True):
-        open_dialog("job", agent_id=agent_id)
-        st.rerun()
-    if not jobs:
-        st.info(f"No jobs yet — add one to have {agent.name} start a chat on a schedule.")
-    for job in jobs:
-        card(job, JOB, job_runs[job.id], workflows)
-    _page("jobs_page", job_count)
-    head, add = st.columns([5, 1])
-    head.subheader("Event triggers")
-    if add.button("+ Add trigger", key="add_trigger", use_container_width=True):
-        open_dialog("trigger", agent_id=agent_id)
-        st.rerun()
-    if not events:
-        st.info(
-            f"No triggers yet — add one to have {agent.name} act when an email or message arrives."
-        )
-    for trigger in events:
-        card(trigger, TRIGGER, trigger_runs[trigger.id], workflows)
-    _page("triggers_page", trigger_count)
+        lists = []
+        for kind in (JOB, TRIGGER):
+            items, total = _items(session, kind.model, agent_id, kind.page_key)
+            runs = recent_runs(session, kind.model, [item.id for item in items])
+            lists.append((kind, items, total, runs))
+    for kind, items, total, runs in lists:
+        _section(kind, agent, items, total, runs, workflows)
 
 
 def render() -> None:
