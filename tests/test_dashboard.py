@@ -141,6 +141,14 @@ def briefing(session) -> ScheduledJob:
     return job
 
 
+def triage(session, settings) -> EventTrigger:
+    """A Gmail trigger "Triage" of the agent (local: no Composio key)."""
+    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
+    session.commit()
+    return trigger
+
+
 def test_edit_changes_the_job(dashboard, agent, settings, session):
     job = briefing(session)
     app = dashboard()
@@ -199,9 +207,7 @@ def test_a_trigger_is_created_from_app_and_event(dashboard, agent, workflow, set
 
 
 def test_the_trigger_dialog_previews_with_a_sample_event(dashboard, agent, settings, session):
-    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
-    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
-    session.commit()
+    trigger = triage(session, settings)
     app = dashboard()
     app.button(key=f"tedit_{trigger.id}").click().run()
     app.text_area(key="action_template").input("From {emailFrom}: {emailSubject}").run()
@@ -287,9 +293,7 @@ def test_an_agent_in_use_is_not_removed(page, settings, session, agent):
 
 
 def test_a_trigger_is_deleted_after_confirmation(dashboard, agent, settings, session):
-    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
-    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
-    session.commit()
+    trigger = triage(session, settings)
     app = dashboard()
     app.button(key=f"tdelete_{trigger.id}").click().run()
     assert "Delete the trigger **Triage** and its history?" in texts(app)
@@ -320,8 +324,7 @@ def test_a_trigger_needing_filters_says_so_in_the_dialog(dashboard, agent, setti
 def test_activity_lists_runs_and_replays_events(page, settings, session, agent, queue):
     from core.inbox import fire_test_event
 
-    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
-    triggers.create_trigger(session, "Triage", fields, settings, utcnow())
+    triage(session, settings)
     fire_test_event(session, settings, "Triage", queue, utcnow())
     app = page(_activity_page)
     assert not app.exception
