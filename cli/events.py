@@ -13,7 +13,7 @@ from core.db import read_session
 from core.db import session as open_session
 from core.errors import ValidationError
 from core.models import utcnow
-from core.planner import run_json
+from core.runs import run_json
 
 
 def _fields(args: argparse.Namespace) -> triggers.TriggerFields:
@@ -24,6 +24,7 @@ def _fields(args: argparse.Namespace) -> triggers.TriggerFields:
         filters=args.filters,
         user_id=args.user_id,
         chat=args.chat,
+        thread=args.thread,
         workflow=args.workflow,
     )
 

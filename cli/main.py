@@ -19,7 +19,7 @@ from sqlmodel import Session
 from cli.events import cmd_composio, cmd_events, cmd_triggers
 from cli.output import emit, lines, task_queue
 from cli.parser import build_parser
-from core import agents, planner, schedule
+from core import agents, jobs, runs, schedule
 from core.agents import row_json
 from core.config import Settings, get_settings
 from core.db import migrate, read_session
@@ -30,8 +30,8 @@ from core.models import Agent, Workflow, utcnow
 EXIT_BAD_INPUT = 2
 
 
-def _job_fields(args: argparse.Namespace) -> planner.JobFields:
-    return planner.JobFields(
+def _job_fields(args: argparse.Namespace) -> jobs.JobFields:
+    return jobs.JobFields(
         name=getattr(args, "new_name", None),
         agent=args.agent,
         schedule=args.schedule,
@@ -54,8 +54,9 @@ def _job_line(job: dict[str, Any]) -> str:
 
 def _run_line(run: dict[str, Any]) -> str:
     detail = run["error"] or ""
+    owner = f"job {run['job_id']}" if run["job_id"] else f"trigger {run['trigger_id']}"
     return (
-        f"{run['id']:>6}  job {run['job_id']}  {run['source']:<9} {run['status']:<9} "
+        f"{run['id']:>6}  {owner}  {run['source']:<9} {run['status']:<9} "
         f"attempts {run['attempt']}  for {run['scheduled_for'] or run['due_at']}  {detail}"
     ).rstrip()
 
@@ -111,7 +112,7 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
     now = utcnow()
     with open_session(settings.database_url) as session:
         if args.action == "list":
-            found = [planner.job_json(job) for job in planner.list_jobs(session, args.agent)]
+            found = [jobs.job_json(job) for job in jobs.list_jobs(session, args.agent)]
             emit(
                 args,
                 found,
@@ -121,32 +122,32 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             )
             return
         if args.action == "run":
-            run = planner.run_job_now(session, args.job, task_queue(), now)
-            emit(args, planner.run_json(run), lambda: str(run.id))
+            run = jobs.run_job_now(session, args.job, task_queue(), now)
+            emit(args, runs.run_json(run), lambda: str(run.id))
             return
         if args.action == "rm":
-            planner.delete_job(session, args.job)
+            jobs.delete_job(session, args.job)
             print(f"Deleted job {args.job}.")
             return
         if args.action == "add":
-            job = planner.create_job(session, args.name, _job_fields(args), now, settings.timezone)
+            job = jobs.create_job(session, args.name, _job_fields(args), now, settings.timezone)
         elif args.action == "update":
-            job = planner.update_job(session, args.job, _job_fields(args), now)
+            job = jobs.update_job(session, args.job, _job_fields(args), now)
         elif args.action == "pause":
-            job = planner.pause_job(session, args.job, now)
+            job = jobs.pause_job(session, args.job, now)
         elif args.action == "resume":
-            job = planner.resume_job(session, args.job, now)
+            job = jobs.resume_job(session, args.job, now)
         else:
-            job = planner.find_job(session, args.job)
-        shown = planner.job_json(job)
+            job = jobs.find_job(session, args.job)
+        shown = jobs.job_json(job)
         emit(args, shown, lambda: _job_line(shown))
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:
     with read_session(settings.database_url) as session:
         found = [
-            planner.run_json(r)
-            for r in planner.list_runs(session, args.job, args.status, args.limit)
+            runs.run_json(r)
+            for r in runs.list_runs(session, args.job, args.trigger, args.status, args.limit)
         ]
     emit(args, found, lambda: lines(found, _run_line, "No runs yet."))
 

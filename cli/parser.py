@@ -59,6 +59,7 @@ def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
     action.add_argument("--workflow", help="run this workflow with the event's data")
+    parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
     _json_flag(parser)
 
 
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--job", help="only this job's runs")
+    runs.add_argument("--trigger", help="only this trigger's runs")
     runs.add_argument("--status", help="only runs with this status")
     runs.add_argument("--limit", type=_count, default=50)
     _json_flag(runs)

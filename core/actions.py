@@ -16,7 +16,6 @@ from core.models import (
     ActionKind,
     ActionOwner,
     Agent,
-    EventTrigger,
     Run,
     RunStatus,
     ScheduledJob,
@@ -24,28 +23,10 @@ from core.models import (
     Workflow,
     iso,
 )
+from core.owners import owner_column
 from core.templates import default_variables, render
 
 THREAD_HISTORY = 20
-
-
-def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
-    """The table and id of the job or trigger a run belongs to."""
-    if run.job_id is not None:
-        return ScheduledJob, run.job_id
-    if run.trigger_id is not None:
-        return EventTrigger, run.trigger_id
-    return None
-
-
-def owner_column(model: type[ActionOwner]) -> Any:
-    """The Run column that points at rows of `model`."""
-    return Run.job_id if model is ScheduledJob else Run.trigger_id
-
-
-def load_owner(session: Session, run: Run) -> ActionOwner | None:
-    key = owner_key(run)
-    return None if key is None else session.get(*key)
 
 
 def _source(run: Run, owner: ActionOwner) -> dict[str, Any]:
@@ -126,6 +107,6 @@ def build_action(
     return ChatAction(
         agent=agent,
         messages=[*history, {"role": "user", "content": run.input}],
-        thread_id=f"{kind}-{owner.id}" if continues else f"run-{run.id}",
+        thread_id=f"{kind}-{owner.key}" if continues else f"run-{run.key}",
         source=_source(run, owner),
     )

@@ -10,36 +10,35 @@ import re
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
-from core.errors import NotFoundError, ValidationError
-from core.models import ActionKind, Agent, Backend, ScheduledJob, Workflow
+from core.config import is_own_variable
+from core.errors import ValidationError
+from core.models import Agent, Backend, Workflow
+from core.owners import clean_name, ensure_unique_name, find, users_of
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-Named = TypeVar("Named", Agent, Workflow, ScheduledJob)
-
-
-def clean_name(name: str, what: str) -> str:
-    text = " ".join(name.split())
-    if not text:
-        raise ValidationError(f"Give the {what} a name.", "name")
-    if len(text) > 200:
-        raise ValidationError(f"The {what} name is longer than 200 characters.", "name")
-    return text
+Target = TypeVar("Target", Agent, Workflow)
 
 
 def validate_url(url: str, field: str = "url") -> str:
     text = url.strip()
-    parts = urlparse(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationError(
-            f"{url!r} is not a web address; use one starting with http:// or https://.", field
-        )
+    refusal = ValidationError(
+        f"{url!r} is not a web address; use one starting with http:// or https://.", field
+    )
+    try:
+        parts = urlparse(text)
+        parts.port  # noqa: B018 -- reading it checks the port and the brackets of an IPv6 host
+    except ValueError:
+        raise refusal from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise refusal
     return text
 
 
 def validate_env_name(name: str, field: str) -> str:
-    """An environment variable's name; refuses what looks like the secret itself."""
+    """An environment variable's name; refuses what looks like the secret itself, and
+    Planner's own settings (an agent must never be handed the webhook secret)."""
     text = name.strip()
     if text and not ENV_NAME.match(text):
         raise ValidationError(
@@ -47,29 +46,13 @@ def validate_env_name(name: str, field: str) -> str:
             "not the key itself.",
             field,
         )
+    if text and is_own_variable(text):
+        raise ValidationError(
+            f"{text} is one of Planner's own settings; name the variable that holds this "
+            "target's key instead.",
+            field,
+        )
     return text
-
-
-def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
-    """A row of a named table by exact name, else by id."""
-    text = str(ref).strip()
-    found = session.exec(select(model).where(model.name == text)).first()
-    if found is None and text.isdigit():
-        found = session.get(model, int(text))
-    if found is None:
-        raise NotFoundError(f"There is no {what or model.__name__.lower()} named {text!r}.")
-    return found
-
-
-def ensure_unique_name(
-    session: Session, model: type[Named], name: str, what: str | None = None,
-    own_id: int | None = None,
-) -> None:  # fmt: skip
-    """Refuse a name another row of the table already has."""
-    other = session.exec(select(model).where(model.name == name)).first()
-    if other is not None and other.id != own_id:
-        label = what or model.__name__.lower()
-        raise ValidationError(f"A {label} named {name!r} already exists.", "name")
 
 
 def save_agent(
@@ -112,39 +95,31 @@ def save_workflow(
     return workflow
 
 
-def list_all(session: Session, model: type[Named]) -> list[Named]:
+def list_all(session: Session, model: type[Target]) -> list[Target]:
     return list(session.exec(select(model).order_by(model.name)))
 
 
-def jobs_using_workflow(session: Session, workflow: Workflow) -> list[ScheduledJob]:
-    jobs = session.exec(select(ScheduledJob).where(ScheduledJob.action == ActionKind.workflow))
-    return [job for job in jobs if job.config.get("workflow_id") == workflow.id]
+def _remove(session: Session, model: type[Target], ref: str | int) -> None:
+    """Remove an agent or workflow that no job or trigger uses; else say who does."""
+    target = find(session, model, ref)
+    what = model.__name__.lower()
+    users = users_of(session, **{what: target})
+    if users:
+        raise ValidationError(
+            f"{what.title()} {target.name!r} is used by {', '.join(users)}; "
+            "change or delete them first.",
+            what,
+        )
+    session.delete(target)
+    session.commit()
 
 
 def remove_agent(session: Session, ref: str | int) -> None:
-    agent = find(session, Agent, ref)
-    count = session.exec(
-        select(func.count()).select_from(ScheduledJob).where(ScheduledJob.agent_id == agent.id)
-    ).one()
-    if count:
-        raise ValidationError(
-            f"Agent {agent.name!r} has {count} job(s); delete them or move them first.", "agent"
-        )
-    session.delete(agent)
-    session.commit()
+    _remove(session, Agent, ref)
 
 
 def remove_workflow(session: Session, ref: str | int) -> None:
-    workflow = find(session, Workflow, ref)
-    users = jobs_using_workflow(session, workflow)
-    if users:
-        names = ", ".join(repr(job.name) for job in users)
-        raise ValidationError(
-            f"Workflow {workflow.name!r} is run by {names}; change or delete them first.",
-            "workflow",
-        )
-    session.delete(workflow)
-    session.commit()
+    _remove(session, Workflow, ref)
 
 
 def row_json(row: Agent | Workflow) -> dict[str, Any]:

@@ -15,6 +15,18 @@ from dotenv import load_dotenv
 from core.errors import ConfigError, ValidationError
 from core.schedule import validate_timezone
 
+# Planner's own settings (and every PLANNER_/COMPOSIO_ variable): an agent's or workflow's
+# key may never be read from one of these, or Planner could be made to send its own
+# secrets to any address.
+OWN_VARIABLES = frozenset({"DATABASE_URL", "QUEUE_URL", "DASHBOARD_PASSWORD", "PUBLIC_BASE_URL"})
+OWN_PREFIXES = ("PLANNER_", "COMPOSIO_")
+
+
+def is_own_variable(name: str) -> bool:
+    """Whether `name` is one of Planner's own settings."""
+    upper = name.upper()
+    return upper in OWN_VARIABLES or upper.startswith(OWN_PREFIXES)
+
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()

@@ -19,7 +19,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, delete, select
 
-from core.actions import owner_key
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts, read_session
 from core.db import session as open_session
@@ -36,8 +35,10 @@ from core.models import (
     Status,
     WebhookEvent,
 )
+from core.owners import owner_key
 from core.queue import RunQueue
 from core.runner import Attempt, lease_length, record
+from core.runs import run_row
 from core.schedule import occurrences
 
 LOOKAHEAD = timedelta(seconds=75)
@@ -80,31 +81,6 @@ class Plan:
     missed: int
 
 
-def _run_row(
-    job_id: int,
-    source: str,
-    status: str,
-    scheduled_for: datetime,
-    due_at: datetime,
-    now: datetime,
-    **extra: Any,
-) -> dict[str, Any]:
-    row = {
-        "job_id": job_id,
-        "source": source,
-        "status": status,
-        "scheduled_for": scheduled_for,
-        "due_at": due_at,
-        "attempt": 0,
-        "attempts": [],
-        "created_at": now,
-        "finished_at": None,
-        "error": None,
-        "output": None,
-    }
-    return row | extra
-
-
 def _missed_row(job_id: int, missed: list[datetime], now: datetime) -> dict[str, Any]:
     count, first, last = len(missed), missed[0], missed[-1]
     times = (
@@ -112,13 +88,13 @@ def _missed_row(job_id: int, missed: list[datetime], now: datetime) -> dict[str,
         if count == 1
         else (f"between {first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} UTC")
     )
-    return _run_row(
-        job_id,
+    return run_row(
         RunSource.schedule,
-        RunStatus.missed,
-        first,
         now,
         now,
+        job_id=job_id,
+        status=RunStatus.missed,
+        scheduled_for=first,
         finished_at=now,
         output={"missed_occurrences": count, "first": first.isoformat(), "last": last.isoformat()},
         error=f"Missed {count} run{'s' if count != 1 else ''} {times}: no worker was running.",
@@ -164,7 +140,7 @@ def plan_occurrences(
     moments, moment = due_moments(expression, timezone, next_run_at, now)
     past = [m for m in moments if m < now]
     runs = [
-        _run_row(job_id, RunSource.schedule, RunStatus.queued, m, m, now)
+        run_row(RunSource.schedule, m, now, job_id=job_id, scheduled_for=m)
         for m in moments
         if m >= now
     ]
@@ -173,7 +149,7 @@ def plan_occurrences(
     runs_newest = on_time or (newest is not None and policy == MisfirePolicy.catch_up_once)
     if runs_newest:
         source = RunSource.schedule if on_time else RunSource.catch_up
-        runs.append(_run_row(job_id, source, RunStatus.queued, newest, now, now))
+        runs.append(run_row(source, now, now, job_id=job_id, scheduled_for=newest))
     skipped = past[:-1] if runs_newest else past
     if skipped:
         runs.append(_missed_row(job_id, skipped, now))

@@ -38,15 +38,20 @@ class RunResult:
     retryable: bool = False
 
 
-def execute(action: Action, run_id: int, client: httpx.Client) -> RunResult:
+def execute(action: Action, idempotency_key: str, client: httpx.Client) -> RunResult:
     """Perform the action once; never raises for a target's failure."""
     try:
         if isinstance(action, ChatAction):
             output = targets.chat(
-                client, action.agent, action.messages, action.thread_id, action.source, run_id
+                client,
+                action.agent,
+                action.messages,
+                action.thread_id,
+                action.source,
+                idempotency_key,
             )
         else:
-            output = targets.run_workflow(client, action.workflow, action.body, run_id)
+            output = targets.run_workflow(client, action.workflow, action.body, idempotency_key)
     except targets.TargetError as error:
         return RunResult(succeeded=False, error=str(error), retryable=error.retryable)
     return RunResult(succeeded=True, output=output)

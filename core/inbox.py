@@ -26,13 +26,13 @@ from core.models import (
     EventTrigger,
     Run,
     RunSource,
-    RunStatus,
     Status,
     SyncState,
     WebhookEvent,
     iso,
 )
 from core.queue import RunQueue
+from core.runs import run_row
 from core.triggers import find_trigger
 
 RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
@@ -124,13 +124,8 @@ def _insert_runs(
     now: datetime,
 ) -> list[int]:
     rows = [
-        {
-            "trigger_id": trigger.id, "event_id": event.id, "source": source,
-            "status": RunStatus.queued, "due_at": now, "attempt": 0, "attempts": [],
-            "created_at": now,
-        }
-        for trigger in triggers
-    ]  # fmt: skip
+        run_row(source, now, now, trigger_id=trigger.id, event_id=event.id) for trigger in triggers
+    ]
     statement = insert_ignoring_conflicts(get_engine(settings.database_url), RUN_TABLE)
     inserted = session.connection().execute(statement.returning(RUN_TABLE.c.id), rows)
     return [row.id for row in inserted]

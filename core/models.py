@@ -6,6 +6,7 @@ hold `str`); the StrEnums below name their allowed values.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -16,6 +17,12 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_key() -> str:
+    """A key the outside world sees (Idempotency-Key, thread id): random, so unique forever
+    — a database id can be handed out again after a delete, or in a restored database."""
+    return uuid.uuid4().hex
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -113,6 +120,7 @@ class ActionOwner(SQLModel):
     """
 
     id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(default_factory=new_key, unique=True)  # names its thread at the agent
     agent_id: int = Field(foreign_key="agent.id", ondelete="RESTRICT")
     name: str = Field(unique=True)
     action: str = Field(sa_type=sa.String)  # ActionKind
@@ -197,6 +205,9 @@ class WebhookEvent(SQLModel, table=True):
     type: str
     trigger_slug: str | None = None
     composio_trigger_id: str | None = None
+    # The provider's own id of what happened (a Gmail message id), with the trigger it came
+    # through: the same message re-announced under another webhook-id is stored once.
+    dedupe_key: str | None = Field(default=None, unique=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     status: str = Field(default=EventStatus.pending, sa_type=sa.String)  # EventStatus
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -221,6 +232,7 @@ class Run(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(default_factory=new_key, unique=True)  # its Idempotency-Key
     job_id: int | None = Field(default=None, foreign_key="scheduled_job.id", ondelete="CASCADE")
     trigger_id: int | None = Field(default=None, foreign_key="event_trigger.id", ondelete="CASCADE")
     event_id: str | None = None

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.actions import owner_column
 from core.catalog import offline_catalog, toolkit_of
 from core.models import ActionKind, ActionOwner, EventTrigger, Heartbeat, Run, Workflow
+from core.owners import owner_column
 
 OFFLINE_AFTER = timedelta(minutes=3)
 HISTORY = 10

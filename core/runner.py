@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, exists, select, update
 
-from core.actions import build_action, load_owner, owner_column, owner_key
+from core.actions import build_action
 from core.config import Settings
 from core.db import read_session, take_turns
 from core.db import session as open_session
@@ -33,6 +33,7 @@ from core.models import (
     Status,
     utcnow,
 )
+from core.owners import load_owner, owner_column, owner_key
 from core.queue import RunQueue
 
 KEEP_RUNS = 50
@@ -240,7 +241,7 @@ def execute_run(
         attempt = claim(session, run, owner, clock(), settings)
     if attempt is None:
         return
-    result = action if isinstance(action, RunResult) else execute(action, run_id, client)
+    result = action if isinstance(action, RunResult) else execute(action, run.key, client)
     with open_session(settings.database_url) as session:
         retry_at = record(session, attempt, result, clock(), settings)
     if retry_at is not None:

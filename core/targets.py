@@ -1,9 +1,10 @@
 """HTTP clients for the things runs call: agents (OpenAI-compatible or plain HTTP) and
 workflows.
 
-Each call carries `Idempotency-Key: <run id>`, so a target can recognise a retry of the
-same run. Failures are sorted here into retryable (network, timeout, 408, 429, 5xx) and
-final (any other answer), because only the target's answer tells them apart.
+Each call carries `Idempotency-Key: <run key>` (random, never reused), so a target can
+recognise a retry of the same run. Failures are sorted here into retryable (network,
+timeout, 408, 429, 5xx) and final (any other answer), because only the target's answer
+tells them apart.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from core.config import is_own_variable
 from core.models import Agent, Backend, Workflow
 
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -29,6 +31,8 @@ class TargetError(Exception):
 def _bearer(env_name: str) -> dict[str, str]:
     if not env_name:
         return {}
+    if is_own_variable(env_name):
+        raise TargetError(f"{env_name} is one of Planner's own settings, not a key.", False)
     token = os.environ.get(env_name)
     if not token:
         raise TargetError(f"The environment variable {env_name} is not set.", retryable=False)
@@ -45,12 +49,12 @@ def _body(response: httpx.Response) -> Any:
 
 
 def post_json(
-    client: httpx.Client, url: str, payload: Any, run_id: int, headers: dict[str, str]
+    client: httpx.Client, url: str, payload: Any, idempotency_key: str, headers: dict[str, str]
 ) -> Any:
     """POST `payload`; return the answer's JSON (or text), or raise TargetError."""
     try:
         response = client.post(
-            url, json=payload, headers={"Idempotency-Key": str(run_id), **headers}
+            url, json=payload, headers={"Idempotency-Key": idempotency_key, **headers}
         )
     except httpx.TimeoutException:
         raise TargetError(f"No answer from {url} in time (timeout).", retryable=True) from None
@@ -70,7 +74,7 @@ def chat(
     messages: list[dict[str, str]],
     thread_id: str,
     source: dict[str, Any],
-    run_id: int,
+    idempotency_key: str,
 ) -> str:
     """Send the conversation's newest user message to the agent; return its reply text.
 
@@ -81,7 +85,11 @@ def chat(
         system = [{"role": "system", "content": agent.system_prompt}] if agent.system_prompt else []
         url = agent.base_url.rstrip("/") + "/chat/completions"
         answer = post_json(
-            client, url, {"model": agent.model, "messages": system + messages}, run_id, headers
+            client,
+            url,
+            {"model": agent.model, "messages": system + messages},
+            idempotency_key,
+            headers,
         )
         try:
             return answer["choices"][0]["message"]["content"]
@@ -93,14 +101,14 @@ def chat(
         "message": messages[-1]["content"],
         "source": source,
     }
-    answer = post_json(client, agent.base_url, payload, run_id, headers)
+    answer = post_json(client, agent.base_url, payload, idempotency_key, headers)
     if isinstance(answer, dict) and "reply" in answer:
         return str(answer["reply"])
     return answer if isinstance(answer, str) else str(answer)
 
 
 def run_workflow(
-    client: httpx.Client, workflow: Workflow, body: dict[str, Any], run_id: int
+    client: httpx.Client, workflow: Workflow, body: dict[str, Any], idempotency_key: str
 ) -> Any:
     """POST the workflow's input; return its response (JSON or text)."""
-    return post_json(client, workflow.url, body, run_id, _bearer(workflow.auth_env))
+    return post_json(client, workflow.url, body, idempotency_key, _bearer(workflow.auth_env))

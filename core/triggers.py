@@ -14,30 +14,32 @@ from typing import Any
 from sqlmodel import Session, select
 
 from core import composio_sync
-from core.agents import clean_name, ensure_unique_name, find
 from core.catalog import TriggerType, offline_catalog, toolkit_of
 from core.config import Settings
 from core.errors import ValidationError
 from core.models import Agent, EventTrigger, Status, SyncState, iso
-from core.planner import JobFields, action_config, parse_object
+from core.owners import (
+    OwnerFields,
+    action_config,
+    clean_name,
+    ensure_unique_name,
+    find,
+    parse_object,
+)
 
 MIN_POLL_MINUTES = 15
 
 
 @dataclass(frozen=True)
-class TriggerFields:
-    """What a user sets on a trigger; None means "not given" (keep it, on update)."""
+class TriggerFields(OwnerFields):
+    """What a user sets on a trigger; None means "not given" (keep it, on update).
 
-    name: str | None = None
-    agent: str | int | None = None
+    A workflow trigger's input is always the event's data, so `input` is refused.
+    """
+
     event: str | None = None
     filters: str | dict[str, Any] | None = None
     user_id: str | None = None
-    chat: str | None = None
-    workflow: str | int | None = None
-
-    def action_fields(self) -> JobFields:
-        return JobFields(chat=self.chat, workflow=self.workflow)
 
 
 def catalog(settings: Settings, toolkit: str | None = None) -> list[TriggerType]:
@@ -81,6 +83,17 @@ def validate_filters(slug: str, value: str | dict[str, Any]) -> dict[str, Any]:
     return filters
 
 
+def _action(
+    session: Session, fields: TriggerFields, trigger: EventTrigger | None
+) -> tuple[str, dict[str, Any]]:
+    if fields.input is not None:
+        raise ValidationError(
+            "A trigger's workflow gets the event's data as its input; it takes no other.",
+            "input",
+        )
+    return action_config(session, fields, trigger, "trigger")
+
+
 def find_trigger(session: Session, ref: str | int) -> EventTrigger:
     return find(session, EventTrigger, ref, "trigger")
 
@@ -96,7 +109,7 @@ def create_trigger(
     agent = find(session, Agent, fields.agent)
     event = validate_event(settings, fields.event)
     filters = validate_filters(event, fields.filters if fields.filters is not None else {})
-    action, config = action_config(session, fields.action_fields(), None)
+    action, config = _action(session, fields, None)
     ensure_unique_name(session, EventTrigger, name, "trigger")
     trigger = EventTrigger(
         agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
@@ -131,7 +144,7 @@ def update_trigger(
     raw_filters = fields.filters if fields.filters is not None else trigger.filters
     filters = validate_filters(event, raw_filters)
     user_id = fields.user_id.strip() if fields.user_id is not None else trigger.user_id
-    action, config = action_config(session, fields.action_fields(), trigger)
+    action, config = _action(session, fields, trigger)
     ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
 
     old_instance = trigger.composio_trigger_id

@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import agents, inbox, planner, schedule, triggers
+from core import agents, inbox, jobs, schedule, triggers
 from core.catalog import TriggerType, event_variables
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Workflow
@@ -191,7 +191,7 @@ def job_dialog() -> None:
     action = _action_inputs(job, sample, list(DEFAULT_VARIABLES))
     input_text = _job_input_editor(job) if "workflow" in action else None
     if confirmed("job"):
-        fields = planner.JobFields(
+        fields = jobs.JobFields(
             agent=agent.id,
             schedule=cron,
             timezone=timezone,
@@ -203,9 +203,9 @@ def job_dialog() -> None:
         def change() -> None:
             with writing() as db:
                 if job is None:
-                    planner.create_job(db, name, fields, now(), settings().timezone)
+                    jobs.create_job(db, name, fields, now(), settings().timezone)
                 else:
-                    planner.update_job(db, job.id, fields, now())
+                    jobs.update_job(db, job.id, fields, now())
 
         _save(change)
 
@@ -275,7 +275,6 @@ def trigger_dialog() -> None:
     sample = event_variables(kind.slug, envelope.get("data") or {})
     sample |= default_variables(now(), settings().timezone, name or "Trigger", agent.name, 123)
     action = _action_inputs(trigger, sample, [*kind.variables, *DEFAULT_VARIABLES])
-    action.pop("thread", None)
     if confirmed("trigger"):
         fields = triggers.TriggerFields(
             agent=agent.id,
@@ -311,7 +310,7 @@ def delete_dialog() -> None:
         def change() -> None:
             with writing() as db:
                 if model is ScheduledJob:
-                    planner.delete_job(db, item.id)
+                    jobs.delete_job(db, item.id)
                 else:
                     triggers.delete_trigger(db, item.id, settings())
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
-from core import agents, inbox, planner, schedule, triggers
+from core import agents, inbox, jobs, schedule, triggers
 from core.models import ActionOwner, Agent, EventTrigger, ScheduledJob, Status, SyncState, Workflow
 from core.overview import (
     PAGE_SIZE,
@@ -98,9 +98,9 @@ JOB = CardKind(
     model=ScheduledJob, title="Scheduled jobs",
     empty="No jobs yet — add one to have {agent} start a chat on a schedule.",
     key="", dialog="job", primary="Run now", primary_key="run_",
-    act_now=lambda s, job: planner.run_job_now(s, job.id, queue(), now()), acted="{name} queued.",
-    pause=lambda s, job: planner.pause_job(s, job.id, now()),
-    resume=lambda s, job: planner.resume_job(s, job.id, now()),
+    act_now=lambda s, job: jobs.run_job_now(s, job.id, queue(), now()), acted="{name} queued.",
+    pause=lambda s, job: jobs.pause_job(s, job.id, now()),
+    resume=lambda s, job: jobs.resume_job(s, job.id, now()),
     timezone=lambda job: job.timezone, when=_job_when,
 )  # fmt: skip
 TRIGGER = CardKind(

@@ -13,14 +13,15 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel
 
 from cli.main import main
 from core import agents
 from core.config import Settings, get_settings
 from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
-from core.models import Agent, Run, ScheduledJob, Workflow
+from core.models import Agent, Workflow
 from tests.backends import BACKENDS, backend_settings
 from tests.fake_composio import FakeComposio
 from tests.fakes import FakeTarget
@@ -41,13 +42,18 @@ def wait_until(probe: Callable[[], T], timeout: float = 30, what: str = "conditi
         time.sleep(0.05)
 
 
-def snapshot(database_url: str) -> list[list[dict[str, Any]]]:
+def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every stored row of every table, to show that a refused command changed nothing."""
     with read_session(database_url) as session:
-        return [
-            [row.model_dump() for row in session.exec(select(model).order_by(model.id))]
-            for model in (Agent, Workflow, ScheduledJob, Run)
-        ]
+        return {
+            table.name: [
+                tuple(row)
+                for row in session.connection().execute(
+                    sa.select(table).order_by(*table.primary_key.columns)
+                )
+            ]
+            for table in SQLModel.metadata.sorted_tables
+        }
 
 
 @dataclass

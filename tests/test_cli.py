@@ -136,7 +136,7 @@ BAD_COMMANDS = [
     (["runs", "--status", "exploded"], "Unknown run status 'exploded'"),
     (["cron", "0 9 * * *", "--from", "next tuesday"], "is not a date and time"),
     (["agents", "add", "A2", "--url", "not-a-url", "--model", "m"], "not a web address"),
-    (["agents", "rm", "Assistant"], "has 1 job"),
+    (["agents", "rm", "Assistant"], "is used by job 'Existing'"),
 ]  # fmt: skip
 
 

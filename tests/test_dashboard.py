@@ -9,11 +9,11 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import planner, triggers
+from core import jobs, triggers
 from core.config import get_settings
 from core.db import read_session
+from core.jobs import JobFields
 from core.models import EventTrigger, Heartbeat, Run, ScheduledJob, WebhookEvent, utcnow
-from core.planner import JobFields
 from tests.processes import ROOT, settings_env
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -33,7 +33,7 @@ def dashboard(settings, monkeypatch):
     get_settings.cache_clear()
 
 
-def jobs(settings) -> list[ScheduledJob]:
+def stored_jobs(settings) -> list[ScheduledJob]:
     with read_session(settings.database_url) as session:
         return list(session.exec(select(ScheduledJob).order_by(ScheduledJob.id)))
 
@@ -84,7 +84,7 @@ def add_job(app: AppTest, name: str, preset: str, template: str = "Hello {jobNam
 def test_presets_set_the_right_cron(dashboard, agent, settings, preset, cron):
     app = add_job(dashboard(), "Briefing", preset)
     assert not app.exception
-    [job] = jobs(settings)
+    [job] = stored_jobs(settings)
     assert (job.name, job.schedule, job.config["template"]) == ("Briefing", cron, "Hello {jobName}")
     assert "Briefing" in texts(app)
 
@@ -99,7 +99,7 @@ def test_custom_time_and_weekdays_build_the_cron(dashboard, agent, settings):
     assert "At 08:30, only on Monday and Friday" in texts(app)
     app.text_area(key="action_template").input("Standup time").run()
     app.button(key="job_save").click().run()
-    assert [job.schedule for job in jobs(settings)] == ["30 8 * * 1,5"]
+    assert [job.schedule for job in stored_jobs(settings)] == ["30 8 * * 1,5"]
 
 
 def test_the_dialog_previews_the_message_and_flags_unknown_variables(dashboard, agent):
@@ -130,13 +130,13 @@ def test_validation_messages_show_and_nothing_is_saved(dashboard, agent, setting
     app.text_area(key="action_template").input(template).run()
     app.button(key="job_save").click().run()
     assert message in texts(app)
-    assert jobs(settings) == []
+    assert stored_jobs(settings) == []
 
 
 def briefing(session) -> ScheduledJob:
     """A daily job "Briefing" of the agent, saying "Hi"."""
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
-    job = planner.create_job(session, "Briefing", fields, utcnow(), "UTC")
+    job = jobs.create_job(session, "Briefing", fields, utcnow(), "UTC")
     session.commit()
     return job
 
@@ -157,7 +157,7 @@ def test_edit_changes_the_job(dashboard, agent, settings, session):
     app.text_input(key="job_name").input("Morning briefing")
     app.radio(key="job_preset").set_value("Every Monday at 9:00").run()
     app.button(key="job_save").click().run()
-    [changed] = jobs(settings)
+    [changed] = stored_jobs(settings)
     assert (changed.name, changed.schedule, changed.config["template"]) == (
         "Morning briefing", "0 9 * * 1", "Hi"
     )  # fmt: skip
@@ -169,10 +169,10 @@ def test_delete_asks_first(dashboard, agent, settings, session):
     app.button(key=f"delete_{job.id}").click().run()
     assert "Delete the job **Briefing** and its history?" in texts(app)
     app.button(key="delete_cancel").click().run()
-    assert len(jobs(settings)) == 1
+    assert len(stored_jobs(settings)) == 1
     app.button(key=f"delete_{job.id}").click().run()
     app.button(key="delete_confirm").click().run()
-    assert jobs(settings) == []
+    assert stored_jobs(settings) == []
 
 
 def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, session):
@@ -180,10 +180,10 @@ def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, sessi
     app = dashboard()
     assert "**Active**" in texts(app)
     app.button(key=f"pause_{job.id}").click().run()
-    assert jobs(settings)[0].status == "paused"
+    assert stored_jobs(settings)[0].status == "paused"
     assert "**Paused**" in texts(app)
     app.button(key=f"resume_{job.id}").click().run()
-    assert jobs(settings)[0].status == "active"
+    assert stored_jobs(settings)[0].status == "active"
     app.button(key=f"run_{job.id}").click().run()
     with read_session(settings.database_url) as db:
         [run] = db.exec(select(Run)).all()
@@ -283,12 +283,12 @@ def test_agents_are_added_and_edited_never_with_a_key(page, settings):
 
 
 def test_an_agent_in_use_is_not_removed(page, settings, session, agent):
-    planner.create_job(session, "Briefing", JobFields(agent="Assistant", schedule="@daily",
+    jobs.create_job(session, "Briefing", JobFields(agent="Assistant", schedule="@daily",
                                                       chat="hi"), utcnow(), "UTC")  # fmt: skip
     session.commit()
     app = page(_agents_page)
     app.button(key=f"rm_agent_{agent.id}").click().run()
-    assert "has 1 job(s)" in texts(app)
+    assert "is used by job 'Briefing'" in texts(app)
     assert len(agent_rows(settings)) == 1
 
 

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import planner
+from core import jobs
 from core.config import Settings
 from core.db import session as open_session
 from core.db import take_turns
 from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, SWEEP_AFTER, tick
+from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob
 from core.overview import worker_status
-from core.planner import JobFields
 from core.runner import CLAIMS_OF_JOB
 from tests.conftest import RecordingQueue
 
@@ -26,7 +26,7 @@ NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)
 
 def add_job(session: Session, name: str, schedule: str, **extra) -> ScheduledJob:
     fields = JobFields(agent="Assistant", schedule=schedule, chat="hi", **extra)
-    return planner.create_job(session, name, fields, NOW - timedelta(minutes=1), "UTC")
+    return jobs.create_job(session, name, fields, NOW - timedelta(minutes=1), "UTC")
 
 
 def runs_of(session: Session, job: ScheduledJob) -> list[Run]:
@@ -76,7 +76,7 @@ def test_a_second_tick_adds_nothing(settings, session, agent):
 
 def test_paused_jobs_are_not_dispatched(settings, session, agent, queue):
     job = add_job(session, "Nine", "0 9 * * *")
-    planner.pause_job(session, job.id, NOW)
+    jobs.pause_job(session, job.id, NOW)
     tick(settings, queue, NOW, "w1")
     assert runs_of(session, job) == [] and queue.submitted == []
 

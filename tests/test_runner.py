@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select, update
 
-from core import agents, planner
+from core import agents, jobs
 from core.db import session as open_session
 from core.db import take_turns
+from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob
-from core.planner import JobFields
 from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, execute_run, retry_delay
 from tests.conftest import wait_until
 from tests.fakes import Reply
@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 def chat_job(session: Session, template: str = "Hello {jobName}", **extra) -> ScheduledJob:
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat=template, **extra)
-    return planner.create_job(session, "Briefing", fields, NOW, "Europe/Berlin")
+    return jobs.create_job(session, "Briefing", fields, NOW, "Europe/Berlin")
 
 
 def queued_run(session: Session, job: ScheduledJob, scheduled_for: datetime = NOW, **extra) -> Run:
@@ -63,7 +63,7 @@ def test_chat_run_sends_the_rendered_message_and_stores_the_reply(
             {"role": "user", "content": message},
         ],
     }
-    assert request.headers["Idempotency-Key"] == str(run.id)
+    assert request.headers["Idempotency-Key"] == run.key
     session.expire_all()
     stored = session.get(ScheduledJob, job.id)
     assert (stored.last_outcome, stored.health) == ("succeeded", "green")
@@ -95,7 +95,7 @@ def test_http_backend_posts_agent_thread_message_and_source(settings, session, t
     assert done.output == "Done."
     [request] = target.received("/agent")
     assert request.body["agentId"] == "remote-7"
-    assert request.body["threadId"] == f"run-{run.id}"
+    assert request.body["threadId"] == f"run-{run.key}"
     assert request.body["message"] == "Do it"
     assert request.body["source"]["jobName"] == "Briefing"
 
@@ -108,7 +108,7 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
     fields = JobFields(
         agent="Assistant", schedule="0 9 * * 1", workflow="analyze", input='{"scope": "week"}'
     )
-    job = planner.create_job(session, "Weekly", fields, NOW, "UTC")
+    job = jobs.create_job(session, "Weekly", fields, NOW, "UTC")
     run = queued_run(session, job)
 
     done = run_once(settings, queue, http, run.id)
@@ -190,7 +190,7 @@ def test_timeouts_and_refused_connections_are_retryable(settings, session, targe
     assert timed_out.status == "retrying" and "timeout" in timed_out.error
 
     agents.save_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
-    planner.update_job(session, job.id, JobFields(agent="Offline"), NOW)
+    jobs.update_job(session, job.id, JobFields(agent="Offline"), NOW)
     with httpx.Client(timeout=1) as client:
         tomorrow = NOW + timedelta(days=1)
         refused_run = queued_run(session, job, tomorrow)

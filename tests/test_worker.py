@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from core import planner
+from core import jobs
 from core.db import read_session
 from core.db import session as open_session
+from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
 from core.overview import worker_status
-from core.planner import JobFields
 from tests.conftest import wait_until
 from tests.fakes import Reply
 from worker.queue import HueyRunQueue, make_huey
@@ -25,7 +25,7 @@ def finished_runs(database_url: str, job_id: int) -> list[Run]:
 
 
 def test_run_now_executes_through_the_consumer(settings, session: Session, agent, target, consumer):
-    job = planner.create_job(
+    job = jobs.create_job(
         session,
         "Briefing",
         JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi {jobName}"),
@@ -33,7 +33,7 @@ def test_run_now_executes_through_the_consumer(settings, session: Session, agent
         "UTC",
     )
     consumer()
-    run = planner.run_job_now(
+    run = jobs.run_job_now(
         session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
     )
 
@@ -43,14 +43,14 @@ def test_run_now_executes_through_the_consumer(settings, session: Session, agent
     assert done.input == "Hi Briefing"
     assert done.output == "reply to: Hi Briefing"
     [request] = target.received("/v1/chat/completions")
-    assert request.headers["Idempotency-Key"] == str(run.id)
+    assert request.headers["Idempotency-Key"] == run.key
     assert request.body["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
 def test_a_due_job_starts_within_a_second_of_its_time(
     settings, session: Session, agent, target, consumer
 ):
-    job = planner.create_job(
+    job = jobs.create_job(
         session,
         "Every minute",
         JobFields(agent="Assistant", schedule="* * * * *", chat="tick"),
@@ -77,7 +77,7 @@ def test_failing_target_is_retried_then_succeeds(
     settings, session: Session, workflow, agent, target, consumer
 ):
     target.script("/hooks/analyze", Reply(503, {"error": "busy"}), Reply(429), Reply(200, {"x": 1}))
-    job = planner.create_job(
+    job = jobs.create_job(
         session,
         "Report",
         JobFields(
@@ -90,7 +90,7 @@ def test_failing_target_is_retried_then_succeeds(
         "UTC",
     )
     consumer()
-    planner.run_job_now(
+    jobs.run_job_now(
         session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
     )
 
@@ -102,7 +102,7 @@ def test_failing_target_is_retried_then_succeeds(
     assert [a["outcome"] for a in done.attempts] == ["failed", "failed", "succeeded"]
     assert "503" in done.attempts[0]["error"] and "429" in done.attempts[1]["error"]
     requests = target.received("/hooks/analyze")
-    assert {r.headers["Idempotency-Key"] for r in requests} == {str(done.id)}
+    assert {r.headers["Idempotency-Key"] for r in requests} == {done.key}
     assert requests[0].body["input"] == {"scope": "week"}
 
 
@@ -110,7 +110,7 @@ def test_after_downtime_one_catch_up_run_and_one_missed_entry(
     settings, session: Session, agent, workflow, target, consumer
 ):
     fields = JobFields(agent="Assistant", schedule="* * * * *", workflow="analyze-email")
-    job = planner.create_job(session, "Minutely", fields, utcnow(), "UTC")
+    job = jobs.create_job(session, "Minutely", fields, utcnow(), "UTC")
     job.next_run_at -= timedelta(minutes=10)  # as if no worker ran for ten minutes
     session.add(job)
     session.commit()

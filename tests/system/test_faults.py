@@ -21,8 +21,9 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-from core import planner, triggers
+from core import jobs, triggers
 from core.db import read_session
+from core.jobs import JobFields
 from core.models import (
     TERMINAL_STATUSES,
     EventTrigger,
@@ -32,7 +33,6 @@ from core.models import (
     utcnow,
 )
 from core.overview import page_of, recent_runs, worker_status
-from core.planner import JobFields
 from core.triggers import TriggerFields
 from tests.conftest import wait_until
 from tests.delivery import numbered_event, signed
@@ -119,7 +119,7 @@ def test_after_the_worker_was_down_every_event_runs_once_and_jobs_catch_up(
         ("Daily, catch up", "0 6 * * *", "catch_up_once", timedelta(days=2)),
     ]:
         fields = JobFields(agent="Assistant", schedule=schedule, chat=name, misfire=policy)
-        job = planner.create_job(session, name, fields, now - behind, "UTC")
+        job = jobs.create_job(session, name, fields, now - behind, "UTC")
         session.commit()
         assert job.next_run_at < now  # due while no worker ran
     for n in range(200):
@@ -142,10 +142,10 @@ def test_after_the_worker_was_down_every_event_runs_once_and_jobs_catch_up(
     assert sent == sorted(f"event {n}" for n in range(200))
     runs = all_runs(settings)
     with read_session(settings.database_url) as db:
-        jobs = {job.id: job.name for job in db.exec(select(ScheduledJob))}
+        job_names = {job.id: job.name for job in db.exec(select(ScheduledJob))}
     by_job = {
         name: sorted((r.source, r.status) for r in runs if r.job_id == job_id)
-        for job_id, name in jobs.items()
+        for job_id, name in job_names.items()
     }
     assert by_job["Hourly, catch up"][:2] == [("catch_up", "succeeded"), ("schedule", "missed")]
     assert ("catch_up", "succeeded") not in by_job["Hourly, skip"]

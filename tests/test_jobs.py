@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import Session, func, select
 
-from core import agents, planner
+from core import agents, jobs
 from core.errors import NotFoundError, ValidationError
+from core.jobs import JobFields
 from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob, Workflow
-from core.planner import JobFields
 from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -24,7 +24,7 @@ def count(session: Session, model: type) -> int:
 
 
 def test_create_job_stores_it_with_its_next_run(session, agent):
-    job = planner.create_job(session, "Morning Briefing", BRIEFING, NOW, "UTC")
+    job = jobs.create_job(session, "Morning Briefing", BRIEFING, NOW, "UTC")
 
     stored = session.get(ScheduledJob, job.id)
     assert stored.name == "Morning Briefing" and stored.agent_id == agent.id
@@ -40,7 +40,7 @@ def test_create_job_stores_it_with_its_next_run(session, agent):
 
 def test_timezone_defaults_to_the_configured_one(session, agent):
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="hi")
-    job = planner.create_job(session, "Daily", fields, NOW, "America/New_York")
+    job = jobs.create_job(session, "Daily", fields, NOW, "America/New_York")
     assert job.timezone == "America/New_York"
     assert job.next_run_at == datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -49,80 +49,80 @@ def test_workflow_job_keeps_its_input(session, agent, workflow):
     fields = JobFields(
         agent="Assistant", schedule="0 9 * * 1", workflow="analyze-email", input='{"scope":"week"}'
     )
-    job = planner.create_job(session, "Weekly report", fields, NOW, "UTC")
+    job = jobs.create_job(session, "Weekly report", fields, NOW, "UTC")
     assert job.action == "workflow"
     assert job.config == {"workflow_id": workflow.id, "input": {"scope": "week"}}
 
 
 def test_update_changes_what_is_given_and_keeps_the_rest(session, agent, workflow):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
-    updated = planner.update_job(
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    updated = jobs.update_job(
         session, "Briefing", JobFields(schedule="30 8 * * 1-5", thread="continue"), NOW
     )
     assert updated.schedule == "30 8 * * 1-5" and updated.timezone == "Europe/Berlin"
     assert updated.config == {"template": "Today is {date}", "thread": "continue"}
     assert updated.next_run_at == datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 
-    renamed = planner.update_job(session, job.id, JobFields(name="Early briefing"), NOW)
+    renamed = jobs.update_job(session, job.id, JobFields(name="Early briefing"), NOW)
     assert renamed.name == "Early briefing" and renamed.config["thread"] == "continue"
 
-    switched = planner.update_job(session, job.id, JobFields(workflow="analyze-email"), NOW)
+    switched = jobs.update_job(session, job.id, JobFields(workflow="analyze-email"), NOW)
     assert switched.action == "workflow"
     assert switched.config == {"workflow_id": workflow.id, "input": {}}
 
 
 def test_changing_the_schedule_drops_queued_occurrences_but_not_run_now(session, agent, queue):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
     session.add(Run(job_id=job.id, source=RunSource.schedule, scheduled_for=NOW, due_at=NOW))
-    run_now = planner.run_job_now(session, job.id, queue, NOW)
+    run_now = jobs.run_job_now(session, job.id, queue, NOW)
     session.commit()
 
-    planner.update_job(session, job.id, JobFields(schedule="0 10 * * *"), NOW)
+    jobs.update_job(session, job.id, JobFields(schedule="0 10 * * *"), NOW)
 
     remaining = session.exec(select(Run)).all()
     assert [run.id for run in remaining] == [run_now.id]
 
 
 def test_pause_clears_next_run_and_resume_starts_from_now(session, agent):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
     session.add(Run(job_id=job.id, source=RunSource.schedule, scheduled_for=NOW, due_at=NOW))
     session.commit()
 
-    paused = planner.pause_job(session, "Briefing", NOW)
+    paused = jobs.pause_job(session, "Briefing", NOW)
     assert (paused.status, paused.health, paused.next_run_at) == ("paused", "yellow", None)
     assert count(session, Run) == 0
 
     later = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    resumed = planner.resume_job(session, "Briefing", later)
+    resumed = jobs.resume_job(session, "Briefing", later)
     assert resumed.status == "active"
     assert resumed.next_run_at == datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
 def test_delete_removes_the_job_and_its_runs(session, agent, queue):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
-    planner.run_job_now(session, job.id, queue, NOW)
-    planner.delete_job(session, "Briefing")
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    jobs.run_job_now(session, job.id, queue, NOW)
+    jobs.delete_job(session, "Briefing")
     assert count(session, ScheduledJob) == 0 and count(session, Run) == 0
 
 
 def test_run_now_queues_a_run_and_submits_it(session, agent, queue):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
-    planner.pause_job(session, job.id, NOW)
-    run = planner.run_job_now(session, job.id, queue, NOW)
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    jobs.pause_job(session, job.id, NOW)
+    run = jobs.run_job_now(session, job.id, queue, NOW)
     assert (run.status, run.source, run.due_at) == (RunStatus.queued, "run_now", NOW)
     assert queue.submitted == [([run.id], None)]
 
 
 def test_jobs_are_found_by_exact_name_or_id(session, agent):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
-    assert planner.find_job(session, "Briefing").id == job.id
-    assert planner.find_job(session, str(job.id)).id == job.id
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    assert jobs.find_job(session, "Briefing").id == job.id
+    assert jobs.find_job(session, str(job.id)).id == job.id
     with pytest.raises(NotFoundError, match="no job named 'briefing'"):
-        planner.find_job(session, "briefing")
+        jobs.find_job(session, "briefing")
 
 
 def test_health_is_red_after_a_failure_and_yellow_when_paused(session, agent):
-    job = planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    job = jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
     job.consecutive_failures = 1
     assert job.health == "red"
     job.status = "paused"
@@ -159,13 +159,13 @@ INCOMPLETE_NEW_JOBS = [
 def test_bad_jobs_are_refused_and_nothing_changes(
     settings, session, agent, workflow, fields, message
 ):
-    planner.create_job(session, "Existing", BRIEFING, NOW, "UTC")
+    jobs.create_job(session, "Existing", BRIEFING, NOW, "UTC")
     before = snapshot(settings.database_url)
 
     with pytest.raises((ValidationError, NotFoundError), match=message):
-        planner.create_job(session, "New", fields, NOW, "UTC")
+        jobs.create_job(session, "New", fields, NOW, "UTC")
     with pytest.raises((ValidationError, NotFoundError), match=message):
-        planner.update_job(session, "Existing", fields, NOW)
+        jobs.update_job(session, "Existing", fields, NOW)
 
     session.rollback()
     assert snapshot(settings.database_url) == before
@@ -174,16 +174,16 @@ def test_bad_jobs_are_refused_and_nothing_changes(
 @pytest.mark.parametrize(("fields", "message"), INCOMPLETE_NEW_JOBS)
 def test_a_new_job_needs_agent_schedule_and_action(session, agent, fields, message):
     with pytest.raises(ValidationError, match=message):
-        planner.create_job(session, "New", fields, NOW, "UTC")
+        jobs.create_job(session, "New", fields, NOW, "UTC")
     assert count(session, ScheduledJob) == 0
 
 
 def test_duplicate_and_empty_names_are_refused(session, agent):
-    planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+    jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
     with pytest.raises(ValidationError, match="already exists"):
-        planner.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
+        jobs.create_job(session, "Briefing", BRIEFING, NOW, "UTC")
     with pytest.raises(ValidationError, match="Give the job a name"):
-        planner.create_job(session, "  ", BRIEFING, NOW, "UTC")
+        jobs.create_job(session, "  ", BRIEFING, NOW, "UTC")
     assert count(session, ScheduledJob) == 1
 
 
@@ -197,16 +197,3 @@ def test_agents_store_the_name_of_the_key_variable_never_the_key(session):
     with pytest.raises(ValidationError, match="Backend must be"):
         agents.save_agent(session, "A", "llama", "http://x/v1", "m")
     assert count(session, Agent) == 0
-
-
-def test_agents_and_workflows_in_use_cannot_be_removed(session, agent, workflow):
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", workflow="analyze-email")
-    planner.create_job(session, "Report", fields, NOW, "UTC")
-    with pytest.raises(ValidationError, match="has 1 job"):
-        agents.remove_agent(session, "Assistant")
-    with pytest.raises(ValidationError, match="is run by 'Report'"):
-        agents.remove_workflow(session, "analyze-email")
-    planner.delete_job(session, "Report")
-    agents.remove_workflow(session, "analyze-email")
-    agents.remove_agent(session, "Assistant")
-    assert count(session, Agent) == 0 and count(session, Workflow) == 0

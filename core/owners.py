@@ -1,0 +1,185 @@
+"""What scheduled jobs and event triggers share: names, lookup, the action, who uses what.
+
+`core.jobs` and `core.triggers` are siblings over this module; a rule that concerns
+both lives here once, so it can never hold for one and be forgotten for the other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlmodel import Session, select
+
+from core.errors import NotFoundError, ValidationError
+from core.models import (
+    ActionKind,
+    ActionOwner,
+    Agent,
+    EventTrigger,
+    Run,
+    ScheduledJob,
+    Workflow,
+)
+
+OWNER_MODELS: tuple[type[ActionOwner], ...] = (ScheduledJob, EventTrigger)
+OWNER_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
+THREAD_MODES = ("new", "continue")
+MAX_NAME = 200
+Named = TypeVar("Named", Agent, Workflow, ScheduledJob, EventTrigger)
+
+
+@dataclass(frozen=True)
+class OwnerFields:
+    """What a user sets on a job or a trigger alike; None means "not given" (keep it)."""
+
+    name: str | None = None
+    agent: str | int | None = None
+    chat: str | None = None
+    thread: str | None = None
+    workflow: str | int | None = None
+    input: str | dict[str, Any] | None = None
+
+
+def clean_name(name: str, what: str) -> str:
+    """A name as people see it: spaces folded, not empty, not all digits (that is an id)."""
+    text = " ".join(name.split())
+    if not text:
+        raise ValidationError(f"Give the {what} a name.", "name")
+    if len(text) > MAX_NAME:
+        raise ValidationError(f"The {what} name is longer than {MAX_NAME} characters.", "name")
+    if text.isdigit():
+        raise ValidationError(
+            f"A {what} name can't be only digits (it would read as an id); add a word.", "name"
+        )
+    return text
+
+
+def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
+    """A row by id when `ref` is all digits (names never are), else by exact name."""
+    text = str(ref).strip()
+    if text.isdigit():
+        found = session.get(model, int(text))
+    else:
+        found = session.exec(select(model).where(model.name == text)).first()
+    if found is None:
+        raise NotFoundError(f"There is no {what or model.__name__.lower()} named {text!r}.")
+    return found
+
+
+def ensure_unique_name(
+    session: Session, model: type[Named], name: str, what: str | None = None,
+    own_id: int | None = None,
+) -> None:  # fmt: skip
+    """Refuse a name another row of the table already has."""
+    other = session.exec(select(model).where(model.name == name)).first()
+    if other is not None and other.id != own_id:
+        label = what or model.__name__.lower()
+        raise ValidationError(f"A {label} named {name!r} already exists.", "name")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:
+    """A standard JSON object given as text (or already parsed): no NaN or Infinity."""
+    if isinstance(value, dict):
+        ensure_json_safe(value, field, what)
+        return value
+    try:
+        parsed = json.loads(value, parse_constant=_reject_constant) if value.strip() else {}
+    except ValueError as error:
+        raise ValidationError(f"The {what} is not valid JSON: {error}.", field) from None
+    if not isinstance(parsed, dict):
+        raise ValidationError(
+            f'The {what} must be a JSON object, such as {{"scope": "week"}}.', field
+        )
+    return parsed
+
+
+def ensure_json_safe(value: Any, field: str, what: str) -> None:
+    """Refuse a value standard JSON cannot hold (NaN, Infinity) before it is stored."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"The {what} holds {value}, which JSON does not allow.", field)
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    for child in children:
+        ensure_json_safe(child, field, what)
+
+
+def action_config(
+    session: Session, fields: OwnerFields, owner: ActionOwner | None, what: str
+) -> tuple[str, dict[str, Any]]:
+    """The action and config of a job or trigger after applying `fields` (None: new).
+
+    A chat template or a workflow, never both; a thread mode only for chats.
+    """
+    if fields.chat is not None and fields.workflow is not None:
+        raise ValidationError("Choose one action: start a chat or run a workflow, not both.")
+    action = owner.action if owner else None
+    config = dict(owner.config) if owner else {}
+    if fields.chat is not None:
+        if not fields.chat.strip():
+            raise ValidationError(
+                "The chat message is empty; write what the agent should be asked.", "chat"
+            )
+        action, config = ActionKind.chat, {"template": fields.chat, "thread": "new"}
+        if owner and owner.action == ActionKind.chat:
+            config["thread"] = owner.config.get("thread", "new")
+    if fields.workflow is not None:
+        workflow = find(session, Workflow, fields.workflow)
+        action, config = ActionKind.workflow, {"workflow_id": workflow.id, "input": {}}
+        if owner and owner.action == ActionKind.workflow:
+            config["input"] = owner.config.get("input", {})
+    if action is None:
+        raise ValidationError(f"Choose what the {what} does: a chat message or a workflow to run.")
+    if fields.thread is not None:
+        if fields.thread not in THREAD_MODES:
+            raise ValidationError("Thread must be 'new' or 'continue'.", "thread")
+        if action != ActionKind.chat:
+            raise ValidationError(f"A thread mode only applies to chat {what}s.", "thread")
+        config["thread"] = fields.thread
+    if fields.input is not None:
+        if action != ActionKind.workflow:
+            raise ValidationError(f"Input only applies to workflow {what}s.", "input")
+        config["input"] = parse_object(fields.input, "input", "workflow input")
+    return action, config
+
+
+def users_of(
+    session: Session, agent: Agent | None = None, workflow: Workflow | None = None
+) -> list[str]:
+    """The jobs and triggers that belong to `agent` or run `workflow`, as "job 'X'"."""
+    found = []
+    for model in OWNER_MODELS:
+        query = select(model).order_by(model.name)
+        if agent is not None:
+            owners = session.exec(query.where(model.agent_id == agent.id))
+        else:
+            candidates = session.exec(query.where(model.action == ActionKind.workflow))
+            owners = (o for o in candidates if o.config.get("workflow_id") == workflow.id)
+        found.extend(f"{OWNER_WORDS[model]} {owner.name!r}" for owner in owners)
+    return found
+
+
+def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
+    """The table and id of the job or trigger a run belongs to."""
+    if run.job_id is not None:
+        return ScheduledJob, run.job_id
+    if run.trigger_id is not None:
+        return EventTrigger, run.trigger_id
+    return None
+
+
+def owner_column(model: type[ActionOwner]) -> Any:
+    """The Run column that points at rows of `model`."""
+    return Run.job_id if model is ScheduledJob else Run.trigger_id
+
+
+def load_owner(session: Session, run: Run) -> ActionOwner | None:
+    key = owner_key(run)
+    return None if key is None else session.get(*key)
