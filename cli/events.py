@@ -72,6 +72,8 @@ def cmd_triggers(args: argparse.Namespace, settings: Settings) -> None:
             trigger = triggers.pause_trigger(session, args.trigger, settings, now)
         elif args.action == "resume":
             trigger = triggers.resume_trigger(session, args.trigger, settings, now)
+        elif args.action == "sync":
+            trigger = triggers.sync_trigger(session, args.trigger, settings, now)
         else:
             trigger = triggers.find_trigger(session, args.trigger)
         shown = triggers.trigger_json(trigger)

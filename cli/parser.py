@@ -97,6 +97,7 @@ def _trigger_commands(commands: argparse._SubParsersAction) -> None:
         ("resume", "resume a trigger (enabled in Composio)"),
         ("rm", "delete a trigger from Composio and here"),
         ("test", "fire a trigger with a sample event"),
+        ("sync", "register a local trigger with Composio (or enable one it disabled)"),
     ]
     test = _owner_commands(commands, "triggers", "trigger", _trigger_options, verbs)["test"]
     test.add_argument("--payload", metavar="FILE", help="event JSON (or just its data)")

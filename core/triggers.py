@@ -117,19 +117,64 @@ def create_trigger(
         config=config, created_at=now, updated_at=now,
     )  # fmt: skip
     if settings.composio_api_key:
-        trigger.composio_trigger_id = composio_sync.register(
-            settings, event, trigger.user_id, filters
-        )
-        trigger.sync_state = SyncState.registered
+        _register(trigger, settings)
+    _commit(session, trigger, settings, trigger.composio_trigger_id)
+    return trigger
+
+
+def _register(trigger: EventTrigger, settings: Settings) -> None:
+    """A new Composio instance for the trigger as it is now (disabled if it is paused)."""
+    instance = composio_sync.register(settings, trigger.event, trigger.user_id, trigger.filters)
+    if trigger.status == Status.paused:
+        composio_sync.set_enabled(settings, instance, False)
+    trigger.composio_trigger_id, trigger.sync_state, trigger.sync_error = (
+        instance, SyncState.registered, None,
+    )  # fmt: skip
+
+
+def _commit(
+    session: Session, trigger: EventTrigger, settings: Settings, new_instance: str | None
+) -> None:
+    """Commit the trigger; if that fails, remove the instance just registered for it
+    again (no orphan in Composio)."""
     session.add(trigger)
     try:
         session.commit()
     except Exception:
         session.rollback()
-        if trigger.composio_trigger_id:
-            composio_sync.remove(settings, trigger.composio_trigger_id)
+        if new_instance:
+            composio_sync.remove(settings, new_instance)
         raise
+
+
+def sync_trigger(
+    session: Session, ref: str | int, settings: Settings, now: datetime
+) -> EventTrigger:
+    """Register a trigger kept local (made before there was an API key) with Composio,
+    or enable again one Composio disabled; a trigger already in step is left alone."""
+    trigger = find_trigger(session, ref)
+    if not settings.composio_api_key:
+        raise ValidationError(
+            "Planner has no Composio API key yet (COMPOSIO_API_KEY); add it, then sync."
+        )
+    if trigger.composio_trigger_id is None:
+        _register(trigger, settings)
+        trigger.updated_at = now
+        _commit(session, trigger, settings, trigger.composio_trigger_id)
+    elif trigger.sync_state != SyncState.registered and trigger.status == Status.active:
+        _enable(session, trigger, settings, now)
     return trigger
+
+
+def _enable(session: Session, trigger: EventTrigger, settings: Settings, now: datetime) -> None:
+    """Enable the trigger's instance; once Composio agreed, it is in step again (green)."""
+    composio_sync.set_enabled(settings, trigger.composio_trigger_id, True)
+    trigger.status, trigger.sync_state, trigger.sync_error = (
+        Status.active, SyncState.registered, None,
+    )  # fmt: skip
+    trigger.updated_at = now
+    session.add(trigger)
+    session.commit()
 
 
 def update_trigger(
@@ -149,49 +194,50 @@ def update_trigger(
 
     old_instance = trigger.composio_trigger_id
     reregister = (event, filters, user_id) != (trigger.event, trigger.filters, trigger.user_id)
-    if reregister and settings.composio_api_key:
-        new_instance = composio_sync.register(settings, event, user_id, filters)
-        if trigger.status == Status.paused:
-            composio_sync.set_enabled(settings, new_instance, False)
-        trigger.composio_trigger_id, trigger.sync_state = new_instance, SyncState.registered
-        trigger.sync_error = None
     trigger.name, trigger.event, trigger.toolkit = name, event, toolkit_of(event)
     trigger.filters, trigger.user_id = filters, user_id
     trigger.action, trigger.config, trigger.updated_at = action, config, now
     if agent is not None:
         trigger.agent_id = agent.id
-    session.add(trigger)
-    session.commit()
-    if reregister and old_instance and trigger.composio_trigger_id != old_instance:
+    if reregister and settings.composio_api_key:
+        _register(trigger, settings)
+    new_instance = (
+        trigger.composio_trigger_id if trigger.composio_trigger_id != old_instance else None
+    )
+    _commit(session, trigger, settings, new_instance)
+    if new_instance and old_instance:
         composio_sync.remove(settings, old_instance)
-    return trigger
-
-
-def _set_status(
-    session: Session, ref: str | int, status: Status, settings: Settings, now: datetime
-) -> EventTrigger:
-    trigger = find_trigger(session, ref)
-    if trigger.status != status:
-        if trigger.composio_trigger_id and settings.composio_api_key:
-            composio_sync.set_enabled(
-                settings, trigger.composio_trigger_id, status == Status.active
-            )
-        trigger.status, trigger.updated_at = status, now
-        session.add(trigger)
-        session.commit()
     return trigger
 
 
 def pause_trigger(
     session: Session, ref: str | int, settings: Settings, now: datetime
 ) -> EventTrigger:
-    return _set_status(session, ref, Status.paused, settings, now)
+    trigger = find_trigger(session, ref)
+    if trigger.status != Status.paused:
+        if trigger.composio_trigger_id and settings.composio_api_key:
+            composio_sync.set_enabled(settings, trigger.composio_trigger_id, False)
+        trigger.status, trigger.updated_at = Status.paused, now
+        session.add(trigger)
+        session.commit()
+    return trigger
 
 
 def resume_trigger(
     session: Session, ref: str | int, settings: Settings, now: datetime
 ) -> EventTrigger:
-    return _set_status(session, ref, Status.active, settings, now)
+    """Active again; a trigger Composio disabled is enabled there too, and green once it
+    agreed."""
+    trigger = find_trigger(session, ref)
+    out_of_step = trigger.sync_state == SyncState.error
+    if trigger.composio_trigger_id and settings.composio_api_key:
+        if trigger.status != Status.active or out_of_step:
+            _enable(session, trigger, settings, now)
+    elif trigger.status != Status.active:
+        trigger.status, trigger.updated_at = Status.active, now
+        session.add(trigger)
+        session.commit()
+    return trigger
 
 
 def delete_trigger(session: Session, ref: str | int, settings: Settings) -> None:

@@ -211,16 +211,19 @@ def job_dialog() -> None:
 
 
 def _filter_inputs(kind: TriggerType, current: dict[str, Any]) -> dict[str, Any]:
-    filters: dict[str, Any] = {}
+    """The event's filters: a field per known one, each kept as stored unless retyped;
+    filters the form has no field for are kept as they are."""
+    shown = {config.name for config in kind.config_fields}
+    filters = {name: value for name, value in current.items() if name not in shown}
     for config in kind.config_fields:
         label = config.title + (" *" if config.required else "")
+        before = str(current.get(config.name, ""))
         raw = st.text_input(
-            label,
-            value=str(current.get(config.name, "")),
-            key=f"f_{config.name}",
-            help=f"{config.name} ({config.type})",
+            label, value=before, key=f"f_{config.name}", help=f"{config.name} ({config.type})"
         )
-        if raw.strip():
+        if raw.strip() and config.name in current and raw == before:
+            filters[config.name] = current[config.name]
+        elif raw.strip():
             filters[config.name] = _typed(raw.strip(), config.type)
     field_error("filters")
     return filters

@@ -43,6 +43,15 @@ def status_label(item: ActionOwner) -> str:
     return f"{DOTS['green']} **Active**"
 
 
+def _out_of_step(item: ActionOwner) -> bool:
+    """A trigger Composio does not know yet, or disabled, while Planner has a key."""
+    return (
+        isinstance(item, EventTrigger)
+        and item.sync_state != SyncState.registered
+        and bool(settings().composio_api_key)
+    )
+
+
 def _act(change, message: str) -> None:
     """A button's change through core, and a toast once it is made."""
     if apply(change):
@@ -130,6 +139,14 @@ def card(item: ActionOwner, kind: CardKind, runs: list, workflows: dict[int, Wor
         label, change = ("Resume", kind.resume) if paused else ("Pause", kind.pause)
         if buttons.button(label, key=f"{kind.key}{label.lower()}_{item.id}", **full):
             _act(lambda s: change(s, item), f"{item.name}: {label.lower()}d.")
+            st.rerun()
+        if _out_of_step(item) and buttons.button(
+            "Connect to Composio", key=f"sync_{item.id}", **full
+        ):
+            _act(
+                lambda s: triggers.sync_trigger(s, item.id, settings(), now()),
+                f"{item.name} is connected to Composio.",
+            )
             st.rerun()
         edit, delete = buttons.columns(2)
         if edit.button("Edit", key=f"{kind.key}edit_{item.id}", **full):

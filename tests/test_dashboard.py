@@ -214,6 +214,51 @@ def test_the_trigger_dialog_previews_with_a_sample_event(dashboard, agent, setti
     assert "From Jane Doe <jane@example.com>: Q4 planning doc" in texts(app)
 
 
+def test_the_trigger_dialog_saves_continue_the_same_conversation(dashboard, agent, settings,
+                                                                 session):  # fmt: skip
+    trigger = triage(session, settings)
+    app = dashboard()
+    app.button(key=f"tedit_{trigger.id}").click().run()
+    app.checkbox(key="action_thread").check().run()
+    app.button(key="trigger_save").click().run()
+    with read_session(settings.database_url) as db:
+        assert db.get(EventTrigger, trigger.id).config["thread"] == "continue"
+
+
+def test_editing_a_trigger_keeps_filters_it_has_no_field_for_and_its_instance(
+    dashboard, agent, connected, composio, session
+):
+    fields = triggers.TriggerFields(
+        agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x",
+        filters={"interval": 15, "labelIds": ["INBOX", "IMPORTANT"], "include_spam": False},
+    )  # fmt: skip
+    trigger = triggers.create_trigger(session, "Triage", fields, connected, utcnow())
+    composio.requests.clear()
+    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
+    app.button(key=f"tedit_{trigger.id}").click().run()
+    app.text_input(key="trigger_name").input("Mail triage")
+    app.button(key="trigger_save").click().run()
+    with read_session(connected.database_url) as db:
+        saved = db.get(EventTrigger, trigger.id)
+    assert saved.name == "Mail triage"
+    assert saved.filters == fields.filters
+    assert saved.composio_trigger_id == trigger.composio_trigger_id
+    assert [(m, p) for m, p, _ in composio.requests if m != "GET"] == []
+
+
+def test_a_local_trigger_is_connected_to_composio_from_its_card(dashboard, agent, settings,
+                                                                composio, session):  # fmt: skip
+    trigger = triage(session, settings)
+    app = dashboard()
+    assert not [b for b in app.button if b.key == f"sync_{trigger.id}"]  # no key yet
+    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
+    app.button(key=f"sync_{trigger.id}").click().run()
+    with read_session(settings.database_url) as db:
+        synced = db.get(EventTrigger, trigger.id)
+    assert (synced.sync_state, synced.composio_trigger_id) == ("registered", "ti_0001")
+    assert "Not connected to Composio" not in texts(app)
+
+
 def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
     app = dashboard(DASHBOARD_PASSWORD="open sesame")
     assert "No jobs yet" not in texts(app)

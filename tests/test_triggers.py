@@ -208,3 +208,51 @@ def test_the_catalog_comes_from_composio_with_a_key_and_offline_without(settings
     assert live[0].variables[:2] == ["emailFrom", "emailTo"]
     assert "subject" in live[0].variables and "labelIds" in [f.name for f in live[0].config_fields]
     assert len(triggers.catalog(settings)) == 94
+
+
+def composio_disabled(session, name: str, composio) -> None:
+    """What a `composio.trigger.disabled` event leaves: the instance off there, red here."""
+    trigger = triggers.find_trigger(session, name)
+    composio.instances[trigger.composio_trigger_id]["status"] = "disabled"
+    trigger.sync_state, trigger.sync_error = "error", "Composio disabled this trigger."
+    session.add(trigger)
+    session.commit()
+
+
+def test_a_trigger_composio_disabled_is_green_again_once_resumed(session, agent, connected,
+                                                                 composio):  # fmt: skip
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio_disabled(session, "Email triage", composio)
+    assert triggers.find_trigger(session, "Email triage").health == "red"
+
+    resumed = triggers.resume_trigger(session, "Email triage", connected, NOW)
+
+    assert (resumed.health, resumed.sync_state, resumed.sync_error) == ("green", "registered", None)
+    assert composio.instances["ti_0001"]["status"] == "enabled"
+
+
+def test_a_refused_re_enable_keeps_it_red(session, agent, connected, composio):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    composio_disabled(session, "Email triage", composio)
+    composio.fail(400, "Connected account expired")
+    with pytest.raises(ComposioError, match="Connected account expired"):
+        triggers.resume_trigger(session, "Email triage", connected, NOW)
+    session.rollback()
+    assert triggers.find_trigger(session, "Email triage").health == "red"
+
+
+def test_a_local_trigger_is_registered_later_by_sync(session, agent, settings, connected,
+                                                     composio):  # fmt: skip
+    triggers.create_trigger(session, "Email triage", TRIAGE, settings, NOW)
+    triggers.pause_trigger(session, "Email triage", settings, NOW)
+    with pytest.raises(ValidationError, match="no Composio API key"):
+        triggers.sync_trigger(session, "Email triage", settings, NOW)
+
+    synced = triggers.sync_trigger(session, "Email triage", connected, NOW)
+
+    assert (synced.sync_state, synced.composio_trigger_id) == ("registered", "ti_0001")
+    assert composio.instances["ti_0001"]["trigger_config"] == {"labelIds": "INBOX"}
+    assert composio.instances["ti_0001"]["status"] == "disabled"  # it is paused here
+    composio.requests.clear()
+    triggers.sync_trigger(session, "Email triage", connected, NOW)
+    assert writes(composio) == []

@@ -1,0 +1,142 @@
+"""Rules jobs and triggers share (core/owners.py), checked for both through the `planner`
+command: removals refused with who uses what, names, lookups, runs per trigger, threads,
+and agents' addresses and key variables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import planner_cli, snapshot
+
+
+@pytest.fixture
+def cli(connected, monkeypatch):
+    """`planner` in this process, with Composio's API key pointed at the fake."""
+    with planner_cli(connected, monkeypatch) as run:
+        yield run
+
+
+def out(capsys) -> dict | list:
+    return json.loads(capsys.readouterr().out)
+
+
+def refused(cli, capsys, settings, *args: str) -> str:
+    """Run a command that must be refused: exit 2, one line, nothing changed."""
+    capsys.readouterr()
+    before = snapshot(settings.database_url)
+    assert cli(*args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("planner: ")
+    assert snapshot(settings.database_url) == before
+    return captured.err
+
+
+def add_trigger(cli, name: str, *action: str) -> None:
+    assert cli("triggers", "add", name, "--agent", "Assistant", "--event",
+               "GMAIL_NEW_GMAIL_MESSAGE", *action) == 0  # fmt: skip
+
+
+def test_an_agent_only_triggers_use_is_not_removed(cli, capsys, connected, agent):
+    add_trigger(cli, "Email triage", "--chat", "New mail: {emailSubject}")
+    error = refused(cli, capsys, connected, "agents", "rm", "Assistant")
+    assert "Agent 'Assistant' is used by trigger 'Email triage'" in error
+
+
+def test_a_workflow_a_trigger_runs_is_not_removed(cli, capsys, connected, agent, workflow):
+    add_trigger(cli, "Analyze", "--workflow", "analyze-email")
+    assert cli("jobs", "add", "Weekly", "--agent", "Assistant", "--schedule", "@weekly",
+               "--workflow", "analyze-email") == 0  # fmt: skip
+    error = refused(cli, capsys, connected, "workflows", "rm", "analyze-email")
+    assert "used by job 'Weekly', trigger 'Analyze'" in error
+
+    assert cli("triggers", "rm", "Analyze") == 0 and cli("jobs", "rm", "Weekly") == 0
+    assert cli("workflows", "rm", "analyze-email") == 0
+    assert cli("agents", "rm", "Assistant") == 0
+
+
+def test_runs_lists_one_triggers_runs(cli, capsys, connected, agent):
+    add_trigger(cli, "Email triage", "--chat", "hi")
+    add_trigger(cli, "Other", "--chat", "hi")
+    assert cli("triggers", "test", "Email triage") == 0
+    assert cli("triggers", "test", "Other") == 0
+    assert cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule", "@daily",
+               "--chat", "hi") == 0  # fmt: skip
+    assert cli("jobs", "run", "Daily") == 0
+    capsys.readouterr()
+    assert cli("triggers", "show", "Email triage", "--json") == 0
+    triage = out(capsys)
+
+    assert cli("runs", "--trigger", "Email triage", "--json") == 0
+    [run] = out(capsys)
+    assert (run["trigger_id"], run["source"]) == (triage["id"], "test")
+    assert cli("runs", "--trigger", str(triage["id"]), "--json") == 0
+    assert [r["id"] for r in out(capsys)] == [run["id"]]
+    assert "no trigger named 'Nope'" in refused(cli, capsys, connected, "runs", "--trigger", "Nope")
+
+
+def test_a_trigger_can_continue_one_conversation(cli, capsys, connected, agent, workflow):
+    add_trigger(cli, "Triage", "--chat", "hi", "--thread", "continue", "--json")
+    assert out(capsys)["config"]["thread"] == "continue"
+    assert cli("triggers", "update", "Triage", "--name", "Email triage", "--json") == 0
+    assert out(capsys)["config"] == {"template": "hi", "thread": "continue"}
+    assert cli("triggers", "update", "Email triage", "--thread", "new", "--json") == 0
+    assert out(capsys)["config"] == {"template": "hi", "thread": "new"}
+    error = refused(cli, capsys, connected, "triggers", "add", "Flow", "--agent", "Assistant",
+                    "--event", "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email",
+                    "--thread", "continue")  # fmt: skip
+    assert "thread mode only applies to chat triggers" in error
+
+
+def test_names_are_never_only_digits_and_digits_mean_an_id(cli, capsys, connected, agent):
+    error = refused(cli, capsys, connected, "jobs", "add", "42", "--agent", "Assistant",
+                    "--schedule", "@daily", "--chat", "hi")  # fmt: skip
+    assert "can't be only digits" in error
+    assert "can't be only digits" in refused(
+        cli,
+        capsys,
+        connected,
+        "agents",
+        "add",
+        "7",
+        "--url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+    )
+    assert cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule", "@daily",
+               "--chat", "hi", "--json") == 0  # fmt: skip
+    daily = out(capsys)
+    assert cli("jobs", "show", str(daily["id"]), "--json") == 0
+    assert out(capsys)["name"] == "Daily"
+    assert "no job named '999'" in refused(cli, capsys, connected, "jobs", "show", "999")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "http://[::1"], "is not a web address"),
+        (["--url", "http://example.org:99999/v1"], "is not a web address"),
+        (["--url", "file:///etc/passwd"], "is not a web address"),
+        (["--url", "http:///v1"], "is not a web address"),
+        (["--api-key-env", "COMPOSIO_WEBHOOK_SECRET"], "one of Planner's own settings"),
+        (["--api-key-env", "COMPOSIO_API_KEY"], "one of Planner's own settings"),
+        (["--api-key-env", "DATABASE_URL"], "one of Planner's own settings"),
+        (["--api-key-env", "QUEUE_URL"], "one of Planner's own settings"),
+        (["--api-key-env", "dashboard_password"], "one of Planner's own settings"),
+        (["--api-key-env", "PLANNER_SECRET"], "one of Planner's own settings"),
+        (["--api-key-env", "sk-live-123"], "not the key itself"),
+    ],
+)
+def test_agents_refuse_bad_addresses_and_planners_own_settings(cli, capsys, connected, args,
+                                                               message):  # fmt: skip
+    base = ["agents", "add", "Helper", "--model", "m"]
+    url = [] if "--url" in args else ["--url", "http://127.0.0.1:9/v1"]
+    assert message in refused(cli, capsys, connected, *base, *url, *args)
+
+
+def test_workflows_refuse_planners_own_settings_as_their_token(cli, capsys, connected):
+    error = refused(cli, capsys, connected, "workflows", "add", "Leak", "--url",
+                    "http://127.0.0.1:9/hook", "--auth-env", "COMPOSIO_WEBHOOK_SECRET")  # fmt: skip
+    assert "one of Planner's own settings" in error
