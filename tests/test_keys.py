@@ -1,0 +1,82 @@
+"""Keys the outside world sees — Idempotency-Keys and thread ids — are unique forever:
+a database id can be handed out again (SQLite reuses a deleted row's id), a key never."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+
+from core.db import alembic_config, get_engine
+from tests.conftest import planner_cli
+
+
+def test_deleted_and_recreated_jobs_never_reuse_a_key_or_a_thread(
+    settings, monkeypatch, capsys, target, consumer
+):
+    consumer()
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("agents", "add", "Remote", "--backend", "http", "--url",
+                   target.url + "/agent") == 0  # fmt: skip
+        for round_ in range(1, 4):
+            assert cli("jobs", "add", "Report", "--agent", "Remote", "--schedule", "@daily",
+                       "--chat", f"report {round_}", "--thread", "continue") == 0  # fmt: skip
+            assert cli("jobs", "run", "Report") == 0
+            target.wait_for(lambda requests, n=round_: len(requests) == n)
+            assert cli("jobs", "rm", "Report") == 0
+    calls = target.received("/agent")
+    assert [call.body["message"] for call in calls] == ["report 1", "report 2", "report 3"]
+    assert len({call.headers["Idempotency-Key"] for call in calls}) == 3
+    assert len({call.body["threadId"] for call in calls}) == 3
+
+
+def test_a_continued_thread_never_sees_a_deleted_jobs_messages(
+    settings, monkeypatch, capsys, agent, target, consumer
+):
+    def add_and_run(cli, name: str, times: int) -> None:
+        assert cli("jobs", "add", name, "--agent", "Assistant", "--schedule", "@daily",
+                   "--chat", "{jobName}", "--thread", "continue") == 0  # fmt: skip
+        for _ in range(times):
+            count = len(target.received())
+            assert cli("jobs", "run", name) == 0
+            target.wait_for(lambda requests, n=count + 1: len(requests) == n)
+
+    consumer()
+    with planner_cli(settings, monkeypatch) as cli:
+        add_and_run(cli, "Old", 2)
+        assert cli("jobs", "rm", "Old") == 0
+        add_and_run(cli, "New", 1)
+    *_, new_call = target.received("/v1/chat/completions")
+    sent = [m["content"] for m in new_call.body["messages"] if m["role"] != "system"]
+    assert sent == ["New"]
+
+
+def test_the_migration_gives_existing_rows_distinct_keys(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0002")
+    with get_engine(url).begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO agent (id, name, backend, base_url, model, system_prompt, api_key_env,"
+            " created_at) VALUES (1, 'A', 'http', 'http://x', '', '', '', '2026-01-01')"
+        ))  # fmt: skip
+        for job_id in (1, 2):
+            connection.execute(sa.text(
+                "INSERT INTO scheduled_job (id, agent_id, name, action, config, status,"
+                " consecutive_failures, created_at, updated_at, schedule, timezone,"
+                f" misfire_policy) VALUES ({job_id}, 1, 'J{job_id}', 'chat', :config, 'active',"
+                " 0, '2026-01-01', '2026-01-01', '@daily', 'UTC', 'skip')"
+            ), {"config": json.dumps({"template": "x"})})  # fmt: skip
+            connection.execute(sa.text(
+                "INSERT INTO run (job_id, source, status, due_at, attempt, attempts, created_at)"
+                f" VALUES ({job_id}, 'run_now', 'succeeded', '2026-01-01', 1, '[]', '2026-01-01')"
+            ))  # fmt: skip
+
+    command.upgrade(alembic_config(url), "head")
+
+    with get_engine(url).connect() as connection:
+        for table in ("scheduled_job", "run"):
+            keys = connection.execute(sa.text(f"SELECT key FROM {table}")).scalars().all()
+            assert len(keys) == len(set(keys)) == 2 and all(len(key) == 32 for key in keys)
+    get_engine(url).dispose()
