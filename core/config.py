@@ -72,6 +72,7 @@ class Settings:
     misfire_grace_seconds: int = 300
     http_timeout_seconds: float = 60.0
     lease_margin_seconds: float = 60.0
+    inbox_days: int = 30
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
     composio_user_id: str = "default"
@@ -104,6 +105,7 @@ class Settings:
             lease_margin_seconds=_float(
                 values, "PLANNER_LEASE_MARGIN_SECONDS", cls.lease_margin_seconds
             ),
+            inbox_days=_int(values, "PLANNER_INBOX_DAYS", cls.inbox_days, minimum=1),
             composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
             composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),
             composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,

@@ -23,6 +23,7 @@ from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts, read_session
 from core.db import session as open_session
 from core.executor import RunResult
+from core.inbox import prune_inbox
 from core.models import (
     WAITING_STATUSES,
     EventStatus,
@@ -302,5 +303,6 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
     report.leases_expired, retries = _expire_leases(settings, now)
     for run_id, retry_at in retries:
         queue.submit([run_id], eta=retry_at)
+    prune_inbox(settings, now)
     beat(settings, worker, now)
     return report

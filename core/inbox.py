@@ -1,31 +1,36 @@
-"""The webhook inbox: turning stored events into runs, test events, replays.
+"""The webhook inbox: turning stored events into runs, test events, replays, pruning.
 
 An event row is processed once: its runs are inserted with `ON CONFLICT DO NOTHING` on
 (trigger, event) in the same transaction that marks it dispatched, so a duplicate queue
-message, a second worker or the sweep can never start a second run for one event.
+message, a second worker or the sweep can never start a second run for one event. Each
+event has its own transaction: one that raises is `failed`, the others go on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select, update
 
 from core.catalog import offline_catalog, sample_events
 from core.composio_sync import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts
 from core.db import session as open_session
+from core.envelope import Envelope, Rejected, read_envelope, refuse_constant
 from core.errors import NotFoundError, ValidationError, require_one_of
 from core.models import (
     EventStatus,
     EventTrigger,
     Run,
     RunSource,
+    RunStatus,
     Status,
     SyncState,
     WebhookEvent,
@@ -36,45 +41,52 @@ from core.runs import run_row
 from core.triggers import find_trigger
 
 RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
+# Runs still to finish: their event row is kept however old.
+UNFINISHED_STATUSES = (RunStatus.queued, RunStatus.running, RunStatus.retrying)
+PRUNE_BATCH = 1_000
+log = logging.getLogger("planner.inbox")
 
 
-def _matching_triggers(session: Session, event: WebhookEvent) -> list[EventTrigger]:
-    """By Composio trigger id, else by event slug among active triggers."""
-    if event.composio_trigger_id:
+def _matching_triggers(session: Session, envelope: Envelope) -> tuple[list[EventTrigger], str]:
+    """The triggers an event belongs to, or why none: the one registered as its Composio
+    instance; only an event that names no instance goes to the active triggers of its
+    event type and user — never to another user's triggers."""
+    if envelope.trigger_id:
         owner = session.exec(
-            select(EventTrigger).where(
-                EventTrigger.composio_trigger_id == event.composio_trigger_id
-            )
+            select(EventTrigger).where(EventTrigger.composio_trigger_id == envelope.trigger_id)
         ).first()
-        if owner is not None:
-            return [owner] if owner.status == Status.active else []
-    if not event.trigger_slug:
-        return []
-    return list(
-        session.exec(
-            select(EventTrigger)
-            .where(EventTrigger.event == event.trigger_slug, EventTrigger.status == Status.active)
-            .order_by(EventTrigger.id)
+        if owner is None:
+            return [], f"No trigger here is Composio instance {envelope.trigger_id}."
+        if owner.status != Status.active:
+            return [], f"{owner.name} is paused."
+        return [owner], ""
+    if not (envelope.trigger_slug and envelope.user_id):
+        return [], "The event names no trigger instance, or no event type and user."
+    found = session.exec(
+        select(EventTrigger)
+        .where(
+            EventTrigger.event == envelope.trigger_slug,
+            EventTrigger.user_id == envelope.user_id,
+            EventTrigger.status == Status.active,
         )
-    )
+        .order_by(EventTrigger.id)
+    ).all()
+    return list(found), f"No active trigger of {envelope.user_id} listens to this event."
 
 
-def _mark_affected(session: Session, event: WebhookEvent) -> int:
+def _mark_affected(session: Session, envelope: Envelope) -> int:
     """A trigger Composio disabled, or whose account expired, turns red with the reason."""
-    data = event.payload.get("data") or {}
-    metadata = event.payload.get("metadata") or {}
-    if event.type == TRIGGER_DISABLED:
-        query = select(EventTrigger).where(EventTrigger.composio_trigger_id == data.get("id"))
-        reason = f"Composio disabled this trigger ({data.get('disabled_reason', 'no reason')})."
+    if envelope.type == TRIGGER_DISABLED:
+        if not envelope.trigger_id:
+            return 0
+        query = select(EventTrigger).where(EventTrigger.composio_trigger_id == envelope.trigger_id)
+        reason = f"Composio disabled this trigger ({envelope.reason or 'no reason'})."
     else:
         query = select(EventTrigger).where(col(EventTrigger.composio_trigger_id).is_not(None))
-        user = data.get("user_id") or metadata.get("user_id")
-        if user:
-            query = query.where(EventTrigger.user_id == user)
-        toolkit = data.get("toolkit") or {}
-        slug = toolkit.get("slug") if isinstance(toolkit, dict) else toolkit
-        if slug:
-            query = query.where(EventTrigger.toolkit == str(slug).upper())
+        if envelope.user_id:
+            query = query.where(EventTrigger.user_id == envelope.user_id)
+        if envelope.toolkit:
+            query = query.where(EventTrigger.toolkit == envelope.toolkit.upper())
         reason = "The connected account expired; reconnect it in Composio."
     affected = list(session.exec(query))
     for trigger in affected:
@@ -88,31 +100,99 @@ def _finish(event: WebhookEvent, status: EventStatus, note: str, now: datetime) 
 
 
 def process_event(settings: Settings, event_id: str, queue: RunQueue, now: datetime) -> None:
-    """Make one run per matching trigger for a pending event (the worker's task body)."""
+    """Make one run per matching trigger for a pending event, in one transaction.
+
+    The stored payload is checked again as the webhook checks it: a row stored by an
+    earlier version (or replayed from one) that fails raises `Rejected`."""
     with open_session(settings.database_url) as session:
         event = session.get(WebhookEvent, event_id)
         if event is None or event.status != EventStatus.pending:
             session.rollback()
             return
+        envelope = read_envelope(event.payload)
         run_ids: list[int] = []
-        if event.type in (TRIGGER_DISABLED, ACCOUNT_EXPIRED):
-            count = _mark_affected(session, event)
+        if envelope.type in (TRIGGER_DISABLED, ACCOUNT_EXPIRED):
+            count = _mark_affected(session, envelope)
             _finish(event, EventStatus.dispatched, f"Marked {count} trigger(s).", now)
-        elif event.type != TRIGGER_MESSAGE:
-            _finish(event, EventStatus.unmatched, f"Not a trigger event: {event.type}.", now)
-        elif not (triggers := _matching_triggers(session, event)):
-            _finish(event, EventStatus.unmatched, "No active trigger listens to this event.", now)
+        elif envelope.type != TRIGGER_MESSAGE:
+            _finish(event, EventStatus.unmatched, f"Not a trigger event: {envelope.type}.", now)
         else:
-            run_ids = _insert_runs(session, settings, event, triggers, RunSource.event, now)
-            for trigger in triggers:
-                trigger.last_fired_at = now
-                session.add(trigger)
-            names = ", ".join(trigger.name for trigger in triggers)
-            _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
+            triggers, why_none = _matching_triggers(session, envelope)
+            if not triggers:
+                _finish(event, EventStatus.unmatched, f"{why_none} Started nothing.", now)
+            else:
+                run_ids = _insert_runs(session, settings, event, triggers, RunSource.event, now)
+                for trigger in triggers:
+                    trigger.last_fired_at = now
+                    session.add(trigger)
+                names = ", ".join(trigger.name for trigger in triggers)
+                _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
         session.add(event)
         session.commit()
     if run_ids:
         queue.submit(run_ids)
+
+
+def _failure_reason(error: Exception) -> str:
+    said = str(error) if isinstance(error, Rejected) else f"{type(error).__name__}: {error}"
+    return f"Could not process this event ({said[:400]}); it started nothing."
+
+
+def _mark_failed(settings: Settings, event_id: str, error: Exception, now: datetime) -> None:
+    """A pending event that raised is `failed` with the reason, so the sweep leaves it be."""
+    try:
+        with open_session(settings.database_url) as session:
+            session.exec(
+                update(WebhookEvent)
+                .where(col(WebhookEvent.id) == event_id, WebhookEvent.status == EventStatus.pending)
+                .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
+            )
+            session.commit()
+    except sa.exc.SQLAlchemyError:
+        log.exception("event %s could not be marked failed; the sweep will try it again", event_id)
+
+
+def process_events(
+    settings: Settings, event_ids: Sequence[str], queue: RunQueue, now: datetime
+) -> None:
+    """Process each event on its own (the worker's task body): one that raises is marked
+    `failed` and never holds back the others. A database that does not answer fails no
+    event: they stay `pending` for the tick's sweep."""
+    for event_id in event_ids:
+        try:
+            process_event(settings, event_id, queue, now)
+        except sa.exc.OperationalError:
+            log.warning("event %s left pending: the database did not answer", event_id)
+        except Exception as error:  # a poison event, whatever it raised
+            log.exception("event %s failed", event_id)
+            _mark_failed(settings, event_id, error, now)
+
+
+def prune_inbox(settings: Settings, now: datetime) -> int:
+    """Delete inbox rows older than PLANNER_INBOX_DAYS, a batch per transaction; a row
+    still pending, or whose runs are unfinished, stays. Returns how many went."""
+    cutoff = now - timedelta(days=settings.inbox_days)
+    unfinished = select(Run.event_id).where(
+        col(Run.event_id).is_not(None), col(Run.status).in_(UNFINISHED_STATUSES)
+    )
+    removed = 0
+    while True:
+        with open_session(settings.database_url) as session:
+            ids = session.exec(
+                select(WebhookEvent.id)
+                .where(
+                    col(WebhookEvent.received_at) < cutoff,
+                    WebhookEvent.status != EventStatus.pending,
+                    col(WebhookEvent.id).not_in(unfinished),
+                )
+                .limit(PRUNE_BATCH)
+            ).all()
+            if ids:
+                session.exec(delete(WebhookEvent).where(col(WebhookEvent.id).in_(ids)))
+            session.commit()
+        removed += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            return removed
 
 
 def _insert_runs(
@@ -153,14 +233,23 @@ def sample_payload(session: Session, slug: str) -> dict[str, Any]:
 
 
 def read_payload(text: str) -> dict[str, Any]:
-    """A test payload from a file's text: a whole envelope, or just its `data`."""
+    """A test payload from a file's text: a whole envelope, or just its `data` (an
+    object). Checked as the webhook checks a delivery, since it is stored the same way."""
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=refuse_constant)
+        if not isinstance(payload, dict):
+            raise ValidationError("The payload must be a JSON object.", "payload")
+        envelope = {"type": TRIGGER_MESSAGE} | payload if "data" in payload else {
+            "type": TRIGGER_MESSAGE, "data": payload
+        }  # fmt: skip
+        if not isinstance(envelope["data"], dict):
+            raise ValidationError("The payload's 'data' must be a JSON object.", "payload")
+        read_envelope(envelope)
     except json.JSONDecodeError as error:
         raise ValidationError(f"The payload is not valid JSON: {error}.", "payload") from None
-    if not isinstance(payload, dict):
-        raise ValidationError("The payload must be a JSON object.", "payload")
-    return payload if "data" in payload else {"type": TRIGGER_MESSAGE, "data": payload}
+    except Rejected as refusal:
+        raise ValidationError(f"The payload is refused: {refusal}.", "payload") from None
+    return envelope
 
 
 def fire_test_event(
@@ -219,6 +308,7 @@ def event_json(session: Session, event: WebhookEvent) -> dict[str, Any]:
         "type": event.type,
         "trigger_slug": event.trigger_slug,
         "composio_trigger_id": event.composio_trigger_id,
+        "dedupe_key": event.dedupe_key,
         "status": event.status,
         "received_at": event.received_at.isoformat(),
         "processed_at": iso(event.processed_at),

@@ -189,6 +189,7 @@ class EventStatus(StrEnum):
     dispatched = "dispatched"
     unmatched = "unmatched"
     failed = "failed"
+    duplicate = "duplicate"  # the same event (dedupe key) announced again; never processed
 
 
 class WebhookEvent(SQLModel, table=True):

@@ -1,8 +1,8 @@
-"""Composio webhook deliveries: signature check, envelope parsing, and the inbox row.
+"""Composio webhook deliveries: the signature check and writing inbox rows.
 
 The signature is checked here with the standard library (the `composio` SDK takes
 seconds to import, too slow for the request path); a test checks that the SDK's own
-`verify_webhook` agrees.
+`verify_webhook` agrees. What the event says is checked in `core.envelope`.
 """
 
 from __future__ import annotations
@@ -10,37 +10,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import queue
 import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from core.db import get_engine, insert_ignoring_conflicts
+from core.envelope import Envelope, Rejected
 from core.models import EventStatus, WebhookEvent
 
 MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
-MAX_JSON_DEPTH = 64
 WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-EVENT_TYPE = re.compile(r"composio\.[a-z0-9_.]+")
 EVENT_TABLE: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
 log = logging.getLogger("planner.inbox")
 
-
-class Rejected(Exception):
-    """A delivery refused with an HTTP status; nothing was stored."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
+__all__ = ["InboxWriter", "Rejected", "signature", "verify"]
 
 
 def signature(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
@@ -51,7 +42,12 @@ def signature(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> str:
-    """Check a delivery's headers against its body; returns its webhook id, else 401."""
+    """Check a delivery's headers against its body; returns its webhook id, else 401.
+
+    Header values may hold any byte (Starlette decodes them as latin-1): anything but
+    ASCII is refused before `int()` (`'¹'.isdigit()` is true) or `compare_digest` (which
+    raises on non-ASCII text) sees it.
+    """
     webhook_id = headers.get("webhook-id", "")
     timestamp = headers.get("webhook-timestamp", "")
     offered = headers.get("webhook-signature", "")
@@ -59,64 +55,16 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> 
         raise Rejected(401, "missing webhook-id, webhook-timestamp or webhook-signature")
     if not WEBHOOK_ID.fullmatch(webhook_id):
         raise Rejected(401, "malformed webhook-id")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > TOLERANCE_SECONDS:
+    if not (timestamp.isascii() and timestamp.isdigit()):
+        raise Rejected(401, "webhook-timestamp is not a number of seconds")
+    if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         raise Rejected(401, "timestamp outside the 5-minute tolerance")
+    if not offered.isascii():
+        raise Rejected(401, "signature does not match")
     expected = signature(secret, webhook_id, timestamp, body)
     if not any(hmac.compare_digest(expected, candidate) for candidate in offered.split()):
         raise Rejected(401, "signature does not match")
     return webhook_id
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack, deepest = [(value, 1)], 1
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            break
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """A Composio V3 event: `type`, `metadata` (trigger slug and id), `data`."""
-
-    type: str
-    trigger_slug: str | None
-    trigger_id: str | None
-    payload: dict[str, Any]
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.payload.get("data") or {}
-
-
-def parse(body: bytes) -> Envelope:
-    """The envelope of a delivery, or 400 when the body is not a Composio event."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        raise Rejected(400, "body is not JSON") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        raise Rejected(400, "not a Composio event: no 'type'")
-    if not EVENT_TYPE.fullmatch(payload["type"]):
-        raise Rejected(400, f"not a Composio event type: {payload['type'][:80]!r}")
-    if _depth(payload, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise Rejected(400, "event nested too deeply")
-    metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
-    data = payload.get("data")
-    if data is not None and not isinstance(data, dict):
-        raise Rejected(400, "not a Composio event: 'data' is not an object")
-    return Envelope(
-        type=payload["type"],
-        trigger_slug=metadata.get("trigger_slug") or (data or {}).get("trigger_name"),
-        trigger_id=metadata.get("trigger_id") or (data or {}).get("id"),
-        payload=payload,
-    )
 
 
 def inbox_row(event_id: str, envelope: Envelope, now: datetime) -> dict[str, Any]:
@@ -125,23 +73,53 @@ def inbox_row(event_id: str, envelope: Envelope, now: datetime) -> dict[str, Any
         "type": envelope.type,
         "trigger_slug": envelope.trigger_slug,
         "composio_trigger_id": envelope.trigger_id,
+        "dedupe_key": envelope.dedupe_key,
         "payload": envelope.payload,
         "status": EventStatus.pending,
         "received_at": now,
+        "processed_at": None,
+        "note": None,
     }
 
 
 def store_rows(database_url: str, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert inbox rows in one transaction; returns the ids that were new."""
+    """Insert inbox rows in one transaction; returns the ids that are new and pending.
+
+    A row refused for its webhook-id was delivered before and stores nothing; one refused
+    for its dedupe key is the same event announced again and is kept as `duplicate`.
+    """
     engine = get_engine(database_url)
     statement = insert_ignoring_conflicts(engine, EVENT_TABLE).returning(EVENT_TABLE.c.id)
     with engine.begin() as connection:
-        return set(connection.execute(statement, rows).scalars())
+        new = set(connection.execute(statement, rows).scalars())
+        refused = [row for row in rows if row["id"] not in new and row["dedupe_key"]]
+        again = _announced_again(connection, refused) if refused else []
+        if again:
+            connection.execute(statement, again)
+    return new
 
 
-def store(database_url: str, event_id: str, envelope: Envelope, now: datetime) -> bool:
-    """Insert one inbox row; False if this webhook id was stored already."""
-    return bool(store_rows(database_url, [inbox_row(event_id, envelope, now)]))
+def _announced_again(connection: sa.Connection, refused: list[dict[str, Any]]) -> list[dict]:
+    """Rows refused for their dedupe key (not their webhook-id), as `duplicate` rows that
+    name the first announcement: `planner events` shows them, nothing processes them."""
+    table = EVENT_TABLE.c
+    ids = [row["id"] for row in refused]
+    keys = [row["dedupe_key"] for row in refused]
+    known = set(connection.execute(sa.select(table.id).where(table.id.in_(ids))).scalars())
+    first = dict(
+        connection.execute(
+            sa.select(table.dedupe_key, table.id).where(table.dedupe_key.in_(keys))
+        ).all()
+    )
+    return [
+        row | {
+            "dedupe_key": None, "status": EventStatus.duplicate, "processed_at": row["received_at"],
+            "note": f"The same event as {first.get(row['dedupe_key'], 'an earlier one')}, "
+                    "announced again; started nothing.",
+        }
+        for row in refused
+        if row["id"] not in known
+    ]  # fmt: skip
 
 
 class InboxWriter:
@@ -180,19 +158,34 @@ class InboxWriter:
                 break
         return batch
 
+    def _store(self, rows: list[dict[str, Any]]) -> tuple[set[str], dict[str, Exception]]:
+        """Store rows together; if the database refuses that, one by one, so only the row
+        it refuses is refused. Returns the new ids and the error of each refused row."""
+        try:
+            return store_rows(self.database_url, rows), {}
+        except Exception as error:  # every waiting delivery must get an answer
+            if len(rows) == 1:
+                log.warning("could not store event %s: %s", rows[0]["id"], error)
+                return set(), {rows[0]["id"]: error}
+        new: set[str] = set()
+        failed: dict[str, Exception] = {}
+        for row in rows:
+            stored, refused = self._store([row])
+            new |= stored
+            failed |= refused
+        return new, failed
+
     def _write_forever(self) -> None:
         while True:
             batch = self._next_batch()
             unique = list({row["id"]: row for row, _ in reversed(batch)}.values())
-            try:
-                new = store_rows(self.database_url, unique)
-            except Exception as error:  # every waiting delivery must get an answer
-                for _, done in batch:
-                    done.set_exception(error)
-                continue
+            new, failed = self._store(unique)
             answered: set[str] = set()
             for row, done in batch:
-                done.set_result(row["id"] in new and row["id"] not in answered)
+                if row["id"] in failed:
+                    done.set_exception(failed[row["id"]])
+                else:
+                    done.set_result(row["id"] in new and row["id"] not in answered)
                 answered.add(row["id"])
             if new:
                 try:

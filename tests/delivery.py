@@ -23,11 +23,20 @@ def signed(body: bytes, webhook_id: str, secret: str = SECRET, at: float | None 
     }
 
 
-def event_body(**changes) -> tuple[bytes, str]:
-    webhook_id = f"msg_{uuid.uuid4()}"
-    return json.dumps(GMAIL | {"id": webhook_id} | changes).encode(), webhook_id
+def event_body(
+    instance: str | None = None, user: str = "default", data: dict | None = None, **changes
+) -> tuple[bytes, str]:
+    """A Gmail event with its own webhook-id and message id, from Composio trigger instance
+    `instance` — or, without one, naming only its event type and user (the tests' local
+    triggers belong to user "default", so they match it)."""
+    webhook_id, message_id = f"msg_{uuid.uuid4()}", uuid.uuid4().hex[:16]
+    metadata = {k: v for k, v in GMAIL["metadata"].items() if k != "trigger_id"}
+    metadata |= {"user_id": user} | ({"trigger_id": instance} if instance else {})
+    event_data = GMAIL["data"] | {"message_id": message_id, "id": message_id} | (data or {})
+    event = GMAIL | {"id": webhook_id, "metadata": metadata, "data": event_data} | changes
+    return json.dumps(event).encode(), webhook_id
 
 
 def numbered_event(n: int, prefix: str = "event") -> tuple[bytes, str]:
     """An event whose subject says which it is ("event 7"), so its call can be told apart."""
-    return event_body(data=GMAIL["data"] | {"subject": f"{prefix} {n}"})
+    return event_body(data={"subject": f"{prefix} {n}"})

@@ -3,7 +3,6 @@ and trigger runs executed by the same runner as jobs, against a real local HTTP 
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -14,11 +13,13 @@ from core import triggers
 from core.catalog import sample_events
 from core.db import session as open_session
 from core.dispatch import EVENT_SWEEP_AFTER, tick
-from core.inbox import fire_test_event, process_event, replay_event
+from core.envelope import parse
+from core.inbox import fire_test_event, process_event, process_events, replay_event
 from core.models import EventTrigger, Run, WebhookEvent
 from core.runner import execute_run
 from core.triggers import TriggerFields
-from core.webhooks import parse, store
+from core.webhooks import inbox_row, store_rows
+from tests.conftest import planner_cli, snapshot
 from tests.fakes import Reply
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -26,14 +27,33 @@ GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
 TEMPLATE = "From {emailFrom}: {emailSubject} | {sender} | {preview.subject} | {nothing}."
 
 
+def gmail(event_id: str, instance: str | None = None, user: str = "user-42") -> dict:
+    """The sample Gmail event with its own ids, from `instance` (or naming none)."""
+    metadata = {k: v for k, v in GMAIL["metadata"].items() if k != "trigger_id"}
+    metadata |= {"user_id": user} | ({"trigger_id": instance} if instance else {})
+    data = GMAIL["data"] | {"message_id": event_id, "id": event_id}
+    return GMAIL | {"id": event_id, "metadata": metadata, "data": data}
+
+
+# The sample from no instance, for the tests' local triggers (of user-42, see add_trigger).
+LOCAL = gmail(GMAIL["id"])
+
+
+def store(settings, payload: dict, event_id: str) -> bool:
+    """Stored as the webhook stores a delivery; False when nothing new was pending."""
+    row = inbox_row(event_id, parse(json.dumps(payload).encode()), NOW)
+    return bool(store_rows(settings.database_url, [row]))
+
+
 def receive(settings, payload: dict, event_id: str | None = None) -> str:
     event_id = event_id or payload["id"]
-    assert store(settings.database_url, event_id, parse(json.dumps(payload).encode()), NOW)
+    assert store(settings, payload, event_id)
     return event_id
 
 
 def add_trigger(session, settings, name: str, **fields) -> EventTrigger:
-    base = {"agent": "Assistant", "event": "GMAIL_NEW_GMAIL_MESSAGE", "chat": TEMPLATE}
+    base = {"agent": "Assistant", "event": "GMAIL_NEW_GMAIL_MESSAGE", "chat": TEMPLATE,
+            "user_id": "user-42"}  # fmt: skip
     return triggers.create_trigger(session, name, TriggerFields(**(base | fields)), settings, NOW)
 
 
@@ -62,7 +82,7 @@ def run_all(settings, queue, http) -> list[Run]:
 def test_a_gmail_event_starts_a_chat_with_the_event_variables(settings, session, agent, target,
                                                               queue, http):  # fmt: skip
     add_trigger(session, settings, "Email triage")
-    process_event(settings, receive(settings, GMAIL), queue, NOW)
+    process_event(settings, receive(settings, LOCAL), queue, NOW)
 
     [run] = run_all(settings, queue, http)
     assert (run.source, run.status, run.event_id) == ("event", "succeeded", GMAIL["id"])
@@ -80,38 +100,59 @@ def test_a_workflow_trigger_receives_the_event_data_and_source(
     settings, session, agent, workflow, target, queue, http
 ):
     add_trigger(session, settings, "Analyze", chat=None, workflow="analyze-email")
-    process_event(settings, receive(settings, GMAIL), queue, NOW)
+    process_event(settings, receive(settings, LOCAL), queue, NOW)
 
     [run] = run_all(settings, queue, http)
     [request] = target.received("/hooks/analyze")
-    assert request.body["input"] == GMAIL["data"]
+    assert request.body["input"] == LOCAL["data"]
     assert request.body["source"]["type"] == "event"
     assert request.body["source"]["event"] == "GMAIL_NEW_GMAIL_MESSAGE"
     assert request.body["source"]["eventId"] == GMAIL["id"]
     assert run.status == "succeeded"
 
 
-def test_matching_prefers_the_composio_instance_then_the_slug(settings, session, agent, queue):
-    owner = add_trigger(session, settings, "Registered")
-    owner.composio_trigger_id = GMAIL["metadata"]["trigger_id"]
-    session.add(owner)
+def registered(session, settings, name: str, instance: str, **fields) -> EventTrigger:
+    trigger_ = add_trigger(session, settings, name, **fields)
+    trigger_.composio_trigger_id = instance
+    session.add(trigger_)
     session.commit()
-    add_trigger(session, settings, "Other gmail trigger")
+    return trigger_
+
+
+def test_an_event_of_an_instance_starts_only_its_trigger(settings, session, agent, queue):
+    owner = registered(session, settings, "Registered", GMAIL["metadata"]["trigger_id"])
+    add_trigger(session, settings, "Same event, local")
     process_event(settings, receive(settings, GMAIL), queue, NOW)
     assert [run.trigger_id for run in runs(settings)] == [owner.id]
 
-    other = copy.deepcopy(GMAIL) | {"id": "msg_other"}
-    other["metadata"] = other["metadata"] | {"trigger_id": "ti_unknown"}
-    process_event(settings, receive(settings, other), queue, NOW)
-    others = sorted(r.trigger_id for r in runs(settings) if r.event_id == "msg_other")
-    assert others == [owner.id, trigger(settings, "Other gmail trigger").id]
+
+def test_an_event_of_an_unknown_instance_starts_nothing(settings, session, agent, queue):
+    add_trigger(session, settings, "Same event, same user")
+    process_event(settings, receive(settings, gmail("msg_x", instance="ti_unknown")), queue, NOW)
+    assert runs(settings) == []
+    stored = event(settings, "msg_x")
+    assert (stored.status, stored.note) == (
+        "unmatched", "No trigger here is Composio instance ti_unknown. Started nothing."
+    )  # fmt: skip
+
+
+def test_an_event_without_an_instance_goes_to_its_users_triggers_only(settings, session, agent,
+                                                                      queue):  # fmt: skip
+    mine = add_trigger(session, settings, "Mine")
+    add_trigger(session, settings, "Someone else's", user_id="user-7")
+    add_trigger(session, settings, "Other event", user_id="user-42", event="GITHUB_COMMIT_EVENT",
+                filters={"owner": "o", "repo": "r"})  # fmt: skip
+    process_event(settings, receive(settings, gmail("msg_a")), queue, NOW)
+    process_event(settings, receive(settings, gmail("msg_b", user="user-9")), queue, NOW)
+    assert [(run.event_id, run.trigger_id) for run in runs(settings)] == [("msg_a", mine.id)]
+    assert event(settings, "msg_b").status == "unmatched"
 
 
 def test_paused_triggers_do_not_match_and_unmatched_events_are_kept(settings, session, agent,
                                                                     queue):  # fmt: skip
     add_trigger(session, settings, "Email triage")
     triggers.pause_trigger(session, "Email triage", settings, NOW)
-    process_event(settings, receive(settings, GMAIL), queue, NOW)
+    process_event(settings, receive(settings, LOCAL), queue, NOW)
     assert runs(settings) == []
     assert event(settings, GMAIL["id"]).status == "unmatched"
 
@@ -119,8 +160,8 @@ def test_paused_triggers_do_not_match_and_unmatched_events_are_kept(settings, se
 def test_an_event_is_processed_once_however_often_it_comes(settings, session, agent, queue):
     add_trigger(session, settings, "One")
     add_trigger(session, settings, "Two")
-    event_id = receive(settings, GMAIL)
-    assert not store(settings.database_url, event_id, parse(json.dumps(GMAIL).encode()), NOW)
+    event_id = receive(settings, LOCAL)
+    assert not store(settings, LOCAL, event_id)
     for _ in range(3):
         process_event(settings, event_id, queue, NOW)
     assert len(runs(settings)) == 2
@@ -170,7 +211,7 @@ def test_test_events_fire_only_that_trigger_with_a_sample(settings, session, age
 
 def test_replay_runs_a_stored_event_again_as_a_new_entry(settings, session, agent, queue):
     add_trigger(session, settings, "Email triage")
-    process_event(settings, receive(settings, GMAIL), queue, NOW)
+    process_event(settings, receive(settings, LOCAL), queue, NOW)
     copy_ = replay_event(session, GMAIL["id"], queue, NOW)
     assert queue.events == [copy_.id] and copy_.id.startswith(GMAIL["id"] + ":replay:")
     process_event(settings, copy_.id, queue, NOW)
@@ -178,7 +219,7 @@ def test_replay_runs_a_stored_event_again_as_a_new_entry(settings, session, agen
 
 
 def test_the_tick_resubmits_events_whose_message_was_lost(settings, session, queue):
-    event_id = receive(settings, GMAIL)
+    event_id = receive(settings, LOCAL)
     tick(settings, queue, NOW + EVENT_SWEEP_AFTER / 2, "w")
     assert queue.events == []
     tick(settings, queue, NOW + EVENT_SWEEP_AFTER + timedelta(seconds=1), "w")
@@ -188,7 +229,7 @@ def test_the_tick_resubmits_events_whose_message_was_lost(settings, session, que
 def test_trigger_runs_retry_and_colour_like_jobs(settings, session, agent, target, queue, http):
     target.script("/v1/chat/completions", Reply(503), Reply(400, {"error": "bad"}))
     add_trigger(session, settings, "Email triage")
-    process_event(settings, receive(settings, GMAIL), queue, NOW)
+    process_event(settings, receive(settings, LOCAL), queue, NOW)
     [run_id] = queue.run_ids
     execute_run(run_id, queue, http, settings, clock=lambda: NOW)
     [retrying] = runs(settings)
@@ -197,3 +238,112 @@ def test_trigger_runs_retry_and_colour_like_jobs(settings, session, agent, targe
     [failed] = runs(settings)
     assert (failed.status, failed.attempt) == ("failed", 2)
     assert trigger(settings, "Email triage").health == "red"
+
+
+EXAMPLES = {event["metadata"]["trigger_slug"]: event for event in sample_events().values()}
+
+
+@pytest.mark.parametrize(
+    ("slug", "keyed"),
+    [("GMAIL_NEW_GMAIL_MESSAGE", True), ("GITHUB_COMMIT_EVENT", True),
+     ("SLACK_RECEIVE_MESSAGE", True), ("GOOGLECALENDAR_GOOGLE_CALENDAR_EVENT_SYNC_TRIGGER", False)],
+)  # fmt: skip
+def test_the_same_event_under_a_new_webhook_id_is_kept_as_a_duplicate(settings, queue, slug,
+                                                                       keyed):  # fmt: skip
+    example = EXAMPLES[slug]
+    first = receive(settings, example)
+    assert store(settings, example | {"id": "msg_again"}, "msg_again") is not keyed
+    again = event(settings, "msg_again")
+    if keyed:
+        assert (again.status, again.dedupe_key) == ("duplicate", None)
+        assert again.note == f"The same event as {first}, announced again; started nothing."
+    else:  # a calendar event's id repeats on every update: each announcement is new
+        assert (again.status, again.dedupe_key) == ("pending", None)
+
+
+def test_the_same_message_from_another_instance_is_not_a_duplicate(settings):
+    receive(settings, gmail("msg_1", instance="ti_a") | {"data": GMAIL["data"]})
+    assert receive(settings, gmail("msg_2", instance="ti_b") | {"data": GMAIL["data"]})
+
+
+def test_replays_and_test_events_do_not_collide_with_the_original(settings, session, agent,
+                                                                  queue):  # fmt: skip
+    add_trigger(session, settings, "Email triage")
+    process_event(settings, receive(settings, LOCAL), queue, NOW)
+    fire_test_event(session, settings, "Email triage", queue, NOW, payload=LOCAL)
+    replayed = replay_event(session, LOCAL["id"], queue, NOW)
+    process_event(settings, replayed.id, queue, NOW)
+    assert len(runs(settings)) == 3
+    assert event(settings, replayed.id).status == "dispatched"
+
+
+def legacy_row(settings, event_id: str, payload: dict, received_at: datetime) -> str:
+    """A pending row as an earlier version stored it, before envelopes were checked."""
+    with open_session(settings.database_url) as session:
+        session.add(WebhookEvent(id=event_id, type=payload["type"], payload=payload,
+                                 received_at=received_at))  # fmt: skip
+        session.commit()
+    return event_id
+
+
+POISON_DISABLED = {"type": "composio.trigger.disabled",
+                   "data": {"id": {"a": 1}, "disabled_reason": ["odd"]}}  # fmt: skip
+
+
+def test_a_poison_event_fails_alone_and_the_sweep_leaves_it(settings, session, agent, queue):
+    add_trigger(session, settings, "Email triage")
+    poison = legacy_row(settings, "msg_poison", POISON_DISABLED, NOW - timedelta(hours=1))
+    good = [receive(settings, gmail(f"msg_{n}")) for n in range(20)]
+    process_events(settings, [good[0], poison, *good[1:]], queue, NOW)
+
+    failed = event(settings, poison)
+    assert (failed.status, failed.note) == ("failed", "Could not process this event (not a "
+            "Composio event: 'data.id' is not a string); it started nothing.")  # fmt: skip
+    assert {event(settings, event_id).status for event_id in good} == {"dispatched"}
+    assert len(runs(settings)) == 20
+    tick(settings, queue, NOW + EVENT_SWEEP_AFTER * 2, "w")
+    assert queue.events == []
+
+
+def test_a_disabled_event_without_an_instance_marks_no_trigger(settings, session, agent, queue):
+    add_trigger(session, settings, "Local")
+    payload = {"id": "msg_d", "type": "composio.trigger.disabled", "data": {}}
+    process_event(settings, receive(settings, payload), queue, NOW)
+    assert trigger(settings, "Local").sync_state == "local"
+
+
+def test_a_test_payload_whose_data_is_not_an_object_is_refused(settings, session, agent, tmp_path,
+                                                              monkeypatch, capsys):  # fmt: skip
+    add_trigger(session, settings, "Email triage")
+    session.close()
+    before = snapshot(settings.database_url)
+    for text in ['{"data": 3}', '{"data": [1]}', '{"subject": NaN}', '{"data": {"x": "\\u0000"}}']:
+        payload = tmp_path / "payload.json"
+        payload.write_text(text)
+        with planner_cli(settings, monkeypatch) as cli:
+            assert cli("triggers", "test", "Email triage", "--payload", str(payload)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("planner: The payload") and err.count("\n") == 1, err
+    assert snapshot(settings.database_url) == before
+
+
+def test_the_tick_prunes_old_inbox_rows_but_not_unfinished_ones(settings, session, agent, queue,
+                                                               http):  # fmt: skip
+    add_trigger(session, settings, "Email triage")
+    old = NOW - timedelta(days=settings.inbox_days, seconds=1)
+    done, waiting = receive(settings, gmail("msg_done")), receive(settings, gmail("msg_waiting"))
+    for event_id in (done, waiting):
+        process_event(settings, event_id, queue, NOW)
+    execute_run(queue.run_ids[0], queue, http, settings, clock=lambda: NOW)
+    pending = legacy_row(settings, "msg_pending", LOCAL, old)
+    young = receive(settings, gmail("msg_young"))
+    with open_session(settings.database_url) as db:
+        for event_id in (done, waiting):
+            db.get(WebhookEvent, event_id).received_at = old
+        db.commit()
+
+    tick(settings, queue, NOW, "w")
+
+    with open_session(settings.database_url) as db:
+        left = sorted(db.exec(select(WebhookEvent.id)).all())
+    assert left == sorted([waiting, pending, young])

@@ -39,3 +39,16 @@ def test_any_of_several_signatures_may_match():
 def test_the_secret_is_used_as_it_is():
     with pytest.raises(Rejected, match="does not match"):
         verify("whsec_s3cret", headers(NOW, secret="s3cret"), BODY, NOW)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("webhook-timestamp", "¹"), ("webhook-timestamp", "\uff11\uff18"),
+     ("webhook-signature", "v1,é"), ("webhook-id", "msg_é")],
+)  # fmt: skip
+def test_header_values_that_are_not_ascii_are_refused_with_401(name, value):
+    """Starlette hands header bytes over as latin-1 text; '¹'.isdigit() is true, and
+    compare_digest raises on non-ASCII text."""
+    with pytest.raises(Rejected) as refused:
+        verify("s3cret", headers(NOW) | {name: value}, BODY, NOW)
+    assert refused.value.status == 401

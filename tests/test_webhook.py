@@ -17,7 +17,7 @@ from core import triggers
 from core.db import read_session
 from core.models import Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
-from tests.conftest import wait_until
+from tests.conftest import planner_cli, wait_until
 from tests.delivery import SECRET, event_body, signed
 from tests.processes import get, serve_webhook, settings_env
 
@@ -54,6 +54,15 @@ def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
     def raw(content: bytes):
         return lambda: (content, signed(content, f"msg_{uuid.uuid4()}"))
 
+    def envelope(**fields) -> Callable[[], tuple[bytes, dict]]:
+        return raw(json.dumps({"type": "composio.trigger.message", "data": {}} | fields).encode())
+
+    def text(body: str) -> Callable[[], tuple[bytes, dict]]:
+        return raw(body.encode())
+
+    def header(name: str, value: bytes) -> Callable[[], tuple[bytes, dict]]:
+        return tweak(lambda b, i, h: (b, h | {name: value}))
+
     huge = b'{"type": "composio.trigger.message", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     nested = ('{"type": "composio.x", "data": ' + '{"a": ' * 200 + "1" + "}" * 201).encode()
     unknown = json.dumps({"id": "x", "type": "stripe.charge.failed", "data": {}}).encode()
@@ -77,6 +86,27 @@ def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
         ("no content type", 415,
          tweak(lambda b, i, h: (b, {k: v for k, v in h.items() if k != "content-type"}))),
         ("2 MiB body", 413, raw(huge)),
+        ("superscript timestamp", 401, header("webhook-timestamp", "¹".encode())),
+        ("latin-1 timestamp", 401, header("webhook-timestamp", "17²".encode("latin-1"))),
+        ("signature with é", 401, header("webhook-signature", "v1,é=".encode())),
+        ("webhook-id with é", 401,
+         lambda: (b"{}", signed(b"{}", "msg_x") | {"webhook-id": "msg_é".encode()})),
+        ("metadata not an object", 400, envelope(metadata="x")),
+        ("trigger_slug an object", 400, envelope(metadata={"trigger_slug": {"a": 1}})),
+        ("trigger_id a number", 400, envelope(metadata={"trigger_id": 7})),
+        ("user_id a list", 400, envelope(metadata={"user_id": ["u"]})),
+        ("data.id an object", 400, envelope(data={"id": {"a": 1}})),
+        ("disabled with data.id an object", 400,
+         envelope(type="composio.trigger.disabled", data={"id": {"a": 1}})),
+        ("disabled_reason an object", 400,
+         envelope(type="composio.trigger.disabled", data={"id": "ti_1", "disabled_reason": {}})),
+        ("NaN", 400, text('{"type": "composio.trigger.message", "data": {"x": NaN}}')),
+        ("Infinity", 400, text('{"type": "composio.trigger.message", "data": {"x": -Infinity}}')),
+        ("lone surrogate", 400,
+         text('{"type": "composio.trigger.message", "data": {"x": "\\ud800"}}')),
+        ("lone surrogate in a key", 400,
+         text('{"type": "composio.trigger.message", "data": {"\\udc00": 1}}')),
+        ("NUL", 400, text('{"type": "composio.trigger.message", "data": {"x": "a\\u0000"}}')),
     ]  # fmt: skip
     for header in ("webhook-id", "webhook-timestamp", "webhook-signature"):
 
@@ -170,3 +200,93 @@ def test_events_received_while_no_worker_runs_are_executed_when_it_starts(
         "New email from Jane Doe <jane@example.com>: Q4 planning doc."
     }
     assert len(target.received("/v1/chat/completions")) == len(sent)
+
+
+def test_healthz_says_database_unavailable_without_the_drivers_words(settings, tmp_path):
+    hidden = "postgresql+psycopg://secret_user:pw@127.0.0.1:1/secret_db"
+    env = settings_env(settings, DATABASE_URL=hidden)
+    process, health = serve_webhook(env, tmp_path / "nodb.log")
+    try:
+        answer = wait_until(lambda: get(health), what="the webhook process")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "error", "database": "database unavailable"}
+
+
+def _chat_trigger(session, settings, name: str, user_id: str, instance: str | None = None):
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{subject}",
+                           user_id=user_id)  # fmt: skip
+    created = triggers.create_trigger(session, name, fields, settings, utcnow())
+    created.composio_trigger_id = instance
+    session.add(created)
+    session.commit()
+    return created
+
+
+def _deliver(webhook: str, body: bytes, webhook_id: str) -> dict:
+    answer = httpx.post(webhook, content=body, headers=signed(body, webhook_id))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _settled(settings, ids: list[str]) -> dict[str, WebhookEvent]:
+    with read_session(settings.database_url) as db:
+        events = {e.id: e for e in db.exec(select(WebhookEvent)) if e.id in ids}
+    pending = [e for e in events.values() if e.status == "pending"]
+    return events if len(events) == len(ids) and not pending else {}
+
+
+def test_an_event_reaches_only_the_triggers_it_belongs_to(
+    settings, session, agent, target, webhook, consumer
+):
+    mine = _chat_trigger(session, settings, "Mine", "user-42", instance="ti_mine")
+    _chat_trigger(session, settings, "Same user, local", "user-42")
+    _chat_trigger(session, settings, "Other user", "user-7")
+    consumer()
+    sent = {
+        "registered": event_body(instance="ti_mine", user="user-42"),
+        "unknown instance": event_body(instance="ti_someone_elses", user="user-9"),
+        "no instance": event_body(user="user-7"),
+        "no instance, unknown user": event_body(user="user-9"),
+    }
+    for body, webhook_id in sent.values():
+        _deliver(webhook, body, webhook_id)
+    ids = {label: webhook_id for label, (_, webhook_id) in sent.items()}
+    events = wait_until(lambda: _settled(settings, list(ids.values())), what="every event")
+    with read_session(settings.database_url) as db:
+        runs = {(run.event_id, run.trigger_id) for run in db.exec(select(Run))}
+        other = triggers.find_trigger(db, "Other user")
+    assert runs == {(ids["registered"], mine.id), (ids["no instance"], other.id)}
+    unknown = events[ids["unknown instance"]]
+    assert (unknown.status, unknown.note) == (
+        "unmatched", "No trigger here is Composio instance ti_someone_elses. Started nothing."
+    )  # fmt: skip
+    assert events[ids["no instance, unknown user"]].status == "unmatched"
+
+
+def test_the_same_message_announced_again_starts_nothing_and_is_shown(
+    settings, session, agent, target, webhook, consumer, monkeypatch, capsys
+):
+    _chat_trigger(session, settings, "Mine", "user-42", instance="ti_mine")
+    consumer()
+    body, first_id = event_body(instance="ti_mine", user="user-42")
+    again_id = f"msg_{uuid.uuid4()}"
+    again = json.dumps(json.loads(body) | {"id": again_id}).encode()
+    assert _deliver(webhook, body, first_id)["status"] == "accepted"
+    assert _deliver(webhook, again, again_id)["status"] == "duplicate"
+    assert _deliver(webhook, again, again_id)["status"] == "duplicate"
+    wait_until(lambda: _settled(settings, [first_id]), what="the first announcement")
+    wait_until(lambda: target.received("/v1/chat/completions"), what="the agent call")
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("events", "--json") == 0
+    shown = {event["id"]: event for event in json.loads(capsys.readouterr().out)}
+    assert sorted(shown) == sorted([first_id, again_id])
+    assert (shown[first_id]["status"], shown[again_id]["status"]) == ("dispatched", "duplicate")
+    assert (
+        shown[again_id]["note"]
+        == f"The same event as {first_id}, announced again; started nothing."
+    )
+    assert shown[again_id]["runs"] == []
+    assert count(settings, Run) == 1

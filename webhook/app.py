@@ -4,9 +4,12 @@
 runs anything itself. Concurrent deliveries share one transaction (group commit).
 Answers: 415 unless the body is JSON, 413 for a body over 1 MiB, 401 for a missing or
 wrong signature, a malformed webhook-id or a timestamp over 5 minutes off (nothing
-stored), 400 for a body that is not a Composio event (or not `composio.*`), else
-200 once the event row is committed — also for a repeated `webhook-id`, which stores
-nothing new. `GET /healthz` says whether the database answers.
+stored), 400 for a body that is not a Composio event (not `composio.*`, a field of the
+wrong type, NaN, a NUL or a lone surrogate), 503 when the database refuses this row
+(the others of its transaction are stored), else 200 once the event row is committed —
+also, as "duplicate", for a repeated `webhook-id` (stores nothing new) or the same event
+announced again (kept as `duplicate`, starts nothing). `GET /healthz` says whether the
+database answers.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from starlette.routing import Route
 
 from core.config import Settings, get_settings
 from core.db import get_engine
+from core.envelope import parse
 from core.models import utcnow
-from core.webhooks import MAX_BODY_BYTES, InboxWriter, Rejected, parse, verify
+from core.webhooks import MAX_BODY_BYTES, InboxWriter, Rejected, verify
 
 log = logging.getLogger("planner.webhook")
 
@@ -85,19 +89,23 @@ async def receive_composio(request: Request) -> JSONResponse:
         stored = await asyncio.wrap_future(
             request.app.state.inbox.submit(event_id, envelope, utcnow())
         )
-    except sa.exc.SQLAlchemyError:
+    except Exception:  # whatever the database said, this delivery is not stored
         log.exception("could not store event %s", event_id)
         return JSONResponse({"error": "could not store the event; try again"}, status_code=503)
     return JSONResponse({"status": "accepted" if stored else "duplicate", "id": event_id})
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """200 when the database answers, 503 when it does not."""
+    """200 when the database answers, 503 when it does not: the driver's error (which
+    can name the host and user) goes to the log, not to whoever asks."""
     try:
         with get_engine(get_settings().database_url).connect() as connection:
             connection.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as error:
-        return JSONResponse({"status": "error", "database": str(error)}, status_code=503)
+    except sa.exc.SQLAlchemyError:
+        log.exception("health check: the database does not answer")
+        return JSONResponse(
+            {"status": "error", "database": "database unavailable"}, status_code=503
+        )
     return JSONResponse({"status": "ok"})
 
 

@@ -21,7 +21,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from core.config import Settings
 from core.dispatch import beat, tick, worker_name
 from core.errors import ConfigError
-from core.inbox import process_event
+from core.inbox import process_events
 from core.models import utcnow
 from core.runner import execute_run
 
@@ -83,8 +83,7 @@ class HueyRunQueue:
 
         @huey.task(name="process_events")
         def process_inbox_events(event_ids: list[str]) -> None:
-            for event_id in event_ids:
-                process_event(settings, event_id, self, utcnow())
+            process_events(settings, event_ids, self, utcnow())
 
         self.start_runs = start_runs
         self.run_job = run_job
