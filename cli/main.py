@@ -130,13 +130,15 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             print(f"Deleted job {args.job}.")
             return
         if args.action == "add":
-            job = jobs.create_job(session, args.name, _job_fields(args), now, settings.timezone)
+            job = jobs.create_job(
+                session, args.name, _job_fields(args), now, settings.timezone, task_queue()
+            )
         elif args.action == "update":
-            job = jobs.update_job(session, args.job, _job_fields(args), now)
+            job = jobs.update_job(session, args.job, _job_fields(args), now, task_queue())
         elif args.action == "pause":
             job = jobs.pause_job(session, args.job, now)
         elif args.action == "resume":
-            job = jobs.resume_job(session, args.job, now)
+            job = jobs.resume_job(session, args.job, now, task_queue())
         else:
             job = jobs.find_job(session, args.job)
         shown = jobs.job_json(job)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, delete, select
+from sqlmodel import Session, col, delete, select
 
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts, read_session
@@ -157,7 +157,9 @@ def plan_occurrences(
     return Plan(runs=runs, next_run_at=moment, missed=len(skipped))
 
 
-def _due_jobs(connection: sa.Connection, now: datetime) -> list[sa.Row]:
+def _due_jobs(connection: sa.Connection, now: datetime, job_id: int | None) -> list[sa.Row]:
+    """Active jobs due within the look-ahead (only `job_id`, when given)."""
+    only = (JOB_TABLE.c.id == job_id,) if job_id is not None else ()
     return connection.execute(
         sa.select(
             JOB_TABLE.c.id,
@@ -166,7 +168,11 @@ def _due_jobs(connection: sa.Connection, now: datetime) -> list[sa.Row]:
             JOB_TABLE.c.next_run_at,
             JOB_TABLE.c.misfire_policy,
         )
-        .where(JOB_TABLE.c.status == Status.active, JOB_TABLE.c.next_run_at <= now + LOOKAHEAD)
+        .where(
+            JOB_TABLE.c.status == Status.active,
+            JOB_TABLE.c.next_run_at <= now + LOOKAHEAD,
+            *only,
+        )
         .order_by(JOB_TABLE.c.next_run_at)
         .limit(JOBS_PER_BATCH)
         # PostgreSQL: concurrent ticks take different jobs instead of waiting on each other
@@ -175,46 +181,61 @@ def _due_jobs(connection: sa.Connection, now: datetime) -> list[sa.Row]:
     ).all()
 
 
-def _dispatch_batch(engine: sa.Engine, now: datetime, grace: timedelta, report: TickReport) -> int:
-    """Plan and insert one batch of due jobs in one transaction; returns jobs handled."""
-    with engine.begin() as connection:
-        jobs = _due_jobs(connection, now)
-        if not jobs:
-            return 0
-        rows: list[dict[str, Any]] = []
-        advances: list[dict[str, Any]] = []
-        for job in jobs:
-            plan = plan_occurrences(
-                job.id, job.schedule, job.timezone, job.next_run_at, job.misfire_policy, now, grace
-            )
-            rows.extend(plan.runs)
-            report.occurrences_missed += plan.missed
-            advances.append({"job": job.id, "seen": job.next_run_at, "next": plan.next_run_at})
-        inserted = (
-            connection.execute(
-                insert_ignoring_conflicts(engine, RUN_TABLE).returning(
-                    RUN_TABLE.c.id, RUN_TABLE.c.status, RUN_TABLE.c.due_at
-                ),
-                rows,
-            ).all()
-            if rows
-            else []
+def _dispatch_batch(
+    connection: sa.Connection,
+    now: datetime,
+    grace: timedelta,
+    report: TickReport,
+    job_id: int | None = None,
+) -> int:
+    """Plan and insert one batch of due jobs in the connection's transaction; returns
+    how many jobs it handled."""
+    jobs = _due_jobs(connection, now, job_id)
+    if not jobs:
+        return 0
+    rows: list[dict[str, Any]] = []
+    advances: list[dict[str, Any]] = []
+    for job in jobs:
+        plan = plan_occurrences(
+            job.id, job.schedule, job.timezone, job.next_run_at, job.misfire_policy, now, grace
         )
-        # Conditional on the value read: a job edited meanwhile keeps its new schedule.
-        connection.execute(
-            JOB_TABLE.update()
-            .where(
-                JOB_TABLE.c.id == sa.bindparam("job"),
-                JOB_TABLE.c.next_run_at == sa.bindparam("seen"),
-            )
-            .values(next_run_at=sa.bindparam("next")),
-            advances,
+        rows.extend(plan.runs)
+        report.occurrences_missed += plan.missed
+        advances.append({"job": job.id, "seen": job.next_run_at, "next": plan.next_run_at})
+    insert = insert_ignoring_conflicts(connection.engine, RUN_TABLE)
+    returning = insert.returning(RUN_TABLE.c.id, RUN_TABLE.c.status, RUN_TABLE.c.due_at)
+    inserted = connection.execute(returning, rows).all() if rows else []
+    # Conditional on the value read: a job edited meanwhile keeps its new schedule.
+    connection.execute(
+        JOB_TABLE.update()
+        .where(
+            JOB_TABLE.c.id == sa.bindparam("job"),
+            JOB_TABLE.c.next_run_at == sa.bindparam("seen"),
         )
+        .values(next_run_at=sa.bindparam("next")),
+        advances,
+    )
     report.runs_created += len(inserted)
     for run_id, status, due_at in inserted:
         if status == RunStatus.queued:
             report.submitted.setdefault(due_at, []).append(run_id)
     return len(jobs)
+
+
+def _submit_planned(queue: RunQueue, report: TickReport) -> None:
+    """Each due moment's runs as one message, a little before their time."""
+    for due_at, run_ids in sorted(report.submitted.items()):
+        queue.submit(run_ids, eta=due_at - SUBMIT_AHEAD)
+
+
+def plan_soon(session: Session, job_id: int, queue: RunQueue, now: datetime) -> None:
+    """Plan a job's occurrences inside the look-ahead at once: a job created, resumed or
+    rescheduled just before its time would otherwise wait for the next tick (up to a
+    minute late). Its occurrences are all still ahead, so no grace applies."""
+    report = TickReport()
+    _dispatch_batch(session.connection(), now, timedelta(0), report, job_id)
+    session.commit()
+    _submit_planned(queue, report)
 
 
 def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
@@ -289,10 +310,11 @@ def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> Tic
     engine = get_engine(settings.database_url)
     grace = timedelta(seconds=settings.misfire_grace_seconds)
     report = TickReport()
-    while _dispatch_batch(engine, now, grace, report) == JOBS_PER_BATCH:
-        pass
-    for due_at, run_ids in sorted(report.submitted.items()):
-        queue.submit(run_ids, eta=due_at - SUBMIT_AHEAD)
+    while True:
+        with engine.begin() as connection:
+            if _dispatch_batch(connection, now, grace, report) < JOBS_PER_BATCH:
+                break
+    _submit_planned(queue, report)
     stale = _stale_waiting_runs(settings, now)
     if stale:
         queue.submit(stale)

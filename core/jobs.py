@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from core import schedule
+from core.dispatch import plan_soon
 from core.errors import ValidationError
 from core.models import (
     Agent,
@@ -57,8 +58,15 @@ def _clear_waiting_occurrences(session: Session, job: ScheduledJob) -> None:
 
 
 def create_job(
-    session: Session, name: str, fields: JobFields, now: datetime, default_timezone: str
+    session: Session,
+    name: str,
+    fields: JobFields,
+    now: datetime,
+    default_timezone: str,
+    queue: RunQueue | None = None,
 ) -> ScheduledJob:
+    """Add a job. With `queue`, an occurrence within the tick's look-ahead is planned and
+    submitted at once, so a job made just before its time still starts on time."""
     if fields.agent is None:
         raise ValidationError("Choose the agent this job belongs to.", "agent")
     if fields.schedule is None:
@@ -84,7 +92,14 @@ def create_job(
     )
     session.add(job)
     session.commit()
+    _plan_soon(session, job, queue, now)
     return job
+
+
+def _plan_soon(session: Session, job: ScheduledJob, queue: RunQueue | None, now: datetime) -> None:
+    if queue is not None and job.status == Status.active:
+        plan_soon(session, job.id, queue, now)
+        session.refresh(job)
 
 
 def find_job(session: Session, ref: str | int) -> ScheduledJob:
@@ -92,7 +107,14 @@ def find_job(session: Session, ref: str | int) -> ScheduledJob:
     return find(session, ScheduledJob, ref, "job")
 
 
-def update_job(session: Session, ref: str | int, fields: JobFields, now: datetime) -> ScheduledJob:
+def update_job(
+    session: Session,
+    ref: str | int,
+    fields: JobFields,
+    now: datetime,
+    queue: RunQueue | None = None,
+) -> ScheduledJob:
+    """Change a job; a new schedule is planned at once as on create (with `queue`)."""
     job = find_job(session, ref)
     name = clean_name(fields.name, "job") if fields.name is not None else job.name
     agent = find(session, Agent, fields.agent) if fields.agent is not None else None
@@ -115,6 +137,8 @@ def update_job(session: Session, ref: str | int, fields: JobFields, now: datetim
     job.updated_at = now
     session.add(job)
     session.commit()
+    if timing_changed:
+        _plan_soon(session, job, queue, now)
     return job
 
 
@@ -128,8 +152,11 @@ def pause_job(session: Session, ref: str | int, now: datetime) -> ScheduledJob:
     return job
 
 
-def resume_job(session: Session, ref: str | int, now: datetime) -> ScheduledJob:
-    """Resume from now on: occurrences that fell in the pause are not replayed."""
+def resume_job(
+    session: Session, ref: str | int, now: datetime, queue: RunQueue | None = None
+) -> ScheduledJob:
+    """Resume from now on: occurrences that fell in the pause are not replayed; the next
+    one is planned at once as on create (with `queue`)."""
     job = find_job(session, ref)
     if job.status != Status.active:
         job.status = Status.active
@@ -137,6 +164,7 @@ def resume_job(session: Session, ref: str | int, now: datetime) -> ScheduledJob:
         job.updated_at = now
         session.add(job)
         session.commit()
+        _plan_soon(session, job, queue, now)
     return job
 
 

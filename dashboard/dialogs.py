@@ -19,7 +19,7 @@ from core.catalog import TriggerType, event_variables
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Workflow
 from core.templates import DEFAULT_VARIABLES, default_variables, missing_variables, render
-from dashboard.context import now, reading, settings, writing
+from dashboard.context import now, queue, reading, settings, writing
 
 CUSTOM = "Custom"
 WIDGET_PREFIXES = ("job_", "action_", "trigger_", "f_")
@@ -203,9 +203,9 @@ def job_dialog() -> None:
         def change() -> None:
             with writing() as db:
                 if job is None:
-                    jobs.create_job(db, name, fields, now(), settings().timezone)
+                    jobs.create_job(db, name, fields, now(), settings().timezone, queue())
                 else:
-                    jobs.update_job(db, job.id, fields, now())
+                    jobs.update_job(db, job.id, fields, now(), queue())
 
         _save(change)
 

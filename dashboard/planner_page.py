@@ -109,7 +109,7 @@ JOB = CardKind(
     key="", dialog="job", primary="Run now", primary_key="run_",
     act_now=lambda s, job: jobs.run_job_now(s, job.id, queue(), now()), acted="{name} queued.",
     pause=lambda s, job: jobs.pause_job(s, job.id, now()),
-    resume=lambda s, job: jobs.resume_job(s, job.id, now()),
+    resume=lambda s, job: jobs.resume_job(s, job.id, now(), queue()),
     timezone=lambda job: job.timezone, when=_job_when,
 )  # fmt: skip
 TRIGGER = CardKind(

@@ -189,3 +189,17 @@ def test_migrate_is_idempotent_and_matches_the_models(settings):
         assert compare_metadata(context, SQLModel.metadata) == []
     with read_session(settings.database_url) as db:
         assert db.exec(select(ScheduledJob)).all() == []
+
+
+def test_a_job_added_just_before_its_time_is_called_without_waiting_for_a_tick(
+    settings, target, agent, consumer
+):
+    added = planner(settings, "jobs", "add", "Soon", "--agent", "Assistant", "--schedule",
+                    "* * * * *", "--chat", "on time", "--json")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    job = json.loads(added.stdout)
+    runs = json.loads(planner(settings, "runs", "--job", "Soon", "--json").stdout)
+    assert [(r["source"], r["status"]) for r in runs] == [("schedule", "queued")]
+    assert job["next_run_at"] > runs[0]["scheduled_for"]  # the tick will not plan it again
+    consumer()  # no tick has run: the command planned it
+    target.wait_for(lambda requests: len(requests) == 1, timeout=90)

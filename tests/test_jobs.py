@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, func, select
@@ -10,7 +10,7 @@ from sqlmodel import Session, func, select
 from core import agents, jobs
 from core.errors import NotFoundError, ValidationError
 from core.jobs import JobFields
-from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob, Workflow
+from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob
 from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -197,3 +197,39 @@ def test_agents_store_the_name_of_the_key_variable_never_the_key(session):
     with pytest.raises(ValidationError, match="Backend must be"):
         agents.save_agent(session, "A", "llama", "http://x/v1", "m")
     assert count(session, Agent) == 0
+
+
+EVERY_MINUTE = JobFields(agent="Assistant", schedule="* * * * *", chat="tick")
+
+
+def planned(session: Session, job: ScheduledJob) -> list[Run]:
+    return list(session.exec(select(Run).where(Run.job_id == job.id)))
+
+
+def test_a_job_made_just_before_its_time_is_planned_at_once(session, agent, queue):
+    job = jobs.create_job(session, "Soon", EVERY_MINUTE, NOW, "UTC", queue)
+
+    [run] = planned(session, job)
+    assert (run.source, run.status, run.scheduled_for) == (
+        "schedule",
+        "queued",
+        NOW.replace(minute=1),
+    )
+    assert queue.submitted == [([run.id], run.due_at - timedelta(seconds=1.5))]
+    assert job.next_run_at == NOW.replace(minute=2)  # the tick will not plan it again
+
+
+def test_a_job_due_later_is_left_to_the_tick(session, agent, queue):
+    job = jobs.create_job(session, "Later", BRIEFING, NOW, "UTC", queue)
+    assert planned(session, job) == [] and queue.submitted == []
+
+
+def test_a_resumed_or_rescheduled_job_is_planned_at_once(session, agent, queue):
+    job = jobs.create_job(session, "Daily", BRIEFING, NOW, "UTC", queue)
+    jobs.update_job(session, "Daily", JobFields(schedule="* * * * *"), NOW, queue)
+    assert [run.scheduled_for for run in planned(session, job)] == [NOW.replace(minute=1)]
+
+    jobs.pause_job(session, "Daily", NOW)
+    later = NOW.replace(minute=30)
+    jobs.resume_job(session, "Daily", later, queue)
+    assert [run.scheduled_for for run in planned(session, job)] == [NOW.replace(minute=31)]
