@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,6 +15,16 @@ from core.db import session as open_session
 from core.errors import PlannerError
 from core.models import utcnow
 from core.queue import RunQueue
+
+# Everything Markdown, GitHub's extensions (autolinks: `:` and `.`) and Streamlit's own
+# (`:red[…]`, `:material/…:`, `$math$`) act on.
+MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~:$&=])")
+
+
+def plain(text: object) -> str:
+    """Text a person typed or the outside world sent (names, replies, errors), escaped so
+    that Markdown shows it as it is: never a link, an image or a heading."""
+    return MARKDOWN_SIGNS.sub(r"\\\1", str(text))
 
 
 def settings() -> Settings:
@@ -32,7 +43,7 @@ def apply(change: Callable[[Session], object]) -> bool:
         with writing() as session:
             change(session)
     except PlannerError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return False
     return True
 

@@ -19,7 +19,7 @@ from core.catalog import TriggerType, event_variables
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Workflow
 from core.templates import DEFAULT_VARIABLES, default_variables, missing_variables, render
-from dashboard.context import now, queue, reading, settings, writing
+from dashboard.context import now, plain, queue, reading, settings, writing
 
 CUSTOM = "Custom"
 WIDGET_PREFIXES = ("job_", "action_", "trigger_", "f_")
@@ -42,7 +42,7 @@ def field_error(field: str) -> None:
     """Show the last refusal under the field it concerns."""
     error = st.session_state.get("dialog_error")
     if error and error[0] == field:
-        st.error(error[1])
+        st.error(plain(error[1]))
 
 
 def confirmed(
@@ -101,10 +101,10 @@ def _schedule_inputs(job: ScheduledJob | None) -> tuple[str, str]:
         schedule.validate_cron(cron)
         upcoming = schedule.next_occurrences(cron, timezone, now(), 5)
     except ValidationError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return cron, timezone
     tz = schedule.zone(timezone)
-    st.caption(f"{schedule.describe(cron)} · {timezone}")
+    st.caption(plain(f"{schedule.describe(cron)} · {timezone}"))
     st.markdown(
         "\n".join(
             f"- {moment.astimezone(tz):%a %d %b %Y, %H:%M}"
@@ -133,7 +133,7 @@ def _action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: l
             placeholder="Good morning! Here's today's agenda: {agenda}",
         )
         field_error("chat")
-        st.caption("You can use: " + " ".join(f"`{{{name}}}`" for name in offered))
+        st.caption("You can use: " + plain(" ".join(f"{{{name}}}" for name in offered)))
         if template.strip():
             st.markdown("**Preview** — the message exactly as the agent will get it")
             st.container(border=True).text(render(template, sample))
@@ -141,7 +141,7 @@ def _action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: l
             if unknown:
                 st.warning(
                     "No value for: "
-                    + ", ".join(f"{{{name}}}" for name in unknown)
+                    + plain(", ".join(f"{{{name}}}" for name in unknown))
                     + " — they will be left empty."
                 )
         continues = st.checkbox(
@@ -268,7 +268,7 @@ def trigger_dialog() -> None:
         index=labels.index(current.name) if current in kinds else 0,
     )
     kind = kinds[labels.index(label)]
-    st.caption(kind.description or f"{kind.toolkit_name} · {kind.name} ({kind.slug})")
+    st.caption(plain(kind.description or f"{kind.toolkit_name} · {kind.name}"))
     field_error("event")
     filters = _filter_inputs(
         kind, trigger.filters if trigger and trigger.event == kind.slug else {}
@@ -307,7 +307,7 @@ def delete_dialog() -> None:
         close_dialog()
         st.rerun()
     what = "job" if model is ScheduledJob else "trigger"
-    st.write(f"Delete the {what} **{item.name}** and its history? This cannot be undone.")
+    st.write(f"Delete the {what} **{plain(item.name)}** and its history? This cannot be undone.")
     if confirmed("delete", confirm="Delete", keep="Keep it", action="confirm"):
 
         def change() -> None:

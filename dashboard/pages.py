@@ -9,7 +9,7 @@ from core import agents, composio_sync, inbox, schedule
 from core.errors import PlannerError
 from core.models import Agent, EventTrigger, Run, RunStatus, ScheduledJob, Workflow
 from core.overview import duration, relative, worker_status
-from dashboard.context import apply, now, queue, reading, settings
+from dashboard.context import apply, now, plain, queue, reading, settings
 
 RECENT = 200
 
@@ -88,7 +88,7 @@ def activity() -> None:
 
 def _remove(remover, ref: int, label: str) -> None:
     if apply(lambda session: remover(session, ref)):
-        st.toast(f"Removed {label}.")
+        st.toast(f"Removed {plain(label)}.")
         st.rerun()
 
 
@@ -173,7 +173,7 @@ def agents_and_workflows() -> None:
         st.info("No agents yet — add the assistant that jobs and triggers will talk to.")
     for agent in known:
         key_note = f" · key from ${agent.api_key_env}" if agent.api_key_env else ""
-        with st.expander(f"{agent.name} · {agent.backend} · {agent.base_url}{key_note}"):
+        with st.expander(plain(f"{agent.name} · {agent.base_url}{key_note}")):
             agent_form(agent)
             if st.button("Remove", key=f"rm_agent_{agent.id}"):
                 _remove(agents.remove_agent, agent.id, agent.name)
@@ -183,7 +183,7 @@ def agents_and_workflows() -> None:
     if not flows:
         st.info("No workflows yet — add one to let jobs and triggers run it.")
     for flow in flows:
-        with st.expander(f"{flow.name} · {flow.url}"):
+        with st.expander(plain(f"{flow.name} · {flow.url}")):
             workflow_form(flow)
             if st.button("Remove", key=f"rm_workflow_{flow.id}"):
                 _remove(agents.remove_workflow, flow.id, flow.name)
@@ -220,9 +220,9 @@ def settings_page() -> None:
         try:
             subscription = composio_sync.connect_webhook(config)
         except PlannerError as error:
-            st.error(str(error))
+            st.error(plain(error))
         else:
-            st.success(f"Composio now delivers events to {subscription['webhook_url']}.")
+            st.success(plain(f"Composio now delivers events to {subscription['webhook_url']}."))
             if subscription["secret"]:
                 st.info(
                     "Put the new signing secret into COMPOSIO_WEBHOOK_SECRET and restart "

@@ -20,7 +20,7 @@ from core.overview import (
     recent_runs,
     relative,
 )
-from dashboard.context import apply, now, queue, reading, settings
+from dashboard.context import apply, now, plain, queue, reading, settings
 from dashboard.dialogs import open_dialog
 
 DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
@@ -35,7 +35,7 @@ def status_label(item: ActionOwner) -> str:
             if isinstance(item, EventTrigger) and item.sync_error
             else ((item.last_outcome or "").removeprefix("failed: "))
         )
-        return f"{DOTS['red']} **Failed** — {reason.splitlines()[0] if reason else ''}"
+        return f"{DOTS['red']} **Failed** — {plain(reason.splitlines()[0]) if reason else ''}"
     if item.status == Status.paused:
         return f"{DOTS['yellow']} **Paused**"
     if isinstance(item, EventTrigger) and item.sync_state == SyncState.local:
@@ -55,7 +55,7 @@ def _out_of_step(item: ActionOwner) -> bool:
 def _act(change, message: str) -> None:
     """A button's change through core, and a toast once it is made."""
     if apply(change):
-        st.toast(message)
+        st.toast(plain(message))
 
 
 def _local(moment: datetime | None, timezone: str) -> str:
@@ -98,7 +98,7 @@ def _job_when(job: ScheduledJob) -> tuple[str, str]:
 
 def _trigger_when(trigger: EventTrigger) -> tuple[str, str]:
     return (
-        f"**When:** {event_in_words(trigger)}",
+        f"**When:** {plain(event_in_words(trigger))}",
         f"Last fired: {_local(trigger.last_fired_at, settings().timezone)}",
     )
 
@@ -127,8 +127,8 @@ TRIGGER = CardKind(
 def card(item: ActionOwner, kind: CardKind, runs: list, workflows: dict[int, Workflow]) -> None:
     with st.container(border=True):
         words, timing, buttons = st.columns([5, 4, 3])
-        words.markdown(f"#### {item.name}\n{status_label(item)}")
-        words.caption(action_in_words(item, workflows))
+        words.markdown(f"#### {plain(item.name)}\n{status_label(item)}")
+        words.caption(plain(action_in_words(item, workflows)))
         headline, details = kind.when(item)
         timing.markdown(headline)
         timing.caption(details)
@@ -186,7 +186,7 @@ def _section(kind: CardKind, agent: Agent, items: list, total: int, runs: dict[i
         open_dialog(kind.dialog, agent_id=agent.id)
         st.rerun()
     if not items:
-        st.info(kind.empty.format(agent=agent.name))
+        st.info(kind.empty.format(agent=plain(agent.name)))
     for item in items:
         card(item, kind, runs[item.id], workflows)
     _page(kind.page_key, total)

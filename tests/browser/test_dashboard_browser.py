@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core import jobs
+from core.jobs import JobFields
 from core.models import utcnow
 from core.overview import relative
 from core.schedule import next_occurrence
@@ -159,3 +161,25 @@ def test_a_trigger_and_its_test_event(page: Page, settings, agent, target, consu
     expect(triage.get_by_text("succeeded")).to_be_attached(timeout=60_000)
     [request] = target.received("/v1/chat/completions")
     assert request.body["messages"][-1]["content"] == "New email from Jane Doe <jane@example.com>"
+
+
+def test_names_and_a_targets_answer_are_shown_as_text_never_as_markup(
+    page: Page, session, settings, agent, target, consumer
+):
+    consumer()
+    pixel = f"{target.url}/pixel.png"
+    phishing = f"400 ![x]({pixel}) [Reconnect your Gmail]({target.url}/login)"
+    target.script("/v1/chat/completions", Reply(400, phishing))
+    name = f"**Boss** [click]({target.url}/name)"
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    jobs.create_job(session, name, fields, utcnow(), "UTC")
+    page.reload()
+    card(page, name).get_by_role("button", name="Run now").click()
+
+    failed = card(page, name).get_by_text("Failed", exact=True)
+    expect(failed).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("[Reconnect your Gmail](", exact=False)).to_be_visible()
+    assert page.get_by_role("link", name="Reconnect your Gmail").count() == 0
+    assert page.get_by_role("link", name="click").count() == 0
+    assert page.locator(f'img[src="{pixel}"]').count() == 0
+    assert [r.path for r in target.received() if r.path != "/v1/chat/completions"] == []
