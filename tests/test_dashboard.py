@@ -3,6 +3,7 @@ the cards' buttons, and the password gate. Changes are checked in the database."
 
 from __future__ import annotations
 
+import re
 from datetime import time, timedelta
 
 import pytest
@@ -39,6 +40,7 @@ def stored_jobs(settings) -> list[ScheduledJob]:
 
 
 def texts(app: AppTest) -> str:
+    """What the page says, as a reader sees it (Markdown's backslash escapes undone)."""
     parts = [
         *app.markdown,
         *app.text,
@@ -48,7 +50,7 @@ def texts(app: AppTest) -> str:
         *app.caption,
         *app.success,
     ]
-    return "\n".join(str(part.value) for part in parts)
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(part.value) for part in parts))
 
 
 def test_without_agents_the_planner_says_what_to_do(dashboard):
