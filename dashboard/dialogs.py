@@ -22,6 +22,7 @@ from core.templates import DEFAULT_VARIABLES, default_variables, missing_variabl
 from dashboard.context import now, plain, queue, reading, settings, writing
 
 CUSTOM = "Custom"
+CATALOG_SECONDS = 600
 WIDGET_PREFIXES = ("job_", "action_", "trigger_", "f_")
 
 
@@ -240,10 +241,17 @@ def _typed(raw: str, kind: str) -> Any:
     return raw
 
 
+@st.cache_data(ttl=CATALOG_SECONDS, show_spinner="Asking Composio for its events…")
+def _catalog(api_key: str, base_url: str) -> list[TriggerType]:
+    """The catalog, asked of Composio once per key and address every ten minutes, not on
+    every rerun of the dialog (each keystroke is one)."""
+    return triggers.catalog(settings())
+
+
 @st.dialog("Event trigger", width="large", on_dismiss=close_dialog)
 def trigger_dialog() -> None:
     trigger, agent = _editing(EventTrigger)
-    catalog = triggers.catalog(settings())
+    catalog = _catalog(settings().composio_api_key, settings().composio_base_url)
     name = st.text_input(
         "Name",
         value=trigger.name if trigger else "",

@@ -395,3 +395,12 @@ def test_settings_count_the_workers_online(page, session):
     session.commit()
     app = page(_settings_page)
     assert "Online — 2 workers, last seen" in texts(app)
+
+
+def test_the_trigger_dialog_asks_composio_for_its_catalog_once(dashboard, agent, composio):
+    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
+    app.button(key="add_trigger").click().run()
+    app.text_input(key="trigger_name").input("Commits").run()
+    app.selectbox(key="trigger_app").set_value("GitHub").run()
+    asked = [path for method, path, _ in composio.requests if path.endswith("/triggers_types")]
+    assert len(asked) == 1
