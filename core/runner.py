@@ -7,14 +7,16 @@ or finish twice.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, exists, select, update
 
@@ -46,6 +48,8 @@ AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
 # The namespace of the per-job turn taken by claims (core.db.take_turns).
 CLAIMS_OF_JOB = 1
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
+log = logging.getLogger("planner.runner")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,14 @@ def claim(
     return Attempt(run.id, owner_key(run), run.attempt + 1, now, list(run.attempts))
 
 
+def storable_text(text: str | None) -> str | None:
+    """Text every database stores: PostgreSQL refuses NUL characters, and lone surrogates
+    cannot be encoded; both can come from a target's answer."""
+    if text is None:
+        return None
+    return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
+
+
 def _record_outcome(
     session: Session, owner: tuple[type[ActionOwner], int], result: RunResult, now: datetime
 ) -> None:
@@ -169,6 +181,7 @@ def record(
     Returns when the retry is due (the caller submits it), else None. An attempt that
     lost its lease (the sweep took the run back) records nothing.
     """
+    result = replace(result, error=storable_text(result.error))
     entry = {
         "attempt": attempt.number,
         "started_at": attempt.started_at.isoformat(),
@@ -214,6 +227,18 @@ def _load(session: Session, run_id: int) -> tuple[Run, ActionOwner] | None:
     return None if owner is None else (run, owner)
 
 
+def _or_failure(step: Callable[[], T], reason: str) -> T | RunResult:
+    """The step's result, or a failed attempt saying `reason` and what was raised: a run
+    never stays queued or running because of an exception in its own preparation or call."""
+    try:
+        return step()
+    except OperationalError:
+        raise  # the database, not the run: the sweep submits the run again
+    except Exception as error:
+        log.exception("%s", reason)
+        return RunResult(succeeded=False, error=f"{reason}: {type(error).__name__}: {error}")
+
+
 def execute_run(
     run_id: int,
     queue: RunQueue,
@@ -233,7 +258,10 @@ def execute_run(
         run, owner = loaded
         if run.due_at - clock() > EARLY_START:
             return  # an early duplicate message; the run's own is still to come
-        action = build_action(session, run, owner, settings.timezone)
+        action = _or_failure(
+            lambda: build_action(session, run, owner, settings.timezone),
+            "The run could not be prepared",
+        )
     delay = (run.due_at - clock()).total_seconds()
     if delay > 0:
         time.sleep(delay)
@@ -241,7 +269,11 @@ def execute_run(
         attempt = claim(session, run, owner, clock(), settings)
     if attempt is None:
         return
-    result = action if isinstance(action, RunResult) else execute(action, run.key, client)
+    result = (
+        action
+        if isinstance(action, RunResult)
+        else _or_failure(lambda: execute(action, run.key, client), "The call failed")
+    )
     with open_session(settings.database_url) as session:
         retry_at = record(session, attempt, result, clock(), settings)
     if retry_at is not None:

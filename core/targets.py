@@ -9,15 +9,22 @@ tells them apart.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import httpx
 
 from core.config import is_own_variable
+from core.deadline import call_deadline
 from core.models import Agent, Backend, Workflow
 
 RETRYABLE_STATUS = frozenset({408, 429})
+# An answer is read up to this size (after Content-Encoding), then refused: it is stored
+# on the run and shown on the dashboard.
+MAX_ANSWER_BYTES = 2**20
+# How much of a refused answer an error message quotes.
+DETAIL_CHARS = 300
 
 
 class TargetError(Exception):
@@ -39,32 +46,112 @@ def _bearer(env_name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _body(response: httpx.Response) -> Any:
-    if "json" in response.headers.get("content-type", ""):
-        try:
-            return response.json()
-        except ValueError:
-            pass
-    return response.text
+def _request_body(payload: Any) -> bytes:
+    """The payload as standard JSON in UTF-8 (what httpx's `json=` sends), or a refusal."""
+    try:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode()
+    except (TypeError, ValueError, RecursionError) as error:
+        raise TargetError(f"The request could not be sent as JSON: {error}.", False) from None
+
+
+def _read_capped(response: httpx.Response, url: str) -> bytes:
+    """The decoded answer, refused once it is larger than MAX_ANSWER_BYTES."""
+    content = bytearray()
+    for chunk in response.iter_bytes():
+        content += chunk
+        if len(content) > MAX_ANSWER_BYTES:
+            limit = MAX_ANSWER_BYTES // 2**20
+            raise TargetError(f"{url} sent an answer larger than {limit} MiB.", retryable=False)
+    return bytes(content)
+
+
+def _exchange(
+    client: httpx.Client, url: str, content: bytes, headers: dict[str, str]
+) -> tuple[httpx.Response, bytes]:
+    """One POST, answer read to the end within the client's timeout for the whole call."""
+    seconds = client.timeout.read
+    try:
+        with (
+            call_deadline(seconds),
+            client.stream("POST", url, content=content, headers=headers) as response,
+        ):
+            return response, _read_capped(response, url)
+    except httpx.TimeoutException:
+        within = f" within {seconds:g} s" if seconds else ""
+        raise TargetError(f"No complete answer from {url}{within} (timeout).", True) from None
+    except httpx.TransportError as error:
+        reason = str(error) or type(error).__name__
+        raise TargetError(f"Could not reach {url}: {reason}.", retryable=True) from None
+    except httpx.DecodingError as error:
+        raise TargetError(
+            f"{url} sent an answer that could not be decoded: {error}.", False
+        ) from None
+
+
+def _text(response: httpx.Response, content: bytes, is_json: bool) -> str:
+    """The answer as text; an unknown or non-text charset falls back to UTF-8."""
+    charset = response.charset_encoding or (json.detect_encoding(content) if is_json else "utf-8")
+    try:
+        return content.decode(charset, errors="replace")
+    except (LookupError, UnicodeError):
+        return content.decode("utf-8", errors="replace")
+
+
+class NotStandardJson(ValueError):
+    """JSON with NaN or ±Infinity: Python reads it, but a database cannot store it."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise NotStandardJson(name)
+
+
+def _answer(url: str, text: str, is_json: bool) -> Any:
+    """A JSON answer as data (standard JSON only), anything else as text."""
+    if not is_json:
+        return text
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except NotStandardJson as constant:
+        detail = text.strip()[:DETAIL_CHARS]
+        reason = f"{url} answered JSON that is not standard ({constant}): {detail}"
+        raise TargetError(reason, retryable=False) from None
+    except (ValueError, RecursionError):
+        return text
+
+
+def _redacted(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret else text
 
 
 def post_json(
     client: httpx.Client, url: str, payload: Any, idempotency_key: str, headers: dict[str, str]
 ) -> Any:
-    """POST `payload`; return the answer's JSON (or text), or raise TargetError."""
+    """POST `payload`; return the answer's JSON (or text), or raise TargetError.
+
+    Nothing stored from the answer (output or error text) holds the Authorization token,
+    even when the target echoes it back.
+    """
+    token = headers.get("Authorization", "").removeprefix("Bearer ")
     try:
-        response = client.post(
-            url, json=payload, headers={"Idempotency-Key": idempotency_key, **headers}
-        )
-    except httpx.TimeoutException:
-        raise TargetError(f"No answer from {url} in time (timeout).", retryable=True) from None
-    except httpx.TransportError as error:
-        reason = str(error) or type(error).__name__
-        raise TargetError(f"Could not reach {url}: {reason}.", retryable=True) from None
+        return _post(client, url, payload, {"Idempotency-Key": idempotency_key, **headers}, token)
+    except TargetError as error:
+        raise TargetError(_redacted(str(error), token), error.retryable) from None
+    except Exception as error:  # whatever else building, sending or reading raised
+        reason = _redacted(f"{type(error).__name__}: {error}", token)
+        raise TargetError(f"The call to {url} failed: {reason}", retryable=False) from None
+
+
+def _post(client: httpx.Client, url: str, payload: Any, headers: dict[str, str], token: str) -> Any:
+    content = _request_body(payload)
+    headers = {"Content-Type": "application/json", **headers}
+    response, answer = _exchange(client, url, content, headers)
+    is_json = "json" in response.headers.get("content-type", "")
+    text = _redacted(_text(response, answer, is_json), token)
     if response.is_success:
-        return _body(response)
+        return _answer(url, text, is_json)
     retryable = response.status_code in RETRYABLE_STATUS or response.status_code >= 500
-    detail = response.text.strip()[:300]
+    detail = text.strip()[:DETAIL_CHARS]
     raise TargetError(f"{url} answered HTTP {response.status_code}: {detail}", retryable)
 
 
@@ -92,9 +179,12 @@ def chat(
             headers,
         )
         try:
-            return answer["choices"][0]["message"]["content"]
+            reply = answer["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise TargetError(f"{url} sent no chat completion: {answer!r:.300}", False) from None
+            reply = None
+        if not isinstance(reply, str):
+            raise TargetError(f"{url} sent no chat completion: {answer!r:.300}", False)
+        return reply
     payload = {
         "agentId": agent.model or agent.name,
         "threadId": thread_id,
@@ -103,7 +193,11 @@ def chat(
     }
     answer = post_json(client, agent.base_url, payload, idempotency_key, headers)
     if isinstance(answer, dict) and "reply" in answer:
-        return str(answer["reply"])
+        if not isinstance(answer["reply"], str):
+            raise TargetError(
+                f"{agent.base_url} sent a reply that is not text: {answer!r:.300}", False
+            )
+        return answer["reply"]
     return answer if isinstance(answer, str) else str(answer)
 
 

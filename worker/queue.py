@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from core.config import Settings
+from core.deadline import deadline_client
 from core.dispatch import beat, tick, worker_name
 from core.errors import ConfigError
 from core.inbox import process_events
@@ -43,10 +43,17 @@ HEARTBEAT_SECONDS = 30
 log = logging.getLogger("planner.worker")
 
 
-@lru_cache(maxsize=1)
+_clients: dict[float, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
 def http_client(timeout_seconds: float) -> httpx.Client:
-    """One pooled client per worker process (httpx clients are thread-safe)."""
-    return httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+    """One pooled client per worker process (httpx clients are thread-safe), made once even
+    when every worker thread asks at start-up; each call ends within `timeout_seconds`."""
+    with _clients_lock:
+        if timeout_seconds not in _clients:
+            _clients[timeout_seconds] = deadline_client(timeout_seconds)
+        return _clients[timeout_seconds]
 
 
 class HueyRunQueue:
