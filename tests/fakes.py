@@ -5,6 +5,8 @@ Composio's API): real sockets on 127.0.0.1, so Planner's real HTTP code runs.
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -15,17 +17,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 
-class JsonServer:
-    """A threaded JSON-over-HTTP server; subclasses answer each request in `respond`."""
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 with a free port."""
 
     server: ThreadingHTTPServer | None = None
-
-    def respond(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-        body: Any,
-    ) -> tuple[int, Any, float]:  # fmt: skip
-        """(status, JSON body, seconds to wait before answering)."""
-        raise NotImplementedError
 
     @property
     def url(self) -> str:
@@ -33,13 +28,48 @@ class JsonServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def serve(self, handler: type[BaseHTTPRequestHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per reply
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An answer sent byte for byte with its own headers: a malformed or unusual answer."""
+
+    content: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class JsonServer(LocalServer):
+    """A threaded JSON-over-HTTP server; subclasses answer each request in `respond`."""
+
+    def respond(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any, float]:  # fmt: skip
+        """(status, JSON body or Raw answer, seconds to wait before answering)."""
+        raise NotImplementedError
+
     def start(self):
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per reply
-
+        class Handler(QuietHandler):
             def _serve(self) -> None:
                 parts = urlparse(self.path)
                 length = int(self.headers.get("content-length", 0))
@@ -50,27 +80,18 @@ class JsonServer:
                 )  # fmt: skip
                 if delay:
                     time.sleep(delay)  # a slow target, not synchronisation
-                payload = json.dumps(answer).encode()
+                if not isinstance(answer, Raw):
+                    answer = Raw(json.dumps(answer).encode(), {"content-type": "application/json"})
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(answer.content)))
                 self.end_headers()
-                self.wfile.write(payload)
+                self.wfile.write(answer.content)
 
             do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        return self.serve(Handler)
 
 
 @dataclass
@@ -132,3 +153,102 @@ class FakeTarget(JsonServer):
             self.condition.notify_all()
         reply = self._answer(path, body)
         return reply.status, reply.body, reply.delay
+
+
+@dataclass
+class Call:
+    """One call as a target saw it: open from `started` until `ended` (None while open)."""
+
+    key: str
+    started: float
+    ended: float | None = None
+
+
+@dataclass
+class TricklingTarget(LocalServer):
+    """A target that answers one byte every `interval` seconds, in its headers or in its
+    body, for as long as the caller listens; it records when each call was open."""
+
+    part: str = "body"  # "headers" or "body": which part of the answer trickles
+    interval: float = 0.5
+    calls: list[Call] = field(default_factory=list)
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def most_open_at_once(self, key: str) -> int:
+        """How many calls with this Idempotency-Key were ever open at the same moment."""
+        with self.condition:
+            mine = [call for call in self.calls if call.key == key]
+        return max(
+            (sum(1 for other in mine if _overlaps(other, call.started)) for call in mine),
+            default=0,
+        )
+
+    def finished_calls(self) -> list[Call]:
+        with self.condition:
+            return [call for call in self.calls if call.ended is not None]
+
+    def _answer(self) -> tuple[bytes, bytes]:
+        """What is sent at once, then what trickles (more than any caller waits for)."""
+        status = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        if self.part == "headers":
+            return status, b"x-padding: " + b"a" * 100_000
+        endless = 100_000
+        head = status + f"content-length: {endless}\r\n\r\n".encode()
+        return head, b'{"reply": "' + b"a" * endless
+
+    def _trickle(self, handler: BaseHTTPRequestHandler) -> None:
+        at_once, slowly = self._answer()
+        handler.wfile.write(at_once)
+        for index in range(len(slowly)):
+            handler.wfile.write(slowly[index : index + 1])
+            handler.wfile.flush()
+            if _caller_left(handler.connection, self.interval) or self.stopping.is_set():
+                return
+
+    def _record(self, call: Call) -> None:
+        with self.condition:
+            self.calls.append(call)
+            self.condition.notify_all()
+
+    def _end(self, call: Call) -> None:
+        with self.condition:
+            call.ended = time.monotonic()
+            self.condition.notify_all()
+
+    def start(self):
+        owner = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                call = Call(self.headers.get("Idempotency-Key", ""), time.monotonic())
+                owner._record(call)
+                try:
+                    owner._trickle(self)
+                except OSError:
+                    pass  # the caller hung up mid-write
+                finally:
+                    owner._end(call)
+                    self.close_connection = True
+
+        return self.serve(Handler)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        super().stop()
+
+
+def _overlaps(call: Call, moment: float) -> bool:
+    return call.started <= moment and (call.ended is None or moment < call.ended)
+
+
+def _caller_left(connection: socket.socket, seconds: float) -> bool:
+    """Wait up to `seconds` (the trickle's pace) and say whether the caller hung up."""
+    readable, _, _ = select.select([connection], [], [], seconds)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

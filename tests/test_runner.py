@@ -13,11 +13,12 @@ from sqlmodel import Session, select, update
 from core import agents, jobs
 from core.db import session as open_session
 from core.db import take_turns
+from core.deadline import deadline_client
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob
 from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, execute_run, retry_delay
-from tests.conftest import wait_until
-from tests.fakes import Reply
+from tests.conftest import snapshot, wait_until
+from tests.fakes import Raw, Reply, TricklingTarget
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -196,6 +197,116 @@ def test_timeouts_and_refused_connections_are_retryable(settings, session, targe
         refused_run = queued_run(session, job, tomorrow)
         refused = run_once(settings, queue, client, refused_run.id, at=tomorrow)
     assert refused.status == "retrying" and "Could not reach" in refused.error
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_trickling_target_fails_the_attempt_at_the_overall_deadline(
+    settings, session, queue, part
+):
+    trickling = TricklingTarget(part=part, interval=0.2).start()
+    agents.save_agent(session, "Assistant", "http", trickling.url + "/agent")
+    run = queued_run(session, chat_job(session))
+    with deadline_client(1) as client:
+        timed_out = run_once(settings, queue, client, run.id)
+    trickling.stop()
+    assert timed_out.status == "retrying"
+    assert timed_out.error == f"No complete answer from {trickling.url}/agent within 1 s (timeout)."
+
+
+JSON_ANSWER = {"content-type": "application/json"}
+MALFORMED_ANSWERS = {
+    "invalid Content-Encoding": (
+        Raw(b'{"reply": "hi"}', {**JSON_ANSWER, "content-encoding": "gzip"}),
+        "sent an answer that could not be decoded: Error -3 while decompressing data",
+    ),
+    "NaN": (Raw(b'{"answer": NaN}', JSON_ANSWER), "answered JSON that is not standard (NaN)"),
+    "a reply that is not text": (
+        Raw(b'{"reply": {"text": "hi"}}', JSON_ANSWER),
+        "sent a reply that is not text: {'reply': {'text': 'hi'}}",
+    ),
+    "more than 1 MiB": (
+        Raw(b'{"reply": "' + b"a" * 2**20 + b'"}', JSON_ANSWER),
+        "sent an answer larger than 1 MiB.",
+    ),
+}
+
+
+@pytest.mark.parametrize("answer, reason", MALFORMED_ANSWERS.values(), ids=MALFORMED_ANSWERS)
+def test_a_malformed_answer_fails_the_attempt_with_the_reason(
+    settings, session, target, queue, http, answer, reason
+):
+    agents.save_agent(session, "Assistant", "http", target.url + "/agent")
+    target.script("/agent", Reply(200, answer))
+    job = chat_job(session)
+
+    failed = run_once(settings, queue, http, queued_run(session, job).id)
+
+    assert (failed.status, failed.attempt, failed.output) == ("failed", 1, None)
+    assert failed.error.startswith(f"{target.url}/agent ") and reason in failed.error
+    session.expire_all()
+    stored = session.get(ScheduledJob, job.id)
+    assert stored.health == "red" and reason in stored.last_outcome
+
+
+def test_an_answer_in_an_unknown_charset_is_read_as_utf8(settings, session, target, queue, http):
+    agents.save_agent(session, "Assistant", "http", target.url + "/agent")
+    target.script(
+        "/agent", Reply(200, Raw(b"Bonjour", {"content-type": "text/plain; charset=hex"}))
+    )
+    done = run_once(settings, queue, http, queued_run(session, chat_job(session)).id)
+    assert (done.status, done.output) == ("succeeded", "Bonjour")
+
+
+def test_a_message_that_is_not_valid_unicode_is_refused_before_sending(
+    settings, session, agent, target, queue, http
+):
+    job = chat_job(session, "Hello \ud800")
+    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("The request could not be sent as JSON: 'utf-8' codec")
+    assert target.received() == []
+
+
+def test_a_run_that_cannot_be_prepared_fails_instead_of_staying_queued(
+    settings, session, agent, target, queue, http
+):
+    job = chat_job(session)
+    job.timezone = "Mars/Olympus_Mons"  # a stored zone this machine's tzdata does not know
+    session.add(job)
+    session.commit()
+
+    failed = run_once(settings, queue, http, queued_run(session, job).id)
+
+    assert (failed.status, failed.attempt) == ("failed", 1)
+    assert failed.error == (
+        "The run could not be prepared: ValidationError: 'Mars/Olympus_Mons' is not a known"
+        " timezone."
+    )
+    assert target.received() == []
+
+
+def test_a_key_the_target_echoes_back_is_never_stored(
+    settings, session, target, queue, http, monkeypatch
+):
+    monkeypatch.setenv("AGENT_KEY", "sk-live-4f9a")
+    agents.save_agent(session, "Assistant", "http", target.url + "/agent", "", "", "AGENT_KEY")
+    target.script(
+        "/agent",
+        Reply(401, Raw(b"invalid key Bearer sk-live-4f9a", {"content-type": "text/plain"})),
+        Reply(200, {"reply": "You sent sk-live-4f9a"}),
+    )
+    job = chat_job(session)
+    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    tomorrow = NOW + timedelta(days=1)
+    echoed = run_once(settings, queue, http, queued_run(session, job, tomorrow).id, tomorrow)
+
+    assert failed.error == f"{target.url}/agent answered HTTP 401: invalid key Bearer [redacted]"
+    assert echoed.output == "You sent [redacted]"
+    assert target.received()[0].headers["Authorization"] == "Bearer sk-live-4f9a"
+    session.expire_all()
+    assert "sk-live-4f9a" not in str(
+        [row for rows in snapshot(settings.database_url).values() for row in rows]
+    )
 
 
 def test_a_missing_key_variable_fails_with_its_name(settings, session, target, queue, http):

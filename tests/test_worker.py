@@ -3,8 +3,11 @@ calling a fake agent/workflow server over real sockets."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import httpx
 from sqlmodel import Session, select
 
 from core import jobs
@@ -15,7 +18,7 @@ from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
 from core.overview import worker_status
 from tests.conftest import wait_until
 from tests.fakes import Reply
-from worker.queue import HueyRunQueue, make_huey
+from worker.queue import HueyRunQueue, http_client, make_huey
 
 
 def finished_runs(database_url: str, job_id: int) -> list[Run]:
@@ -143,3 +146,16 @@ def test_each_worker_process_is_counted_online(settings, consumer):
     with read_session(settings.database_url) as db:
         workers = {beat.worker.rpartition(":")[2] for beat in db.exec(select(Heartbeat))}
     assert workers == {str(first.process.pid), str(second.process.pid)}
+
+
+def test_worker_threads_starting_together_share_one_http_client():
+    threads = 200
+    everyone_ready = threading.Barrier(threads)
+
+    def first_task(_: int) -> httpx.Client:
+        everyone_ready.wait()
+        return http_client(7.25)  # a timeout no other test asks for: a first creation
+
+    with ThreadPoolExecutor(threads) as workers:
+        clients = list(workers.map(first_task, range(threads)))
+    assert len({id(client) for client in clients}) == 1
