@@ -137,6 +137,12 @@ BAD_COMMANDS = [
     (["cron", "0 9 * * *", "--from", "next tuesday"], "is not a date and time"),
     (["agents", "add", "A2", "--url", "not-a-url", "--model", "m"], "not a web address"),
     (["agents", "rm", "Assistant"], "is used by job 'Existing'"),
+    (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--workflow",
+      "analyze-email", "--input", '{"ratio": NaN}'], "NaN is not a number JSON allows"),
+    (["jobs", "update", "Existing", "--workflow", "analyze-email", "--input",
+      '{"x": [Infinity]}'], "Infinity is not a number JSON allows"),
+    (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
+      "--filters", '{"interval": NaN}', "--chat", "x"], "NaN is not a number JSON allows"),
 ]  # fmt: skip
 
 
