@@ -1,89 +1,46 @@
-"""Cron schedules: validation, words for people, and occurrences in a job's timezone.
+"""Schedules in a job's timezone: timezone names, and occurrences of a cron expression.
 
 Occurrences follow Debian cron across daylight-saving changes. A job with a fixed minute
 and hour (`30 2 * * *`) whose local time is skipped by the spring change runs once, right
 after the jump; one whose local time repeats in autumn runs once, at the first pass.
+Several fixed times skipped together (`15,45 2 * * *`) each run once, one second apart.
 A job with `*` in its minute or hour field (`0 * * * *`) simply follows the clock: nothing
-for the skipped hour, and both passes of the repeated one.
+for the skipped hour, and both passes of the repeated one. The cron grammar and day rules
+are core.cron's.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from cron_descriptor import ExpressionDescriptor, Options
-from croniter import CroniterBadDateError, croniter
-
+from core.cron import Cron, describe, parse, validate_cron
 from core.errors import ValidationError
 
-ALIASES = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-FIELDS = (
-    ("minute", "0-59"),
-    ("hour", "0-23"),
-    ("day-of-month", "1-31"),
-    ("month", "1-12 or JAN-DEC"),
-    ("day-of-week", "0-6 or SUN-SAT"),
-)
+__all__ = [
+    "describe",
+    "next_occurrence",
+    "next_occurrences",
+    "occurrences",
+    "timezone_names",
+    "validate_cron",
+    "validate_timezone",
+    "zone",
+]
+
 # Wider than any daylight-saving shift, so a window this size around a time sees it whole.
 TRANSITION_MARGIN = timedelta(hours=3)
-
-
-def expand(expression: str) -> str:
-    """The 5-field form of an expression (aliases replaced, spaces normalized)."""
-    text = " ".join(expression.split())
-    return ALIASES.get(text.lower(), text)
-
-
-def validate_cron(expression: str) -> str:
-    """Return the expression, normalized, or raise ValidationError saying what is wrong."""
-    text = " ".join(expression.split())
-    if not text:
-        raise ValidationError(
-            "Enter a schedule, for example '0 9 * * *' (every day at 09:00).", "schedule"
-        )
-    if text.startswith("@") and text.lower() not in ALIASES:
-        names = ", ".join(sorted(ALIASES))
-        raise ValidationError(f"Unknown shortcut {text!r}; use one of {names}.", "schedule")
-    fields = expand(text).split()
-    if len(fields) in (6, 7):
-        raise ValidationError(
-            f"{text!r} has {len(fields)} fields; use the standard 5 "
-            "(minute hour day-of-month month day-of-week): seconds and years are not supported.",
-            "schedule",
-        )
-    if len(fields) != 5:
-        raise ValidationError(
-            f"{text!r} has {len(fields)} field{'s' if len(fields) != 1 else ''}; a schedule needs "
-            "5: minute hour day-of-month month day-of-week.",
-            "schedule",
-        )
-    for index, (name, allowed) in enumerate(FIELDS):
-        probe = ["*"] * 5
-        probe[index] = fields[index]
-        if not croniter.is_valid(" ".join(probe)):
-            raise ValidationError(
-                f"The {name} field {fields[index]!r} is not valid (allowed: {allowed}).",
-                "schedule",
-            )
-    if not croniter.is_valid(" ".join(fields)):
-        raise ValidationError(f"{text!r} is not a valid cron expression.", "schedule")
-    try:
-        croniter(" ".join(fields), datetime(2000, 1, 1)).get_next(datetime)
-    except CroniterBadDateError:
-        raise ValidationError(f"{text!r} never happens (no such date).", "schedule") from None
-    return text
+# Files in the zoneinfo directory that are not places: the host's own zone, tzcode's
+# internals and the "no zone" placeholder; `posix/` and `right/` are copies (`right/`
+# counts leap seconds, so its clock is off by half a minute).
+NOT_IANA_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+NOT_IANA_PREFIXES = ("posix/", "right/")
+IANA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 
 
 def validate_timezone(name: str) -> str:
@@ -98,7 +55,14 @@ def validate_timezone(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _timezone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    """The installed zones that are IANA places, never a path or a host-specific file."""
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in NOT_IANA_NAMES
+        and not name.startswith(NOT_IANA_PREFIXES)
+        and IANA_NAME.fullmatch(name)
+    )
 
 
 def timezone_names() -> list[str]:
@@ -106,19 +70,9 @@ def timezone_names() -> list[str]:
     return sorted(_timezone_names())
 
 
-def describe(expression: str) -> str:
-    """The schedule in words ("At 09:00, every day"); assumes a valid expression."""
-    fields = expand(expression).split()
-    options = Options()
-    options.use_24hour_time_format = True
-    options.verbose = False
-    text = ExpressionDescriptor(" ".join(fields), options).get_description()
-    if fields[2:] == ["*", "*", "*"] and "*" not in fields[1]:
-        text += ", every day"
-    return text
-
-
 def zone(name: str) -> ZoneInfo:
+    """The zone of a stored name. Lenient on purpose: a row saved before validate_timezone
+    got stricter keeps working; new input goes through validate_timezone."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -150,30 +104,46 @@ def _jump_instant(naive: datetime, tz: ZoneInfo) -> datetime:
     return high.replace(microsecond=0)
 
 
-def _instants(naive: datetime, tz: ZoneInfo, follows_clock: bool) -> list[datetime]:
-    """The UTC instants at which a matching local wall-clock time fires."""
-    first = naive.replace(tzinfo=tz, fold=0)
-    if not _exists(first, tz):
-        return [] if follows_clock else [_jump_instant(naive, tz)]
-    second = naive.replace(tzinfo=tz, fold=1)
-    if follows_clock and first.utcoffset() != second.utcoffset():
-        return [first.astimezone(UTC), second.astimezone(UTC)]
-    return [first.astimezone(UTC)]
+def _instants(local: datetime, tz: ZoneInfo, follows_clock: bool) -> list[datetime]:
+    """The UTC instants at which an existing local wall-clock time fires."""
+    second = local.replace(fold=1)
+    if follows_clock and local.utcoffset() != second.utcoffset():
+        return [local.astimezone(UTC), second.astimezone(UTC)]
+    return [local.astimezone(UTC)]
+
+
+def _firings(
+    cron: Cron, tz: ZoneInfo, after: datetime
+) -> Iterator[tuple[datetime, list[datetime]]]:
+    """Each matching wall-clock time after naive `after`, with the UTC instants it fires at.
+
+    Fixed times skipped by a spring change run right after the jump, one second apart in
+    their order (the first at jump + 1 s): each keeps its own instant, so the dispatcher's
+    unique (job, scheduled_for) key gives each its run, and none meets a time on the minute.
+    """
+    skipped: Counter[datetime] = Counter()
+    for naive in cron.times_after(after):
+        local = naive.replace(tzinfo=tz, fold=0)
+        if _exists(local, tz):
+            yield naive, _instants(local, tz, cron.follows_clock)
+        elif cron.follows_clock:
+            yield naive, []
+        else:
+            jump = _jump_instant(naive, tz)
+            skipped[jump] += 1
+            yield naive, [jump + timedelta(seconds=skipped[jump])]
 
 
 def occurrences(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
     """Every firing instant (aware UTC) strictly after `after`, in order, without end."""
-    fields = expand(expression).split()
-    follows_clock = fields[0].startswith("*") or fields[1].startswith("*")
+    cron = parse(expression)
     tz = zone(timezone)
     local_after = after.astimezone(tz).replace(tzinfo=None)
     start = local_after - TRANSITION_MARGIN if _near_transition(local_after, tz) else local_after
-    times = croniter(" ".join(fields), start - timedelta(seconds=1))
     pending: list[datetime] = []
     last: datetime | None = None
-    while True:
-        naive = times.get_next(datetime)
-        for instant in _instants(naive, tz, follows_clock):
+    for naive, instants in _firings(cron, tz, start - timedelta(seconds=1)):
+        for instant in instants:
             if instant > after and instant not in pending:
                 heapq.heappush(pending, instant)
         # Instants of later wall-clock times can only be later than this floor.

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
+from core import jobs
+from core.dispatch import tick
 from core.errors import ValidationError
+from core.jobs import JobFields
+from core.models import Run
 from core.schedule import (
     describe,
     next_occurrence,
     next_occurrences,
     validate_cron,
     validate_timezone,
+    zone,
 )
+from tests.conftest import planner_cli, snapshot
 
 
 def local_day(expression: str, timezone: str, day: datetime) -> list[str]:
@@ -117,7 +125,33 @@ def test_aliases_mean_their_five_field_forms(alias, expanded):
         ("0 9 * * 8", "The day-of-week field '8' is not valid"),
         ("a b c d e", "The minute field 'a' is not valid"),
         ("@often", "Unknown shortcut '@often'"),
+        ("@reboot", "Unknown shortcut '@reboot'"),
         ("0 9 31 2 *", "never happens"),
+        ("0 9 30-31/1 2 *", "never happens"),
+        # croniter's extensions, which cron does not have
+        ("R R * * *", "The minute field 'R' is not valid (allowed: 0-59)"),
+        ("0 R * * *", "The hour field 'R' is not valid (allowed: 0-23)"),
+        ("H * * * *", "The minute field 'H' is not valid"),
+        ("0 9 L * *", "The day-of-month field 'L' is not valid (allowed: 1-31)"),
+        ("0 9 15W * *", "The day-of-month field '15W' is not valid"),
+        ("0 9 ? * 1", "The day-of-month field '?' is not valid"),
+        ("0 9 * * 1#2", "The day-of-week field '1#2' is not valid"),
+        ("0 9 * * 5L", "The day-of-week field '5L' is not valid"),
+        # empty or out-of-range ranges and steps
+        ("5-1 * * * *", "The minute field '5-1' is an empty range (5 comes after 1)"),
+        ("0 9 * * FRI-MON", "The day-of-week field 'FRI-MON' is an empty range"),
+        ("*/60 * * * *", "The minute field '*/60' has step 60; use a step from 1 to 59"),
+        ("*/0 * * * *", "The minute field '*/0' has step 0"),
+        ("0 */24 * * *", "The hour field '*/24' has step 24; use a step from 1 to 23"),
+        ("0-70 * * * *", "The minute field '0-70' is not valid (allowed: 0-59)"),
+        ("1-5/0 * * * *", "The minute field '1-5/0' has step 0"),
+        ("*/x * * * *", "The minute field '*/x' has step 'x'"),
+        ("5/15 * * * *", "The minute field '5/15' has a step without a range; write '5-59/15'"),
+        ("1,,2 * * * *", "The minute field '1,,2' is not valid"),
+        ("0 0 5,* * 1", "The day-of-month field '5,*' lists '*' with other values"),
+        ("0 9 * JANUARY *", "The month field 'JANUARY' is not valid (allowed: 1-12 or JAN-DEC)"),
+        ("99999999999 * * * *", "The minute field '99999999999' is not valid"),
+        ("\u00b2 * * * *", "The minute field '\u00b2' is not valid"),
     ],
 )
 def test_invalid_expressions_are_refused_with_the_reason(expression, message):
@@ -140,8 +174,146 @@ def test_describe_says_it_in_words(expression, words):
     assert describe(expression) == words
 
 
-def test_timezones_are_iana_names():
-    assert validate_timezone("Europe/Berlin") == "Europe/Berlin"
-    for bad in ["Mars/Olympus", "", "CEST+2"]:
-        with pytest.raises(ValidationError, match="not a known timezone"):
-            validate_timezone(bad)
+@pytest.mark.parametrize("name", ["Europe/Berlin", "America/New_York", "UTC", "Etc/GMT+5"])
+def test_timezones_are_iana_names(name):
+    assert validate_timezone(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Mars/Olympus", "", "CEST+2", "localtime", "Factory", "posixrules", "Etc/Unknown",
+     "right/UTC", "posix/Europe/Berlin", "../etc/passwd", "/etc/localtime",
+     "Europe/../Europe/Berlin", "Europe/Berlin\x00"],
+)  # fmt: skip
+def test_anything_but_an_iana_name_is_refused_as_a_timezone(name):
+    with pytest.raises(ValidationError, match="is not a known timezone; use an IANA name") as no:
+        validate_timezone(name)
+    assert no.value.field == "timezone"
+
+
+@pytest.mark.parametrize(
+    ("expression", "same_as"),
+    [
+        ("0 9 * jan mon-fri", "0 9 * 1 1-5"),
+        ("0 9 * Jan,Mar Sun", "0 9 * 1,3 0"),
+        ("0 9 * * 7", "0 9 * * 0"),  # as in Debian cron, 7 is Sunday too
+        ("0-30/10 9-17/4 * * *", "0,10,20,30 9,13,17 * * *"),
+        ("*/15 */6 * * *", "0,15,30,45 0,6,12,18 * * *"),
+        ("00 09 * * *", "0 9 * * *"),
+    ],
+)
+def test_names_ranges_and_steps_mean_what_cron_means(expression, same_as):
+    after = datetime(2026, 1, 1, tzinfo=UTC)
+    assert validate_cron(expression) == expression
+    assert next_occurrences(expression, "UTC", after, 40) == next_occurrences(
+        same_as, "UTC", after, 40
+    )
+
+
+def days_fired(expression: str, month: int) -> list[str]:
+    """The days of a 2026 month the schedule fires on, as 'Mon 15'."""
+    after = datetime(2026, month, 1, tzinfo=UTC) - timedelta(seconds=1)
+    end = datetime(2026, month + 1, 1, tzinfo=UTC)
+    found = [m for m in next_occurrences(expression, "UTC", after, 31) if m < end]
+    return [m.strftime("%a %d") for m in found]
+
+
+# June 2026 starts on a Monday.
+JUNE_MONDAYS = ["Mon 01", "Mon 08", "Mon 15", "Mon 22", "Mon 29"]
+ODD_DAYS = [datetime(2026, 6, day).strftime("%a %d") for day in range(1, 31, 2)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "days"),
+    [
+        # both *: every day
+        ("0 0 * * *", [datetime(2026, 6, day).strftime("%a %d") for day in range(1, 31)]),
+        # one *: the other decides
+        ("0 0 * * 1", JUNE_MONDAYS),
+        ("0 0 */2 * *", ODD_DAYS),
+        # one starts with *: AND, Mondays that are odd days of the month
+        ("0 0 */2 * 1", ["Mon 01", "Mon 15", "Mon 29"]),
+        ("0 0 10-20 * */3", ["Wed 10", "Sat 13", "Sun 14", "Wed 17", "Sat 20"]),
+        # both restricted: OR, the 10th and every Monday
+        ("0 0 10 * 1", ["Mon 01", "Mon 08", "Wed 10", "Mon 15", "Mon 22", "Mon 29"]),
+        ("0 0 1-2 * SUN", ["Mon 01", "Tue 02", "Sun 07", "Sun 14", "Sun 21", "Sun 28"]),
+    ],
+)
+def test_day_of_month_and_day_of_week_combine_as_in_vixie_cron(expression, days):
+    assert days_fired(expression, 6) == days
+
+
+def test_describe_says_and_when_both_day_fields_must_match():
+    assert describe("0 0 */2 * 1") == "At 00:00, every 2 days, only on Monday"
+    assert describe("0 0 10 * 1") == "At 00:00, on day 10 of the month, or on Monday"
+
+
+def test_two_fixed_times_skipped_in_spring_each_run_once_right_after_the_jump():
+    berlin = zone("Europe/Berlin")
+    after = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    found = next_occurrences("15,45 2 * * *", "Europe/Berlin", after, 4)
+    jump = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 02:00 CET becomes 03:00 CEST
+    assert found[:2] == [jump + timedelta(seconds=1), jump + timedelta(seconds=2)]
+    assert [m.astimezone(berlin).strftime("%d %H:%M:%S") for m in found[2:]] == [
+        "30 02:15:00",
+        "30 02:45:00",
+    ]
+
+
+def test_a_skipped_time_never_takes_the_place_of_the_time_at_the_jump():
+    after = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    found = next_occurrences("0 2,3 * * *", "Europe/Berlin", after, 2)
+    jump = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert found == [jump, jump + timedelta(seconds=1)]  # 03:00 itself, then 02:00's run
+
+
+def test_the_tick_makes_a_run_for_each_time_skipped_in_spring(settings, session, agent, queue):
+    before_jump = datetime(2026, 3, 29, 0, 59, 30, tzinfo=UTC)
+    fields = JobFields(agent="Assistant", schedule="15,45 2 * * *", chat="hi")
+    job = jobs.create_job(session, "Night", fields, before_jump, "Europe/Berlin")
+
+    tick(settings, queue, before_jump, "w1")
+
+    session.expire_all()
+    query = select(Run.scheduled_for).where(Run.job_id == job.id).order_by(Run.scheduled_for)
+    jump = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert [m.replace(tzinfo=UTC) for m in session.exec(query)] == [
+        jump + timedelta(seconds=1),
+        jump + timedelta(seconds=2),
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cron", "R R * * *"],
+        ["jobs", "add", "Random", "--agent", "Assistant", "--schedule", "R R * * *",
+         "--chat", "hi"],
+    ],
+)  # fmt: skip
+def test_the_cli_refuses_croniter_extensions_on_one_line(
+    settings, monkeypatch, capsys, agent, args
+):
+    before = snapshot(settings.database_url)
+    with planner_cli(settings, monkeypatch) as planner:
+        assert planner(*args) == 2
+    refused = capsys.readouterr().err
+    assert refused == "planner: The minute field 'R' is not valid (allowed: 0-59).\n"
+    assert snapshot(settings.database_url) == before
+
+
+def test_a_stored_schedule_no_longer_valid_does_not_break_the_jobs_list(
+    settings, monkeypatch, capsys, session, agent
+):
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="hi")
+    job = jobs.create_job(session, "Old", fields, datetime(2026, 1, 1, tzinfo=UTC), "UTC")
+    job.schedule = (
+        "R R * * *"  # saved by an older Planner, before croniter's extensions were refused
+    )
+    session.add(job)
+    session.commit()
+
+    with planner_cli(settings, monkeypatch) as planner:
+        assert planner("jobs", "list", "--json") == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["description"].startswith("Not a valid schedule: The minute field 'R'")
