@@ -1,4 +1,5 @@
-"""The tick: turn due occurrences into Run rows, apply the misfire policy, sweep lost work.
+"""The tick: turn due occurrences into Run rows and apply the misfire policy; then it has
+the sweeps (core.sweeps), the inbox prune and the heartbeat done, in that order.
 
 A tick looks ahead (huey checks periodic tasks every 60 s from the consumer's start, not
 on the minute) and submits each occurrence with an eta, so runs start on time. The Run
@@ -9,53 +10,34 @@ or a second worker inserts nothing and so submits nothing.
 from __future__ import annotations
 
 import itertools
-import os
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session
 
+from core import heartbeats, sweeps
 from core.config import Settings
-from core.db import get_engine, insert_ignoring_conflicts, read_session
-from core.db import session as open_session
-from core.executor import RunResult
+from core.db import get_engine, insert_ignoring_conflicts
 from core.inbox import prune_inbox
 from core.models import (
-    WAITING_STATUSES,
-    EventStatus,
-    Heartbeat,
     MisfirePolicy,
     Run,
     RunSource,
     RunStatus,
     ScheduledJob,
     Status,
-    WebhookEvent,
 )
-from core.owners import owner_key
 from core.queue import RunQueue
-from core.runner import Attempt, lease_length, record
 from core.runs import run_row
 from core.schedule import occurrences
 
 LOOKAHEAD = timedelta(seconds=75)
 # Submitted this much before their time; the worker then waits for the exact moment.
 SUBMIT_AHEAD = timedelta(seconds=1.5)
-# A waiting run whose due time passed this long ago lost its queue message.
-SWEEP_AFTER = timedelta(seconds=120)
-# An inbox event still pending this long after it arrived lost its queue message.
-EVENT_SWEEP_AFTER = timedelta(seconds=60)
-# At most this many of each are re-submitted per tick (the oldest first), so a backlog
-# that is merely slow is not flooded with duplicate messages.
-SWEEP_LIMIT = 1_000
 JOBS_PER_BATCH = 2_000
-# Heartbeats of workers gone this long are deleted (each restart has a new name); the
-# ticking worker's own row is fresh, so the last one seen is never lost.
-FORGET_WORKERS_AFTER = timedelta(days=1)
 # Late occurrences counted per job and tick; a longer outage is counted over several ticks.
 MAX_LATE_PER_TICK = 10_000
 
@@ -238,93 +220,24 @@ def plan_soon(session: Session, job_id: int, queue: RunQueue, now: datetime) -> 
     _submit_planned(queue, report)
 
 
-def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
-    with read_session(settings.database_url) as session:
-        return list(
-            session.exec(
-                select(Run.id)
-                .where(col(Run.status).in_(WAITING_STATUSES), col(Run.due_at) < now - SWEEP_AFTER)
-                .order_by(Run.due_at)
-                .limit(SWEEP_LIMIT)
-            )
-        )
-
-
-def _stale_pending_events(settings: Settings, now: datetime) -> list[str]:
-    with read_session(settings.database_url) as session:
-        return list(
-            session.exec(
-                select(WebhookEvent.id)
-                .where(
-                    WebhookEvent.status == EventStatus.pending,
-                    col(WebhookEvent.received_at) < now - EVENT_SWEEP_AFTER,
-                )
-                .order_by(WebhookEvent.received_at)
-                .limit(SWEEP_LIMIT)
-            )
-        )
-
-
-def _expire_leases(settings: Settings, now: datetime) -> tuple[int, list[tuple[int, datetime]]]:
-    """Take back runs whose worker died mid-attempt; the attempt counts as failed.
-
-    Returns how many were taken back, and (run id, due time) of those that will retry.
-    """
-    with read_session(settings.database_url) as session:
-        expired = session.exec(
-            select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
-        ).all()
-    retries = []
-    for run in expired:
-        started = run.lease_expires_at - lease_length(settings)
-        attempt = Attempt(run.id, owner_key(run), run.attempt, started, list(run.attempts))
-        lost = RunResult(
-            succeeded=False,
-            error=f"The worker stopped during attempt {run.attempt}.",
-            retryable=True,
-        )
-        with open_session(settings.database_url) as session:
-            retry_at = record(session, attempt, lost, now, settings)
-        if retry_at is not None:
-            retries.append((run.id, retry_at))
-    return len(expired), retries
-
-
-def beat(settings: Settings, worker: str, now: datetime) -> None:
-    """Say that worker process `worker` is alive (the dashboard counts these)."""
-    with open_session(settings.database_url) as session:
-        session.merge(Heartbeat(worker=worker, last_tick_at=now))
-        session.exec(
-            delete(Heartbeat).where(col(Heartbeat.last_tick_at) < now - FORGET_WORKERS_AFTER)
-        )
-        session.commit()
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> TickReport:
-    """One dispatcher pass: due jobs, lost queue messages (runs and inbox events), dead
-    workers' runs, heartbeat."""
+def _plan_due_jobs(settings: Settings, now: datetime, report: TickReport) -> None:
+    """Every due job, a batch per transaction."""
     engine = get_engine(settings.database_url)
     grace = timedelta(seconds=settings.misfire_grace_seconds)
-    report = TickReport()
     while True:
         with engine.begin() as connection:
             if _dispatch_batch(connection, now, grace, report) < JOBS_PER_BATCH:
-                break
+                return
+
+
+def tick(settings: Settings, queue: RunQueue, now: datetime, worker: str) -> TickReport:
+    """One dispatcher pass: plan due jobs, make good lost queue messages and dead
+    workers' runs, prune the inbox, say this worker is alive."""
+    report = TickReport()
+    _plan_due_jobs(settings, now, report)
     _submit_planned(queue, report)
-    stale = _stale_waiting_runs(settings, now)
-    if stale:
-        queue.submit(stale)
-    report.runs_resubmitted = len(stale)
-    pending = _stale_pending_events(settings, now)
-    queue.submit_events(pending)
-    report.events_resubmitted = len(pending)
-    report.leases_expired, retries = _expire_leases(settings, now)
-    for run_id, retry_at in retries:
-        queue.submit([run_id], eta=retry_at)
+    report.runs_resubmitted, report.events_resubmitted = sweeps.resubmit_lost(settings, queue, now)
+    report.leases_expired = sweeps.take_back_expired(settings, queue, now)
     prune_inbox(settings, now)
-    beat(settings, worker, now)
+    heartbeats.beat(settings, worker, now)
     return report

@@ -14,11 +14,12 @@ from core import jobs
 from core.config import Settings
 from core.db import session as open_session
 from core.db import take_turns
-from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, SWEEP_AFTER, tick
+from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, tick
 from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob
 from core.overview import worker_status
 from core.runner import CLAIMS_OF_JOB
+from core.sweeps import SWEEP_AFTER
 from tests.conftest import RecordingQueue
 
 NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)

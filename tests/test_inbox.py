@@ -12,11 +12,12 @@ from sqlmodel import select
 from core import triggers
 from core.catalog import sample_events
 from core.db import session as open_session
-from core.dispatch import EVENT_SWEEP_AFTER, tick
+from core.dispatch import tick
 from core.envelope import parse
 from core.inbox import fire_test_event, process_event, process_events, replay_event
 from core.models import EventTrigger, Run, WebhookEvent
 from core.runner import execute_run
+from core.sweeps import EVENT_SWEEP_AFTER
 from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
 from tests.conftest import planner_cli, snapshot

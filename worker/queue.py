@@ -19,8 +19,9 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from core.config import Settings
 from core.deadline import deadline_client
-from core.dispatch import beat, tick, worker_name
+from core.dispatch import tick
 from core.errors import ConfigError
+from core.heartbeats import beat, worker_name
 from core.inbox import process_events
 from core.models import utcnow
 from core.runner import execute_run

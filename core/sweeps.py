@@ -1,0 +1,89 @@
+"""Work whose worker or queue message was lost, made good by the tick.
+
+Rows are the truth and queue messages only hints: a waiting run or a pending inbox event
+long past its time lost its message and is submitted again; a run still `running` past
+its lease belongs to a worker that died, and that attempt counts as failed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+
+from core.config import Settings
+from core.db import read_session
+from core.db import session as open_session
+from core.executor import RunResult
+from core.models import WAITING_STATUSES, EventStatus, Run, RunStatus, WebhookEvent
+from core.owners import owner_key
+from core.queue import RunQueue
+from core.runner import Attempt, lease_length, record
+
+# A waiting run whose due time passed this long ago lost its queue message.
+SWEEP_AFTER = timedelta(seconds=120)
+# An inbox event still pending this long after it arrived lost its queue message.
+EVENT_SWEEP_AFTER = timedelta(seconds=60)
+# At most this many of each are re-submitted per tick (the oldest first), so a backlog
+# that is merely slow is not flooded with duplicate messages.
+SWEEP_LIMIT = 1_000
+
+
+def resubmit_lost(settings: Settings, queue: RunQueue, now: datetime) -> tuple[int, int]:
+    """Submit again waiting runs and pending events whose message was lost; returns how
+    many of each."""
+    runs = _stale_waiting_runs(settings, now)
+    if runs:
+        queue.submit(runs)
+    events = _stale_pending_events(settings, now)
+    queue.submit_events(events)
+    return len(runs), len(events)
+
+
+def _stale_waiting_runs(settings: Settings, now: datetime) -> list[int]:
+    with read_session(settings.database_url) as session:
+        return list(
+            session.exec(
+                select(Run.id)
+                .where(col(Run.status).in_(WAITING_STATUSES), col(Run.due_at) < now - SWEEP_AFTER)
+                .order_by(Run.due_at)
+                .limit(SWEEP_LIMIT)
+            )
+        )
+
+
+def _stale_pending_events(settings: Settings, now: datetime) -> list[str]:
+    with read_session(settings.database_url) as session:
+        return list(
+            session.exec(
+                select(WebhookEvent.id)
+                .where(
+                    WebhookEvent.status == EventStatus.pending,
+                    col(WebhookEvent.received_at) < now - EVENT_SWEEP_AFTER,
+                )
+                .order_by(WebhookEvent.received_at)
+                .limit(SWEEP_LIMIT)
+            )
+        )
+
+
+def take_back_expired(settings: Settings, queue: RunQueue, now: datetime) -> int:
+    """Take back runs whose worker died mid-attempt; the attempt counts as failed, and
+    those with retries left are submitted for their retry. Returns how many."""
+    with read_session(settings.database_url) as session:
+        expired = session.exec(
+            select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
+        ).all()
+    for run in expired:
+        started = run.lease_expires_at - lease_length(settings)
+        attempt = Attempt(run.id, owner_key(run), run.attempt, started, list(run.attempts))
+        lost = RunResult(
+            succeeded=False,
+            error=f"The worker stopped during attempt {run.attempt}.",
+            retryable=True,
+        )
+        with open_session(settings.database_url) as session:
+            retry_at = record(session, attempt, lost, now, settings)
+        if retry_at is not None:
+            queue.submit([run.id], eta=retry_at)
+    return len(expired)
