@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -15,8 +16,11 @@ from sqlmodel import func, select
 
 from core import triggers
 from core.db import read_session
+from core.db import session as open_session
+from core.envelope import parse
 from core.models import Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
+from core.webhooks import InboxWriter
 from tests.conftest import planner_cli, wait_until
 from tests.delivery import SECRET, event_body, signed
 from tests.processes import get, serve_webhook, settings_env
@@ -290,3 +294,25 @@ def test_the_same_message_announced_again_starts_nothing_and_is_shown(
     )
     assert shown[again_id]["runs"] == []
     assert count(settings, Run) == 1
+
+
+def test_a_row_the_database_refuses_fails_alone_in_its_batch(settings):
+    """The group commit's batch is retried row by row: only the refused row's delivery
+    gets the error (503), the others of its transaction are stored."""
+    writer = InboxWriter(settings.database_url, lambda ids: None)
+    envelopes = [parse(event_body()[0]) for _ in range(21)]
+    unstorable = replace(envelopes.pop(), trigger_slug="GMAIL\ud800")  # past the envelope check
+    with open_session(settings.database_url) as blocker:
+        # Holds SQLite's write lock, and on PostgreSQL the conflict on this id, so the
+        # writer waits while the deliveries below queue up into one batch.
+        blocker.add(WebhookEvent(id="msg_blocker", type="composio.trigger.message"))
+        blocker.flush()
+        first = writer.submit("msg_blocker", envelopes.pop(), utcnow())
+        good = [writer.submit(f"msg_{n}", envelope, utcnow()) for n, envelope in
+                enumerate(envelopes)]  # fmt: skip
+        bad = writer.submit("msg_bad", unstorable, utcnow())
+        blocker.commit()
+    assert [done.result(timeout=30) for done in good] == [True] * len(good)
+    assert first.result(timeout=30) is False
+    assert bad.exception(timeout=30) is not None
+    assert count(settings) == 1 + len(good)
