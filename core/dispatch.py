@@ -21,6 +21,7 @@ from sqlmodel import Session
 from core import heartbeats, sweeps
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts
+from core.errors import ValidationError
 from core.inbox import prune_inbox
 from core.models import (
     MisfirePolicy,
@@ -177,10 +178,15 @@ def _dispatch_batch(
         return 0
     rows: list[dict[str, Any]] = []
     advances: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
     for job in jobs:
-        plan = plan_occurrences(
-            job.id, job.schedule, job.timezone, job.next_run_at, job.misfire_policy, now, grace
-        )
+        try:
+            plan = plan_occurrences(
+                job.id, job.schedule, job.timezone, job.next_run_at, job.misfire_policy, now, grace
+            )
+        except ValidationError as error:  # saved by an older, laxer Planner
+            broken.append({"job": job.id, "outcome": f"failed: {error} Edit the job's schedule."})
+            continue
         rows.extend(plan.runs)
         report.occurrences_missed += plan.missed
         advances.append({"job": job.id, "seen": job.next_run_at, "next": plan.next_run_at})
@@ -197,11 +203,28 @@ def _dispatch_batch(
         .values(next_run_at=sa.bindparam("next")),
         advances,
     )
+    if broken:
+        _stop_broken(connection, broken)
     report.runs_created += len(inserted)
     for run_id, status, due_at in inserted:
         if status == RunStatus.queued:
             report.submitted.setdefault(due_at, []).append(run_id)
     return len(jobs)
+
+
+def _stop_broken(connection: sa.Connection, broken: list[dict[str, Any]]) -> None:
+    """A job whose stored schedule can no longer be read stops (no next run) and turns
+    red saying why, instead of failing the whole tick for every other job."""
+    connection.execute(
+        JOB_TABLE.update()
+        .where(JOB_TABLE.c.id == sa.bindparam("job"))
+        .values(
+            next_run_at=None,
+            last_outcome=sa.bindparam("outcome"),
+            consecutive_failures=JOB_TABLE.c.consecutive_failures + 1,
+        ),
+        broken,
+    )
 
 
 def _submit_planned(queue: RunQueue, report: TickReport) -> None:

@@ -62,6 +62,24 @@ def test_tick_queues_occurrences_within_the_look_ahead_with_an_eta(settings, ses
     assert session.get(ScheduledJob, nine.id).next_run_at == nine_o_clock + timedelta(days=1)
 
 
+def test_a_stored_schedule_no_longer_valid_stops_that_job_alone(settings, session, agent, queue):
+    nine = add_job(session, "Nine", "0 9 * * *")
+    old = add_job(session, "Old", "0 9 * * *")
+    old.schedule = "R R * * *"  # accepted by an older Planner, refused today
+    set_next_run(session, old, old.next_run_at)
+
+    tick(settings, queue, NOW, "w1")
+
+    assert len(runs_of(session, nine)) == 1
+    session.expire_all()
+    stopped = session.get(ScheduledJob, old.id)
+    assert (stopped.next_run_at, stopped.health) == (None, "red")
+    assert "Edit the job's schedule." in stopped.last_outcome
+    session.rollback()  # end the read, so the next tick can write
+    tick(settings, queue, NOW + timedelta(days=1), "w1")
+    assert runs_of(session, old) == []  # never picked up again until edited
+
+
 def test_a_second_tick_adds_nothing(settings, session, agent):
     job = add_job(session, "Every minute", "* * * * *")
     first, second = RecordingQueue(), RecordingQueue()
