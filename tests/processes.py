@@ -41,6 +41,13 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+def planner(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `planner` command as a user runs it, in its own process with these settings."""
+    command = [str(Path(sys.executable).with_name("planner")), *args]
+    env = settings_env(settings)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
 def procfile_command(process: str) -> list[str]:
     """The Procfile's line for `process`, run by a shell as a PaaS runs it (so `${VAR:-…}`
     defaults apply); `procfile_env` puts this venv's programs first on the PATH."""

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,9 +14,7 @@ from core.config import get_settings
 from core.db import get_engine, migrate, read_session
 from core.models import ScheduledJob
 from tests.conftest import planner_cli, snapshot, wait_until
-from tests.processes import ROOT, settings_env
-
-PLANNER = str(Path(sys.executable).with_name("planner"))
+from tests.processes import planner
 
 
 @pytest.fixture
@@ -27,12 +22,6 @@ def cli(settings, monkeypatch):
     """Run `planner` in this process against the test database; returns the exit code."""
     with planner_cli(settings, monkeypatch) as run:
         yield run
-
-
-def planner(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PLANNER, *args], cwd=ROOT, env=settings_env(settings), capture_output=True, text=True
-    )
 
 
 def test_the_readme_walkthrough(settings, target, consumer):

@@ -10,44 +10,42 @@ import sqlalchemy as sa
 from alembic import command
 
 from core.db import alembic_config, get_engine
-from tests.conftest import planner_cli
+from tests.processes import planner
 
 
-def test_deleted_and_recreated_jobs_never_reuse_a_key_or_a_thread(
-    settings, monkeypatch, capsys, target, consumer
-):
+def run(settings, *args: str) -> None:
+    done = planner(settings, *args)
+    assert done.returncode == 0, done.stderr
+
+
+def test_deleted_and_recreated_jobs_never_reuse_a_key_or_a_thread(settings, target, consumer):
     consumer()
-    with planner_cli(settings, monkeypatch) as cli:
-        assert cli("agents", "add", "Remote", "--backend", "http", "--url",
-                   target.url + "/agent") == 0  # fmt: skip
-        for round_ in range(1, 4):
-            assert cli("jobs", "add", "Report", "--agent", "Remote", "--schedule", "@daily",
-                       "--chat", f"report {round_}", "--thread", "continue") == 0  # fmt: skip
-            assert cli("jobs", "run", "Report") == 0
-            target.wait_for(lambda requests, n=round_: len(requests) == n)
-            assert cli("jobs", "rm", "Report") == 0
+    run(settings, "agents", "add", "Remote", "--backend", "http", "--url", target.url + "/agent")
+    for round_ in range(1, 4):
+        run(settings, "jobs", "add", "Report", "--agent", "Remote", "--schedule", "@daily",
+            "--chat", f"report {round_}", "--thread", "continue")  # fmt: skip
+        run(settings, "jobs", "run", "Report")
+        target.wait_for(lambda requests, n=round_: len(requests) == n)
+        run(settings, "jobs", "rm", "Report")
     calls = target.received("/agent")
     assert [call.body["message"] for call in calls] == ["report 1", "report 2", "report 3"]
     assert len({call.headers["Idempotency-Key"] for call in calls}) == 3
     assert len({call.body["threadId"] for call in calls}) == 3
 
 
-def test_a_continued_thread_never_sees_a_deleted_jobs_messages(
-    settings, monkeypatch, capsys, agent, target, consumer
-):
-    def add_and_run(cli, name: str, times: int) -> None:
-        assert cli("jobs", "add", name, "--agent", "Assistant", "--schedule", "@daily",
-                   "--chat", "{jobName}", "--thread", "continue") == 0  # fmt: skip
+def test_a_continued_thread_never_sees_a_deleted_jobs_messages(settings, agent, target, consumer):
+    def add_and_run(name: str, times: int) -> None:
+        run(settings, "jobs", "add", name, "--agent", "Assistant", "--schedule", "@daily",
+            "--chat", "{jobName}", "--thread", "continue")  # fmt: skip
         for _ in range(times):
             count = len(target.received())
-            assert cli("jobs", "run", name) == 0
+            run(settings, "jobs", "run", name)
             target.wait_for(lambda requests, n=count + 1: len(requests) == n)
 
     consumer()
-    with planner_cli(settings, monkeypatch) as cli:
-        add_and_run(cli, "Old", 2)
-        assert cli("jobs", "rm", "Old") == 0
-        add_and_run(cli, "New", 1)
+    add_and_run("Old", 2)
+    run(settings, "jobs", "rm", "Old")
+    add_and_run("New", 1)
     *_, new_call = target.received("/v1/chat/completions")
     sent = [m["content"] for m in new_call.body["messages"] if m["role"] != "system"]
     assert sent == ["New"]

@@ -11,12 +11,9 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 from sqlmodel import select
@@ -37,7 +34,7 @@ from core.triggers import TriggerFields
 from tests.conftest import wait_until
 from tests.delivery import numbered_event, signed
 from tests.fakes import Reply
-from tests.processes import ROOT, free_port, get, serve_webhook, settings_env
+from tests.processes import free_port, get, planner, serve_webhook, settings_env
 
 
 def all_runs(settings) -> list[Run]:
@@ -177,7 +174,7 @@ def test_a_worker_killed_mid_call_is_replaced_and_the_run_finishes_once(
     assert (run.status, run.attempt) == ("succeeded", 2)
     assert run.attempts[0]["error"] == "The worker stopped during attempt 1."
     keys = {r.headers["Idempotency-Key"] for r in target.received("/hooks/analyze")}
-    assert keys == {str(run.id)}, "the retry carries the same key"
+    assert keys == {run.key}, "the retry carries the same key"
 
 
 def test_an_outage_is_ridden_out_and_a_client_error_fails_at_once(
@@ -205,8 +202,7 @@ def test_an_outage_is_ridden_out_and_a_client_error_fails_at_once(
 
 def planner_cli(settings, *args: str) -> str:
     """The `planner` command as a user runs it; returns what it printed."""
-    done = subprocess.run([str(Path(sys.executable).with_name("planner")), *args], cwd=ROOT,
-                          env=settings_env(settings), capture_output=True, text=True)  # fmt: skip
+    done = planner(settings, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
