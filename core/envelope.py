@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core import standard_json
 from core.composio_sync import ACCOUNT_EXPIRED, TRIGGER_DISABLED
 
 MAX_JSON_DEPTH = 64
@@ -77,15 +78,12 @@ class Envelope:
         return hashlib.sha256(named.encode()).hexdigest()
 
 
-def refuse_constant(name: str) -> Any:
-    """`json.loads` hook: NaN and Infinity are Python's extension, not JSON."""
-    raise Rejected(400, f"the event holds {name}, which is not JSON")
-
-
 def parse(body: bytes) -> Envelope:
     """The envelope of a delivery, or 400 when the body is not a Composio event."""
     try:
-        payload = json.loads(body, parse_constant=refuse_constant)
+        payload = standard_json.loads(body)
+    except standard_json.NotStandardJson as error:
+        raise Rejected(400, f"the event holds {error}") from None
     except (ValueError, RecursionError):
         raise Rejected(400, "body is not JSON") from None
     return read_envelope(payload)

@@ -8,7 +8,6 @@ event has its own transaction: one that raises is `failed`, the others go on.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -18,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select, update
 
+from core import standard_json
 from core.catalog import offline_catalog, sample_events
 from core.composio_sync import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts
 from core.db import session as open_session
-from core.envelope import Envelope, Rejected, read_envelope, refuse_constant
+from core.envelope import Envelope, Rejected, read_envelope
 from core.errors import NotFoundError, ValidationError, require_one_of
 from core.models import (
     EventStatus,
@@ -236,7 +236,7 @@ def read_payload(text: str) -> dict[str, Any]:
     """A test payload from a file's text: a whole envelope, or just its `data` (an
     object). Checked as the webhook checks a delivery, since it is stored the same way."""
     try:
-        payload = json.loads(text, parse_constant=refuse_constant)
+        payload = standard_json.loads(text)
         if not isinstance(payload, dict):
             raise ValidationError("The payload must be a JSON object.", "payload")
         envelope = {"type": TRIGGER_MESSAGE} | payload if "data" in payload else {
@@ -245,7 +245,7 @@ def read_payload(text: str) -> dict[str, Any]:
         if not isinstance(envelope["data"], dict):
             raise ValidationError("The payload's 'data' must be a JSON object.", "payload")
         read_envelope(envelope)
-    except json.JSONDecodeError as error:
+    except ValueError as error:
         raise ValidationError(f"The payload is not valid JSON: {error}.", "payload") from None
     except Rejected as refusal:
         raise ValidationError(f"The payload is refused: {refusal}.", "payload") from None

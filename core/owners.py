@@ -6,13 +6,12 @@ both lives here once, so it can never hold for one and be forgotten for the othe
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlmodel import Session, select
 
+from core import standard_json
 from core.errors import NotFoundError, ValidationError
 from core.models import (
     ActionKind,
@@ -80,17 +79,13 @@ def ensure_unique_name(
         raise ValidationError(f"A {label} named {name!r} already exists.", "name")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:
     """A standard JSON object given as text (or already parsed): no NaN or Infinity."""
-    if isinstance(value, dict):
-        ensure_json_safe(value, field, what)
-        return value
     try:
-        parsed = json.loads(value, parse_constant=_reject_constant) if value.strip() else {}
+        if isinstance(value, dict):
+            standard_json.check(value)
+            return value
+        parsed = standard_json.loads(value) if value.strip() else {}
     except ValueError as error:
         raise ValidationError(f"The {what} is not valid JSON: {error}.", field) from None
     if not isinstance(parsed, dict):
@@ -98,17 +93,6 @@ def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str
             f'The {what} must be a JSON object, such as {{"scope": "week"}}.', field
         )
     return parsed
-
-
-def ensure_json_safe(value: Any, field: str, what: str) -> None:
-    """Refuse a value standard JSON cannot hold (NaN, Infinity) before it is stored."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError(f"The {what} holds {value}, which JSON does not allow.", field)
-    children = (
-        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    )
-    for child in children:
-        ensure_json_safe(child, field, what)
 
 
 def action_config(
