@@ -1,7 +1,8 @@
 """Planner's work on huey: the storage a QUEUE_URL means, the tasks, and the RunQueue.
 
-Tasks are installed on a huey instance by `install_tasks`, so a process can submit to
-any queue URL (a test's temporary queue, say) with the same task names the consumer runs.
+A HueyRunQueue registers its methods as huey's tasks on the huey instance it is given,
+so a process can submit to any queue URL (a test's temporary queue, say) under the same
+task names the consumer runs. Each task is one call into core.
 """
 
 from __future__ import annotations
@@ -65,37 +66,34 @@ class HueyRunQueue:
         self.settings = settings
         self._heartbeat_started = False
         self._heartbeat_lock = threading.Lock()
+        huey.on_startup()(self.start_heartbeat)
+        huey.periodic_task(crontab(), name="tick")(self.dispatcher_tick)
+        self.start_runs = huey.task(name="start_runs")(self.start_due_runs)
+        self.run_job = huey.task(name="run_job")(self.execute)
+        self.process_events = huey.task(name="process_events")(self.process_inbox_events)
 
-        @huey.on_startup()
-        def start_heartbeat() -> None:
-            """Once per consumer process (huey calls this in each worker thread)."""
-            with self._heartbeat_lock:
-                if self._heartbeat_started:
-                    return
-                self._heartbeat_started = True
-            threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
+    def start_heartbeat(self) -> None:
+        """Once per consumer process (huey calls this in each worker thread)."""
+        with self._heartbeat_lock:
+            if self._heartbeat_started:
+                return
+            self._heartbeat_started = True
+        threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
 
-        @huey.periodic_task(crontab(), name="tick")
-        def dispatcher_tick() -> None:
-            """Every minute, and at consumer start: the dispatcher pass."""
-            tick(settings, self, utcnow(), worker_name())
+    def dispatcher_tick(self) -> None:
+        """Every minute, and at consumer start: the dispatcher pass."""
+        tick(self.settings, self, utcnow(), worker_name())
 
-        @huey.task(name="start_runs")
-        def start_runs(run_ids: list[int]) -> None:
-            """Fan a due moment's runs out to the workers (one scheduled message, many runs)."""
-            self.submit(run_ids)
+    def start_due_runs(self, run_ids: list[int]) -> None:
+        """Fan a due moment's runs out to the workers (one scheduled message, many runs)."""
+        self.submit(run_ids)
 
-        @huey.task(name="run_job")
-        def run_job(run_id: int) -> None:
-            execute_run(run_id, self, http_client(settings.http_timeout_seconds), settings)
+    def execute(self, run_id: int) -> None:
+        settings = self.settings
+        execute_run(run_id, self, http_client(settings.http_timeout_seconds), settings)
 
-        @huey.task(name="process_events")
-        def process_inbox_events(event_ids: list[str]) -> None:
-            process_events(settings, event_ids, self, utcnow())
-
-        self.start_runs = start_runs
-        self.run_job = run_job
-        self.process_events = process_inbox_events
+    def process_inbox_events(self, event_ids: list[str]) -> None:
+        process_events(self.settings, event_ids, self, utcnow())
 
     def _beat_forever(self) -> None:
         """Each process beats on its own: whichever process takes the shared periodic
