@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from core import standard_json
 from core.config import is_own_variable
 from core.deadline import call_deadline
 from core.models import Agent, Backend, Workflow
@@ -98,21 +99,13 @@ def _text(response: httpx.Response, content: bytes, is_json: bool) -> str:
         return content.decode("utf-8", errors="replace")
 
 
-class NotStandardJson(ValueError):
-    """JSON with NaN or ±Infinity: Python reads it, but a database cannot store it."""
-
-
-def _refuse_constant(name: str) -> None:
-    raise NotStandardJson(name)
-
-
 def _answer(url: str, text: str, is_json: bool) -> Any:
     """A JSON answer as data (standard JSON only), anything else as text."""
     if not is_json:
         return text
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except NotStandardJson as constant:
+        return standard_json.loads(text)
+    except standard_json.NotStandardJson as constant:
         detail = text.strip()[:DETAIL_CHARS]
         reason = f"{url} answered JSON that is not standard ({constant}): {detail}"
         raise TargetError(reason, retryable=False) from None

@@ -219,7 +219,10 @@ MALFORMED_ANSWERS = {
         Raw(b'{"reply": "hi"}', {**JSON_ANSWER, "content-encoding": "gzip"}),
         "sent an answer that could not be decoded: Error -3 while decompressing data",
     ),
-    "NaN": (Raw(b'{"answer": NaN}', JSON_ANSWER), "answered JSON that is not standard (NaN)"),
+    "NaN": (
+        Raw(b'{"answer": NaN}', JSON_ANSWER),
+        "answered JSON that is not standard (NaN is not a number JSON allows)",
+    ),
     "a reply that is not text": (
         Raw(b'{"reply": {"text": "hi"}}', JSON_ANSWER),
         "sent a reply that is not text: {'reply': {'text': 'hi'}}",

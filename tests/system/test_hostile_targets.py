@@ -65,7 +65,10 @@ UNREADABLE = {
         Raw(b'{"ok": true}', {"content-type": "application/json", "content-encoding": "gzip"}),
         "sent an answer that could not be decoded",
     ),
-    "NaN": ({"score": float("nan")}, "answered JSON that is not standard (NaN)"),
+    "NaN": (
+        {"score": float("nan")},
+        "answered JSON that is not standard (NaN is not a number JSON allows)",
+    ),
 }
 
 
