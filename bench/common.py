@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from core.config import Settings
 from core.db import get_engine
-from tests.backends import backend_settings
+from support.backends import backend_settings
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:

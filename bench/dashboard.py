@@ -31,8 +31,8 @@ from core.db import get_engine  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.models import Run, utcnow  # noqa: E402
 from core.triggers import TriggerFields  # noqa: E402
-from tests.load import insert_jobs  # noqa: E402
-from tests.processes import settings_env  # noqa: E402
+from support.load import insert_jobs  # noqa: E402
+from support.processes import settings_env  # noqa: E402
 
 SCHEDULES = ["0 9 * * *", "30 8 * * 1-5", "0 * * * *", "0 9 * * 1", "*/15 * * * *"]
 

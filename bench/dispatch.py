@@ -31,9 +31,9 @@ from core.db import get_engine  # noqa: E402
 from core.db import session as open_session  # noqa: E402
 from core.dispatch import JOB_TABLE, tick  # noqa: E402
 from core.models import utcnow  # noqa: E402
-from tests.fakes import FakeTarget  # noqa: E402
-from tests.load import Load, insert_jobs, prepare_agent, run_load  # noqa: E402
-from tests.processes import Workers  # noqa: E402
+from support.fakes import FakeTarget  # noqa: E402
+from support.load import Load, insert_jobs, prepare_agent, run_load  # noqa: E402
+from support.processes import Workers  # noqa: E402
 from worker.queue import HueyRunQueue, make_huey  # noqa: E402
 
 

@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import add_backend_option, bench_settings, describe  # noqa: E402
-from tests.conftest import wait_until  # noqa: E402
-from tests.delivery import SECRET  # noqa: E402
-from tests.fakes import FakeTarget  # noqa: E402
-from tests.load import Load, Outcome, prepare_agent, run_load  # noqa: E402
-from tests.processes import Workers, get, serve_webhook, settings_env  # noqa: E402
+from support.delivery import SECRET  # noqa: E402
+from support.fakes import FakeTarget  # noqa: E402
+from support.load import Load, Outcome, prepare_agent, run_load  # noqa: E402
+from support.processes import Workers, get, serve_webhook, settings_env  # noqa: E402
+from support.waiting import wait_until  # noqa: E402
 
 
 def peak_rss_mib(pid: int) -> float:

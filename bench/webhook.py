@@ -36,12 +36,13 @@ from core.inbox import process_event  # noqa: E402
 from core.models import Run, WebhookEvent, utcnow  # noqa: E402
 from core.triggers import TriggerFields  # noqa: E402
 from core.webhooks import signature  # noqa: E402
-from tests.conftest import RecordingQueue, wait_until  # noqa: E402
-from tests.processes import (  # noqa: E402
+from support.processes import (  # noqa: E402
     free_port,
     get,
     settings_env,
 )
+from support.queues import RecordingQueue  # noqa: E402
+from support.waiting import wait_until  # noqa: E402
 
 SECRET = "whsec_bench"
 PADDING = "x" * 700  # brings an event to about 1 KiB

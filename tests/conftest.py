@@ -1,15 +1,13 @@
-"""Shared fixtures: settings on a fresh database and queue of each backend (tests/backends.py),
+"""Shared fixtures: settings on a fresh database and queue of each backend (support/backends.py),
 a fake agent/workflow server on 127.0.0.1, and real worker and webhook processes."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -22,24 +20,12 @@ from core.config import Settings, get_settings
 from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
 from core.models import Agent, Workflow
-from tests.backends import BACKENDS, backend_settings
-from tests.fake_composio import FakeComposio
-from tests.fakes import FakeTarget
-from tests.processes import Consumer, get, serve_webhook, settings_env
-
-T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T], timeout: float = 30, what: str = "condition") -> T:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+from support.backends import BACKENDS, backend_settings
+from support.fake_composio import FakeComposio
+from support.fakes import FakeTarget
+from support.processes import Consumer, get, serve_webhook, settings_env
+from support.queues import RecordingQueue
+from support.waiting import wait_until
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -54,24 +40,6 @@ def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
             ]
             for table in SQLModel.metadata.sorted_tables
         }
-
-
-@dataclass
-class RecordingQueue:
-    """core.queue.RunQueue that records submissions, for tests of core without a worker."""
-
-    submitted: list[tuple[list[int], datetime | None]] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-
-    def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
-        self.submitted.append((list(run_ids), eta))
-
-    def submit_events(self, event_ids: Sequence[str]) -> None:
-        self.events.extend(event_ids)
-
-    @property
-    def run_ids(self) -> list[int]:
-        return [run_id for ids, _ in self.submitted for run_id in ids]
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,9 @@ from cli.main import main
 from core.config import get_settings
 from core.db import get_engine, migrate, read_session
 from core.models import ScheduledJob
-from tests.conftest import planner_cli, snapshot, wait_until
-from tests.processes import planner
+from support.processes import planner
+from support.waiting import wait_until
+from tests.conftest import planner_cli, snapshot
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from core.config import get_settings
 from core.db import read_session
 from core.jobs import JobFields
 from core.models import EventTrigger, Heartbeat, Run, ScheduledJob, WebhookEvent, utcnow
-from tests.processes import ROOT, settings_env
+from support.processes import ROOT, settings_env
 
 APP = str(ROOT / "dashboard" / "app.py")
 

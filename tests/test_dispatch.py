@@ -20,7 +20,7 @@ from core.models import Heartbeat, Run, RunStatus, ScheduledJob
 from core.overview import worker_status
 from core.runner import CLAIMS_OF_JOB
 from core.sweeps import SWEEP_AFTER
-from tests.conftest import RecordingQueue
+from support.queues import RecordingQueue
 
 NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)
 

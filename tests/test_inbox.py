@@ -20,8 +20,8 @@ from core.runner import execute_run
 from core.sweeps import EVENT_SWEEP_AFTER
 from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
+from support.fakes import Reply
 from tests.conftest import planner_cli, snapshot
-from tests.fakes import Reply
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from core.db import alembic_config, get_engine
-from tests.processes import planner
+from support.processes import planner
 
 
 def run(settings, *args: str) -> None:

@@ -3,8 +3,8 @@ start the Procfile's processes."""
 
 from __future__ import annotations
 
-from tests.conftest import wait_until
-from tests.processes import get, serve_webhook, settings_env
+from support.processes import get, serve_webhook, settings_env
+from support.waiting import wait_until
 
 
 def test_webhook_healthz_reports_the_database(settings, tmp_path):

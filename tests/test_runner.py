@@ -17,8 +17,9 @@ from core.deadline import deadline_client
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob
 from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, execute_run, retry_delay
-from tests.conftest import snapshot, wait_until
-from tests.fakes import Raw, Reply, TricklingTarget
+from support.fakes import Raw, Reply, TricklingTarget
+from support.waiting import wait_until
+from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

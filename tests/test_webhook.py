@@ -21,9 +21,10 @@ from core.envelope import parse
 from core.models import Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
 from core.webhooks import InboxWriter
-from tests.conftest import planner_cli, wait_until
-from tests.delivery import SECRET, event_body, signed
-from tests.processes import get, serve_webhook, settings_env
+from support.delivery import SECRET, event_body, signed
+from support.processes import get, serve_webhook, settings_env
+from support.waiting import wait_until
+from tests.conftest import planner_cli
 
 
 def count(settings, model=WebhookEvent) -> int:

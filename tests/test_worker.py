@@ -16,8 +16,8 @@ from core.db import session as open_session
 from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
 from core.overview import worker_status
-from tests.conftest import wait_until
-from tests.fakes import Reply
+from support.fakes import Reply
+from support.waiting import wait_until
 from worker.queue import HueyRunQueue, http_client, make_huey
 
 

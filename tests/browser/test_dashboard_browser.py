@@ -23,9 +23,9 @@ from core.jobs import JobFields
 from core.models import utcnow
 from core.overview import relative
 from core.schedule import next_occurrence
-from tests.conftest import wait_until
-from tests.fakes import Reply
-from tests.processes import ROOT, free_port, settings_env
+from support.fakes import Reply
+from support.processes import ROOT, free_port, settings_env
+from support.waiting import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "screenshots"

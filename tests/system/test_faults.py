@@ -31,10 +31,10 @@ from core.models import (
 )
 from core.overview import page_of, recent_runs, worker_status
 from core.triggers import TriggerFields
-from tests.conftest import wait_until
-from tests.delivery import numbered_event, signed
-from tests.fakes import Reply
-from tests.processes import free_port, get, planner, serve_webhook, settings_env
+from support.delivery import numbered_event, signed
+from support.fakes import Reply
+from support.processes import free_port, get, planner, serve_webhook, settings_env
+from support.waiting import wait_until
 
 
 def all_runs(settings) -> list[Run]:

@@ -12,8 +12,8 @@ from core import agents, jobs
 from core.db import read_session
 from core.jobs import JobFields
 from core.models import TERMINAL_STATUSES, Run, ScheduledJob, utcnow
-from tests.conftest import wait_until
-from tests.fakes import Raw, Reply, TricklingTarget
+from support.fakes import Raw, Reply, TricklingTarget
+from support.waiting import wait_until
 from worker.queue import HueyRunQueue, make_huey
 
 # A short call deadline and lease margin, so a call that outlived its deadline would

@@ -17,9 +17,9 @@ from core.db import read_session
 from core.db import session as open_session
 from core.models import WebhookEvent, utcnow
 from core.triggers import TriggerFields
-from tests.conftest import wait_until
-from tests.delivery import event_body, signed
-from tests.processes import get, serve_webhook, settings_env
+from support.delivery import event_body, signed
+from support.processes import get, serve_webhook, settings_env
+from support.waiting import wait_until
 
 INSTANCE = "ti_poison_test"
 USER = "user-42"

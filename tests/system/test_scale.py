@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends import BACKENDS
-from tests.load import Load, prepare_agent, run_load
-from tests.processes import Workers
+from support.backends import BACKENDS
+from support.load import Load, prepare_agent, run_load
+from support.processes import Workers
 
 pytestmark = pytest.mark.skipif(
     "postgres" not in BACKENDS,

@@ -26,9 +26,9 @@ from core.db import session as open_session
 from core.dispatch import JOB_TABLE
 from core.models import TERMINAL_STATUSES, EventStatus, Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
-from tests.conftest import wait_until
-from tests.delivery import numbered_event, signed
-from tests.fakes import FakeTarget, Received
+from support.delivery import numbered_event, signed
+from support.fakes import FakeTarget, Received
+from support.waiting import wait_until
 
 AGENT = "Load"
 

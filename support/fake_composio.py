@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.catalog import offline_catalog
-from tests.fakes import JsonServer
+from support.fakes import JsonServer
 
 API = "/api/v3.1"
 
