@@ -41,9 +41,11 @@ def _payload(path: str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ValidationError(f"Cannot read --payload {path!r}: {error.strerror}.") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"--payload {path!r} is not UTF-8 text (JSON is).") from None
     return inbox.read_payload(text)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -216,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("planner: the database is not set up yet; run 'planner migrate'.", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `planner events | head` stopped reading: nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from core.config import is_own_variable
 from core.errors import ValidationError
 from core.models import Agent, Backend, Workflow
-from core.owners import clean_name, ensure_unique_name, find, users_of
+from core.owners import clean_name, ensure_unique_name, find, storable_text, users_of
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 Target = TypeVar("Target", Agent, Workflow)
@@ -33,6 +33,8 @@ def validate_url(url: str, field: str = "url") -> str:
         raise refusal from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise refusal
+    if any(character.isspace() or not character.isprintable() for character in text):
+        raise refusal
     return text
 
 
@@ -42,8 +44,8 @@ def validate_env_name(name: str, field: str) -> str:
     text = name.strip()
     if text and not ENV_NAME.match(text):
         raise ValidationError(
-            f"{field} takes the name of an environment variable (like OPENAI_API_KEY), "
-            "not the key itself.",
+            "Give the name of the environment variable that holds the key (like "
+            "OPENAI_API_KEY), not the key itself.",
             field,
         )
     if text and is_own_variable(text):
@@ -75,7 +77,9 @@ def save_agent(
     ensure_unique_name(session, Agent, name, own_id=existing.id if existing else None)
     agent = existing or Agent(name=name, backend=backend, base_url=url)
     agent.name, agent.backend, agent.base_url = name, Backend(backend), url
-    agent.model, agent.system_prompt, agent.api_key_env = model.strip(), system_prompt, key_env
+    model = storable_text(model.strip(), "model", "model name")
+    system_prompt = storable_text(system_prompt, "system_prompt", "system prompt")
+    agent.model, agent.system_prompt, agent.api_key_env = model, system_prompt, key_env
     session.add(agent)
     session.commit()
     return agent

@@ -22,7 +22,6 @@ EVENT_TYPE = re.compile(r"composio\.[a-z0-9_.]+")
 # NUL: PostgreSQL stores no NUL in text, and a value from the data ends up in a run's
 # message. A lone surrogate (half of a UTF-16 pair) is no character: no database or
 # agent can be sent it as UTF-8.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 SLACK_MESSAGES = ("MESSAGE", "BOT_MESSAGE", "DIRECT_MESSAGE", "GROUP_MESSAGE", "MPIM_MESSAGE",
                   "THREAD_REPLY")  # fmt: skip
 # The provider's own id of what happened, by trigger type: the same message announced
@@ -83,7 +82,7 @@ def parse(body: bytes) -> Envelope:
     try:
         payload = standard_json.loads(body)
     except standard_json.NotStandardJson as error:
-        raise Rejected(400, f"the event holds {error}") from None
+        raise Rejected(400, f"the event is not standard JSON: {error}") from None
     except (ValueError, RecursionError):
         raise Rejected(400, "body is not JSON") from None
     return read_envelope(payload)
@@ -101,7 +100,7 @@ def _check_values(payload: Any) -> None:
             stack.extend((value, depth + 1) for value in item.values())
         elif isinstance(item, list):
             stack.extend((value, depth + 1) for value in item)
-        elif isinstance(item, str) and UNSTORABLE.search(item):
+        elif isinstance(item, str) and standard_json.UNSTORABLE.search(item):
             raise Rejected(400, "the event holds a NUL or a lone surrogate (\\u0000, \\ud800)")
 
 

@@ -44,7 +44,7 @@ class OwnerFields:
 
 def clean_name(name: str, what: str) -> str:
     """A name as people see it: spaces folded, not empty, not all digits (that is an id)."""
-    text = " ".join(name.split())
+    text = storable_text(" ".join(name.split()), "name", f"{what} name")
     if not text:
         raise ValidationError(f"Give the {what} a name.", "name")
     if len(text) > MAX_NAME:
@@ -58,13 +58,15 @@ def clean_name(name: str, what: str) -> str:
 
 def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
     """A row by id when `ref` is all digits (names never are), else by exact name."""
-    text = str(ref).strip()
-    if text.isdigit():
+    text, label = str(ref).strip(), what or model.__name__.lower()
+    if text.isascii() and text.isdigit():
         found = session.get(model, int(text))
-    else:
-        found = session.exec(select(model).where(model.name == text)).first()
+        if found is None:
+            raise NotFoundError(f"There is no {label} with id {text}.")
+        return found
+    found = session.exec(select(model).where(model.name == text)).first()
     if found is None:
-        raise NotFoundError(f"There is no {what or model.__name__.lower()} named {text!r}.")
+        raise NotFoundError(f"There is no {label} named {text!r}.")
     return found
 
 
@@ -76,23 +78,35 @@ def ensure_unique_name(
     other = session.exec(select(model).where(model.name == name)).first()
     if other is not None and other.id != own_id:
         label = what or model.__name__.lower()
-        raise ValidationError(f"A {label} named {name!r} already exists.", "name")
+        article = "An" if label[0] in "aeiou" else "A"
+        raise ValidationError(f"{article} {label} named {name!r} already exists.", "name")
 
 
 def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:
-    """A standard JSON object given as text (or already parsed): no NaN or Infinity."""
+    """A standard JSON object given as text (or already parsed): no NaN or Infinity, no
+    text a database cannot store."""
     try:
-        if isinstance(value, dict):
-            standard_json.check(value)
-            return value
-        parsed = standard_json.loads(value) if value.strip() else {}
+        parsed = value if isinstance(value, dict) else standard_json.loads(value or "{}")
+        standard_json.check(parsed)
     except ValueError as error:
-        raise ValidationError(f"The {what} is not valid JSON: {error}.", field) from None
+        raise ValidationError(f"That is not valid JSON for the {what}: {error}.", field) from None
     if not isinstance(parsed, dict):
         raise ValidationError(
             f'The {what} must be a JSON object, such as {{"scope": "week"}}.', field
         )
     return parsed
+
+
+def storable_text(text: str, field: str, what: str) -> str:
+    """Text a person gave, refused if it holds a NUL or a character that is not valid
+    Unicode (a terminal's undecodable bytes): stored, it would break every listing."""
+    try:
+        standard_json.check_text(text)
+    except ValueError:
+        raise ValidationError(
+            f"The {what} holds a character that cannot be stored; type it again.", field
+        ) from None
+    return text
 
 
 def action_config(
@@ -111,7 +125,8 @@ def action_config(
             raise ValidationError(
                 "The chat message is empty; write what the agent should be asked.", "chat"
             )
-        action, config = ActionKind.chat, {"template": fields.chat, "thread": "new"}
+        template = storable_text(fields.chat, "chat", "chat message")
+        action, config = ActionKind.chat, {"template": template, "thread": "new"}
         if owner and owner.action == ActionKind.chat:
             config["thread"] = owner.config.get("thread", "new")
     if fields.workflow is not None:

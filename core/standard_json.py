@@ -1,36 +1,59 @@
-"""Standard JSON only. Python's `json` reads and writes NaN and ±Infinity, which are not
-JSON: PostgreSQL's json type and most clients refuse them. Everything Planner reads from
-outside, or is given to store, goes through here, so no stored value ever holds one.
+"""Values every database stores and every client reads. Python's `json` reads and writes
+NaN and ±Infinity, which are not JSON (PostgreSQL's json type and most clients refuse
+them), and Python strings may hold a NUL or a lone surrogate (from a command line's
+undecodable bytes, say), which PostgreSQL and UTF-8 refuse. Everything Planner reads from
+outside, or is given to store, goes through here.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, NoReturn
+
+# A NUL, or half of a UTF-16 surrogate pair on its own: neither can be stored.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class NotStandardJson(ValueError):
-    """JSON holding NaN or ±Infinity; the message names the value."""
+    """A value no database stores; the message says which part."""
 
 
 def _refuse(name: str) -> NoReturn:
     raise NotStandardJson(f"{name} is not a number JSON allows")
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        _refuse(text if len(text) <= 20 else text[:20] + "…")
+    return number
+
+
 def loads(text: str | bytes) -> Any:
-    """`json.loads` that refuses NaN and ±Infinity (NotStandardJson, a ValueError)."""
-    return json.loads(text, parse_constant=_refuse)
+    """`json.loads` that refuses NaN and ±Infinity, also as an overflowing number like
+    1e999 (NotStandardJson, a ValueError)."""
+    return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+
+
+def check_text(text: str) -> None:
+    """Refuse text that holds a NUL or a lone surrogate."""
+    if UNSTORABLE.search(text):
+        raise NotStandardJson("it holds a NUL or a character that is not valid Unicode")
 
 
 def check(value: Any) -> None:
-    """Refuse an already parsed value that holds NaN or ±Infinity."""
+    """Refuse an already parsed value holding NaN or ±Infinity, or unstorable text."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             _refuse(str(item).replace("inf", "Infinity").replace("nan", "NaN"))
-        if isinstance(item, dict):
+        elif isinstance(item, str):
+            check_text(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)

@@ -41,11 +41,17 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def planner(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The `planner` command as a user runs it, in its own process with these settings."""
+def planner(
+    settings: Settings, *args: str, stdout: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `planner` command as a user runs it, in its own process with these settings;
+    its output is captured unless `stdout` (a file descriptor) is given."""
     command = [str(Path(sys.executable).with_name("planner")), *args]
-    env = settings_env(settings)
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    output = subprocess.PIPE if stdout is None else stdout
+    return subprocess.run(
+        command, cwd=ROOT, env=settings_env(settings), stdout=output, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
 
 
 def procfile_command(process: str) -> list[str]:

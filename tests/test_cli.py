@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -199,3 +200,12 @@ def test_a_job_added_just_before_its_time_is_called_without_waiting_for_a_tick(
     assert job["next_run_at"] > runs[0]["scheduled_for"]  # the tick will not plan it again
     consumer()  # no tick has run: the command planned it
     target.wait_for(lambda requests: len(requests) == 1, timeout=90)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(settings, agent):
+    """`planner jobs list | head -1` stops reading early; no traceback may follow."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    done = planner(settings, "agents", "list", stdout=writer)
+    os.close(writer)
+    assert (done.returncode, done.stderr) == (1, "")

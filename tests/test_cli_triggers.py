@@ -91,3 +91,17 @@ def test_a_payload_file_that_cannot_be_read_is_refused(cli, capsys, agent, tmp_p
     capsys.readouterr()
     assert cli("triggers", "test", "T", "--payload", str(tmp_path / "missing.json")) == 2
     assert "Cannot read --payload" in capsys.readouterr().err
+
+
+def test_a_payload_file_that_is_not_utf8_is_refused_on_one_line(cli, capsys, connected, agent,
+                                                                tmp_path):  # fmt: skip
+    assert cli("triggers", "add", "T", "--agent", "Assistant", "--event",
+               "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "x") == 0  # fmt: skip
+    payload = tmp_path / "payload.json"
+    payload.write_bytes(b'\xff\xfe{"data": {}}')
+    capsys.readouterr()
+    before = snapshot(connected.database_url)
+    assert cli("triggers", "test", "T", "--payload", str(payload)) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and err.count("\n") == 1
+    assert snapshot(connected.database_url) == before

@@ -110,7 +110,7 @@ def test_names_are_never_only_digits_and_digits_mean_an_id(cli, capsys, connecte
     daily = out(capsys)
     assert cli("jobs", "show", str(daily["id"]), "--json") == 0
     assert out(capsys)["name"] == "Daily"
-    assert "no job named '999'" in refused(cli, capsys, connected, "jobs", "show", "999")
+    assert "no job with id 999" in refused(cli, capsys, connected, "jobs", "show", "999")
 
 
 @pytest.mark.parametrize(
@@ -120,6 +120,7 @@ def test_names_are_never_only_digits_and_digits_mean_an_id(cli, capsys, connecte
         (["--url", "http://example.org:99999/v1"], "is not a web address"),
         (["--url", "file:///etc/passwd"], "is not a web address"),
         (["--url", "http:///v1"], "is not a web address"),
+        (["--url", "http://exa mple.com/v1"], "is not a web address"),
         (["--api-key-env", "COMPOSIO_WEBHOOK_SECRET"], "one of Planner's own settings"),
         (["--api-key-env", "COMPOSIO_API_KEY"], "one of Planner's own settings"),
         (["--api-key-env", "DATABASE_URL"], "one of Planner's own settings"),
@@ -140,3 +141,38 @@ def test_workflows_refuse_planners_own_settings_as_their_token(cli, capsys, conn
     error = refused(cli, capsys, connected, "workflows", "add", "Leak", "--url",
                     "http://127.0.0.1:9/hook", "--auth-env", "COMPOSIO_WEBHOOK_SECRET")  # fmt: skip
     assert "one of Planner's own settings" in error
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workflow", "analyze-email", "--input", '{"a": "\\ud800"}'], "not valid JSON"),
+        (["--workflow", "analyze-email", "--input", '{"a": "\\u0000"}'], "not valid JSON"),
+        (["--workflow", "analyze-email", "--input", '{"a": 1e999}'], "1e999 is not a number"),
+        (["--chat", "hi \udced\udca0\udc80"], "chat message holds a character that cannot"),
+        (["--chat", "hi\x00"], "chat message holds a character that cannot"),
+    ],
+)
+def test_text_no_database_stores_is_refused_and_listings_keep_working(
+    cli, capsys, connected, agent, workflow, args, message
+):
+    """A terminal's undecodable bytes arrive as lone surrogates; stored, they broke every
+    JSON listing and the agent's dashboard page."""
+    error = refused(cli, capsys, connected, "jobs", "add", "Odd", "--agent", "Assistant",
+                    "--schedule", "@daily", *args)  # fmt: skip
+    assert message in error
+    assert "trigger name holds a character that cannot be stored" in refused(
+        cli,
+        capsys,
+        connected,
+        "triggers",
+        "add",
+        "Odd \udcff",
+        "--agent",
+        "Assistant",
+        "--event",
+        "GMAIL_NEW_GMAIL_MESSAGE",
+        "--chat",
+        "x",
+    )
+    assert cli("jobs", "list", "--json") == 0 and cli("runs", "--json") == 0

@@ -81,7 +81,7 @@ def test_composio_unreachable_saves_nothing(session, agent, connected, composio)
         (TriggerFields(agent="Assistant", event="GITHUB_COMMIT_EVENT", chat="x"),
          "needs these filters: owner, repo"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters="{bad",
-                       chat="x"), "filters is not valid JSON"),
+                       chat="x"), "not valid JSON for the filters"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
                        filters='{"interval": 1}', chat="x"), "at most every 15 minutes"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat=""),
