@@ -27,6 +27,9 @@ from core.models import EventStatus, WebhookEvent
 
 MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
+# Unix seconds have 10 digits until the year 2286; a longer value is no timestamp, and a
+# very long one makes `int()` or the float comparison raise.
+TIMESTAMP_DIGITS = 12
 WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 EVENT_TABLE: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
 log = logging.getLogger("planner.inbox")
@@ -55,7 +58,7 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> 
         raise Rejected(401, "missing webhook-id, webhook-timestamp or webhook-signature")
     if not WEBHOOK_ID.fullmatch(webhook_id):
         raise Rejected(401, "malformed webhook-id")
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= TIMESTAMP_DIGITS):
         raise Rejected(401, "webhook-timestamp is not a number of seconds")
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
         raise Rejected(401, "timestamp outside the 5-minute tolerance")

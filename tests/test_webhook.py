@@ -93,6 +93,8 @@ def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
         ("2 MiB body", 413, raw(huge)),
         ("superscript timestamp", 401, header("webhook-timestamp", "¹".encode())),
         ("latin-1 timestamp", 401, header("webhook-timestamp", "17²".encode("latin-1"))),
+        ("400-digit timestamp", 401, header("webhook-timestamp", b"9" * 400)),
+        ("5000-digit timestamp", 401, header("webhook-timestamp", b"1" * 5000)),
         ("signature with é", 401, header("webhook-signature", "v1,é=".encode())),
         ("webhook-id with é", 401,
          lambda: (b"{}", signed(b"{}", "msg_x") | {"webhook-id": "msg_é".encode()})),
