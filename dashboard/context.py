@@ -16,15 +16,20 @@ from core.errors import PlannerError
 from core.models import utcnow
 from core.queue import RunQueue
 
-# Everything Markdown, GitHub's extensions (autolinks: `:` and `.`) and Streamlit's own
-# (`:red[…]`, `:material/…:`, `$math$`) act on.
+# Everything Markdown, GitHub's extensions and Streamlit's own (`:red[…]`,
+# `:material/…:`, `$math$`) act on.
 MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~:$&=])")
+# Bare addresses become links even when escaped (GitHub's autolinks): an invisible word
+# joiner after the scheme, `www` or before `@` keeps them text.
+AUTOLINK_STARTS = re.compile(r"(?i)(https?|ftp|www|mailto)(?=[:.])|(?=@)")
+WORD_JOINER = "\u2060"
 
 
 def plain(text: object) -> str:
     """Text a person typed or the outside world sent (names, replies, errors), escaped so
     that Markdown shows it as it is: never a link, an image or a heading."""
-    return MARKDOWN_SIGNS.sub(r"\\\1", str(text))
+    unlinked = AUTOLINK_STARTS.sub(lambda match: (match.group(1) or "") + WORD_JOINER, str(text))
+    return MARKDOWN_SIGNS.sub(r"\\\1", unlinked)
 
 
 def settings() -> Settings:

@@ -168,18 +168,21 @@ def test_names_and_a_targets_answer_are_shown_as_text_never_as_markup(
 ):
     consumer()
     pixel = f"{target.url}/pixel.png"
-    phishing = f"400 ![x]({pixel}) [Reconnect your Gmail]({target.url}/login)"
+    phishing = (
+        f"400 ![x]({pixel}) [Reconnect your Gmail]({target.url}/login) "
+        f"or sign in at {target.url}/phish or www.example.org or help@example.org"
+    )
     target.script("/v1/chat/completions", Reply(400, phishing))
-    name = f"**Boss** [click]({target.url}/name)"
+    name = f"**Boss** [click]({target.url}/name) {target.url}/bare"
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
     jobs.create_job(session, name, fields, utcnow(), "UTC")
     page.reload()
-    card(page, name).get_by_role("button", name="Run now").click()
+    boss = card(page, re.compile(r"\*\*Boss\*\*"))
+    boss.get_by_role("button", name="Run now").click()
 
-    failed = card(page, name).get_by_text("Failed", exact=True)
-    expect(failed).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("[Reconnect your Gmail](", exact=False)).to_be_visible()
-    assert page.get_by_role("link", name="Reconnect your Gmail").count() == 0
-    assert page.get_by_role("link", name="click").count() == 0
+    expect(boss.get_by_text("Failed", exact=True)).to_be_visible(timeout=60_000)
+    expect(boss.get_by_text("[Reconnect your Gmail](", exact=False)).to_be_visible()
+    hrefs = [link.get_attribute("href") for link in boss.get_by_role("link").all()]
+    assert [href for href in hrefs if not href.startswith("#")] == []  # only the heading's anchor
     assert page.locator(f'img[src="{pixel}"]').count() == 0
     assert [r.path for r in target.received() if r.path != "/v1/chat/completions"] == []
