@@ -170,9 +170,11 @@ def _dispatch_batch(
     grace: timedelta,
     report: TickReport,
     job_id: int | None = None,
+    advance: bool = True,
 ) -> int:
     """Plan and insert one batch of due jobs in the connection's transaction; returns
-    how many jobs it handled."""
+    how many jobs it handled. Without `advance`, the jobs' next run stays the occurrence
+    just planned (the tick advances it later and, by the run's key, adds nothing)."""
     jobs = _due_jobs(connection, now, job_id)
     if not jobs:
         return 0
@@ -193,16 +195,17 @@ def _dispatch_batch(
     insert = insert_ignoring_conflicts(connection.engine, RUN_TABLE)
     returning = insert.returning(RUN_TABLE.c.id, RUN_TABLE.c.status, RUN_TABLE.c.due_at)
     inserted = connection.execute(returning, rows).all() if rows else []
-    # Conditional on the value read: a job edited meanwhile keeps its new schedule.
-    connection.execute(
-        JOB_TABLE.update()
-        .where(
-            JOB_TABLE.c.id == sa.bindparam("job"),
-            JOB_TABLE.c.next_run_at == sa.bindparam("seen"),
+    if advance and advances:
+        # Conditional on the value read: a job edited meanwhile keeps its new schedule.
+        connection.execute(
+            JOB_TABLE.update()
+            .where(
+                JOB_TABLE.c.id == sa.bindparam("job"),
+                JOB_TABLE.c.next_run_at == sa.bindparam("seen"),
+            )
+            .values(next_run_at=sa.bindparam("next")),
+            advances,
         )
-        .values(next_run_at=sa.bindparam("next")),
-        advances,
-    )
     if broken:
         _stop_broken(connection, broken)
     report.runs_created += len(inserted)
@@ -236,9 +239,10 @@ def _submit_planned(queue: RunQueue, report: TickReport) -> None:
 def plan_soon(session: Session, job_id: int, queue: RunQueue, now: datetime) -> None:
     """Plan a job's occurrences inside the look-ahead at once: a job created, resumed or
     rescheduled just before its time would otherwise wait for the next tick (up to a
-    minute late). Its occurrences are all still ahead, so no grace applies."""
+    minute late). Its occurrences are all still ahead, so no grace applies; its next run
+    stays the one planned, which is what people should see."""
     report = TickReport()
-    _dispatch_batch(session.connection(), now, timedelta(0), report, job_id)
+    _dispatch_batch(session.connection(), now, timedelta(0), report, job_id, advance=False)
     session.commit()
     _submit_planned(queue, report)
 

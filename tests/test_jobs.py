@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from core import agents, jobs
+from core.dispatch import tick
 from core.errors import NotFoundError, ValidationError
 from core.jobs import JobFields
 from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob
@@ -206,7 +207,7 @@ def planned(session: Session, job: ScheduledJob) -> list[Run]:
     return list(session.exec(select(Run).where(Run.job_id == job.id)))
 
 
-def test_a_job_made_just_before_its_time_is_planned_at_once(session, agent, queue):
+def test_a_job_made_just_before_its_time_is_planned_at_once(settings, session, agent, queue):
     job = jobs.create_job(session, "Soon", EVERY_MINUTE, NOW, "UTC", queue)
 
     [run] = planned(session, job)
@@ -216,7 +217,13 @@ def test_a_job_made_just_before_its_time_is_planned_at_once(session, agent, queu
         NOW.replace(minute=1),
     )
     assert queue.submitted == [([run.id], run.due_at - timedelta(seconds=1.5))]
-    assert job.next_run_at == NOW.replace(minute=2)  # the tick will not plan it again
+    assert job.next_run_at == NOW.replace(minute=1)  # shown as the next run
+    queue.submitted.clear()
+    session.commit()
+    tick(settings, queue, NOW + timedelta(seconds=30), "w1")
+    assert planned(session, job) == [run] and queue.submitted == []  # planned once
+    session.refresh(job)
+    assert job.next_run_at == NOW.replace(minute=2)
 
 
 def test_a_job_due_later_is_left_to_the_tick(session, agent, queue):
