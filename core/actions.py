@@ -30,19 +30,21 @@ THREAD_HISTORY = 20
 
 
 def _source(run: Run, owner: ActionOwner) -> dict[str, Any]:
+    """Where the run comes from, for the target: keys, never database ids (those are
+    handed out again after a delete)."""
     if isinstance(owner, ScheduledJob):
         return {
             "type": str(run.source),
-            "jobId": owner.id,
+            "jobId": owner.key,
             "jobName": owner.name,
-            "runId": run.id,
+            "runId": run.key,
             "scheduledFor": iso(run.scheduled_for),
         }
     return {
         "type": str(run.source),
-        "triggerId": owner.id,
+        "triggerId": owner.key,
         "triggerName": owner.name,
-        "runId": run.id,
+        "runId": run.key,
         "event": owner.event,
         "eventId": run.event_id,
     }
@@ -76,7 +78,7 @@ def _variables(
 ) -> dict[str, Any]:
     moment = run.scheduled_for or run.due_at
     zone_name = owner.timezone if isinstance(owner, ScheduledJob) else timezone
-    defaults = default_variables(moment, zone_name, owner.name, agent.name, run.id)
+    defaults = default_variables(moment, zone_name, owner.name, agent.name, run.key)
     slug, data = _event_data(session, run)
     return {**event_variables(slug, data), **defaults} if slug or data else defaults
 

@@ -78,7 +78,7 @@ def missing_variables(template: str, variables: Mapping[str, Any]) -> list[str]:
 
 
 def default_variables(
-    moment: datetime, timezone: str, job_name: str, agent_name: str, run_id: int | None
+    moment: datetime, timezone: str, job_name: str, agent_name: str, run_key: str
 ) -> dict[str, str]:
     """The variables every job offers, with `moment` shown in the job's timezone."""
     local = moment.astimezone(zone(timezone))
@@ -90,5 +90,5 @@ def default_variables(
         "timezone": timezone,
         "jobName": job_name,
         "agentName": agent_name,
-        "runId": "" if run_id is None else str(run_id),
+        "runId": run_key,
     }

@@ -23,6 +23,7 @@ from dashboard.context import now, plain, queue, reading, settings, writing
 
 CUSTOM = "Custom"
 CATALOG_SECONDS = 600
+SAMPLE_KEY = "3f9c2a7be1d04c5e8a6f0b1d2c3e4f5a"  # what {runId} looks like in a preview
 WIDGET_PREFIXES = ("job_", "action_", "trigger_", "f_")
 
 
@@ -188,7 +189,7 @@ def job_dialog() -> None:
     )
     field_error("name")
     cron, timezone = _schedule_inputs(job)
-    sample = default_variables(now(), timezone, name or "Morning briefing", agent.name, 123)
+    sample = default_variables(now(), timezone, name or "Morning briefing", agent.name, SAMPLE_KEY)
     action = _action_inputs(job, sample, list(DEFAULT_VARIABLES))
     input_text = _job_input_editor(job) if "workflow" in action else None
     if confirmed("job"):
@@ -284,7 +285,9 @@ def trigger_dialog() -> None:
     with reading() as session:
         envelope = inbox.sample_payload(session, kind.slug)
     sample = event_variables(kind.slug, envelope.get("data") or {})
-    sample |= default_variables(now(), settings().timezone, name or "Trigger", agent.name, 123)
+    sample |= default_variables(
+        now(), settings().timezone, name or "Trigger", agent.name, SAMPLE_KEY
+    )
     action = _action_inputs(trigger, sample, [*kind.variables, *DEFAULT_VARIABLES])
     if confirmed("trigger"):
         fields = triggers.TriggerFields(

@@ -3,7 +3,7 @@ moment while signed events arrive. The scale test asserts on its outcome, the sy
 benchmark prints it.
 
 Everything is counted at the agent (a local fake): one call per run, keyed by the run's
-Idempotency-Key; a job's call says which load it belongs to ("<label> ping <run id>"),
+Idempotency-Key; a job's call says which load it belongs to ("<label> ping <run key>"),
 an event's call carries the event's subject ("<label> event <n>").
 """
 

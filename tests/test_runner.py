@@ -54,7 +54,7 @@ def test_chat_run_sends_the_rendered_message_and_stores_the_reply(
 
     done = run_once(settings, queue, http, run.id, at=datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
 
-    message = f"It is Friday 09:00 in Europe/Berlin; run {run.id}"
+    message = f"It is Friday 09:00 in Europe/Berlin; run {run.key}"
     assert (done.status, done.input, done.output) == ("succeeded", message, f"reply to: {message}")
     assert done.attempt == 1 and done.attempts[0]["outcome"] == "succeeded"
     [request] = target.received("/v1/chat/completions")
@@ -80,9 +80,9 @@ def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, t
 
     sent = target.received("/v1/chat/completions")[-1].body["messages"]
     assert sent[1:] == [
-        {"role": "user", "content": f"Note {first.id}"},
-        {"role": "assistant", "content": f"reply to: Note {first.id}"},
-        {"role": "user", "content": f"Note {second.id}"},
+        {"role": "user", "content": f"Note {first.key}"},
+        {"role": "assistant", "content": f"reply to: Note {first.key}"},
+        {"role": "user", "content": f"Note {second.key}"},
     ]
 
 
@@ -120,9 +120,9 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
     assert request.body["input"] == {"scope": "week"}
     assert request.body["source"] == {
         "type": "schedule",
-        "jobId": job.id,
+        "jobId": job.key,
         "jobName": "Weekly",
-        "runId": run.id,
+        "runId": run.key,
         "scheduledFor": NOW.isoformat(),
     }
     assert done.output == {"ok": True, "received": request.body}
@@ -264,7 +264,10 @@ def test_an_answer_in_an_unknown_charset_is_read_as_utf8(settings, session, targ
 def test_a_message_that_is_not_valid_unicode_is_refused_before_sending(
     settings, session, agent, target, queue, http
 ):
-    job = chat_job(session, "Hello \ud800")
+    job = chat_job(session, "Hello")
+    job.config = {"template": "Hello \ud800", "thread": "new"}  # stored before it was refused
+    session.add(job)
+    session.commit()
     failed = run_once(settings, queue, http, queued_run(session, job).id)
     assert failed.status == "failed"
     assert failed.error.startswith("The request could not be sent as JSON: 'utf-8' codec")

@@ -10,11 +10,11 @@ MOMENT = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
 
 
 def test_default_variables_are_in_the_jobs_timezone():
-    variables = default_variables(MOMENT, "Europe/Berlin", "Morning Briefing", "Assistant", 42)
+    variables = default_variables(MOMENT, "Europe/Berlin", "Morning Briefing", "Assistant", "k42")
     template = "{date} {time} {dayOfWeek} {datetime} {timezone} {jobName} {agentName} {runId}"
     assert render(template, variables) == (
         "2026-11-27 00:30 Friday 2026-11-27T00:30:00+01:00 Europe/Berlin "
-        "Morning Briefing Assistant 42"
+        "Morning Briefing Assistant k42"
     )
 
 
