@@ -30,7 +30,7 @@ from core.config import Settings, get_settings
 from core.db import get_engine
 from core.envelope import parse
 from core.models import utcnow
-from core.webhooks import MAX_BODY_BYTES, InboxWriter, Rejected, verify
+from core.webhooks import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
 
 log = logging.getLogger("planner.webhook")
 
@@ -96,15 +96,17 @@ async def receive_composio(request: Request) -> JSONResponse:
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """200 when the database answers, 503 when it does not: the driver's error (which
-    can name the host and user) goes to the log, not to whoever asks."""
+    """200 when the inbox can be read, 503 when it cannot: the driver's error (which can
+    name the host and user) goes to the log, not to whoever asks. A database without
+    Planner's tables (never migrated, or a mistyped path) is not healthy either."""
     try:
         with get_engine(get_settings().database_url).connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
+            connection.execute(sa.select(EVENT_TABLE.c.id).limit(1))
     except sa.exc.SQLAlchemyError:
         log.exception("health check: the database does not answer")
         return JSONResponse(
-            {"status": "error", "database": "database unavailable"}, status_code=503
+            {"status": "error", "database": "database unavailable or not set up"},
+            status_code=503,
         )
     return JSONResponse({"status": "ok"})
 
