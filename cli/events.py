@@ -12,7 +12,8 @@ from core.config import Settings
 from core.db import read_session
 from core.db import session as open_session
 from core.errors import ValidationError
-from core.models import utcnow
+from core.models import EventTrigger, utcnow
+from core.owners import list_owned
 from core.runs import run_json
 
 
@@ -53,7 +54,9 @@ def cmd_triggers(args: argparse.Namespace, settings: Settings) -> None:
     now = utcnow()
     with open_session(settings.database_url) as session:
         if args.action == "list":
-            found = [triggers.trigger_json(t) for t in triggers.list_triggers(session, args.agent)]
+            found = [
+                triggers.trigger_json(t) for t in list_owned(session, EventTrigger, args.agent)
+            ]
             empty = "No triggers yet: add one with 'planner triggers add NAME ...'."
             emit(args, found, lambda: lines(found, _trigger_line, empty))
             return

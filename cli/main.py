@@ -26,7 +26,8 @@ from core.config import Settings, get_settings
 from core.db import migrate, read_session
 from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
-from core.models import Agent, Workflow, utcnow
+from core.models import Agent, ScheduledJob, Workflow, utcnow
+from core.owners import list_owned
 
 EXIT_BAD_INPUT = 2
 
@@ -113,7 +114,7 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
     now = utcnow()
     with open_session(settings.database_url) as session:
         if args.action == "list":
-            found = [jobs.job_json(job) for job in jobs.list_jobs(session, args.agent)]
+            found = [jobs.job_json(job) for job in list_owned(session, ScheduledJob, args.agent)]
             emit(
                 args,
                 found,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete
 
 from core import schedule
 from core.dispatch import plan_soon
@@ -26,7 +26,14 @@ from core.models import (
     Status,
     iso,
 )
-from core.owners import OwnerFields, action_config, clean_name, ensure_unique_name, find
+from core.owners import (
+    OwnerFields,
+    action_config,
+    clean_name,
+    ensure_unique_name,
+    find,
+    owner_json,
+)
 from core.queue import RunQueue
 from core.runs import run_row
 
@@ -186,32 +193,12 @@ def run_job_now(session: Session, ref: str | int, queue: RunQueue, now: datetime
     return run
 
 
-def list_jobs(session: Session, agent: str | int | None = None) -> list[ScheduledJob]:
-    query = select(ScheduledJob).order_by(ScheduledJob.name)
-    if agent is not None:
-        query = query.where(ScheduledJob.agent_id == find(session, Agent, agent).id)
-    return list(session.exec(query))
-
-
 def job_json(job: ScheduledJob) -> dict[str, Any]:
     """The job as the CLI's --json and outside scripts see it."""
-    return {
-        "id": job.id,
-        "key": job.key,
-        "agent_id": job.agent_id,
-        "name": job.name,
+    return owner_json(job) | {
         "schedule": job.schedule,
         "timezone": job.timezone,
         "description": schedule.describe(job.schedule),
-        "action": str(job.action),
-        "config": job.config,
         "misfire_policy": str(job.misfire_policy),
-        "status": str(job.status),
-        "health": job.health,
         "next_run_at": iso(job.next_run_at),
-        "last_run_at": iso(job.last_run_at),
-        "last_outcome": job.last_outcome,
-        "consecutive_failures": job.consecutive_failures,
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
     }

@@ -21,6 +21,7 @@ from core.models import (
     Run,
     ScheduledJob,
     Workflow,
+    iso,
 )
 
 OWNER_MODELS: tuple[type[ActionOwner], ...] = (ScheduledJob, EventTrigger)
@@ -163,6 +164,33 @@ def users_of(
             owners = (o for o in candidates if o.config.get("workflow_id") == workflow.id)
         found.extend(f"{OWNER_WORDS[model]} {owner.name!r}" for owner in owners)
     return found
+
+
+def list_owned(session: Session, model: type[Named], agent: str | int | None = None) -> list[Named]:
+    """Jobs or triggers by name, only one agent's when given."""
+    query = select(model).order_by(model.name)
+    if agent is not None:
+        query = query.where(model.agent_id == find(session, Agent, agent).id)
+    return list(session.exec(query))
+
+
+def owner_json(owner: ActionOwner) -> dict[str, Any]:
+    """What a job's and a trigger's JSON (CLI --json, outside scripts) have in common."""
+    return {
+        "id": owner.id,
+        "key": owner.key,
+        "agent_id": owner.agent_id,
+        "name": owner.name,
+        "action": str(owner.action),
+        "config": owner.config,
+        "status": str(owner.status),
+        "health": owner.health,
+        "last_run_at": iso(owner.last_run_at),
+        "last_outcome": owner.last_outcome,
+        "consecutive_failures": owner.consecutive_failures,
+        "created_at": iso(owner.created_at),
+        "updated_at": iso(owner.updated_at),
+    }
 
 
 def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:

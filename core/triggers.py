@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from core import composio_sync
 from core.catalog import TriggerType, offline_catalog, toolkit_of
@@ -24,6 +24,7 @@ from core.owners import (
     clean_name,
     ensure_unique_name,
     find,
+    owner_json,
     parse_object,
 )
 
@@ -249,32 +250,16 @@ def delete_trigger(session: Session, ref: str | int, settings: Settings) -> None
     session.commit()
 
 
-def list_triggers(session: Session, agent: str | int | None = None) -> list[EventTrigger]:
-    query = select(EventTrigger).order_by(EventTrigger.name)
-    if agent is not None:
-        query = query.where(EventTrigger.agent_id == find(session, Agent, agent).id)
-    return list(session.exec(query))
-
-
 def trigger_json(trigger: EventTrigger) -> dict[str, Any]:
     known = _known_type(trigger.event)
-    return {
-        "id": trigger.id,
-        "agent_id": trigger.agent_id,
-        "name": trigger.name,
+    return owner_json(trigger) | {
         "event": trigger.event,
         "event_name": known.name if known else trigger.event,
         "toolkit": trigger.toolkit,
         "filters": trigger.filters,
         "user_id": trigger.user_id,
-        "action": trigger.action,
-        "config": trigger.config,
-        "status": trigger.status,
-        "health": trigger.health,
         "composio_trigger_id": trigger.composio_trigger_id,
         "sync_state": trigger.sync_state,
         "sync_error": trigger.sync_error,
         "last_fired_at": iso(trigger.last_fired_at),
-        "last_run_at": iso(trigger.last_run_at),
-        "last_outcome": trigger.last_outcome,
     }

@@ -10,6 +10,7 @@ from core import composio_sync, triggers
 from core.composio_sync import ComposioError
 from core.errors import NotFoundError, ValidationError
 from core.models import EventTrigger
+from core.owners import list_owned
 from core.triggers import TriggerFields
 from tests.conftest import snapshot
 
@@ -169,7 +170,7 @@ def test_delete_removes_it_from_composio_then_here(session, agent, connected, co
     triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
     triggers.delete_trigger(session, "Email triage", connected)
     assert composio.instances == {}
-    assert triggers.list_triggers(session) == []
+    assert list_owned(session, EventTrigger) == []
 
 
 def test_delete_counts_an_instance_composio_no_longer_has_as_gone(session, agent, connected,
@@ -177,7 +178,7 @@ def test_delete_counts_an_instance_composio_no_longer_has_as_gone(session, agent
     triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
     composio.instances.clear()
     triggers.delete_trigger(session, "Email triage", connected)
-    assert triggers.list_triggers(session) == []
+    assert list_owned(session, EventTrigger) == []
 
 
 def test_a_composio_failure_on_delete_keeps_the_trigger(session, agent, connected, composio):
@@ -186,7 +187,7 @@ def test_a_composio_failure_on_delete_keeps_the_trigger(session, agent, connecte
     with pytest.raises(ComposioError):
         triggers.delete_trigger(session, "Email triage", connected)
     session.rollback()
-    assert [t.name for t in triggers.list_triggers(session)] == ["Email triage"]
+    assert [t.name for t in list_owned(session, EventTrigger)] == ["Email triage"]
 
 
 def test_connect_sets_the_webhook_subscription_to_the_public_url(connected, composio):
