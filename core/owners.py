@@ -87,7 +87,7 @@ def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str
     """A standard JSON object given as text (or already parsed): no NaN or Infinity, no
     text a database cannot store."""
     try:
-        parsed = value if isinstance(value, dict) else standard_json.loads(value or "{}")
+        parsed = value if isinstance(value, dict) else standard_json.loads(value.strip() or "{}")
         standard_json.check(parsed)
     except ValueError as error:
         raise ValidationError(f"That is not valid JSON for the {what}: {error}.", field) from None
