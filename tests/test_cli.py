@@ -196,10 +196,12 @@ def test_a_job_added_just_before_its_time_is_called_without_waiting_for_a_tick(
     assert added.returncode == 0, added.stderr
     job = json.loads(added.stdout)
     runs = json.loads(planner(settings, "runs", "--job", "Soon", "--json").stdout)
-    assert [(r["source"], r["status"]) for r in runs] == [("schedule", "queued")]
-    assert job["next_run_at"] == runs[0]["scheduled_for"]  # the next run, as planned
+    # Every occurrence inside the tick's 75-s look-ahead: the next minute, and the one
+    # after when it is added late in a minute.
+    assert {(r["source"], r["status"]) for r in runs} == {("schedule", "queued")}
+    assert job["next_run_at"] == min(r["scheduled_for"] for r in runs)  # shown as next
     consumer()  # no tick has run: the command planned it
-    target.wait_for(lambda requests: len(requests) == 1, timeout=90)
+    target.wait_for(lambda requests: len(requests) >= 1, timeout=90)
 
 
 def test_output_into_a_closed_pipe_ends_quietly(settings, agent):
