@@ -146,9 +146,14 @@ def measure(settings: Settings, folder: Path, seconds: float, concurrency: int) 
     with open_session(settings.database_url) as session:
         agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
         fields = TriggerFields(
-            agent="Bench", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{emailSubject}"
+            agent="Bench", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{emailSubject}", user_id="bench"
         )
-        triggers.create_trigger(session, "Bench", fields, settings, utcnow())
+        trigger = triggers.create_trigger(session, "Bench", fields, settings, utcnow())
+        # The instance the events name, as if Composio had registered it (events of an
+        # instance no trigger has start nothing).
+        trigger.composio_trigger_id = "ti_bench"
+        session.add(trigger)
+        session.commit()
     env = settings_env(settings)
     print(f"{concurrency} connections for {seconds:.0f} s, signed ~1 KiB events")
 
