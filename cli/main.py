@@ -23,11 +23,12 @@ from cli.parser import build_parser
 from core import agents, jobs, runs, schedule
 from core.agents import row_json
 from core.config import Settings, get_settings
+from core.connection_check import check_connection
 from core.db import migrate, read_session
 from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
 from core.models import Agent, ScheduledJob, Workflow, utcnow
-from core.owners import list_owned
+from core.owners import find, list_owned
 
 EXIT_BAD_INPUT = 2
 
@@ -98,6 +99,14 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
             args.system_prompt or "", args.api_key_env or "",
         )  # fmt: skip
 
+    if args.action == "test":
+        with read_session(settings.database_url) as session:
+            agent = find(session, Agent, args.agent)
+        check = check_connection(agent, settings.http_timeout_seconds)
+        if not check.succeeded:
+            raise PlannerError(check.text)
+        emit(args, {"agent": agent.name, "reply": check.text}, lambda: check.text)
+        return
     _registry(args, settings, Agent, add, agents.remove_agent,
               lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}")  # fmt: skip
 

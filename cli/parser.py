@@ -38,15 +38,16 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
 def _add_registry(commands: argparse._SubParsersAction, name: str, what: str) -> dict:
     parser = commands.add_parser(name, help=f"manage {name}")
     actions = parser.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help=f"add a {what}")
+    one = f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
+    add = actions.add_parser("add", help=f"add {one}")
     add.add_argument("name")
     add.add_argument("--url", required=True)
     _json_flag(add)
     listing = actions.add_parser("list", help=f"list {name}")
     _json_flag(listing)
-    remove = actions.add_parser("rm", help=f"remove a {what}")
+    remove = actions.add_parser("rm", help=f"remove {one}")
     remove.add_argument(what, help="name or id")
-    return {"add": add}
+    return {"add": add, "verbs": actions}
 
 
 def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
@@ -129,11 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
-    agent_add = _add_registry(commands, "agents", "agent")["add"]
+    agent_parsers = _add_registry(commands, "agents", "agent")
+    agent_add = agent_parsers["add"]
     agent_add.add_argument("--backend", choices=["openai", "http"], default="openai")
     agent_add.add_argument("--model", help="model name (openai) or remote agent id (http)")
     agent_add.add_argument("--system-prompt", dest="system_prompt")
     agent_add.add_argument("--api-key-env", dest="api_key_env", help="NAME of the key's env var")
+    check = agent_parsers["verbs"].add_parser("test", help="send the agent one short message now")
+    check.add_argument("agent", help="name or id")
+    _json_flag(check)
 
     workflow_add = _add_registry(commands, "workflows", "workflow")["add"]
     workflow_add.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")

@@ -29,11 +29,15 @@ DETAIL_CHARS = 300
 
 
 class TargetError(Exception):
-    """A call that did not succeed; `retryable` says whether trying again may help."""
+    """A call that did not succeed; `retryable` says whether trying again may help,
+    `status` is the target's HTTP status when it answered, `unreachable` that it could
+    not be reached at all."""
 
-    def __init__(self, message: str, retryable: bool) -> None:
+    def __init__(
+        self, message: str, retryable: bool, status: int | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.status, self.unreachable = retryable, status, unreachable
 
 
 def _bearer(env_name: str) -> dict[str, str]:
@@ -83,7 +87,7 @@ def _exchange(
         raise TargetError(f"No complete answer from {url}{within} (timeout).", True) from None
     except httpx.TransportError as error:
         reason = str(error) or type(error).__name__
-        raise TargetError(f"Could not reach {url}: {reason}.", retryable=True) from None
+        raise TargetError(f"Could not reach {url}: {reason}.", True, unreachable=True) from None
     except httpx.DecodingError as error:
         raise TargetError(
             f"{url} sent an answer that could not be decoded: {error}.", False
@@ -129,7 +133,8 @@ def post_json(
     try:
         return _post(client, url, payload, {"Idempotency-Key": idempotency_key, **headers}, token)
     except TargetError as error:
-        raise TargetError(_redacted(str(error), token), error.retryable) from None
+        redacted = _redacted(str(error), token)
+        raise TargetError(redacted, error.retryable, error.status, error.unreachable) from None
     except Exception as error:  # whatever else building, sending or reading raised
         reason = _redacted(f"{type(error).__name__}: {error}", token)
         raise TargetError(f"The call to {url} failed: {reason}", retryable=False) from None
@@ -145,7 +150,8 @@ def _post(client: httpx.Client, url: str, payload: Any, headers: dict[str, str],
         return _answer(url, text, is_json)
     retryable = response.status_code in RETRYABLE_STATUS or response.status_code >= 500
     detail = text.strip()[:DETAIL_CHARS]
-    raise TargetError(f"{url} answered HTTP {response.status_code}: {detail}", retryable)
+    message = f"{url} answered HTTP {response.status_code}: {detail}"
+    raise TargetError(message, retryable, status=response.status_code)
 
 
 def chat(

@@ -6,6 +6,7 @@ import streamlit as st
 from sqlmodel import col, select
 
 from core import agents, composio_sync, inbox, schedule
+from core.connection_check import check_connection
 from core.errors import PlannerError
 from core.models import Agent, EventTrigger, Run, RunStatus, ScheduledJob, Workflow
 from core.overview import duration, relative, worker_status
@@ -99,6 +100,16 @@ def _save(change, form: str) -> None:
         st.rerun()
 
 
+def _show_check(agent: Agent) -> None:
+    """Send the agent one short message now, and show its reply or what went wrong."""
+    with st.spinner(f"Asking {agent.name}…"):
+        check = check_connection(agent, settings().http_timeout_seconds)
+    if check.succeeded:
+        st.success(f"{plain(agent.name)} answered: {plain(check.text)}")
+    else:
+        st.error(plain(check.text))
+
+
 def agent_form(agent: Agent | None) -> None:
     """Add an agent, or change one: the same form, the same rules (core.agents)."""
     round_ = st.session_state.get("agent_form", 0)
@@ -175,7 +186,10 @@ def agents_and_workflows() -> None:
         key_note = f" · key from ${agent.api_key_env}" if agent.api_key_env else ""
         with st.expander(plain(f"{agent.name} · {agent.base_url}{key_note}")):
             agent_form(agent)
-            if st.button("Remove", key=f"rm_agent_{agent.id}"):
+            test, remove = st.columns(2)
+            if test.button("Test connection", key=f"test_agent_{agent.id}"):
+                _show_check(agent)
+            if remove.button("Remove", key=f"rm_agent_{agent.id}"):
                 _remove(agents.remove_agent, agent.id, agent.name)
     with st.expander("Add an agent", expanded=not known):
         agent_form(None)

@@ -1,0 +1,46 @@
+"""Test connection: one short message to an agent through the same call every run
+makes, answered at once with the agent's reply or what went wrong in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core import targets
+from core.deadline import deadline_client
+from core.models import Agent, new_key
+
+TEST_MESSAGE = "This is a connection test from Planner. Please answer with a short greeting."
+# A person waits for the answer, so the test gives up sooner than a run would.
+TEST_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    succeeded: bool
+    text: str  # the agent's reply, or what went wrong in plain words
+
+
+def check_connection(agent: Agent, timeout_seconds: float) -> ConnectionCheck:
+    """Send the test message to `agent` (a new thread, its own Idempotency-Key)."""
+    seconds = min(timeout_seconds, TEST_TIMEOUT_SECONDS)
+    messages = [{"role": "user", "content": TEST_MESSAGE}]
+    source = {"type": "connection_test", "agentName": agent.name}
+    with deadline_client(seconds) as client:
+        try:
+            reply = targets.chat(client, agent, messages, f"test-{new_key()}", source, new_key())
+        except targets.TargetError as error:
+            return ConnectionCheck(False, _in_plain_words(agent, error))
+    return ConnectionCheck(True, reply)
+
+
+def _in_plain_words(agent: Agent, error: targets.TargetError) -> str:
+    if error.unreachable:
+        return f"Could not reach the agent at {agent.base_url} — is it running?"
+    if error.status in (401, 403):
+        where = f" (the key comes from {agent.api_key_env})" if agent.api_key_env else ""
+        return f"The key was refused ({error.status}){where}."
+    if error.status == 404:
+        return f"The agent at {agent.base_url} answered 404 (not found): check the address" + (
+            " and the model name." if agent.model else "."
+        )
+    return str(error)
