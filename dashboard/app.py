@@ -9,7 +9,7 @@ import streamlit as st
 from core.overview import worker_status
 from dashboard import auth, pages, planner_page
 from dashboard.context import now, reading
-from dashboard.dialogs import show_open_dialog
+from dashboard.dialogs import show_open_dialog, show_pending_toast
 
 st.set_page_config(page_title="Planner", page_icon=":material/event_repeat:", layout="wide")
 
@@ -19,7 +19,8 @@ if auth.signed_in():
     if not worker.online:
         st.error(
             "Nothing will run until the worker is started — no worker has checked in "
-            "for 3 minutes.",
+            "for 3 minutes. Start it with `make run` (it starts everything), or ask whoever "
+            "runs Planner for you.",
             icon=":material/warning:",
         )
     navigation = st.navigation(
@@ -50,3 +51,4 @@ if auth.signed_in():
     )
     navigation.run()
     show_open_dialog()
+    show_pending_toast()

@@ -60,8 +60,9 @@ def confirmed(
     return yes.button(confirm, type="primary", key=f"{prefix}_{action}", use_container_width=True)
 
 
-def _save(action: Callable[[], Any]) -> None:
-    """Run a core change; close on success, keep the dialog and the message on refusal."""
+def _save(action: Callable[[], Any], done: str) -> None:
+    """Run a core change; close on success and say `done` (a toast on the page the rerun
+    shows), keep the dialog and the message on refusal."""
     try:
         action()
     except PlannerError as error:
@@ -69,7 +70,15 @@ def _save(action: Callable[[], Any]) -> None:
         st.session_state.dialog_error = (field, str(error))
     else:
         close_dialog()
+        st.session_state.toast = done
     st.rerun()
+
+
+def show_pending_toast() -> None:
+    """The toast a dialog left for the page after it closed."""
+    message = st.session_state.pop("toast", None)
+    if message:
+        st.toast(message)
 
 
 def _schedule_inputs(job: ScheduledJob | None) -> tuple[str, str]:
@@ -209,7 +218,7 @@ def job_dialog() -> None:
                 else:
                     jobs.update_job(db, job.id, fields, now(), queue())
 
-        _save(change)
+        _save(change, f"Saved {plain(name)}.")
 
 
 def _filter_inputs(kind: TriggerType, current: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +314,7 @@ def trigger_dialog() -> None:
                 else:
                     triggers.update_trigger(db, trigger.id, fields, settings(), now())
 
-        _save(change)
+        _save(change, f"Saved {plain(name)}.")
 
 
 @st.dialog("Delete?", on_dismiss=close_dialog)
@@ -328,7 +337,7 @@ def delete_dialog() -> None:
                 else:
                     triggers.delete_trigger(db, item.id, settings())
 
-        _save(change)
+        _save(change, f"Deleted {plain(item.name)}.")
 
 
 DIALOGS = {

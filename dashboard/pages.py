@@ -87,10 +87,23 @@ def activity() -> None:
         st.toast("Replayed — it is processed again as a new event.")
 
 
-def _remove(remover, ref: int, label: str) -> None:
-    if apply(lambda session: remover(session, ref)):
-        st.toast(f"Removed {plain(label)}.")
+def _removal(what: str, item: Agent | Workflow, remover) -> None:
+    """Remove asks first; core then removes it, or says who still uses it."""
+    key = f"rm_{what}_{item.id}"
+    if st.button("Remove", key=key):
+        st.session_state.removing = key
+    if st.session_state.get("removing") != key:
+        return
+    st.warning(f"Remove the {what} **{plain(item.name)}**? This cannot be undone.")
+    yes, no = st.columns(2)
+    if no.button("Keep it", key=f"keep_{key}"):
+        st.session_state.pop("removing")
         st.rerun()
+    if yes.button(f"Remove {what}", key=f"confirm_{key}", type="primary"):
+        st.session_state.pop("removing")
+        if apply(lambda session: remover(session, item.id)):
+            st.toast(f"Removed {plain(item.name)}.")
+            st.rerun()
 
 
 def _save(change, form: str) -> None:
@@ -186,11 +199,9 @@ def agents_and_workflows() -> None:
         key_note = f" · key from ${agent.api_key_env}" if agent.api_key_env else ""
         with st.expander(plain(f"{agent.name} · {agent.base_url}{key_note}")):
             agent_form(agent)
-            test, remove = st.columns(2)
-            if test.button("Test connection", key=f"test_agent_{agent.id}"):
+            if st.button("Test connection", key=f"test_agent_{agent.id}"):
                 _show_check(agent)
-            if remove.button("Remove", key=f"rm_agent_{agent.id}"):
-                _remove(agents.remove_agent, agent.id, agent.name)
+            _removal("agent", agent, agents.remove_agent)
     with st.expander("Add an agent", expanded=not known):
         agent_form(None)
     st.subheader("Workflows")
@@ -199,8 +210,7 @@ def agents_and_workflows() -> None:
     for flow in flows:
         with st.expander(plain(f"{flow.name} · {flow.url}")):
             workflow_form(flow)
-            if st.button("Remove", key=f"rm_workflow_{flow.id}"):
-                _remove(agents.remove_workflow, flow.id, flow.name)
+            _removal("workflow", flow, agents.remove_workflow)
     with st.expander("Add a workflow", expanded=not flows):
         workflow_form(None)
 

@@ -163,6 +163,7 @@ def test_edit_changes_the_job(dashboard, agent, settings, session):
     assert (changed.name, changed.schedule, changed.config["template"]) == (
         "Morning briefing", "0 9 * * 1", "Hi"
     )  # fmt: skip
+    assert [toast.value for toast in app.toast] == ["Saved Morning briefing."]
 
 
 def test_delete_asks_first(dashboard, agent, settings, session):
@@ -175,6 +176,7 @@ def test_delete_asks_first(dashboard, agent, settings, session):
     app.button(key=f"delete_{job.id}").click().run()
     app.button(key="delete_confirm").click().run()
     assert stored_jobs(settings) == []
+    assert [toast.value for toast in app.toast] == ["Deleted Briefing."]
 
 
 def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, session):
@@ -335,8 +337,20 @@ def test_an_agent_in_use_is_not_removed(page, settings, session, agent):
     session.commit()
     app = page(_agents_page)
     app.button(key=f"rm_agent_{agent.id}").click().run()
+    app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
     assert "is used by job 'Briefing'" in texts(app)
     assert len(agent_rows(settings)) == 1
+
+
+def test_removing_an_agent_asks_first(page, settings, agent):
+    app = page(_agents_page)
+    app.button(key=f"rm_agent_{agent.id}").click().run()
+    assert "Remove the agent **Assistant**? This cannot be undone." in texts(app)
+    app.button(key=f"keep_rm_agent_{agent.id}").click().run()
+    assert len(agent_rows(settings)) == 1
+    app.button(key=f"rm_agent_{agent.id}").click().run()
+    app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
+    assert agent_rows(settings) == []
 
 
 def test_a_trigger_is_deleted_after_confirmation(dashboard, agent, settings, session):
