@@ -23,7 +23,7 @@ from core.models import (
     Workflow,
     iso,
 )
-from core.owners import owner_column
+from core.owners import OWNER_WORDS, owner_column
 from core.templates import default_variables, render
 
 THREAD_HISTORY = 20
@@ -105,7 +105,7 @@ def build_action(
         run.input = render(owner.config["template"], variables)
     continues = owner.config.get("thread") == "continue"
     history = _thread(session, run, owner) if continues else []
-    kind = "job" if isinstance(owner, ScheduledJob) else "trigger"
+    kind = OWNER_WORDS[type(owner)]
     return ChatAction(
         agent=agent,
         messages=[*history, {"role": "user", "content": run.input}],

@@ -106,11 +106,10 @@ def create_job(
 def _plan_soon(session: Session, job: ScheduledJob, queue: RunQueue | None, now: datetime) -> None:
     if queue is not None and job.status == Status.active:
         plan_soon(session, job.id, queue, now)
-        session.refresh(job)
 
 
 def find_job(session: Session, ref: str | int) -> ScheduledJob:
-    """A job by exact name, else by id."""
+    """A job by id (all digits), else by exact name."""
     return find(session, ScheduledJob, ref, "job")
 
 

@@ -18,6 +18,7 @@ from core import agents, inbox, jobs, schedule, triggers
 from core.catalog import TriggerType, event_variables
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Workflow
+from core.owners import OWNER_WORDS
 from core.templates import DEFAULT_VARIABLES, default_variables, missing_variables, render
 from dashboard.context import now, plain, queue, reading, settings, writing
 
@@ -326,7 +327,7 @@ def delete_dialog() -> None:
     if item is None:
         close_dialog()
         st.rerun()
-    what = "job" if model is ScheduledJob else "trigger"
+    what = OWNER_WORDS[model]
     st.write(f"Delete the {what} **{plain(item.name)}** and its history? This cannot be undone.")
     if confirmed("delete", confirm="Delete", keep="Keep it", action="confirm"):
 
