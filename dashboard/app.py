@@ -7,7 +7,7 @@ CLI uses); "run now" and test events are submitted to the worker, never run here
 import streamlit as st
 
 from core.overview import worker_status
-from dashboard import auth, pages, planner_page
+from dashboard import activity_page, agents_page, auth, planner_page, settings_page
 from dashboard.context import now, reading
 from dashboard.dialogs import show_open_dialog, show_pending_toast
 
@@ -33,16 +33,19 @@ if auth.signed_in():
                 default=True,
             ),
             st.Page(
-                pages.activity, title="Activity", icon=":material/history:", url_path="activity"
+                activity_page.render,
+                title="Activity",
+                icon=":material/history:",
+                url_path="activity",
             ),
             st.Page(
-                pages.agents_and_workflows,
+                agents_page.render,
                 title="Agents & workflows",
                 icon=":material/smart_toy:",
                 url_path="agents",
             ),
             st.Page(
-                pages.settings_page,
+                settings_page.render,
                 title="Settings",
                 icon=":material/settings:",
                 url_path="settings",

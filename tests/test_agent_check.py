@@ -69,6 +69,6 @@ def test_the_agents_page_tests_a_connection(settings, monkeypatch, agent, target
 
 
 def _agents_page():
-    from dashboard.pages import agents_and_workflows
+    from dashboard.agents_page import render
 
-    agents_and_workflows()
+    render()

@@ -275,21 +275,21 @@ def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
 
 
 def _agents_page():
-    from dashboard.pages import agents_and_workflows
+    from dashboard.agents_page import render
 
-    agents_and_workflows()
+    render()
 
 
 def _activity_page():
-    from dashboard.pages import activity
+    from dashboard.activity_page import render
 
-    activity()
+    render()
 
 
 def _settings_page():
-    from dashboard.pages import settings_page
+    from dashboard.settings_page import render
 
-    settings_page()
+    render()
 
 
 @pytest.fixture

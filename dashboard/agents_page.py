@@ -1,90 +1,13 @@
-"""The Activity, Agents & workflows and Settings pages."""
+"""The Agents & workflows page: the targets jobs and triggers act on."""
 
 from __future__ import annotations
 
 import streamlit as st
-from sqlmodel import col, select
 
-from core import agents, composio_sync, inbox, schedule
+from core import agents
 from core.connection_check import check_connection
-from core.errors import PlannerError
-from core.models import Agent, EventTrigger, Run, RunStatus, ScheduledJob, Workflow
-from core.overview import duration, relative, worker_status
-from dashboard.context import apply, now, plain, queue, reading, settings
-
-RECENT = 200
-
-
-def activity() -> None:
-    st.title("Activity")
-    with reading() as session:
-        known = agents.list_all(session, Agent)
-    left, right = st.columns(2)
-    status = left.selectbox("Status", ["all", *RunStatus], key="activity_status")
-    agent = right.selectbox("Agent", ["all", *(a.name for a in known)], key="activity_agent")
-    tz = schedule.zone(settings().timezone)
-    with reading() as session:
-        query = (
-            select(Run, ScheduledJob.name, EventTrigger.name)
-            .outerjoin(ScheduledJob, col(Run.job_id) == ScheduledJob.id)
-            .outerjoin(EventTrigger, col(Run.trigger_id) == EventTrigger.id)
-            .order_by(col(Run.id).desc())
-            .limit(RECENT)
-        )
-        if status != "all":
-            query = query.where(Run.status == status)
-        if agent != "all":
-            agent_id = next(a.id for a in known if a.name == agent)
-            query = query.where(
-                (ScheduledJob.agent_id == agent_id) | (EventTrigger.agent_id == agent_id)
-            )
-        rows = session.exec(query).all()
-    st.subheader("Recent runs")
-    if not rows:
-        st.info("Nothing has run yet. Runs appear here as jobs and triggers fire.")
-    else:
-        st.dataframe(
-            [
-                {
-                    "When": (run.started_at or run.due_at)
-                    .astimezone(tz)
-                    .strftime("%Y-%m-%d %H:%M"),
-                    "What": job_name or trigger_name,
-                    "Source": run.source,
-                    "Status": run.status,
-                    "Duration": duration(run),
-                    "Attempts": run.attempt,
-                    "Error": run.error or "",
-                }
-                for run, job_name, trigger_name in rows
-            ],
-            hide_index=True,
-        )
-    st.subheader("Received events")
-    with reading() as session:
-        events = [inbox.event_json(session, e) for e in inbox.list_events(session, limit=RECENT)]
-    if not events:
-        st.info("No events received yet. Composio's deliveries appear here.")
-        return
-    st.dataframe(
-        [
-            {
-                "Received": e["received_at"][:19].replace("T", " "),
-                "Event": e["trigger_slug"] or e["type"],
-                "Status": e["status"],
-                "Runs": len(e["runs"]),
-                "Note": e["note"] or "",
-                "Id": e["id"],
-            }
-            for e in events
-        ],
-        hide_index=True,
-    )
-    chosen = st.selectbox("Event to replay", [e["id"] for e in events], key="replay_id")
-    if st.button("Replay", key="replay") and apply(
-        lambda session: inbox.replay_event(session, chosen, queue(), now())
-    ):
-        st.toast("Replayed — it is processed again as a new event.")
+from core.models import Agent, Workflow
+from dashboard.context import apply, plain, reading, settings
 
 
 def _removal(what: str, item: Agent | Workflow, remover) -> None:
@@ -188,7 +111,7 @@ def workflow_form(flow: Workflow | None) -> None:
             )
 
 
-def agents_and_workflows() -> None:
+def render() -> None:
     st.title("Agents & workflows")
     with reading() as session:
         known, flows = agents.list_all(session, Agent), agents.list_all(session, Workflow)
@@ -213,44 +136,3 @@ def agents_and_workflows() -> None:
             _removal("workflow", flow, agents.remove_workflow)
     with st.expander("Add a workflow", expanded=not flows):
         workflow_form(None)
-
-
-def settings_page() -> None:
-    st.title("Settings")
-    config = settings()
-    with reading() as session:
-        worker = worker_status(session, now())
-    st.subheader("Worker")
-    if worker.online:
-        count = worker.workers_online
-        st.success(
-            f"Online — {count} worker{'s' if count != 1 else ''}, "
-            f"last seen {relative(worker.last_seen, now())}."
-        )
-    else:
-        st.error(
-            "Offline — nothing will run until the worker is started"
-            + (f" (last seen {relative(worker.last_seen, now())})." if worker.last_seen else ".")
-        )
-    st.subheader("Composio")
-    if config.composio_api_key:
-        st.success("Connected: triggers are registered with Composio.")
-    else:
-        st.warning("No COMPOSIO_API_KEY: triggers are kept here only (you can still test them).")
-    st.text_input(
-        "Webhook address", value=config.webhook_url or "(set PUBLIC_BASE_URL)", disabled=True
-    )
-    if st.button("Connect", key="composio_connect", disabled=not config.composio_api_key):
-        try:
-            subscription = composio_sync.connect_webhook(config)
-        except PlannerError as error:
-            st.error(plain(error))
-        else:
-            st.success(plain(f"Composio now delivers events to {subscription['webhook_url']}."))
-            if subscription["secret"]:
-                st.info(
-                    "Put the new signing secret into COMPOSIO_WEBHOOK_SECRET and restart "
-                    "the webhook process. It is shown once, by `planner composio connect`."
-                )
-    st.subheader("Default timezone")
-    st.write(f"{config.timezone} (set PLANNER_TIMEZONE to change it)")
