@@ -13,6 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
+from streamlit.testing.v1 import AppTest
 
 from cli.main import main
 from core import agents
@@ -23,7 +24,7 @@ from core.models import Agent, Workflow
 from support.backends import BACKENDS, backend_settings
 from support.fake_composio import FakeComposio
 from support.fakes import FakeTarget
-from support.processes import Consumer, get, serve_webhook, settings_env
+from support.processes import ROOT, Consumer, get, serve_webhook, settings_env
 from support.queues import RecordingQueue
 from support.waiting import wait_until
 
@@ -163,3 +164,31 @@ def pytest_report_header() -> str:
         "backends: SQLite only; PostgreSQL + Redis skipped "
         "(set TEST_DATABASE_URL and TEST_QUEUE_URL to run them)"
     )
+
+
+@pytest.fixture
+def dashboard(settings, monkeypatch):
+    """The dashboard app against the test database."""
+
+    def start(**env: str) -> AppTest:
+        for name, value in settings_env(settings, **env).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30).run()
+
+    yield start
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def page(settings, monkeypatch):
+    """One dashboard page on its own, against the test database."""
+
+    def start(function) -> AppTest:
+        for name, value in settings_env(settings).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return AppTest.from_function(function, default_timeout=30).run()
+
+    yield start
+    get_settings.cache_clear()

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import get_settings
 from support.fakes import Reply
 from support.processes import free_port, planner, settings_env
+from tests.screens import agents_page
 
 
 def add_agent(settings, url: str, *extra: str) -> None:
@@ -55,20 +56,14 @@ def test_an_agent_that_is_not_running_is_said_in_plain_words(settings):
     assert done.stderr == f"planner: Could not reach the agent at {url} — is it running?\n"
 
 
-def test_the_agents_page_tests_a_connection(settings, monkeypatch, agent, target):
+def test_theagents_page_tests_a_connection(settings, monkeypatch, agent, target):
     for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     try:
-        app = AppTest.from_function(_agents_page, default_timeout=30).run()
+        app = AppTest.from_function(agents_page, default_timeout=30).run()
         app.button(key=f"test_agent_{agent.id}").click().run()
     finally:
         get_settings.cache_clear()
     [shown] = app.success
     assert "Assistant answered" in shown.value and "reply to" in shown.value
-
-
-def _agents_page():
-    from dashboard.agents_page import render
-
-    render()

@@ -1,69 +1,18 @@
-"""The dashboard through Streamlit's AppTest: every dialog path, presets, validation,
-the cards' buttons, and the password gate. Changes are checked in the database."""
+"""The dashboard's dialogs through Streamlit's AppTest: presets, validation, the job
+and trigger dialogs, deletion. Changes are checked in the database."""
 
 from __future__ import annotations
 
-import re
-from datetime import time, timedelta
+from datetime import time
 
 import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, triggers
-from core.config import get_settings
+from core import triggers
 from core.db import read_session
-from core.jobs import JobFields
-from core.models import EventTrigger, Heartbeat, Run, ScheduledJob, WebhookEvent, utcnow
-from support.processes import ROOT, settings_env
-
-APP = str(ROOT / "dashboard" / "app.py")
-
-
-@pytest.fixture
-def dashboard(settings, monkeypatch):
-    """The dashboard app against the test database."""
-
-    def start(**env: str) -> AppTest:
-        for name, value in settings_env(settings, **env).items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        return AppTest.from_file(APP, default_timeout=30).run()
-
-    yield start
-    get_settings.cache_clear()
-
-
-def stored_jobs(settings) -> list[ScheduledJob]:
-    with read_session(settings.database_url) as session:
-        return list(session.exec(select(ScheduledJob).order_by(ScheduledJob.id)))
-
-
-def texts(app: AppTest) -> str:
-    """What the page says, as a reader sees it (Markdown's backslash escapes undone)."""
-    parts = [
-        *app.markdown,
-        *app.text,
-        *app.info,
-        *app.error,
-        *app.warning,
-        *app.caption,
-        *app.success,
-    ]
-    return re.sub(r"\\(.)", r"\1", "\n".join(str(part.value) for part in parts))
-
-
-def test_without_agents_the_planner_says_what_to_do(dashboard):
-    app = dashboard()
-    assert not app.exception
-    assert "No agents yet" in texts(app)
-    assert "Nothing will run until the worker is started" in texts(app)
-
-
-def test_empty_states_say_what_to_do(dashboard, agent):
-    app = dashboard()
-    assert "No jobs yet — add one to have Assistant start a chat on a schedule." in texts(app)
-    assert "No triggers yet" in texts(app)
+from core.models import EventTrigger, utcnow
+from tests.screens import briefing, stored_jobs, texts, triage
 
 
 def add_job(app: AppTest, name: str, preset: str, template: str = "Hello {jobName}") -> AppTest:
@@ -135,22 +84,6 @@ def test_validation_messages_show_and_nothing_is_saved(dashboard, agent, setting
     assert stored_jobs(settings) == []
 
 
-def briefing(session) -> ScheduledJob:
-    """A daily job "Briefing" of the agent, saying "Hi"."""
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
-    job = jobs.create_job(session, "Briefing", fields, utcnow(), "UTC")
-    session.commit()
-    return job
-
-
-def triage(session, settings) -> EventTrigger:
-    """A Gmail trigger "Triage" of the agent (local: no Composio key)."""
-    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
-    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
-    session.commit()
-    return trigger
-
-
 def test_edit_changes_the_job(dashboard, agent, settings, session):
     job = briefing(session)
     app = dashboard()
@@ -177,21 +110,6 @@ def test_delete_asks_first(dashboard, agent, settings, session):
     app.button(key="delete_confirm").click().run()
     assert stored_jobs(settings) == []
     assert [toast.value for toast in app.toast] == ["Deleted Briefing."]
-
-
-def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, session):
-    job = briefing(session)
-    app = dashboard()
-    assert "**Active**" in texts(app)
-    app.button(key=f"pause_{job.id}").click().run()
-    assert stored_jobs(settings)[0].status == "paused"
-    assert "**Paused**" in texts(app)
-    app.button(key=f"resume_{job.id}").click().run()
-    assert stored_jobs(settings)[0].status == "active"
-    app.button(key=f"run_{job.id}").click().run()
-    with read_session(settings.database_url) as db:
-        [run] = db.exec(select(Run)).all()
-    assert (run.job_id, run.source) == (job.id, "run_now")
 
 
 def test_a_trigger_is_created_from_app_and_event(dashboard, agent, workflow, settings):
@@ -250,109 +168,6 @@ def test_editing_a_trigger_keeps_filters_it_has_no_field_for_and_its_instance(
     assert [(m, p) for m, p, _ in composio.requests if m != "GET"] == []
 
 
-def test_a_local_trigger_is_connected_to_composio_from_its_card(dashboard, agent, settings,
-                                                                composio, session):  # fmt: skip
-    trigger = triage(session, settings)
-    app = dashboard()
-    assert not [b for b in app.button if b.key == f"sync_{trigger.id}"]  # no key yet
-    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
-    app.button(key=f"sync_{trigger.id}").click().run()
-    with read_session(settings.database_url) as db:
-        synced = db.get(EventTrigger, trigger.id)
-    assert (synced.sync_state, synced.composio_trigger_id) == ("registered", "ti_0001")
-    assert "Not connected to Composio" not in texts(app)
-
-
-def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
-    app = dashboard(DASHBOARD_PASSWORD="open sesame")
-    assert "No jobs yet" not in texts(app)
-    app.text_input[0].input("guess")
-    app.button[0].click().run()
-    assert "That password is not right." in texts(app)
-    app.text_input[0].input("open sesame")
-    app.button[0].click().run()
-    assert "No jobs yet" in texts(app)
-
-
-def _agents_page():
-    from dashboard.agents_page import render
-
-    render()
-
-
-def _activity_page():
-    from dashboard.activity_page import render
-
-    render()
-
-
-def _settings_page():
-    from dashboard.settings_page import render
-
-    render()
-
-
-@pytest.fixture
-def page(settings, monkeypatch):
-    """One dashboard page on its own, against the test database."""
-
-    def start(function) -> AppTest:
-        for name, value in settings_env(settings).items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        return AppTest.from_function(function, default_timeout=30).run()
-
-    yield start
-    get_settings.cache_clear()
-
-
-def agent_rows(settings) -> list:
-    from core.models import Agent
-
-    with read_session(settings.database_url) as session:
-        return [(a.name, a.model, a.api_key_env) for a in session.exec(select(Agent))]
-
-
-def test_agents_are_added_and_edited_never_with_a_key(page, settings):
-    app = page(_agents_page)
-    assert "No agents yet" in texts(app)
-    app.text_input[0].input("Assistant")
-    app.text_input[1].input("http://localhost:11434/v1")
-    app.text_input[2].input("llama3.2")
-    app.text_input[3].input("sk-live-abc!")
-    app.button[0].click().run()  # the add form's submit button
-    assert "not the key itself" in texts(app)
-    assert agent_rows(settings) == []
-    app.text_input[3].input("OPENAI_API_KEY")
-    app.button[0].click().run()
-    assert agent_rows(settings) == [("Assistant", "llama3.2", "OPENAI_API_KEY")]
-    app.text_input[2].input("llama3.3")
-    app.button[0].click().run()
-    assert agent_rows(settings) == [("Assistant", "llama3.3", "OPENAI_API_KEY")]
-
-
-def test_an_agent_in_use_is_not_removed(page, settings, session, agent):
-    jobs.create_job(session, "Briefing", JobFields(agent="Assistant", schedule="@daily",
-                                                      chat="hi"), utcnow(), "UTC")  # fmt: skip
-    session.commit()
-    app = page(_agents_page)
-    app.button(key=f"rm_agent_{agent.id}").click().run()
-    app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
-    assert "is used by job 'Briefing'" in texts(app)
-    assert len(agent_rows(settings)) == 1
-
-
-def test_removing_an_agent_asks_first(page, settings, agent):
-    app = page(_agents_page)
-    app.button(key=f"rm_agent_{agent.id}").click().run()
-    assert "Remove the agent **Assistant**? This cannot be undone." in texts(app)
-    app.button(key=f"keep_rm_agent_{agent.id}").click().run()
-    assert len(agent_rows(settings)) == 1
-    app.button(key=f"rm_agent_{agent.id}").click().run()
-    app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
-    assert agent_rows(settings) == []
-
-
 def test_a_trigger_is_deleted_after_confirmation(dashboard, agent, settings, session):
     trigger = triage(session, settings)
     app = dashboard()
@@ -380,35 +195,6 @@ def test_a_trigger_needing_filters_says_so_in_the_dialog(dashboard, agent, setti
     with read_session(settings.database_url) as db:
         [trigger] = db.exec(select(EventTrigger)).all()
     assert trigger.filters == {"owner": "acme", "repo": "app"}
-
-
-def test_activity_lists_runs_and_replays_events(page, settings, session, agent, queue):
-    from core.inbox import fire_test_event
-
-    triage(session, settings)
-    fire_test_event(session, settings, "Triage", queue, utcnow())
-    app = page(_activity_page)
-    assert not app.exception
-    assert app.dataframe[0].value["What"].tolist() == ["Triage"]
-    app.button(key="replay").click().run()
-    with read_session(settings.database_url) as db:
-        assert len(db.exec(select(Run)).all()) == 1
-        assert len(db.exec(select(WebhookEvent)).all()) == 2
-
-
-def test_settings_say_the_worker_is_offline_and_composio_not_set(page):
-    app = page(_settings_page)
-    assert "Offline — nothing will run until the worker is started." in texts(app)
-    assert "No COMPOSIO_API_KEY" in texts(app)
-
-
-def test_settings_count_the_workers_online(page, session):
-    now = utcnow()
-    for worker, ago in [("a:1", 10), ("b:2", 30), ("gone:3", 600)]:
-        session.add(Heartbeat(worker=worker, last_tick_at=now - timedelta(seconds=ago)))
-    session.commit()
-    app = page(_settings_page)
-    assert "Online — 2 workers, last seen" in texts(app)
 
 
 def test_the_trigger_dialog_asks_composio_for_its_catalog_once(dashboard, agent, composio):

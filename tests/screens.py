@@ -1,0 +1,74 @@
+"""What the dashboard tests share: starting the app or one page against the test
+database, and reading what a page says."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from core import jobs, triggers
+from core.db import read_session
+from core.jobs import JobFields
+from core.models import EventTrigger, ScheduledJob, utcnow
+
+
+def stored_jobs(settings) -> list[ScheduledJob]:
+    with read_session(settings.database_url) as session:
+        return list(session.exec(select(ScheduledJob).order_by(ScheduledJob.id)))
+
+
+def texts(app: AppTest) -> str:
+    """What the page says, as a reader sees it (Markdown's backslash escapes undone)."""
+    parts = [
+        *app.markdown,
+        *app.text,
+        *app.info,
+        *app.error,
+        *app.warning,
+        *app.caption,
+        *app.success,
+    ]
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(part.value) for part in parts))
+
+
+def briefing(session) -> ScheduledJob:
+    """A daily job "Briefing" of the agent, saying "Hi"."""
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    job = jobs.create_job(session, "Briefing", fields, utcnow(), "UTC")
+    session.commit()
+    return job
+
+
+def triage(session, settings) -> EventTrigger:
+    """A Gmail trigger "Triage" of the agent (local: no Composio key)."""
+    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    trigger = triggers.create_trigger(session, "Triage", fields, settings, utcnow())
+    session.commit()
+    return trigger
+
+
+def agent_rows(settings) -> list:
+    from core.models import Agent
+
+    with read_session(settings.database_url) as session:
+        return [(a.name, a.model, a.api_key_env) for a in session.exec(select(Agent))]
+
+
+def agents_page():
+    from dashboard.agents_page import render
+
+    render()
+
+
+def activity_page():
+    from dashboard.activity_page import render
+
+    render()
+
+
+def settings_page():
+    from dashboard.settings_page import render
+
+    render()
