@@ -9,10 +9,11 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
+from core import schedule
 from core.config import Settings, get_settings
 from core.db import read_session
 from core.db import session as open_session
-from core.errors import PlannerError
+from core.errors import PlannerError, ValidationError
 from core.models import utcnow
 from core.queue import RunQueue
 
@@ -66,3 +67,13 @@ def queue() -> RunQueue:
 
 def now() -> datetime:
     return utcnow()
+
+
+def viewer_timezone() -> str:
+    """The timezone of the viewer's browser, so times read as their own clock does;
+    PLANNER_TIMEZONE when the browser does not say or names a zone we do not know."""
+    name = st.context.timezone
+    try:
+        return schedule.validate_timezone(name) if name else settings().timezone
+    except ValidationError:
+        return settings().timezone

@@ -1,5 +1,5 @@
-"""What the dashboard tests share: starting the app or one page against the test
-database, and reading what a page says."""
+"""What the dashboard tests share: what a page says, as a reader sees it, the rows a
+page changed, and a job and a trigger to show (the app fixtures are in conftest)."""
 
 from __future__ import annotations
 
