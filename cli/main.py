@@ -102,7 +102,7 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
     if args.action == "test":
         with read_session(settings.database_url) as session:
             agent = find(session, Agent, args.agent)
-        check = check_connection(agent, settings.http_timeout_seconds)
+        check = check_connection(agent, settings)
         if not check.succeeded:
             raise PlannerError(check.text)
         emit(args, {"agent": agent.name, "reply": check.text}, lambda: check.text)

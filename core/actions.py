@@ -11,6 +11,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from core.catalog import event_variables
+from core.config import Settings
+from core.credentials import MissingCredential, token_for
 from core.executor import Action, ChatAction, RunResult, WorkflowAction
 from core.models import (
     ActionKind,
@@ -24,6 +26,7 @@ from core.models import (
     iso,
 )
 from core.owners import OWNER_WORDS, owner_column
+from core.secrets import SecretKeyError
 from core.templates import default_variables, render
 
 THREAD_HISTORY = 20
@@ -84,12 +87,22 @@ def _variables(
 
 
 def build_action(
-    session: Session, run: Run, owner: ActionOwner, timezone: str
+    session: Session, run: Run, owner: ActionOwner, settings: Settings
 ) -> Action | RunResult:
     """The action for one run of `owner`; sets `run.input` on the first attempt.
 
-    `timezone` is used for a trigger's date and time variables (jobs have their own).
+    The settings' timezone is used for a trigger's date and time variables (jobs have
+    their own); a target's key that cannot be found or opened fails the run, in words.
     """
+    try:
+        return _action(session, run, owner, settings)
+    except (MissingCredential, SecretKeyError) as error:
+        return RunResult(succeeded=False, error=str(error))
+
+
+def _action(
+    session: Session, run: Run, owner: ActionOwner, settings: Settings
+) -> Action | RunResult:
     if owner.action == ActionKind.workflow:
         workflow = session.get(Workflow, owner.config.get("workflow_id"))
         if workflow is None:
@@ -98,10 +111,12 @@ def build_action(
             given = owner.config.get("input", {}) if isinstance(owner, ScheduledJob) else None
             data = given if given is not None else _event_data(session, run)[1]
             run.input = {"input": data, "source": _source(run, owner)}
-        return WorkflowAction(workflow=workflow, body=run.input)
+        return WorkflowAction(
+            workflow=workflow, body=run.input, token=token_for(workflow, settings)
+        )
     agent = session.get(Agent, owner.agent_id)
     if run.input is None:
-        variables = _variables(session, run, owner, agent, timezone)
+        variables = _variables(session, run, owner, agent, settings.timezone)
         run.input = render(owner.config["template"], variables)
     continues = owner.config.get("thread") == "continue"
     history = _thread(session, run, owner) if continues else []
@@ -111,4 +126,5 @@ def build_action(
         messages=[*history, {"role": "user", "content": run.input}],
         thread_id=f"{kind}-{owner.key}" if continues else f"run-{run.key}",
         source=_source(run, owner),
+        token=token_for(agent, settings),
     )

@@ -79,6 +79,7 @@ class Settings:
     composio_base_url: str = ""
     public_base_url: str = ""
     dashboard_password: str = field(default="", repr=False)
+    secret_key: str = field(default="", repr=False)
 
     @property
     def webhook_url(self) -> str:
@@ -112,6 +113,7 @@ class Settings:
             composio_base_url=values.get("COMPOSIO_BASE_URL", "").strip(),
             public_base_url=values.get("PUBLIC_BASE_URL", "").strip(),
             dashboard_password=values.get("DASHBOARD_PASSWORD", ""),
+            secret_key=values.get("PLANNER_SECRET_KEY", "").strip(),
         )
 
 

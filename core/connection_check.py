@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core import targets
+from core.config import Settings
+from core.credentials import MissingCredential, key_in_words, token_for
 from core.deadline import deadline_client
 from core.models import Agent, new_key
+from core.secrets import SecretKeyError
 
 TEST_MESSAGE = "This is a connection test from Planner. Please answer with a short greeting."
 # A person waits for the answer, so the test gives up sooner than a run would.
@@ -20,14 +23,20 @@ class ConnectionCheck:
     text: str  # the agent's reply, or what went wrong in plain words
 
 
-def check_connection(agent: Agent, timeout_seconds: float) -> ConnectionCheck:
-    """Send the test message to `agent` (a new thread, its own Idempotency-Key)."""
-    seconds = min(timeout_seconds, TEST_TIMEOUT_SECONDS)
+def check_connection(agent: Agent, settings: Settings) -> ConnectionCheck:
+    """Send the test message to `agent` (a new thread, its own Idempotency-Key), with
+    the key a run would send."""
+    try:
+        token = token_for(agent, settings)
+    except (MissingCredential, SecretKeyError) as error:
+        return ConnectionCheck(False, str(error))
+    seconds = min(settings.http_timeout_seconds, TEST_TIMEOUT_SECONDS)
     messages = [{"role": "user", "content": TEST_MESSAGE}]
     source = {"type": "connection_test", "agentName": agent.name}
     with deadline_client(seconds) as client:
         try:
-            reply = targets.chat(client, agent, messages, f"test-{new_key()}", source, new_key())
+            thread_id, key = f"test-{new_key()}", new_key()
+            reply = targets.chat(client, agent, messages, thread_id, source, key, token)
         except targets.TargetError as error:
             return ConnectionCheck(False, _in_plain_words(agent, error))
     return ConnectionCheck(True, reply)
@@ -37,8 +46,7 @@ def _in_plain_words(agent: Agent, error: targets.TargetError) -> str:
     if error.unreachable:
         return f"Could not reach the agent at {agent.base_url} — is it running?"
     if error.status in (401, 403):
-        where = f" (the key comes from {agent.api_key_env})" if agent.api_key_env else ""
-        return f"The key was refused ({error.status}){where}."
+        return f"The key was refused ({error.status}); the {key_in_words(agent)}."
     if error.status == 404:
         return f"The agent at {agent.base_url} answered 404 (not found): check the address" + (
             " and the model name." if agent.model else "."

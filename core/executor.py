@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,12 +19,14 @@ class ChatAction:
     messages: list[dict[str, str]]
     thread_id: str
     source: dict[str, Any]
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
 class WorkflowAction:
     workflow: Workflow
     body: dict[str, Any]
+    token: str = field(default="", repr=False)
 
 
 Action = ChatAction | WorkflowAction
@@ -49,9 +51,12 @@ def execute(action: Action, idempotency_key: str, client: httpx.Client) -> RunRe
                 action.thread_id,
                 action.source,
                 idempotency_key,
+                action.token,
             )
         else:
-            output = targets.run_workflow(client, action.workflow, action.body, idempotency_key)
+            output = targets.run_workflow(
+                client, action.workflow, action.body, idempotency_key, action.token
+            )
     except targets.TargetError as error:
         return RunResult(succeeded=False, error=str(error), retryable=error.retryable)
     return RunResult(succeeded=True, output=output)

@@ -101,6 +101,7 @@ class Agent(SQLModel, table=True):
     model: str = ""
     system_prompt: str = ""
     api_key_env: str = ""
+    api_key_secret: str = Field(default="", repr=False)  # the pasted key, encrypted
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -109,6 +110,7 @@ class Workflow(SQLModel, table=True):
     name: str = Field(unique=True)
     url: str
     auth_env: str = ""
+    auth_secret: str = Field(default="", repr=False)  # the pasted token, encrypted
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -190,6 +192,16 @@ class EventStatus(StrEnum):
     unmatched = "unmatched"
     failed = "failed"
     duplicate = "duplicate"  # the same event (dedupe key) announced again; never processed
+
+
+class StoredSecret(SQLModel, table=True):
+    """A secret of Planner's own that a user pasted or Composio handed over (the Composio
+    API key, the webhook signing secret), encrypted with PLANNER_SECRET_KEY."""
+
+    __tablename__ = "stored_secret"
+    name: str = Field(primary_key=True)
+    ciphertext: str = Field(repr=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class WebhookEvent(SQLModel, table=True):

@@ -259,7 +259,7 @@ def execute_run(
         if run.due_at - clock() > EARLY_START:
             return  # an early duplicate message; the run's own is still to come
         action = _or_failure(
-            lambda: build_action(session, run, owner, settings.timezone),
+            lambda: build_action(session, run, owner, settings),
             "The run could not be prepared",
         )
     delay = (run.due_at - clock()).total_seconds()

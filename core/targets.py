@@ -10,13 +10,11 @@ tells them apart.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import httpx
 
 from core import standard_json
-from core.config import is_own_variable
 from core.deadline import call_deadline
 from core.models import Agent, Backend, Workflow
 
@@ -40,15 +38,8 @@ class TargetError(Exception):
         self.retryable, self.status, self.unreachable = retryable, status, unreachable
 
 
-def _bearer(env_name: str) -> dict[str, str]:
-    if not env_name:
-        return {}
-    if is_own_variable(env_name):
-        raise TargetError(f"{env_name} is one of Planner's own settings, not a key.", False)
-    token = os.environ.get(env_name)
-    if not token:
-        raise TargetError(f"The environment variable {env_name} is not set.", retryable=False)
-    return {"Authorization": f"Bearer {token}"}
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _request_body(payload: Any) -> bytes:
@@ -161,12 +152,14 @@ def chat(
     thread_id: str,
     source: dict[str, Any],
     idempotency_key: str,
+    token: str = "",
 ) -> str:
     """Send the conversation's newest user message to the agent; return its reply text.
 
-    `messages` is the thread so far, ending with the new user message.
+    `messages` is the thread so far, ending with the new user message; `token` is the
+    key to send as a bearer token (core.credentials.token_for), if any.
     """
-    headers = _bearer(agent.api_key_env)
+    headers = _bearer(token)
     if agent.backend == Backend.openai:
         system = [{"role": "system", "content": agent.system_prompt}] if agent.system_prompt else []
         url = agent.base_url.rstrip("/") + "/chat/completions"
@@ -201,7 +194,11 @@ def chat(
 
 
 def run_workflow(
-    client: httpx.Client, workflow: Workflow, body: dict[str, Any], idempotency_key: str
+    client: httpx.Client,
+    workflow: Workflow,
+    body: dict[str, Any],
+    idempotency_key: str,
+    token: str = "",
 ) -> Any:
     """POST the workflow's input; return its response (JSON or text)."""
-    return post_json(client, workflow.url, body, idempotency_key, _bearer(workflow.auth_env))
+    return post_json(client, workflow.url, body, idempotency_key, _bearer(token))

@@ -39,7 +39,7 @@ def _save(change, form: str) -> None:
 def _show_check(agent: Agent) -> None:
     """Send the agent one short message now, and show its reply or what went wrong."""
     with st.spinner(f"Asking {agent.name}…"):
-        check = check_connection(agent, settings().http_timeout_seconds)
+        check = check_connection(agent, settings())
     if check.succeeded:
         st.success(f"{plain(agent.name)} answered: {plain(check.text)}")
     else:

@@ -1,0 +1,129 @@
+"""Credentials: the keys Planner sends, from the environment or stored encrypted.
+
+A key can live in an environment variable (deployments that keep every secret there) or
+be pasted into the dashboard or CLI and stored encrypted (core.secrets). Where both are
+set, the environment wins, so an operator can always override what a user stored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from sqlmodel import Session, select
+
+from core import secrets
+from core.config import Settings, is_own_variable
+from core.errors import PlannerError, ValidationError
+from core.models import Agent, StoredSecret, Workflow, utcnow
+
+COMPOSIO_API_KEY = "composio_api_key"
+COMPOSIO_WEBHOOK_SECRET = "composio_webhook_secret"
+MAX_SECRET_CHARS = 4096
+
+
+class MissingCredential(PlannerError):
+    """A target names a key that is neither in the environment nor stored."""
+
+
+def clean_secret(text: str, field: str) -> str:
+    """A pasted key as it will be sent: one line of visible characters (a key pasted with
+    its line break or a space inside it is refused, not silently sent broken)."""
+    value = text.strip()
+    if not value:
+        raise ValidationError("Paste the key; the field is empty.", field)
+    if len(value) > MAX_SECRET_CHARS:
+        raise ValidationError(f"A key is at most {MAX_SECRET_CHARS} characters.", field)
+    if any(character.isspace() or not character.isprintable() for character in value):
+        raise ValidationError(
+            "A key is one line without spaces; check that only the key was pasted.", field
+        )
+    return value
+
+
+def seal(settings: Settings, text: str, field: str) -> str:
+    """A pasted key checked and encrypted, ready to store."""
+    return secrets.encrypt(settings, clean_secret(text, field))
+
+
+def store(session: Session, settings: Settings, name: str, value: str) -> None:
+    """Keep one of Planner's own secrets (encrypted), replacing an earlier one."""
+    row = session.get(StoredSecret, name) or StoredSecret(name=name, ciphertext="")
+    row.ciphertext, row.updated_at = seal(settings, value, name), utcnow()
+    session.add(row)
+    session.commit()
+
+
+def stored(session: Session, settings: Settings, name: str) -> str:
+    """One of Planner's own stored secrets, decrypted; "" when none is stored."""
+    row = session.get(StoredSecret, name)
+    return secrets.decrypt(settings, row.ciphertext) if row else ""
+
+
+def forget(session: Session, name: str) -> None:
+    row = session.get(StoredSecret, name)
+    if row is not None:
+        session.delete(row)
+        session.commit()
+
+
+def effective_settings(session: Session, settings: Settings) -> Settings:
+    """`settings` with the stored Composio key and webhook secret where the environment
+    sets none (the environment wins)."""
+    return replace(
+        settings,
+        composio_api_key=settings.composio_api_key or stored(session, settings, COMPOSIO_API_KEY),
+        composio_webhook_secret=settings.composio_webhook_secret
+        or stored(session, settings, COMPOSIO_WEBHOOK_SECRET),
+    )
+
+
+def _parts(target: Agent | Workflow) -> tuple[str, str]:
+    """The environment variable a target names and its stored key (encrypted)."""
+    if isinstance(target, Agent):
+        return target.api_key_env, target.api_key_secret
+    return target.auth_env, target.auth_secret
+
+
+def token_for(target: Agent | Workflow, settings: Settings) -> str:
+    """The key to send to `target`: its environment variable's value when that is set,
+    else the key stored for it; "" when it has neither."""
+    env_name, sealed = _parts(target)
+    if env_name and is_own_variable(env_name):
+        raise MissingCredential(f"{env_name} is one of Planner's own settings, not a key.")
+    from_env = os.environ.get(env_name, "") if env_name else ""
+    if from_env:
+        return from_env
+    if sealed:
+        return secrets.decrypt(settings, sealed)
+    if env_name:
+        raise MissingCredential(f"The environment variable {env_name} is not set.")
+    return ""
+
+
+def key_in_words(target: Agent | Workflow) -> str:
+    """Where the target's key comes from, for lists and cards (never the key)."""
+    env_name, sealed = _parts(target)
+    if env_name and sealed:
+        return f"key from ${env_name} (a saved key is used when it is not set)"
+    if env_name:
+        return f"key from ${env_name}"
+    return "key saved (encrypted)" if sealed else "no key"
+
+
+SEALED_COLUMNS = (
+    (Agent, "api_key_secret"),
+    (Workflow, "auth_secret"),
+    (StoredSecret, "ciphertext"),
+)
+
+
+def rotate(session: Session, settings: Settings) -> int:
+    """Re-encrypt every stored secret with the first PLANNER_SECRET_KEY; how many."""
+    count = 0
+    for model, column in SEALED_COLUMNS:
+        for row in session.exec(select(model).where(getattr(model, column) != "")):
+            setattr(row, column, secrets.reencrypt(settings, getattr(row, column)))
+            count += 1
+    session.commit()
+    return count
