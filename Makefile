@@ -21,15 +21,18 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
 
-# First run: a .env from .env.example, with a random local webhook secret.
+# First run: a .env from .env.example, with a random PLANNER_SECRET_KEY (it encrypts the
+# keys users paste; keep it safe and keep it: without it they cannot be read).
 .env:
-	$(BIN)/python -c "import pathlib, secrets; text = pathlib.Path('.env.example').read_text(); \
-	pathlib.Path('.env').write_text(text.replace('COMPOSIO_WEBHOOK_SECRET=\n', \
-	'COMPOSIO_WEBHOOK_SECRET=local-' + secrets.token_urlsafe(24) + '\n'))"
-	@echo "Wrote .env with a random local COMPOSIO_WEBHOOK_SECRET; put your Composio"
-	@echo "subscription's secret there ('planner composio connect' prints it)."
+	$(BIN)/python -c "import pathlib; from cryptography.fernet import Fernet; \
+	text = pathlib.Path('.env.example').read_text(); \
+	pathlib.Path('.env').write_text(text.replace('PLANNER_SECRET_KEY=\n', \
+	'PLANNER_SECRET_KEY=' + Fernet.generate_key().decode() + '\n'))"
+	@echo "Wrote .env with a random PLANNER_SECRET_KEY."
 
 run: install .env
+	@grep -q '^PLANNER_SECRET_KEY=.' .env || { echo "PLANNER_SECRET_KEY=$$($(BIN)/planner \
+	secrets new-key)" >> .env && echo "Added a random PLANNER_SECRET_KEY to .env."; }
 	$(BIN)/planner migrate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8501 web worker webhook
 

@@ -7,6 +7,7 @@ before it commits). `--json` prints one JSON object or array on stdout.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from sqlmodel import Session
 from cli.events import cmd_composio, cmd_events, cmd_triggers
 from cli.output import emit, lines, task_queue
 from cli.parser import build_parser
-from core import agents, jobs, runs, schedule
+from core import agents, credentials, jobs, runs, schedule, secrets
 from core.agents import row_json
 from core.config import Settings, get_settings
 from core.connection_check import check_connection
@@ -69,34 +70,55 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     print("Database is up to date.")
 
 
+def read_secret(what: str) -> str:
+    """A key from standard input, never from the command line (where `ps` and the shell's
+    history would keep it): typed without echo at a terminal, else its first line."""
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Paste the {what} (it is not shown): ")
+    return sys.stdin.readline()
+
+
 def _registry(
     args: argparse.Namespace,
     settings: Settings,
     model: type[Agent] | type[Workflow],
-    add: Callable[[Session], Agent | Workflow],
+    add: Callable[[Session, str | None], Agent | Workflow],
     remove: Callable[[Session, str], None],
     line: Callable[[dict[str, Any]], str],
 ) -> None:
-    """`planner agents|workflows add|list|rm`: the same three verbs over either table."""
+    """`planner agents|workflows add|list|rm|key`: the same verbs over either table; `add`
+    takes the sealed key, or None."""
     what = model.__name__.lower()
+    secret = "API key" if model is Agent else "token"
     with open_session(settings.database_url) as session:
         if args.action == "add":
-            item = add(session)
+            sealed = (
+                credentials.seal(settings, read_secret(secret), "key")
+                if args.secret_stdin
+                else None
+            )
+            item = add(session, sealed)
             emit(args, row_json(item), lambda: f"Added {what} {item.name} (id {item.id}).")
         elif args.action == "list":
             found = [row_json(item) for item in agents.list_all(session, model)]
             empty = f"No {what}s yet: add one with 'planner {what}s add NAME --url URL'."
             emit(args, found, lambda: lines(found, line, empty))
+        elif args.action == "key":
+            key = "" if args.remove else read_secret(secret)
+            if not args.remove and not key.strip():
+                raise ValidationError(f"No {secret} on standard input; nothing was changed.")
+            item = agents.set_key(session, settings, model, getattr(args, what), key)
+            print(f"{item.name}: {credentials.key_in_words(item)}.")
         else:
             remove(session, getattr(args, what))
             print(f"Removed {what} {getattr(args, what)}.")
 
 
 def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
-    def add(session: Session) -> Agent:
+    def add(session: Session, sealed: str | None) -> Agent:
         return agents.save_agent(
             session, args.name, args.backend, args.url, args.model or "",
-            args.system_prompt or "", args.api_key_env or "",
+            args.system_prompt or "", args.api_key_env or "", api_key_secret=sealed,
         )  # fmt: skip
 
     if args.action == "test":
@@ -107,16 +129,30 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
             raise PlannerError(check.text)
         emit(args, {"agent": agent.name, "reply": check.text}, lambda: check.text)
         return
-    _registry(args, settings, Agent, add, agents.remove_agent,
-              lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}")  # fmt: skip
+    _registry(
+        args, settings, Agent, add, agents.remove_agent,
+        lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}  {a['key']}",
+    )  # fmt: skip
 
 
 def cmd_workflows(args: argparse.Namespace, settings: Settings) -> None:
-    def add(session: Session) -> Workflow:
-        return agents.save_workflow(session, args.name, args.url, args.auth_env or "")
+    def add(session: Session, sealed: str | None) -> Workflow:
+        return agents.save_workflow(
+            session, args.name, args.url, args.auth_env or "", auth_secret=sealed
+        )
 
     _registry(args, settings, Workflow, add, agents.remove_workflow,
-              lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}")  # fmt: skip
+              lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}  {w['key']}")  # fmt: skip
+
+
+def cmd_secrets(args: argparse.Namespace, settings: Settings) -> None:
+    """`planner secrets new-key|rotate`."""
+    if args.action == "new-key":
+        print(secrets.new_secret_key())
+        return
+    with open_session(settings.database_url) as session:
+        count = credentials.rotate(session, settings)
+    print(f"Re-encrypted {count} stored key{'s' if count != 1 else ''} with the first key.")
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
@@ -212,6 +248,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "triggers": cmd_triggers,
     "events": cmd_events,
     "composio": cmd_composio,
+    "secrets": cmd_secrets,
 }
 
 

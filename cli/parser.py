@@ -35,18 +35,30 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     _json_flag(parser)
 
 
-def _add_registry(commands: argparse._SubParsersAction, name: str, what: str) -> dict:
+def _add_registry(commands: argparse._SubParsersAction, name: str, what: str, secret: str) -> dict:
+    """add|list|rm|key for agents or workflows; `secret` names their key ("api-key")."""
     parser = commands.add_parser(name, help=f"manage {name}")
     actions = parser.add_subparsers(dest="action", required=True)
     one = f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
     add = actions.add_parser("add", help=f"add {one}")
     add.add_argument("name")
     add.add_argument("--url", required=True)
+    add.add_argument(
+        f"--{secret}-stdin",
+        dest="secret_stdin",
+        action="store_true",
+        help=f"read the {secret.replace('-', ' ')} from standard input and store it encrypted",
+    )
     _json_flag(add)
     listing = actions.add_parser("list", help=f"list {name}")
     _json_flag(listing)
     remove = actions.add_parser("rm", help=f"remove {one}")
     remove.add_argument(what, help="name or id")
+    key = actions.add_parser(
+        "key", help=f"store {one}'s {secret.replace('-', ' ')} (read from standard input)"
+    )
+    key.add_argument(what, help="name or id")
+    key.add_argument("--remove", action="store_true", help="forget the stored one")
     return {"add": add, "verbs": actions}
 
 
@@ -130,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
-    agent_parsers = _add_registry(commands, "agents", "agent")
+    agent_parsers = _add_registry(commands, "agents", "agent", "api-key")
     agent_add = agent_parsers["add"]
     agent_add.add_argument("--backend", choices=["openai", "http"], default="openai")
     agent_add.add_argument("--model", help="model name (openai) or remote agent id (http)")
@@ -140,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("agent", help="name or id")
     _json_flag(check)
 
-    workflow_add = _add_registry(commands, "workflows", "workflow")["add"]
+    workflow_add = _add_registry(commands, "workflows", "workflow", "token")["add"]
     workflow_add.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")
 
     job_verbs = [
@@ -160,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(runs)
 
     _trigger_commands(commands)
+    keys = commands.add_parser("secrets", help="the key that encrypts stored keys")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    key_actions.add_parser("new-key", help="print a new PLANNER_SECRET_KEY")
+    key_actions.add_parser(
+        "rotate", help="re-encrypt stored keys with the first key in PLANNER_SECRET_KEY"
+    )
 
     cron = commands.add_parser("cron", help="check a cron expression and show its next runs")
     cron.add_argument("expression")

@@ -1,23 +1,49 @@
 """Agents and workflows: the targets jobs and triggers act on.
 
-Secrets never enter the database: an agent or workflow stores only the *name* of the
-environment variable that holds its key.
+A target's key is either named (the environment variable that holds it) or pasted and
+stored encrypted (core.credentials); it is never shown again, in any output.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from sqlmodel import Session, select
 
-from core.config import is_own_variable
+from core.config import Settings, is_own_variable
+from core.credentials import key_in_words, seal
 from core.errors import ValidationError
 from core.models import Agent, Backend, Workflow
 from core.owners import clean_name, ensure_unique_name, find, storable_text, users_of
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class AgentPreset:
+    """A common backend, so a person picks "Ollama" instead of typing its address."""
+
+    backend: str
+    base_url: str
+    model: str
+    needs_key: bool
+
+
+AGENT_PRESETS = {
+    "OpenAI": AgentPreset("openai", "https://api.openai.com/v1", "gpt-4o-mini", True),
+    "Ollama on this computer": AgentPreset(
+        "openai", "http://localhost:11434/v1", "llama3.2", False
+    ),
+    "Another OpenAI-compatible server": AgentPreset("openai", "", "", False),
+    "HTTP agent (Planner sends JSON)": AgentPreset("http", "", "", False),
+}
+BACKEND_WORDS = {
+    Backend.openai: "OpenAI-compatible API",
+    Backend.http: "HTTP agent (Planner sends JSON)",
+}
 Target = TypeVar("Target", Agent, Workflow)
 
 
@@ -66,8 +92,10 @@ def save_agent(
     system_prompt: str = "",
     api_key_env: str = "",
     existing: Agent | None = None,
+    api_key_secret: str | None = None,
 ) -> Agent:
-    """Add an agent, or change `existing`; the same rules either way."""
+    """Add an agent, or change `existing`; the same rules either way. `api_key_secret` is
+    a key sealed by credentials.seal; None keeps the stored one."""
     name = clean_name(name, "agent")
     if backend not in Backend.__members__:
         raise ValidationError(f"Backend must be 'openai' or 'http', not {backend!r}.", "backend")
@@ -80,20 +108,29 @@ def save_agent(
     model = storable_text(model.strip(), "model", "model name")
     system_prompt = storable_text(system_prompt, "system_prompt", "system prompt")
     agent.model, agent.system_prompt, agent.api_key_env = model, system_prompt, key_env
+    if api_key_secret is not None:
+        agent.api_key_secret = api_key_secret
     session.add(agent)
     session.commit()
     return agent
 
 
 def save_workflow(
-    session: Session, name: str, url: str, auth_env: str = "", existing: Workflow | None = None
+    session: Session,
+    name: str,
+    url: str,
+    auth_env: str = "",
+    existing: Workflow | None = None,
+    auth_secret: str | None = None,
 ) -> Workflow:
-    """Add a workflow, or change `existing`."""
+    """Add a workflow, or change `existing`; `auth_secret` as for save_agent."""
     name = clean_name(name, "workflow")
     url, token_env = validate_url(url), validate_env_name(auth_env, "auth_env")
     ensure_unique_name(session, Workflow, name, own_id=existing.id if existing else None)
     workflow = existing or Workflow(name=name, url=url)
     workflow.name, workflow.url, workflow.auth_env = name, url, token_env
+    if auth_secret is not None:
+        workflow.auth_secret = auth_secret
     session.add(workflow)
     session.commit()
     return workflow
@@ -126,5 +163,21 @@ def remove_workflow(session: Session, ref: str | int) -> None:
     _remove(session, Workflow, ref)
 
 
+def set_key(
+    session: Session, settings: Settings, model: type[Target], ref: str | int, key: str
+) -> Target:
+    """Store a pasted key for an agent or workflow (encrypted), replacing the one before;
+    an empty `key` removes the stored one."""
+    target = find(session, model, ref)
+    sealed = seal(settings, key, "key") if key else ""
+    setattr(target, "api_key_secret" if model is Agent else "auth_secret", sealed)
+    session.add(target)
+    session.commit()
+    return target
+
+
 def row_json(row: Agent | Workflow) -> dict[str, Any]:
-    return row.model_dump(mode="json")
+    """The row as JSON, its stored key replaced by where the key comes from."""
+    return row.model_dump(mode="json", exclude={"api_key_secret", "auth_secret"}) | {
+        "key": key_in_words(row)
+    }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import agents
+from core import agents, credentials
+from core.agents import AGENT_PRESETS, BACKEND_WORDS, AgentPreset
 from core.connection_check import check_connection
+from core.credentials import key_in_words
 from core.models import Agent, Workflow
 from dashboard.context import apply, plain, reading, settings
 
@@ -29,10 +31,13 @@ def _removal(what: str, item: Agent | Workflow, remover) -> None:
             st.rerun()
 
 
-def _save(change, form: str) -> None:
-    """Save through core; on success a fresh form (what was typed stays after a refusal)."""
+def _save(change, form: str, name: str) -> None:
+    """Save through core; on success a fresh form (what was typed stays after a refusal)
+    and the saved one open, with its Test connection button at hand."""
     if apply(change):
         st.session_state[form] = st.session_state.get(form, 0) + 1
+        st.session_state.opened = name.strip()
+        st.toast(f"Saved {plain(name.strip())}.")
         st.rerun()
 
 
@@ -46,69 +51,110 @@ def _show_check(agent: Agent) -> None:
         st.error(plain(check.text))
 
 
+def _key_inputs(kind: str, env_value: str, saved: bool, form: str) -> tuple[str, bool, str]:
+    """The pasted key (a password field, never filled in), whether to forget the saved
+    one, and the environment variable to read it from instead (folded away)."""
+    label = (
+        f"Replace the saved {kind}" if saved else f"{kind[0].upper()}{kind[1:]} (if it needs one)"
+    )
+    key = st.text_input(
+        label,
+        type="password",
+        key=f"{form}_secret",
+        placeholder="Paste it here — it is stored encrypted and never shown again",
+        help="Leave empty to keep the saved one." if saved else None,
+    )
+    forget = saved and st.checkbox(f"Remove the saved {kind}", key=f"{form}_forget")
+    with st.expander("Advanced: read it from an environment variable instead"):
+        env_name = st.text_input(
+            "Name of the environment variable",
+            value=env_value,
+            key=f"{form}_env",
+            placeholder="OPENAI_API_KEY",
+            help="For servers that keep every secret in the environment; it wins over a "
+            "saved key when it is set.",
+        )
+    return key, forget, env_name
+
+
+def _sealed(key: str, forget: bool) -> str | None:
+    """What to store: a newly pasted key encrypted, "" to forget, None to keep."""
+    if key.strip():
+        return credentials.seal(settings(), key, "key")
+    return "" if forget else None
+
+
+def _preset() -> AgentPreset:
+    """The backend a new agent starts from; changing it refills the form."""
+    choice = st.selectbox(
+        "Start from",
+        list(AGENT_PRESETS),
+        key="agent_preset",
+        help="Fills in the address and the model; you can change them.",
+    )
+    return AGENT_PRESETS[choice]
+
+
 def agent_form(agent: Agent | None) -> None:
     """Add an agent, or change one: the same form, the same rules (core.agents)."""
     round_ = st.session_state.get("agent_form", 0)
-    with st.form(f"agent_{agent.id}_{round_}" if agent else f"add_agent_{round_}"):
-        name = st.text_input("Name", value=agent.name if agent else "", placeholder="Assistant")
-        kinds = ["openai", "http"]
+    preset = None if agent else _preset()
+    start = agent or Agent(name="", backend=preset.backend, base_url=preset.base_url,
+                           model=preset.model)  # fmt: skip
+    form = f"agent_{agent.id}_{round_}" if agent else f"add_agent_{round_}_{preset.base_url}"
+    with st.form(form):
+        name = st.text_input("Name", value=start.name, placeholder="Assistant")
+        kinds = list(BACKEND_WORDS)
         backend = st.selectbox(
             "Kind",
             kinds,
-            index=kinds.index(agent.backend) if agent else 0,
-            help="openai: any OpenAI-compatible API; http: Planner POSTs JSON to the address",
+            index=kinds.index(start.backend),
+            format_func=BACKEND_WORDS.get,
+            help="An OpenAI-compatible API (OpenAI, Ollama, LM Studio, …), or any address "
+            "that takes Planner's JSON and answers with a reply.",
         )
         url = st.text_input(
-            "Address",
-            value=agent.base_url if agent else "",
-            placeholder="http://localhost:11434/v1",
+            "Address", value=start.base_url, placeholder="http://localhost:11434/v1"
         )
-        model = st.text_input("Model", value=agent.model if agent else "", placeholder="llama3.2")
-        prompt = st.text_area(
-            "System prompt (optional)", value=agent.system_prompt if agent else ""
-        )
-        key_env = st.text_input(
-            "Name of the environment variable that holds the key",
-            value=agent.api_key_env if agent else "",
-            placeholder="OPENAI_API_KEY",
-            help="The key itself never goes into Planner.",
+        model = st.text_input("Model", value=start.model, placeholder="llama3.2")
+        prompt = st.text_area("System prompt (optional)", value=start.system_prompt)
+        key, forget, key_env = _key_inputs(
+            "API key", start.api_key_env, bool(start.api_key_secret), form
         )
         if st.form_submit_button("Save" if agent else "Add agent"):
             _save(
                 lambda s: agents.save_agent(
-                    s,
-                    name,
-                    backend,
-                    url,
-                    model,
-                    prompt,
-                    key_env,
+                    s, name, backend, url, model, prompt, key_env,
                     s.get(Agent, agent.id) if agent else None,
+                    api_key_secret=_sealed(key, forget),
                 ),
                 "agent_form",
-            )
+                name,
+            )  # fmt: skip
 
 
 def workflow_form(flow: Workflow | None) -> None:
     round_ = st.session_state.get("workflow_form", 0)
-    with st.form(f"workflow_{flow.id}_{round_}" if flow else f"add_workflow_{round_}"):
+    form = f"workflow_{flow.id}_{round_}" if flow else f"add_workflow_{round_}"
+    with st.form(form):
         name = st.text_input("Name", value=flow.name if flow else "", placeholder="analyze-email")
         url = st.text_input(
             "Address",
             value=flow.url if flow else "",
             placeholder="https://example.org/hooks/analyze",
         )
-        auth_env = st.text_input(
-            "Name of the environment variable with its token (optional)",
-            value=flow.auth_env if flow else "",
+        token, forget, auth_env = _key_inputs(
+            "token", flow.auth_env if flow else "", bool(flow and flow.auth_secret), form
         )
         if st.form_submit_button("Save" if flow else "Add workflow"):
             _save(
                 lambda s: agents.save_workflow(
-                    s, name, url, auth_env, s.get(Workflow, flow.id) if flow else None
+                    s, name, url, auth_env, s.get(Workflow, flow.id) if flow else None,
+                    auth_secret=_sealed(token, forget),
                 ),
                 "workflow_form",
-            )
+                name,
+            )  # fmt: skip
 
 
 def render() -> None:
@@ -119,8 +165,8 @@ def render() -> None:
     if not known:
         st.info("No agents yet — add the assistant that jobs and triggers will talk to.")
     for agent in known:
-        key_note = f" · key from ${agent.api_key_env}" if agent.api_key_env else ""
-        with st.expander(plain(f"{agent.name} · {agent.base_url}{key_note}")):
+        label = f"{agent.name} · {agent.base_url} · {key_in_words(agent)}"
+        with st.expander(plain(label), expanded=agent.name == st.session_state.get("opened")):
             agent_form(agent)
             if st.button("Test connection", key=f"test_agent_{agent.id}"):
                 _show_check(agent)
@@ -131,7 +177,8 @@ def render() -> None:
     if not flows:
         st.info("No workflows yet — add one to let jobs and triggers run it.")
     for flow in flows:
-        with st.expander(plain(f"{flow.name} · {flow.url}")):
+        label = f"{flow.name} · {flow.url} · {key_in_words(flow)}"
+        with st.expander(plain(label), expanded=flow.name == st.session_state.get("opened")):
             workflow_form(flow)
             _removal("workflow", flow, agents.remove_workflow)
     with st.expander("Add a workflow", expanded=not flows):

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from core.config import Settings
 from core.db import get_engine, migrate, normalize_url
+from core.secrets import new_secret_key
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_QUEUE_URL = os.environ.get("TEST_QUEUE_URL", "")
@@ -41,6 +42,9 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+SECRET_KEY = new_secret_key()
+
+
 @contextmanager
 def backend_settings(
     backend: str, folder: Path, template: Path | None = None, **fields: Any
@@ -48,8 +52,10 @@ def backend_settings(
     """Settings on a fresh database and queue of `backend` ("sqlite" or "postgres").
 
     SQLite files go into `folder`; `template`, an already migrated database file, is
-    copied instead of migrating anew (what makes hundreds of tests cheap).
+    copied instead of migrating anew (what makes hundreds of tests cheap). Stored keys
+    are encrypted with a key of this test process unless `secret_key` is given.
     """
+    fields.setdefault("secret_key", SECRET_KEY)
     if backend == "sqlite":
         database = folder / "planner.db"
         if template is None:

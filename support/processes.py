@@ -37,20 +37,22 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "COMPOSIO_WEBHOOK_SECRET": settings.composio_webhook_secret,
         "COMPOSIO_USER_ID": settings.composio_user_id,
         "PUBLIC_BASE_URL": settings.public_base_url,
+        "PLANNER_SECRET_KEY": settings.secret_key,
     }
     return env | extra
 
 
 def planner(
-    settings: Settings, *args: str, stdout: int | None = None
+    settings: Settings, *args: str, stdout: int | None = None, stdin: str = "", **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """The `planner` command as a user runs it, in its own process with these settings;
-    its output is captured unless `stdout` (a file descriptor) is given."""
+    """The `planner` command as a user runs it, in its own process with these settings
+    (and `env`), `stdin` piped in; its output is captured unless `stdout` (a file
+    descriptor) is given."""
     command = [str(Path(sys.executable).with_name("planner")), *args]
     output = subprocess.PIPE if stdout is None else stdout
     return subprocess.run(
-        command, cwd=ROOT, env=settings_env(settings), stdout=output, stderr=subprocess.PIPE,
-        text=True,
+        command, cwd=ROOT, env=settings_env(settings, **env), input=stdin, stdout=output,
+        stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
 

@@ -184,8 +184,8 @@ def dashboard(settings, monkeypatch):
 def page(settings, monkeypatch):
     """One dashboard page on its own, against the test database."""
 
-    def start(function) -> AppTest:
-        for name, value in settings_env(settings).items():
+    def start(function, **env: str) -> AppTest:
+        for name, value in settings_env(settings, **env).items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         return AppTest.from_function(function, default_timeout=30).run()

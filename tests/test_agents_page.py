@@ -2,28 +2,115 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
 from core import jobs
+from core.db import read_session
 from core.jobs import JobFields
-from core.models import utcnow
+from core.models import Agent, utcnow
+from tests.conftest import snapshot
 from tests.screens import agent_rows, agents_page, texts
 
+KEY = "sk-live-0123456789abcdef"
 
-def test_agents_are_added_and_edited_never_with_a_key(page, settings):
+
+def stored_agents(settings) -> list[Agent]:
+    with read_session(settings.database_url) as session:
+        return list(session.exec(select(Agent)))
+
+
+def field(app: AppTest, label: str, index: int = 0):
+    """The text field with this label (the first: agents come before workflows)."""
+    return [w for w in app.text_input if w.label == label][index]
+
+
+def add_agent(app: AppTest, name: str, url: str, key: str = "") -> AppTest:
+    field(app, "Name").input(name)
+    field(app, "Address").input(url)
+    field(app, "API key (if it needs one)").input(key)
+    return submit(app, "Add agent")
+
+
+def submit(app: AppTest, label: str) -> AppTest:
+    [button] = [b for b in app.button if b.label == label]
+    return button.click().run()
+
+
+def test_a_preset_fills_the_address_and_the_model(page):
+    app = page(agents_page)
+    app.selectbox(key="agent_preset").select("Ollama on this computer").run()
+    assert field(app, "Address").value == "http://localhost:11434/v1"
+    assert field(app, "Model").value == "llama3.2"
+    app.selectbox(key="agent_preset").select("OpenAI").run()
+    assert field(app, "Address").value == "https://api.openai.com/v1"
+
+
+def test_an_agent_is_added_with_a_pasted_key_that_is_never_shown(page, settings, target):
     app = page(agents_page)
     assert "No agents yet" in texts(app)
-    app.text_input[0].input("Assistant")
-    app.text_input[1].input("http://localhost:11434/v1")
-    app.text_input[2].input("llama3.2")
-    app.text_input[3].input("sk-live-abc!")
-    app.button[0].click().run()  # the add form's submit button
+    app.selectbox(key="agent_preset").select("Another OpenAI-compatible server").run()
+    field(app, "Model").input("llama3.2")
+    add_agent(app, "Assistant", target.url + "/v1", KEY)
+    assert agent_rows(settings) == [("Assistant", "llama3.2", "")]
+    assert KEY not in texts(app) and KEY not in str(snapshot(settings.database_url))
+    assert "· key saved (encrypted)" in re.sub(r"\\(.)", r"\1", app.expander[0].label)
+    [agent] = stored_agents(settings)
+    app.button(key=f"test_agent_{agent.id}").click().run()
+    assert "Assistant answered" in texts(app)
+    assert target.received()[-1].headers["Authorization"] == f"Bearer {KEY}"
+    assert KEY not in texts(app)
+
+
+def test_a_saved_key_is_replaced_or_removed_not_shown(page, settings, target):
+    app = page(agents_page)
+    add_agent(app, "Assistant", target.url + "/v1", KEY)
+    assert field(app, "Replace the saved API key", 0).value == ""
+    field(app, "Replace the saved API key", 0).input("sk-second")
+    submit(app, "Save")
+    [agent] = stored_agents(settings)
+    app.button(key=f"test_agent_{agent.id}").click().run()
+    assert target.received()[-1].headers["Authorization"] == "Bearer sk-second"
+    app.checkbox[0].check()
+    submit(app, "Save")
+    app.button(key=f"test_agent_{agent.id}").click().run()
+    assert "Authorization" not in target.received()[-1].headers
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("two words", "A key is one line without spaces"), ("x" * 4097, "at most 4096")],
+)
+def test_a_bad_key_is_refused_and_nothing_is_saved(page, settings, target, key, message):
+    app = page(agents_page)
+    before = snapshot(settings.database_url)
+    add_agent(app, "Assistant", target.url + "/v1", key)
+    assert message in texts(app)
+    assert snapshot(settings.database_url) == before
+
+
+def test_without_a_secret_key_the_page_says_what_to_do(page, settings, target):
+    app = page(agents_page, PLANNER_SECRET_KEY="")
+    before = snapshot(settings.database_url)
+    add_agent(app, "Assistant", target.url + "/v1", KEY)
+    assert "PLANNER_SECRET_KEY is not set" in texts(app)
+    assert snapshot(settings.database_url) == before
+
+
+def test_a_key_from_the_environment_is_still_named_not_pasted(page, settings):
+    app = page(agents_page)
+    field(app, "Name").input("Assistant")
+    field(app, "Address").input("http://localhost:11434/v1")
+    field(app, "Name of the environment variable").input("sk-live-abc!")
+    submit(app, "Add agent")
     assert "not the key itself" in texts(app)
     assert agent_rows(settings) == []
-    app.text_input[3].input("OPENAI_API_KEY")
-    app.button[0].click().run()
-    assert agent_rows(settings) == [("Assistant", "llama3.2", "OPENAI_API_KEY")]
-    app.text_input[2].input("llama3.3")
-    app.button[0].click().run()
-    assert agent_rows(settings) == [("Assistant", "llama3.3", "OPENAI_API_KEY")]
+    field(app, "Name of the environment variable").input("OPENAI_API_KEY")
+    submit(app, "Add agent")
+    assert agent_rows(settings) == [("Assistant", "gpt-4o-mini", "OPENAI_API_KEY")]
 
 
 def test_an_agent_in_use_is_not_removed(page, settings, session, agent):

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select, update
 
-from core import agents, jobs
+from core import agents, credentials, jobs
 from core.db import session as open_session
 from core.db import take_turns
 from core.deadline import deadline_client
@@ -292,11 +292,16 @@ def test_a_run_that_cannot_be_prepared_fails_instead_of_staying_queued(
     assert target.received() == []
 
 
+@pytest.mark.parametrize("kept", ["in the environment", "stored encrypted"])
 def test_a_key_the_target_echoes_back_is_never_stored(
-    settings, session, target, queue, http, monkeypatch
+    settings, session, target, queue, http, monkeypatch, kept
 ):
-    monkeypatch.setenv("AGENT_KEY", "sk-live-4f9a")
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent", "", "", "AGENT_KEY")
+    if kept == "in the environment":
+        monkeypatch.setenv("AGENT_KEY", "sk-live-4f9a")
+        where = {"api_key_env": "AGENT_KEY"}
+    else:
+        where = {"api_key_secret": credentials.seal(settings, "sk-live-4f9a", "key")}
+    agents.save_agent(session, "Assistant", "http", target.url + "/agent", "", "", **where)
     target.script(
         "/agent",
         Reply(401, Raw(b"invalid key Bearer sk-live-4f9a", {"content-type": "text/plain"})),

@@ -1,0 +1,149 @@
+"""Keys a user pastes are stored encrypted with PLANNER_SECRET_KEY, sent to the target
+they belong to, never shown again, and overridden by the environment where both are set."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core import credentials
+from core.connection_check import check_connection
+from core.db import read_session
+from core.models import Agent, Workflow
+from core.owners import find
+from core.secrets import SecretKeyError, new_secret_key
+from support.processes import planner
+from tests.conftest import snapshot
+
+KEY = "sk-live-0123456789abcdef"
+
+
+def everything_stored(settings) -> str:
+    """Every stored value, and for SQLite the bytes of the files themselves."""
+    text = repr(snapshot(settings.database_url))
+    if settings.database_url.startswith("sqlite:///"):
+        database = Path(settings.database_url.removeprefix("sqlite:///"))
+        for path in (database, Path(f"{database}-wal")):
+            if path.exists():
+                text += path.read_bytes().decode("latin-1")
+    return text
+
+
+def add_helper(settings, target, *extra: str, stdin: str = "", **env: str):
+    return planner(
+        settings, "agents", "add", "Helper", "--url", target.url + "/v1", "--model", "m",
+        *extra, stdin=stdin, **env,
+    )  # fmt: skip
+
+
+def sent_key(target) -> str:
+    return target.received("/v1/chat/completions")[-1].headers.get("Authorization", "")
+
+
+def test_a_key_read_from_stdin_is_stored_encrypted_and_sent(settings, target):
+    done = add_helper(settings, target, "--api-key-stdin", "--json", stdin=KEY + "\n")
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stdout and json.loads(done.stdout)["key"] == "key saved (encrypted)"
+    assert KEY not in everything_stored(settings)
+    assert planner(settings, "agents", "test", "Helper").returncode == 0
+    assert sent_key(target) == f"Bearer {KEY}"
+    listed = planner(settings, "agents", "list", "--json")
+    assert KEY not in listed.stdout and "api_key_secret" not in listed.stdout
+
+
+def test_the_environment_wins_over_a_stored_key(settings, target):
+    add_helper(settings, target, "--api-key-stdin", "--api-key-env", "HELPER_KEY", stdin=KEY)
+    assert planner(settings, "agents", "test", "Helper", HELPER_KEY="from-env").returncode == 0
+    assert sent_key(target) == "Bearer from-env"
+    assert planner(settings, "agents", "test", "Helper").returncode == 0  # not set: stored
+    assert sent_key(target) == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        ("", "Paste the key; the field is empty."),
+        ("sk live with spaces", "A key is one line without spaces"),
+        ("x" * 5000, "A key is at most 4096 characters."),
+    ],
+)
+def test_a_bad_key_is_refused_and_nothing_is_stored(settings, target, stdin, message):
+    before = snapshot(settings.database_url)
+    done = add_helper(settings, target, "--api-key-stdin", stdin=stdin)
+    assert done.returncode == 2 and message in done.stderr
+    assert snapshot(settings.database_url) == before
+
+
+def test_without_a_secret_key_one_clear_error_and_nothing_stored(settings, target):
+    before = snapshot(settings.database_url)
+    done = add_helper(settings, target, "--api-key-stdin", stdin=KEY, PLANNER_SECRET_KEY="")
+    assert done.returncode == 2
+    assert done.stderr.startswith("planner: PLANNER_SECRET_KEY is not set")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert snapshot(settings.database_url) == before
+
+
+def test_a_changed_secret_key_fails_the_call_in_words(settings, target, session):
+    add_helper(settings, target, "--api-key-stdin", stdin=KEY)
+    other = replace(settings, secret_key=new_secret_key())
+    agent = find(session, Agent, "Helper")
+    check = check_connection(agent, other)
+    assert not check.succeeded and "cannot open the saved keys" in check.text
+    assert target.received() == []
+
+
+def test_rotating_keeps_every_stored_key_readable_with_the_new_key(settings, target):
+    add_helper(settings, target, "--api-key-stdin", stdin=KEY)
+    new = new_secret_key()
+    done = planner(settings, "secrets", "rotate", PLANNER_SECRET_KEY=f"{new},{settings.secret_key}")
+    assert done.returncode == 0 and "Re-encrypted 1 stored key" in done.stdout
+    with read_session(settings.database_url) as session:
+        agent = find(session, Agent, "Helper")
+        assert credentials.token_for(agent, replace(settings, secret_key=new)) == KEY
+        with pytest.raises(SecretKeyError):
+            credentials.token_for(agent, settings)
+
+
+def test_a_key_is_replaced_and_removed(settings, target):
+    add_helper(settings, target, "--api-key-stdin", stdin=KEY)
+    done = planner(settings, "agents", "key", "Helper", stdin="sk-second\n")
+    assert done.returncode == 0 and done.stdout == "Helper: key saved (encrypted).\n"
+    planner(settings, "agents", "test", "Helper")
+    assert sent_key(target) == "Bearer sk-second"
+    assert planner(settings, "agents", "key", "Helper").returncode == 2  # nothing on stdin
+    done = planner(settings, "agents", "key", "Helper", "--remove")
+    assert done.stdout == "Helper: no key.\n"
+    planner(settings, "agents", "test", "Helper")
+    assert sent_key(target) == ""
+
+
+def test_a_workflow_token_is_stored_and_sent(settings, target):
+    done = planner(
+        settings, "workflows", "add", "flow", "--url", target.url + "/hooks/flow",
+        "--token-stdin", stdin="tok-secret",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "tok-secret" not in everything_stored(settings)
+    with read_session(settings.database_url) as session:
+        flow = find(session, Workflow, "flow")
+        assert credentials.token_for(flow, settings) == "tok-secret"
+
+
+def test_planners_own_secrets_are_stored_encrypted(settings, session):
+    credentials.store(session, settings, credentials.COMPOSIO_API_KEY, "ck-composio-key")
+    assert "ck-composio-key" not in everything_stored(settings)
+    assert credentials.effective_settings(session, settings).composio_api_key == "ck-composio-key"
+    env_wins = replace(settings, composio_api_key="from-env")
+    assert credentials.effective_settings(session, env_wins).composio_api_key == "from-env"
+    credentials.forget(session, credentials.COMPOSIO_API_KEY)
+    assert credentials.stored(session, settings, credentials.COMPOSIO_API_KEY) == ""
+
+
+def test_new_key_prints_a_usable_key(settings):
+    done = planner(settings, "secrets", "new-key")
+    key = done.stdout.strip()
+    assert done.returncode == 0 and len(key) == 44
+    assert credentials.seal(replace(settings, secret_key=key), "k", "key")
