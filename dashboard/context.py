@@ -9,13 +9,14 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
-from core import schedule
+from core import credentials, schedule
 from core.config import Settings, get_settings
 from core.db import read_session
 from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
 from core.models import utcnow
 from core.queue import RunQueue
+from core.secrets import SecretKeyError
 
 # Everything Markdown, GitHub's extensions and Streamlit's own (`:red[…]`,
 # `:material/…:`, `$math$`) act on.
@@ -24,6 +25,7 @@ MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~:$&=])")
 # joiner after the scheme, `www` or before `@` keeps them text.
 AUTOLINK_STARTS = re.compile(r"(?i)(https?|ftp|www|mailto)(?=[:.])|(?=@)")
 WORD_JOINER = "\u2060"
+STORED_KEYS_SECONDS = 5
 
 
 def plain(text: object) -> str:
@@ -34,7 +36,25 @@ def plain(text: object) -> str:
 
 
 def settings() -> Settings:
-    return get_settings()
+    """The environment's settings with the Composio key and webhook secret stored from
+    the Settings page where the environment sets none (the environment wins)."""
+    return _with_stored_keys(get_settings())
+
+
+@st.cache_data(ttl=STORED_KEYS_SECONDS, show_spinner=False)
+def _with_stored_keys(base: Settings) -> Settings:
+    """Read again every few seconds (not on every widget), so a key saved on the
+    Settings page is used by the next page; a key that cannot be opened is said there."""
+    try:
+        with read_session(base.database_url) as session:
+            return credentials.effective_settings(session, base)
+    except SecretKeyError:
+        return base
+
+
+def forget_stored_keys() -> None:
+    """After the Settings page stored or removed a key: read them again now."""
+    _with_stored_keys.clear()
 
 
 def writing() -> Session:
