@@ -57,6 +57,12 @@ def clean_name(name: str, what: str) -> str:
     return text
 
 
+def name_key(name: str) -> str:
+    """What two names are compared by: "Morning briefing" and " morning  Briefing " are
+    one name to a person, so they are one name here."""
+    return " ".join(name.split()).casefold()
+
+
 def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
     """A row by id when `ref` is all digits (names never are), else by exact name."""
     text, label = str(ref).strip(), what or model.__name__.lower()
@@ -75,12 +81,17 @@ def ensure_unique_name(
     session: Session, model: type[Named], name: str, what: str | None = None,
     own_id: int | None = None,
 ) -> None:  # fmt: skip
-    """Refuse a name another row of the table already has."""
-    other = session.exec(select(model).where(model.name == name)).first()
-    if other is not None and other.id != own_id:
+    """Refuse a name another row of the table already has, case and spaces aside."""
+    key = name_key(name)
+    rows = session.exec(select(model).order_by(model.id))
+    other = next((r for r in rows if name_key(r.name) == key and r.id != own_id), None)
+    if other is not None:
         label = what or model.__name__.lower()
         article = "An" if label[0] in "aeiou" else "A"
-        raise ValidationError(f"{article} {label} named {name!r} already exists.", "name")
+        message = f"{article} {label} named {other.name!r} already exists"
+        if other.name != name:
+            message += "; names that differ only in capitals or spaces count as the same"
+        raise ValidationError(f"{message}. Choose another name.", "name")
 
 
 def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:

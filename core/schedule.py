@@ -174,6 +174,9 @@ PRESETS = {
     "First day of the month at 9:00": "0 9 1 * *",
 }
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+EVERY_MONTH = frozenset(range(1, 13))
+EVERY_DAY_OF_MONTH = frozenset(range(1, 32))
+EVERY_WEEKDAY = frozenset(range(7))
 
 
 def custom_cron(hour: int, minute: int, weekdays: list[str]) -> str:
@@ -188,10 +191,42 @@ def custom_cron(hour: int, minute: int, weekdays: list[str]) -> str:
     return f"{minute} {hour} * * {days}"
 
 
+def _parsed(expression: str) -> Cron | None:
+    try:
+        return parse(expression)
+    except ValidationError:
+        return None
+
+
 def preset_of(expression: str) -> str | None:
-    """The preset whose cron this is, if any (to reopen a job's dialog on it)."""
-    text = " ".join(expression.split())
-    return next((name for name, cron in PRESETS.items() if cron == text), None)
+    """The preset whose times this schedule has, however it is written (`@hourly` is
+    "Every hour"), to reopen a job's dialog on it."""
+    cron = _parsed(expression)
+    return next((name for name, text in PRESETS.items() if cron and parse(text) == cron), None)
+
+
+def time_and_weekdays(expression: str) -> tuple[int, int, list[str]] | None:
+    """The inverse of `custom_cron`: (hour, minute, weekdays) when the schedule fires once
+    a day at one fixed time on some weekdays (none listed: every day), so a dialog can
+    reopen it in its time and weekday pickers; None when those pickers can't say it."""
+    cron = _parsed(expression)
+    if (
+        cron is None
+        or len(cron.minutes) != 1
+        or len(cron.hours) != 1
+        or cron.follows_clock
+        or cron.months != EVERY_MONTH
+    ):
+        return None
+    every_day_of_month = cron.days == EVERY_DAY_OF_MONTH
+    if cron.days_and_weekdays and every_day_of_month:
+        weekdays = cron.weekdays  # the weekdays alone decide
+    elif not cron.days_and_weekdays and (every_day_of_month or cron.weekdays == EVERY_WEEKDAY):
+        weekdays = EVERY_WEEKDAY  # either field matches every day
+    else:
+        return None
+    chosen = [day for number, day in enumerate(WEEKDAYS, 1) if number % 7 in weekdays]
+    return cron.hours[0], cron.minutes[0], [] if len(chosen) == len(WEEKDAYS) else chosen
 
 
 def changes_clock(moment: datetime, timezone: str) -> bool:

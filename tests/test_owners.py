@@ -176,3 +176,37 @@ def test_text_no_database_stores_is_refused_and_listings_keep_working(
         "x",
     )
     assert cli("jobs", "list", "--json") == 0 and cli("runs", "--json") == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "taken", "again", "extra", "message"),
+    [
+        ("jobs", "Morning briefing", " morning  Briefing ",
+         ["--agent", "Assistant", "--schedule", "@daily", "--chat", "hi"],
+         "A job named 'Morning briefing' already exists"),
+        ("triggers", "Email triage", "EMAIL TRIAGE",
+         ["--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "hi"],
+         "A trigger named 'Email triage' already exists"),
+        ("agents", "Helper", " helper",
+         ["--url", "http://127.0.0.1:9/v1", "--model", "m"],
+         "An agent named 'Helper' already exists"),
+        ("workflows", "Analyze mail", "analyze   MAIL",
+         ["--url", "http://127.0.0.1:9/hook"],
+         "A workflow named 'Analyze mail' already exists"),
+    ],
+)  # fmt: skip
+def test_names_are_one_name_whatever_their_capitals_and_spaces(cli, capsys, connected, agent,
+                                                               kind, taken, again, extra,
+                                                               message):  # fmt: skip
+    """Refused in every table, naming the one that exists."""
+    assert cli(kind, "add", taken, *extra) == 0
+    error = refused(cli, capsys, connected, kind, "add", again, *extra)
+    assert f"{message}; names that differ only in capitals or spaces count as the same." in error
+
+
+def test_a_job_may_change_only_the_capitals_of_its_own_name(cli, capsys, connected, agent):
+    assert cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule", "@daily",
+               "--chat", "hi") == 0  # fmt: skip
+    capsys.readouterr()
+    assert cli("jobs", "update", "Daily", "--name", "DAILY", "--json") == 0
+    assert out(capsys)["name"] == "DAILY"

@@ -17,9 +17,12 @@ from core.errors import ValidationError
 from core.jobs import JobFields
 from core.models import Run
 from core.schedule import (
+    custom_cron,
     describe,
     next_occurrence,
     next_occurrences,
+    preset_of,
+    time_and_weekdays,
     validate_cron,
     validate_timezone,
     zone,
@@ -317,3 +320,52 @@ def test_a_stored_schedule_no_longer_valid_does_not_break_the_jobs_list(
         assert planner("jobs", "list", "--json") == 0
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["description"].startswith("Not a valid schedule: The minute field 'R'")
+
+
+@pytest.mark.parametrize("hour", [0, 8, 23])
+@pytest.mark.parametrize("minute", [0, 30, 59])
+@pytest.mark.parametrize(
+    "days", [[], ["Mon"], ["Mon", "Tue", "Wed", "Thu", "Fri"], ["Sat", "Sun"], ["Sun"]]
+)
+def test_the_pickers_read_back_what_they_wrote(hour, minute, days):
+    assert time_and_weekdays(custom_cron(hour, minute, days)) == (hour, minute, days)
+
+
+@pytest.mark.parametrize(
+    ("expression", "picked"),
+    [
+        ("30 8 * * 1-5", (8, 30, ["Mon", "Tue", "Wed", "Thu", "Fri"])),
+        ("30 8 * * MON-FRI", (8, 30, ["Mon", "Tue", "Wed", "Thu", "Fri"])),
+        ("0 9 * * 7", (9, 0, ["Sun"])),
+        ("0 9 * * 0-6", (9, 0, [])),
+        ("@daily", (0, 0, [])),
+        ("0 9 1-31 * 1-5", (9, 0, [])),  # either day field matches: every day, as cron reads it
+        ("0 9 1 * 0-6", (9, 0, [])),
+        ("*/15 9 * * *", None),
+        ("0 9,17 * * *", None),
+        ("0 * * * *", None),
+        ("0 9 1 * *", None),
+        ("0 9 1 * 1", None),
+        ("0 9 * 1 *", None),
+        ("not a schedule", None),
+    ],
+)
+def test_only_one_time_on_some_weekdays_is_what_the_pickers_can_say(expression, picked):
+    assert time_and_weekdays(expression) == picked
+
+
+@pytest.mark.parametrize(
+    ("expression", "preset"),
+    [
+        ("0 9 * * *", "Every day at 9:00"),
+        ("0  9 * * 0-7", "Every day at 9:00"),
+        ("@hourly", "Every hour"),
+        ("0 9 * * MON", "Every Monday at 9:00"),
+        ("0 9 1 * *", "First day of the month at 9:00"),
+        ("0 0-23 * * *", None),  # every hour, but not following the clock across DST changes
+        ("0 9 * * 1-5", None),
+        ("61 * * * *", None),
+    ],
+)
+def test_a_schedule_is_its_preset_however_it_is_written(expression, preset):
+    assert preset_of(expression) == preset

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.templates import default_variables, missing_variables, render, variable_names
+import pytest
+
+from core.templates import (
+    default_variables,
+    did_you_mean,
+    missing_variables,
+    missing_warning,
+    render,
+    variable_names,
+)
 
 MOMENT = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
 
@@ -46,3 +55,39 @@ def test_dotted_paths_reach_into_nested_data():
 
 def test_variable_names_in_order_without_repeats():
     assert variable_names("{a} {{b.c}} {a} {1x} {d}") == ["a", "b.c", "d"]
+
+
+VARIABLES = {
+    **default_variables(MOMENT, "UTC", "Briefing", "Assistant", "k42"),
+    "sender": {"email": "a@example.org"},
+}
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("dayofweek", "dayOfWeek"),
+        ("dayOfWek", "dayOfWeek"),
+        ("JOBNAME", "jobName"),
+        ("agentNme", "agentName"),
+        ("sender.emial", "sender.email"),
+        ("agenda", None),
+        ("weather", None),
+    ],
+)
+def test_a_near_miss_names_the_variable_meant(typed, meant):
+    assert did_you_mean(typed, VARIABLES) == meant
+
+
+def test_the_warning_lists_what_has_no_value_and_what_was_meant():
+    assert missing_warning("{date} {agentName}", VARIABLES) is None
+    assert (
+        missing_warning("{agenda}", VARIABLES) == "No value for: {agenda} — it will be left empty."
+    )
+    assert missing_warning("Happy {dayofweek}", VARIABLES) == (
+        "No value for: {dayofweek} — did you mean {dayOfWeek}? As it is, it will be left empty."
+    )
+    assert missing_warning("{dayOfWek} {agenda} {jobname}", VARIABLES) == (
+        "No value for: {dayOfWek}, {agenda}, {jobname} — they will be left empty. "
+        "Did you mean {dayOfWeek} for {dayOfWek}, {jobName} for {jobname}?"
+    )
