@@ -1,18 +1,36 @@
-"""The dashboard's dialogs through Streamlit's AppTest: presets, validation, the job
-and trigger dialogs, deletion. Changes are checked in the database."""
+"""The job dialog through Streamlit's AppTest: presets, the pickers restored from a saved
+schedule, validation, the timezone picker, the preview, the workflow's input, deletion,
+and closing only by Cancel (both dialogs). Changes are checked in the database; the
+trigger dialog's own tests are in test_trigger_dialog.py."""
 
 from __future__ import annotations
 
 from datetime import time
 
 import pytest
-from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import triggers
-from core.db import read_session
-from core.models import EventTrigger, utcnow
-from tests.screens import briefing, stored_jobs, texts, triage
+from core import jobs
+from core.jobs import JobFields
+from core.models import utcnow
+from core.schedule import describe, next_occurrence, zone
+from tests.conftest import snapshot
+from tests.screens import briefing, stored_jobs, texts
+
+
+def dialogs(app: AppTest) -> list[tuple[str, bool]]:
+    """The dialogs on screen: their title, and whether Esc or a click outside closes them."""
+    return [(block.proto.dialog.title, block.proto.dialog.dismissible) for block in
+            app.get("dialog")]  # fmt: skip
+
+
+def saved_job(session, name: str, cron: str, **fields) -> int:
+    """A job of the agent, saved through core; its id."""
+    given = {"chat": "Hi"} | fields
+    job = jobs.create_job(session, name, JobFields(agent="Assistant", schedule=cron, **given),
+                          utcnow(), "UTC")  # fmt: skip
+    session.commit()
+    return job.id
 
 
 def add_job(app: AppTest, name: str, preset: str, template: str = "Hello {jobName}") -> AppTest:
@@ -112,95 +130,178 @@ def test_delete_asks_first(dashboard, agent, settings, session):
     assert [toast.value for toast in app.toast] == ["Deleted Briefing."]
 
 
-def test_a_trigger_is_created_from_app_and_event(dashboard, agent, workflow, settings):
+@pytest.mark.parametrize(
+    ("cron", "at", "days"),
+    [
+        ("30 8 * * 1-5", time(8, 30), ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("45 18 * * SAT,SUN", time(18, 45), ["Sat", "Sun"]),
+        ("5 7 * * *", time(7, 5), []),
+    ],
+)
+def test_editing_opens_the_time_and_weekday_pickers_as_saved(dashboard, agent, settings,
+                                                              session, cron, at, days):  # fmt: skip
+    job_id = saved_job(session, "Standup", cron)
     app = dashboard()
-    app.button(key="add_trigger").click().run()
-    app.text_input(key="trigger_name").input("Analyze mail")
-    app.selectbox(key="trigger_app").set_value("Gmail").run()
-    assert "emailFrom" in texts(app)
+    app.button(key=f"edit_{job_id}").click().run()
+    assert app.radio(key="job_preset").value == "Custom"
+    assert (app.time_input(key="job_time").value, app.multiselect(key="job_days").value) == (
+        at, days
+    )  # fmt: skip
+    assert app.text_input(key="job_cron").value == ""
+    assert "written in cron" not in texts(app)
+    app.button(key="job_save").click().run()
+    assert [job.schedule for job in stored_jobs(settings)] == [cron]  # untouched, as written
+
+    app.button(key=f"edit_{job_id}").click().run()
+    app.time_input(key="job_time").set_value(time(9, 15)).run()
+    app.button(key="job_save").click().run()
+    assert stored_jobs(settings)[0].schedule.startswith("15 9 * * ")
+
+
+@pytest.mark.parametrize(
+    ("cron", "preset"),
+    [("0 9 * * 1", "Every Monday at 9:00"), ("@hourly", "Every hour"), ("0 9 * * 0-6",
+     "Every day at 9:00"), ("0 9 1 * *", "First day of the month at 9:00")],
+)  # fmt: skip
+def test_editing_a_preset_opens_on_the_preset(dashboard, agent, session, cron, preset):
+    job_id = saved_job(session, "Briefing", cron)
+    app = dashboard()
+    app.button(key=f"edit_{job_id}").click().run()
+    assert app.radio(key="job_preset").value == preset
+
+
+def test_only_a_schedule_the_pickers_cant_say_opens_in_the_cron_box(dashboard, agent, settings,
+                                                                    session):  # fmt: skip
+    job_id = saved_job(session, "Busy mornings", "*/15 8-10 * * 1-5")
+    app = dashboard()
+    app.button(key=f"edit_{job_id}").click().run()
+    assert app.radio(key="job_preset").value == "Custom"
+    assert app.text_input(key="job_cron").value == "*/15 8-10 * * 1-5"
+    words = describe("*/15 8-10 * * 1-5")
+    assert f"This schedule is written in cron: */15 8-10 * * 1-5, shown as {words}." in texts(app)
+    assert app.time_input(key="job_time").disabled and app.multiselect(key="job_days").disabled
+    app.text_input(key="job_cron").input("").run()
+    assert not app.time_input(key="job_time").disabled
+    app.multiselect(key="job_days").set_value(["Tue"]).run()
+    app.button(key="job_save").click().run()
+    assert [job.schedule for job in stored_jobs(settings)] == ["0 9 * * 2"]
+
+
+@pytest.mark.parametrize(("button", "cancel", "title"), [("add_job", "job_cancel", "Scheduled job"),
+                         ("add_trigger", "trigger_cancel", "Event trigger")])  # fmt: skip
+def test_a_half_filled_dialog_closes_only_by_cancel(dashboard, agent, settings, button, cancel,
+                                                    title):  # fmt: skip
+    app = dashboard()
+    before = snapshot(settings.database_url)
+    app.button(key=button).click().run()
+    assert dialogs(app) == [(title, False)]  # no Esc, no click outside, no X
+    app.text_area(key="action_template").input("Half a thought").run()
+    assert dialogs(app) == [(title, False)]
+    app.button(key=cancel).click().run()
+    assert dialogs(app) == []
+    assert snapshot(settings.database_url) == before
+
+
+def test_names_that_differ_only_in_capitals_or_spaces_are_refused(dashboard, agent, settings,
+                                                                  session):  # fmt: skip
+    briefing(session)
+    before = snapshot(settings.database_url)
+    app = add_job(dashboard(), "  briefing ", "Every hour")
+    assert (
+        "A job named 'Briefing' already exists; names that differ only in capitals or spaces "
+        "count as the same. Choose another name."
+    ) in texts(app)
+    assert snapshot(settings.database_url) == before
+
+
+def test_a_near_miss_variable_gets_a_did_you_mean(dashboard, agent):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_area(key="action_template").input("Happy {dayofweek}! {agenda}").run()
+    assert (
+        "No value for: {dayofweek}, {agenda} — they will be left empty. "
+        "Did you mean {dayOfWeek} for {dayofweek}?"
+    ) in texts(app)
+
+
+def test_the_preview_is_rendered_for_the_next_run_in_the_jobs_timezone(dashboard, agent):
+    app = dashboard()
+    app.context["timezone"] = "Asia/Tokyo"
+    app.run()
+    app.button(key="add_job").click().run()
+    app.radio(key="job_preset").set_value("Custom").run()
+    app.text_input(key="job_cron").input("0 9 29 2 *").run()  # only in leap years
+    app.text_area(key="action_template").input("{date} {time} {dayOfWeek} {timezone}").run()
+    next_run = next_occurrence("0 9 29 2 *", "Asia/Tokyo", utcnow()).astimezone(zone("Asia/Tokyo"))
+    assert f"{next_run:%Y-%m-%d} 09:00 {next_run:%A} Asia/Tokyo" in texts(app)
+    assert f"on its next run, {next_run:%a %d %b %Y}, 09:00 Tokyo" in texts(app)
+
+
+def test_a_new_job_is_in_the_viewers_timezone(dashboard, agent, settings):
+    app = dashboard()
+    app.context["timezone"] = "America/New_York"
+    app.run()
+    app.button(key="add_job").click().run()
+    picker = app.selectbox(key="job_timezone")
+    assert picker.value == "New York — United States (America/New_York)"
+    app.text_input(key="job_name").input("Briefing")
+    app.text_area(key="action_template").input("Hi").run()
+    app.button(key="job_save").click().run()
+    assert [job.timezone for job in stored_jobs(settings)] == ["America/New_York"]
+
+
+def test_the_timezone_is_found_by_city_and_saved_as_its_iana_name(dashboard, agent, settings):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    picker = app.selectbox(key="job_timezone")
+    for label in ["Munich — Germany (Europe/Berlin)", "Mumbai — India (Asia/Kolkata)",
+                  "Tokyo — Japan (Asia/Tokyo)"]:  # fmt: skip
+        assert label in picker.options
+    picker.set_value("Munich — Germany (Europe/Berlin)").run()
+    app.text_input(key="job_name").input("Briefing")
+    app.text_area(key="action_template").input("Hi").run()
+    app.button(key="job_save").click().run()
+    assert [job.timezone for job in stored_jobs(settings)] == ["Europe/Berlin"]
+
+
+def test_a_jobs_workflow_input_is_edited_as_names_and_values(dashboard, agent, workflow, settings):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Weekly report")
     app.radio(key="action_kind").set_value("Run a workflow").run()
-    app.button(key="trigger_save").click().run()
-    with read_session(settings.database_url) as session:
-        [trigger] = session.exec(select(EventTrigger)).all()
-    assert (trigger.name, trigger.event, trigger.action) == (
-        "Analyze mail", "GMAIL_NEW_GMAIL_MESSAGE", "workflow"
-    )  # fmt: skip
-    assert "Not connected to Composio" in texts(app)
+    assert not app.toggle(key="input_as_json").value
+    app.text_input(key="input_name_0").input("scope")
+    app.text_input(key="input_value_0").input("week").run()
+    app.button(key="input_add").click().run()
+    app.text_input(key="input_name_1").input("team")
+    app.text_input(key="input_value_1").input("ops").run()
+    app.button(key="job_save").click().run()
+    [job] = stored_jobs(settings)
+    assert job.config["input"] == {"scope": "week", "team": "ops"}
+
+    app.button(key=f"edit_{job.id}").click().run()
+    app.button(key="input_remove_0").click().run()
+    app.toggle(key="input_as_json").set_value(True).run()
+    assert app.text_area(key="input_json").value == '{\n  "team": "ops"\n}'
 
 
-def test_the_trigger_dialog_previews_with_a_sample_event(dashboard, agent, settings, session):
-    trigger = triage(session, settings)
+def test_a_bad_input_row_is_refused_by_its_field(dashboard, agent, workflow, settings):
+    before = snapshot(settings.database_url)
     app = dashboard()
-    app.button(key=f"tedit_{trigger.id}").click().run()
-    app.text_area(key="action_template").input("From {emailFrom}: {emailSubject}").run()
-    assert "From Jane Doe <jane@example.com>: Q4 planning doc" in texts(app)
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Weekly report")
+    app.radio(key="action_kind").set_value("Run a workflow").run()
+    app.text_input(key="input_value_0").input("week").run()
+    app.button(key="job_save").click().run()
+    assert "Give the value 'week' a name." in texts(app)
+    assert snapshot(settings.database_url) == before
 
 
-def test_the_trigger_dialog_saves_continue_the_same_conversation(dashboard, agent, settings,
-                                                                 session):  # fmt: skip
-    trigger = triage(session, settings)
+def test_an_input_rows_cant_show_opens_as_json(dashboard, agent, workflow, session):
+    job_id = saved_job(session, "Counts", "@daily", chat=None, workflow="analyze-email",
+                       input={"limit": 3})  # fmt: skip
     app = dashboard()
-    app.button(key=f"tedit_{trigger.id}").click().run()
-    app.checkbox(key="action_thread").check().run()
-    app.button(key="trigger_save").click().run()
-    with read_session(settings.database_url) as db:
-        assert db.get(EventTrigger, trigger.id).config["thread"] == "continue"
-
-
-def test_editing_a_trigger_keeps_filters_it_has_no_field_for_and_its_instance(
-    dashboard, agent, connected, composio, session
-):
-    fields = triggers.TriggerFields(
-        agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x",
-        filters={"interval": 15, "labelIds": ["INBOX", "IMPORTANT"], "include_spam": False},
-    )  # fmt: skip
-    trigger = triggers.create_trigger(session, "Triage", fields, connected, utcnow())
-    composio.requests.clear()
-    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
-    app.button(key=f"tedit_{trigger.id}").click().run()
-    app.text_input(key="trigger_name").input("Mail triage")
-    app.button(key="trigger_save").click().run()
-    with read_session(connected.database_url) as db:
-        saved = db.get(EventTrigger, trigger.id)
-    assert saved.name == "Mail triage"
-    assert saved.filters == fields.filters
-    assert saved.composio_trigger_id == trigger.composio_trigger_id
-    assert [(m, p) for m, p, _ in composio.requests if m != "GET"] == []
-
-
-def test_a_trigger_is_deleted_after_confirmation(dashboard, agent, settings, session):
-    trigger = triage(session, settings)
-    app = dashboard()
-    app.button(key=f"tdelete_{trigger.id}").click().run()
-    assert "Delete the trigger **Triage** and its history?" in texts(app)
-    app.button(key="delete_confirm").click().run()
-    with read_session(settings.database_url) as db:
-        assert db.exec(select(EventTrigger)).all() == []
-
-
-def test_a_trigger_needing_filters_says_so_in_the_dialog(dashboard, agent, settings):
-    app = dashboard()
-    app.button(key="add_trigger").click().run()
-    app.text_input(key="trigger_name").input("Commits")
-    app.selectbox(key="trigger_app").set_value("GitHub").run()
-    app.selectbox(key="trigger_event").set_value("Commit Event").run()
-    app.text_area(key="action_template").input("New commit: {commitMessage}").run()
-    app.button(key="trigger_save").click().run()
-    assert "GITHUB_COMMIT_EVENT needs these filters: owner, repo." in texts(app)
-    with read_session(settings.database_url) as db:
-        assert db.exec(select(EventTrigger)).all() == []
-    app.text_input(key="f_owner").input("acme")
-    app.text_input(key="f_repo").input("app").run()
-    app.button(key="trigger_save").click().run()
-    with read_session(settings.database_url) as db:
-        [trigger] = db.exec(select(EventTrigger)).all()
-    assert trigger.filters == {"owner": "acme", "repo": "app"}
-
-
-def test_the_trigger_dialog_asks_composio_for_its_catalog_once(dashboard, agent, composio):
-    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
-    app.button(key="add_trigger").click().run()
-    app.text_input(key="trigger_name").input("Commits").run()
-    app.selectbox(key="trigger_app").set_value("GitHub").run()
-    asked = [path for method, path, _ in composio.requests if path.endswith("/triggers_types")]
-    assert len(asked) == 1
+    app.button(key=f"edit_{job_id}").click().run()
+    assert app.toggle(key="input_as_json").value
+    assert "so it is shown as JSON" in texts(app)
+    assert app.text_area(key="input_json").value == '{\n  "limit": 3\n}'

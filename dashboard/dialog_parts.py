@@ -1,0 +1,221 @@
+"""What the job and trigger dialogs share: opening and closing, a refusal shown by its
+field, the Save/Cancel row, and the action (a chat message with its variables and
+preview, or a workflow). They only gather input and call core; every rule is core's.
+
+A dialog stays open while `st.session_state.dialog` names it, so it survives reruns
+(and live refreshes of the page) until it is saved or cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core import agents, workflow_input
+from core.errors import PlannerError, ValidationError
+from core.models import ActionKind, ActionOwner, Agent, Workflow
+from core.templates import missing_warning, render
+from dashboard.context import plain, reading
+
+SAMPLE_KEY = "3f9c2a7be1d04c5e8a6f0b1d2c3e4f5a"  # what {runId} looks like in a preview
+WIDGET_PREFIXES = ("job_", "action_", "trigger_", "f_", "input_")
+TEMPLATE_KEY = "action_template"
+INPUT_ROWS = "input_rows"  # the ids of the input editor's rows, in order
+
+
+def open_dialog(kind: str, item_id: int | None = None, agent_id: int | None = None) -> None:
+    """Open a dialog afresh: widgets of an earlier one must not lend it their values."""
+    for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIXES)]:
+        del st.session_state[key]
+    st.session_state.dialog = {"kind": kind, "id": item_id, "agent_id": agent_id}
+    st.session_state.pop("dialog_error", None)
+
+
+def close_dialog() -> None:
+    st.session_state.pop("dialog", None)
+    st.session_state.pop("dialog_error", None)
+
+
+def field_error(field: str) -> None:
+    """Show the last refusal under the field it concerns."""
+    error = st.session_state.get("dialog_error")
+    if error and error[0] == field:
+        st.error(plain(error[1]))
+
+
+def refuse(field: str, message: str) -> None:
+    """Keep the dialog open with `message` under `field`, as a refusal from core is."""
+    st.session_state.dialog_error = (field, message)
+    st.rerun()
+
+
+def confirmed(
+    prefix: str, confirm: str = "Save", keep: str = "Cancel", action: str = "save"
+) -> bool:
+    """The dialog's last row: the form-wide message, then cancel (which closes it) and
+    the confirming button, whose press is returned."""
+    field_error("form")
+    yes, no = st.columns(2)
+    if no.button(keep, key=f"{prefix}_cancel", use_container_width=True):
+        close_dialog()
+        st.rerun()
+    return yes.button(confirm, type="primary", key=f"{prefix}_{action}", use_container_width=True)
+
+
+def save(action: Callable[[], Any], done: str) -> None:
+    """Run a core change; close on success and say `done` (a toast on the page the rerun
+    shows), keep the dialog and the message on refusal."""
+    try:
+        action()
+    except PlannerError as error:
+        field = error.field if isinstance(error, ValidationError) and error.field else "form"
+        st.session_state.dialog_error = (field, str(error))
+    else:
+        close_dialog()
+        st.session_state.toast = done
+    st.rerun()
+
+
+def show_pending_toast() -> None:
+    """The toast a dialog left for the page after it closed."""
+    message = st.session_state.pop("toast", None)
+    if message:
+        st.toast(message)
+
+
+def editing(model: type[ActionOwner]) -> tuple[Any, Agent]:
+    """The job or trigger the open dialog edits (None for a new one) and its agent."""
+    spec = st.session_state.dialog
+    with reading() as session:
+        item = session.get(model, spec["id"]) if spec["id"] else None
+        return item, session.get(Agent, item.agent_id if item else spec["agent_id"])
+
+
+def _insert_variable(name: str) -> None:
+    """A chip's click: `{name}` goes at the end of the message, a space apart."""
+    text = st.session_state.get(TEMPLATE_KEY, "")
+    gap = "" if not text or text[-1].isspace() else " "
+    st.session_state[TEMPLATE_KEY] = f"{text}{gap}{{{name}}}"
+
+
+def _variable_chips(offered: list[str]) -> None:
+    st.caption("Click a variable to add it to the message:")
+    with st.container(horizontal=True, gap="small"):
+        for name in offered:
+            st.button(
+                plain(f"{{{name}}}"),
+                key=f"action_var_{name}",
+                on_click=_insert_variable,
+                args=(name,),
+            )
+
+
+def _chat_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: list[str],
+                 preview_for: str) -> dict[str, str]:  # fmt: skip
+    """The message with its variable chips and a live preview, and the thread mode."""
+    is_chat = owner is not None and owner.action == ActionKind.chat
+    if TEMPLATE_KEY not in st.session_state:
+        st.session_state[TEMPLATE_KEY] = owner.config.get("template", "") if is_chat else ""
+    template = st.text_area(
+        "Message to the agent",
+        key=TEMPLATE_KEY,
+        placeholder="Good morning! Here's today's agenda: {agenda}",
+    )
+    field_error("chat")
+    _variable_chips(offered)
+    if template.strip():
+        st.markdown(f"**Preview** — the message exactly as the agent will get it {preview_for}")
+        st.container(border=True).text(render(template, sample))
+        warning = missing_warning(template, sample)
+        if warning:
+            st.warning(plain(warning))
+    continues = st.checkbox(
+        "Continue the same conversation each time",
+        value=bool(is_chat and owner.config.get("thread") == "continue"),
+        key="action_thread",
+    )
+    return {"chat": template, "thread": "continue" if continues else "new"}
+
+
+def action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: list[str],
+                  preview_for: str) -> dict[str, str]:  # fmt: skip
+    """Chat message (previewed against `sample`, `preview_for` saying when) or workflow."""
+    is_workflow = owner is not None and owner.action == ActionKind.workflow
+    kind = st.radio(
+        "What should happen",
+        ["Start a chat", "Run a workflow"],
+        index=1 if is_workflow else 0,
+        horizontal=True,
+        key="action_kind",
+    )
+    if kind == "Start a chat":
+        return _chat_inputs(owner, sample, offered, preview_for)
+    with reading() as session:
+        workflows = agents.list_all(session, Workflow)
+    if not workflows:
+        st.warning("No workflows yet — add one on the Agents & workflows page.")
+        return {"workflow": ""}
+    names = [w.name for w in workflows]
+    current = next(
+        (w.name for w in workflows if owner and w.id == owner.config.get("workflow_id")), names[0]
+    )
+    workflow = st.selectbox("Workflow", names, index=names.index(current), key="action_workflow")
+    field_error("workflow")
+    return {"workflow": workflow}
+
+
+def _add_row() -> None:
+    rows = st.session_state[INPUT_ROWS]
+    rows.append(max(rows, default=-1) + 1)
+
+
+def _remove_row(row: int) -> None:
+    st.session_state[INPUT_ROWS].remove(row)
+
+
+def _row_pairs(ids: list[int]) -> list[tuple[str, str]]:
+    state = st.session_state
+    return [
+        (state.get(f"input_name_{row}", ""), state.get(f"input_value_{row}", "")) for row in ids
+    ]
+
+
+def _rows_so_far(given: dict[str, Any]) -> dict[str, Any]:
+    """What the rows hold when the toggle turns to JSON, so nothing typed is lost."""
+    if INPUT_ROWS not in st.session_state:
+        return given
+    try:
+        return workflow_input.from_rows(_row_pairs(st.session_state[INPUT_ROWS]))
+    except ValidationError:
+        return given
+
+
+def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any] | str]:
+    """A workflow's input as rows of a name and a value; JSON only behind the advanced
+    toggle (and from the start when rows can't show the input as it is). Returns what
+    reads the input at save time, so a bad row is refused like any other field."""
+    st.markdown("**Input for the workflow**")
+    rows = workflow_input.as_rows(given)
+    as_json = st.toggle("Edit as JSON (advanced)", value=rows is None, key="input_as_json")
+    if rows is None:
+        st.caption("This input holds numbers, lists or nested values, so it is shown as JSON.")
+    if as_json:
+        shown = json.dumps(_rows_so_far(given), indent=2)
+        text = st.text_area("Input (JSON)", value=shown, key="input_json")
+        field_error("input")
+        return lambda: text
+    filled = rows or []
+    ids = st.session_state.setdefault(INPUT_ROWS, list(range(max(len(filled), 1))))
+    for row in ids:
+        name, value = filled[row] if row < len(filled) else ("", "")
+        left, right, remove = st.columns([2, 3, 1], vertical_alignment="bottom")
+        left.text_input("Name", value=name, key=f"input_name_{row}", placeholder="scope")
+        right.text_input("Value", value=value, key=f"input_value_{row}", placeholder="week")
+        remove.button("Remove", key=f"input_remove_{row}", on_click=_remove_row, args=(row,))
+    st.button("+ Add a value", key="input_add", on_click=_add_row)
+    field_error("input")
+    pairs = _row_pairs(ids)
+    return lambda: workflow_input.from_rows(pairs)

@@ -1,0 +1,197 @@
+"""The event trigger dialog: the app and its event, the event's filters in words (the
+needed ones first, the rest folded away), and the action previewed against the last real
+event of that type, or a sample."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from core import inbox, triggers
+from core.catalog import NUMBER_TYPES, ConfigField, TriggerType, event_variables, missing_filters
+from core.errors import ValidationError
+from core.models import EventTrigger
+from core.templates import default_variables
+from dashboard.context import now, plain, reading, settings, writing
+from dashboard.dialog_parts import (
+    SAMPLE_KEY,
+    action_inputs,
+    confirmed,
+    editing,
+    field_error,
+    refuse,
+    save,
+)
+
+CATALOG_SECONDS = 600
+DEFAULT_APP = "Gmail"
+PREVIEW_CHARACTERS = 120  # of each value of an event's data, shown as the workflow's input
+
+
+@st.cache_data(ttl=CATALOG_SECONDS, show_spinner="Asking Composio for its events…")
+def _catalog(api_key: str, base_url: str) -> list[TriggerType]:
+    """The catalog, asked of Composio once per key and address every ten minutes, not on
+    every rerun of the dialog (each keystroke is one)."""
+    return triggers.catalog(settings())
+
+
+def offered_apps(catalog: list[TriggerType]) -> list[str]:
+    """The apps the dialog offers, by name. The one place that chooses them: offering
+    only apps whose account is connected belongs here."""
+    return sorted({kind.toolkit_name for kind in catalog})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _filter_value(config: ConfigField, stored: Any) -> tuple[Any, str | None]:
+    """One filter's field, typed as the filter is (a number field, a checkbox, text);
+    returns its value (None: not set) and what is wrong with what was typed."""
+    key, help_text = f"f_{config.name}", config.help or None
+    label = config.label + (" (required)" if config.required else "")
+    if config.type == "boolean" and stored in (None, True, False):
+        checked = st.checkbox(label, value=bool(stored), key=key, help=help_text)
+        return (checked if checked or stored is not None else None), None
+    if config.type in NUMBER_TYPES and (stored is None or _is_number(stored)):
+        whole = config.type == "integer" or stored is None or float(stored).is_integer()
+        start = int(stored) if whole and stored is not None else stored
+        value = st.number_input(
+            label, value=start, step=1 if whole else 0.1, key=key, help=help_text,
+            placeholder="Not set",
+        )  # fmt: skip
+        return (stored if value == stored else value), None
+    before = stored if isinstance(stored, str) else "" if stored is None else json.dumps(stored)
+    raw = st.text_input(label, value=before, key=key, help=help_text)
+    if raw == before:
+        return stored, None
+    try:
+        return (config.value_of(raw.strip()) if raw.strip() else None), None
+    except ValidationError as error:
+        return stored, str(error)
+
+
+def _filter_inputs(kind: TriggerType, current: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The event's filters: the needed and common ones, then the rest in an expander;
+    filters the form has no field for are kept as they are. Returns the filters and what
+    is wrong with what was typed."""
+    shown = {config.name for config in kind.config_fields}
+    filters = {name: value for name, value in current.items() if name not in shown}
+    problems: list[str] = []
+
+    def place(configs: list[ConfigField]) -> None:
+        for config in configs:
+            value, problem = _filter_value(config, current.get(config.name))
+            if problem:
+                st.error(plain(problem))
+                problems.append(problem)
+            if value is not None:
+                filters[config.name] = value
+
+    place(sorted((c for c in kind.config_fields if not c.advanced), key=lambda c: not c.required))
+    folded = [c for c in kind.config_fields if c.advanced]
+    if folded:
+        with st.expander("More options"):
+            place(folded)
+    field_error("filters")
+    return filters, problems
+
+
+def _filters_refusal(kind: TriggerType, filters: dict[str, Any], problems: list[str]) -> str:
+    """Why the filters can't be saved yet, in the form's words ("" when they can)."""
+    if problems:
+        return problems[0]
+    missing = [config.short_label for config in missing_filters(kind.config_fields, filters)]
+    if not missing:
+        return ""
+    listed = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    return f"Fill in {listed}: this event needs {'them' if len(missing) > 1 else 'it'}."
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    one_line = " ".join(text.split())
+    if len(one_line) > PREVIEW_CHARACTERS:
+        return one_line[: PREVIEW_CHARACTERS - 1] + "…"
+    return one_line
+
+
+def _event_input_preview(data: dict[str, Any]) -> None:
+    """What a trigger's workflow gets: the event's data (it takes no other input), as
+    name: value lines; JSON only behind the advanced toggle."""
+    st.markdown("**Input for the workflow** — the event's data, as the last such event had it")
+    if st.toggle("Show as JSON (advanced)", key="trigger_input_json"):
+        st.code(json.dumps(data, indent=2, ensure_ascii=False), language="json")
+    else:
+        lines = [f"{name}: {_shown(value)}" for name, value in data.items()]
+        st.container(border=True).text("\n".join(lines) or "No data")
+
+
+@st.dialog("Event trigger", width="large", dismissible=False)
+def trigger_dialog() -> None:
+    """Not dismissible: Esc or a click outside must not lose what was typed; Cancel closes."""
+    trigger, agent = editing(EventTrigger)
+    catalog = _catalog(settings().composio_api_key, settings().composio_base_url)
+    name = st.text_input(
+        "Name",
+        value=trigger.name if trigger else "",
+        key="trigger_name",
+        placeholder="Email triage",
+    )
+    field_error("name")
+    apps = offered_apps(catalog)
+    current = next((t for t in catalog if trigger and t.slug == trigger.event), None)
+    app = st.selectbox(
+        "App",
+        apps,
+        key="trigger_app",
+        index=apps.index(current.toolkit_name if current else DEFAULT_APP),
+    )
+    kinds = [t for t in catalog if t.toolkit_name == app]
+    labels = [t.name for t in kinds]
+    label = st.selectbox(
+        "Event",
+        labels,
+        key="trigger_event",
+        index=labels.index(current.name) if current in kinds else 0,
+    )
+    kind = kinds[labels.index(label)]
+    st.caption(plain(kind.description or f"{kind.toolkit_name} · {kind.name}"))
+    field_error("event")
+    filters, problems = _filter_inputs(
+        kind, trigger.filters if trigger and trigger.event == kind.slug else {}
+    )
+    with reading() as session:
+        envelope = inbox.sample_payload(session, kind.slug)
+    data = envelope.get("data") or {}
+    sample = event_variables(kind.slug, data)
+    sample |= default_variables(
+        now(), settings().timezone, name or "Trigger", agent.name, SAMPLE_KEY
+    )
+    action = action_inputs(
+        trigger, sample, kind.offered_variables, "for the last event of this type (or a sample)"
+    )
+    if "workflow" in action:
+        _event_input_preview(data)
+    if confirmed("trigger"):
+        refusal = _filters_refusal(kind, filters, problems)
+        if refusal:
+            refuse("filters", refusal)
+        fields = triggers.TriggerFields(
+            agent=agent.id,
+            event=kind.slug,
+            filters=filters,
+            name=name if trigger else None,
+            **action,
+        )
+
+        def change() -> None:
+            with writing() as db:
+                if trigger is None:
+                    triggers.create_trigger(db, name, fields, settings(), now())
+                else:
+                    triggers.update_trigger(db, trigger.id, fields, settings(), now())
+
+        save(change, f"Saved {plain(name)}.")
