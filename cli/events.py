@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.output import emit, lines, task_queue
-from core import composio_sync, inbox, triggers
+from core import composio_setup, credentials, inbox, triggers
 from core.config import Settings
 from core.db import read_session
 from core.db import session as open_session
@@ -53,6 +53,7 @@ def _payload(path: str | None) -> dict[str, Any] | None:
 def cmd_triggers(args: argparse.Namespace, settings: Settings) -> None:
     now = utcnow()
     with open_session(settings.database_url) as session:
+        settings = credentials.effective_settings(session, settings)
         if args.action == "list":
             found = [
                 triggers.trigger_json(t) for t in list_owned(session, EventTrigger, args.agent)
@@ -105,21 +106,37 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> None:
     emit(args, found, lambda: lines(found, _event_line, "The inbox is empty."))
 
 
+def _connected_text(connection: composio_setup.Connection) -> str:
+    warning = [f"Warning: {connection.warning}"] if connection.warning else []
+    return "\n".join([connection.in_words(), *warning])
+
+
+def _apps_text(found: list[composio_setup.AppConnection]) -> str:
+    empty = "No apps connected yet: connect one with 'planner composio link gmail'."
+    return "\n".join(app.in_words() for app in found) if found else empty
+
+
 def cmd_composio(args: argparse.Namespace, settings: Settings) -> None:
-    if args.action == "connect":
-        subscription = composio_sync.connect_webhook(settings)
-        secret_note = (
-            "Set COMPOSIO_WEBHOOK_SECRET to the secret above."
-            if subscription["secret"]
-            else "Keep your current COMPOSIO_WEBHOOK_SECRET."
-        )
-        emit(args, subscription, lambda: "\n".join([
-            f"Composio delivers events to {subscription['webhook_url']}",
-            *([f"secret: {subscription['secret']}"] if subscription["secret"] else []),
-            secret_note,
-        ]))  # fmt: skip
-        return
-    found = [t.as_json() for t in triggers.catalog(settings, args.toolkit)]
-    emit(args, found, lambda: lines(
-        found, lambda t: f"{t['slug']}  {t['toolkit_name']} · {t['name']}", "No such events."
-    ))  # fmt: skip
+    with open_session(settings.database_url) as session:
+        settings = credentials.effective_settings(session, settings)
+        if args.action == "connect":
+            connection = composio_setup.connect(session, settings)
+            emit(args, connection.as_json(), lambda: _connected_text(connection))
+            return
+    if args.action == "accounts":
+        found = composio_setup.app_connections(settings, every_common_app=False)
+        shown = [composio_setup.account_json(a) for app in found for a in app.accounts]
+        emit(args, shown, lambda: _apps_text(found))
+    elif args.action == "link":
+        sign_in = composio_setup.start_sign_in(settings, args.toolkit)
+        emit(args, vars(sign_in), lambda: (
+            f"Open this link to connect {sign_in.app}:\n{sign_in.url}"
+        ))  # fmt: skip
+    elif args.action == "disconnect":
+        name, removed = composio_setup.disconnect(settings, args.toolkit)
+        emit(args, {"app": name, "removed": removed}, lambda: f"Disconnected {name}.")
+    else:
+        found = [t.as_json() for t in triggers.catalog(settings, args.toolkit)]
+        emit(args, found, lambda: lines(
+            found, lambda t: f"{t['slug']}  {t['toolkit_name']} · {t['name']}", "No such events."
+        ))  # fmt: skip

@@ -127,12 +127,20 @@ def _trigger_commands(commands: argparse._SubParsersAction) -> None:
     composio = commands.add_parser("composio", help="Planner's link with Composio")
     composio_actions = composio.add_subparsers(dest="action", required=True)
     connect = composio_actions.add_parser(
-        "connect", help="deliver events to PUBLIC_BASE_URL/webhooks/composio"
+        "connect",
+        help="deliver events to PUBLIC_BASE_URL/webhooks/composio (stores the signing secret)",
     )
     _json_flag(connect)
     catalog = composio_actions.add_parser("catalog", help="events a trigger can listen to")
     catalog.add_argument("--toolkit", help="only this app, e.g. gmail")
     _json_flag(catalog)
+    accounts = composio_actions.add_parser("accounts", help="the apps you connected (Gmail, …)")
+    _json_flag(accounts)
+    for verb, text in [("link", "print a sign-in link that connects an app, e.g. gmail"),
+                       ("disconnect", "remove your account of an app from Composio")]:  # fmt: skip
+        account = composio_actions.add_parser(verb, help=text)
+        account.add_argument("toolkit", metavar="APP", help="gmail, slack, github, …")
+        _json_flag(account)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Planner's side of Composio: trigger instances, the webhook subscription, the catalog.
+"""Planner's side of Composio: trigger instances, the webhook subscription, the catalog,
+and the user's connected accounts (the apps Composio signs in to for them).
 
 `import composio` costs seconds of CPU, so it happens here, on first use, and never on
 the webhook's request path. Every SDK failure becomes a ComposioError with Composio's
@@ -7,9 +8,12 @@ own words, so callers can leave their rows unchanged and show why.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from core.catalog import ConfigField, TriggerType, trigger_type
 from core.config import Settings
@@ -42,7 +46,10 @@ def _client(api_key: str, base_url: str) -> Any:
 
 def client(settings: Settings) -> Any:
     if not settings.composio_api_key:
-        raise NotConfigured("COMPOSIO_API_KEY is not set, so Planner cannot reach Composio.")
+        raise NotConfigured(
+            "There is no Composio API key yet: paste it on the dashboard's Settings page "
+            "(Composio), or set COMPOSIO_API_KEY."
+        )
     return _client(settings.composio_api_key, settings.composio_base_url)
 
 
@@ -53,6 +60,9 @@ def _call(action: str, request: Callable[[], T]) -> T:
 
     try:
         return request()
+    except composio_client.AuthenticationError as error:
+        detail = _detail(error.body) or error.message
+        raise ComposioError(f"Composio did not accept the API key: {detail}.") from None
     except composio_client.APIStatusError as error:
         detail = _detail(error.body) or error.message
         raise ComposioError(f"Composio refused to {action}: {detail}") from None
@@ -84,14 +94,15 @@ def register(settings: Settings, slug: str, user_id: str, filters: dict[str, Any
 def remove(settings: Settings, trigger_id: str) -> None:
     """Delete a trigger instance; one Composio no longer knows counts as gone."""
     sdk = client(settings)
-    _call("delete the trigger", lambda: _delete_unless_gone(sdk, trigger_id))
+    _call("delete the trigger", lambda: _unless_gone(lambda: sdk.triggers.delete(trigger_id)))
 
 
-def _delete_unless_gone(sdk: Any, trigger_id: str) -> None:
+def _unless_gone(delete: Callable[[], object]) -> None:
+    """Run a deletion; a 404 means it is gone already, which is what was asked."""
     import composio_client
 
     try:
-        sdk.triggers.delete(trigger_id)
+        delete()
     except composio_client.NotFoundError:
         return
 
@@ -104,14 +115,46 @@ def set_enabled(settings: Settings, trigger_id: str, enabled: bool) -> None:
         _call("disable the trigger", lambda: sdk.triggers.disable(trigger_id))
 
 
+def check_api_key(settings: Settings) -> None:
+    """Ask Composio one cheap question with the key, so a wrong key is refused before it
+    is stored."""
+    sdk = client(settings)
+    _call("check the API key", lambda: sdk.auth_configs.list(limit=1))
+
+
+NO_PUBLIC_ADDRESS = (
+    "Composio needs this server's public address to deliver events, and PUBLIC_BASE_URL "
+    "is not set. Ask whoever runs Planner to set PUBLIC_BASE_URL to the address people "
+    "use to reach it (for example https://planner.example.com), then connect again."
+)
+
+
+def unreachable_address(settings: Settings) -> str:
+    """Why Composio cannot deliver to PUBLIC_BASE_URL from the internet (a local or
+    private address), in plain words; "" when nothing is known to be wrong with it."""
+    host = (urlsplit(settings.public_base_url).hostname or "").lower()
+    try:
+        private = not ipaddress.ip_address(host).is_global
+    except ValueError:
+        private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    if not private:
+        return ""
+    return (
+        f"{settings.public_base_url} is an address on this machine or a private network: "
+        "Composio cannot deliver events to it from the internet. To try Planner on this "
+        "machine, expose the webhook with a tunnel (such as ngrok or cloudflared) and set "
+        "PUBLIC_BASE_URL to the tunnel's address."
+    )
+
+
 def connect_webhook(settings: Settings) -> dict[str, Any]:
     """Point the project's webhook subscription at PUBLIC_BASE_URL/webhooks/composio.
 
-    Returns the subscription; its `secret` (only shown when it is created) must go into
-    COMPOSIO_WEBHOOK_SECRET.
+    Returns the subscription; its `secret` is only there when the subscription was
+    created (store it then: it may not be shown again).
     """
     if not settings.webhook_url:
-        raise ComposioError("PUBLIC_BASE_URL is not set: Composio needs a public address.")
+        raise ComposioError(NO_PUBLIC_ADDRESS)
     sdk = client(settings)
     subscription = _call(
         "set the webhook address",
@@ -131,23 +174,26 @@ def _schema_fields(schema: dict[str, Any] | None) -> tuple[ConfigField, ...]:
     )
 
 
+def _every_page(action: str, fetch: Callable[[str | None], Any]) -> list[Any]:
+    """The items of every page of a Composio listing (`fetch(cursor)` gets one page)."""
+    items: list[Any] = []
+    cursor = None
+    while True:
+        page = _call(action, lambda cursor=cursor: fetch(cursor))
+        items.extend(page.items)
+        cursor = getattr(page, "next_cursor", None)
+        if not cursor:
+            return items
+
+
 def trigger_types(settings: Settings, toolkit: str | None) -> list[TriggerType]:
     """Composio's own list of trigger types (all pages)."""
     sdk = client(settings)
     toolkits = [toolkit.lower()] if toolkit else None
-    items: list[Any] = []
-    cursor = None
-    while True:
-        page = _call(
-            "list trigger types",
-            lambda cursor=cursor: sdk.triggers.list(
-                toolkit_slugs=toolkits, limit=100, cursor=cursor
-            ),
-        )
-        items.extend(page.items)
-        cursor = getattr(page, "next_cursor", None)
-        if not cursor:
-            break
+    items = _every_page(
+        "list trigger types",
+        lambda cursor: sdk.triggers.list(toolkit_slugs=toolkits, limit=100, cursor=cursor),
+    )
     return [
         trigger_type(
             item.slug,
@@ -160,3 +206,92 @@ def trigger_types(settings: Settings, toolkit: str | None) -> list[TriggerType]:
         )
         for item in items
     ]
+
+
+# Where an account's own name may sit in what Composio says about it (varies by app).
+IDENTITY_FIELDS = ("email", "email_address", "user_email", "account_email", "login", "username")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One of the user's connected accounts, as Composio lists it. `toolkit` is in the
+    catalog's spelling (GMAIL); `identity` is who it signed in as, when Composio says."""
+
+    id: str
+    toolkit: str
+    status: str
+    identity: str = ""
+    reason: str = ""
+
+
+def _fields(source: Any) -> dict[str, Any]:
+    """A response object's fields, those the SDK declares and those it passed through."""
+    if isinstance(source, dict):
+        return source
+    return {**getattr(source, "__dict__", {}), **(getattr(source, "model_extra", None) or {})}
+
+
+def _identity(item: Any) -> str:
+    """The account's own name (an email, a login) from the fields Composio may fill; never
+    any other field, since the same places hold its tokens."""
+    for source in (getattr(getattr(item, "state", None), "val", None), getattr(item, "data", None)):
+        values = _fields(source)
+        for name in IDENTITY_FIELDS:
+            if isinstance(values.get(name), str) and values[name].strip():
+                return values[name].strip()
+    return (getattr(item, "alias", None) or "").strip()
+
+
+def accounts(settings: Settings) -> list[Account]:
+    """The connected accounts of COMPOSIO_USER_ID (every status), oldest first."""
+    sdk = client(settings)
+    items = _every_page(
+        "list your connected accounts",
+        lambda cursor: sdk.connected_accounts.list(
+            user_ids=[settings.composio_user_id], limit=100, cursor=cursor
+        ),
+    )
+    return [
+        Account(item.id, item.toolkit.slug.upper(), item.status, _identity(item),
+                item.status_reason or "")
+        for item in sorted(items, key=lambda item: item.created_at or "")
+    ]  # fmt: skip
+
+
+class AlreadyConnected(ComposioError):
+    """The user has an active account of this app already (one per app)."""
+
+
+def _auth_config_id(sdk: Any, toolkit: str) -> str:
+    """The project's newest auth config for `toolkit`, else a new Composio-managed one
+    (what the SDK's `toolkits.authorize` does before its legacy sign-in request)."""
+    found = sdk.auth_configs.list(toolkit_slug=toolkit).items
+    if found:
+        return max(found, key=lambda config: config.created_at or "").id
+    return sdk.auth_configs.create(toolkit, {"type": "use_composio_managed_auth"}).id
+
+
+def sign_in_link(settings: Settings, toolkit: str, app: str) -> str:
+    """A Composio-hosted page where the user signs in to `toolkit` (`app` names it);
+    the account is connected once they finish there."""
+    sdk = client(settings)
+    from composio.exceptions import ComposioMultipleConnectedAccountsError
+
+    def request() -> str:
+        config_id = _auth_config_id(sdk, toolkit.lower())
+        try:
+            return sdk.connected_accounts.link(settings.composio_user_id, config_id).redirect_url
+        except ComposioMultipleConnectedAccountsError:
+            raise AlreadyConnected(
+                f"{app} is connected already; disconnect it first to use another account."
+            ) from None
+
+    return _call(f"start signing in to {app}", request)
+
+
+def remove_account(settings: Settings, account_id: str, app: str) -> None:
+    """Delete a connected account; one Composio no longer knows counts as gone."""
+    sdk = client(settings)
+    _call(
+        f"disconnect {app}", lambda: _unless_gone(lambda: sdk.connected_accounts.delete(account_id))
+    )

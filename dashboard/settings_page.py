@@ -1,18 +1,29 @@
-"""The Settings page: the worker's state, Composio, the default timezone."""
+"""The Settings page: the worker's state, Composio (the API key, *Connect*, the user's
+apps) and the default timezone. Every change goes through core.composio_setup, as the
+CLI's does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from core import composio_sync
+from core import composio_setup, credentials
+from core.composio_setup import AppConnection
+from core.composio_sync import NO_PUBLIC_ADDRESS, unreachable_address
+from core.config import Settings, get_settings
 from core.errors import PlannerError
 from core.overview import relative, worker_status
-from dashboard.context import now, plain, reading, settings
+from dashboard.context import forget_stored_keys, now, plain, reading, settings, writing
+
+KEY_FIELD = "composio_api_key"
+REPLACING = "composio_replacing_key"
+NOTICE = "composio_notice_{}"  # (kind, text) a callback leaves for its part of the page
+LINKS = "composio_links"  # toolkit -> the sign-in link this browser asked for
+WAITING_REFRESH_SECONDS = 3
 
 
-def render() -> None:
-    st.title("Settings")
-    config = settings()
+def _worker() -> None:
     with reading() as session:
         worker = worker_status(session, now())
     st.subheader("Worker")
@@ -27,25 +38,210 @@ def render() -> None:
             "Offline — nothing will run until the worker is started"
             + (f" (last seen {relative(worker.last_seen, now())})." if worker.last_seen else ".")
         )
-    st.subheader("Composio")
-    if config.composio_api_key:
-        st.success("Connected: triggers are registered with Composio.")
-    else:
-        st.warning("No COMPOSIO_API_KEY: triggers are kept here only (you can still test them).")
+
+
+def _show_notice(part: str) -> None:
+    kind, text = st.session_state.pop(NOTICE.format(part), ("", ""))
+    if kind == "error":
+        st.error(plain(text))
+    elif kind:
+        st.success(plain(text))
+
+
+def _change(part: str, change: Callable[[], str]) -> None:
+    """Run a button's change through core (in its callback); the outcome is shown in the
+    button's part of the page ("key" or "apps") on the run that follows."""
+    try:
+        outcome = ("success", change())
+    except PlannerError as error:
+        outcome = ("error", str(error))
+    st.session_state[NOTICE.format(part)] = outcome
+
+
+def _save_key(config: Settings) -> None:
+    pasted = st.session_state.get(KEY_FIELD, "")
+
+    def save() -> str:
+        with writing() as session:
+            composio_setup.save_api_key(session, config, pasted)
+        forget_stored_keys()
+        st.session_state[KEY_FIELD] = ""  # the key leaves the page once it is stored
+        st.session_state[REPLACING] = False
+        return "Composio API key saved (encrypted). Now press Connect below."
+
+    _change("key", save)
+
+
+def _forget_key() -> None:
+    def forget() -> str:
+        with writing() as session:
+            composio_setup.forget_api_key(session)
+        forget_stored_keys()
+        return "Composio API key forgotten."
+
+    _change("key", forget)
+
+
+def _key_form(config: Settings, replacing: bool) -> None:
     st.text_input(
-        "Webhook address", value=config.webhook_url or "(set PUBLIC_BASE_URL)", disabled=True
+        "Composio API key",
+        type="password",
+        key=KEY_FIELD,
+        placeholder="Paste the key here",
+        help="In Composio's dashboard: Settings → API Keys. It is stored encrypted and "
+        "never shown again.",
     )
-    if st.button("Connect", key="composio_connect", disabled=not config.composio_api_key):
+    save, cancel = st.columns([1, 4])
+    save.button("Save key", key="composio_save_key", on_click=_save_key, args=(config,))
+    if replacing:
+        cancel.button(
+            "Cancel", key="composio_cancel_replace", on_click=st.session_state.update,
+            kwargs={REPLACING: False, KEY_FIELD: ""},
+        )  # fmt: skip
+
+
+def _api_key(config: Settings, source: str) -> None:
+    if source == "environment":
+        st.info(
+            "The Composio API key comes from the server's settings (COMPOSIO_API_KEY), so "
+            "it is changed there, not here."
+        )
+    elif source == "stored" and not st.session_state.get(REPLACING):
+        st.success("Composio API key saved (encrypted; it is not shown again).")
+        replace, forget = st.columns([1, 4])
+        replace.button(
+            "Replace key", key="composio_replace_key", on_click=st.session_state.update,
+            kwargs={REPLACING: True},
+        )  # fmt: skip
+        forget.button("Forget key", key="composio_forget_key", on_click=_forget_key)
+    else:
+        if not source:
+            st.info("Paste your Composio API key so Planner can listen to your apps.")
+        _key_form(config, replacing=source == "stored")
+
+
+def _webhook(config: Settings, ready: bool) -> None:
+    st.markdown("**Events from Composio**")
+    st.text_input(
+        "Webhook address", value=config.webhook_url or "(not set)", disabled=True,
+        key="composio_webhook_address",
+    )  # fmt: skip
+    if not config.webhook_url:
+        st.warning(NO_PUBLIC_ADDRESS)
+    elif problem := unreachable_address(config):
+        st.warning(plain(problem))
+    if ready:
+        st.caption("Deliveries from Composio are checked with its signing secret.")
+    else:
+        st.caption("Until you press Connect, the webhook refuses Composio's deliveries.")
+    if st.button(
+        "Connect", key="composio_connect",
+        disabled=not (config.composio_api_key and config.webhook_url),
+    ):  # fmt: skip
         try:
-            subscription = composio_sync.connect_webhook(config)
+            with writing() as session:
+                connection = composio_setup.connect(session, config)
         except PlannerError as error:
             st.error(plain(error))
-        else:
-            st.success(plain(f"Composio now delivers events to {subscription['webhook_url']}."))
-            if subscription["secret"]:
-                st.info(
-                    "Put the new signing secret into COMPOSIO_WEBHOOK_SECRET and restart "
-                    "the webhook process. It is shown once, by `planner composio connect`."
-                )
+            return
+        forget_stored_keys()
+        st.success(plain(connection.in_words()))
+        if connection.warning:
+            st.warning(plain(connection.warning))
+
+
+def _start_sign_in(config: Settings, toolkit: str) -> None:
+    def start() -> str:
+        sign_in = composio_setup.start_sign_in(config, toolkit)
+        st.session_state.setdefault(LINKS, {})[sign_in.toolkit] = sign_in.url
+        return f"Open the sign-in page below to connect {sign_in.app}."
+
+    _change("apps", start)
+
+
+def _disconnect(config: Settings, toolkit: str) -> None:
+    def remove() -> str:
+        name, _ = composio_setup.disconnect(config, toolkit)
+        st.session_state.get(LINKS, {}).pop(toolkit, None)
+        return f"Disconnected {name}."
+
+    _change("apps", remove)
+
+
+def _app_row(config: Settings, app: AppConnection) -> None:
+    slug = app.toolkit.lower()
+    words, action = st.columns([4, 1])
+    words.markdown(plain(app.in_words()))
+    if app.state == "connected":
+        st.session_state.get(LINKS, {}).pop(app.toolkit, None)
+        action.button("Disconnect", key=f"composio_disconnect_{slug}", on_click=_disconnect,
+                      args=(config, app.toolkit))  # fmt: skip
+        return
+    label = "Reconnect" if app.state == "problem" else "Connect"
+    action.button(label, key=f"composio_connect_{slug}", on_click=_start_sign_in,
+                  args=(config, app.toolkit))  # fmt: skip
+    link = st.session_state.get(LINKS, {}).get(app.toolkit)
+    if link:
+        st.link_button(f"Sign in to {app.name} ↗", link)
+        st.caption("Signing in happens on Composio's page; this list updates once you finish.")
+
+
+def _apps(config: Settings) -> None:
+    _show_notice("apps")
+    try:
+        connections = composio_setup.app_connections(config)
+    except PlannerError as error:
+        st.error(plain(error))
+        return
+    for app in connections:
+        _app_row(config, app)
+    listed = {app.toolkit for app in connections}
+    others = {t: name for t, name in composio_setup.apps().items() if t not in listed}
+    pick, go = st.columns([4, 1], vertical_alignment="bottom")
+    other = pick.selectbox("Another app", list(others), format_func=others.get,
+                           key="composio_other_app")  # fmt: skip
+    go.button("Connect", key="composio_connect_other", on_click=_start_sign_in,
+              args=(config, other))  # fmt: skip
+    st.button("Check again", key="composio_check")  # a click reruns this part of the page
+
+
+def _your_apps(config: Settings) -> None:
+    st.markdown("**Your apps**")
+    if not config.composio_api_key:
+        st.caption("Once the Composio API key is saved, connect Gmail, Slack and others here.")
+        return
+    # While a sign-in started here is unfinished, the list looks again every few seconds.
+    waiting = bool(st.session_state.get(LINKS))
+    st.fragment(run_every=WAITING_REFRESH_SECONDS if waiting else None)(_apps)(config)
+
+
+def _composio() -> None:
+    """The key is judged against the environment's settings alone (whether it wins, or
+    a pasted one is stored); everything else uses the stored ones too."""
+    config = get_settings()
+    st.subheader("Composio")
+    st.caption(
+        "Composio connects Planner to your apps (Gmail, Slack, GitHub, …) and tells it "
+        "when something happens there."
+    )
+    try:
+        with reading() as session:
+            source = composio_setup.key_source(session, config)
+            effective = credentials.effective_settings(session, config)
+            ready = composio_setup.webhook_ready(session, config)
+    except PlannerError as error:
+        st.error(plain(error))
+        source, effective, ready = "", config, bool(config.composio_webhook_secret)
+    _show_notice("key")
+    _api_key(config, source)
+    _webhook(effective, ready)
+    _your_apps(effective)
+
+
+def render() -> None:
+    st.title("Settings")
+    config = settings()
+    _worker()
+    _composio()
     st.subheader("Default timezone")
     st.write(f"{config.timezone} (set PLANNER_TIMEZONE to change it)")

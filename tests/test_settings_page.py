@@ -1,17 +1,33 @@
-"""The Settings page through AppTest: the worker's state and Composio."""
+"""The Settings page through AppTest: the worker's state, and Composio — the pasted API key
+(checked, stored encrypted, never shown again; the environment wins), *Connect* (the
+signing secret stored) and the user's apps (sign in, connected as, expired, disconnect)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import composio_sync, credentials
+from core.config import get_settings
+from core.db import read_session
+from core.db import session as open_session
 from core.models import Heartbeat, utcnow
+from support.processes import settings_env
+from tests.conftest import snapshot
 from tests.screens import settings_page, texts
+from tests.test_credentials import everything_stored
+
+KEY = "ck_live_0123456789abcdef"
 
 
 def test_settings_say_the_worker_is_offline_and_composio_not_set(page):
     app = page(settings_page)
     assert "Offline — nothing will run until the worker is started." in texts(app)
-    assert "No COMPOSIO_API_KEY" in texts(app)
+    assert "Paste your Composio API key so Planner can listen to your apps." in texts(app)
+    assert app.button(key="composio_connect").disabled
 
 
 def test_settings_count_the_workers_online(page, session):
@@ -21,3 +37,173 @@ def test_settings_count_the_workers_online(page, session):
     session.commit()
     app = page(settings_page)
     assert "Online — 2 workers, last seen" in texts(app)
+
+
+@pytest.fixture
+def composio_page(settings, composio, monkeypatch):
+    """The Settings page with Composio's API at the fake and a public address, no key in
+    the environment; `env` overrides (e.g. COMPOSIO_API_KEY)."""
+    config = replace(settings, composio_base_url=composio.url, composio_webhook_secret="",
+                     public_base_url="https://planner.example.com")  # fmt: skip
+    composio.api_keys.add(KEY)
+
+    def start(**env: str) -> AppTest:
+        for name, value in settings_env(config, **env).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        return AppTest.from_function(settings_page, default_timeout=30).run()
+
+    yield start
+    get_settings.cache_clear()
+
+
+def said(app: AppTest) -> str:
+    """What the page says, without the invisible joiners that keep addresses from turning
+    into links."""
+    return texts(app).replace("\u2060", "")
+
+
+def stored(settings, name: str = credentials.COMPOSIO_API_KEY) -> str:
+    with read_session(settings.database_url) as session:
+        return credentials.stored(session, settings, name)
+
+
+def save_key(app: AppTest, key: str) -> AppTest:
+    app.text_input(key="composio_api_key").input(key)
+    return app.button(key="composio_save_key").click().run()
+
+
+def test_a_pasted_key_is_checked_stored_encrypted_and_never_shown(settings, composio_page):
+    app = save_key(composio_page(), KEY)
+    assert "Composio API key saved (encrypted). Now press Connect below." in texts(app)
+    assert not [w for w in app.text_input if w.key == "composio_api_key"]
+    assert KEY not in texts(app) and KEY not in repr(app.session_state)
+    assert stored(settings) == KEY
+    assert KEY not in everything_stored(settings)
+    assert not app.button(key="composio_connect").disabled
+
+
+@pytest.mark.parametrize(
+    ("pasted", "message"),
+    [
+        ("", "Paste the key; the field is empty."),
+        ("ck live", "A key is one line without spaces"),
+        ("ck_wrong", "Composio did not accept the API key: Invalid API key."),
+    ],
+)
+def test_a_key_that_is_empty_malformed_or_refused_is_not_stored(
+    settings, composio_page, pasted, message
+):
+    app = composio_page()
+    before = snapshot(settings.database_url)
+    app = save_key(app, pasted)
+    assert message in texts(app)
+    assert snapshot(settings.database_url) == before
+
+
+def test_replace_and_forget_the_key(settings, composio_page, composio):
+    app = save_key(composio_page(), KEY)
+    app.button(key="composio_replace_key").click().run()
+    other = "ck_live_replacement_key"
+    composio.api_keys.add(other)
+    app = save_key(app, other)
+    assert stored(settings) == other and other not in texts(app)
+    app.button(key="composio_forget_key").click().run()
+    assert "Composio API key forgotten." in texts(app)
+    assert stored(settings) == ""
+    assert app.button(key="composio_connect").disabled
+
+
+def test_a_key_in_the_environment_wins_and_is_not_asked_for(settings, composio_page):
+    app = composio_page(COMPOSIO_API_KEY="test-key")
+    assert "comes from the server's settings (COMPOSIO_API_KEY)" in texts(app)
+    assert not [w for w in app.text_input if w.key == "composio_api_key"]
+    assert "test-key" not in texts(app)
+    assert not app.button(key="composio_connect").disabled
+
+
+def test_connect_stores_the_signing_secret_without_showing_it(settings, composio_page, composio):
+    app = save_key(composio_page(), KEY)
+    assert "Until you press Connect, the webhook refuses Composio's deliveries." in texts(app)
+    app.button(key="composio_connect").click().run()
+    assert (
+        "Composio now delivers events to https://planner.example.com/webhooks/composio. "
+        "The signing secret Composio sent is stored (encrypted)" in said(app)
+    )
+    secret = composio.subscription["secret"]
+    assert stored(settings, credentials.COMPOSIO_WEBHOOK_SECRET) == secret
+    assert secret not in texts(app) and secret not in everything_stored(settings)
+    assert "Deliveries from Composio are checked" in texts(composio_page())
+
+
+def test_without_a_public_address_the_page_says_what_to_do(composio_page):
+    app = composio_page(COMPOSIO_API_KEY="test-key", PUBLIC_BASE_URL="")
+    assert composio_sync.NO_PUBLIC_ADDRESS in texts(app)
+    assert app.button(key="composio_connect").disabled
+
+
+def test_a_local_public_address_is_warned_about_and_still_connects(composio_page, composio):
+    app = composio_page(COMPOSIO_API_KEY="test-key", PUBLIC_BASE_URL="http://localhost:8000")
+    assert "Composio cannot deliver events to it from the internet" in texts(app)
+    app.button(key="composio_connect").click().run()
+    assert composio.subscription["webhook_url"] == "http://localhost:8000/webhooks/composio"
+    assert "Composio now delivers events to http://localhost:8000/webhooks/composio." in said(app)
+
+
+def link_buttons(app: AppTest) -> list[tuple[str, str]]:
+    return [(b.proto.label, b.proto.url) for b in app.get("link_button")]
+
+
+def test_an_app_is_connected_signed_in_to_and_disconnected(composio_page, composio):
+    app = composio_page(COMPOSIO_API_KEY="test-key")
+    assert "Gmail — not connected" in texts(app)
+    app.button(key="composio_connect_gmail").click().run()
+    [(label, url)] = link_buttons(app)
+    assert label.startswith("Sign in to Gmail") and url.startswith(composio.url + "/link/")
+    assert "Gmail — waiting for you to finish signing in" in texts(app)
+
+    composio.complete_sign_in("gmail", "jane@example.com")
+    app.button(key="composio_check").click().run()
+    assert "Gmail — connected as jane@example.com" in said(app)
+    assert link_buttons(app) == []
+    assert "ya29" not in texts(app)  # the account's token stays in Composio
+
+    app.button(key="composio_disconnect_gmail").click().run()
+    assert "Disconnected Gmail." in texts(app)
+    assert "Gmail — not connected" in texts(app) and composio.accounts == {}
+
+
+def test_an_expired_sign_in_says_reconnect(composio_page, composio, connected):
+    from core import composio_setup
+
+    composio_setup.start_sign_in(connected, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")
+    composio.expire("gmail")
+    app = composio_page(COMPOSIO_API_KEY="test-key")
+    assert "Gmail sign-in expired — reconnect" in texts(app)
+    assert app.button(key="composio_connect_gmail").label == "Reconnect"
+
+
+def test_another_app_is_connected_from_the_list(composio_page, composio):
+    app = composio_page(COMPOSIO_API_KEY="test-key")
+    app.selectbox(key="composio_other_app").set_value("NOTION").run()
+    app.button(key="composio_connect_other").click().run()
+    assert "Open the sign-in page below to connect Notion." in texts(app)
+    composio.complete_sign_in("notion", "jane@example.com")
+    app.button(key="composio_check").click().run()
+    assert "Notion — connected as jane@example.com" in said(app)
+
+
+def test_a_composio_failure_is_shown_in_words(composio_page, composio):
+    app = composio_page(COMPOSIO_API_KEY="test-key")
+    composio.fail(500, "Internal error")
+    app.button(key="composio_connect_slack").click().run()
+    assert "Composio refused to start signing in to Slack: Internal error" in texts(app)
+
+
+def test_a_stored_key_reaches_the_apps(settings, composio_page, composio):
+    with open_session(settings.database_url) as session:
+        credentials.store(session, settings, credentials.COMPOSIO_API_KEY, KEY)
+    app = composio_page()
+    assert "Gmail — not connected" in texts(app)
+    assert ("GET", "/api/v3.1/connected_accounts", None) in composio.requests

@@ -14,11 +14,12 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from core import triggers
+from core import composio_setup, credentials, triggers
 from core.db import read_session
 from core.db import session as open_session
 from core.envelope import parse
 from core.models import Run, WebhookEvent, utcnow
+from core.secrets import new_secret_key
 from core.triggers import TriggerFields
 from core.webhooks import InboxWriter
 from support.delivery import SECRET, event_body, signed
@@ -160,11 +161,69 @@ def test_ten_concurrent_deliveries_of_one_event_store_it_once(settings, webhook)
     assert count(settings) == 1
 
 
-def test_the_webhook_refuses_to_start_without_a_secret(settings, tmp_path):
-    env = settings_env(settings, COMPOSIO_WEBHOOK_SECRET="")
-    process, _ = serve_webhook(env, tmp_path / "nosecret.log")
-    assert process.wait(timeout=30) != 0
-    assert "COMPOSIO_WEBHOOK_SECRET is not set" in (tmp_path / "nosecret.log").read_text()
+def test_without_a_secret_it_starts_refuses_and_takes_the_stored_one_without_a_restart(
+    connected, composio, tmp_path
+):
+    """No secret anywhere: the webhook starts, answers 401 "webhook not set up yet" (said
+    once in its log, not per delivery), and accepts signed deliveries once *Connect*
+    stored Composio's secret — the same process, not restarted."""
+    config = replace(connected, composio_webhook_secret="")
+    log = tmp_path / "webhook.log"
+    process, health = serve_webhook(settings_env(config), log)
+    url = health.removesuffix("/healthz") + "/webhooks/composio"
+    try:
+        assert wait_until(lambda: get(health), what="the webhook process").status_code == 200
+        body, webhook_id = event_body()
+        for _ in range(3):
+            answer = httpx.post(url, content=body, headers=signed(body, webhook_id))
+            assert (answer.status_code, answer.json()) == (401, {"error": "webhook not set up yet"})
+        assert count(config) == 0
+
+        with open_session(config.database_url) as session:
+            assert composio_setup.connect(session, config).secret_stored
+        secret = composio.subscription["secret"]
+
+        def accepted() -> httpx.Response | None:
+            answer = httpx.post(url, content=body, headers=signed(body, webhook_id, secret=secret))
+            return answer if answer.status_code != 401 else None
+
+        answer = wait_until(accepted, what="the stored secret to be used")
+        assert (answer.status_code, answer.json()["status"]) == (200, "accepted")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    said = log.read_text()
+    assert said.count("No Composio webhook signing secret yet") == 1
+    assert "refused delivery" not in said
+
+
+def test_a_secret_in_the_environment_wins_over_the_stored_one(settings, webhook):
+    with open_session(settings.database_url) as session:
+        credentials.store(session, settings, credentials.COMPOSIO_WEBHOOK_SECRET, "whsec_stored")
+    body, webhook_id = event_body()
+    stored = httpx.post(webhook, content=body, headers=signed(body, webhook_id, "whsec_stored"))
+    assert stored.status_code == 401
+    assert httpx.post(webhook, content=body, headers=signed(body, webhook_id)).status_code == 200
+
+
+def test_a_stored_secret_that_cannot_be_opened_is_503_and_said_once(settings, tmp_path):
+    """Composio retries a 503: deliveries wait until PLANNER_SECRET_KEY is put right."""
+    with open_session(settings.database_url) as session:
+        credentials.store(session, settings, credentials.COMPOSIO_WEBHOOK_SECRET, SECRET)
+    config = replace(settings, composio_webhook_secret="", secret_key=new_secret_key())
+    log = tmp_path / "webhook.log"
+    process, health = serve_webhook(settings_env(config), log)
+    try:
+        wait_until(lambda: get(health), what="the webhook process")
+        body, webhook_id = event_body()
+        url = health.removesuffix("/healthz") + "/webhooks/composio"
+        answers = [httpx.post(url, content=body, headers=signed(body, webhook_id)) for _ in "ab"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert [a.status_code for a in answers] == [503, 503]
+    assert count(settings) == 0
+    assert log.read_text().count("cannot read the stored webhook secret: PLANNER_SECRET_KEY") == 1
 
 
 def test_our_signatures_are_the_ones_the_composio_sdk_accepts():

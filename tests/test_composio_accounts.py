@@ -1,0 +1,267 @@
+"""Composio set up from Planner: the API key checked before it is stored, *Connect* storing
+the signing secret, and the user's apps — a sign-in link, the account listed as connected,
+a trigger registered for that user — through core and the `planner composio` command, all
+against the fake Composio API (the real SDK over HTTP)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import httpx
+import pytest
+from composio_client.types import (
+    auth_config_create_response,
+    auth_config_list_response,
+    connected_account_delete_response,
+    connected_account_list_response,
+    link_create_response,
+)
+
+from core import composio_setup, composio_sync, credentials, triggers
+from core.composio_sync import ComposioError
+from core.db import read_session
+from core.errors import NotFoundError, ValidationError
+from core.models import utcnow
+from support.processes import planner
+from tests.conftest import snapshot
+
+API = "/api/v3.1"
+
+
+@pytest.fixture
+def user(connected):
+    """Settings of user-42, with the key in the environment, pointed at the fake."""
+    return replace(connected, composio_user_id="user-42")
+
+
+def test_the_fakes_answers_are_what_the_sdk_declares(user, composio):
+    """Each answer the fake gives validates strictly against the SDK's own response model,
+    so the SDK reads the fake as it would read Composio."""
+    sign_in = composio_setup.start_sign_in(user, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")
+    headers = {"x-api-key": "test-key"}
+    with httpx.Client(base_url=composio.url, headers=headers) as api:
+        answers = {
+            auth_config_list_response.AuthConfigListResponse: api.get(f"{API}/auth_configs"),
+            connected_account_list_response.ConnectedAccountListResponse:
+                api.get(f"{API}/connected_accounts"),
+            link_create_response.LinkCreateResponse: api.post(
+                f"{API}/connected_accounts/link", json={"auth_config_id": "ac_0001",
+                                                        "user_id": "user-42"}),
+            auth_config_create_response.AuthConfigCreateResponse: api.post(
+                f"{API}/auth_configs", json={"toolkit": {"slug": "slack"}}),
+            connected_account_delete_response.ConnectedAccountDeleteResponse:
+                api.delete(f"{API}/connected_accounts/ca_0001"),
+        }  # fmt: skip
+    for model, answer in answers.items():
+        assert answer.is_success, answer.text
+        model.model_validate(answer.json())
+    assert sign_in.url.startswith(composio.url + "/link/lt_")
+
+
+def test_sign_in_then_connected_then_a_trigger_for_that_user(session, agent, user, composio):
+    assert composio_setup.connected_toolkits(user) == set()
+    sign_in = composio_setup.start_sign_in(user, "Gmail")
+    assert (sign_in.toolkit, sign_in.app) == ("GMAIL", "Gmail")
+    [waiting] = composio.accounts.values()
+    assert (waiting["user_id"], waiting["status"]) == ("user-42", "INITIATED")
+
+    composio.complete_sign_in("gmail", "jane@example.com")
+    gmail = composio_setup.app_connections(user)[0]
+    assert gmail.in_words() == "Gmail — connected as jane@example.com"
+    assert composio_setup.connected_toolkits(user) == {"GMAIL"}
+
+    fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    created = triggers.create_trigger(session, "Triage", fields, user, utcnow())
+    assert composio.instances[created.composio_trigger_id]["user_id"] == "user-42"
+
+
+def test_only_this_users_accounts_count(user, composio):
+    someone_else = replace(user, composio_user_id="user-7")
+    composio_setup.start_sign_in(someone_else, "slack")
+    composio.complete_sign_in("slack", "bob@example.org")
+    assert composio_setup.connected_toolkits(user) == set()
+    assert composio_setup.connected_toolkits(someone_else) == {"SLACK"}
+
+
+def test_an_expired_account_says_so_and_reconnecting_connects_it(user, composio):
+    composio_setup.start_sign_in(user, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")
+    composio.expire("gmail")
+    assert composio_setup.app_connections(user)[0].in_words() == (
+        "Gmail sign-in expired — reconnect"
+    )
+    assert composio_setup.connected_toolkits(user) == set()
+    composio_setup.start_sign_in(user, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")
+    assert composio_setup.connected_toolkits(user) == {"GMAIL"}
+
+
+def test_a_second_sign_in_to_a_connected_app_is_refused_in_words(user, composio):
+    composio_setup.start_sign_in(user, "github")
+    composio.complete_sign_in("github", "jane")
+    with pytest.raises(ComposioError, match=r"^GitHub is connected already; disconnect it first"):
+        composio_setup.start_sign_in(user, "github")
+
+
+def test_disconnect_removes_every_account_of_the_app(user, composio):
+    composio_setup.start_sign_in(user, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")
+    composio.expire("gmail")
+    composio_setup.start_sign_in(user, "gmail")
+    assert composio_setup.disconnect(user, "gmail") == ("Gmail", 2)
+    assert composio.accounts == {}
+    with pytest.raises(NotFoundError, match=r"^No Gmail account is connected.$"):
+        composio_setup.disconnect(user, "gmail")
+
+
+@pytest.mark.parametrize("name", ["Google Calendar", "googlecalendar", "GOOGLECALENDAR"])
+def test_an_app_is_found_by_its_name_or_slug(name):
+    assert composio_setup.find_app(name) == "GOOGLECALENDAR"
+
+
+def test_an_unknown_app_is_refused_without_asking_composio(user, composio):
+    with pytest.raises(ValidationError, match=r"^Planner knows no app called 'gmial'; apps with"):
+        composio_setup.start_sign_in(user, "gmial")
+    assert composio.requests == []
+
+
+def test_without_a_key_nothing_is_connected_and_nothing_asked(settings, composio):
+    assert composio_setup.connected_toolkits(settings) == set()
+    with pytest.raises(ComposioError, match=r"^There is no Composio API key yet"):
+        composio_setup.app_connections(settings)
+    assert composio.requests == []
+
+
+def test_a_composio_failure_is_a_plain_error(user, composio):
+    composio.fail(500, "Internal error")
+    with pytest.raises(ComposioError, match=r"^Composio refused to start signing in to Slack: "
+                                            r"Internal error$"):  # fmt: skip
+        composio_setup.start_sign_in(user, "slack")
+
+
+def test_a_pasted_key_is_stored_only_once_composio_accepted_it(session, settings, composio):
+    config = replace(settings, composio_base_url=composio.url)
+    before = snapshot(settings.database_url)
+    with pytest.raises(ComposioError, match=r"^Composio did not accept the API key: Invalid"):
+        composio_setup.save_api_key(session, config, "ck_wrong")
+    with pytest.raises(ValidationError, match=r"^Paste the key; the field is empty."):
+        composio_setup.save_api_key(session, config, "  ")
+    with pytest.raises(ValidationError, match="set in the server's settings"):
+        composio_setup.save_api_key(session, replace(config, composio_api_key="x"), "test-key")
+    assert snapshot(settings.database_url) == before
+    composio_setup.save_api_key(session, config, " test-key\n")
+    assert composio_setup.key_source(session, config) == "stored"
+    assert credentials.effective_settings(session, config).composio_api_key == "test-key"
+
+
+def test_connect_stores_the_secret_composio_returns(session, connected, composio):
+    connection = composio_setup.connect(session, replace(connected, composio_webhook_secret=""))
+    assert (connection.secret_stored, connection.warning) == (True, "")
+    secret = credentials.stored(session, connected, credentials.COMPOSIO_WEBHOOK_SECRET)
+    assert secret == composio.subscription["secret"]
+
+
+def test_an_environment_secret_that_differs_is_warned_about(session, connected):
+    connection = composio_setup.connect(session, replace(connected, composio_webhook_secret="old"))
+    assert "COMPOSIO_WEBHOOK_SECRET in the server's settings overrides" in connection.warning
+
+
+@pytest.mark.parametrize(
+    ("address", "reachable"),
+    [
+        ("https://planner.example.com", True),
+        ("https://198.51.100.7", False),  # documentation range: no one reaches it
+        ("https://8.8.8.8", True),
+        ("http://localhost:8000", False),
+        ("http://127.0.0.1:8000", False),
+        ("http://10.1.2.3", False),
+        ("http://192.168.0.10:8000", False),
+        ("http://[::1]:8000", False),
+        ("http://planner.local", False),
+    ],
+)
+def test_addresses_composio_cannot_reach_are_named(settings, address, reachable):
+    problem = composio_sync.unreachable_address(replace(settings, public_base_url=address))
+    assert (problem == "") is reachable, problem
+
+
+def test_connect_without_a_public_address_changes_nothing(session, connected, composio):
+    before = snapshot(connected.database_url)
+    with pytest.raises(ComposioError, match="PUBLIC_BASE_URL is not set"):
+        composio_setup.connect(session, replace(connected, public_base_url=""))
+    assert snapshot(connected.database_url) == before and composio.requests == []
+
+
+# --- `planner composio …` as a user runs it ---------------------------------------------------
+
+
+def test_the_cli_links_lists_and_disconnects_an_app(user, composio):
+    linked = planner(user, "composio", "link", "gmail")
+    assert linked.returncode == 0, linked.stderr
+    url = linked.stdout.splitlines()[-1]
+    assert linked.stdout.startswith("Open this link to connect Gmail:")
+    httpx.get(url).raise_for_status()  # the person signs in on Composio's page
+
+    listed = planner(user, "composio", "accounts")
+    assert listed.stdout == "Gmail — connected as jane@example.com\n"
+    shown = json.loads(planner(user, "composio", "accounts", "--json").stdout)
+    assert [(a["toolkit"], a["app"], a["status"], a["connected_as"]) for a in shown] == [
+        ("GMAIL", "Gmail", "ACTIVE", "jane@example.com")
+    ]
+    assert "ya29" not in listed.stdout + json.dumps(shown)  # the token stays in Composio
+
+    gone = planner(user, "composio", "disconnect", "gmail")
+    assert (gone.returncode, gone.stdout) == (0, "Disconnected Gmail.\n")
+    assert composio.accounts == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("link", "gmial"), "planner: Planner knows no app called 'gmial'; apps with events:"),
+        (("disconnect", "slack"), "planner: No Slack account is connected.\n"),
+    ],
+)
+def test_the_cli_refuses_in_one_line(user, composio, args, message):
+    done = planner(user, "composio", *args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args", [("accounts",), ("link", "gmail"), ("disconnect", "gmail")])
+def test_the_cli_without_a_key_says_so_in_one_line(settings, args):
+    done = planner(settings, "composio", *args)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "planner: There is no Composio API key yet: paste it on the dashboard's Settings "
+        "page (Composio), or set COMPOSIO_API_KEY.\n"
+    )
+
+
+def test_the_cli_uses_a_stored_key(session, settings, composio):
+    config = replace(settings, composio_base_url=composio.url)
+    composio_setup.save_api_key(session, config, "test-key")
+    done = planner(config, "composio", "link", "slack", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["app"] == "Slack"
+
+
+def test_cli_connect_stores_the_secret_and_does_not_print_it(connected, composio):
+    config = replace(connected, composio_webhook_secret="")
+    done = planner(config, "composio", "connect")
+    assert done.returncode == 0, done.stderr
+    secret = composio.subscription["secret"]
+    assert secret not in done.stdout
+    assert "The signing secret Composio sent is stored (encrypted)" in done.stdout
+    with read_session(config.database_url) as session:
+        assert credentials.stored(session, config, credentials.COMPOSIO_WEBHOOK_SECRET) == secret
+
+
+def test_cli_connect_to_a_local_address_warns_and_connects(connected, composio):
+    done = planner(replace(connected, public_base_url="http://127.0.0.1:8000"), "composio",
+                   "connect")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Warning: http://127.0.0.1:8000 is an address on this machine" in done.stdout
+    assert composio.subscription["webhook_url"] == "http://127.0.0.1:8000/webhooks/composio"
