@@ -44,6 +44,13 @@ RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
 # Runs still to finish: their event row is kept however old.
 UNFINISHED_STATUSES = (RunStatus.queued, RunStatus.running, RunStatus.retrying)
 PRUNE_BATCH = 1_000
+# Inbox ids Planner makes itself: a test event's, and a replay's (the original id, marked).
+TEST_EVENT_PREFIX = "test_"
+REPLAY_MARK = ":replay:"
+# Why a trigger stopped because its app account's sign-in expired: the reason Planner
+# records for `composio.connected_account.expired`, and Composio's disabled_reason.
+ACCOUNT_EXPIRED_REASON = "The connected account expired; reconnect it in Composio."
+CONNECTION_EXPIRED = "connection_expired"
 log = logging.getLogger("planner.inbox")
 
 
@@ -87,7 +94,7 @@ def _mark_affected(session: Session, envelope: Envelope) -> int:
             query = query.where(EventTrigger.user_id == envelope.user_id)
         if envelope.toolkit:
             query = query.where(EventTrigger.toolkit == envelope.toolkit.upper())
-        reason = "The connected account expired; reconnect it in Composio."
+        reason = ACCOUNT_EXPIRED_REASON
     affected = list(session.exec(query))
     for trigger in affected:
         trigger.sync_state, trigger.sync_error = SyncState.error, reason
@@ -264,9 +271,9 @@ def fire_test_event(
     trigger = find_trigger(session, ref)
     envelope = payload if payload is not None else sample_payload(session, trigger.event)
     event = WebhookEvent(
-        id=f"test_{uuid.uuid4().hex}", type=TRIGGER_MESSAGE, trigger_slug=trigger.event,
-        payload=envelope, status=EventStatus.dispatched, received_at=now, processed_at=now,
-        note=f"Test event for {trigger.name}.",
+        id=f"{TEST_EVENT_PREFIX}{uuid.uuid4().hex}", type=TRIGGER_MESSAGE,
+        trigger_slug=trigger.event, payload=envelope, status=EventStatus.dispatched,
+        received_at=now, processed_at=now, note=f"Test event for {trigger.name}.",
     )  # fmt: skip
     session.add(event)
     session.flush()
@@ -277,20 +284,96 @@ def fire_test_event(
     return run
 
 
-def replay_event(session: Session, event_id: str, queue: RunQueue, now: datetime) -> WebhookEvent:
-    """Process a stored event again, on purpose, as a new inbox entry."""
-    original = session.get(WebhookEvent, event_id)
-    if original is None:
+def sign_in_expired(trigger: EventTrigger) -> bool:
+    """Composio stopped the trigger because the sign-in of its app account expired."""
+    reason = trigger.sync_error or ""
+    return trigger.sync_state == SyncState.error and (
+        reason == ACCOUNT_EXPIRED_REASON or CONNECTION_EXPIRED in reason
+    )
+
+
+def event_origin(event: WebhookEvent) -> str:
+    """Where an inbox row came from: "test" (a test event), "replay" or "delivery"."""
+    if event.id.startswith(TEST_EVENT_PREFIX):
+        return "test"
+    return "replay" if REPLAY_MARK in event.id else "delivery"
+
+
+def _stored_event(session: Session, event_id: str) -> WebhookEvent:
+    event = session.get(WebhookEvent, event_id)
+    if event is None:
         raise NotFoundError(f"There is no event {event_id!r} in the inbox.")
+    return event
+
+
+def replay_choices(session: Session, event_id: str) -> tuple[list[EventTrigger], list[int]]:
+    """The triggers a stored event can be replayed to — the active ones that listen to its
+    event type, by name — and those it started the first time (chosen by default)."""
+    event = _stored_event(session, event_id)
+    if event.type != TRIGGER_MESSAGE or not event.trigger_slug:
+        return [], []
+    listening = session.exec(
+        select(EventTrigger)
+        .where(EventTrigger.event == event.trigger_slug, EventTrigger.status == Status.active)
+        .order_by(EventTrigger.name)
+    ).all()
+    started = set(session.exec(select(Run.trigger_id).where(Run.event_id == event.id)).all())
+    return list(listening), [trigger.id for trigger in listening if trigger.id in started]
+
+
+def replay_event(
+    session: Session,
+    event_id: str,
+    queue: RunQueue,
+    now: datetime,
+    trigger_ids: Sequence[int] | None = None,
+) -> WebhookEvent:
+    """Process a stored event again, on purpose, as a new inbox entry: matched afresh like
+    a delivery, or — given `trigger_ids` — starting exactly those of its `replay_choices`."""
+    original = _stored_event(session, event_id)
     copy = WebhookEvent(
-        id=f"{original.id}:replay:{uuid.uuid4().hex[:8]}", type=original.type,
+        id=f"{original.id}{REPLAY_MARK}{uuid.uuid4().hex[:8]}", type=original.type,
         trigger_slug=original.trigger_slug, composio_trigger_id=original.composio_trigger_id,
         payload=original.payload, received_at=now, note=f"Replay of {original.id}.",
     )  # fmt: skip
+    if trigger_ids is None:
+        session.add(copy)
+        session.commit()
+        queue.submit_events([copy.id])
+        return copy
+    chosen = _chosen_triggers(session, event_id, trigger_ids)
+    names = ", ".join(trigger.name for trigger in chosen)
+    _finish(copy, EventStatus.dispatched, f"Replay of {original.id}, started: {names}.", now)
     session.add(copy)
+    runs = [
+        Run(**run_row(RunSource.event, now, now, trigger_id=t.id, event_id=copy.id)) for t in chosen
+    ]
+    session.add_all([*runs, *chosen])
+    for trigger in chosen:
+        trigger.last_fired_at = now
+    session.flush()
+    run_ids = [run.id for run in runs]
     session.commit()
-    queue.submit_events([copy.id])
+    queue.submit(run_ids)
     return copy
+
+
+def _chosen_triggers(
+    session: Session, event_id: str, trigger_ids: Sequence[int]
+) -> list[EventTrigger]:
+    """The triggers asked for, each one the event can be replayed to; else a refusal."""
+    if not trigger_ids:
+        raise ValidationError("Choose at least one trigger for the event to start.", "triggers")
+    choices, _ = replay_choices(session, event_id)
+    if not choices:
+        raise ValidationError("No active trigger listens to this event; nothing to replay.")
+    wanted = set(trigger_ids)
+    chosen = [trigger for trigger in choices if trigger.id in wanted]
+    if len(chosen) != len(wanted):
+        raise ValidationError(
+            "Only an active trigger that listens to this event can be started by it.", "triggers"
+        )
+    return chosen
 
 
 def list_events(session: Session, status: str | None = None, limit: int = 50) -> list[WebhookEvent]:

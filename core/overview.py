@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.catalog import offline_catalog, toolkit_of
-from core.models import ActionKind, ActionOwner, EventTrigger, Heartbeat, Run, Workflow
+from core.models import (
+    TERMINAL_STATUSES,
+    ActionKind,
+    ActionOwner,
+    Heartbeat,
+    Run,
+    ScheduledJob,
+    Status,
+    Workflow,
+)
 from core.owners import owner_column
+from core.schedule import zone
 
 OFFLINE_AFTER = timedelta(minutes=3)
 HISTORY = 10
@@ -72,13 +81,6 @@ def action_in_words(owner: ActionOwner, workflows: dict[int, Workflow], limit: i
     return f"Starts a chat: {shown}"
 
 
-def event_in_words(trigger: EventTrigger) -> str:
-    known = next((t for t in offline_catalog() if t.slug == trigger.event), None)
-    if known is None:
-        return f"{toolkit_of(trigger.event).title()} · {trigger.event}"
-    return f"{known.toolkit_name} · {known.name}"
-
-
 def relative(moment: datetime | None, now: datetime) -> str:
     """ "in 3 h", "5 min ago", "just now" — for people, not machines."""
     if moment is None:
@@ -101,21 +103,54 @@ def duration(run: Run) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
-def history_rows(runs: list[Run], timezone: Any) -> list[dict[str, Any]]:
-    """A job's or trigger's history as table rows, times in `timezone`."""
-    return [
-        {
-            "When": (run.started_at or run.due_at).astimezone(timezone).strftime("%Y-%m-%d %H:%M"),
-            "Source": run.source.replace("_", " "),
-            "Status": run.status,
-            "Duration": duration(run),
-            "Attempts": run.attempt,
-            "Sent": run.input if isinstance(run.input, str) else str(run.input or ""),
-            "Reply or error": run.error
-            or (run.output if isinstance(run.output, str) else str(run.output or "")),
-        }
-        for run in runs
-    ]
+def zone_label(timezone: str) -> str:
+    """A timezone as people name it: its city ("Europe/Berlin" → "Berlin"), or UTC."""
+    city = timezone.rsplit("/", 1)[-1].replace("_", " ")
+    return "UTC" if city in ("UTC", "UCT", "Zulu", "Universal") else city
+
+
+def local_time(moment: datetime, timezone: str, now: datetime) -> str:
+    """The one way a time is shown: on the clock of `timezone`, named —
+    "Mon 30 Nov, 09:00 (Berlin)", with the year only when it is not this year's."""
+    tz = zone(timezone)
+    local = moment.astimezone(tz)
+    year = "" if local.year == now.astimezone(tz).year else f" {local.year}"
+    return f"{local:%a %d %b}{year}, {local:%H:%M} ({zone_label(timezone)})"
+
+
+def moment_in_words(moment: datetime | None, timezone: str, now: datetime) -> str:
+    """ "in 3 h — Mon 30 Nov, 09:00 (Berlin)", or "never"."""
+    if moment is None:
+        return "never"
+    return f"{relative(moment, now)} — {local_time(moment, timezone, now)}"
+
+
+def clock_of(owner: ActionOwner, viewer_timezone: str) -> str:
+    """The timezone an owner's times are shown in: a job's own, else the viewer's."""
+    return owner.timezone if isinstance(owner, ScheduledJob) else viewer_timezone
+
+
+def waiting_for_worker(owner: ActionOwner, worker: WorkerStatus, now: datetime) -> bool:
+    """An active job whose next run is due while no worker is there to start it."""
+    return (
+        isinstance(owner, ScheduledJob)
+        and owner.status == Status.active
+        and owner.next_run_at is not None
+        and owner.next_run_at <= now
+        and not worker.online
+    )
+
+
+def unfinished(session: Session, run_ids: Iterable[int]) -> set[int]:
+    """Which of these runs have not finished yet (deleted ones count as finished)."""
+    wanted = list(run_ids)
+    if not wanted:
+        return set()
+    return set(
+        session.exec(
+            select(Run.id).where(col(Run.id).in_(wanted), col(Run.status).not_in(TERMINAL_STATUSES))
+        ).all()
+    )
 
 
 PAGE_SIZE = 20

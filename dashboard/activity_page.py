@@ -1,85 +1,147 @@
-"""The Activity page: what ran and what arrived, newest first."""
+"""The Activity page: what ran and what arrived, newest first, as a log people read —
+"Morning Briefing — ran by hand — succeeded in 0.4 s — reply: …" — with the system's
+own names (ids, statuses, event types) only in each entry's Details."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 import streamlit as st
-from sqlmodel import col, select
 
-from core import agents, inbox, schedule
-from core.models import Agent, EventTrigger, Run, RunStatus, ScheduledJob
-from core.overview import duration
-from dashboard.context import apply, now, queue, reading, settings
+from core import agents, inbox
+from core.activity import ACTIVITY_PAGE, EventEntry, RunEntry, event_entries, run_entries
+from core.composio_sync import TRIGGER_MESSAGE
+from core.models import Agent, RunStatus, WebhookEvent, Workflow
+from core.overview import action_in_words, local_time, worker_status
+from core.words import STATUS_WORDS, event_outcome, event_summary, value_lines
+from dashboard import history, navigation
+from dashboard.context import apply, now, plain, queue, reading, viewer_timezone
 
-RECENT = 200
+RUNS_PAGE, EVENTS_PAGE = "activity_runs_page", "activity_events_page"
+REPLAYING = "replaying"  # session state: the event whose replay is being set up
+ORIGINS = {"test": "Test event · ", "replay": "Replayed · ", "delivery": ""}
+
+
+def _page_number(key: str) -> int:
+    return st.session_state.get(key) or 1
+
+
+def _listing(entries: list, total: int, key: str, show: Callable[[Any], None]) -> None:
+    """Each entry of the chosen page, then the page picker when there is more than one."""
+    for entry in entries:
+        show(entry)
+    pages = max(1, -(-total // ACTIVITY_PAGE))
+    if pages > 1:
+        st.pagination(pages, key=key)
+
+
+def _run(entry: RunEntry, viewer: str, moment: datetime, online: bool) -> None:
+    run, timezone = entry.run, entry.timezone or viewer
+    st.markdown(history.log_line(entry.name, run, moment, online))
+    st.caption(history.when(run, timezone, moment))
+    with st.expander("Details"):
+        history.full(run, timezone, moment, online)
+        raw = f"Run {run.id} · source: {run.source} · status: {run.status}"
+        st.caption(plain(raw + (f" · event: {run.event_id}" if run.event_id else "")))
+
+
+def _runs(known: list[Agent], viewer: str, moment: datetime, online: bool) -> None:
+    st.subheader("What ran")
+    left, right = st.columns(2)
+    status = left.selectbox(
+        "Show", [None, *RunStatus], key="activity_status",
+        format_func=lambda s: "All runs" if s is None else STATUS_WORDS[s],
+    )  # fmt: skip
+    names = {agent.id: agent.name for agent in known}
+    agent_id = right.selectbox(
+        "Agent", [None, *names], key="activity_agent",
+        format_func=lambda a: "All agents" if a is None else names[a],
+    )  # fmt: skip
+    with reading() as session:
+        entries, total = run_entries(session, status, agent_id, _page_number(RUNS_PAGE))
+    if not entries and (status or agent_id):
+        st.info("No runs match these choices.")
+    elif not entries:
+        st.info("Nothing has run yet. Runs appear here as jobs and triggers fire.")
+        navigation.link(navigation.PLANNER, "Add a job or a trigger on the Planner page")
+    _listing(entries, total, RUNS_PAGE, lambda entry: _run(entry, viewer, moment, online))
+
+
+def _event_details(event: WebhookEvent) -> None:
+    with st.expander("Details"):
+        st.caption(plain(f"Event {event.id} · {event.type} · {event.trigger_slug or '—'}"))
+        st.caption(plain(f"Status: {event.status}" + (f" · {event.note}" if event.note else "")))
+        data = event.payload.get("data") or {}
+        if data:
+            st.markdown("**Data:**  \n" + history.lines("\n".join(value_lines(data))))
+
+
+def _event(entry: EventEntry, viewer: str, moment: datetime, online: bool) -> None:
+    event = entry.event
+    what = ORIGINS[inbox.event_origin(event)] + event_summary(
+        event.type, event.trigger_slug, event.payload.get("data") or {}
+    )
+    outcome = event_outcome(event.status, event.type, entry.started, online)
+    st.markdown(f"**{plain(what)}** — {plain(outcome)}")
+    st.caption(local_time(event.received_at, viewer, moment))
+    if event.type == TRIGGER_MESSAGE and st.button("Replay…", key=f"replay_{event.id}"):
+        st.session_state[REPLAYING] = event.id
+        st.session_state.pop("replay_triggers", None)
+    if st.session_state.get(REPLAYING) == event.id:
+        _replay(event)
+    _event_details(event)
+
+
+def _replay(event: WebhookEvent) -> None:
+    """Asks which triggers the event starts again, says what each will do, then does it."""
+    with reading() as session:
+        choices, chosen = inbox.replay_choices(session, event.id)
+        workflows = {w.id: w for w in agents.list_all(session, Workflow)}
+    names = {trigger.id: trigger.name for trigger in choices}
+    picked: list[int] = []
+    with st.container(border=True):
+        if not choices:
+            st.warning("No active trigger listens to this kind of event: replaying starts nothing.")
+        else:
+            picked = st.multiselect(
+                "Start these triggers again with this event", list(names), default=chosen,
+                format_func=lambda trigger_id: names[trigger_id], key="replay_triggers",
+            )  # fmt: skip
+            plan = [f"- **{plain(t.name)}** — {plain(action_in_words(t, workflows))}"
+                    for t in choices if t.id in picked]  # fmt: skip
+            st.markdown("Replaying starts:\n" + "\n".join(plan) if plan else "Choose a trigger.")
+        go, cancel = st.columns(2)
+        replayed = (
+            choices
+            and go.button("Replay", key="replay_confirm", type="primary")
+            and apply(lambda s: inbox.replay_event(s, event.id, queue(), now(), picked))
+        )
+        if replayed:
+            st.session_state.pop(REPLAYING, None)
+            st.session_state.toast = "Replayed — its runs appear under *What ran*."
+            st.rerun()
+        if cancel.button("Cancel", key="replay_cancel"):
+            st.session_state.pop(REPLAYING, None)
+            st.rerun()
+
+
+def _events(viewer: str, moment: datetime, online: bool) -> None:
+    st.subheader("What arrived")
+    with reading() as session:
+        entries, total = event_entries(session, _page_number(EVENTS_PAGE))
+    if not entries:
+        st.info("No events received yet. Events from Gmail, Slack and other apps appear here.")
+        navigation.link(navigation.SETTINGS, "Connect Composio in Settings")
+    _listing(entries, total, EVENTS_PAGE, lambda entry: _event(entry, viewer, moment, online))
 
 
 def render() -> None:
     st.title("Activity")
+    moment, viewer = now(), viewer_timezone()
     with reading() as session:
         known = agents.list_all(session, Agent)
-    left, right = st.columns(2)
-    status = left.selectbox("Status", ["all", *RunStatus], key="activity_status")
-    agent = right.selectbox("Agent", ["all", *(a.name for a in known)], key="activity_agent")
-    tz = schedule.zone(settings().timezone)
-    with reading() as session:
-        query = (
-            select(Run, ScheduledJob.name, EventTrigger.name)
-            .outerjoin(ScheduledJob, col(Run.job_id) == ScheduledJob.id)
-            .outerjoin(EventTrigger, col(Run.trigger_id) == EventTrigger.id)
-            .order_by(col(Run.id).desc())
-            .limit(RECENT)
-        )
-        if status != "all":
-            query = query.where(Run.status == status)
-        if agent != "all":
-            agent_id = next(a.id for a in known if a.name == agent)
-            query = query.where(
-                (ScheduledJob.agent_id == agent_id) | (EventTrigger.agent_id == agent_id)
-            )
-        rows = session.exec(query).all()
-    st.subheader("Recent runs")
-    if not rows:
-        st.info("Nothing has run yet. Runs appear here as jobs and triggers fire.")
-    else:
-        st.dataframe(
-            [
-                {
-                    "When": (run.started_at or run.due_at)
-                    .astimezone(tz)
-                    .strftime("%Y-%m-%d %H:%M"),
-                    "What": job_name or trigger_name,
-                    "Source": run.source,
-                    "Status": run.status,
-                    "Duration": duration(run),
-                    "Attempts": run.attempt,
-                    "Error": run.error or "",
-                }
-                for run, job_name, trigger_name in rows
-            ],
-            hide_index=True,
-        )
-    st.subheader("Received events")
-    with reading() as session:
-        events = [inbox.event_json(session, e) for e in inbox.list_events(session, limit=RECENT)]
-    if not events:
-        st.info("No events received yet. Composio's deliveries appear here.")
-        return
-    st.dataframe(
-        [
-            {
-                "Received": e["received_at"][:19].replace("T", " "),
-                "Event": e["trigger_slug"] or e["type"],
-                "Status": e["status"],
-                "Runs": len(e["runs"]),
-                "Note": e["note"] or "",
-                "Id": e["id"],
-            }
-            for e in events
-        ],
-        hide_index=True,
-    )
-    chosen = st.selectbox("Event to replay", [e["id"] for e in events], key="replay_id")
-    if st.button("Replay", key="replay") and apply(
-        lambda session: inbox.replay_event(session, chosen, queue(), now())
-    ):
-        st.toast("Replayed — it is processed again as a new event.")
+        online = worker_status(session, moment).online
+    _runs(known, viewer, moment, online)
+    _events(viewer, moment, online)

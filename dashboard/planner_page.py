@@ -1,4 +1,8 @@
-"""The Planner page: an agent's scheduled jobs and event triggers, as cards."""
+"""The Planner page: an agent's scheduled jobs and event triggers, as cards.
+
+A card says what it does, when, how it is doing and what its latest run answered; a run
+started from a card is followed (the cards are read every half second) until it ends.
+"""
 
 from __future__ import annotations
 
@@ -10,59 +14,113 @@ import streamlit as st
 from sqlmodel import Session
 
 from core import agents, inbox, jobs, schedule, triggers
-from core.models import ActionOwner, Agent, EventTrigger, ScheduledJob, Status, SyncState, Workflow
+from core.models import (
+    ActionOwner,
+    Agent,
+    EventTrigger,
+    RunStatus,
+    ScheduledJob,
+    Status,
+    SyncState,
+    Workflow,
+)
 from core.overview import (
     PAGE_SIZE,
+    WorkerStatus,
     action_in_words,
-    event_in_words,
-    history_rows,
+    clock_of,
+    moment_in_words,
     page_of,
     recent_runs,
-    relative,
+    unfinished,
+    waiting_for_worker,
+    worker_status,
+    zone_label,
 )
-from dashboard.context import apply, now, plain, queue, reading, settings
+from core.words import error_in_words, event_type_in_words, trigger_trouble
+from dashboard import history, navigation
+from dashboard.context import apply, now, plain, queue, reading, settings, viewer_timezone
 from dashboard.dialogs import open_dialog
 
 DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
+# Session state: ids of the runs started from a card, followed until they finish.
+FOLLOWING = "following_runs"
+FOLLOW_SECONDS = 0.5
+REFRESH_SECONDS = 10
 
 
-def status_label(item: ActionOwner) -> str:
-    """Green Active, yellow Paused / Not connected to Composio, red Failed: why."""
-    health = item.health
-    if health == "red":
-        reason = (
-            item.sync_error
-            if isinstance(item, EventTrigger) and item.sync_error
-            else ((item.last_outcome or "").removeprefix("failed: "))
-        )
-        return f"{DOTS['red']} **Failed** — {plain(reason.splitlines()[0]) if reason else ''}"
+@dataclass(frozen=True)
+class CardContext:
+    """What every card needs to say when and how: the time, the viewer's clock, the
+    worker, and whether Planner has a Composio key."""
+
+    now: datetime
+    viewer_timezone: str
+    worker: WorkerStatus
+    has_composio_key: bool
+
+
+def status_label(item: ActionOwner, ctx: CardContext, error_below: bool) -> tuple[str, str]:
+    """The status dot and word — green Active, yellow Paused / Not connected, red Failed
+    or an expired sign-in — with why; and the label of a link to Settings when that is
+    where it is fixed, else "". `error_below`: the latest run's error is on the card."""
+    trouble = (
+        trigger_trouble(item, ctx.has_composio_key) if isinstance(item, EventTrigger) else None
+    )
+    settings_link = (
+        f"{trouble.advice[0].upper()}{trouble.advice[1:]} in Settings" if trouble else ""
+    )
+    if trouble and trouble.red and trouble.fixed_in_settings:
+        return f"{DOTS['red']} **{plain(trouble.headline)}**", settings_link
+    if trouble and trouble.red:
+        return f"{DOTS['red']} **{plain(trouble.headline)}** — {plain(trouble.advice)}", ""
+    if item.health == "red":
+        reason = error_in_words((item.last_outcome or "").removeprefix("failed: "))
+        said = "" if error_below or not reason else f" — {plain(reason.splitlines()[0])}"
+        return f"{DOTS['red']} **Failed**{said}", ""
     if item.status == Status.paused:
-        return f"{DOTS['yellow']} **Paused**"
-    if isinstance(item, EventTrigger) and item.sync_state == SyncState.local:
-        return f"{DOTS['yellow']} **Not connected to Composio**"
-    return f"{DOTS['green']} **Active**"
+        return f"{DOTS['yellow']} **Paused**", ""
+    if trouble:
+        label = f"{DOTS['yellow']} **{plain(trouble.headline)}** — {plain(trouble.advice)}"
+        return label, ("Open Settings" if trouble.fixed_in_settings else "")
+    return f"{DOTS['green']} **Active**", ""
 
 
-def _out_of_step(item: ActionOwner) -> bool:
+def _out_of_step(item: ActionOwner, ctx: CardContext) -> bool:
     """A trigger Composio does not know yet, or disabled, while Planner has a key."""
     return (
         isinstance(item, EventTrigger)
         and item.sync_state != SyncState.registered
-        and bool(settings().composio_api_key)
+        and ctx.has_composio_key
     )
 
 
-def _act(change, message: str) -> None:
-    """A button's change through core, and a toast once it is made."""
-    if apply(change):
-        st.toast(plain(message))
+def _follow(run_id: int) -> None:
+    st.session_state[FOLLOWING] = {*st.session_state.get(FOLLOWING, set()), run_id}
 
 
-def _local(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "—"
-    local = moment.astimezone(schedule.zone(timezone))
-    return f"{relative(moment, now())} ({local:%a %d %b, %H:%M})"
+def refresh_seconds() -> float:
+    """How often the cards are read: every half second while a run started here has not
+    finished and a worker is there to finish it, else every ten seconds."""
+    following = st.session_state.get(FOLLOWING) or set()
+    if not following:
+        return REFRESH_SECONDS
+    with reading() as session:
+        following = unfinished(session, following)
+        online = worker_status(session, now()).online
+    st.session_state[FOLLOWING] = following
+    return FOLLOW_SECONDS if following and online else REFRESH_SECONDS
+
+
+def _act(change: Callable[[Session], object], message: str, follow: bool = False) -> None:
+    """A button's change through core; then a toast and the cards read afresh. A run the
+    change started (`follow`) is followed until it finishes."""
+    made: list = []
+    if apply(lambda session: made.append(change(session))):
+        if follow:
+            _follow(made[0].id)
+        st.session_state.toast = plain(message)
+        st.rerun()
 
 
 @dataclass(frozen=True)
@@ -80,26 +138,31 @@ class CardKind:
     acted: str  # what the toast says, with {name}
     pause: Callable[[Session, ActionOwner], object]
     resume: Callable[[Session, ActionOwner], object]
-    timezone: Callable[[ActionOwner], str]
-    when: Callable[[ActionOwner], tuple[str, str]]  # (in bold, small print)
+    when: Callable[[ActionOwner, CardContext], tuple[str, str]]  # (in bold, small print)
 
     @property
     def page_key(self) -> str:
         return f"{self.dialog}s_page"
 
 
-def _job_when(job: ScheduledJob) -> tuple[str, str]:
+def _job_when(job: ScheduledJob, ctx: CardContext) -> tuple[str, str]:
+    if job.status == Status.paused:
+        next_run = "none while paused"
+    else:
+        next_run = moment_in_words(job.next_run_at, job.timezone, ctx.now)
+        if waiting_for_worker(job, ctx.worker, ctx.now):
+            next_run += " — waiting for the worker"
     return (
-        f"**{schedule.describe(job.schedule)}** · {job.timezone}",
-        f"Next run: {_local(job.next_run_at, job.timezone)}  \n"
-        f"Last run: {_local(job.last_run_at, job.timezone)}",
+        f"**{schedule.describe(job.schedule)}** · {zone_label(job.timezone)}",
+        f"Next run: {next_run}  \n"
+        f"Last run: {moment_in_words(job.last_run_at, job.timezone, ctx.now)}",
     )
 
 
-def _trigger_when(trigger: EventTrigger) -> tuple[str, str]:
+def _trigger_when(trigger: EventTrigger, ctx: CardContext) -> tuple[str, str]:
     return (
-        f"**When:** {plain(event_in_words(trigger))}",
-        f"Last fired: {_local(trigger.last_fired_at, settings().timezone)}",
+        f"**When:** {plain(event_type_in_words(trigger.event))}",
+        f"Last fired: {moment_in_words(trigger.last_fired_at, ctx.viewer_timezone, ctx.now)}",
     )
 
 
@@ -107,60 +170,74 @@ JOB = CardKind(
     model=ScheduledJob, title="Scheduled jobs",
     empty="No jobs yet — add one to have {agent} start a chat on a schedule.",
     key="", dialog="job", primary="Run now", primary_key="run_",
-    act_now=lambda s, job: jobs.run_job_now(s, job.id, queue(), now()), acted="{name} queued.",
+    act_now=lambda s, job: jobs.run_job_now(s, job.id, queue(), now()),
+    acted="{name} started — its reply shows on the card.",
     pause=lambda s, job: jobs.pause_job(s, job.id, now()),
     resume=lambda s, job: jobs.resume_job(s, job.id, now(), queue()),
-    timezone=lambda job: job.timezone, when=_job_when,
+    when=_job_when,
 )  # fmt: skip
 TRIGGER = CardKind(
     model=EventTrigger, title="Event triggers",
     empty="No triggers yet — add one to have {agent} act when an email or message arrives.",
     key="t", dialog="trigger", primary="Send test event", primary_key="test_",
     act_now=lambda s, t: inbox.fire_test_event(s, settings(), t.id, queue(), now()),
-    acted="Test event sent to {name}.",
+    acted="Test event sent to {name} — its reply shows on the card.",
     pause=lambda s, t: triggers.pause_trigger(s, t.id, settings(), now()),
     resume=lambda s, t: triggers.resume_trigger(s, t.id, settings(), now()),
-    timezone=lambda t: settings().timezone, when=_trigger_when,
+    when=_trigger_when,
 )  # fmt: skip
 
 
-def card(item: ActionOwner, kind: CardKind, runs: list, workflows: dict[int, Workflow]) -> None:
+def _buttons(item: ActionOwner, kind: CardKind, ctx: CardContext) -> None:
+    full = {"use_container_width": True}
+    if st.button(kind.primary, key=f"{kind.primary_key}{item.id}", **full):
+        _act(lambda s: kind.act_now(s, item), kind.acted.format(name=item.name), follow=True)
+    paused = item.status == Status.paused
+    label, change = ("Resume", kind.resume) if paused else ("Pause", kind.pause)
+    if st.button(label, key=f"{kind.key}{label.lower()}_{item.id}", **full):
+        _act(lambda s: change(s, item), f"{item.name}: {label.lower()}d.")
+    if _out_of_step(item, ctx) and st.button("Connect to Composio", key=f"sync_{item.id}", **full):
+        _act(
+            lambda s: triggers.sync_trigger(s, item.id, settings(), now()),
+            f"{item.name} is connected to Composio.",
+        )
+    edit, delete = st.columns(2)
+    if edit.button("Edit", key=f"{kind.key}edit_{item.id}", **full):
+        open_dialog(kind.dialog, item.id)
+        st.rerun()
+    if delete.button("Delete", key=f"{kind.key}delete_{item.id}", **full):
+        open_dialog(f"delete_{kind.dialog}", item.id)
+        st.rerun()
+
+
+def card(
+    item: ActionOwner, kind: CardKind, runs: list, workflows: dict[int, Workflow],
+    ctx: CardContext,
+) -> None:  # fmt: skip
+    """One job or trigger: what it does, when, its status, its latest reply, its history."""
+    timezone = clock_of(item, ctx.viewer_timezone)
+    latest = runs[0] if runs else None
     with st.container(border=True):
         words, timing, buttons = st.columns([5, 4, 3])
-        words.markdown(f"#### {plain(item.name)}\n{status_label(item)}")
-        words.caption(plain(action_in_words(item, workflows)))
-        headline, details = kind.when(item)
+        with words:
+            label, fix = status_label(
+                item, ctx, latest is not None and latest.status == RunStatus.failed
+            )
+            st.markdown(f"#### {plain(item.name)}\n{label}")
+            if fix:
+                navigation.link(navigation.SETTINGS, fix)
+            st.caption(plain(action_in_words(item, workflows)))
+        headline, details = kind.when(item, ctx)
         timing.markdown(headline)
         timing.caption(details)
-        full = {"use_container_width": True}
-        if buttons.button(kind.primary, key=f"{kind.primary_key}{item.id}", **full):
-            _act(lambda s: kind.act_now(s, item), kind.acted.format(name=item.name))
-        paused = item.status == Status.paused
-        label, change = ("Resume", kind.resume) if paused else ("Pause", kind.pause)
-        if buttons.button(label, key=f"{kind.key}{label.lower()}_{item.id}", **full):
-            _act(lambda s: change(s, item), f"{item.name}: {label.lower()}d.")
-            st.rerun()
-        if _out_of_step(item) and buttons.button(
-            "Connect to Composio", key=f"sync_{item.id}", **full
-        ):
-            _act(
-                lambda s: triggers.sync_trigger(s, item.id, settings(), now()),
-                f"{item.name} is connected to Composio.",
-            )
-            st.rerun()
-        edit, delete = buttons.columns(2)
-        if edit.button("Edit", key=f"{kind.key}edit_{item.id}", **full):
-            open_dialog(kind.dialog, item.id)
-            st.rerun()
-        if delete.button("Delete", key=f"{kind.key}delete_{item.id}", **full):
-            open_dialog(f"delete_{kind.dialog}", item.id)
-            st.rerun()
+        with buttons:
+            _buttons(item, kind, ctx)
+        if latest is not None:
+            history.latest(latest, timezone, ctx.now, ctx.worker.online)
+        else:
+            st.caption(f"No runs yet — press *{kind.primary}* to try it.")
         with st.expander("History"):
-            if runs:
-                zone = schedule.zone(kind.timezone(item))
-                st.dataframe(history_rows(runs, zone), hide_index=True)
-            else:
-                st.caption("No runs yet.")
+            history.runs_in_full(runs, timezone, ctx.now, ctx.worker.online)
 
 
 def _items(session: Session, model: type, agent_id: int, key: str) -> tuple[list, int]:
@@ -179,7 +256,7 @@ def _page(key: str, total: int) -> int:
 
 
 def _section(kind: CardKind, agent: Agent, items: list, total: int, runs: dict[int, list],
-             workflows: dict[int, Workflow]) -> None:  # fmt: skip
+             workflows: dict[int, Workflow], ctx: CardContext) -> None:  # fmt: skip
     head, add = st.columns([5, 1])
     head.subheader(kind.title)
     if add.button(f"+ Add {kind.dialog}", key=f"add_{kind.dialog}", use_container_width=True):
@@ -188,23 +265,34 @@ def _section(kind: CardKind, agent: Agent, items: list, total: int, runs: dict[i
     if not items:
         st.info(kind.empty.format(agent=plain(agent.name)))
     for item in items:
-        card(item, kind, runs[item.id], workflows)
+        card(item, kind, runs[item.id], workflows, ctx)
     _page(kind.page_key, total)
 
 
-@st.fragment(run_every=10)
-def cards(agent_id: int) -> None:
-    """The lists refresh on their own; an open dialog is not part of them."""
+def _cards(agent_id: int, every: float) -> None:
+    """The lists, read afresh on every refresh; an open dialog is not part of them."""
+    if refresh_seconds() != every:
+        st.rerun()  # a followed run finished: back to the usual refresh (or the reverse)
     with reading() as session:
         agent = session.get(Agent, agent_id)
         workflows = {w.id: w for w in agents.list_all(session, Workflow)}
+        ctx = CardContext(
+            now(), viewer_timezone(), worker_status(session, now()),
+            bool(settings().composio_api_key),
+        )  # fmt: skip
         lists = []
         for kind in (JOB, TRIGGER):
             items, total = _items(session, kind.model, agent_id, kind.page_key)
             runs = recent_runs(session, kind.model, [item.id for item in items])
             lists.append((kind, items, total, runs))
     for kind, items, total, runs in lists:
-        _section(kind, agent, items, total, runs, workflows)
+        _section(kind, agent, items, total, runs, workflows, ctx)
+
+
+def cards(agent_id: int) -> None:
+    """The lists refresh on their own, faster while a run started here is on its way."""
+    every = refresh_seconds()
+    st.fragment(_cards, run_every=every)(agent_id, every)
 
 
 def render() -> None:
@@ -212,7 +300,8 @@ def render() -> None:
     with reading() as session:
         known = agents.list_all(session, Agent)
     if not known:
-        st.info("No agents yet — add one on the **Agents & workflows** page first.")
+        st.info("No agents yet — add the agent Planner should talk to first.")
+        navigation.link(navigation.AGENTS, "Add an agent on Agents & workflows")
         return
     names = [agent.name for agent in known]
     name = st.sidebar.selectbox("Agent", names, key="agent")

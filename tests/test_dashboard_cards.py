@@ -1,18 +1,89 @@
-"""The Planner page's cards, the Activity page and the password gate, through AppTest."""
+"""The Planner page's cards, the Activity page and the password gate, through AppTest:
+replies first, runs followed until they finish, one clock, plain words, links that fix."""
 
 from __future__ import annotations
 
-from sqlmodel import select
+from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block, Expander
+
+from core import jobs, triggers
+from core.catalog import sample_events
 from core.db import read_session
-from core.models import EventTrigger, Run, WebhookEvent, utcnow
+from core.errors import ValidationError
+from core.heartbeats import beat
+from core.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
+from core.jobs import JobFields
+from core.models import EventTrigger, Run, SyncState, WebhookEvent, utcnow
+from core.overview import local_time, moment_in_words
+from core.runner import execute_run
+from core.triggers import TriggerFields
+from core.webhooks import inbox_row, store_rows
+from support.fakes import Reply
+from support.queues import RecordingQueue
+from tests.conftest import snapshot
 from tests.screens import activity_page, briefing, stored_jobs, texts, triage
 
+LONG_REPLY = "Good morning! " + "Here is today's agenda, point by point. " * 20 + "THE END"
 
-def test_without_agents_the_planner_says_what_to_do(dashboard):
+
+def main_view(app: AppTest) -> str:
+    """What the page says without opening anything: every text outside an expander."""
+
+    def walk(node) -> list[str]:
+        if isinstance(node, Expander):
+            return []
+        if isinstance(node, Block):
+            return [text for child in node.children.values() for text in walk(child)]
+        value = getattr(node, "value", None)
+        return [value] if node.type in ("markdown", "caption", "info", "warning") else []
+
+    return "\n".join(walk(app.main)).replace("\\", "")
+
+
+def history_of(app: AppTest, index: int = 0) -> str:
+    """What the History expander of the `index`-th card says."""
+    history = [e for e in app.expander if e.label == "History"][index]
+    said = [*history.markdown, *history.caption]
+    return "\n".join(str(part.value) for part in said).replace("\\", "")
+
+
+def links(app: AppTest) -> list[tuple[str, str]]:
+    """Each page link as (label, the url path of the page it opens)."""
+    return [(link.value, link.proto.page) for link in app.page_link]
+
+
+def execute_all(settings, queue: RecordingQueue, http) -> None:
+    """Execute the submitted runs as the worker does (one attempt each)."""
+    for run_id in queue.run_ids:
+        execute_run(run_id, queue, http, settings)
+
+
+def daily(session, name: str, timezone: str, **action) -> jobs.ScheduledJob:
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", **(action or {"chat": "Hi"}))
+    job = jobs.create_job(session, name, fields, utcnow(), timezone)
+    session.commit()
+    return job
+
+
+def planner_and_its_refresh() -> None:
+    """The Planner page, saying how often its cards are read (AppTest runs this alone)."""
+    import streamlit as st
+
+    from dashboard import planner_page
+
+    planner_page.render()
+    st.text(f"refresh every {planner_page.refresh_seconds()} s")
+
+
+def test_without_agents_the_planner_links_to_the_agents_page(dashboard):
     app = dashboard()
     assert not app.exception
     assert "No agents yet" in texts(app)
+    assert ("Add an agent on Agents & workflows", "agents") in links(app)
     assert "Nothing will run until the worker is started" in texts(app)
 
 
@@ -29,12 +100,142 @@ def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, sessi
     app.button(key=f"pause_{job.id}").click().run()
     assert stored_jobs(settings)[0].status == "paused"
     assert "**Paused**" in texts(app)
+    assert "Next run: none while paused" in texts(app)
     app.button(key=f"resume_{job.id}").click().run()
     assert stored_jobs(settings)[0].status == "active"
     app.button(key=f"run_{job.id}").click().run()
     with read_session(settings.database_url) as db:
         [run] = db.exec(select(Run)).all()
     assert (run.job_id, run.source) == (job.id, "run_now")
+    assert [toast.value for toast in app.toast] == [
+        "Briefing started — its reply shows on the card\\."
+    ]
+
+
+def test_a_card_shows_the_latest_reply_and_history_shows_each_run_in_full(
+    dashboard, agent, settings, session, target, http
+):
+    job = briefing(session)
+    target.script("/v1/chat/completions", Reply(503), Reply(200, _completion(LONG_REPLY)))
+    queue = RecordingQueue()
+    run = jobs.run_job_now(session, job.id, queue, utcnow())
+    execute_run(run.id, queue, http, settings)
+    with read_session(settings.database_url) as db:
+        retrying = db.get(Run, run.id)
+    execute_run(run.id, queue, http, settings, clock=lambda: retrying.due_at)
+
+    app = dashboard()
+    shown = main_view(app)
+    assert "Latest reply" in shown and "ran by hand — succeeded in" in shown
+    assert "Good morning! Here is today's agenda" in shown and "THE END" not in shown
+    assert not app.dataframe
+    full = history_of(app)
+    assert LONG_REPLY in full
+    assert "Sent:" in full and "Hi" in full
+    assert "Attempt 1: failed —" in full and "had a problem of its own (HTTP 503)" in full
+    assert "answered HTTP" not in full
+
+
+def _completion(text: str) -> dict:
+    return {"choices": [{"message": {"role": "assistant", "content": text}}]}
+
+
+def test_a_failed_run_says_what_went_wrong_on_the_card(dashboard, agent, settings, session,
+                                                        target, http):  # fmt: skip
+    job = briefing(session)
+    target.script("/v1/chat/completions", Reply(400, {"error": "model not found"}))
+    queue = RecordingQueue()
+    jobs.run_job_now(session, job.id, queue, utcnow())
+    execute_all(settings, queue, http)
+
+    shown = main_view(dashboard())
+    assert "**Failed**" in shown and "Latest run failed" in shown
+    assert 'refused the request (HTTP 400): {"error": "model not found"}' in shown
+    assert "answered HTTP 400" not in shown
+
+
+def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session,
+                                                 http):  # fmt: skip
+    job = daily(
+        session, "Weekly report", "UTC", workflow="analyze-email", input='{"scope": "week"}'
+    )
+    queue = RecordingQueue()
+    jobs.run_job_now(session, job.id, queue, utcnow())
+    execute_all(settings, queue, http)
+
+    full = history_of(dashboard())
+    assert "scope: week" in full
+    assert "received.input.scope: week" in full and "ok: yes" in full
+    assert "{" not in full and "'scope'" not in full
+
+
+def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, settings, session,
+                                                                http):  # fmt: skip
+    job = briefing(session)
+    beat(settings, "worker-1", utcnow())  # a worker is there to finish it
+    app = page(planner_and_its_refresh)
+    assert "refresh every 10 s" in texts(app)
+
+    app.button(key=f"run_{job.id}").click().run()
+    assert "refresh every 0.5 s" in texts(app)
+    assert "ran by hand — waiting to start" in main_view(app)
+    assert "the reply shows here as soon as it arrives" in main_view(app)
+
+    with read_session(settings.database_url) as db:
+        [run] = db.exec(select(Run)).all()
+    execute_run(run.id, RecordingQueue(), http, settings)  # what the worker does
+    app.run()
+    assert "reply to: Hi" in main_view(app)
+    assert "refresh every 10 s" in texts(app)
+
+
+def test_a_run_waits_for_the_worker_without_fast_polling(page, agent, session):
+    job = briefing(session)
+    job.next_run_at = utcnow() - timedelta(minutes=2)
+    session.add(job)
+    session.commit()
+    app = page(planner_and_its_refresh)
+    assert "— waiting for the worker" in main_view(app)
+    app.button(key=f"run_{job.id}").click().run()
+    assert "ran by hand — waiting for the worker" in main_view(app)
+    assert "refresh every 10 s" in texts(app)
+
+
+def test_times_are_on_one_labelled_clock(dashboard, agent, settings, session, queue):
+    daily(session, "Berlin briefing", "Europe/Berlin")
+    trigger = triage(session, settings)
+    fire_test_event(session, settings, trigger.id, queue, utcnow())
+    with read_session(settings.database_url) as db:
+        fired = db.get(EventTrigger, trigger.id)
+    fired.last_fired_at = utcnow()
+    session.merge(fired)
+    session.commit()
+
+    app = dashboard()
+    app.context = {"timezone": "America/New_York"}
+    app.run()
+    shown = main_view(app)
+    assert "· Berlin" in shown
+    assert "(Berlin)" in shown  # the job's next run, on its own clock
+    assert "Last fired: just now — " in shown and "(New York)" in shown
+    assert "UTC" not in shown
+
+
+def test_a_local_trigger_says_why_and_links_to_settings(dashboard, agent, settings, session):
+    triage(session, settings)
+    app = dashboard()
+    assert "**Not connected to Composio** — add the Composio key in Settings" in texts(app)
+    assert ("Open Settings", "settings") in links(app)
+
+
+def test_a_trigger_whose_sign_in_expired_says_reconnect(dashboard, agent, settings, session):
+    trigger = triage(session, settings)
+    trigger.sync_state, trigger.sync_error = SyncState.error, ACCOUNT_EXPIRED_REASON
+    session.add(trigger)
+    session.commit()
+    app = dashboard()
+    assert "**Gmail sign-in expired — reconnect**" in texts(app)
+    assert ("Sign in to Gmail again in Settings", "settings") in links(app)
 
 
 def test_a_local_trigger_is_connected_to_composio_from_its_card(dashboard, agent, settings,
@@ -43,6 +244,7 @@ def test_a_local_trigger_is_connected_to_composio_from_its_card(dashboard, agent
     app = dashboard()
     assert not [b for b in app.button if b.key == f"sync_{trigger.id}"]  # no key yet
     app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
+    assert "**Not connected to Composio** — press Connect to Composio" in texts(app)
     app.button(key=f"sync_{trigger.id}").click().run()
     with read_session(settings.database_url) as db:
         synced = db.get(EventTrigger, trigger.id)
@@ -50,18 +252,128 @@ def test_a_local_trigger_is_connected_to_composio_from_its_card(dashboard, agent
     assert "Not connected to Composio" not in texts(app)
 
 
-def test_activity_lists_runs_and_replays_events(page, settings, session, agent, queue):
-    from core.inbox import fire_test_event
+GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
 
-    triage(session, settings)
-    fire_test_event(session, settings, "Triage", queue, utcnow())
+
+def _delivered(settings, event_id: str = "msg_1") -> str:
+    """The sample Gmail event, stored as the webhook stores a delivery (of user-42)."""
+    from core.envelope import read_envelope
+
+    metadata = {k: v for k, v in GMAIL["metadata"].items() if k != "trigger_id"}
+    payload = GMAIL | {"id": event_id, "metadata": metadata}
+    store_rows(settings.database_url, [inbox_row(event_id, read_envelope(payload), utcnow())])
+    return event_id
+
+
+def _listening(session, settings, name: str, **action) -> EventTrigger:
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", user_id="user-42",
+                           **(action or {"chat": "New mail: {emailSubject}"}))  # fmt: skip
+    return triggers.create_trigger(session, name, fields, settings, utcnow())
+
+
+def test_activity_reads_like_a_log(page, settings, session, agent, http):
+    job = briefing(session)
+    queue = RecordingQueue()
+    jobs.run_job_now(session, job.id, queue, utcnow())
+    execute_all(settings, queue, http)
+    _listening(session, settings, "Triage")
+    process_event(settings, _delivered(settings), queue, utcnow())
+
     app = page(activity_page)
     assert not app.exception
-    assert app.dataframe[0].value["What"].tolist() == ["Triage"]
-    app.button(key="replay").click().run()
+    shown = main_view(app)
+    assert "**Briefing** — ran by hand — succeeded in " in shown
+    assert "— reply: reply to: Hi" in shown
+    assert "**Gmail · new email from Jane Doe: Q4 planning doc** — started Triage" in shown
+    assert "**Triage** — ran for an event — waiting for the worker" in shown  # none is online
+    for raw in ("run_now", "dispatched", "GMAIL_NEW_GMAIL_MESSAGE", "msg_1", "composio."):
+        assert raw not in shown
+    assert not app.dataframe
+    assert "(UTC)" in shown  # the viewer's clock, named
+
+    app.selectbox(key="activity_status").set_value("failed").run()
+    assert "No runs match these choices." in main_view(app)
+    assert [o for o in app.selectbox(key="activity_status").options][:3] == [
+        "All runs", "Waiting", "Running",
+    ]  # fmt: skip
+
+
+def test_replay_asks_which_triggers_and_says_what_it_starts(page, settings, session, agent,
+                                                            workflow, queue):  # fmt: skip
+    first = _listening(session, settings, "Triage")
+    second = _listening(session, settings, "Analyze", workflow="analyze-email")
+    event_id = _delivered(settings)
+    process_event(settings, event_id, queue, utcnow())
+
+    app = page(activity_page)
+    app.button(key=f"replay_{event_id}").click().run()
+    chooser = app.multiselect(key="replay_triggers")
+    assert chooser.value == [second.id, first.id]  # those it started, by name
+    shown = main_view(app)
+    assert "**Analyze** — Runs workflow analyze-email" in shown
+    assert "**Triage** — Starts a chat: New mail: {emailSubject}" in shown
+
+    chooser.set_value([first.id]).run()
+    assert "Analyze** — Runs workflow" not in main_view(app)
+    app.button(key="replay_confirm").click().run()
     with read_session(settings.database_url) as db:
-        assert len(db.exec(select(Run)).all()) == 1
-        assert len(db.exec(select(WebhookEvent)).all()) == 2
+        replayed = db.exec(select(Run).where(Run.event_id != event_id)).all()
+        copy_ = db.get(WebhookEvent, replayed[0].event_id)
+    assert [(run.trigger_id, run.source) for run in replayed] == [(first.id, "event")]
+    assert (copy_.status, copy_.id.startswith(event_id)) == ("dispatched", True)
+    assert "**Replayed · Gmail · new email from Jane Doe: Q4 planning doc** — started Triage" in (
+        main_view(app)
+    )
+
+
+def test_replay_with_no_trigger_chosen_is_refused_and_changes_nothing(page, settings, session,
+                                                                      agent, queue):  # fmt: skip
+    _listening(session, settings, "Triage")
+    event_id = _delivered(settings)
+    process_event(settings, event_id, queue, utcnow())
+    app = page(activity_page)
+    app.button(key=f"replay_{event_id}").click().run()
+    app.multiselect(key="replay_triggers").set_value([]).run()
+    before = snapshot(settings.database_url)
+    app.button(key="replay_confirm").click().run()
+    assert "Choose at least one trigger for the event to start." in texts(app)
+    assert snapshot(settings.database_url) == before
+
+
+def test_replay_starts_only_triggers_that_listen_to_the_event(settings, session, agent, queue):
+    triage(session, settings)  # a test event of Triage names no user: no delivery matches it
+    calendar = triggers.create_trigger(
+        session, "Calendar", TriggerFields(agent="Assistant", chat="x",
+        event="GOOGLECALENDAR_GOOGLE_CALENDAR_EVENT_SYNC_TRIGGER"), settings, utcnow(),
+    )  # fmt: skip
+    test_run = fire_test_event(session, settings, "Triage", queue, utcnow())
+    before = snapshot(settings.database_url)
+    with pytest.raises(ValidationError, match="Only an active trigger that listens"):
+        replay_event(session, test_run.event_id, queue, utcnow(), [calendar.id])
+    assert snapshot(settings.database_url) == before
+
+    copy_ = replay_event(session, test_run.event_id, queue, utcnow(), [test_run.trigger_id])
+    with read_session(settings.database_url) as db:
+        [run] = db.exec(select(Run).where(Run.event_id == copy_.id)).all()
+    assert (run.trigger_id, run.status) == (test_run.trigger_id, "queued")
+    assert queue.run_ids[-1] == run.id
+
+
+def test_one_clock_names_its_zone_and_the_year_only_when_it_differs():
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert local_time(now, "Europe/Berlin", now) == "Fri 27 Nov, 13:00 (Berlin)"
+    earlier = datetime(2025, 11, 30, 14, 0, tzinfo=UTC)
+    assert local_time(earlier, "America/New_York", now) == "Sun 30 Nov 2025, 09:00 (New York)"
+    assert moment_in_words(None, "UTC", now) == "never"
+
+
+def test_an_empty_activity_page_links_to_what_fills_it(page, settings):
+    app = page(activity_page)
+    assert "Nothing has run yet" in texts(app)
+    assert links(app) == [
+        ("Add a job or a trigger on the Planner page", ""),  # the default page's path
+        ("Connect Composio in Settings", "settings"),
+    ]
 
 
 def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):

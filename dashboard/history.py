@@ -1,0 +1,83 @@
+"""Runs as people read them, on a card and on the Activity page: the latest reply or
+error at a glance, and each run in full — when, how it ran, what was sent, the reply,
+the error in plain words, the attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from core.models import TERMINAL_STATUSES, Run
+from core.overview import local_time
+from core.words import (
+    STATUS_WORDS,
+    attempts_in_words,
+    one_line,
+    run_in_words,
+    run_result,
+    sent_text,
+)
+from dashboard.context import plain
+
+RESULT_LABELS = {"reply": "Reply", "error": "Error", "why": "Reason"}
+LOG_EXCERPT = 160
+EXCERPT_BETWEEN = " · "  # between a data reply's key: value lines in an excerpt
+
+
+def lines(text: str) -> str:
+    """Outside text as Markdown that keeps its line breaks and shows nothing as markup."""
+    return plain(text).replace("\n", "  \n")
+
+
+def when(run: Run, timezone: str, now: datetime) -> str:
+    """When a run started (or is due to), on the one clock."""
+    return local_time(run.started_at or run.due_at, timezone, now)
+
+
+def latest(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
+    """A card's newest run in a few lines: its reply or error, or that it is on its way."""
+    said = run_in_words(run, now, worker_online)
+    if run.status not in TERMINAL_STATUSES:
+        st.caption(
+            f":material/hourglass_top: {said} · {when(run, timezone, now)} · "
+            "the reply shows here as soon as it arrives."
+        )
+        return
+    kind, text = run_result(run, EXCERPT_BETWEEN)
+    heading = {"reply": "Latest reply", "error": "Latest run failed"}.get(
+        kind, f"Latest run: {STATUS_WORDS.get(run.status, run.status).lower()}"
+    )
+    st.caption(f"**{heading}** · {said} · {when(run, timezone, now)}")
+    if text:
+        st.markdown("> " + plain(one_line(text)))
+
+
+def log_line(name: str, run: Run, now: datetime, worker_online: bool) -> str:
+    """ "**Morning Briefing** — ran by hand — succeeded in 0.4 s — reply: …" """
+    kind, text = run_result(run, EXCERPT_BETWEEN)
+    result = f" — {kind}: {plain(one_line(text, LOG_EXCERPT))}" if text else ""
+    return f"**{plain(name)}** — {run_in_words(run, now, worker_online)}{result}"
+
+
+def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
+    """One run in full: what was sent, the whole reply or error, each failed attempt."""
+    st.markdown(f"**{when(run, timezone, now)}** — {run_in_words(run, now, worker_online)}")
+    sent = sent_text(run)
+    if sent:
+        st.markdown("**Sent:**  \n" + lines(sent))
+    kind, text = run_result(run)
+    if text:
+        st.markdown(f"**{RESULT_LABELS[kind]}:**  \n" + lines(text))
+    for attempt in attempts_in_words(run):
+        st.caption(plain(attempt))
+
+
+def runs_in_full(runs: list[Run], timezone: str, now: datetime, worker_online: bool) -> None:
+    """A card's history: its runs, newest first, each in full."""
+    if not runs:
+        st.caption("No runs yet.")
+    for number, run in enumerate(runs):
+        if number:
+            st.divider()
+        full(run, timezone, now, worker_online)

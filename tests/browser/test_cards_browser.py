@@ -1,0 +1,45 @@
+"""Replies first, in a real browser: a run started on a card is followed until the real
+worker finishes it, and its reply is on the card without opening anything; the Activity
+page reads it as a log line."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from core import jobs
+from core.jobs import JobFields
+from core.models import utcnow
+from tests.browser import test_dashboard_browser as shared
+
+# The browser fixtures of the dashboard's browser tests: a real `streamlit run`, a tab on it.
+dashboard_url, page, card = shared.dashboard_url, shared.page, shared.card
+
+REPLY = "reply to: Good morning, Berlin!"
+
+
+def test_the_reply_shows_on_the_card_once_the_worker_finished(
+    page: Page, session, settings, agent, target, consumer
+):
+    consumer()
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Good morning, Berlin!")
+    jobs.create_job(session, "Morning Briefing", fields, utcnow(), "Europe/Berlin")
+    page.reload()
+    briefing = card(page, "Morning Briefing")
+    expect(briefing.get_by_text("No runs yet — press Run now to try it.")).to_be_visible()
+
+    briefing.get_by_role("button", name="Run now").click()
+    expect(briefing.get_by_role("blockquote")).to_have_text(REPLY, timeout=60_000)
+    expect(briefing.get_by_text("ran by hand — succeeded in").first).to_be_visible()
+    briefing.get_by_text("History", exact=True).click()
+    expect(briefing.get_by_text("Sent:")).to_be_visible()
+    expect(briefing.get_by_text("(Berlin) — ran by hand")).to_be_visible()
+
+    page.get_by_role("link", name="Activity").click()
+    logged = page.get_by_text("Morning Briefing — ran by hand — succeeded in")
+    expect(logged).to_contain_text(f"— reply: {REPLY}")
+
+
+def test_an_empty_planner_links_to_the_page_that_fixes_it(page: Page):
+    expect(page.get_by_text("No agents yet")).to_be_visible()
+    page.get_by_role("link", name="Add an agent on Agents & workflows").click()
+    expect(page.get_by_role("heading", name="Agents & workflows", level=1)).to_be_visible()
