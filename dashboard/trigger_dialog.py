@@ -111,7 +111,11 @@ def _filters_refusal(kind: TriggerType, filters: dict[str, Any], problems: list[
 
 
 def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """A value of the event's data on one line: text as it is, a list of words as words."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        text = ", ".join(value)
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     one_line = " ".join(text.split())
     if len(one_line) > PREVIEW_CHARACTERS:
         return one_line[: PREVIEW_CHARACTERS - 1] + "…"
@@ -121,7 +125,9 @@ def _shown(value: Any) -> str:
 def _event_input_preview(data: dict[str, Any]) -> None:
     """What a trigger's workflow gets: the event's data (it takes no other input), as
     name: value lines; JSON only behind the advanced toggle."""
-    st.markdown("**Input for the workflow** — the event's data, as the last such event had it")
+    st.markdown(
+        "**Input for the workflow** — the event's data, as the last such event (or a sample) had it"
+    )
     if st.toggle("Show as JSON (advanced)", key="trigger_input_json"):
         st.code(json.dumps(data, indent=2, ensure_ascii=False), language="json")
     else:

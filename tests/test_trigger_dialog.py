@@ -186,6 +186,7 @@ def test_a_triggers_workflow_shows_the_events_data_as_its_input(dashboard, agent
     app.button(key="add_trigger").click().run()
     app.radio(key="action_kind").set_value("Run a workflow").run()
     assert "sender: Jane Doe <jane@example.com>" in texts(app)
+    assert "label_ids: INBOX, UNREAD, CATEGORY_PERSONAL" in texts(app)
     assert app.get("code") == []
     app.toggle(key="trigger_input_json").set_value(True).run()
     assert '"sender": "Jane Doe <jane@example.com>"' in app.get("code")[0].value

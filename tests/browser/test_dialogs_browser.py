@@ -1,0 +1,45 @@
+"""The dialogs in a real browser, where AppTest can't look: Esc and a click outside keep a
+half-filled dialog open, the timezone picker's own filter finds a city and a country, and
+a variable chip writes itself into the message."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_dashboard_browser import SCREENSHOTS, dashboard_url, page  # noqa: F401
+from tests.screens import stored_jobs
+
+
+def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):  # noqa: F811
+    page.get_by_role("button", name="+ Add job").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill("Morning briefing")
+    page.keyboard.press("Escape")
+    page.mouse.click(5, 5)
+    expect(dialog.get_by_label("Name")).to_have_value("Morning briefing")
+
+    picker = dialog.get_by_role("combobox", name="Timezone")
+    for typed, found in [("Munich", "Munich — Germany (Europe/Berlin)"),
+                         ("Germany", "— Germany (Europe/Berlin)"),
+                         ("New York", "New York — United States (America/New_York)"),
+                         ("India", "— India (Asia/Kolkata)")]:  # fmt: skip
+        picker.click()
+        page.keyboard.type(typed)
+        expect(page.get_by_role("option").filter(has_text=found).first).to_be_visible()
+        page.keyboard.press("Escape")
+    picker.click()
+    page.keyboard.type("Munich")
+    page.get_by_role("option", name="Munich — Germany (Europe/Berlin)").click()
+
+    message = dialog.get_by_label("Message to the agent")
+    message.fill("Good morning, it is")
+    message.press("Control+Enter")
+    dialog.get_by_role("button", name="{dayOfWeek}").click()
+    expect(message).to_have_value("Good morning, it is {dayOfWeek}")
+    expect(dialog.get_by_text("on its next run")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "job-dialog-timezone.png"))
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Morning briefing")).to_be_visible()
+    assert [(job.timezone, job.config["template"]) for job in stored_jobs(settings)] == [
+        ("Europe/Berlin", "Good morning, it is {dayOfWeek}")
+    ]
