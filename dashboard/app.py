@@ -7,9 +7,10 @@ CLI uses); "run now" and test events are submitted to the worker, never run here
 import streamlit as st
 
 from core.overview import worker_status
-from dashboard import activity_page, agents_page, auth, planner_page, settings_page
+from dashboard import auth
 from dashboard.context import now, reading
 from dashboard.dialogs import show_open_dialog, show_pending_toast
+from dashboard.navigation import pages
 
 st.set_page_config(page_title="Planner", page_icon=":material/event_repeat:", layout="wide")
 
@@ -23,35 +24,7 @@ if auth.signed_in():
             "runs Planner for you.",
             icon=":material/warning:",
         )
-    navigation = st.navigation(
-        [
-            st.Page(
-                planner_page.render,
-                title="Planner",
-                icon=":material/event_repeat:",
-                url_path="planner",
-                default=True,
-            ),
-            st.Page(
-                activity_page.render,
-                title="Activity",
-                icon=":material/history:",
-                url_path="activity",
-            ),
-            st.Page(
-                agents_page.render,
-                title="Agents & workflows",
-                icon=":material/smart_toy:",
-                url_path="agents",
-            ),
-            st.Page(
-                settings_page.render,
-                title="Settings",
-                icon=":material/settings:",
-                url_path="settings",
-            ),
-        ]
-    )
+    navigation = st.navigation(pages())
     navigation.run()
     show_open_dialog()
     show_pending_toast()

@@ -80,9 +80,9 @@ def reading() -> Session:
 
 def queue() -> RunQueue:
     """The worker's queue: "run now" and test events are submitted, never run here."""
-    from worker.tasks import task_queue
+    from worker.queue import queue_for
 
-    return task_queue
+    return queue_for(get_settings())
 
 
 def now() -> datetime:

@@ -116,3 +116,16 @@ class HueyRunQueue:
         """One message for a batch of events (the webhook stores them in batches)."""
         if event_ids:
             self.process_events(list(event_ids))
+
+
+_queues: dict[str, HueyRunQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def queue_for(settings: Settings) -> HueyRunQueue:
+    """The queue at `settings.queue_url`, made once per URL in a process: a page or a
+    command submits to the queue its own settings name, not the one read at import."""
+    with _queues_lock:
+        if settings.queue_url not in _queues:
+            _queues[settings.queue_url] = HueyRunQueue(make_huey(settings.queue_url), settings)
+        return _queues[settings.queue_url]
