@@ -89,12 +89,17 @@ def test_a_trigger_is_deleted_after_confirmation(dashboard, agent, settings, ses
     assert stored_triggers(settings) == []
 
 
-def test_a_trigger_needing_filters_says_so_in_the_dialog(dashboard, agent, settings):
-    app = dashboard()
+def new_trigger(app: AppTest, name: str, toolkit: str, event: str) -> AppTest:
+    """The trigger dialog opened afresh on one app's event."""
     app.button(key="add_trigger").click().run()
-    app.text_input(key="trigger_name").input("Commits")
-    app.selectbox(key="trigger_app").set_value("GitHub").run()
-    app.selectbox(key="trigger_event").set_value("Commit Event").run()
+    app.text_input(key="trigger_name").input(name)
+    app.selectbox(key="trigger_app").set_value(toolkit).run()
+    app.selectbox(key="trigger_event").set_value(event).run()
+    return app
+
+
+def test_a_trigger_needing_filters_says_so_in_the_dialog(dashboard, agent, settings):
+    app = new_trigger(dashboard(), "Commits", "GitHub", "Commit Event")
     app.text_area(key="action_template").input("New commit: {commitMessage}").run()
     app.button(key="trigger_save").click().run()
     assert "Fill in Owner and Repository: this event needs them." in texts(app)
@@ -149,11 +154,7 @@ def test_filters_have_labels_and_help_in_words_and_the_rest_folded(dashboard, ag
 
 
 def test_number_and_yes_no_filters_are_typed(dashboard, agent, settings):
-    app = dashboard()
-    app.button(key="add_trigger").click().run()
-    app.text_input(key="trigger_name").input("Calendar")
-    app.selectbox(key="trigger_app").set_value("Google Calendar").run()
-    app.selectbox(key="trigger_event").set_value("Calendar Event Sync").run()
+    app = new_trigger(dashboard(), "Calendar", "Google Calendar", "Calendar Event Sync")
     app.number_input(key="f_interval").set_value(30)
     app.checkbox(key="f_showDeleted").check()
     app.text_area(key="action_template").input("Changed: {eventTitle}").run()
