@@ -9,10 +9,7 @@ from playwright.sync_api import Page, expect
 from core import jobs
 from core.jobs import JobFields
 from core.models import utcnow
-from tests.browser import test_dashboard_browser as shared
-
-# The browser fixtures of the dashboard's browser tests: a real `streamlit run`, a tab on it.
-dashboard_url, page, card = shared.dashboard_url, shared.page, shared.card
+from tests.browser.browsing import card
 
 REPLY = "reply to: Good morning, Berlin!"
 

@@ -1,22 +1,11 @@
-"""The dashboard in a real browser: Debian's Chromium driven by Playwright, against the
-real `streamlit run`, a real worker and a local fake agent.
-
-Without Chromium these tests are skipped with the reason; CI sets PLANNER_REQUIRE_BROWSER=1
-so that a missing browser fails instead.
-"""
+"""A job and a trigger in a real browser, against the real `streamlit run`, a real worker
+and a local fake agent (fixtures in conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
-import pytest
+from playwright.sync_api import Page, expect
 
 from core import jobs
 from core.jobs import JobFields
@@ -24,76 +13,7 @@ from core.models import utcnow
 from core.overview import moment_in_words
 from core.schedule import next_occurrence
 from support.fakes import Reply
-from support.processes import ROOT, free_port, settings_env
-from support.waiting import wait_until
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-if not Path(CHROMIUM).exists():
-    reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get("PLANNER_REQUIRE_BROWSER"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-@pytest.fixture
-def dashboard_url(settings, tmp_path) -> Iterator[str]:
-    port = free_port()
-    streamlit = str(Path(sys.executable).with_name("streamlit"))
-    log = (tmp_path / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [streamlit, "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=settings_env(settings), stdout=log, stderr=log,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(url + "/_stcore/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(healthy, timeout=60, what="streamlit")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-
-
-@pytest.fixture
-def page(dashboard_url) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(30_000)
-        tab.goto(dashboard_url)
-        yield tab
-        browser.close()
-
-
-def is_green(css_color: str) -> bool:
-    red, green, blue = (int(part) for part in re.findall(r"\d+", css_color)[:3])
-    return green > red and green > blue
-
-
-def card(page: Page, name: str, button: str = "Run now"):
-    """The card of `name`: the innermost block holding its heading, its main button and
-    its history."""
-    return (
-        page.locator("div")
-        .filter(has=page.get_by_role("heading", name=name))
-        .filter(has=page.get_by_role("button", name=button))
-        .filter(has=page.get_by_text("History", exact=True))
-        .last
-    )
+from tests.browser.browsing import SCREENSHOTS, card, is_green
 
 
 def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, target, consumer):

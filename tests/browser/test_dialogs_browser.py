@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_dashboard_browser import SCREENSHOTS, dashboard_url, page  # noqa: F401
+from tests.browser.browsing import SCREENSHOTS
 from tests.screens import stored_jobs
 
 
-def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):  # noqa: F811
+def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):
     page.get_by_role("button", name="+ Add job").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Name").fill("Morning briefing")
