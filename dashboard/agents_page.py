@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import agents, credentials
-from core.agents import AGENT_PRESETS, BACKEND_WORDS, AgentPreset
+from core.agents import AGENT_PRESETS, BACKEND_WORDS
 from core.connection_check import check_connection
 from core.credentials import key_in_words
 from core.models import Agent, Workflow
@@ -37,6 +37,8 @@ def _save(change, form: str, name: str) -> None:
     if apply(change):
         st.session_state[form] = st.session_state.get(form, 0) + 1
         st.session_state.opened = name.strip()
+        for key in NEW_AGENT.values():  # a fresh add form starts from the preset again
+            st.session_state.pop(key, None)
         st.toast(f"Saved {plain(name.strip())}.")
         st.rerun()
 
@@ -84,39 +86,59 @@ def _sealed(key: str, forget: bool) -> str | None:
     return "" if forget else None
 
 
-def _preset() -> AgentPreset:
-    """The backend a new agent starts from; changing it refills the form."""
-    choice = st.selectbox(
+NEW_AGENT = {
+    "backend": "new_agent_backend",
+    "base_url": "new_agent_url",
+    "model": "new_agent_model",
+}
+
+
+def _fill_from_preset() -> None:
+    """Put the chosen preset's backend, address and model into the add form's fields."""
+    preset = AGENT_PRESETS[st.session_state.get("agent_preset", next(iter(AGENT_PRESETS)))]
+    for attribute, key in NEW_AGENT.items():
+        st.session_state[key] = getattr(preset, attribute)
+
+
+def _preset() -> None:
+    """The backend a new agent starts from; choosing one refills the form."""
+    if NEW_AGENT["base_url"] not in st.session_state:
+        _fill_from_preset()
+    st.selectbox(
         "Start from",
         list(AGENT_PRESETS),
         key="agent_preset",
+        on_change=_fill_from_preset,
         help="Fills in the address and the model; you can change them.",
     )
-    return AGENT_PRESETS[choice]
 
 
 def agent_form(agent: Agent | None) -> None:
-    """Add an agent, or change one: the same form, the same rules (core.agents)."""
+    """Add an agent, or change one: the same form, the same rules (core.agents). The add
+    form's fields are filled from a preset; an agent's own form from the agent."""
     round_ = st.session_state.get("agent_form", 0)
-    preset = None if agent else _preset()
-    start = agent or Agent(name="", backend=preset.backend, base_url=preset.base_url,
-                           model=preset.model)  # fmt: skip
-    form = f"agent_{agent.id}_{round_}" if agent else f"add_agent_{round_}_{preset.base_url}"
+    if agent is None:
+        _preset()
+    start = agent or Agent(name="", backend="openai", base_url="")
+    filled = {name: {"value": getattr(start, name)} if agent else {"key": key}
+              for name, key in NEW_AGENT.items()}  # fmt: skip
+    form = f"agent_{agent.id}_{round_}" if agent else f"add_agent_{round_}"
     with st.form(form):
         name = st.text_input("Name", value=start.name, placeholder="Assistant")
         kinds = list(BACKEND_WORDS)
         backend = st.selectbox(
             "Kind",
             kinds,
-            index=kinds.index(start.backend),
+            index=kinds.index(start.backend) if agent else None,
             format_func=BACKEND_WORDS.get,
             help="An OpenAI-compatible API (OpenAI, Ollama, LM Studio, …), or any address "
             "that takes Planner's JSON and answers with a reply.",
+            **({} if agent else filled["backend"]),
         )
         url = st.text_input(
-            "Address", value=start.base_url, placeholder="http://localhost:11434/v1"
+            "Address", placeholder="http://localhost:11434/v1", **filled["base_url"]
         )
-        model = st.text_input("Model", value=start.model, placeholder="llama3.2")
+        model = st.text_input("Model", placeholder="llama3.2", **filled["model"])
         prompt = st.text_area("System prompt (optional)", value=start.system_prompt)
         key, forget, key_env = _key_inputs(
             "API key", start.api_key_env, bool(start.api_key_secret), form
@@ -124,7 +146,7 @@ def agent_form(agent: Agent | None) -> None:
         if st.form_submit_button("Save" if agent else "Add agent"):
             _save(
                 lambda s: agents.save_agent(
-                    s, name, backend, url, model, prompt, key_env,
+                    s, name, backend or "", url, model, prompt, key_env,
                     s.get(Agent, agent.id) if agent else None,
                     api_key_secret=_sealed(key, forget),
                 ),

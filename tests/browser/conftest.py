@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -60,11 +60,24 @@ def dashboard_url(settings, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(dashboard_url) -> Iterator[Page]:
+def open_tab(dashboard_url) -> Iterator[Callable[..., Page]]:
+    """Opens the dashboard in a new tab of one Chromium; `timezone_id` is the clock the
+    browser reports (what the dashboard takes as the viewer's timezone)."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(30_000)
-        tab.goto(dashboard_url)
-        yield tab
+
+        def open_one(timezone_id: str | None = None) -> Page:
+            tab = browser.new_page(
+                viewport={"width": 1400, "height": 1000}, timezone_id=timezone_id
+            )
+            tab.set_default_timeout(30_000)
+            tab.goto(dashboard_url)
+            return tab
+
+        yield open_one
         browser.close()
+
+
+@pytest.fixture
+def page(open_tab) -> Page:
+    return open_tab()
