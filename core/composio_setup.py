@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core import composio_sync, credentials
+from core import composio_sync, credentials, secrets
 from core.catalog import offline_catalog
 from core.composio_sync import Account
 from core.config import Settings
@@ -42,6 +42,12 @@ def key_source(session: Session, settings: Settings) -> str:
     return "stored" if credentials.stored(session, settings, credentials.COMPOSIO_API_KEY) else ""
 
 
+def _can_store(settings: Settings) -> None:
+    """Raise SecretKeyError now if PLANNER_SECRET_KEY cannot encrypt, before Composio is
+    asked or changed (a secret it returned could not be kept)."""
+    secrets.encrypt(settings, "")
+
+
 def save_api_key(session: Session, settings: Settings, pasted: str) -> None:
     """Store a pasted API key (encrypted) once Composio accepted it; a key it refuses,
     or one the environment overrides, changes nothing."""
@@ -53,7 +59,7 @@ def save_api_key(session: Session, settings: Settings, pasted: str) -> None:
             field,
         )
     key = credentials.clean_secret(pasted, field)
-    credentials.seal(settings, key, field)  # PLANNER_SECRET_KEY works, before asking Composio
+    _can_store(settings)
     composio_sync.check_api_key(replace(settings, composio_api_key=key))
     credentials.store(session, settings, field, key)
 
@@ -91,6 +97,7 @@ class Connection:
 def connect(session: Session, settings: Settings) -> Connection:
     """Point Composio's webhook subscription at PUBLIC_BASE_URL and store the signing
     secret it returns, which the webhook process picks up without a restart."""
+    _can_store(settings)
     subscription = composio_sync.connect_webhook(settings)
     secret = subscription.get("secret") or ""
     if secret:

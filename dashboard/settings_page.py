@@ -135,7 +135,7 @@ def _webhook(config: Settings, ready: bool) -> None:
     else:
         st.caption("Until you press Connect, the webhook refuses Composio's deliveries.")
     if st.button(
-        "Connect", key="composio_connect",
+        "Connect again" if ready else "Connect", key="composio_connect",
         disabled=not (config.composio_api_key and config.webhook_url),
     ):  # fmt: skip
         try:
@@ -151,12 +151,16 @@ def _webhook(config: Settings, ready: bool) -> None:
 
 
 def _start_sign_in(config: Settings, toolkit: str) -> None:
+    """Ask Composio for a sign-in link, then run the whole page again: while a sign-in
+    started here is unfinished, the list of apps looks again every few seconds."""
+
     def start() -> str:
         sign_in = composio_setup.start_sign_in(config, toolkit)
         st.session_state.setdefault(LINKS, {})[sign_in.toolkit] = sign_in.url
         return f"Open the sign-in page below to connect {sign_in.app}."
 
     _change("apps", start)
+    st.rerun()
 
 
 def _disconnect(config: Settings, toolkit: str) -> None:
@@ -173,13 +177,12 @@ def _app_row(config: Settings, app: AppConnection) -> None:
     words, action = st.columns([4, 1])
     words.markdown(plain(app.in_words()))
     if app.state == "connected":
-        st.session_state.get(LINKS, {}).pop(app.toolkit, None)
         action.button("Disconnect", key=f"composio_disconnect_{slug}", on_click=_disconnect,
                       args=(config, app.toolkit))  # fmt: skip
         return
     label = "Reconnect" if app.state == "problem" else "Connect"
-    action.button(label, key=f"composio_connect_{slug}", on_click=_start_sign_in,
-                  args=(config, app.toolkit))  # fmt: skip
+    if action.button(label, key=f"composio_connect_{slug}"):
+        _start_sign_in(config, app.toolkit)
     link = st.session_state.get(LINKS, {}).get(app.toolkit)
     if link:
         st.link_button(f"Sign in to {app.name} ↗", link)
@@ -193,6 +196,13 @@ def _apps(config: Settings) -> None:
     except PlannerError as error:
         st.error(plain(error))
         return
+    links = st.session_state.get(LINKS, {})
+    finished = [app for app in connections if app.state == "connected" and app.toolkit in links]
+    if finished:  # signed in: say so, and stop looking (the whole page runs again)
+        for app in finished:
+            links.pop(app.toolkit)
+        st.session_state[NOTICE.format("apps")] = ("success", finished[-1].in_words() + ".")
+        st.rerun()
     for app in connections:
         _app_row(config, app)
     listed = {app.toolkit for app in connections}
@@ -200,8 +210,8 @@ def _apps(config: Settings) -> None:
     pick, go = st.columns([4, 1], vertical_alignment="bottom")
     other = pick.selectbox("Another app", list(others), format_func=others.get,
                            key="composio_other_app")  # fmt: skip
-    go.button("Connect", key="composio_connect_other", on_click=_start_sign_in,
-              args=(config, other))  # fmt: skip
+    if go.button("Connect", key="composio_connect_other"):
+        _start_sign_in(config, other)
     st.button("Check again", key="composio_check")  # a click reruns this part of the page
 
 

@@ -23,6 +23,7 @@ from core.composio_sync import ComposioError
 from core.db import read_session
 from core.errors import NotFoundError, ValidationError
 from core.models import utcnow
+from core.secrets import SecretKeyError
 from support.processes import planner
 from tests.conftest import snapshot
 
@@ -166,6 +167,18 @@ def test_connect_stores_the_secret_composio_returns(session, connected, composio
 def test_an_environment_secret_that_differs_is_warned_about(session, connected):
     connection = composio_setup.connect(session, replace(connected, composio_webhook_secret="old"))
     assert "COMPOSIO_WEBHOOK_SECRET in the server's settings overrides" in connection.warning
+
+
+@pytest.mark.parametrize("action", ["connect", "save the key"])
+def test_without_planner_secret_key_composio_is_not_asked(session, connected, composio, action):
+    config = replace(connected, secret_key="", composio_api_key="")
+    before = snapshot(config.database_url)
+    with pytest.raises(SecretKeyError, match=r"^PLANNER_SECRET_KEY is not set"):
+        if action == "connect":
+            composio_setup.connect(session, replace(config, composio_api_key="test-key"))
+        else:
+            composio_setup.save_api_key(session, config, "test-key")
+    assert composio.requests == [] and snapshot(config.database_url) == before
 
 
 @pytest.mark.parametrize(
