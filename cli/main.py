@@ -190,6 +190,10 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             job = jobs.find_job(session, args.job)
         shown = jobs.job_json(job)
         emit(args, shown, lambda: _job_line(shown))
+        if args.action in ("add", "update") and (
+            warning := jobs.template_warning(session, job, now)
+        ):
+            print(f"planner: note: {warning}", file=sys.stderr)
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:

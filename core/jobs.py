@@ -17,6 +17,7 @@ from core import schedule
 from core.dispatch import plan_soon
 from core.errors import ValidationError
 from core.models import (
+    ActionKind,
     Agent,
     MisfirePolicy,
     Run,
@@ -36,6 +37,7 @@ from core.owners import (
 )
 from core.queue import RunQueue
 from core.runs import run_row
+from core.templates import default_variables, missing_warning
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,16 @@ def run_job_now(session: Session, ref: str | int, queue: RunQueue, now: datetime
     session.commit()
     queue.submit([run.id])
     return run
+
+
+def template_warning(session: Session, job: ScheduledJob, now: datetime) -> str | None:
+    """What a chat job's message uses that no run will fill in (with the names it was
+    most likely meant to be), or None: said when it is saved, never refused."""
+    if job.action != ActionKind.chat:
+        return None
+    agent = session.get(Agent, job.agent_id)
+    variables = default_variables(now, job.timezone, job.name, agent.name, job.key)
+    return missing_warning(job.config.get("template", ""), variables)
 
 
 def job_json(job: ScheduledJob) -> dict[str, Any]:

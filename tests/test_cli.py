@@ -211,3 +211,17 @@ def test_output_into_a_closed_pipe_ends_quietly(settings, agent):
     done = planner(settings, "agents", "list", stdout=writer)
     os.close(writer)
     assert (done.returncode, done.stderr) == (1, "")
+
+
+def test_a_near_miss_variable_is_pointed_out_when_a_job_is_saved(settings, agent):
+    done = planner(
+        settings, "jobs", "add", "Briefing", "--agent", "Assistant", "--schedule", "0 9 * * *",
+        "--chat", "Today is {dayofweek}.",
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert done.stderr == (
+        "planner: note: No value for: {dayofweek} — did you mean {dayOfWeek}? As it is, it "
+        "will be left empty.\n"
+    )
+    fixed = planner(settings, "jobs", "update", "Briefing", "--chat", "Today is {dayOfWeek}.")
+    assert fixed.returncode == 0 and fixed.stderr == ""
