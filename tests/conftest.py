@@ -43,6 +43,17 @@ def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+def everything_stored(settings) -> str:
+    """Every stored value, and for SQLite the bytes of the files themselves."""
+    text = repr(snapshot(settings.database_url))
+    if settings.database_url.startswith("sqlite:///"):
+        database = Path(settings.database_url.removeprefix("sqlite:///"))
+        for path in (database, Path(f"{database}-wal")):
+            if path.exists():
+                text += path.read_bytes().decode("latin-1")
+    return text
+
+
 @pytest.fixture(scope="session")
 def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One database migrated by Alembic; each test gets a copy of the file."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -16,20 +15,9 @@ from core.models import Agent, Workflow
 from core.owners import find
 from core.secrets import SecretKeyError, new_secret_key
 from support.processes import planner
-from tests.conftest import snapshot
+from tests.conftest import everything_stored, snapshot
 
 KEY = "sk-live-0123456789abcdef"
-
-
-def everything_stored(settings) -> str:
-    """Every stored value, and for SQLite the bytes of the files themselves."""
-    text = repr(snapshot(settings.database_url))
-    if settings.database_url.startswith("sqlite:///"):
-        database = Path(settings.database_url.removeprefix("sqlite:///"))
-        for path in (database, Path(f"{database}-wal")):
-            if path.exists():
-                text += path.read_bytes().decode("latin-1")
-    return text
 
 
 def add_helper(settings, target, *extra: str, stdin: str = "", **env: str):

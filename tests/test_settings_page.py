@@ -4,21 +4,17 @@ signing secret stored) and the user's apps (sign in, connected as, expired, disc
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import composio_sync, credentials
-from core.config import get_settings
 from core.db import read_session
 from core.db import session as open_session
 from core.models import Heartbeat, utcnow
-from support.processes import settings_env
-from tests.conftest import snapshot
+from tests.conftest import everything_stored, snapshot
 from tests.screens import settings_page, texts
-from tests.test_credentials import everything_stored
 
 KEY = "ck_live_0123456789abcdef"
 
@@ -40,21 +36,13 @@ def test_settings_count_the_workers_online(page, session):
 
 
 @pytest.fixture
-def composio_page(settings, composio, monkeypatch):
+def composio_page(page, composio):
     """The Settings page with Composio's API at the fake and a public address, no key in
     the environment; `env` overrides (e.g. COMPOSIO_API_KEY)."""
-    config = replace(settings, composio_base_url=composio.url, composio_webhook_secret="",
-                     public_base_url="https://planner.example.com")  # fmt: skip
     composio.api_keys.add(KEY)
-
-    def start(**env: str) -> AppTest:
-        for name, value in settings_env(config, **env).items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        return AppTest.from_function(settings_page, default_timeout=30).run()
-
-    yield start
-    get_settings.cache_clear()
+    at_the_fake = {"COMPOSIO_BASE_URL": composio.url, "COMPOSIO_WEBHOOK_SECRET": "",
+                   "PUBLIC_BASE_URL": "https://planner.example.com"}  # fmt: skip
+    return lambda **env: page(settings_page, **(at_the_fake | env))
 
 
 def said(app: AppTest) -> str:
