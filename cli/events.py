@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cli.output import emit, lines, task_queue
+from sqlmodel import Session
+
+from cli.output import emit, lines, read_secret, task_queue
 from core import composio_setup, credentials, inbox, triggers
 from core.config import Settings
 from core.db import read_session
@@ -116,8 +118,22 @@ def _apps_text(found: list[composio_setup.AppConnection]) -> str:
     return "\n".join(app.in_words() for app in found) if found else empty
 
 
+def _store_key(args: argparse.Namespace, session: Session, settings: Settings) -> None:
+    """`planner composio key [--remove]`: the Composio API key from standard input, checked
+    with Composio and stored encrypted, as the Settings page does."""
+    if args.remove:
+        composio_setup.forget_api_key(session)
+        print("Forgot the stored Composio API key.")
+        return
+    composio_setup.save_api_key(session, settings, read_secret("Composio API key"))
+    print("Composio API key saved (encrypted). Next: 'planner composio connect'.")
+
+
 def cmd_composio(args: argparse.Namespace, settings: Settings) -> None:
     with open_session(settings.database_url) as session:
+        if args.action == "key":
+            _store_key(args, session, settings)
+            return
         settings = credentials.effective_settings(session, settings)
         if args.action == "connect":
             connection = composio_setup.connect(session, settings)

@@ -7,7 +7,6 @@ before it commits). `--json` prints one JSON object or array on stdout.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from cli.events import cmd_composio, cmd_events, cmd_triggers
-from cli.output import emit, lines, task_queue
+from cli.output import emit, lines, read_secret, task_queue
 from cli.parser import build_parser
 from core import agents, credentials, jobs, runs, schedule, secrets
 from core.agents import row_json
@@ -68,14 +67,6 @@ def _run_line(run: dict[str, Any]) -> str:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     migrate(settings.database_url)
     print("Database is up to date.")
-
-
-def read_secret(what: str) -> str:
-    """A key from standard input, never from the command line (where `ps` and the shell's
-    history would keep it): typed without echo at a terminal, else its first line."""
-    if sys.stdin.isatty():
-        return getpass.getpass(f"Paste the {what} (it is not shown): ")
-    return sys.stdin.readline()
 
 
 def _registry(

@@ -1,9 +1,12 @@
-"""What every `planner` command shares: JSON or text output, and the worker's queue."""
+"""What every `planner` command shares: JSON or text output, keys read from standard
+input, and the worker's queue."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +22,14 @@ def lines(
     items: Sequence[dict[str, Any]], line: Callable[[dict[str, Any]], str], empty: str
 ) -> str:
     return "\n".join(line(item) for item in items) if items else empty
+
+
+def read_secret(what: str) -> str:
+    """A key from standard input, never from the command line (where `ps` and the shell's
+    history would keep it): typed without echo at a terminal, else its first line."""
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Paste the {what} (it is not shown): ")
+    return sys.stdin.readline()
 
 
 def task_queue() -> RunQueue:

@@ -134,6 +134,10 @@ def _trigger_commands(commands: argparse._SubParsersAction) -> None:
     catalog = composio_actions.add_parser("catalog", help="events a trigger can listen to")
     catalog.add_argument("--toolkit", help="only this app, e.g. gmail")
     _json_flag(catalog)
+    key = composio_actions.add_parser(
+        "key", help="store the Composio API key (read from standard input), encrypted"
+    )
+    key.add_argument("--remove", action="store_true", help="forget the stored one")
     accounts = composio_actions.add_parser("accounts", help="the apps you connected (Gmail, …)")
     _json_flag(accounts)
     for verb, text in [("link", "print a sign-in link that connects an app, e.g. gmail"),

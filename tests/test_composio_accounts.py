@@ -25,7 +25,7 @@ from core.errors import NotFoundError, ValidationError
 from core.models import utcnow
 from core.secrets import SecretKeyError
 from support.processes import planner
-from tests.conftest import snapshot
+from tests.conftest import everything_stored, snapshot
 
 API = "/api/v3.1"
 
@@ -278,3 +278,20 @@ def test_cli_connect_to_a_local_address_warns_and_connects(connected, composio):
     assert done.returncode == 0, done.stderr
     assert "Warning: http://127.0.0.1:8000 is an address on this machine" in done.stdout
     assert composio.subscription["webhook_url"] == "http://127.0.0.1:8000/webhooks/composio"
+
+
+def test_the_cli_stores_the_key_from_standard_input_once_composio_accepted_it(settings, composio):
+    config = replace(settings, composio_base_url=composio.url)
+    before = snapshot(config.database_url)
+    refused = planner(config, "composio", "key", stdin="ck_wrong\n")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("planner: Composio did not accept the API key")
+    assert snapshot(config.database_url) == before
+    done = planner(config, "composio", "key", stdin="test-key\n")
+    assert done.returncode == 0 and "test-key" not in done.stdout + done.stderr
+    assert "test-key" not in everything_stored(config)
+    with read_session(config.database_url) as session:
+        assert composio_setup.key_source(session, config) == "stored"
+    assert planner(config, "composio", "key", "--remove").returncode == 0
+    with read_session(config.database_url) as session:
+        assert composio_setup.key_source(session, config) == ""
