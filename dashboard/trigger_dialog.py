@@ -9,9 +9,9 @@ from typing import Any
 
 import streamlit as st
 
-from core import inbox, triggers
+from core import composio_setup, inbox, triggers
 from core.catalog import NUMBER_TYPES, ConfigField, TriggerType, event_variables, missing_filters
-from core.errors import ValidationError
+from core.errors import PlannerError, ValidationError
 from core.models import EventTrigger
 from core.templates import default_variables
 from dashboard.context import now, plain, reading, settings, writing
@@ -26,6 +26,7 @@ from dashboard.dialog_parts import (
 )
 
 CATALOG_SECONDS = 600
+ACCOUNTS_SECONDS = 15
 DEFAULT_APP = "Gmail"
 PREVIEW_CHARACTERS = 120  # of each value of an event's data, shown as the workflow's input
 
@@ -37,10 +38,53 @@ def _catalog(api_key: str, base_url: str) -> list[TriggerType]:
     return triggers.catalog(settings())
 
 
-def offered_apps(catalog: list[TriggerType]) -> list[str]:
-    """The apps the dialog offers, by name. The one place that chooses them: offering
-    only apps whose account is connected belongs here."""
-    return sorted({kind.toolkit_name for kind in catalog})
+@st.cache_data(ttl=ACCOUNTS_SECONDS, show_spinner=False)
+def _connected(api_key: str, base_url: str, user_id: str) -> frozenset[str] | None:
+    """The toolkits with a connected account, asked of Composio at most every 15 s (the
+    user may be signing in in another tab); None without a key (triggers are kept here
+    then, and any app can be test-fired) or when Composio cannot say."""
+    if not api_key:
+        return None
+    try:
+        return frozenset(composio_setup.connected_toolkits(settings()))
+    except PlannerError:
+        return None
+
+
+def offered_apps(toolkits: dict[str, str], connected: frozenset[str] | None) -> list[str]:
+    """The apps the dialog offers (name → toolkit), by name: connected ones first."""
+    return sorted(
+        toolkits, key=lambda app: (bool(connected) and toolkits[app] not in connected, app)
+    )
+
+
+def _connect_first(app: str) -> None:
+    """An app without a connected account: say so, and get its sign-in link here, so the
+    dialog (and what was typed) stays open while the user signs in in another tab."""
+    st.warning(
+        f"{app} is not connected yet: Composio can only watch an account you signed in to. "
+        "Connect it first; this dialog stays open."
+    )
+    left, right = st.columns(2)
+    if left.button(f"Connect {app} first", key="trigger_connect_app"):
+        try:
+            st.session_state.trigger_sign_in = composio_setup.start_sign_in(settings(), app).url
+        except PlannerError as error:
+            st.error(plain(error))
+    if url := st.session_state.get("trigger_sign_in"):
+        left.link_button(f"Sign in to {app} ↗", url)
+        if right.button("I have signed in", key="trigger_signed_in"):
+            _connected.clear()
+            st.rerun()
+
+
+def _first_choice(
+    apps: list[str], toolkits: dict[str, str], connected: frozenset[str] | None
+) -> str:
+    """Gmail for a new trigger, unless another app is connected and Gmail is not."""
+    if connected and toolkits[DEFAULT_APP] not in connected and toolkits[apps[0]] in connected:
+        return apps[0]
+    return DEFAULT_APP
 
 
 def _is_number(value: Any) -> bool:
@@ -147,14 +191,26 @@ def trigger_dialog() -> None:
         placeholder="Email triage",
     )
     field_error("name")
-    apps = offered_apps(catalog)
+    config = settings()
+    connected = _connected(
+        config.composio_api_key, config.composio_base_url, config.composio_user_id
+    )
+    toolkits = {kind.toolkit_name: kind.toolkit for kind in catalog}
+    apps = offered_apps(toolkits, connected)
     current = next((t for t in catalog if trigger and t.slug == trigger.event), None)
     app = st.selectbox(
         "App",
         apps,
         key="trigger_app",
-        index=apps.index(current.toolkit_name if current else DEFAULT_APP),
+        index=apps.index(
+            current.toolkit_name if current else _first_choice(apps, toolkits, connected)
+        ),
+        format_func=lambda name: (
+            name + (" · connected" if toolkits[name] in (connected or ()) else "")
+        ),
     )
+    if connected is not None and toolkits[app] not in connected:
+        _connect_first(app)
     kinds = [t for t in catalog if t.toolkit_name == app]
     labels = [t.name for t in kinds]
     label = st.selectbox(

@@ -191,3 +191,33 @@ def test_a_triggers_workflow_shows_the_events_data_as_its_input(dashboard, agent
     assert app.get("code") == []
     app.toggle(key="trigger_input_json").set_value(True).run()
     assert '"sender": "Jane Doe <jane@example.com>"' in app.get("code")[0].value
+
+
+def test_connected_apps_come_first_and_another_is_connected_from_the_dialog(
+    dashboard, agent, composio, settings
+):
+    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
+    app.button(key="add_trigger").click().run()
+    app.selectbox(key="trigger_app").set_value("Slack").run()
+    assert "Slack is not connected yet" in texts(app)
+    app.button(key="trigger_connect_app").click().run()
+    [link] = [b for b in app.get("link_button") if b.proto.label == "Sign in to Slack ↗"]
+    assert link.proto.url.startswith(composio.url)
+    composio.complete_sign_in("slack", "jane@example.com")
+    app.button(key="trigger_signed_in").click().run()
+    assert "Slack is not connected yet" not in texts(app)
+    assert app.selectbox(key="trigger_app").options[0] == "Slack · connected"
+    app.text_input(key="trigger_name").input("Team chat")
+    app.text_area(key="action_template").input("New message: {text}").run()
+    app.button(key="trigger_save").click().run()
+    [trigger] = stored_triggers(settings)
+    assert trigger.event.startswith("SLACK_") and trigger.composio_trigger_id
+
+
+def test_without_a_composio_key_every_app_is_offered_without_asking(dashboard, agent, composio):
+    app = dashboard()
+    app.button(key="add_trigger").click().run()
+    app.selectbox(key="trigger_app").set_value("Slack").run()
+    assert "not connected yet" not in texts(app)
+    assert not any(" · connected" in option for option in app.selectbox(key="trigger_app").options)
+    assert [path for _, path, _ in composio.requests if "connected_accounts" in path] == []
