@@ -134,20 +134,25 @@ def _webhook(config: Settings, ready: bool) -> None:
         st.caption("Deliveries from Composio are checked with its signing secret.")
     else:
         st.caption("Until you press Connect, the webhook refuses Composio's deliveries.")
-    if st.button(
+    st.button(
         "Connect again" if ready else "Connect", key="composio_connect",
         disabled=not (config.composio_api_key and config.webhook_url),
-    ):  # fmt: skip
-        try:
-            with writing() as session:
-                connection = composio_setup.connect(session, config)
-        except PlannerError as error:
-            st.error(plain(error))
-            return
+        on_click=_connect, args=(config,),
+    )  # fmt: skip
+    _show_notice("webhook")
+
+
+def _connect(config: Settings) -> None:
+    """Point Composio at this webhook and store the secret it sends (in the callback, so
+    the page that follows already knows the webhook is ready)."""
+
+    def connect() -> str:
+        with writing() as session:
+            connection = composio_setup.connect(session, config)
         forget_stored_keys()
-        st.success(plain(connection.in_words()))
-        if connection.warning:
-            st.warning(plain(connection.warning))
+        return "\n\n".join(filter(None, [connection.in_words(), connection.warning]))
+
+    _change("webhook", connect)
 
 
 def _start_sign_in(config: Settings, toolkit: str) -> None:

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 from support.processes import ROOT, free_port, settings_env
 from support.waiting import wait_until
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# A page may be busy for seconds (the first Composio call imports its SDK): assertions
+# wait as long as actions do.
+expect.set_options(timeout=30_000)
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -35,7 +38,13 @@ def chromium() -> None:
 
 
 @pytest.fixture
-def dashboard_url(settings, tmp_path) -> Iterator[str]:
+def dashboard_settings(settings):
+    """The settings the dashboard runs with; a test module may give others."""
+    return settings
+
+
+@pytest.fixture
+def dashboard_url(dashboard_settings, tmp_path) -> Iterator[str]:
     port = free_port()
     streamlit = str(Path(sys.executable).with_name("streamlit"))
     log = (tmp_path / "streamlit.log").open("wb")
@@ -43,7 +52,7 @@ def dashboard_url(settings, tmp_path) -> Iterator[str]:
         [streamlit, "run", "dashboard/app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=settings_env(settings), stdout=log, stderr=log,
+        cwd=ROOT, env=settings_env(dashboard_settings), stdout=log, stderr=log,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 

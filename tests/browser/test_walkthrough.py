@@ -7,21 +7,53 @@ Each step leaves a screenshot in docs/screenshots/."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+import httpx
+import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
 from core.db import read_session
-from core.models import Agent
+from core.models import Agent, EventTrigger
+from support.delivery import event_body, signed
+from support.processes import free_port, get, serve_webhook, settings_env
+from support.waiting import wait_until
 from tests.browser.browsing import SCREENSHOTS, card
 
 KEY = "sk-walkthrough-5f0c1d2e"
+
+
+@pytest.fixture
+def dashboard_settings(settings, composio, tmp_path):
+    """A fresh deployment: Composio's API (the fake) known but no key and no signing
+    secret yet, PUBLIC_BASE_URL the address of a webhook process started here."""
+    port = free_port()
+    fresh = replace(
+        settings, composio_api_key="", composio_webhook_secret="",
+        composio_base_url=composio.url, public_base_url=f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    process, health = serve_webhook(settings_env(fresh), tmp_path / "webhook.log", port)
+    wait_until(lambda: get(health), what="the webhook process")
+    yield fresh
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def choose(page: Page, label: str, option: str) -> None:
     """Pick `option` in the select box labelled `label`, as a person does."""
     page.get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option).click()
+
+
+def settled(page: Page) -> None:
+    """Wait until the app has finished running (a click while it runs can be lost)."""
+    expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+
+
+def keyed(page: Page, key: str):
+    """The button Streamlit made for widget `key` (several share a label, like Connect)."""
+    return page.locator(f".st-key-{key} button")
 
 
 def shot(page: Page, name: str) -> None:
@@ -76,3 +108,63 @@ def test_morning_briefing_from_an_empty_database(open_tab, settings, target, con
     with read_session(settings.database_url) as session:
         [agent] = session.exec(select(Agent)).all()
         assert agent.api_key_secret and KEY not in agent.api_key_secret
+
+
+def connect_composio_and_gmail(page: Page, composio) -> None:
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("textbox", name="Composio API key").fill("test-key")
+    page.get_by_role("button", name="Save key").click()
+    expect(page.get_by_text("Composio API key saved (encrypted).").first).to_be_visible()
+    settled(page)
+    keyed(page, "composio_connect").click()
+    expect(page.get_by_text("Deliveries from Composio are checked")).to_be_visible()
+    settled(page)
+    keyed(page, "composio_connect_gmail").click()
+    with page.context.expect_page() as signing_in:
+        page.get_by_role("link", name="Sign in to Gmail ↗").click()
+    signing_in.value.close()
+    # (an invisible word joiner before the @ keeps the address from becoming a link)
+    connected = re.compile("^Gmail — connected as jane\u2060?@example.com$")
+    expect(page.get_by_text(connected)).to_be_visible()
+    shot(page, "walkthrough-5-composio")
+
+
+def test_gmail_to_a_workflow_from_an_empty_database(
+    open_tab, dashboard_settings, target, composio, consumer
+):
+    consumer()
+    page = open_tab("Europe/Berlin")
+    add_agent_with_a_key(page, target)
+    form = page.get_by_test_id("stForm").last
+    form.get_by_label("Name", exact=True).fill("analyze-email")
+    form.get_by_label("Address").fill(target.url + "/hooks/analyze")
+    form.get_by_role("button", name="Add workflow").click()
+    expect(page.get_by_text("Saved analyze-email.")).to_be_visible()
+    connect_composio_and_gmail(page, composio)
+
+    page.get_by_role("link", name="Planner").click()
+    page.get_by_role("button", name="+ Add trigger").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name", exact=True).fill("Gmail to analyze-email")
+    expect(dialog.get_by_role("combobox", name="App")).to_have_value("Gmail · connected")
+    dialog.get_by_text("Run a workflow").click()
+    expect(dialog.get_by_role("combobox", name="Workflow")).to_have_value("analyze-email")
+    shot(page, "walkthrough-6-trigger")
+    dialog.get_by_role("button", name="Save").click()
+    triage = card(page, "Gmail to analyze-email", "Send test event")
+    expect(triage.get_by_text("Active", exact=True)).to_be_visible()
+
+    with read_session(dashboard_settings.database_url) as session:
+        [trigger] = session.exec(select(EventTrigger)).all()
+    body, webhook_id = event_body(trigger.composio_trigger_id)
+    secret = composio.subscription["secret"]
+    delivered = httpx.post(
+        dashboard_settings.webhook_url, content=body, headers=signed(body, webhook_id, secret)
+    )
+    assert delivered.status_code == 200, delivered.text
+    expect(triage.get_by_role("blockquote")).to_contain_text("ok: yes", timeout=60_000)
+    triage.get_by_text("History", exact=True).click()
+    expect(triage.get_by_text("subject: Q4 planning doc").first).to_be_visible()
+    shot(page, "walkthrough-7-workflow-history")
+    [call] = target.received("/hooks/analyze")
+    assert call.body["input"]["subject"] == "Q4 planning doc"
