@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import streamlit as st
 
 from core import agents, credentials
@@ -179,29 +182,40 @@ def workflow_form(flow: Workflow | None) -> None:
             )  # fmt: skip
 
 
+def _test_button(agent: Agent) -> None:
+    if st.button("Test connection", key=f"test_agent_{agent.id}"):
+        _show_check(agent)
+
+
+def _section(
+    what: str, items: list, empty: str, address: Callable[[Any], str],
+    form: Callable[[Any], None], remover: Callable, extra: Callable[[Any], None] | None = None,
+) -> None:  # fmt: skip
+    """Agents or workflows: one folded form each (the one just saved open), then the add
+    form, open while there are none."""
+    st.subheader(f"{what.capitalize()}s")
+    if not items:
+        st.info(empty)
+    for item in items:
+        label = f"{item.name} · {address(item)} · {key_in_words(item)}"
+        with st.expander(plain(label), expanded=item.name == st.session_state.get("opened")):
+            form(item)
+            if extra:
+                extra(item)
+            _removal(what, item, remover)
+    with st.expander(f"Add {'an' if what == 'agent' else 'a'} {what}", expanded=not items):
+        form(None)
+
+
 def render() -> None:
     st.title("Agents & workflows")
     with reading() as session:
         known, flows = agents.list_all(session, Agent), agents.list_all(session, Workflow)
-    st.subheader("Agents")
-    if not known:
-        st.info("No agents yet — add the assistant that jobs and triggers will talk to.")
-    for agent in known:
-        label = f"{agent.name} · {agent.base_url} · {key_in_words(agent)}"
-        with st.expander(plain(label), expanded=agent.name == st.session_state.get("opened")):
-            agent_form(agent)
-            if st.button("Test connection", key=f"test_agent_{agent.id}"):
-                _show_check(agent)
-            _removal("agent", agent, agents.remove_agent)
-    with st.expander("Add an agent", expanded=not known):
-        agent_form(None)
-    st.subheader("Workflows")
-    if not flows:
-        st.info("No workflows yet — add one to let jobs and triggers run it.")
-    for flow in flows:
-        label = f"{flow.name} · {flow.url} · {key_in_words(flow)}"
-        with st.expander(plain(label), expanded=flow.name == st.session_state.get("opened")):
-            workflow_form(flow)
-            _removal("workflow", flow, agents.remove_workflow)
-    with st.expander("Add a workflow", expanded=not flows):
-        workflow_form(None)
+    _section(
+        "agent", known, "No agents yet — add the assistant that jobs and triggers will talk to.",
+        lambda agent: agent.base_url, agent_form, agents.remove_agent, _test_button,
+    )  # fmt: skip
+    _section(
+        "workflow", flows, "No workflows yet — add one to let jobs and triggers run it.",
+        lambda flow: flow.url, workflow_form, agents.remove_workflow,
+    )  # fmt: skip
