@@ -169,7 +169,7 @@ def _schema_fields(schema: dict[str, Any] | None) -> tuple[ConfigField, ...]:
     schema = schema or {}
     required = set(schema.get("required", []))
     return tuple(
-        ConfigField(name, spec.get("type", "string"), spec.get("title", name), name in required)
+        ConfigField.from_schema(name, spec, name in required)
         for name, spec in (schema.get("properties") or {}).items()
     )
 
