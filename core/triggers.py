@@ -242,9 +242,16 @@ def resume_trigger(
 
 
 def delete_trigger(session: Session, ref: str | int, settings: Settings) -> None:
-    """Delete from Composio first (gone there counts), then here with the trigger's runs."""
+    """Delete from Composio first (gone there counts), then here with the trigger's runs.
+    One registered with Composio is not deleted without a key to remove it there: it
+    would go on running at Composio, its events arriving for no trigger."""
     trigger = find_trigger(session, ref)
-    if trigger.composio_trigger_id and settings.composio_api_key:
+    if trigger.composio_trigger_id and not settings.composio_api_key:
+        raise ValidationError(
+            f"{trigger.name!r} is registered with Composio, and without the Composio API key "
+            "Planner cannot remove it there. Add the key on Settings first, then delete it."
+        )
+    if trigger.composio_trigger_id:
         composio_sync.remove(settings, trigger.composio_trigger_id)
     session.delete(trigger)
     session.commit()

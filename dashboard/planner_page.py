@@ -42,6 +42,7 @@ from dashboard import history, navigation
 from dashboard.context import apply, now, plain, queue, reading, settings, viewer_timezone
 from dashboard.dialogs import open_dialog
 
+CHOSEN_AGENT = "chosen_agent"  # not a widget's key: Streamlit forgets those on other pages
 DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
 # Session state: ids of the runs started from a card, followed until they finish.
 FOLLOWING = "following_runs"
@@ -304,5 +305,9 @@ def render() -> None:
         navigation.link(navigation.AGENTS, "Add an agent on Agents & workflows")
         return
     names = [agent.name for agent in known]
-    name = st.sidebar.selectbox("Agent", names, key="agent")
+    chosen = st.session_state.get(CHOSEN_AGENT)
+    name = st.sidebar.selectbox(
+        "Agent", names, index=names.index(chosen) if chosen in names else 0, key="agent"
+    )
+    st.session_state[CHOSEN_AGENT] = name  # outlives the widget while other pages show
     cards(known[names.index(name)].id)

@@ -181,6 +181,16 @@ def test_delete_counts_an_instance_composio_no_longer_has_as_gone(session, agent
     assert list_owned(session, EventTrigger) == []
 
 
+def test_a_registered_trigger_is_not_deleted_without_a_key_to_remove_it_at_composio(
+    session, agent, settings, connected, composio
+):
+    triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
+    before = snapshot(settings.database_url)
+    with pytest.raises(ValidationError, match="Add the key on Settings first, then delete it"):
+        triggers.delete_trigger(session, "Email triage", settings)
+    assert snapshot(settings.database_url) == before and len(composio.instances) == 1
+
+
 def test_a_composio_failure_on_delete_keeps_the_trigger(session, agent, connected, composio):
     triggers.create_trigger(session, "Email triage", TRIAGE, connected, NOW)
     composio.fail(500, "Internal error")

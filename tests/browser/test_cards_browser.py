@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from core import jobs
+from core import agents, jobs
 from core.jobs import JobFields
 from core.models import utcnow
 from tests.browser.browsing import card
@@ -40,3 +40,20 @@ def test_an_empty_planner_links_to_the_page_that_fixes_it(page: Page):
     expect(page.get_by_text("No agents yet")).to_be_visible()
     page.get_by_role("link", name="Add an agent on Agents & workflows").click()
     expect(page.get_by_role("heading", name="Agents & workflows", level=1)).to_be_visible()
+
+
+def test_the_chosen_agent_stays_chosen_on_the_way_back_from_another_page(
+    page: Page, session, settings, agent, target
+):
+    agents.save_agent(session, "Aardvark", "http", target.url + "/agent")
+    page.reload()
+    choice = page.get_by_role("combobox", name="Agent")
+    expect(choice).to_have_value("Aardvark")
+    choice.click()
+    page.get_by_role("option", name="Assistant").click()
+    expect(page.get_by_text("No jobs yet — add one to have Assistant")).to_be_visible()
+    page.get_by_role("link", name="Activity").click()
+    expect(page.get_by_role("heading", name="Activity")).to_be_visible()
+    page.get_by_role("link", name="Planner").click()
+    expect(page.get_by_role("combobox", name="Agent")).to_have_value("Assistant")
+    expect(page.get_by_text("No jobs yet — add one to have Assistant")).to_be_visible()
