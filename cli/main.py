@@ -95,6 +95,7 @@ def _registry(
             empty = f"No {what}s yet: add one with 'planner {what}s add NAME --url URL'."
             emit(args, found, lambda: lines(found, line, empty))
         elif args.action == "key":
+            find(session, model, getattr(args, what))  # an unknown name is said before reading
             key = "" if args.remove else read_secret(secret)
             if not args.remove and not key.strip():
                 raise ValidationError(f"No {secret} on standard input; nothing was changed.")

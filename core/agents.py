@@ -140,8 +140,9 @@ def list_all(session: Session, model: type[Target]) -> list[Target]:
     return list(session.exec(select(model).order_by(model.name)))
 
 
-def _remove(session: Session, model: type[Target], ref: str | int) -> None:
-    """Remove an agent or workflow that no job or trigger uses; else say who does."""
+def removable(session: Session, model: type[Target], ref: str | int) -> Target:
+    """The agent or workflow, if no job or trigger uses it; else say who does (asked
+    before "are you sure?", so nobody confirms a removal that cannot happen)."""
     target = find(session, model, ref)
     what = model.__name__.lower()
     users = users_of(session, **{what: target})
@@ -151,7 +152,12 @@ def _remove(session: Session, model: type[Target], ref: str | int) -> None:
             "change or delete them first.",
             what,
         )
-    session.delete(target)
+    return target
+
+
+def _remove(session: Session, model: type[Target], ref: str | int) -> None:
+    """Remove an agent or workflow that no job or trigger uses; else say who does."""
+    session.delete(removable(session, model, ref))
     session.commit()
 
 

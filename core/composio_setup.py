@@ -78,7 +78,11 @@ class Connection:
 
     webhook_url: str
     secret_stored: bool
-    warning: str
+    warnings: tuple[str, ...]
+
+    @property
+    def warning(self) -> str:
+        return " ".join(self.warnings)
 
     def as_json(self) -> dict[str, Any]:
         return {"webhook_url": self.webhook_url, "secret_stored": self.secret_stored,
@@ -109,7 +113,7 @@ def connect(session: Session, settings: Settings) -> Connection:
             "just sent, and it is not the same: deliveries will be refused until it is "
             "removed from the settings (or set to the new secret)."
         )
-    return Connection(subscription["webhook_url"], bool(secret), " ".join(w for w in warnings if w))
+    return Connection(subscription["webhook_url"], bool(secret), tuple(w for w in warnings if w))
 
 
 def webhook_ready(session: Session, settings: Settings) -> bool:

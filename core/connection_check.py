@@ -3,11 +3,12 @@ makes, answered at once with the agent's reply or what went wrong in plain words
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from core import targets
 from core.config import Settings
-from core.credentials import MissingCredential, key_in_words, token_for
+from core.credentials import MissingCredential, token_for
 from core.deadline import deadline_client
 from core.models import Agent, new_key
 from core.secrets import SecretKeyError
@@ -46,9 +47,18 @@ def _in_plain_words(agent: Agent, error: targets.TargetError) -> str:
     if error.unreachable:
         return f"Could not reach the agent at {agent.base_url} — is it running?"
     if error.status in (401, 403):
-        return f"The key was refused ({error.status}); the {key_in_words(agent)}."
+        return f"The key was refused ({error.status}): {_key_advice(agent)}."
     if error.status == 404:
         return f"The agent at {agent.base_url} answered 404 (not found): check the address" + (
             " and the model name." if agent.model else "."
         )
     return str(error)
+
+
+def _key_advice(agent: Agent) -> str:
+    """What to check when the agent refused the key, by where the key comes from."""
+    if agent.api_key_env and os.environ.get(agent.api_key_env):
+        return f"check the key in ${agent.api_key_env}"
+    if agent.api_key_secret:
+        return "replace the saved key (Agents & workflows, or `planner agents key`)"
+    return "this agent has no key yet; paste one (Agents & workflows, or `planner agents key`)"

@@ -104,11 +104,12 @@ def token_for(target: Agent | Workflow, settings: Settings) -> str:
 def key_in_words(target: Agent | Workflow) -> str:
     """Where the target's key comes from, for lists and cards (never the key)."""
     env_name, sealed = _parts(target)
+    noun = "key" if isinstance(target, Agent) else "token"
     if env_name and sealed:
-        return f"key from ${env_name} (a saved key is used when it is not set)"
+        return f"{noun} from ${env_name} (a saved {noun} is used when it is not set)"
     if env_name:
-        return f"key from ${env_name}"
-    return "key saved (encrypted)" if sealed else "no key"
+        return f"{noun} from ${env_name}"
+    return f"{noun} saved (encrypted)" if sealed else f"no {noun}"
 
 
 SEALED_COLUMNS = (

@@ -87,13 +87,11 @@ def relative(moment: datetime | None, now: datetime) -> str:
         return "never"
     seconds = (moment - now).total_seconds()
     size = abs(seconds)
-    if size < 45:
+    if size < 60:
         return "just now" if seconds <= 0 else "in a few seconds"
-    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
-        if size >= length:
-            amount = round(size / length)
-            return f"in {amount} {unit}" if seconds > 0 else f"{amount} {unit} ago"
-    return ""
+    unit, length = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("min", 60)) if size >= n)
+    amount = round(size / length)
+    return f"in {amount} {unit}" if seconds > 0 else f"{amount} {unit} ago"
 
 
 def duration(run: Run) -> str:

@@ -51,8 +51,10 @@ def clean_name(name: str, what: str) -> str:
     if len(text) > MAX_NAME:
         raise ValidationError(f"The {what} name is longer than {MAX_NAME} characters.", "name")
     if text.isdigit():
+        article = "An" if what[0] in "aeiou" else "A"
         raise ValidationError(
-            f"A {what} name can't be only digits (it would read as an id); add a word.", "name"
+            f"{article} {what} name can't be only digits (it would read as an id); add a word.",
+            "name",
         )
     return text
 

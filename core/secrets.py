@@ -18,9 +18,9 @@ NOT_SET = (
     "`make run` writes one into .env; or set it to the output of `planner secrets new-key`."
 )
 WRONG_KEY = (
-    "PLANNER_SECRET_KEY cannot open the saved keys (was it changed?). Put the old key "
-    "back, or list the new and the old one separated by a comma and run "
-    "`planner secrets rotate`; or enter the keys again."
+    "The saved keys cannot be opened: PLANNER_SECRET_KEY was changed. Ask whoever runs "
+    "Planner to put the old key back (or to list the new and the old one, separated by a "
+    "comma, and run `planner secrets rotate`), or enter the keys again."
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core import composio_sync
-from core.catalog import TriggerType, offline_catalog, toolkit_of
+from core.catalog import TriggerType, missing_filters, offline_catalog, toolkit_of
 from core.config import Settings
 from core.errors import ValidationError
 from core.models import Agent, EventTrigger, Status, SyncState, iso
@@ -70,15 +70,17 @@ def validate_filters(slug: str, value: str | dict[str, Any]) -> dict[str, Any]:
     """Filters (Composio's trigger_config): a JSON object with the event's required fields."""
     filters = parse_object(value, "filters", "filters")
     known = _known_type(slug)
-    if known is not None:
-        missing = [f.name for f in known.config_fields if f.required and f.name not in filters]
-        if missing:
-            raise ValidationError(f"{slug} needs these filters: {', '.join(missing)}.", "filters")
+    fields = known.config_fields if known else ()
+    missing = missing_filters(fields, filters)
+    if missing:
+        names = ", ".join(f"{f.short_label} ({f.name})" for f in missing)
+        raise ValidationError(f"Fill in {names}: this event needs them.", "filters")
     interval = filters.get("interval")
     if isinstance(interval, (int, float)) and interval < MIN_POLL_MINUTES:
+        label = next((f.short_label for f in fields if f.name == "interval"), "interval")
         raise ValidationError(
-            f"Composio checks for new events at most every {MIN_POLL_MINUTES} minutes; "
-            f"interval {interval} is too short.",
+            f"{label} must be {MIN_POLL_MINUTES} or more: Composio checks for new events "
+            f"at most once every {MIN_POLL_MINUTES} minutes.",
             "filters",
         )
     return filters
@@ -156,7 +158,8 @@ def sync_trigger(
     trigger = find_trigger(session, ref)
     if not settings.composio_api_key:
         raise ValidationError(
-            "Planner has no Composio API key yet (COMPOSIO_API_KEY); add it, then sync."
+            "Planner has no Composio API key yet: paste it on Settings (or set "
+            "COMPOSIO_API_KEY), then try again."
         )
     if trigger.composio_trigger_id is None:
         _register(trigger, settings)

@@ -18,7 +18,9 @@ from dashboard.context import apply, plain, reading, settings
 def _removal(what: str, item: Agent | Workflow, remover) -> None:
     """Remove asks first; core then removes it, or says who still uses it."""
     key = f"rm_{what}_{item.id}"
-    if st.button("Remove", key=key):
+    if st.button("Remove", key=key) and apply(
+        lambda session: agents.removable(session, type(item), item.id)
+    ):
         st.session_state.removing = key
     if st.session_state.get("removing") != key:
         return

@@ -122,7 +122,7 @@ def _chat_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: lis
     template = st.text_area(
         "Message to the agent",
         key=TEMPLATE_KEY,
-        placeholder="Good morning! Here's today's agenda: {agenda}",
+        placeholder="What the agent should get; the variables below add themselves when clicked",
     )
     field_error("chat")
     _variable_chips(offered)

@@ -197,7 +197,11 @@ def _buttons(item: ActionOwner, kind: CardKind, ctx: CardContext) -> None:
     label, change = ("Resume", kind.resume) if paused else ("Pause", kind.pause)
     if st.button(label, key=f"{kind.key}{label.lower()}_{item.id}", **full):
         _act(lambda s: change(s, item), f"{item.name}: {label.lower()}d.")
-    if _out_of_step(item, ctx) and st.button("Connect to Composio", key=f"sync_{item.id}", **full):
+    # Kept here while there was no key: register it; switched off by Composio (say, an
+    # expired sign-in, since reconnected on Settings): switch it on there again.
+    local = isinstance(item, EventTrigger) and item.sync_state == SyncState.local
+    sync = "Connect to Composio" if local else "Switch on again"
+    if _out_of_step(item, ctx) and st.button(sync, key=f"sync_{item.id}", **full):
         _act(
             lambda s: triggers.sync_trigger(s, item.id, settings(), now()),
             f"{item.name} is connected to Composio.",

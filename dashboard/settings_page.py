@@ -14,7 +14,15 @@ from core.composio_sync import NO_PUBLIC_ADDRESS, unreachable_address
 from core.config import Settings, get_settings
 from core.errors import PlannerError
 from core.overview import relative, worker_status
-from dashboard.context import forget_stored_keys, now, plain, reading, settings, writing
+from dashboard.context import (
+    forget_stored_keys,
+    now,
+    plain,
+    reading,
+    settings,
+    viewer_timezone,
+    writing,
+)
 
 KEY_FIELD = "composio_api_key"
 REPLACING = "composio_replacing_key"
@@ -67,7 +75,7 @@ def _save_key(config: Settings) -> None:
         forget_stored_keys()
         st.session_state[KEY_FIELD] = ""  # the key leaves the page once it is stored
         st.session_state[REPLACING] = False
-        return "Composio API key saved (encrypted). Now press Connect below."
+        return "Saved. Now press Connect below."
 
     _change("key", save)
 
@@ -150,7 +158,9 @@ def _connect(config: Settings) -> None:
         with writing() as session:
             connection = composio_setup.connect(session, config)
         forget_stored_keys()
-        return "\n\n".join(filter(None, [connection.in_words(), connection.warning]))
+        shown_already = unreachable_address(config)  # the page says it above the button
+        news = [w for w in connection.warnings if w != shown_already]
+        return "\n\n".join([connection.in_words(), *news])
 
     _change("webhook", connect)
 
@@ -258,5 +268,9 @@ def render() -> None:
     config = settings()
     _worker()
     _composio()
-    st.subheader("Default timezone")
-    st.write(f"{config.timezone} (set PLANNER_TIMEZONE to change it)")
+    st.subheader("Timezone")
+    st.write(
+        f"New jobs start in your browser's timezone, {viewer_timezone()}, and times without "
+        "a job of their own are shown in it. Commands in a terminal use the server's, "
+        f"{config.timezone} (PLANNER_TIMEZONE)."
+    )

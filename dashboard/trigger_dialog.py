@@ -137,7 +137,8 @@ def _filter_inputs(kind: TriggerType, current: dict[str, Any]) -> tuple[dict[str
     place(sorted((c for c in kind.config_fields if not c.advanced), key=lambda c: not c.required))
     folded = [c for c in kind.config_fields if c.advanced]
     if folded:
-        with st.expander("More options"):
+        refused = (st.session_state.get("dialog_error") or ("",))[0] == "filters"
+        with st.expander("More options", expanded=refused):  # open when they were refused
             place(folded)
     field_error("filters")
     return filters, problems

@@ -33,7 +33,7 @@ def test_the_agent_answers_the_test_message(settings, target):
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (Reply(401, {"error": "invalid key"}), "The key was refused (401); the key from "
+        (Reply(401, {"error": "invalid key"}), "The key was refused (401): check the key in "
                                                "$HELPER_KEY."),
         (Reply(404, {"error": "no such model"}), "answered 404 (not found): check the address "
                                                  "and the model name."),

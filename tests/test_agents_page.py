@@ -113,14 +113,15 @@ def test_a_key_from_the_environment_is_still_named_not_pasted(page, settings):
     assert agent_rows(settings) == [("Assistant", "gpt-4o-mini", "OPENAI_API_KEY")]
 
 
-def test_an_agent_in_use_is_not_removed(page, settings, session, agent):
+def test_an_agent_in_use_says_so_instead_of_asking_to_remove_it(page, settings, session, agent):
     jobs.create_job(session, "Briefing", JobFields(agent="Assistant", schedule="@daily",
                                                       chat="hi"), utcnow(), "UTC")  # fmt: skip
     session.commit()
     app = page(agents_page)
     app.button(key=f"rm_agent_{agent.id}").click().run()
-    app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
     assert "is used by job 'Briefing'" in texts(app)
+    assert "This cannot be undone" not in texts(app)
+    assert not [b for b in app.button if b.key == f"confirm_rm_agent_{agent.id}"]
     assert len(agent_rows(settings)) == 1
 
 

@@ -66,7 +66,7 @@ BAD = [
     (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
       "--filters", "[1]", "--chat", "x"], "filters must be a JSON object"),
     (["triggers", "add", "T", "--agent", "Assistant", "--event", "GITHUB_COMMIT_EVENT",
-      "--chat", "x"], "needs these filters: owner, repo"),
+      "--chat", "x"], "Fill in Owner (owner), Repository (repo): this event needs them."),
     (["triggers", "show", "Nope"], "no trigger named 'Nope'"),
     (["triggers", "test", "Nope"], "no trigger named 'Nope'"),
     (["events", "replay", "msg_nope"], "no event 'msg_nope'"),

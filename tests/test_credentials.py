@@ -14,6 +14,7 @@ from core.db import read_session
 from core.models import Agent, Workflow
 from core.owners import find
 from core.secrets import SecretKeyError, new_secret_key
+from support.fakes import Reply
 from support.processes import planner
 from tests.conftest import everything_stored, snapshot
 
@@ -79,7 +80,7 @@ def test_a_changed_secret_key_fails_the_call_in_words(settings, target, session)
     other = replace(settings, secret_key=new_secret_key())
     agent = find(session, Agent, "Helper")
     check = check_connection(agent, other)
-    assert not check.succeeded and "cannot open the saved keys" in check.text
+    assert not check.succeeded and "The saved keys cannot be opened" in check.text
     assert target.received() == []
 
 
@@ -135,3 +136,18 @@ def test_new_key_prints_a_usable_key(settings):
     key = done.stdout.strip()
     assert done.returncode == 0 and len(key) == 44
     assert credentials.seal(replace(settings, secret_key=key), "k", "key")
+
+
+def test_a_refused_saved_key_says_to_replace_it(settings, target):
+    add_helper(settings, target, "--api-key-stdin", stdin=KEY)
+    target.script("/v1/chat/completions", Reply(401, {"error": "invalid key"}))
+    done = planner(settings, "agents", "test", "Helper")
+    assert done.stderr == (
+        "planner: The key was refused (401): replace the saved key (Agents & workflows, or "
+        "`planner agents key`).\n"
+    )
+
+
+def test_a_key_for_an_unknown_agent_is_refused_before_reading_it(settings):
+    done = planner(settings, "agents", "key", "Nobody", stdin="sk-x")
+    assert done.returncode == 2 and "no agent named 'Nobody'" in done.stderr

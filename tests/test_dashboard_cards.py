@@ -18,7 +18,7 @@ from core.heartbeats import beat
 from core.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
 from core.jobs import JobFields
 from core.models import EventTrigger, Run, SyncState, WebhookEvent, utcnow
-from core.overview import local_time, moment_in_words
+from core.overview import local_time, moment_in_words, relative
 from core.runner import execute_run
 from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
@@ -385,3 +385,13 @@ def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
     app.text_input[0].input("open sesame")
     app.button[0].click().run()
     assert "No jobs yet" in texts(app)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(-10, "just now"), (-50, "just now"), (-59, "just now"), (-60, "1 min ago"),
+     (50, "in a few seconds"), (90, "in 2 min"), (3 * 3600, "in 3 h"), (-2 * 86400, "2 d ago")],
+)  # fmt: skip
+def test_a_relative_time_always_says_something(seconds, said):
+    now = utcnow()
+    assert relative(now + timedelta(seconds=seconds), now) == said

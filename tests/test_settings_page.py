@@ -63,7 +63,8 @@ def save_key(app: AppTest, key: str) -> AppTest:
 
 def test_a_pasted_key_is_checked_stored_encrypted_and_never_shown(settings, composio_page):
     app = save_key(composio_page(), KEY)
-    assert "Composio API key saved (encrypted). Now press Connect below." in texts(app)
+    assert "Saved. Now press Connect below." in texts(app)
+    assert "Composio API key saved (encrypted; it is not shown again)." in texts(app)
     assert not [w for w in app.text_input if w.key == "composio_api_key"]
     assert KEY not in texts(app) and KEY not in repr(app.session_state)
     assert stored(settings) == KEY

@@ -80,11 +80,13 @@ def test_composio_unreachable_saves_nothing(session, agent, connected, composio)
     ("fields", "message"),
     [
         (TriggerFields(agent="Assistant", event="GITHUB_COMMIT_EVENT", chat="x"),
-         "needs these filters: owner, repo"),
+         r"Fill in Owner \(owner\), Repository \(repo\): this event needs them\."),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters="{bad",
                        chat="x"), "not valid JSON for the filters"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
-                       filters='{"interval": 1}', chat="x"), "at most every 15 minutes"),
+                       filters='{"interval": 1}', chat="x"),
+         "Check every .minutes. must be 15 or more: Composio checks for new events at most "
+         "once every 15 minutes"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat=""),
          "chat message is empty"),
         (TriggerFields(agent="Nobody", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x"),

@@ -114,7 +114,7 @@ def connect_composio_and_gmail(page: Page, composio) -> None:
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("textbox", name="Composio API key").fill("test-key")
     page.get_by_role("button", name="Save key").click()
-    expect(page.get_by_text("Composio API key saved (encrypted).").first).to_be_visible()
+    expect(page.get_by_text("Saved. Now press Connect below.")).to_be_visible()
     settled(page)
     keyed(page, "composio_connect").click()
     expect(page.get_by_text("Deliveries from Composio are checked")).to_be_visible()
