@@ -34,7 +34,7 @@ run: install .env
 	@grep -q '^PLANNER_SECRET_KEY=.' .env || { echo "PLANNER_SECRET_KEY=$$($(BIN)/planner \
 	secrets new-key)" >> .env && echo "Added a random PLANNER_SECRET_KEY to .env."; }
 	@if grep -q '^COMPOSIO_WEBHOOK_SECRET=local-' .env; then \
-	sed -i.bak '/^COMPOSIO_WEBHOOK_SECRET=local-/d' .env && echo "Removed the local \
+	sed -i.bak '/^COMPOSIO_WEBHOOK_SECRET=local-/d' .env && rm -f .env.bak && echo "Removed the local \
 	COMPOSIO_WEBHOOK_SECRET from .env: Settings → Composio → Connect stores Composio's."; fi
 	$(BIN)/planner migrate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8501 web worker webhook

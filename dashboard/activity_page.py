@@ -17,15 +17,11 @@ from core.models import Agent, RunStatus, WebhookEvent, Workflow
 from core.overview import action_in_words, local_time, worker_status
 from core.words import STATUS_WORDS, event_outcome, event_summary, value_lines
 from dashboard import history, navigation
-from dashboard.context import apply, now, plain, queue, reading, viewer_timezone
+from dashboard.context import apply, chosen_page, now, plain, queue, reading, viewer_timezone
 
 RUNS_PAGE, EVENTS_PAGE = "activity_runs_page", "activity_events_page"
 REPLAYING = "replaying"  # session state: the event whose replay is being set up
 ORIGINS = {"test": "Test event · ", "replay": "Replayed · ", "delivery": ""}
-
-
-def _page_number(key: str) -> int:
-    return st.session_state.get(key) or 1
 
 
 def _listing(entries: list, total: int, key: str, show: Callable[[Any], None]) -> None:
@@ -60,7 +56,9 @@ def _runs(known: list[Agent], viewer: str, moment: datetime, online: bool) -> No
         format_func=lambda a: "All agents" if a is None else names[a],
     )  # fmt: skip
     with reading() as session:
-        entries, total = run_entries(session, status, agent_id, _page_number(RUNS_PAGE))
+        entries, total = chosen_page(
+            RUNS_PAGE, lambda number: run_entries(session, status, agent_id, number)
+        )
     if not entries and (status or agent_id):
         st.info("No runs match these choices.")
     elif not entries:
@@ -130,7 +128,7 @@ def _replay(event: WebhookEvent) -> None:
 def _events(viewer: str, moment: datetime, online: bool) -> None:
     st.subheader("What arrived")
     with reading() as session:
-        entries, total = event_entries(session, _page_number(EVENTS_PAGE))
+        entries, total = chosen_page(EVENTS_PAGE, lambda number: event_entries(session, number))
     if not entries:
         st.info("No events received yet. Events from Gmail, Slack and other apps appear here.")
         navigation.link(navigation.SETTINGS, "Connect Composio in Settings")

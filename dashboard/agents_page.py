@@ -50,7 +50,7 @@ def _save(change, form: str, name: str) -> None:
 
 def _show_check(agent: Agent) -> None:
     """Send the agent one short message now, and show its reply or what went wrong."""
-    with st.spinner(f"Asking {agent.name}…"):
+    with st.spinner(f"Asking {plain(agent.name)}…"):
         check = check_connection(agent, settings())
     if check.succeeded:
         st.success(f"{plain(agent.name)} answered: {plain(check.text)}")

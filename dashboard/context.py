@@ -97,3 +97,14 @@ def viewer_timezone() -> str:
         return schedule.validate_timezone(name) if name else settings().timezone
     except ValidationError:
         return settings().timezone
+
+
+def chosen_page(key: str, fetch: Callable[[int], tuple[list, int]]) -> tuple[list, int]:
+    """The page of a list chosen with the picker at `key`: back to page 1 when it is past
+    the end (other filters, another agent, items deleted), so nobody is left on a page
+    that shows nothing and has no picker."""
+    items, total = fetch(st.session_state.get(key) or 1)
+    if not items and total:
+        st.session_state[key] = 1
+        items, total = fetch(1)
+    return items, total

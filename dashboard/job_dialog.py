@@ -94,7 +94,7 @@ def _schedule_inputs(job: ScheduledJob | None) -> tuple[str, str, datetime | Non
         st.error(plain(error))
         return cron, timezone, None
     tz = schedule.zone(timezone)
-    st.caption(plain(f"{schedule.describe(cron)} · {timezone}"))
+    st.caption(plain(f"{schedule.describe(cron)} · {timezone_label(timezone)}"))
     st.markdown(
         "\n".join(
             f"- {moment.astimezone(tz):%a %d %b %Y, %H:%M}"

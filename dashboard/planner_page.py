@@ -39,7 +39,16 @@ from core.overview import (
 )
 from core.words import error_in_words, event_type_in_words, trigger_trouble
 from dashboard import history, navigation
-from dashboard.context import apply, now, plain, queue, reading, settings, viewer_timezone
+from dashboard.context import (
+    apply,
+    chosen_page,
+    now,
+    plain,
+    queue,
+    reading,
+    settings,
+    viewer_timezone,
+)
 from dashboard.dialogs import open_dialog
 
 CHOSEN_AGENT = "chosen_agent"  # not a widget's key: Streamlit forgets those on other pages
@@ -246,13 +255,8 @@ def card(
 
 
 def _items(session: Session, model: type, agent_id: int, key: str) -> tuple[list, int]:
-    """The chosen page of the agent's items; back to page 1 when it is past the end
-    (another agent, or items deleted)."""
-    items, total = page_of(session, model, agent_id, st.session_state.get(key) or 1)
-    if not items and total:
-        st.session_state[key] = 1
-        items, total = page_of(session, model, agent_id, 1)
-    return items, total
+    """The chosen page of the agent's items."""
+    return chosen_page(key, lambda number: page_of(session, model, agent_id, number))
 
 
 def _page(key: str, total: int) -> int:

@@ -62,17 +62,18 @@ def _connect_first(app: str) -> None:
     """An app without a connected account: say so, and get its sign-in link here, so the
     dialog (and what was typed) stays open while the user signs in in another tab."""
     st.warning(
-        f"{app} is not connected yet: Composio can only watch an account you signed in to. "
-        "Connect it first; this dialog stays open."
+        f"{plain(app)} is not connected yet: Composio can only watch an account you signed "
+        "in to. Connect it first; this dialog stays open."
     )
+    links = st.session_state.setdefault("trigger_sign_in", {})  # app -> its sign-in link
     left, right = st.columns(2)
-    if left.button(f"Connect {app} first", key="trigger_connect_app"):
+    if left.button(f"Connect {plain(app)} first", key="trigger_connect_app"):
         try:
-            st.session_state.trigger_sign_in = composio_setup.start_sign_in(settings(), app).url
+            links[app] = composio_setup.start_sign_in(settings(), app).url
         except PlannerError as error:
             st.error(plain(error))
-    if url := st.session_state.get("trigger_sign_in"):
-        left.link_button(f"Sign in to {app} ↗", url)
+    if url := links.get(app):
+        left.link_button(f"Sign in to {plain(app)} ↗", url)
         if right.button("I have signed in", key="trigger_signed_in"):
             _connected.clear()
             st.rerun()

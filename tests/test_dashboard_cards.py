@@ -395,3 +395,17 @@ def test_a_password_keeps_everything_hidden_until_entered(dashboard, agent):
 def test_a_relative_time_always_says_something(seconds, said):
     now = utcnow()
     assert relative(now + timedelta(seconds=seconds), now) == said
+
+
+def test_a_filter_that_leaves_fewer_pages_goes_back_to_the_first(page, settings, session, agent):
+    job = briefing(session)
+    queue = RecordingQueue()
+    started = [jobs.run_job_now(session, job.id, queue, utcnow()) for _ in range(30)]
+    for run in started[:5]:
+        run.status, run.error = "failed", "refused"
+    session.commit()
+    app = page(activity_page)
+    app.session_state["activity_runs_page"] = 2
+    app.run()
+    app.selectbox(key="activity_status").set_value("failed").run()
+    assert main_view(app).count("**Briefing** — ") == 5

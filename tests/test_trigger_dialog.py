@@ -221,3 +221,14 @@ def test_without_a_composio_key_every_app_is_offered_without_asking(dashboard, a
     assert "not connected yet" not in texts(app)
     assert not any(" · connected" in option for option in app.selectbox(key="trigger_app").options)
     assert [path for _, path, _ in composio.requests if "connected_accounts" in path] == []
+
+
+def test_a_sign_in_link_is_only_offered_for_the_app_it_signs_in_to(dashboard, agent, composio):
+    app = dashboard(COMPOSIO_API_KEY="test-key", COMPOSIO_BASE_URL=composio.url)
+    app.button(key="add_trigger").click().run()
+    app.selectbox(key="trigger_app").set_value("Slack").run()
+    app.button(key="trigger_connect_app").click().run()
+    app.selectbox(key="trigger_app").set_value("GitHub").run()
+    assert [b.proto.label for b in app.get("link_button")] == []
+    app.selectbox(key="trigger_app").set_value("Slack").run()
+    assert [b.proto.label for b in app.get("link_button")] == ["Sign in to Slack ↗"]

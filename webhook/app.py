@@ -83,7 +83,6 @@ class SigningSecret:
             value = self.value
         else:
             self.problem = ""
-        self.fresh_until = time.monotonic() + SECRET_CACHE_SECONDS
         if value and value != self.value:
             log.info("webhook signing secret %s", "changed" if self.value else "found")
             self.logged_missing = False
@@ -95,6 +94,7 @@ class SigningSecret:
             )
             self.logged_missing = True
         self.value = value
+        self.fresh_until = time.monotonic() + SECRET_CACHE_SECONDS  # last: value is set
 
 
 @asynccontextmanager
