@@ -134,11 +134,11 @@ def cmd_composio(args: argparse.Namespace, settings: Settings) -> None:
         if args.action == "key":
             _store_key(args, session, settings)
             return
-        settings = credentials.effective_settings(session, settings)
         if args.action == "connect":
             connection = composio_setup.connect(session, settings)
             emit(args, connection.as_json(), lambda: _connected_text(connection))
             return
+        settings = credentials.effective_settings(session, settings)
     if args.action == "accounts":
         found = composio_setup.app_connections(settings, every_common_app=False)
         shown = [composio_setup.account_json(a) for app in found for a in app.accounts]

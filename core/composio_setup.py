@@ -39,7 +39,7 @@ def key_source(session: Session, settings: Settings) -> str:
     """Where the Composio API key comes from: "environment", "stored" or "" (none)."""
     if settings.composio_api_key:
         return "environment"
-    return "stored" if credentials.stored(session, settings, credentials.COMPOSIO_API_KEY) else ""
+    return "stored" if credentials.readable(session, settings, credentials.COMPOSIO_API_KEY) else ""
 
 
 def _can_store(settings: Settings) -> None:
@@ -100,9 +100,17 @@ class Connection:
 
 def connect(session: Session, settings: Settings) -> Connection:
     """Point Composio's webhook subscription at PUBLIC_BASE_URL and store the signing
-    secret it returns, which the webhook process picks up without a restart."""
+    secret it returns, which the webhook process picks up without a restart.
+
+    `settings` are the environment's: the stored key is used from the database, and only
+    a COMPOSIO_WEBHOOK_SECRET set in the environment can override what Composio sends.
+    Composio hands a secret out only when it creates the subscription; when Planner has
+    none it can read (a new database, another PLANNER_SECRET_KEY), it asks for a new one.
+    """
     _can_store(settings)
-    subscription = composio_sync.connect_webhook(settings)
+    effective = credentials.effective_settings(session, settings)
+    needs_secret = not effective.composio_webhook_secret
+    subscription = composio_sync.connect_webhook(effective, new_secret=needs_secret)
     secret = subscription.get("secret") or ""
     if secret:
         credentials.store(session, settings, credentials.COMPOSIO_WEBHOOK_SECRET, secret)

@@ -147,11 +147,12 @@ def unreachable_address(settings: Settings) -> str:
     )
 
 
-def connect_webhook(settings: Settings) -> dict[str, Any]:
+def connect_webhook(settings: Settings, new_secret: bool = False) -> dict[str, Any]:
     """Point the project's webhook subscription at PUBLIC_BASE_URL/webhooks/composio.
 
     Returns the subscription; its `secret` is only there when the subscription was
-    created (store it then: it may not be shown again).
+    created (store it then: it may not be shown again), or, with `new_secret`, a new one
+    Composio rotated in for an existing subscription.
     """
     if not settings.webhook_url:
         raise ComposioError(NO_PUBLIC_ADDRESS)
@@ -162,7 +163,14 @@ def connect_webhook(settings: Settings) -> dict[str, Any]:
             webhook_url=settings.webhook_url, enabled_events=list(SUBSCRIBED_EVENTS)
         ),
     )
-    return {key: subscription.get(key) for key in ("id", "webhook_url", "secret")}
+    found = {key: subscription.get(key) for key in ("id", "webhook_url", "secret")}
+    if new_secret and not found["secret"]:
+        rotated = _call(
+            "give the webhook a new signing secret",
+            lambda: sdk.webhooks.subscriptions.rotate_secret(found["id"]),
+        )
+        found["secret"] = rotated.secret
+    return found
 
 
 def _schema_fields(schema: dict[str, Any] | None) -> tuple[ConfigField, ...]:

@@ -3,12 +3,11 @@ makes, answered at once with the agent's reply or what went wrong in plain words
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from core import targets
 from core.config import Settings
-from core.credentials import MissingCredential, token_for
+from core.credentials import MissingCredential, key_origin, token_for
 from core.deadline import deadline_client
 from core.models import Agent, new_key
 from core.secrets import SecretKeyError
@@ -57,8 +56,9 @@ def _in_plain_words(agent: Agent, error: targets.TargetError) -> str:
 
 def _key_advice(agent: Agent) -> str:
     """What to check when the agent refused the key, by where the key comes from."""
-    if agent.api_key_env and os.environ.get(agent.api_key_env):
+    origin = key_origin(agent)
+    if origin == "environment":
         return f"check the key in ${agent.api_key_env}"
-    if agent.api_key_secret:
+    if origin == "saved":
         return "replace the saved key (Agents & workflows, or `planner agents key`)"
     return "this agent has no key yet; paste one (Agents & workflows, or `planner agents key`)"

@@ -16,6 +16,7 @@ from core import secrets
 from core.config import Settings, is_own_variable
 from core.errors import PlannerError, ValidationError
 from core.models import Agent, StoredSecret, Workflow, utcnow
+from core.secrets import SecretKeyError
 
 COMPOSIO_API_KEY = "composio_api_key"
 COMPOSIO_WEBHOOK_SECRET = "composio_webhook_secret"
@@ -60,6 +61,22 @@ def stored(session: Session, settings: Settings, name: str) -> str:
     return secrets.decrypt(settings, row.ciphertext) if row else ""
 
 
+def readable(session: Session, settings: Settings, name: str) -> str:
+    """The stored secret, or "" when there is none or it cannot be opened (it was stored
+    under another PLANNER_SECRET_KEY): it is then as good as missing, and the next one
+    stored replaces it."""
+    try:
+        return stored(session, settings, name)
+    except SecretKeyError:
+        return ""
+
+
+def unreadable(session: Session, settings: Settings) -> list[str]:
+    """Names of Planner's own stored secrets that cannot be opened, to say so."""
+    rows = session.exec(select(StoredSecret).order_by(StoredSecret.name))
+    return [row.name for row in rows if not readable(session, settings, row.name)]
+
+
 def forget(session: Session, name: str) -> None:
     row = session.get(StoredSecret, name)
     if row is not None:
@@ -69,12 +86,12 @@ def forget(session: Session, name: str) -> None:
 
 def effective_settings(session: Session, settings: Settings) -> Settings:
     """`settings` with the stored Composio key and webhook secret where the environment
-    sets none (the environment wins)."""
+    sets none (the environment wins); one that cannot be opened counts as none."""
     return replace(
         settings,
-        composio_api_key=settings.composio_api_key or stored(session, settings, COMPOSIO_API_KEY),
+        composio_api_key=settings.composio_api_key or readable(session, settings, COMPOSIO_API_KEY),
         composio_webhook_secret=settings.composio_webhook_secret
-        or stored(session, settings, COMPOSIO_WEBHOOK_SECRET),
+        or readable(session, settings, COMPOSIO_WEBHOOK_SECRET),
     )
 
 
@@ -85,18 +102,29 @@ def _parts(target: Agent | Workflow) -> tuple[str, str]:
     return target.auth_env, target.auth_secret
 
 
+def key_origin(target: Agent | Workflow) -> str:
+    """Where the key a call to `target` sends comes from now: "environment" (its variable
+    is set: it wins), "saved", "missing" (a variable is named but not set, and nothing is
+    saved) or "none"."""
+    env_name, sealed = _parts(target)
+    if env_name and os.environ.get(env_name):
+        return "environment"
+    if sealed:
+        return "saved"
+    return "missing" if env_name else "none"
+
+
 def token_for(target: Agent | Workflow, settings: Settings) -> str:
-    """The key to send to `target`: its environment variable's value when that is set,
-    else the key stored for it; "" when it has neither."""
+    """The key to send to `target` ("" for none), from where key_origin says."""
     env_name, sealed = _parts(target)
     if env_name and is_own_variable(env_name):
         raise MissingCredential(f"{env_name} is one of Planner's own settings, not a key.")
-    from_env = os.environ.get(env_name, "") if env_name else ""
-    if from_env:
-        return from_env
-    if sealed:
+    origin = key_origin(target)
+    if origin == "environment":
+        return os.environ[env_name]
+    if origin == "saved":
         return secrets.decrypt(settings, sealed)
-    if env_name:
+    if origin == "missing":
         raise MissingCredential(f"The environment variable {env_name} is not set.")
     return ""
 

@@ -16,7 +16,6 @@ from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
 from core.models import utcnow
 from core.queue import RunQueue
-from core.secrets import SecretKeyError
 
 # Everything Markdown, GitHub's extensions and Streamlit's own (`:red[…]`,
 # `:material/…:`, `$math$`) act on.
@@ -44,12 +43,10 @@ def settings() -> Settings:
 @st.cache_data(ttl=STORED_KEYS_SECONDS, show_spinner=False)
 def _with_stored_keys(base: Settings) -> Settings:
     """Read again every few seconds (not on every widget), so a key saved on the
-    Settings page is used by the next page; a key that cannot be opened is said there."""
-    try:
-        with read_session(base.database_url) as session:
-            return credentials.effective_settings(session, base)
-    except SecretKeyError:
-        return base
+    Settings page is used by the next page; one that cannot be opened counts as none
+    (Settings says so)."""
+    with read_session(base.database_url) as session:
+        return credentials.effective_settings(session, base)
 
 
 def forget_stored_keys() -> None:

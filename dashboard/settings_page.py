@@ -14,6 +14,7 @@ from core.composio_sync import NO_PUBLIC_ADDRESS, unreachable_address
 from core.config import Settings, get_settings
 from core.errors import PlannerError
 from core.overview import relative, worker_status
+from core.secrets import WRONG_KEY
 from dashboard.context import (
     forget_stored_keys,
     now,
@@ -156,7 +157,7 @@ def _connect(config: Settings) -> None:
 
     def connect() -> str:
         with writing() as session:
-            connection = composio_setup.connect(session, config)
+            connection = composio_setup.connect(session, get_settings())
         forget_stored_keys()
         shown_already = unreachable_address(config)  # the page says it above the button
         news = [w for w in connection.warnings if w != shown_already]
@@ -254,9 +255,15 @@ def _composio() -> None:
             source = composio_setup.key_source(session, config)
             effective = credentials.effective_settings(session, config)
             ready = composio_setup.webhook_ready(session, config)
+            unopened = credentials.unreadable(session, config)
     except PlannerError as error:
         st.error(plain(error))
-        source, effective, ready = "", config, bool(config.composio_webhook_secret)
+        source, effective, ready, unopened = "", config, bool(config.composio_webhook_secret), []
+    if unopened:
+        st.error(
+            f"{plain(WRONG_KEY)} To start again here: paste the Composio API key and press "
+            "Connect — both are then stored anew."
+        )
     _show_notice("key")
     _api_key(config, source)
     _webhook(effective, ready)

@@ -126,6 +126,7 @@ class FakeComposio(JsonServer):
             (f"POST {API}/trigger_instances/([A-Z0-9_]+)/upsert", self._upsert),
             (f"(PATCH|DELETE) {API}/trigger_instances/manage/(.+)", self._manage),
             (f"GET {API}/webhook_subscriptions", self._subscriptions),
+            (f"POST {API}/webhook_subscriptions/([^/]+)/rotate_secret", self._rotate_secret),
             (f"(?:POST|PATCH) {API}/webhook_subscriptions(?:/.+)?", self._subscribe),
             (f"GET {API}/auth_configs", self._list_auth_configs),
             (f"POST {API}/auth_configs", self._create_auth_config),
@@ -172,7 +173,17 @@ class FakeComposio(JsonServer):
         }  # fmt: skip
         if created:
             self.subscription["secret"] = "whsec_fake_secret"
-        return 200, self.subscription
+            return 200, self.subscription
+        # Like Composio: the signing secret is handed out when the subscription is made.
+        return 200, {k: v for k, v in self.subscription.items() if k != "secret"}
+
+    def _rotate_secret(
+        self, subscription_id: str, query: dict[str, list[str]], body: Any
+    ) -> Answer:
+        if self.subscription is None or self.subscription["id"] != subscription_id:
+            return _refusal(404, "Webhook subscription not found")
+        self.subscription["secret"] = f"whsec_rotated_{secrets.token_hex(8)}"
+        return 200, {"id": subscription_id, "secret": self.subscription["secret"]}
 
     def _list_auth_configs(self, query: dict[str, list[str]], body: Any) -> Answer:
         wanted = query.get("toolkit_slug", [""])[0]

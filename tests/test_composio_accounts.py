@@ -23,7 +23,7 @@ from core.composio_sync import ComposioError
 from core.db import read_session
 from core.errors import NotFoundError, ValidationError
 from core.models import utcnow
-from core.secrets import SecretKeyError
+from core.secrets import SecretKeyError, new_secret_key
 from support.processes import planner
 from tests.conftest import everything_stored, snapshot
 
@@ -162,6 +162,38 @@ def test_connect_stores_the_secret_composio_returns(session, connected, composio
     assert (connection.secret_stored, connection.warning) == (True, "")
     secret = credentials.stored(session, connected, credentials.COMPOSIO_WEBHOOK_SECRET)
     assert secret == composio.subscription["secret"]
+
+
+def test_a_new_database_gets_a_new_secret_for_the_existing_subscription(session, connected,
+                                                                         composio):  # fmt: skip
+    fresh = replace(connected, composio_webhook_secret="")
+    composio_setup.connect(session, fresh)
+    credentials.forget(session, credentials.COMPOSIO_WEBHOOK_SECRET)  # as a new database
+    connection = composio_setup.connect(session, fresh)
+    secret = credentials.stored(session, fresh, credentials.COMPOSIO_WEBHOOK_SECRET)
+    assert connection.secret_stored and secret.startswith("whsec_rotated_")
+    assert secret == composio.subscription["secret"]
+
+
+def test_a_secret_stored_under_another_key_is_replaced_on_connect(session, connected, composio):
+    fresh = replace(connected, composio_webhook_secret="")
+    composio_setup.connect(session, replace(fresh, secret_key=new_secret_key()))
+    assert credentials.effective_settings(session, fresh).composio_webhook_secret == ""
+    assert credentials.unreadable(session, fresh) == [credentials.COMPOSIO_WEBHOOK_SECRET]
+    composio_setup.connect(session, fresh)
+    assert credentials.unreadable(session, fresh) == []
+    assert (
+        credentials.stored(session, fresh, credentials.COMPOSIO_WEBHOOK_SECRET)
+        == (composio.subscription["secret"])
+    )
+
+
+def test_a_stored_secret_is_never_taken_for_an_environment_one(session, connected, composio):
+    fresh = replace(connected, composio_webhook_secret="")
+    credentials.store(session, fresh, credentials.COMPOSIO_WEBHOOK_SECRET, "whsec_older")
+    done = planner(fresh, "composio", "connect", "--json")  # a new subscription, a new secret
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["warning"] == ""
 
 
 def test_an_environment_secret_that_differs_is_warned_about(session, connected):

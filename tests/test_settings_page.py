@@ -4,6 +4,7 @@ signing secret stored) and the user's apps (sign in, connected as, expired, disc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from core import composio_sync, credentials
 from core.db import read_session
 from core.db import session as open_session
 from core.models import Heartbeat, utcnow
+from core.secrets import new_secret_key
 from tests.conftest import everything_stored, snapshot
 from tests.screens import settings_page, texts
 
@@ -196,3 +198,16 @@ def test_a_stored_key_reaches_the_apps(settings, composio_page, composio):
     app = composio_page()
     assert "Gmail — not connected" in texts(app)
     assert ("GET", "/api/v3.1/connected_accounts", None) in composio.requests
+
+
+def test_keys_stored_under_another_secret_key_are_said_and_stored_anew(settings, composio_page):
+    other = replace(settings, secret_key=new_secret_key())
+    with open_session(settings.database_url) as session:
+        credentials.store(session, other, credentials.COMPOSIO_API_KEY, KEY)
+        credentials.store(session, other, credentials.COMPOSIO_WEBHOOK_SECRET, "whsec_old")
+    app = composio_page()
+    assert "The saved keys cannot be opened" in texts(app)
+    app = save_key(app, KEY)
+    app.button(key="composio_connect").click().run()
+    assert "The saved keys cannot be opened" not in texts(app)
+    assert stored(settings, credentials.COMPOSIO_WEBHOOK_SECRET).startswith("whsec_")
