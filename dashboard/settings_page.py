@@ -242,8 +242,9 @@ def _your_apps(config: Settings) -> None:
 
 
 def _composio() -> None:
-    """The key is judged against the environment's settings alone (whether it wins, or
-    a pasted one is stored); everything else uses the stored ones too."""
+    """Where the key comes from is judged against the environment's settings alone, so
+    a stored key is never taken for one the server sets; everything else uses the
+    stored ones too."""
     config = get_settings()
     st.subheader("Composio")
     st.caption(
