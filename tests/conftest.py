@@ -167,6 +167,18 @@ def webhook(settings: Settings, tmp_path: Path) -> Iterator[str]:
     process.wait(timeout=10)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `sqlite_only` exercise what lies outside the database (a browser,
+    Composio's SDK in a subprocess) and are slow; their PostgreSQL runs would repeat them
+    without testing anything new, so they are left out (and counted as deselected)."""
+    repeats = [item for item in items if item.get_closest_marker("sqlite_only")
+               and getattr(item, "callspec", None) and item.callspec.params.get("settings")
+               not in (None, "sqlite")]  # fmt: skip
+    if repeats:
+        config.hook.pytest_deselected(items=repeats)
+        items[:] = [item for item in items if item not in repeats]
+
+
 def pytest_report_header() -> str:
     """Says whether the PostgreSQL + Redis leg runs, and how to turn it on."""
     if "postgres" in BACKENDS:

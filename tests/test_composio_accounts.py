@@ -27,6 +27,8 @@ from core.secrets import SecretKeyError, new_secret_key
 from support.processes import planner
 from tests.conftest import everything_stored, snapshot
 
+pytestmark = pytest.mark.sqlite_only  # about Composio, not the database
+
 API = "/api/v3.1"
 
 

@@ -4,12 +4,15 @@ page reads it as a log line."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from core import agents, jobs
 from core.jobs import JobFields
 from core.models import utcnow
 from tests.browser.browsing import card
+
+pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
 
 REPLY = "reply to: Good morning, Berlin!"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from core import jobs
@@ -14,6 +15,8 @@ from core.overview import moment_in_words
 from core.schedule import next_occurrence
 from support.fakes import Reply
 from tests.browser.browsing import SCREENSHOTS, card, is_green
+
+pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
 
 
 def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, target, consumer):

@@ -21,6 +21,8 @@ from support.processes import free_port, get, serve_webhook, settings_env
 from support.waiting import wait_until
 from tests.browser.browsing import SCREENSHOTS, card
 
+pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
+
 KEY = "sk-walkthrough-5f0c1d2e"
 
 
