@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from sqlmodel import Session, select
 
 from core.config import Settings, is_own_variable
-from core.credentials import key_in_words, seal
+from core.credentials import key_in_words, seal, sealed_column
 from core.errors import ValidationError
 from core.models import Agent, Backend, Workflow
 from core.owners import clean_name, ensure_unique_name, find, storable_text, users_of
@@ -176,7 +176,7 @@ def set_key(
     an empty `key` removes the stored one."""
     target = find(session, model, ref)
     sealed = seal(settings, key, "key") if key else ""
-    setattr(target, "api_key_secret" if model is Agent else "auth_secret", sealed)
+    setattr(target, sealed_column(model), sealed)
     session.add(target)
     session.commit()
     return target
@@ -184,6 +184,6 @@ def set_key(
 
 def row_json(row: Agent | Workflow) -> dict[str, Any]:
     """The row as JSON, its stored key replaced by where the key comes from."""
-    return row.model_dump(mode="json", exclude={"api_key_secret", "auth_secret"}) | {
+    return row.model_dump(mode="json", exclude={sealed_column(type(row))}) | {
         "key": key_in_words(row)
     }

@@ -124,11 +124,6 @@ def connect(session: Session, settings: Settings) -> Connection:
     return Connection(subscription["webhook_url"], bool(secret), tuple(w for w in warnings if w))
 
 
-def webhook_ready(session: Session, settings: Settings) -> bool:
-    """Whether the webhook process has a secret to check deliveries with."""
-    return bool(credentials.effective_settings(session, settings).composio_webhook_secret)
-
-
 # --- the user's connected apps --------------------------------------------------------------
 
 

@@ -95,11 +95,18 @@ def effective_settings(session: Session, settings: Settings) -> Settings:
     )
 
 
+# Where each kind of target keeps its key: the environment variable's name, the sealed key.
+KEY_COLUMNS = {Agent: ("api_key_env", "api_key_secret"), Workflow: ("auth_env", "auth_secret")}
+
+
+def sealed_column(model: type[Agent] | type[Workflow]) -> str:
+    return KEY_COLUMNS[model][1]
+
+
 def _parts(target: Agent | Workflow) -> tuple[str, str]:
     """The environment variable a target names and its stored key (encrypted)."""
-    if isinstance(target, Agent):
-        return target.api_key_env, target.api_key_secret
-    return target.auth_env, target.auth_secret
+    env_column, sealed = KEY_COLUMNS[type(target)]
+    return getattr(target, env_column), getattr(target, sealed)
 
 
 def key_origin(target: Agent | Workflow) -> str:
@@ -141,8 +148,7 @@ def key_in_words(target: Agent | Workflow) -> str:
 
 
 SEALED_COLUMNS = (
-    (Agent, "api_key_secret"),
-    (Workflow, "auth_secret"),
+    *((model, sealed_column(model)) for model in KEY_COLUMNS),
     (StoredSecret, "ciphertext"),
 )
 

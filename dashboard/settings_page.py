@@ -255,11 +255,11 @@ def _composio() -> None:
         with reading() as session:
             source = composio_setup.key_source(session, config)
             effective = credentials.effective_settings(session, config)
-            ready = composio_setup.webhook_ready(session, config)
             unopened = credentials.unreadable(session, config)
     except PlannerError as error:
         st.error(plain(error))
-        source, effective, ready, unopened = "", config, bool(config.composio_webhook_secret), []
+        source, effective, unopened = "", config, []
+    ready = bool(effective.composio_webhook_secret)  # the webhook has a secret to check with
     if unopened:
         st.error(
             f"{plain(WRONG_KEY)} To start again here: paste the Composio API key and press "
