@@ -54,6 +54,19 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+EXECUTORS = ("async", "thread")
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first when unset)."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return raw
+
+
 def _timezone(env: dict[str, str]) -> str:
     name = env.get("PLANNER_TIMEZONE", "").strip() or "UTC"
     try:
@@ -73,6 +86,10 @@ class Settings:
     http_timeout_seconds: float = 60.0
     lease_margin_seconds: float = 60.0
     inbox_days: int = 30
+    # Calls one worker process keeps open at once, and how it hosts them: "async" (one
+    # event loop, calls cost a socket each) or "thread" (one worker thread per call).
+    max_in_flight: int = 1000
+    executor: str = "async"
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
     composio_user_id: str = "default"
@@ -107,6 +124,8 @@ class Settings:
                 values, "PLANNER_LEASE_MARGIN_SECONDS", cls.lease_margin_seconds
             ),
             inbox_days=_int(values, "PLANNER_INBOX_DAYS", cls.inbox_days, minimum=1),
+            max_in_flight=_int(values, "PLANNER_MAX_IN_FLIGHT", cls.max_in_flight, minimum=1),
+            executor=_choice(values, "PLANNER_EXECUTOR", EXECUTORS),
             composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
             composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),
             composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,

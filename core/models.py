@@ -102,6 +102,8 @@ class Agent(SQLModel, table=True):
     system_prompt: str = ""
     api_key_env: str = ""
     api_key_secret: str = Field(default="", repr=False)  # the pasted key, encrypted
+    # At most this many calls open at once, across every worker (None: no limit of its own).
+    max_concurrency: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -111,6 +113,7 @@ class Workflow(SQLModel, table=True):
     url: str
     auth_env: str = ""
     auth_secret: str = Field(default="", repr=False)  # the pasted token, encrypted
+    max_concurrency: int | None = None  # as for Agent
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -242,6 +245,7 @@ class Run(SQLModel, table=True):
         sa.UniqueConstraint("trigger_id", "event_id", name="uq_run_trigger_event"),
         sa.Index("ix_run_status_due_at", "status", "due_at"),
         sa.Index("ix_run_job_id_id", "job_id", "id"),
+        sa.Index("ix_run_status_target", "status", "target"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -261,6 +265,12 @@ class Run(SQLModel, table=True):
     input: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
     output: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
     error: str | None = None
+    # What it calls ("agent:3", "workflow:7"), set when an attempt is claimed: a target's
+    # calls open at once are its runs `running` with this value.
+    target: str | None = None
+    # Why a run past its time has not started, while it waits for one of its target's
+    # free slots (None otherwise): the dashboard says so instead of calling it late.
+    waiting_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -17,6 +17,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 
+class BusyServer(ThreadingHTTPServer):
+    """Accepts a thousand connections arriving at once (the default backlog of 5 makes
+    the rest retry their connect a second later, which would be measured as lateness)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class LocalServer:
     """A threaded HTTP server on 127.0.0.1 with a free port."""
 
@@ -29,8 +37,7 @@ class LocalServer:
         return f"http://{host}:{port}"
 
     def serve(self, handler: type[BaseHTTPRequestHandler]):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
+        self.server = BusyServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
@@ -111,8 +118,10 @@ class Received:
 
 @dataclass
 class FakeTarget(JsonServer):
-    """Scripted replies per path; without a script: an OpenAI-style or echo answer."""
+    """Scripted replies per path; without a script: an OpenAI-style or echo answer,
+    after `delay` seconds (a slow agent)."""
 
+    delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     scripts: dict[str, deque[Reply]] = field(default_factory=dict)
     condition: threading.Condition = field(default_factory=threading.Condition)
@@ -141,8 +150,9 @@ class FakeTarget(JsonServer):
                 return script.popleft()
         if path.endswith("/chat/completions"):
             text = f"reply to: {body['messages'][-1]['content']}"
-            return Reply(body={"choices": [{"message": {"role": "assistant", "content": text}}]})
-        return Reply(body={"ok": True, "received": body})
+            answer = {"choices": [{"message": {"role": "assistant", "content": text}}]}
+            return Reply(body=answer, delay=self.delay)
+        return Reply(body={"ok": True, "received": body}, delay=self.delay)
 
     def respond(
         self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
