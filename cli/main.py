@@ -69,27 +69,47 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     print("Database is up to date.")
 
 
+def _kept(given: Any, existing: Agent | Workflow | None, attribute: str, default: Any = "") -> Any:
+    """An option's value; when it was left out, the target's current one (update) or
+    `default` (add)."""
+    if given is not None:
+        return given
+    return getattr(existing, attribute) if existing is not None else default
+
+
+def _limit(args: argparse.Namespace, existing: Agent | Workflow | None) -> int | None:
+    """--max-concurrency N or 'none'; left out: as it is on update, no limit on add."""
+    if args.max_concurrency is None:
+        return existing.max_concurrency if existing else None
+    return agents.max_concurrency_from_text(args.max_concurrency)
+
+
 def _registry(
     args: argparse.Namespace,
     settings: Settings,
     model: type[Agent] | type[Workflow],
-    add: Callable[[Session, str | None], Agent | Workflow],
+    save: Callable[[Session, str | None, Any], Agent | Workflow],
     remove: Callable[[Session, str], None],
     line: Callable[[dict[str, Any]], str],
 ) -> None:
-    """`planner agents|workflows add|list|rm|key`: the same verbs over either table; `add`
-    takes the sealed key, or None."""
+    """`planner agents|workflows add|update|list|rm|key`: the same verbs over either table;
+    `save` takes the sealed key (or None) and the target to change (None to add)."""
     what = model.__name__.lower()
     secret = "API key" if model is Agent else "token"
     with open_session(settings.database_url) as session:
-        if args.action == "add":
+        if args.action in ("add", "update"):
+            # an unknown name is said before the key is read
+            existing = (
+                find(session, model, getattr(args, what)) if args.action == "update" else None
+            )
             sealed = (
                 credentials.seal(settings, read_secret(secret), "key")
                 if args.secret_stdin
                 else None
             )
-            item = add(session, sealed)
-            emit(args, row_json(item), lambda: f"Added {what} {item.name} (id {item.id}).")
+            item = save(session, sealed, existing)
+            done = "Changed" if existing else "Added"
+            emit(args, row_json(item), lambda: f"{done} {what} {item.name} (id {item.id}).")
         elif args.action == "list":
             found = [row_json(item) for item in agents.list_all(session, model)]
             empty = f"No {what}s yet: add one with 'planner {what}s add NAME --url URL'."
@@ -106,11 +126,19 @@ def _registry(
             print(f"Removed {what} {getattr(args, what)}.")
 
 
+def _name(args: argparse.Namespace, existing: Agent | Workflow | None) -> str:
+    """The name given to add; on update --name, else the current one."""
+    return _kept(args.new_name, existing, "name") if existing else args.name
+
+
 def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
-    def add(session: Session, sealed: str | None) -> Agent:
+    def save(session: Session, sealed: str | None, existing: Agent | None) -> Agent:
         return agents.save_agent(
-            session, args.name, args.backend, args.url, args.model or "",
-            args.system_prompt or "", args.api_key_env or "", api_key_secret=sealed,
+            session, _name(args, existing), _kept(args.backend, existing, "backend"),
+            _kept(args.url, existing, "base_url"), _kept(args.model, existing, "model"),
+            _kept(args.system_prompt, existing, "system_prompt"),
+            _kept(args.api_key_env, existing, "api_key_env"), existing,
+            api_key_secret=sealed, max_concurrency=_limit(args, existing),
         )  # fmt: skip
 
     if args.action == "test":
@@ -122,19 +150,23 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
         emit(args, {"agent": agent.name, "reply": check.text}, lambda: check.text)
         return
     _registry(
-        args, settings, Agent, add, agents.remove_agent,
-        lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}  {a['key']}",
+        args, settings, Agent, save, agents.remove_agent,
+        lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}  {a['key']}  "
+        f"{agents.limit_in_words(a['max_concurrency'])}",
     )  # fmt: skip
 
 
 def cmd_workflows(args: argparse.Namespace, settings: Settings) -> None:
-    def add(session: Session, sealed: str | None) -> Workflow:
+    def save(session: Session, sealed: str | None, existing: Workflow | None) -> Workflow:
         return agents.save_workflow(
-            session, args.name, args.url, args.auth_env or "", auth_secret=sealed
-        )
+            session, _name(args, existing), _kept(args.url, existing, "url"),
+            _kept(args.auth_env, existing, "auth_env"), existing,
+            auth_secret=sealed, max_concurrency=_limit(args, existing),
+        )  # fmt: skip
 
-    _registry(args, settings, Workflow, add, agents.remove_workflow,
-              lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}  {w['key']}")  # fmt: skip
+    _registry(args, settings, Workflow, save, agents.remove_workflow,
+              lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}  {w['key']}  "
+              f"{agents.limit_in_words(w['max_concurrency'])}")  # fmt: skip
 
 
 def cmd_secrets(args: argparse.Namespace, settings: Settings) -> None:

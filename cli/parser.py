@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from core.agents import MOST_CALLS_AT_ONCE, NO_LIMIT
+
 
 def _count(text: str) -> int:
     try:
@@ -35,21 +37,53 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     _json_flag(parser)
 
 
-def _add_registry(commands: argparse._SubParsersAction, name: str, what: str, secret: str) -> dict:
-    """add|list|rm|key for agents or workflows; `secret` names their key ("api-key")."""
+def _agent_options(parser: argparse.ArgumentParser, update: bool) -> None:
+    parser.add_argument(
+        "--backend", choices=["openai", "http"], default=None if update else "openai"
+    )
+    parser.add_argument("--model", help="model name (openai) or remote agent id (http)")
+    parser.add_argument("--system-prompt", dest="system_prompt")
+    parser.add_argument("--api-key-env", dest="api_key_env", help="NAME of the key's env var")
+
+
+def _workflow_options(parser: argparse.ArgumentParser, update: bool) -> None:
+    parser.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")
+
+
+def _add_registry(
+    commands: argparse._SubParsersAction,
+    name: str,
+    what: str,
+    secret: str,
+    options: Callable[[argparse.ArgumentParser, bool], None],
+) -> argparse._SubParsersAction:
+    """add|update|list|rm|key for agents or workflows; `secret` names their key
+    ("api-key"), `options` adds their own fields to add and update."""
     parser = commands.add_parser(name, help=f"manage {name}")
     actions = parser.add_subparsers(dest="action", required=True)
     one = f"{'an' if what[0] in 'aeiou' else 'a'} {what}"
     add = actions.add_parser("add", help=f"add {one}")
     add.add_argument("name")
-    add.add_argument("--url", required=True)
-    add.add_argument(
-        f"--{secret}-stdin",
-        dest="secret_stdin",
-        action="store_true",
-        help=f"read the {secret.replace('-', ' ')} from standard input and store it encrypted",
-    )
-    _json_flag(add)
+    update = actions.add_parser("update", help=f"change {one}; what is left out stays as it is")
+    update.add_argument(what, help="name or id")
+    update.add_argument("--name", dest="new_name", help=f"rename the {what}")
+    for changing, is_update in ((add, False), (update, True)):
+        changing.add_argument("--url", required=not is_update)
+        options(changing, is_update)
+        changing.add_argument(
+            "--max-concurrency",
+            dest="max_concurrency",
+            metavar="N",
+            help=f"at most N calls to it open at once, across all workers (1-{MOST_CALLS_AT_ONCE})"
+            + (f"; '{NO_LIMIT}' removes the limit" if is_update else "; no limit if left out"),
+        )
+        changing.add_argument(
+            f"--{secret}-stdin",
+            dest="secret_stdin",
+            action="store_true",
+            help=f"read the {secret.replace('-', ' ')} from standard input and store it encrypted",
+        )
+        _json_flag(changing)
     listing = actions.add_parser("list", help=f"list {name}")
     _json_flag(listing)
     remove = actions.add_parser("rm", help=f"remove {one}")
@@ -59,7 +93,7 @@ def _add_registry(commands: argparse._SubParsersAction, name: str, what: str, se
     )
     key.add_argument(what, help="name or id")
     key.add_argument("--remove", action="store_true", help="forget the stored one")
-    return {"add": add, "verbs": actions}
+    return actions
 
 
 def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
@@ -154,18 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
-    agent_parsers = _add_registry(commands, "agents", "agent", "api-key")
-    agent_add = agent_parsers["add"]
-    agent_add.add_argument("--backend", choices=["openai", "http"], default="openai")
-    agent_add.add_argument("--model", help="model name (openai) or remote agent id (http)")
-    agent_add.add_argument("--system-prompt", dest="system_prompt")
-    agent_add.add_argument("--api-key-env", dest="api_key_env", help="NAME of the key's env var")
-    check = agent_parsers["verbs"].add_parser("test", help="send the agent one short message now")
+    agent_verbs = _add_registry(commands, "agents", "agent", "api-key", _agent_options)
+    check = agent_verbs.add_parser("test", help="send the agent one short message now")
     check.add_argument("agent", help="name or id")
     _json_flag(check)
-
-    workflow_add = _add_registry(commands, "workflows", "workflow", "token")["add"]
-    workflow_add.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")
+    _add_registry(commands, "workflows", "workflow", "token", _workflow_options)
 
     job_verbs = [
         ("show", "show a job"),

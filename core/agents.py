@@ -45,6 +45,8 @@ BACKEND_WORDS = {
     Backend.http: "HTTP agent (Planner sends JSON)",
 }
 Target = TypeVar("Target", Agent, Workflow)
+MOST_CALLS_AT_ONCE = 10_000  # the highest limit a target may have on its calls at once
+NO_LIMIT = "none"  # typed for no limit (a form's field may also be left empty)
 
 
 def validate_url(url: str, field: str = "url") -> str:
@@ -83,6 +85,43 @@ def validate_env_name(name: str, field: str) -> str:
     return text
 
 
+def _limit_refusal(value: object, hint: str = "") -> ValidationError:
+    return ValidationError(
+        "The limit on calls at once (max concurrency) must be a whole number from 1 to "
+        f"{MOST_CALLS_AT_ONCE}{hint}, not {value!r}.",
+        "max_concurrency",
+    )
+
+
+def validate_max_concurrency(value: object) -> int | None:
+    """A target's limit on calls open at once: None (no limit of its own) or a whole
+    number from 1 to MOST_CALLS_AT_ONCE."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if value is None or (whole and 1 <= value <= MOST_CALLS_AT_ONCE):
+        return value
+    raise _limit_refusal(value)
+
+
+def max_concurrency_from_text(text: str) -> int | None:
+    """The limit as typed in a form or on a command line: a whole number; empty, or
+    "none", for no limit."""
+    typed = text.strip()
+    if typed.lower() in ("", NO_LIMIT):
+        return None
+    try:
+        number = int(typed)
+    except ValueError:
+        raise _limit_refusal(text, f" (empty or {NO_LIMIT} for no limit)") from None
+    return validate_max_concurrency(number)
+
+
+def limit_in_words(max_concurrency: int | None) -> str:
+    """ "at most 2 calls at once", or "no limit on calls at once"."""
+    if max_concurrency is None:
+        return "no limit on calls at once"
+    return f"at most {max_concurrency} call{'s' if max_concurrency != 1 else ''} at once"
+
+
 def save_agent(
     session: Session,
     name: str,
@@ -93,10 +132,14 @@ def save_agent(
     api_key_env: str = "",
     existing: Agent | None = None,
     api_key_secret: str | None = None,
+    max_concurrency: int | None = None,
 ) -> Agent:
-    """Add an agent, or change `existing`; the same rules either way. `api_key_secret` is
-    a key sealed by credentials.seal; None keeps the stored one."""
+    """Add an agent, or change `existing`; the same rules either way. Every field is saved
+    as given — `max_concurrency` too: None is no limit, also on a change (a caller that
+    keeps the limit passes the current one). Only `api_key_secret`, a key sealed by
+    credentials.seal that is never shown again, keeps the stored one when None."""
     name = clean_name(name, "agent")
+    limit = validate_max_concurrency(max_concurrency)
     if backend not in Backend.__members__:
         raise ValidationError(f"Backend must be 'openai' or 'http', not {backend!r}.", "backend")
     if backend == Backend.openai and not model.strip():
@@ -108,6 +151,7 @@ def save_agent(
     model = storable_text(model.strip(), "model", "model name")
     system_prompt = storable_text(system_prompt, "system_prompt", "system prompt")
     agent.model, agent.system_prompt, agent.api_key_env = model, system_prompt, key_env
+    agent.max_concurrency = limit
     if api_key_secret is not None:
         agent.api_key_secret = api_key_secret
     session.add(agent)
@@ -122,13 +166,17 @@ def save_workflow(
     auth_env: str = "",
     existing: Workflow | None = None,
     auth_secret: str | None = None,
+    max_concurrency: int | None = None,
 ) -> Workflow:
-    """Add a workflow, or change `existing`; `auth_secret` as for save_agent."""
+    """Add a workflow, or change `existing`; `auth_secret` and `max_concurrency` as for
+    save_agent."""
     name = clean_name(name, "workflow")
+    limit = validate_max_concurrency(max_concurrency)
     url, token_env = validate_url(url), validate_env_name(auth_env, "auth_env")
     ensure_unique_name(session, Workflow, name, own_id=existing.id if existing else None)
     workflow = existing or Workflow(name=name, url=url)
     workflow.name, workflow.url, workflow.auth_env = name, url, token_env
+    workflow.max_concurrency = limit
     if auth_secret is not None:
         workflow.auth_secret = auth_secret
     session.add(workflow)

@@ -127,9 +127,23 @@ def error_in_words(error: str | None) -> str:
     return error
 
 
+def waiting_in_words(run: Run) -> str:
+    """Why a run past its time has not started — it waits for a free slot of its agent or
+    workflow ("waiting for a free slot: Assistant takes at most 2 calls at once") — or ""
+    when it is not waiting for one. Such a run is not late: it starts as a slot frees."""
+    reason = one_line(run.waiting_reason or "", SHORT * 2).rstrip(".")
+    if not reason or run.status not in (RunStatus.queued, RunStatus.retrying):
+        return ""
+    return reason[0].lower() + reason[1:]
+
+
 def outcome_in_words(run: Run, now: datetime, worker_online: bool = True) -> str:
-    """ "succeeded in 0.4 s", "failed after 4 attempts", "waiting for the worker"…"""
+    """ "succeeded in 0.4 s", "failed after 4 attempts", "waiting for the worker",
+    "waiting for a free slot: …"…"""
     status = run.status
+    waiting = waiting_in_words(run) if worker_online else ""
+    if waiting:
+        return f"failed, trying again — {waiting}" if status == RunStatus.retrying else waiting
     if status == RunStatus.succeeded:
         return f"succeeded in {duration(run)}"
     if status == RunStatus.failed:

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from core import agents, credentials
-from core.agents import AGENT_PRESETS, BACKEND_WORDS
+from core.agents import AGENT_PRESETS, BACKEND_WORDS, limit_in_words
 from core.connection_check import check_connection
 from core.credentials import key_in_words
 from core.models import Agent, Workflow
@@ -84,6 +84,19 @@ def _key_inputs(kind: str, env_value: str, saved: bool, form: str) -> tuple[str,
     return key, forget, env_name
 
 
+def _limit_input(current: int | None, form: str) -> str:
+    """The most calls open at once, as typed; empty for no limit. A text field, as a
+    number field cannot be emptied once it holds a number; core reads and judges it."""
+    return st.text_input(
+        "At most … calls at once",
+        value="" if current is None else str(current),
+        key=f"{form}_limit",
+        placeholder="No limit",
+        help="Planner keeps no more than this many calls to it open at once, across all "
+        "workers; the others wait for a free slot. Leave it empty for no limit.",
+    )
+
+
 def _sealed(key: str, forget: bool) -> str | None:
     """What to store: a newly pasted key encrypted, "" to forget, None to keep."""
     if key.strip():
@@ -145,6 +158,7 @@ def agent_form(agent: Agent | None) -> None:
         )
         model = st.text_input("Model", placeholder="llama3.2", **filled["model"])
         prompt = st.text_area("System prompt (optional)", value=start.system_prompt)
+        limit = _limit_input(start.max_concurrency, form)
         key, forget, key_env = _key_inputs(
             "API key", start.api_key_env, bool(start.api_key_secret), form
         )
@@ -154,6 +168,7 @@ def agent_form(agent: Agent | None) -> None:
                     s, name, backend or "", url, model, prompt, key_env,
                     s.get(Agent, agent.id) if agent else None,
                     api_key_secret=_sealed(key, forget),
+                    max_concurrency=agents.max_concurrency_from_text(limit),
                 ),
                 "agent_form",
                 name,
@@ -170,6 +185,7 @@ def workflow_form(flow: Workflow | None) -> None:
             value=flow.url if flow else "",
             placeholder="https://example.org/hooks/analyze",
         )
+        limit = _limit_input(flow.max_concurrency if flow else None, form)
         token, forget, auth_env = _key_inputs(
             "token", flow.auth_env if flow else "", bool(flow and flow.auth_secret), form
         )
@@ -178,6 +194,7 @@ def workflow_form(flow: Workflow | None) -> None:
                 lambda s: agents.save_workflow(
                     s, name, url, auth_env, s.get(Workflow, flow.id) if flow else None,
                     auth_secret=_sealed(token, forget),
+                    max_concurrency=agents.max_concurrency_from_text(limit),
                 ),
                 "workflow_form",
                 name,
@@ -200,6 +217,8 @@ def _section(
         st.info(empty)
     for item in items:
         label = f"{item.name} · {address(item)} · {key_in_words(item)}"
+        if item.max_concurrency is not None:
+            label += f" · {limit_in_words(item.max_concurrency)}"
         with st.expander(plain(label), expanded=item.name == st.session_state.get("opened")):
             form(item)
             if extra:

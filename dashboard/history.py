@@ -37,7 +37,7 @@ def when(run: Run, timezone: str, now: datetime) -> str:
 
 def latest(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
     """A card's newest run in a few lines: its reply or error, or that it is on its way."""
-    said = run_in_words(run, now, worker_online)
+    said = plain(run_in_words(run, now, worker_online))
     if run.status not in TERMINAL_STATUSES:
         st.caption(
             f":material/hourglass_top: {said} · {when(run, timezone, now)} · "
@@ -57,12 +57,13 @@ def log_line(name: str, run: Run, now: datetime, worker_online: bool) -> str:
     """ "**Morning Briefing** — ran by hand — succeeded in 0.4 s — reply: …" """
     kind, text = run_result(run, EXCERPT_BETWEEN)
     result = f" — {kind}: {plain(one_line(text, LOG_EXCERPT))}" if text else ""
-    return f"**{plain(name)}** — {run_in_words(run, now, worker_online)}{result}"
+    return f"**{plain(name)}** — {plain(run_in_words(run, now, worker_online))}{result}"
 
 
 def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
     """One run in full: what was sent, the whole reply or error, each failed attempt."""
-    st.markdown(f"**{when(run, timezone, now)}** — {run_in_words(run, now, worker_online)}")
+    said = plain(run_in_words(run, now, worker_online))
+    st.markdown(f"**{when(run, timezone, now)}** — {said}")
     sent = sent_text(run)
     if sent:
         st.markdown("**Sent:**  \n" + lines(sent))

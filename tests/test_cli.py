@@ -134,6 +134,13 @@ BAD_COMMANDS = [
       '{"x": [Infinity]}'], "Infinity is not a number JSON allows"),
     (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
       "--filters", '{"interval": NaN}', "--chat", "x"], "NaN is not a number JSON allows"),
+    (["agents", "add", "A2", "--url", "http://x/v1", "--model", "m", "--max-concurrency", "0"],
+     "a whole number from 1 to 10000, not 0."),
+    (["agents", "update", "Assistant", "--max-concurrency", "10001"], "not 10001."),
+    (["agents", "update", "Assistant", "--name", "Renamed", "--max-concurrency", "two"],
+     "(empty or none for no limit), not 'two'."),
+    (["workflows", "update", "analyze-email", "--max-concurrency", "1.5"], "not '1.5'."),
+    (["workflows", "update", "nope", "--max-concurrency", "2"], "no workflow named 'nope'"),
 ]  # fmt: skip
 
 
