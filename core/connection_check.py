@@ -3,12 +3,12 @@ makes, answered at once with the agent's reply or what went wrong in plain words
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from core import targets
 from core.config import Settings
 from core.credentials import MissingCredential, key_origin, token_for
-from core.deadline import deadline_client
 from core.models import Agent, new_key
 from core.secrets import SecretKeyError
 
@@ -31,15 +31,19 @@ def check_connection(agent: Agent, settings: Settings) -> ConnectionCheck:
     except (MissingCredential, SecretKeyError) as error:
         return ConnectionCheck(False, str(error))
     seconds = min(settings.http_timeout_seconds, TEST_TIMEOUT_SECONDS)
+    try:
+        reply = asyncio.run(_send_test_message(agent, token, seconds))
+    except targets.TargetError as error:
+        return ConnectionCheck(False, _in_plain_words(agent, error))
+    return ConnectionCheck(True, reply)
+
+
+async def _send_test_message(agent: Agent, token: str, seconds: float) -> str:
     messages = [{"role": "user", "content": TEST_MESSAGE}]
     source = {"type": "connection_test", "agentName": agent.name}
-    with deadline_client(seconds) as client:
-        try:
-            thread_id, key = f"test-{new_key()}", new_key()
-            reply = targets.chat(client, agent, messages, thread_id, source, key, token)
-        except targets.TargetError as error:
-            return ConnectionCheck(False, _in_plain_words(agent, error))
-    return ConnectionCheck(True, reply)
+    async with targets.new_client(seconds, max_connections=1) as client:
+        thread_id, key = f"test-{new_key()}", new_key()
+        return await targets.chat(client, agent, messages, thread_id, source, key, token)
 
 
 def _in_plain_words(agent: Agent, error: targets.TargetError) -> str:

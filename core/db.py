@@ -7,6 +7,7 @@ foreign keys switched on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,22 @@ def take_turns(session: Session, namespace: int, key: int) -> None:
     `SKIP LOCKED` pass over that row. SQLite: nothing to do, BEGIN IMMEDIATE already
     serializes every writer.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(sa.select(sa.func.pg_advisory_xact_lock(namespace, key)))
+    take_many_turns(session, [(namespace, key)])
+
+
+def take_many_turns(session: Session, turns: Iterable[tuple[int, int]]) -> None:
+    """take_turns for many things in one statement, in a fixed order (two transactions
+    taking overlapping turns never wait on each other)."""
+    ordered = sorted(set(turns))
+    if not ordered or session.get_bind().dialect.name != "postgresql":
+        return
+    wanted = (
+        sa.values(sa.column("namespace", sa.Integer), sa.column("key", sa.Integer), name="turn")
+        .data(ordered)
+        .alias("wanted")
+    )
+    in_order = sa.select(wanted.c.namespace, wanted.c.key).order_by("namespace", "key").subquery()
+    session.exec(sa.select(sa.func.pg_advisory_xact_lock(in_order.c.namespace, in_order.c.key)))
 
 
 def insert_ignoring_conflicts(engine: sa.Engine, table: sa.Table) -> Any:

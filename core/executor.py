@@ -34,17 +34,20 @@ Action = ChatAction | WorkflowAction
 
 @dataclass(frozen=True)
 class RunResult:
+    """`retry_after`: seconds the target asked to wait before it is called again."""
+
     succeeded: bool
     output: Any = None
     error: str | None = None
     retryable: bool = False
+    retry_after: float | None = None
 
 
-def execute(action: Action, idempotency_key: str, client: httpx.Client) -> RunResult:
+async def execute(action: Action, idempotency_key: str, client: httpx.AsyncClient) -> RunResult:
     """Perform the action once; never raises for a target's failure."""
     try:
         if isinstance(action, ChatAction):
-            output = targets.chat(
+            output = await targets.chat(
                 client,
                 action.agent,
                 action.messages,
@@ -54,9 +57,14 @@ def execute(action: Action, idempotency_key: str, client: httpx.Client) -> RunRe
                 action.token,
             )
         else:
-            output = targets.run_workflow(
+            output = await targets.run_workflow(
                 client, action.workflow, action.body, idempotency_key, action.token
             )
     except targets.TargetError as error:
-        return RunResult(succeeded=False, error=str(error), retryable=error.retryable)
+        return RunResult(
+            succeeded=False,
+            error=str(error),
+            retryable=error.retryable,
+            retry_after=error.retry_after,
+        )
     return RunResult(succeeded=True, output=output)

@@ -13,12 +13,11 @@ from sqlmodel import col, select
 
 from core.config import Settings
 from core.db import read_session
-from core.db import session as open_session
 from core.executor import RunResult
 from core.models import WAITING_STATUSES, EventStatus, Run, RunStatus, WebhookEvent
 from core.owners import owner_key
 from core.queue import RunQueue
-from core.runner import Attempt, lease_length, record
+from core.runner import Attempt, lease_length, record_outcomes
 
 # A waiting run whose due time passed this long ago lost its queue message.
 SWEEP_AFTER = timedelta(seconds=120)
@@ -74,6 +73,7 @@ def take_back_expired(settings: Settings, queue: RunQueue, now: datetime) -> int
         expired = session.exec(
             select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
         ).all()
+    outcomes = []
     for run in expired:
         started = run.lease_expires_at - lease_length(settings)
         attempt = Attempt(run.id, owner_key(run), run.attempt, started, list(run.attempts))
@@ -82,8 +82,8 @@ def take_back_expired(settings: Settings, queue: RunQueue, now: datetime) -> int
             error=f"The worker stopped during attempt {run.attempt}.",
             retryable=True,
         )
-        with open_session(settings.database_url) as session:
-            retry_at = record(session, attempt, lost, now, settings)
-        if retry_at is not None:
-            queue.submit([run.id], eta=retry_at)
+        outcomes.append((attempt, lost))
+    if outcomes:
+        for run_id, retry_at in record_outcomes(settings, outcomes, now).items():
+            queue.submit([run_id], eta=retry_at)
     return len(expired)

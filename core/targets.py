@@ -1,5 +1,6 @@
-"""HTTP clients for the things runs call: agents (OpenAI-compatible or plain HTTP) and
-workflows.
+"""HTTP calls to the things runs call: agents (OpenAI-compatible or plain HTTP) and
+workflows, on one asyncio event loop, so a worker keeps a thousand calls open at the cost
+of a socket each.
 
 Each call carries `Idempotency-Key: <run key>` (random, never reused), so a target can
 recognise a retry of the same run. Failures are sorted here into retryable (network,
@@ -9,16 +10,20 @@ tells them apart.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from core import standard_json
-from core.deadline import call_deadline
 from core.models import Agent, Backend, Workflow
 
 RETRYABLE_STATUS = frozenset({408, 429})
+# A target asking to be called again later (Retry-After) is believed up to this long.
+MAX_RETRY_AFTER_SECONDS = 3600.0
 # An answer is read up to this size (after Content-Encoding), then refused: it is stored
 # on the run and shown on the dashboard.
 MAX_ANSWER_BYTES = 2**20
@@ -29,13 +34,56 @@ DETAIL_CHARS = 300
 class TargetError(Exception):
     """A call that did not succeed; `retryable` says whether trying again may help,
     `status` is the target's HTTP status when it answered, `unreachable` that it could
-    not be reached at all."""
+    not be reached at all, `retry_after` how many seconds the target asked us to wait."""
 
     def __init__(
-        self, message: str, retryable: bool, status: int | None = None, unreachable: bool = False
+        self,
+        message: str,
+        retryable: bool,
+        status: int | None = None,
+        unreachable: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable, self.status, self.unreachable = retryable, status, unreachable
+        self.retry_after = retry_after
+
+    def redacted(self, secret: str) -> TargetError:
+        """The same failure, with `secret` taken out of its message."""
+        message = _redacted(str(self), secret)
+        return TargetError(message, self.retryable, self.status, self.unreachable, self.retry_after)
+
+
+def new_client(timeout_seconds: float, max_connections: int) -> httpx.AsyncClient:
+    """A pooled client for up to `max_connections` calls open at once, each bounded by
+    `timeout_seconds` as a whole (see _exchange). Make one per event loop and keep it."""
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=5.0,
+    )
+    return httpx.AsyncClient(timeout=timeout_seconds, limits=limits, follow_redirects=False)
+
+
+def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """Seconds the answer's Retry-After asks for (a number, or an HTTP date), capped at
+    MAX_RETRY_AFTER_SECONDS; None when absent or unreadable."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -51,10 +99,10 @@ def _request_body(payload: Any) -> bytes:
         raise TargetError(f"The request could not be sent as JSON: {error}.", False) from None
 
 
-def _read_capped(response: httpx.Response, url: str) -> bytes:
+async def _read_capped(response: httpx.Response, url: str) -> bytes:
     """The decoded answer, refused once it is larger than MAX_ANSWER_BYTES."""
     content = bytearray()
-    for chunk in response.iter_bytes():
+    async for chunk in response.aiter_bytes():
         content += chunk
         if len(content) > MAX_ANSWER_BYTES:
             limit = MAX_ANSWER_BYTES // 2**20
@@ -62,18 +110,20 @@ def _read_capped(response: httpx.Response, url: str) -> bytes:
     return bytes(content)
 
 
-def _exchange(
-    client: httpx.Client, url: str, content: bytes, headers: dict[str, str]
+async def _exchange(
+    client: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str]
 ) -> tuple[httpx.Response, bytes]:
-    """One POST, answer read to the end within the client's timeout for the whole call."""
+    """One POST, answer read to the end within the client's timeout for the whole call:
+    httpx bounds each read, so a target dribbling its answer a byte at a time would keep
+    the call open for ever and outlive the run's lease."""
     seconds = client.timeout.read
     try:
-        with (
-            call_deadline(seconds),
+        async with (
+            asyncio.timeout(seconds),
             client.stream("POST", url, content=content, headers=headers) as response,
         ):
-            return response, _read_capped(response, url)
-    except httpx.TimeoutException:
+            return response, await _read_capped(response, url)
+    except (httpx.TimeoutException, TimeoutError):
         within = f" within {seconds:g} s" if seconds else ""
         raise TargetError(f"No complete answer from {url}{within} (timeout).", True) from None
     except httpx.TransportError as error:
@@ -112,8 +162,12 @@ def _redacted(text: str, secret: str) -> str:
     return text.replace(secret, "[redacted]") if secret else text
 
 
-def post_json(
-    client: httpx.Client, url: str, payload: Any, idempotency_key: str, headers: dict[str, str]
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Any,
+    idempotency_key: str,
+    headers: dict[str, str],
 ) -> Any:
     """POST `payload`; return the answer's JSON (or text), or raise TargetError.
 
@@ -122,19 +176,22 @@ def post_json(
     """
     token = headers.get("Authorization", "").removeprefix("Bearer ")
     try:
-        return _post(client, url, payload, {"Idempotency-Key": idempotency_key, **headers}, token)
+        return await _post(
+            client, url, payload, {"Idempotency-Key": idempotency_key, **headers}, token
+        )
     except TargetError as error:
-        redacted = _redacted(str(error), token)
-        raise TargetError(redacted, error.retryable, error.status, error.unreachable) from None
+        raise error.redacted(token) from None
     except Exception as error:  # whatever else building, sending or reading raised
         reason = _redacted(f"{type(error).__name__}: {error}", token)
         raise TargetError(f"The call to {url} failed: {reason}", retryable=False) from None
 
 
-def _post(client: httpx.Client, url: str, payload: Any, headers: dict[str, str], token: str) -> Any:
+async def _post(
+    client: httpx.AsyncClient, url: str, payload: Any, headers: dict[str, str], token: str
+) -> Any:
     content = _request_body(payload)
     headers = {"Content-Type": "application/json", **headers}
-    response, answer = _exchange(client, url, content, headers)
+    response, answer = await _exchange(client, url, content, headers)
     is_json = "json" in response.headers.get("content-type", "")
     text = _redacted(_text(response, answer, is_json), token)
     if response.is_success:
@@ -142,11 +199,12 @@ def _post(client: httpx.Client, url: str, payload: Any, headers: dict[str, str],
     retryable = response.status_code in RETRYABLE_STATUS or response.status_code >= 500
     detail = text.strip()[:DETAIL_CHARS]
     message = f"{url} answered HTTP {response.status_code}: {detail}"
-    raise TargetError(message, retryable, status=response.status_code)
+    wait = retry_after(response) if retryable else None
+    raise TargetError(message, retryable, status=response.status_code, retry_after=wait)
 
 
-def chat(
-    client: httpx.Client,
+async def chat(
+    client: httpx.AsyncClient,
     agent: Agent,
     messages: list[dict[str, str]],
     thread_id: str,
@@ -163,7 +221,7 @@ def chat(
     if agent.backend == Backend.openai:
         system = [{"role": "system", "content": agent.system_prompt}] if agent.system_prompt else []
         url = agent.base_url.rstrip("/") + "/chat/completions"
-        answer = post_json(
+        answer = await post_json(
             client,
             url,
             {"model": agent.model, "messages": system + messages},
@@ -183,7 +241,7 @@ def chat(
         "message": messages[-1]["content"],
         "source": source,
     }
-    answer = post_json(client, agent.base_url, payload, idempotency_key, headers)
+    answer = await post_json(client, agent.base_url, payload, idempotency_key, headers)
     if isinstance(answer, dict) and "reply" in answer:
         if not isinstance(answer["reply"], str):
             raise TargetError(
@@ -193,12 +251,12 @@ def chat(
     return answer if isinstance(answer, str) else str(answer)
 
 
-def run_workflow(
-    client: httpx.Client,
+async def run_workflow(
+    client: httpx.AsyncClient,
     workflow: Workflow,
     body: dict[str, Any],
     idempotency_key: str,
     token: str = "",
 ) -> Any:
     """POST the workflow's input; return its response (JSON or text)."""
-    return post_json(client, workflow.url, body, idempotency_key, _bearer(token))
+    return await post_json(client, workflow.url, body, idempotency_key, _bearer(token))

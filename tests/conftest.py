@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
@@ -85,12 +84,6 @@ def target() -> Iterator[FakeTarget]:
     fake = FakeTarget().start()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from core.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, r
 from core.jobs import JobFields
 from core.models import EventTrigger, Run, SyncState, WebhookEvent, utcnow
 from core.overview import local_time, moment_in_words, relative
-from core.runner import execute_run
 from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
 from support.fakes import Reply
+from support.flights import execute_run
 from support.queues import RecordingQueue
 from tests.conftest import snapshot
 from tests.screens import activity_page, briefing, stored_jobs, texts, triage
@@ -56,10 +56,10 @@ def links(app: AppTest) -> list[tuple[str, str]]:
     return [(link.value, link.proto.page) for link in app.page_link]
 
 
-def execute_all(settings, queue: RecordingQueue, http) -> None:
+def execute_all(settings, queue: RecordingQueue) -> None:
     """Execute the submitted runs as the worker does (one attempt each)."""
     for run_id in queue.run_ids:
-        execute_run(run_id, queue, http, settings)
+        execute_run(run_id, queue, settings)
 
 
 def daily(session, name: str, timezone: str, **action) -> jobs.ScheduledJob:
@@ -113,16 +113,16 @@ def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, sessi
 
 
 def test_a_card_shows_the_latest_reply_and_history_shows_each_run_in_full(
-    dashboard, agent, settings, session, target, http
+    dashboard, agent, settings, session, target
 ):
     job = briefing(session)
     target.script("/v1/chat/completions", Reply(503), Reply(200, _completion(LONG_REPLY)))
     queue = RecordingQueue()
     run = jobs.run_job_now(session, job.id, queue, utcnow())
-    execute_run(run.id, queue, http, settings)
+    execute_run(run.id, queue, settings)
     with read_session(settings.database_url) as db:
         retrying = db.get(Run, run.id)
-    execute_run(run.id, queue, http, settings, clock=lambda: retrying.due_at)
+    execute_run(run.id, queue, settings, clock=lambda: retrying.due_at)
 
     app = dashboard()
     shown = main_view(app)
@@ -141,12 +141,12 @@ def _completion(text: str) -> dict:
 
 
 def test_a_failed_run_says_what_went_wrong_on_the_card(dashboard, agent, settings, session,
-                                                        target, http):  # fmt: skip
+                                                        target):  # fmt: skip
     job = briefing(session)
     target.script("/v1/chat/completions", Reply(400, {"error": "model not found"}))
     queue = RecordingQueue()
     jobs.run_job_now(session, job.id, queue, utcnow())
-    execute_all(settings, queue, http)
+    execute_all(settings, queue)
 
     shown = main_view(dashboard())
     assert "**Failed**" in shown and "Latest run failed" in shown
@@ -154,14 +154,13 @@ def test_a_failed_run_says_what_went_wrong_on_the_card(dashboard, agent, setting
     assert "answered HTTP 400" not in shown
 
 
-def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session,
-                                                 http):  # fmt: skip
+def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session):
     job = daily(
         session, "Weekly report", "UTC", workflow="analyze-email", input='{"scope": "week"}'
     )
     queue = RecordingQueue()
     jobs.run_job_now(session, job.id, queue, utcnow())
-    execute_all(settings, queue, http)
+    execute_all(settings, queue)
 
     full = history_of(dashboard())
     assert "scope: week" in full
@@ -169,8 +168,7 @@ def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, set
     assert "{" not in full and "'scope'" not in full
 
 
-def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, settings, session,
-                                                                http):  # fmt: skip
+def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, settings, session):
     job = briefing(session)
     beat(settings, "worker-1", utcnow())  # a worker is there to finish it
     app = page(planner_and_its_refresh)
@@ -183,7 +181,7 @@ def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, sett
 
     with read_session(settings.database_url) as db:
         [run] = db.exec(select(Run)).all()
-    execute_run(run.id, RecordingQueue(), http, settings)  # what the worker does
+    execute_run(run.id, RecordingQueue(), settings)  # what the worker does
     app.run()
     assert "reply to: Hi" in main_view(app)
     assert "refresh every 10 s" in texts(app)
@@ -271,11 +269,11 @@ def _listening(session, settings, name: str, **action) -> EventTrigger:
     return triggers.create_trigger(session, name, fields, settings, utcnow())
 
 
-def test_activity_reads_like_a_log(page, settings, session, agent, http):
+def test_activity_reads_like_a_log(page, settings, session, agent):
     job = briefing(session)
     queue = RecordingQueue()
     jobs.run_job_now(session, job.id, queue, utcnow())
-    execute_all(settings, queue, http)
+    execute_all(settings, queue)
     _listening(session, settings, "Triage")
     process_event(settings, _delivered(settings), queue, utcnow())
 

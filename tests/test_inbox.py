@@ -16,11 +16,11 @@ from core.dispatch import tick
 from core.envelope import parse
 from core.inbox import fire_test_event, process_event, process_events, replay_event
 from core.models import EventTrigger, Run, WebhookEvent
-from core.runner import execute_run
 from core.sweeps import EVENT_SWEEP_AFTER
 from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
 from support.fakes import Reply
+from support.flights import execute_run
 from tests.conftest import planner_cli, snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -74,18 +74,18 @@ def trigger(settings, name: str) -> EventTrigger:
         return triggers.find_trigger(session, name)
 
 
-def run_all(settings, queue, http) -> list[Run]:
+def run_all(settings, queue) -> list[Run]:
     for run_id in queue.run_ids:
-        execute_run(run_id, queue, http, settings, clock=lambda: NOW)
+        execute_run(run_id, queue, settings, clock=lambda: NOW)
     return runs(settings)
 
 
 def test_a_gmail_event_starts_a_chat_with_the_event_variables(settings, session, agent, target,
-                                                              queue, http):  # fmt: skip
+                                                              queue):  # fmt: skip
     add_trigger(session, settings, "Email triage")
     process_event(settings, receive(settings, LOCAL), queue, NOW)
 
-    [run] = run_all(settings, queue, http)
+    [run] = run_all(settings, queue)
     assert (run.source, run.status, run.event_id) == ("event", "succeeded", GMAIL["id"])
     assert run.input == (
         "From Jane Doe <jane@example.com>: Q4 planning doc | Jane Doe <jane@example.com> "
@@ -98,12 +98,12 @@ def test_a_gmail_event_starts_a_chat_with_the_event_variables(settings, session,
 
 
 def test_a_workflow_trigger_receives_the_event_data_and_source(
-    settings, session, agent, workflow, target, queue, http
+    settings, session, agent, workflow, target, queue
 ):
     add_trigger(session, settings, "Analyze", chat=None, workflow="analyze-email")
     process_event(settings, receive(settings, LOCAL), queue, NOW)
 
-    [run] = run_all(settings, queue, http)
+    [run] = run_all(settings, queue)
     [request] = target.received("/hooks/analyze")
     assert request.body["input"] == LOCAL["data"]
     assert request.body["source"]["type"] == "event"
@@ -197,8 +197,7 @@ def test_disabled_and_expired_events_start_nothing_and_turn_triggers_red(
     assert event(settings, payload["id"]).status == "dispatched"
 
 
-def test_test_events_fire_only_that_trigger_with_a_sample(settings, session, agent, target, queue,
-                                                         http):  # fmt: skip
+def test_test_events_fire_only_that_trigger_with_a_sample(settings, session, agent, target, queue):
     add_trigger(session, settings, "Email triage")
     add_trigger(session, settings, "Other")
     run = fire_test_event(session, settings, "Email triage", queue, NOW)
@@ -206,7 +205,7 @@ def test_test_events_fire_only_that_trigger_with_a_sample(settings, session, age
         "test",
         trigger(settings, "Email triage").id,
     )
-    [done] = run_all(settings, queue, http)
+    [done] = run_all(settings, queue)
     assert done.input.startswith("From Jane Doe <jane@example.com>: Q4 planning doc")
 
 
@@ -227,15 +226,15 @@ def test_the_tick_resubmits_events_whose_message_was_lost(settings, session, que
     assert queue.events == [event_id]
 
 
-def test_trigger_runs_retry_and_colour_like_jobs(settings, session, agent, target, queue, http):
+def test_trigger_runs_retry_and_colour_like_jobs(settings, session, agent, target, queue):
     target.script("/v1/chat/completions", Reply(503), Reply(400, {"error": "bad"}))
     add_trigger(session, settings, "Email triage")
     process_event(settings, receive(settings, LOCAL), queue, NOW)
     [run_id] = queue.run_ids
-    execute_run(run_id, queue, http, settings, clock=lambda: NOW)
+    execute_run(run_id, queue, settings, clock=lambda: NOW)
     [retrying] = runs(settings)
     assert retrying.status == "retrying"
-    execute_run(run_id, queue, http, settings, clock=lambda: retrying.due_at)
+    execute_run(run_id, queue, settings, clock=lambda: retrying.due_at)
     [failed] = runs(settings)
     assert (failed.status, failed.attempt) == ("failed", 2)
     assert trigger(settings, "Email triage").health == "red"
@@ -328,14 +327,13 @@ def test_a_test_payload_whose_data_is_not_an_object_is_refused(settings, session
     assert snapshot(settings.database_url) == before
 
 
-def test_the_tick_prunes_old_inbox_rows_but_not_unfinished_ones(settings, session, agent, queue,
-                                                               http):  # fmt: skip
+def test_the_tick_prunes_old_inbox_rows_but_not_unfinished_ones(settings, session, agent, queue):
     add_trigger(session, settings, "Email triage")
     old = NOW - timedelta(days=settings.inbox_days, seconds=1)
     done, waiting = receive(settings, gmail("msg_done")), receive(settings, gmail("msg_waiting"))
     for event_id in (done, waiting):
         process_event(settings, event_id, queue, NOW)
-    execute_run(queue.run_ids[0], queue, http, settings, clock=lambda: NOW)
+    execute_run(queue.run_ids[0], queue, settings, clock=lambda: NOW)
     pending = legacy_row(settings, "msg_pending", LOCAL, old)
     young = receive(settings, gmail("msg_young"))
     with open_session(settings.database_url) as db:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select, update
@@ -13,11 +13,11 @@ from sqlmodel import Session, select, update
 from core import agents, credentials, jobs
 from core.db import session as open_session
 from core.db import take_turns
-from core.deadline import deadline_client
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob
-from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, execute_run, retry_delay
+from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, retry_delay
 from support.fakes import Raw, Reply, TricklingTarget
+from support.flights import execute_run
 from support.waiting import wait_until
 from tests.conftest import snapshot
 
@@ -40,19 +40,19 @@ def queued_run(session: Session, job: ScheduledJob, scheduled_for: datetime = NO
     return run
 
 
-def run_once(settings, queue, http, run_id: int, at: datetime = NOW) -> Run:
-    execute_run(run_id, queue, http, settings, clock=lambda: at)
+def run_once(settings, queue, run_id: int, at: datetime = NOW) -> Run:
+    execute_run(run_id, queue, settings, clock=lambda: at)
     with open_session(settings.database_url) as session:
         return session.get(Run, run_id)
 
 
 def test_chat_run_sends_the_rendered_message_and_stores_the_reply(
-    settings, session, agent, target, queue, http
+    settings, session, agent, target, queue
 ):
     job = chat_job(session, "It is {dayOfWeek} {time} in {timezone}; run {runId}")
     run = queued_run(session, job, scheduled_for=datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
 
-    done = run_once(settings, queue, http, run.id, at=datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
+    done = run_once(settings, queue, run.id, at=datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
 
     message = f"It is Friday 09:00 in Europe/Berlin; run {run.key}"
     assert (done.status, done.input, done.output) == ("succeeded", message, f"reply to: {message}")
@@ -71,12 +71,12 @@ def test_chat_run_sends_the_rendered_message_and_stores_the_reply(
     assert (stored.last_outcome, stored.health) == ("succeeded", "green")
 
 
-def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, target, queue, http):
+def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, target, queue):
     job = chat_job(session, "Note {runId}", thread="continue")
     first = queued_run(session, job, NOW)
-    run_once(settings, queue, http, first.id)
+    run_once(settings, queue, first.id)
     second = queued_run(session, job, NOW + timedelta(days=1))
-    run_once(settings, queue, http, second.id, NOW + timedelta(days=1))
+    run_once(settings, queue, second.id, NOW + timedelta(days=1))
 
     sent = target.received("/v1/chat/completions")[-1].body["messages"]
     assert sent[1:] == [
@@ -86,13 +86,13 @@ def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, t
     ]
 
 
-def test_http_backend_posts_agent_thread_message_and_source(settings, session, target, queue, http):
+def test_http_backend_posts_agent_thread_message_and_source(settings, session, target, queue):
     agents.save_agent(session, "Assistant", "http", target.url + "/agent", "remote-7")
     target.script("/agent", Reply(200, {"reply": "Done."}))
     job = chat_job(session, "Do it")
     run = queued_run(session, job)
 
-    done = run_once(settings, queue, http, run.id)
+    done = run_once(settings, queue, run.id)
 
     assert done.output == "Done."
     [request] = target.received("/agent")
@@ -103,7 +103,7 @@ def test_http_backend_posts_agent_thread_message_and_source(settings, session, t
 
 
 def test_workflow_run_posts_input_and_source_with_the_bearer_token(
-    settings, session, agent, target, queue, http, monkeypatch
+    settings, session, agent, target, queue, monkeypatch
 ):
     monkeypatch.setenv("ANALYZE_TOKEN", "s3cret")
     agents.save_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
@@ -113,7 +113,7 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
     job = jobs.create_job(session, "Weekly", fields, NOW, "UTC")
     run = queued_run(session, job)
 
-    done = run_once(settings, queue, http, run.id)
+    done = run_once(settings, queue, run.id)
 
     [request] = target.received("/hooks/analyze")
     assert request.headers["Authorization"] == "Bearer s3cret"
@@ -130,11 +130,11 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
 
 
 def test_a_client_error_fails_at_once_and_turns_the_job_red_until_a_success(
-    settings, session, agent, target, queue, http
+    settings, session, agent, target, queue
 ):
     target.script("/v1/chat/completions", Reply(400, {"error": "bad model"}))
     job = chat_job(session)
-    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    failed = run_once(settings, queue, queued_run(session, job).id)
 
     assert (failed.status, failed.attempt) == ("failed", 1)
     assert "HTTP 400" in failed.error and "bad model" in failed.error
@@ -145,39 +145,39 @@ def test_a_client_error_fails_at_once_and_turns_the_job_red_until_a_success(
     assert "HTTP 400" in stored.last_outcome
 
     tomorrow = NOW + timedelta(days=1)
-    run_once(settings, queue, http, queued_run(session, job, tomorrow).id, at=tomorrow)
+    run_once(settings, queue, queued_run(session, job, tomorrow).id, at=tomorrow)
     session.expire_all()
     assert session.get(ScheduledJob, job.id).health == "green"
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
-def test_retryable_answers_wait_with_backoff(settings, session, agent, target, queue, http, status):
+def test_retryable_answers_wait_with_backoff(settings, session, agent, target, queue, status):
     target.script("/v1/chat/completions", Reply(status), Reply(status))
     run = queued_run(session, chat_job(session))
 
-    first = run_once(settings, queue, http, run.id)
+    first = run_once(settings, queue, run.id)
     assert (first.status, first.attempt) == ("retrying", 1)
     assert timedelta(seconds=0.16) <= first.due_at - NOW <= timedelta(seconds=0.24)
     assert queue.submitted == [([run.id], first.due_at)]
 
-    early = run_once(settings, queue, http, run.id, at=first.due_at - timedelta(seconds=5))
+    early = run_once(settings, queue, run.id, at=first.due_at - timedelta(seconds=5))
     assert early.attempt == 1, "a retry must not start before its time"
 
-    second = run_once(settings, queue, http, run.id, at=first.due_at)
+    second = run_once(settings, queue, run.id, at=first.due_at)
     assert (second.status, second.attempt) == ("retrying", 2)
     assert timedelta(seconds=0.32) <= second.due_at - first.due_at <= timedelta(seconds=0.48)
 
-    third = run_once(settings, queue, http, run.id, at=second.due_at)
+    third = run_once(settings, queue, run.id, at=second.due_at)
     assert (third.status, third.attempt, third.error) == ("succeeded", 3, None)
     assert [a["outcome"] for a in third.attempts] == ["failed", "failed", "succeeded"]
 
 
-def test_retries_stop_after_the_maximum(settings, session, agent, target, queue, http):
+def test_retries_stop_after_the_maximum(settings, session, agent, target, queue):
     target.script("/v1/chat/completions", *[Reply(503)] * 10)
     run = queued_run(session, chat_job(session))
     moment = NOW
     for _ in range(settings.max_retries + 1):
-        current = run_once(settings, queue, http, run.id, at=moment)
+        current = run_once(settings, queue, run.id, at=moment)
         moment = current.due_at
     assert (current.status, current.attempt) == ("failed", settings.max_retries + 1)
     assert len(target.received()) == settings.max_retries + 1
@@ -187,16 +187,15 @@ def test_timeouts_and_refused_connections_are_retryable(settings, session, targe
     agents.save_agent(session, "Assistant", "http", target.url + "/slow")
     target.script("/slow", Reply(200, {"reply": "late"}, delay=1.0))
     job = chat_job(session)
-    with httpx.Client(timeout=0.2) as impatient:
-        timed_out = run_once(settings, queue, impatient, queued_run(session, job).id)
+    impatient = replace(settings, http_timeout_seconds=0.2)
+    timed_out = run_once(impatient, queue, queued_run(session, job).id)
     assert timed_out.status == "retrying" and "timeout" in timed_out.error
 
     agents.save_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
     jobs.update_job(session, job.id, JobFields(agent="Offline"), NOW)
-    with httpx.Client(timeout=1) as client:
-        tomorrow = NOW + timedelta(days=1)
-        refused_run = queued_run(session, job, tomorrow)
-        refused = run_once(settings, queue, client, refused_run.id, at=tomorrow)
+    tomorrow = NOW + timedelta(days=1)
+    refused_run = queued_run(session, job, tomorrow)
+    refused = run_once(replace(settings, http_timeout_seconds=1), queue, refused_run.id, tomorrow)
     assert refused.status == "retrying" and "Could not reach" in refused.error
 
 
@@ -207,8 +206,7 @@ def test_a_trickling_target_fails_the_attempt_at_the_overall_deadline(
     trickling = TricklingTarget(part=part, interval=0.2).start()
     agents.save_agent(session, "Assistant", "http", trickling.url + "/agent")
     run = queued_run(session, chat_job(session))
-    with deadline_client(1) as client:
-        timed_out = run_once(settings, queue, client, run.id)
+    timed_out = run_once(replace(settings, http_timeout_seconds=1), queue, run.id)
     trickling.stop()
     assert timed_out.status == "retrying"
     assert timed_out.error == f"No complete answer from {trickling.url}/agent within 1 s (timeout)."
@@ -237,13 +235,13 @@ MALFORMED_ANSWERS = {
 
 @pytest.mark.parametrize("answer, reason", MALFORMED_ANSWERS.values(), ids=MALFORMED_ANSWERS)
 def test_a_malformed_answer_fails_the_attempt_with_the_reason(
-    settings, session, target, queue, http, answer, reason
+    settings, session, target, queue, answer, reason
 ):
     agents.save_agent(session, "Assistant", "http", target.url + "/agent")
     target.script("/agent", Reply(200, answer))
     job = chat_job(session)
 
-    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    failed = run_once(settings, queue, queued_run(session, job).id)
 
     assert (failed.status, failed.attempt, failed.output) == ("failed", 1, None)
     assert failed.error.startswith(f"{target.url}/agent ") and reason in failed.error
@@ -252,37 +250,37 @@ def test_a_malformed_answer_fails_the_attempt_with_the_reason(
     assert stored.health == "red" and reason in stored.last_outcome
 
 
-def test_an_answer_in_an_unknown_charset_is_read_as_utf8(settings, session, target, queue, http):
+def test_an_answer_in_an_unknown_charset_is_read_as_utf8(settings, session, target, queue):
     agents.save_agent(session, "Assistant", "http", target.url + "/agent")
     target.script(
         "/agent", Reply(200, Raw(b"Bonjour", {"content-type": "text/plain; charset=hex"}))
     )
-    done = run_once(settings, queue, http, queued_run(session, chat_job(session)).id)
+    done = run_once(settings, queue, queued_run(session, chat_job(session)).id)
     assert (done.status, done.output) == ("succeeded", "Bonjour")
 
 
 def test_a_message_that_is_not_valid_unicode_is_refused_before_sending(
-    settings, session, agent, target, queue, http
+    settings, session, agent, target, queue
 ):
     job = chat_job(session, "Hello")
     job.config = {"template": "Hello \ud800", "thread": "new"}  # stored before it was refused
     session.add(job)
     session.commit()
-    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    failed = run_once(settings, queue, queued_run(session, job).id)
     assert failed.status == "failed"
     assert failed.error.startswith("The request could not be sent as JSON: 'utf-8' codec")
     assert target.received() == []
 
 
 def test_a_run_that_cannot_be_prepared_fails_instead_of_staying_queued(
-    settings, session, agent, target, queue, http
+    settings, session, agent, target, queue
 ):
     job = chat_job(session)
     job.timezone = "Mars/Olympus_Mons"  # a stored zone this machine's tzdata does not know
     session.add(job)
     session.commit()
 
-    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    failed = run_once(settings, queue, queued_run(session, job).id)
 
     assert (failed.status, failed.attempt) == ("failed", 1)
     assert failed.error == (
@@ -294,7 +292,7 @@ def test_a_run_that_cannot_be_prepared_fails_instead_of_staying_queued(
 
 @pytest.mark.parametrize("kept", ["in the environment", "stored encrypted"])
 def test_a_key_the_target_echoes_back_is_never_stored(
-    settings, session, target, queue, http, monkeypatch, kept
+    settings, session, target, queue, monkeypatch, kept
 ):
     if kept == "in the environment":
         monkeypatch.setenv("AGENT_KEY", "sk-live-4f9a")
@@ -308,9 +306,9 @@ def test_a_key_the_target_echoes_back_is_never_stored(
         Reply(200, {"reply": "You sent sk-live-4f9a"}),
     )
     job = chat_job(session)
-    failed = run_once(settings, queue, http, queued_run(session, job).id)
+    failed = run_once(settings, queue, queued_run(session, job).id)
     tomorrow = NOW + timedelta(days=1)
-    echoed = run_once(settings, queue, http, queued_run(session, job, tomorrow).id, tomorrow)
+    echoed = run_once(settings, queue, queued_run(session, job, tomorrow).id, tomorrow)
 
     assert failed.error == f"{target.url}/agent answered HTTP 401: invalid key Bearer [redacted]"
     assert echoed.output == "You sent [redacted]"
@@ -321,54 +319,54 @@ def test_a_key_the_target_echoes_back_is_never_stored(
     )
 
 
-def test_a_missing_key_variable_fails_with_its_name(settings, session, target, queue, http):
+def test_a_missing_key_variable_fails_with_its_name(settings, session, target, queue):
     agents.save_agent(session, "Assistant", "openai", target.url + "/v1", "m", "", "NO_SUCH_KEY")
-    failed = run_once(settings, queue, http, queued_run(session, chat_job(session)).id)
+    failed = run_once(settings, queue, queued_run(session, chat_job(session)).id)
     assert failed.status == "failed"
     assert failed.error == "The environment variable NO_SUCH_KEY is not set."
     assert target.received() == []
 
 
 def test_a_run_is_executed_once_however_often_it_is_delivered(
-    settings, session, agent, target, queue, http
+    settings, session, agent, target, queue
 ):
     run = queued_run(session, chat_job(session))
     for _ in range(3):
-        run_once(settings, queue, http, run.id)
+        run_once(settings, queue, run.id)
     assert len(target.received()) == 1
 
 
-def test_overlapping_run_is_skipped_with_the_reason(settings, session, agent, target, queue, http):
+def test_overlapping_run_is_skipped_with_the_reason(settings, session, agent, target, queue):
     job = chat_job(session)
     queued_run(session, job, NOW - timedelta(days=1), status=RunStatus.running, attempt=1)
     later = queued_run(session, job)
 
-    skipped = run_once(settings, queue, http, later.id)
+    skipped = run_once(settings, queue, later.id)
 
     assert skipped.status == "skipped"
     assert skipped.error == "The previous run of this job was still running."
     assert target.received() == []
 
 
-def test_a_scheduled_run_of_a_paused_job_is_skipped(settings, session, agent, target, queue, http):
+def test_a_scheduled_run_of_a_paused_job_is_skipped(settings, session, agent, target, queue):
     job = chat_job(session)
     run = queued_run(session, job)
     job.status = "paused"  # paused after the run was queued (pausing normally removes it)
     session.add(job)
     session.commit()
 
-    skipped = run_once(settings, queue, http, run.id)
+    skipped = run_once(settings, queue, run.id)
     assert skipped.status == "skipped" and "paused" in skipped.error
     assert target.received() == []
 
 
-def test_only_the_newest_runs_are_kept(settings, session, agent, target, queue, http):
+def test_only_the_newest_runs_are_kept(settings, session, agent, target, queue):
     job = chat_job(session)
     for day in range(KEEP_RUNS + 5):
         queued_run(session, job, NOW - timedelta(days=100 - day), status="succeeded")
     newest = queued_run(session, job)
 
-    run_once(settings, queue, http, newest.id)
+    run_once(settings, queue, newest.id)
 
     session.expire_all()
     kept = session.exec(select(Run).where(Run.job_id == job.id).order_by(Run.id)).all()
@@ -390,7 +388,7 @@ def waiting_for_a_turn(settings) -> int:
         )
 
 
-def test_concurrent_claims_of_one_job_take_turns(settings, session, agent, target, queue, http):
+def test_concurrent_claims_of_one_job_take_turns(settings, session, agent, target, queue):
     if settings.database_url.startswith("sqlite"):
         pytest.skip("SQLite serializes every writer already (BEGIN IMMEDIATE)")
     job = chat_job(session)
@@ -399,7 +397,7 @@ def test_concurrent_claims_of_one_job_take_turns(settings, session, agent, targe
         take_turns(claiming, CLAIMS_OF_JOB, job.id)
         claiming.exec(update(Run).where(Run.id == first.id).values(status=RunStatus.running))
         with ThreadPoolExecutor(1) as other_worker:
-            later = other_worker.submit(run_once, settings, queue, http, second.id, NOW)
+            later = other_worker.submit(run_once, settings, queue, second.id, NOW)
             wait_until(lambda: waiting_for_a_turn(settings) == 1, what="the second claim to wait")
             claiming.commit()
             skipped = later.result(timeout=30)

@@ -7,7 +7,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import httpx
 from sqlmodel import Session, select
 
 from core import jobs
@@ -18,7 +17,7 @@ from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
 from core.overview import worker_status
 from support.fakes import Reply
 from support.waiting import wait_until
-from worker.queue import HueyRunQueue, http_client, make_huey
+from worker.queue import HueyRunQueue, make_huey
 
 
 def finished_runs(database_url: str, job_id: int) -> list[Run]:
@@ -148,14 +147,19 @@ def test_each_worker_process_is_counted_online(settings, consumer):
     assert workers == {str(first.process.pid), str(second.process.pid)}
 
 
-def test_worker_threads_starting_together_share_one_http_client():
+def test_worker_threads_starting_together_share_one_flight(settings):
+    """Every worker thread hands its runs to the process's one event loop and client,
+    even when all of them do so at start-up."""
+    flight = HueyRunQueue(make_huey(settings.queue_url), settings).flight
     threads = 200
     everyone_ready = threading.Barrier(threads)
 
-    def first_task(_: int) -> httpx.Client:
+    def first_task(_: int) -> None:
         everyone_ready.wait()
-        return http_client(7.25)  # a timeout no other test asks for: a first creation
+        flight.submit([])
 
     with ThreadPoolExecutor(threads) as workers:
-        clients = list(workers.map(first_task, range(threads)))
-    assert len({id(client) for client in clients}) == 1
+        list(workers.map(first_task, range(threads)))
+    loops = [thread for thread in threading.enumerate() if thread.name == "flight"]
+    flight.close()
+    assert len(loops) == 1

@@ -2,7 +2,9 @@
 
 A HueyRunQueue registers its methods as huey's tasks on the huey instance it is given,
 so a process can submit to any queue URL (a test's temporary queue, say) under the same
-task names the consumer runs. Each task is one call into core.
+task names the consumer runs. Each task is one call into core; the calls themselves are
+the process's Flight's (core.flight), so a task hands its runs over and returns, and the
+worker's threads stay free for the clock, the fan-out and the inbox.
 """
 
 from __future__ import annotations
@@ -14,18 +16,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from core.config import Settings
-from core.deadline import deadline_client
 from core.dispatch import tick
 from core.errors import ConfigError
+from core.flight import Flight
 from core.heartbeats import beat, worker_name
 from core.inbox import process_events
 from core.models import utcnow
-from core.runner import execute_run
 
 
 def make_huey(queue_url: str) -> Huey:
@@ -42,31 +42,30 @@ def make_huey(queue_url: str) -> Huey:
 
 
 HEARTBEAT_SECONDS = 30
+# A message carries at most this many runs, so several worker processes share a moment.
+RUNS_PER_MESSAGE = 250
 log = logging.getLogger("planner.worker")
 
 
-_clients: dict[float, httpx.Client] = {}
-_clients_lock = threading.Lock()
-
-
-def http_client(timeout_seconds: float) -> httpx.Client:
-    """One pooled client per worker process (httpx clients are thread-safe), made once even
-    when every worker thread asks at start-up; each call ends within `timeout_seconds`."""
-    with _clients_lock:
-        if timeout_seconds not in _clients:
-            _clients[timeout_seconds] = deadline_client(timeout_seconds)
-        return _clients[timeout_seconds]
+def _chunks(run_ids: Sequence[int]) -> list[list[int]]:
+    return [
+        list(run_ids[i : i + RUNS_PER_MESSAGE]) for i in range(0, len(run_ids), RUNS_PER_MESSAGE)
+    ]
 
 
 class HueyRunQueue:
-    """core.queue.RunQueue on huey: one message per run now, or one per future moment."""
+    """core.queue.RunQueue on huey: messages of up to RUNS_PER_MESSAGE runs, now or at a
+    future moment (the thread executor: one message per run, so the threads share them)."""
 
     def __init__(self, huey: Huey, settings: Settings) -> None:
         self.huey = huey
         self.settings = settings
+        self.flight = Flight(settings, self)
+        self._threaded = settings.executor == "thread"
         self._heartbeat_started = False
         self._heartbeat_lock = threading.Lock()
         huey.on_startup()(self.start_heartbeat)
+        huey.on_shutdown()(self.finish_calls)
         huey.periodic_task(crontab(), name="tick")(self.dispatcher_tick)
         self.start_runs = huey.task(name="start_runs")(self.start_due_runs)
         self.run_job = huey.task(name="run_job")(self.execute)
@@ -84,13 +83,24 @@ class HueyRunQueue:
         """Every minute, and at consumer start: the dispatcher pass."""
         tick(self.settings, self, utcnow(), worker_name())
 
+    def finish_calls(self) -> None:
+        """On a graceful stop (huey calls this in each worker thread): the open calls end
+        and are recorded; runs not started go back to the queue."""
+        self.flight.drain(self.settings.http_timeout_seconds)
+
     def start_due_runs(self, run_ids: list[int]) -> None:
-        """Fan a due moment's runs out to the workers (one scheduled message, many runs)."""
-        self.submit(run_ids)
+        """A due moment's runs, or runs submitted now: this process's flight takes them."""
+        if self._threaded:
+            self._submit_each(run_ids)
+        else:
+            self.flight.submit(run_ids)
 
     def execute(self, run_id: int) -> None:
-        settings = self.settings
-        execute_run(run_id, self, http_client(settings.http_timeout_seconds), settings)
+        """One run (the thread executor's message; the async one takes it over too)."""
+        if self._threaded:
+            self.flight.run([run_id])
+        else:
+            self.flight.submit([run_id])
 
     def process_inbox_events(self, event_ids: list[str]) -> None:
         process_events(self.settings, event_ids, self, utcnow())
@@ -106,11 +116,19 @@ class HueyRunQueue:
             time.sleep(HEARTBEAT_SECONDS)  # a timer, between beats
 
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
-        if eta is None or eta <= utcnow():
-            for run_id in run_ids:
-                self.run_job(run_id)
-        else:
-            self.start_runs.schedule((list(run_ids),), eta=eta)
+        now = eta is None or eta <= utcnow()
+        if now and self._threaded:
+            self._submit_each(run_ids)
+            return
+        for chunk in _chunks(run_ids):
+            if now:
+                self.start_runs(chunk)
+            else:
+                self.start_runs.schedule((chunk,), eta=eta)
+
+    def _submit_each(self, run_ids: Sequence[int]) -> None:
+        for run_id in run_ids:
+            self.run_job(run_id)
 
     def submit_events(self, event_ids: Sequence[str]) -> None:
         """One message for a batch of events (the webhook stores them in batches)."""

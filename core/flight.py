@@ -1,0 +1,262 @@
+"""Calls in flight: one worker process keeps up to PLANNER_MAX_IN_FLIGHT agent and
+workflow calls open at once, on one asyncio event loop, without a thread per call.
+
+The queue's tasks hand run ids over (`submit`) and return at once, so the worker's
+threads — and with them the clock, the fan-out and the inbox — never wait behind a slow
+agent. Here a batch of runs is prepared (one read), claimed when due (one conditional
+UPDATE), called concurrently, and its outcomes recorded by a group commit; the database
+work runs in threads, off the loop. Nothing lives only here: a run this process holds but
+has not claimed is still a waiting row, which the tick's sweep submits again if this
+process dies, and a claimed one has a lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from core.config import Settings
+from core.executor import RunResult
+from core.models import utcnow
+from core.queue import RunQueue
+from core.runner import (
+    EARLY_START,
+    Attempt,
+    Prepared,
+    call,
+    claim_prepared,
+    prepare,
+    record_outcomes,
+)
+from core.targets import new_client
+
+# Runs prepared and claimed together: a due moment's thousand runs take two statements.
+BATCH = 500
+# A run waiting for a free slot of its agent is tried again this often (sooner when a
+# call to that agent ends in this process; a slot freed by another worker is seen here).
+HOLD_SECONDS = 1.0
+log = logging.getLogger("planner.flight")
+Outcome = tuple[Prepared, Attempt, RunResult]
+
+
+class Flight:
+    """The calls of one worker process: accepted run ids, their slots, their outcomes."""
+
+    def __init__(
+        self, settings: Settings, queue: RunQueue, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.settings, self.queue, self.clock = settings, queue, clock
+        self._lock = threading.Lock()
+        self._ended: dict[int, threading.Event] = {}  # accepted here, not yet ended here
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = threading.Event()
+
+    # The worker's side: any thread.
+
+    def submit(self, run_ids: Iterable[int]) -> list[threading.Event]:
+        """Take these runs on (those already here are not taken twice); returns an event
+        per run, set when this process is done with it."""
+        loop = self._start()
+        with self._lock:
+            fresh = [run_id for run_id in dict.fromkeys(run_ids) if run_id not in self._ended]
+            events = {
+                run_id: self._ended.setdefault(run_id, threading.Event()) for run_id in run_ids
+            }
+        if fresh:
+            loop.call_soon_threadsafe(self._accept, fresh)
+        return list(events.values())
+
+    def run(self, run_ids: Iterable[int]) -> None:
+        """Submit and wait until each run has ended here: one run per calling thread is
+        the thread executor's shape (PLANNER_EXECUTOR=thread)."""
+        for ended in self.submit(run_ids):
+            ended.wait()
+
+    def drain(self, timeout: float) -> None:
+        """Take nothing more; wait up to `timeout` for the open calls to end and be
+        recorded. Runs not yet started go back to the queue for another worker."""
+        if self._loop is None:
+            return
+        finished = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
+        try:
+            finished.result(timeout)
+        except TimeoutError:
+            log.warning("calls still open after %s s; their leases will bring them back", timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drain, then stop the event loop (a process that made its own Flight)."""
+        self.drain(timeout)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._serve, name="flight", daemon=True).start()
+        self._started.wait()
+        return self._loop
+
+    def _forget(self, run_ids: Iterable[int]) -> None:
+        with self._lock:
+            for run_id in run_ids:
+                ended = self._ended.pop(run_id, None)
+                if ended is not None:
+                    ended.set()
+
+    # The loop's side.
+
+    def _serve(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        settings = self.settings
+        self._client = new_client(settings.http_timeout_seconds, settings.max_in_flight)
+        self._free = settings.max_in_flight
+        self._backlog: deque[int] = deque()
+        self._held: dict[str, list[int]] = defaultdict(list)
+        self._outcomes: list[Outcome] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake, self._recorded, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self._draining = self._recording = False
+        loop.create_task(self._pump())
+        loop.create_task(self._recorder())
+        self._started.set()
+        loop.run_forever()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self._tasks and not self._outcomes and not self._recording:
+            self._idle.set()
+
+    def _accept(self, run_ids: list[int]) -> None:
+        if self._draining:
+            self._forget(run_ids)  # still waiting rows: the sweep submits them again
+            return
+        self._backlog.extend(run_ids)
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        """Hand the backlog out in batches, as far as free slots go."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._backlog and self._free > 0 and not self._draining:
+                count = min(self._free, BATCH, len(self._backlog))
+                self._free -= count
+                self._spawn(self._start_batch([self._backlog.popleft() for _ in range(count)]))
+
+    async def _start_batch(self, run_ids: list[int]) -> None:
+        """Prepare, wait for the due moment, claim, and open a call per claimed run; the
+        batch holds a slot per run until its call is open (or it is not ours)."""
+        launched = 0
+        try:
+            prepared = await asyncio.to_thread(prepare, self.settings, run_ids)
+            now = self.clock()
+            # A run due much later is an early duplicate message: its own is still to come.
+            due = sorted(
+                (p for p in prepared if p.run.due_at - now <= EARLY_START),
+                key=lambda p: p.run.due_at,
+            )
+            kept = {p.run.id for p in due}
+            self._forget(run_id for run_id in run_ids if run_id not in kept)
+            while due:
+                delay = (due[0].run.due_at - self.clock()).total_seconds()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                moment = max(self.clock(), due[0].run.due_at)
+                group = [p for p in due if p.run.due_at <= moment]
+                due = due[len(group) :]
+                launched += await self._claim_and_call(group)
+        except Exception:
+            log.exception("runs could not be started; the sweep submits them again")
+            self._forget(run_ids)
+        finally:
+            self._free += len(run_ids) - launched
+            self._wake.set()
+
+    async def _claim_and_call(self, group: Sequence[Prepared]) -> int:
+        """Claim `group`; returns how many calls it opened."""
+        claims = await asyncio.to_thread(claim_prepared, self.settings, group, self.clock())
+        self._hold(claims.waiting)
+        taken = {p.run.id for p, _ in claims.attempts} | {p.run.id for p in claims.waiting}
+        self._forget(p.run.id for p in group if p.run.id not in taken)
+        for prepared, attempt in claims.attempts:
+            self._spawn(self._call(prepared, attempt))
+        return len(claims.attempts)
+
+    def _hold(self, waiting: Sequence[Prepared]) -> None:
+        """Keep runs that wait for their agent's free slot, and try them again soon."""
+        loop = asyncio.get_running_loop()
+        for prepared in waiting:
+            key = prepared.target_key
+            assert key is not None
+            if not self._held[key]:
+                loop.call_later(HOLD_SECONDS, self._unhold, key)
+            self._held[key].append(prepared.run.id)
+
+    def _unhold(self, key: str) -> None:
+        run_ids = self._held.pop(key, [])
+        if run_ids:
+            self._accept(run_ids)
+
+    async def _call(self, prepared: Prepared, attempt: Attempt) -> None:
+        try:
+            result = await call(prepared, self._client)
+        finally:
+            self._free += 1
+            self._wake.set()
+        self._outcomes.append((prepared, attempt, result))
+        self._recorded.set()
+
+    async def _recorder(self) -> None:
+        """Record outcomes as they come, each group in one commit: while one commit is
+        written, the next group gathers."""
+        while True:
+            await self._recorded.wait()
+            self._recorded.clear()
+            while self._outcomes:
+                group, self._outcomes = self._outcomes, []
+                self._recording = True
+                try:
+                    await asyncio.to_thread(self._record, group)
+                except Exception:
+                    log.exception("outcomes not recorded; the runs' leases bring them back")
+                finally:
+                    self._recording = False
+                self._forget(prepared.run.id for prepared, _, _ in group)
+                for key in {prepared.target_key for prepared, _, _ in group} & set(self._held):
+                    self._unhold(key)
+            self._check_idle()
+
+    def _record(self, group: Sequence[Outcome]) -> None:
+        """In a thread: one commit for the group, then each retry submitted for its time."""
+        outcomes = [(attempt, result) for _, attempt, result in group]
+        retries = record_outcomes(self.settings, outcomes, self.clock())
+        for run_id, retry_at in retries.items():
+            self.queue.submit([run_id], eta=retry_at)
+
+    async def _drain(self) -> None:
+        self._draining = True
+        waiting = [*self._backlog, *(run_id for ids in self._held.values() for run_id in ids)]
+        self._backlog.clear()
+        self._held.clear()
+        self._forget(waiting)
+        if waiting:
+            await asyncio.to_thread(self.queue.submit, waiting)
+        self._check_idle()
+        await self._idle.wait()
