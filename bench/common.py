@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from core.config import Settings
 from core.db import get_engine
 from support.backends import backend_settings
+from support.processes import Workers
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
@@ -50,3 +51,28 @@ def describe(settings: Settings) -> str:
         postgres = connection.execute(sa.text("SHOW server_version")).scalar_one()
     info = redis.Redis.from_url(settings.queue_url).info("server")
     return f"{machine}, PostgreSQL {postgres.split()[0]}, Redis {info['redis_version']}"
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the most memory the process ever had resident."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time the process has used so far, in user and kernel mode (utime + stime)."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(workers: Workers) -> list[int]:
+    """The worker processes' ids, checked to be huey's consumer itself: the Procfile's line
+    runs through `/bin/sh -c exec …`, and a shell's figures would measure nothing."""
+    pids = [consumer.process.pid for consumer in workers.started if consumer.process]
+    for pid in pids:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if not any(part.endswith(b"huey_consumer") for part in command):
+            raise RuntimeError(f"process {pid} is not huey_consumer: {command!r}")
+    return pids

@@ -1,43 +1,50 @@
 """System benchmark: prints figures, asserts nothing.
 
-The workers and the webhook run as the Procfile starts them, with a fast local agent.
-Signed events arrive at `--rate` (50/s) for `--seconds` (60) while `--jobs` (1,000) jobs
-fall due in the minute in the middle of them. Prints events/s accepted, event → agent
-call latency, job start lag (agent call minus occurrence), runs lost and doubled
-(counted at the agent: one call per run, keyed by Idempotency-Key), peak RSS.
+The workers and the webhook run as the Procfile starts them (the workers with
+PLANNER_EXECUTOR=`--executor`), with a local agent that answers after `--agent-delay`
+seconds (support.slow_agent: it holds any number of calls open). Signed events arrive
+at `--rate` (50/s) for `--seconds` (60) while `--jobs` (1,000) jobs fall due in the
+minute in the middle of them. Prints events/s accepted, event → agent call latency, job
+start lag (agent call minus occurrence), runs lost and doubled (counted at the agent:
+one call per run, keyed by Idempotency-Key), peak RSS.
 
     .venv/bin/python bench/system.py [--seconds 60] [--rate 50] [--jobs 1000]
                                      [--workers 1] [--backend sqlite|postgres]
+                                     [--agent-delay 2] [--executor async|thread]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import add_backend_option, bench_settings, describe  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_backend_option,
+    bench_settings,
+    describe,
+    peak_rss_mib,
+    worker_pids,
+)
 from support.delivery import SECRET  # noqa: E402
-from support.fakes import FakeTarget  # noqa: E402
 from support.load import Load, Outcome, prepare_agent, run_load  # noqa: E402
 from support.processes import Workers, get, serve_webhook, settings_env  # noqa: E402
+from support.slow_agent import SlowAgent  # noqa: E402
 from support.waiting import wait_until  # noqa: E402
 
 
-def peak_rss_mib(pid: int) -> float:
-    """VmHWM: the most memory the process ever had resident."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def report(load: Load, workers: int, outcome: Outcome, rss: tuple[float, float]) -> None:
+def report(
+    load: Load, args: argparse.Namespace, outcome: Outcome, rss: tuple[float, float]
+) -> None:
+    threads = os.environ.get("WORKER_THREADS", "4")
     print(f"{load.events} signed events at {load.event_rate:.0f}/s; {load.jobs} jobs due at "
-          f"{outcome.due:%H:%M:%S} UTC; {workers} worker(s) of 4 threads; 1 webhook")  # fmt: skip
+          f"{outcome.due:%H:%M:%S} UTC; {args.workers} worker(s) of {threads} threads, "
+          f"{args.executor} executor, PLANNER_MAX_IN_FLIGHT={args.max_in_flight}; 1 webhook; "
+          f"the agent answers in {args.agent_delay:g} s")  # fmt: skip
     print(f"    events accepted: {outcome.events_accepted} "
           f"({outcome.events_accepted / outcome.send_seconds:.1f}/s)")  # fmt: skip
     print(f"    event → agent call: p50 {outcome.event_lag(0.5):.3f} s, "
@@ -54,28 +61,34 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="consumer processes")
+    parser.add_argument("--agent-delay", type=float, default=0, help="seconds the agent waits")
+    parser.add_argument("--executor", choices=["async", "thread"], default="async",
+                        help="PLANNER_EXECUTOR of the workers")  # fmt: skip
+    parser.add_argument("--max-in-flight", type=int, default=1000, help="PLANNER_MAX_IN_FLIGHT")
     add_backend_option(parser)
     args = parser.parse_args()
     load = Load(args.jobs, int(args.seconds * args.rate), args.rate, "bench")
-    with bench_settings(args.backend, composio_webhook_secret=SECRET) as (settings, folder):
+    env = {"PLANNER_EXECUTOR": args.executor, "PLANNER_MAX_IN_FLIGHT": str(args.max_in_flight)}
+    fields = {"composio_webhook_secret": SECRET, "http_timeout_seconds": args.agent_delay + 30}
+    with bench_settings(args.backend, **fields) as (settings, folder):
         print(describe(settings))
-        target = FakeTarget().start()
+        target = SlowAgent(args.agent_delay, folder / "agent.log").start()
         agent_id = prepare_agent(settings, target)
         webhook, health = serve_webhook(settings_env(settings), folder / "webhook.log")
         wait_until(lambda: get(health), what="the webhook")
         url = health.removesuffix("/healthz") + "/webhooks/composio"
         try:
-            with Workers(settings, folder, args.workers) as workers:
+            with Workers(settings, folder, args.workers, env) as workers:
                 outcome = run_load(settings, target, agent_id, url, load, workers.start)
                 rss = (
-                    max(peak_rss_mib(c.process.pid) for c in workers.started),
+                    max(peak_rss_mib(pid) for pid in worker_pids(workers)),
                     peak_rss_mib(webhook.pid),
                 )
         finally:
             webhook.terminate()
             webhook.wait(timeout=30)
             target.stop()
-    report(load, args.workers, outcome, rss)
+    report(load, args, outcome, rss)
 
 
 if __name__ == "__main__":

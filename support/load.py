@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -27,10 +28,20 @@ from core.dispatch import JOB_TABLE
 from core.models import TERMINAL_STATUSES, EventStatus, Run, WebhookEvent, utcnow
 from core.triggers import TriggerFields
 from support.delivery import numbered_event, signed
-from support.fakes import FakeTarget, Received
+from support.fakes import Received
 from support.waiting import wait_until
 
 AGENT = "Load"
+
+
+class FakeAgent(Protocol):
+    """A local agent that records the calls it receives (support.fakes.FakeTarget, or
+    support.slow_agent.SlowAgent for a thousand slow calls at once)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def received(self, path: str | None = None) -> list[Received]: ...
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -81,8 +92,18 @@ class Outcome:
     def event_lag(self, share: float) -> float:
         return percentile(self.event_lags, share)
 
+    @property
+    def first_job_lag(self) -> float:
+        """From the occurrence's time to its first call: how long the fan-out took to start."""
+        return min(self.job_lags)
 
-def prepare_agent(settings: Settings, target: FakeTarget) -> int:
+    @property
+    def all_jobs_called(self) -> float:
+        """From the occurrence's time until the agent had received every job's call."""
+        return max(self.job_lags)
+
+
+def prepare_agent(settings: Settings, target: FakeAgent) -> int:
     """The agent the jobs talk to, and a Gmail trigger that chats the event's subject."""
     with open_session(settings.database_url) as session:
         agent = agents.save_agent(session, AGENT, "openai", target.url + "/v1", "m")
@@ -95,6 +116,12 @@ def prepare_agent(settings: Settings, target: FakeTarget) -> int:
 def next_minute(after: timedelta) -> datetime:
     """The first whole minute at least `after` from now."""
     return (utcnow() + after + timedelta(seconds=59)).replace(second=0, microsecond=0)
+
+
+def due_for(load: Load) -> datetime:
+    """When a load started now falls due: far enough ahead for the workers to start and
+    plan it, with half of its events sent before."""
+    return next_minute(timedelta(seconds=15 + load.events / load.event_rate / 2))
 
 
 def _message(call: Received) -> str:
@@ -149,18 +176,19 @@ def _successful_runs_per_job(settings: Settings, label: str) -> Counter[int]:
 
 def run_load(
     settings: Settings,
-    target: FakeTarget,
+    target: FakeAgent,
     agent_id: int,
     webhook_url: str,
     load: Load,
     start_workers: Callable[[], object],
     timeout: float = 600,
+    due: datetime | None = None,
 ) -> Outcome:
-    """Insert `load.jobs` jobs for the agent due at the next whole minute far enough ahead,
-    start the workers, send the events around that minute, wait until every call was made.
+    """Insert `load.jobs` jobs for the agent due at `due` (default: `due_for(load)`), start
+    the workers, send the events around that minute, wait until every call was made.
     """
     send_seconds = load.events / load.event_rate
-    due = next_minute(timedelta(seconds=15 + send_seconds / 2))
+    due = due or due_for(load)
     schedule = f"{due.minute} {due.hour} * * *"
     insert_jobs(settings, agent_id, load.jobs, lambda _: schedule, due, load.jobs, load.label)
     start_workers()

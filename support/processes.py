@@ -85,17 +85,20 @@ def get(url: str) -> httpx.Response | None:
 
 
 class Consumer:
-    """A real `huey_consumer worker.tasks.huey` process, started as the Procfile starts it."""
+    """A real `huey_consumer worker.tasks.huey` process, started as the Procfile starts it,
+    with `env` added to its environment (variables Settings does not carry, such as
+    PLANNER_EXECUTOR or WORKER_THREADS)."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None):
         self.settings = settings
         self.log_path = log_path
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Consumer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                procfile_command("worker"), cwd=ROOT, env=procfile_env(self.settings),
+                procfile_command("worker"), cwd=ROOT, env=procfile_env(self.settings) | self.env,
                 stdout=log, stderr=log,
             )  # fmt: skip
         return self
@@ -116,15 +119,18 @@ class Consumer:
 
 
 class Workers:
-    """`count` worker processes, started together when asked and stopped on exit."""
+    """`count` worker processes (each with `env` added, see Consumer), started together when
+    asked and stopped on exit."""
 
-    def __init__(self, settings: Settings, folder: Path, count: int) -> None:
-        self.settings, self.folder, self.count = settings, folder, count
+    def __init__(
+        self, settings: Settings, folder: Path, count: int, env: dict[str, str] | None = None
+    ) -> None:
+        self.settings, self.folder, self.count, self.env = settings, folder, count, env
         self.started: list[Consumer] = []
 
     def start(self) -> None:
         self.started += [
-            Consumer(self.settings, self.folder / f"worker-{n}.log").start()
+            Consumer(self.settings, self.folder / f"worker-{n}.log", self.env).start()
             for n in range(self.count)
         ]
 
@@ -137,14 +143,17 @@ class Workers:
 
 
 def serve_webhook(
-    env: dict[str, str], log: Path, port: int | None = None
+    env: dict[str, str], log: Path, port: int | None = None, workers: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A real `uvicorn webhook.app:app` (as the Procfile runs it); returns its /healthz URL."""
+    """A real `uvicorn webhook.app:app` (as the Procfile runs it), in `workers` processes
+    sharing the port when given; returns its /healthz URL."""
     port = port or free_port()
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    several = ["--workers", str(workers)] if workers else []
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [uvicorn, "webhook.app:app", "--host", "127.0.0.1", "--port", str(port)],
+            [uvicorn, "webhook.app:app", "--host", "127.0.0.1", "--port", str(port),
+             "--no-access-log", *several],
             cwd=ROOT, env=env, stdout=output, stderr=output,
         )  # fmt: skip
     return process, f"http://127.0.0.1:{port}/healthz"
