@@ -9,7 +9,7 @@ import select
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -262,3 +262,86 @@ def _caller_left(connection: socket.socket, seconds: float) -> bool:
         return connection.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+@dataclass
+class HoldingTarget(FakeTarget):
+    """A target that keeps each call open until the test releases it (an agent busy for as
+    long as the test likes), then answers as FakeTarget does. It counts the calls open at
+    once, in all and per Idempotency-Key: what a worker keeps in flight, seen from outside.
+
+    A call is open from its arrival until the fake lets its answer go.
+    """
+
+    holding: bool = True
+    calls: list[Call] = field(default_factory=list)
+    held: deque[tuple[Call, threading.Event]] = field(default_factory=deque)
+    most_open: int = 0
+    most_open_by_key: Counter[str] = field(default_factory=Counter)
+
+    def respond(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any, float]:  # fmt: skip
+        released = threading.Event()
+        with self.condition:
+            reply = super().respond(method, path, query, headers, body)
+            call = Call(headers.get("Idempotency-Key", ""), time.monotonic())
+            self.calls.append(call)
+            self.most_open = max(self.most_open, len(self.open_calls()))
+            self.most_open_by_key[call.key] = max(
+                self.most_open_by_key[call.key], len(self.open_calls(call.key))
+            )
+            self.condition.notify_all()
+            if self.holding:
+                self.held.append((call, released))
+            else:
+                self._let_go(call, released)
+        released.wait()  # held until release() or release_all(); at once when not holding
+        return reply
+
+    def __repr__(self) -> str:  # short, for assertion messages: not every request
+        with self.condition:
+            open_now = len(self.open_calls())
+            return (f"HoldingTarget({self.url}: {len(self.calls)} calls, {open_now} open, "
+                    f"{len(self.held)} held, at most {self.most_open} open at once)")  # fmt: skip
+
+    def open_calls(self, key: str | None = None) -> list[Call]:
+        """The calls not yet answered (only those with Idempotency-Key `key`, when given)."""
+        with self.condition:
+            return [c for c in self.calls if c.ended is None and key in (None, c.key)]
+
+    def call_counts(self) -> Counter[str]:
+        """How many calls arrived with each Idempotency-Key."""
+        with self.condition:
+            return Counter(call.key for call in self.calls)
+
+    def wait_open(self, count: int, timeout: float = 30) -> bool:
+        """Wait until at least `count` calls are open at once; False if that does not
+        happen within `timeout` seconds."""
+        with self.condition:
+            return self.condition.wait_for(lambda: len(self.open_calls()) >= count, timeout)
+
+    def release(self, count: int = 1) -> list[Call]:
+        """Answer the `count` longest-held calls; returns them."""
+        with self.condition:
+            if count > len(self.held):
+                raise AssertionError(f"{count} calls to release, but {len(self.held)} are held")
+            return [self._let_go(*self.held.popleft()) for _ in range(count)]
+
+    def release_all(self) -> None:
+        """Answer every held call, and every later call as soon as it arrives."""
+        with self.condition:
+            self.holding = False
+            while self.held:
+                self._let_go(*self.held.popleft())
+
+    def _let_go(self, call: Call, released: threading.Event) -> Call:
+        call.ended = time.monotonic()
+        released.set()
+        self.condition.notify_all()
+        return call
+
+    def stop(self) -> None:
+        self.release_all()
+        super().stop()
