@@ -13,7 +13,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, delete, exists, select, update
+from sqlmodel import Session, col, exists, select, update
 
 from core.actions import build_action
 from core.config import Settings
@@ -41,7 +41,7 @@ from core.models import (
     Status,
     Workflow,
 )
-from core.owners import load_owner, owner_column, owner_key
+from core.owners import load_owner, owner_key
 
 KEEP_RUNS = 50
 # A worker may pick a run up this early (huey starts eta tasks up to a second late, so
@@ -364,39 +364,83 @@ def storable_text(text: str | None) -> str | None:
     return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
 
 
-def _record_outcome(
-    session: Session, owner: tuple[type[ActionOwner], int], result: RunResult, now: datetime
-) -> None:
-    """The job's or trigger's last outcome, which its health colour follows."""
-    model, owner_id = owner
-    failures = 0 if result.succeeded else model.consecutive_failures + 1
-    session.exec(
-        update(model)
-        .where(col(model.id) == owner_id)
+RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
+OWNER_TABLES: dict[type[ActionOwner], sa.Table] = {
+    ScheduledJob: ScheduledJob.__table__,  # type: ignore[dict-item]
+    EventTrigger: EventTrigger.__table__,  # type: ignore[dict-item]
+}
+# The hot path's statements, built once (Core, not the ORM: a thousand outcomes a second).
+_ATTEMPT_IS_OURS = (
+    RUN_TABLE.c.id == sa.bindparam("run"),
+    RUN_TABLE.c.status == RunStatus.running,
+    RUN_TABLE.c.attempt == sa.bindparam("number"),
+)
+_FINISH = (
+    RUN_TABLE.update()
+    .where(*_ATTEMPT_IS_OURS)
+    .values(
+        status=sa.bindparam("status"),
+        finished_at=sa.bindparam("now"),
+        attempts=sa.bindparam("attempts"),
+        output=sa.bindparam("output"),
+        error=sa.bindparam("error"),
+        lease_expires_at=None,
+    )
+)
+_RETRY = (
+    RUN_TABLE.update()
+    .where(*_ATTEMPT_IS_OURS)
+    .values(
+        status=RunStatus.retrying,
+        due_at=sa.bindparam("retry_at"),
+        attempts=sa.bindparam("attempts"),
+        output=sa.bindparam("output"),
+        error=sa.bindparam("error"),
+        lease_expires_at=None,
+    )
+)
+
+
+def _outcome_statement(table: sa.Table) -> sa.Update:
+    """A job's or trigger's last outcome, which its health colour follows."""
+    return (
+        table.update()
+        .where(table.c.id == sa.bindparam("owner"))
         .values(
-            last_run_at=now,
-            last_outcome="succeeded" if result.succeeded else f"failed: {result.error}",
-            consecutive_failures=failures,
+            last_run_at=sa.bindparam("now"),
+            last_outcome=sa.bindparam("outcome"),
+            consecutive_failures=sa.case(
+                (sa.bindparam("succeeded"), 0), else_=table.c.consecutive_failures + 1
+            ),
         )
     )
 
 
-def prune_runs(session: Session, owner: tuple[type[ActionOwner], int]) -> None:
-    """Keep the newest KEEP_RUNS runs of a job or trigger; unfinished ones always stay."""
-    column, owner_id = owner_column(owner[0]), owner[1]
+_OUTCOMES = {model: _outcome_statement(table) for model, table in OWNER_TABLES.items()}
+
+
+def _prune_statement(model: type[ActionOwner]) -> sa.Delete:
+    """Keep the newest KEEP_RUNS runs of each of some jobs or triggers; unfinished ones
+    always stay."""
+    column = RUN_TABLE.c.job_id if model is ScheduledJob else RUN_TABLE.c.trigger_id
+    newer = RUN_TABLE.alias("newer")
+    newer_column = newer.c.job_id if model is ScheduledJob else newer.c.trigger_id
     cutoff = (
-        select(Run.id)
-        .where(column == owner_id)
-        .order_by(col(Run.id).desc())
+        sa.select(newer.c.id)
+        .where(newer_column == column)
+        .order_by(newer.c.id.desc())
         .offset(KEEP_RUNS - 1)
         .limit(1)
         .scalar_subquery()
     )
-    session.exec(
-        delete(Run).where(
-            column == owner_id, col(Run.id) < cutoff, col(Run.status).in_(TERMINAL_STATUSES)
-        )
+    return RUN_TABLE.delete().where(
+        column.in_(sa.bindparam("owners", expanding=True)),
+        RUN_TABLE.c.id < cutoff,
+        RUN_TABLE.c.status.in_(TERMINAL_STATUSES),
     )
+
+
+_PRUNES = {model: _prune_statement(model) for model in OWNER_TABLES}
 
 
 def _retry_at(attempt: Attempt, result: RunResult, now: datetime, settings: Settings) -> datetime:
@@ -406,43 +450,36 @@ def _retry_at(attempt: Attempt, result: RunResult, now: datetime, settings: Sett
 
 
 def _record_one(
-    session: Session, attempt: Attempt, result: RunResult, now: datetime, settings: Settings
+    connection: sa.Connection,
+    attempt: Attempt,
+    result: RunResult,
+    now: datetime,
+    settings: Settings,
 ) -> tuple[bool, datetime | None]:
     """Store one attempt's result; (whether it was still this worker's, its retry time)."""
-    result = replace(result, error=storable_text(result.error))
+    error = storable_text(result.error)
     entry = {
         "attempt": attempt.number,
         "started_at": attempt.started_at.isoformat(),
         "finished_at": now.isoformat(),
         "outcome": "succeeded" if result.succeeded else "failed",
-        "error": result.error,
+        "error": error,
     }
-    retries = not result.succeeded and result.retryable and attempt.number <= settings.max_retries
-    values: dict[str, Any] = {
+    values = {
+        "run": attempt.run_id,
+        "number": attempt.number,
         "attempts": [*attempt.earlier, entry],
         "output": result.output,
-        "error": result.error,
-        "lease_expires_at": None,
+        "error": error,
     }
-    retry_at = None
+    retries = not result.succeeded and result.retryable and attempt.number <= settings.max_retries
     if retries:
         retry_at = _retry_at(attempt, result, now, settings)
-        values |= {"status": RunStatus.retrying, "due_at": retry_at}
-    else:
-        final = RunStatus.succeeded if result.succeeded else RunStatus.failed
-        values |= {"status": final, "finished_at": now}
-    recorded = session.exec(
-        update(Run)
-        .where(
-            col(Run.id) == attempt.run_id,
-            col(Run.status) == RunStatus.running,
-            col(Run.attempt) == attempt.number,
-        )
-        .values(**values)
-    ).rowcount
-    if recorded and not retries and attempt.owner is not None:
-        _record_outcome(session, attempt.owner, result, now)
-    return bool(recorded), retry_at if recorded else None
+        recorded = connection.execute(_RETRY, values | {"retry_at": retry_at}).rowcount
+        return bool(recorded), retry_at if recorded else None
+    final = RunStatus.succeeded if result.succeeded else RunStatus.failed
+    recorded = connection.execute(_FINISH, values | {"status": final, "now": now}).rowcount
+    return bool(recorded), None
 
 
 def record(
@@ -451,21 +488,28 @@ def record(
     now: datetime,
     settings: Settings,
 ) -> dict[int, datetime]:
-    """Store attempts' results in one commit: each run finishes, or waits for a retry.
+    """Store attempts' results in one commit: each run finishes, or waits for a retry;
+    the owners of finished runs get their outcome and keep their newest KEEP_RUNS runs.
 
     Returns the retries' due times by run id (the caller submits them). An attempt that
     lost its lease (the sweep took the run back) records nothing.
     """
+    connection = session.connection()
     retries: dict[int, datetime] = {}
-    finished_owners = set()
+    finished: dict[type[ActionOwner], list[dict[str, Any]]] = defaultdict(list)
     for attempt, result in outcomes:
-        recorded, retry_at = _record_one(session, attempt, result, now, settings)
+        recorded, retry_at = _record_one(connection, attempt, result, now, settings)
         if retry_at is not None:
             retries[attempt.run_id] = retry_at
         elif recorded and attempt.owner is not None:
-            finished_owners.add(attempt.owner)
-    for owner in finished_owners:
-        prune_runs(session, owner)
+            model, owner_id = attempt.owner
+            outcome = "succeeded" if result.succeeded else f"failed: {storable_text(result.error)}"
+            finished[model].append(
+                {"owner": owner_id, "now": now, "outcome": outcome, "succeeded": result.succeeded}
+            )
+    for model, rows in finished.items():
+        connection.execute(_OUTCOMES[model], rows)
+        connection.execute(_PRUNES[model], {"owners": sorted({row["owner"] for row in rows})})
     session.commit()
     return retries
 

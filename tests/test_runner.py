@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from core import agents, credentials, jobs
 from core.db import session as open_session
 from core.db import take_turns
 from core.jobs import JobFields
-from core.models import Run, RunSource, RunStatus, ScheduledJob
+from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, retry_delay
 from support.fakes import Raw, Reply, TricklingTarget
 from support.flights import execute_run
@@ -170,6 +171,33 @@ def test_retryable_answers_wait_with_backoff(settings, session, agent, target, q
     third = run_once(settings, queue, run.id, at=second.due_at)
     assert (third.status, third.attempt, third.error) == ("succeeded", 3, None)
     assert [a["outcome"] for a in third.attempts] == ["failed", "failed", "succeeded"]
+
+
+@pytest.mark.parametrize("form", ["seconds", "date"])
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_waits_as_long_as_the_target_asks(
+    settings, session, agent, target, queue, status, form
+):
+    asked_for = (utcnow() + timedelta(seconds=120)).replace(microsecond=0)  # dates count seconds
+    asks = "120" if form == "seconds" else format_datetime(asked_for, usegmt=True)
+    target.script("/v1/chat/completions", Reply(status, Raw(b"busy", {"retry-after": asks})))
+    run = queued_run(session, chat_job(session), utcnow())
+    execute_run(run.id, queue, settings)  # on the real clock: the date is a real moment
+    with open_session(settings.database_url) as reading:
+        asked = reading.get(Run, run.id)
+    assert asked.status == "retrying"
+    assert asked.due_at >= asked_for
+
+
+@pytest.mark.parametrize("retry_after", ["soon", "-5", "nan"])
+def test_a_retry_after_that_cannot_be_read_keeps_the_backoff(
+    settings, session, agent, target, queue, retry_after
+):
+    target.script("/v1/chat/completions", Reply(429, Raw(b"busy", {"retry-after": retry_after})))
+    run = queued_run(session, chat_job(session))
+    asked = run_once(settings, queue, run.id)
+    assert asked.status == "retrying"
+    assert asked.due_at - NOW <= timedelta(seconds=0.24)
 
 
 def test_retries_stop_after_the_maximum(settings, session, agent, target, queue):
