@@ -32,6 +32,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PLANNER_HTTP_TIMEOUT_SECONDS": str(settings.http_timeout_seconds),
         "PLANNER_MISFIRE_GRACE_SECONDS": str(settings.misfire_grace_seconds),
         "PLANNER_LEASE_MARGIN_SECONDS": str(settings.lease_margin_seconds),
+        "PLANNER_MAX_IN_FLIGHT": str(settings.max_in_flight),
+        "PLANNER_EXECUTOR": settings.executor,
         "COMPOSIO_API_KEY": settings.composio_api_key,
         "COMPOSIO_BASE_URL": settings.composio_base_url,
         "COMPOSIO_WEBHOOK_SECRET": settings.composio_webhook_secret,
