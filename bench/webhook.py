@@ -39,6 +39,7 @@ from core.webhooks import signature  # noqa: E402
 from support.processes import (  # noqa: E402
     free_port,
     get,
+    serve_webhook,
     settings_env,
 )
 from support.queues import RecordingQueue  # noqa: E402
@@ -46,6 +47,7 @@ from support.waiting import wait_until  # noqa: E402
 
 SECRET = "whsec_bench"
 PADDING = "x" * 700  # brings an event to about 1 KiB
+WORKERS = 2  # the Procfile's proposed default: --workers ${WEBHOOK_WORKERS:-2}
 
 
 def signed_request(port: int, path: str) -> tuple[str, bytes]:
@@ -96,20 +98,26 @@ def drive(port: int, path: str, seconds: float, concurrency: int, output) -> Non
     output.put(results)
 
 
-def serve(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def serve_bare(port: int, env: dict[str, str], log: Path, workers: int) -> subprocess.Popen[bytes]:
+    """The ceiling, started as serve_webhook starts the webhook (same uvicorn options)."""
     uvicorn = str(Path(sys.executable).with_name("uvicorn"))
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            [uvicorn, module, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+        return subprocess.Popen(
+            [uvicorn, "bench.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
+             "--no-access-log", "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=output, stderr=output,
         )  # fmt: skip
-    wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz"), what=module)
-    return process
 
 
-def load(module: str, path: str, env: dict, folder: Path, seconds: float, concurrency: int):
+def load(app: str, env: dict, folder: Path, seconds: float, concurrency: int, workers: int):
+    """Serve `app` ("bare" or "webhook") in `workers` processes and drive it."""
     port = free_port()
-    server = serve(module, port, env, folder / f"{module.split(':')[0]}.log")
+    if app == "bare":
+        server, path = serve_bare(port, env, folder / "bare.log", workers), "/"
+    else:
+        server, _ = serve_webhook(env, folder / "webhook.log", port, workers)
+        path = "/webhooks/composio"
+    wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz"), what=app)
     context = multiprocessing.get_context("spawn")
     output = context.Queue()
     driver = context.Process(target=drive, args=(port, path, seconds, concurrency, output))
@@ -134,14 +142,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=WORKERS,
+        help="uvicorn worker processes, for the webhook and the bare endpoint alike",
+    )  # fmt: skip
     add_backend_option(parser)
     args = parser.parse_args()
     with bench_settings(args.backend, composio_webhook_secret=SECRET) as (settings, folder):
         print(describe(settings))
-        measure(settings, folder, args.seconds, args.concurrency)
+        measure(settings, folder, args.seconds, args.concurrency, args.workers)
 
 
-def measure(settings: Settings, folder: Path, seconds: float, concurrency: int) -> None:
+def measure(
+    settings: Settings, folder: Path, seconds: float, concurrency: int, workers: int
+) -> None:
     """The bare endpoint, then the webhook; then every accepted event is made a run."""
     with open_session(settings.database_url) as session:
         agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
@@ -155,12 +169,12 @@ def measure(settings: Settings, folder: Path, seconds: float, concurrency: int) 
         session.add(trigger)
         session.commit()
     env = settings_env(settings)
-    print(f"{concurrency} connections for {seconds:.0f} s, signed ~1 KiB events")
+    print(f"{concurrency} connections for {seconds:.0f} s, signed ~1 KiB events, "
+          f"{workers} uvicorn worker process(es) each")  # fmt: skip
 
-    ceiling = load("bench.bare_app:app", "/", env, folder, seconds, concurrency)
+    ceiling = load("bare", env, folder, seconds, concurrency, workers)
     report("bare Starlette endpoint (ceiling)", ceiling, seconds)
-    results = load("webhook.app:app", "/webhooks/composio", env, folder, seconds,
-                   concurrency)  # fmt: skip
+    results = load("webhook", env, folder, seconds, concurrency, workers)
     report("Planner webhook", results, seconds)
 
     accepted = {r[0] for r in results if r[1] == 200}

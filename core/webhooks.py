@@ -7,6 +7,7 @@ seconds to import, too slow for the request path); a test checks that the SDK's 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -33,6 +34,10 @@ TIMESTAMP_DIGITS = 12
 WEBHOOK_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 EVENT_TABLE: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
 log = logging.getLogger("planner.inbox")
+# A row waiting for the group commit, and the future its delivery waits on: an event
+# loop's (`store`), else a thread's (`submit`).
+Answer = Future[bool] | asyncio.Future[bool]
+Pending = tuple[dict[str, Any], Answer]
 
 __all__ = ["InboxWriter", "Rejected", "signature", "verify"]
 
@@ -130,7 +135,8 @@ class InboxWriter:
 
     SQLite commits one writer at a time; one commit per delivery makes request threads
     queue for the lock. Here a single writer thread takes every row waiting, inserts them
-    together, then answers each delivery (new or duplicate) and hands the new ids on.
+    together, then answers each delivery (new or duplicate). The new ids go to the worker
+    from a thread of their own, so submitting them never holds up the next commit.
     """
 
     def __init__(
@@ -142,9 +148,19 @@ class InboxWriter:
         self.database_url = database_url
         self.on_stored = on_stored
         self.max_batch = max_batch
-        self._waiting: queue.SimpleQueue[tuple[dict[str, Any], Future[bool]]] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._write_forever, name="inbox", daemon=True)
-        self._thread.start()
+        self._waiting: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._stored: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._write_forever, name="inbox", daemon=True).start()
+        self._hand_on = threading.Thread(
+            target=self._hand_on_forever, name="inbox-hand-on", daemon=True
+        )
+        self._hand_on.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """After the last submit (a process stopping): the ids stored so far go to the
+        worker before this returns, not a minute later by the sweep."""
+        self._waiting.put(None)
+        self._hand_on.join(timeout)
 
     def submit(self, event_id: str, envelope: Envelope, now: datetime) -> Future[bool]:
         """Queue a row; the future says whether it was new, once it is committed."""
@@ -152,14 +168,25 @@ class InboxWriter:
         self._waiting.put((inbox_row(event_id, envelope, now), done))
         return done
 
-    def _next_batch(self) -> list[tuple[dict[str, Any], Future[bool]]]:
-        batch = [self._waiting.get()]
+    async def store(self, event_id: str, envelope: Envelope, now: datetime) -> bool:
+        """`submit` for an event loop: whether the row was new, once it is committed. A
+        batch's answers reach the loop in one wake-up, not one thread handoff each."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.put((inbox_row(event_id, envelope, now), done))
+        return await done
+
+    def _next_batch(self) -> tuple[list[Pending], bool]:
+        """The rows waiting (at least one, at most max_batch), and whether close was asked."""
+        batch: list[Pending] = []
         while len(batch) < self.max_batch:
             try:
-                batch.append(self._waiting.get_nowait())
+                pending = self._waiting.get(block=not batch)
             except queue.Empty:
                 break
-        return batch
+            if pending is None:
+                return batch, True
+            batch.append(pending)
+        return batch, False
 
     def _store(self, rows: list[dict[str, Any]]) -> tuple[set[str], dict[str, Exception]]:
         """Store rows together; if the database refuses that, one by one, so only the row
@@ -179,19 +206,56 @@ class InboxWriter:
         return new, failed
 
     def _write_forever(self) -> None:
-        while True:
-            batch = self._next_batch()
+        closing = False
+        while not closing:
+            batch, closing = self._next_batch()
+            if not batch:
+                break
             unique = list({row["id"]: row for row, _ in reversed(batch)}.values())
             new, failed = self._store(unique)
             answered: set[str] = set()
+            outcomes: dict[asyncio.AbstractEventLoop, list[tuple[Answer, Any]]] = {}
             for row, done in batch:
-                if row["id"] in failed:
-                    done.set_exception(failed[row["id"]])
-                else:
-                    done.set_result(row["id"] in new and row["id"] not in answered)
+                outcome = failed.get(row["id"], row["id"] in new and row["id"] not in answered)
                 answered.add(row["id"])
+                if isinstance(done, asyncio.Future):
+                    outcomes.setdefault(done.get_loop(), []).append((done, outcome))
+                else:
+                    _settle([(done, outcome)])
+            for loop, settled in outcomes.items():
+                loop.call_soon_threadsafe(_settle, settled)
             if new:
-                try:
-                    self.on_stored(sorted(new))
-                except Exception:  # the rows are stored; the tick's sweep submits them
-                    log.exception("could not submit stored events; the sweep will")
+                self._stored.put(sorted(new))
+        self._stored.put(None)
+
+    def _hand_on_forever(self) -> None:
+        """Submit the ids stored meanwhile together: one message for several commits."""
+        closing = False
+        while not closing:
+            ids: list[str] = []
+            taken = [self._stored.get()]
+            while not self._stored.empty():
+                taken.append(self._stored.get_nowait())
+            for stored in taken:
+                if stored is None:
+                    closing = True
+                else:
+                    ids += stored
+            if not ids:
+                continue
+            try:
+                self.on_stored(ids)
+            except Exception:  # the rows are stored; the tick's sweep submits them
+                log.exception("could not submit stored events; the sweep will")
+
+
+def _settle(outcomes: list[tuple[Answer, Any]]) -> None:
+    """Answer waiting deliveries: an exception is the database's refusal, else new or not.
+    A delivery whose client went away has a cancelled future; its row is stored anyway."""
+    for done, outcome in outcomes:
+        if done.cancelled():
+            continue
+        if isinstance(outcome, Exception):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)

@@ -108,6 +108,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.secret.read()  # says at start whether deliveries can be checked yet
     app.state.inbox = InboxWriter(settings.database_url, task_queue.submit_events)
     yield
+    await asyncio.to_thread(app.state.inbox.close)  # the last deliveries reach the worker
 
 
 def _is_json(content_type: str) -> bool:
@@ -144,9 +145,7 @@ async def receive_composio(request: Request) -> JSONResponse:
             log.warning("refused delivery: %s %s", refusal.status, refusal)
         return JSONResponse({"error": str(refusal)}, status_code=refusal.status)
     try:
-        stored = await asyncio.wrap_future(
-            request.app.state.inbox.submit(event_id, envelope, utcnow())
-        )
+        stored = await request.app.state.inbox.store(event_id, envelope, utcnow())
     except Exception:  # whatever the database said, this delivery is not stored
         log.exception("could not store event %s", event_id)
         return JSONResponse({"error": "could not store the event; try again"}, status_code=503)
