@@ -41,9 +41,12 @@ def check_connection(agent: Agent, settings: Settings) -> ConnectionCheck:
 async def _send_test_message(agent: Agent, token: str, seconds: float) -> str:
     messages = [{"role": "user", "content": TEST_MESSAGE}]
     source = {"type": "connection_test", "agentName": agent.name}
-    async with targets.new_client(seconds, max_connections=1) as client:
+    clients = targets.Clients(seconds, max_connections=1)
+    try:
         thread_id, key = f"test-{new_key()}", new_key()
-        return await targets.chat(client, agent, messages, thread_id, source, key, token)
+        return await targets.chat(clients.next(), agent, messages, thread_id, source, key, token)
+    finally:
+        await clients.aclose()
 
 
 def _in_plain_words(agent: Agent, error: targets.TargetError) -> str:

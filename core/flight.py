@@ -33,7 +33,7 @@ from core.runner import (
     prepare,
     record_outcomes,
 )
-from core.targets import new_client
+from core.targets import Clients
 
 # Runs prepared and claimed together: a due moment's thousand runs take two statements.
 BATCH = 500
@@ -116,7 +116,7 @@ class Flight:
         assert loop is not None
         asyncio.set_event_loop(loop)
         settings = self.settings
-        self._client = new_client(settings.http_timeout_seconds, settings.max_in_flight)
+        self._clients = Clients(settings.http_timeout_seconds, settings.max_in_flight)
         self._free = settings.max_in_flight
         self._backlog: deque[int] = deque()
         self._held: dict[str, list[int]] = defaultdict(list)
@@ -216,7 +216,7 @@ class Flight:
 
     async def _call(self, prepared: Prepared, attempt: Attempt) -> None:
         try:
-            result = await call(prepared, self._client)
+            result = await call(prepared, self._clients.next())
         finally:
             self._free += 1
             self._wake.set()

