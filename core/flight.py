@@ -92,6 +92,7 @@ class Flight:
         """Drain, then stop the event loop (a process that made its own Flight)."""
         self.drain(timeout)
         if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     def _start(self) -> asyncio.AbstractEventLoop:
@@ -124,10 +125,10 @@ class Flight:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake, self._recorded, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self._draining = self._recording = False
-        loop.create_task(self._pump())
-        loop.create_task(self._recorder())
+        self._workers = [loop.create_task(self._pump()), loop.create_task(self._recorder())]
         self._started.set()
         loop.run_forever()
+        loop.close()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -249,6 +250,12 @@ class Flight:
         retries = record_outcomes(self.settings, outcomes, self.clock())
         for run_id, retry_at in retries.items():
             self.queue.submit([run_id], eta=retry_at)
+
+    async def _stop(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._clients.aclose()
 
     async def _drain(self) -> None:
         self._draining = True
