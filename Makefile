@@ -48,7 +48,7 @@ format: dev
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto
 
 # `make bench BACKEND=postgres` runs them on TEST_DATABASE_URL's server and TEST_QUEUE_URL.
 BACKEND ?= sqlite

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
@@ -18,8 +19,20 @@ from core.config import Settings
 from core.db import get_engine, migrate, normalize_url
 from core.secrets import new_secret_key
 
+
+def _queue_of_this_process(url: str) -> str:
+    """Under pytest-xdist each test process empties a Redis database of its own: the
+    URL's database number plus the worker's index (gw0, gw1, …)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-TEST_QUEUE_URL = os.environ.get("TEST_QUEUE_URL", "")
+TEST_QUEUE_URL = _queue_of_this_process(os.environ.get("TEST_QUEUE_URL", ""))
 BACKENDS = ["sqlite"] + (["postgres"] if TEST_DATABASE_URL and TEST_QUEUE_URL else [])
 
 
