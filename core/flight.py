@@ -20,19 +20,13 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from core.claims import claim_prepared, prepare
 from core.config import Settings
 from core.executor import RunResult
 from core.models import utcnow
+from core.outcomes import record_outcomes
 from core.queue import RunQueue
-from core.runner import (
-    EARLY_START,
-    Attempt,
-    Prepared,
-    call,
-    claim_prepared,
-    prepare,
-    record_outcomes,
-)
+from core.runner import EARLY_START, Attempt, Prepared, call
 from core.targets import Clients
 
 # Runs prepared and claimed together: a due moment's thousand runs take two statements.
@@ -60,27 +54,27 @@ class Flight:
 
     def submit(self, run_ids: Iterable[int]) -> list[threading.Event]:
         """Take these runs on (those already here are not taken twice); returns an event
-        per run, set when this process is done with it."""
+        per run, set when this process is done with it or it waits for a free slot."""
         loop = self._start()
+        wanted = list(dict.fromkeys(run_ids))
         with self._lock:
-            fresh = [run_id for run_id in dict.fromkeys(run_ids) if run_id not in self._ended]
-            events = {
-                run_id: self._ended.setdefault(run_id, threading.Event()) for run_id in run_ids
-            }
+            fresh = [run_id for run_id in wanted if run_id not in self._ended]
+            events = [self._ended.setdefault(run_id, threading.Event()) for run_id in wanted]
         if fresh:
             loop.call_soon_threadsafe(self._accept, fresh)
-        return list(events.values())
+        return events
 
     def run(self, run_ids: Iterable[int]) -> None:
-        """Submit and wait until each run has ended here: one run per calling thread is
-        the thread executor's shape (PLANNER_EXECUTOR=thread)."""
+        """Submit and wait until each run has ended here (or waits for its agent's free
+        slot, which may be another worker's to give): one run per calling thread is the
+        thread executor's shape (PLANNER_EXECUTOR=thread)."""
         for ended in self.submit(run_ids):
             ended.wait()
 
     def drain(self, timeout: float) -> None:
         """Take nothing more; wait up to `timeout` for the open calls to end and be
         recorded. Runs not yet started go back to the queue for another worker."""
-        if self._loop is None:
+        if self._loop is None or not self._loop.is_running():
             return
         finished = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)
         try:
@@ -91,7 +85,7 @@ class Flight:
     def close(self, timeout: float = 30.0) -> None:
         """Drain, then stop the event loop (a process that made its own Flight)."""
         self.drain(timeout)
-        if self._loop is not None:
+        if self._loop is not None and self._loop.is_running():
             asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
@@ -101,6 +95,8 @@ class Flight:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._serve, name="flight", daemon=True).start()
         self._started.wait()
+        if not self._loop.is_running():
+            raise RuntimeError("the worker's event loop could not start (see the log)")
         return self._loop
 
     def _forget(self, run_ids: Iterable[int]) -> None:
@@ -110,6 +106,13 @@ class Flight:
                 if ended is not None:
                     ended.set()
 
+    def _let_waiters_go(self, run_ids: Iterable[int]) -> None:
+        """Release threads waiting in `run` for these runs, which stay here."""
+        with self._lock:
+            for run_id in run_ids:
+                if run_id in self._ended:
+                    self._ended[run_id].set()
+
     # The loop's side.
 
     def _serve(self) -> None:
@@ -117,18 +120,25 @@ class Flight:
         assert loop is not None
         asyncio.set_event_loop(loop)
         settings = self.settings
-        self._clients = Clients(settings.http_timeout_seconds, settings.max_in_flight)
-        self._free = settings.max_in_flight
-        self._backlog: deque[int] = deque()
-        self._held: dict[str, list[int]] = defaultdict(list)
-        self._outcomes: list[Outcome] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._wake, self._recorded, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self._draining = self._recording = False
-        self._workers = [loop.create_task(self._pump()), loop.create_task(self._recorder())]
-        self._started.set()
-        loop.run_forever()
-        loop.close()
+        try:
+            self._clients = Clients(settings.http_timeout_seconds, settings.max_in_flight)
+            self._free = settings.max_in_flight
+            self._backlog: deque[int] = deque()
+            self._held: dict[str, deque[int]] = defaultdict(deque)  # by target, oldest first
+            self._limits: dict[str, int] = {}
+            self._timers: set[str] = set()  # targets whose waiting runs have a timer
+            self._outcomes: list[Outcome] = []
+            self._tasks: set[asyncio.Task[Any]] = set()
+            self._wake, self._recorded, self._idle = (asyncio.Event() for _ in range(3))
+            self._draining = self._recording = False
+            self._workers = [loop.create_task(self._pump()), loop.create_task(self._recorder())]
+            loop.call_soon(self._started.set)  # once the loop runs
+            loop.run_forever()
+        except Exception:
+            log.exception("the worker's event loop could not start")
+        finally:
+            self._started.set()
+            loop.close()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -146,10 +156,23 @@ class Flight:
 
     def _accept(self, run_ids: list[int]) -> None:
         if self._draining:
-            self._forget(run_ids)  # still waiting rows: the sweep submits them again
+            self._hand_back(run_ids)
             return
         self._backlog.extend(run_ids)
         self._wake.set()
+
+    def _hand_back(self, run_ids: list[int]) -> None:
+        """Runs this process will not start (it is stopping) go back to the queue, for
+        another worker or this one's successor; failing that, the sweep finds them."""
+        self._forget(run_ids)
+        if run_ids:
+            self._spawn(self._in_thread(self.queue.submit, run_ids))
+
+    async def _in_thread(self, work: Callable[..., Any], *args: Any) -> None:
+        try:
+            await asyncio.to_thread(work, *args)
+        except Exception:
+            log.exception("%s failed; the tick's sweep makes up for it", work.__name__)
 
     async def _pump(self) -> None:
         """Hand the backlog out in batches, as far as free slots go."""
@@ -164,7 +187,8 @@ class Flight:
     async def _start_batch(self, run_ids: list[int]) -> None:
         """Prepare, wait for the due moment, claim, and open a call per claimed run; the
         batch holds a slot per run until its call is open (or it is not ours)."""
-        launched = 0
+        opened: set[int] = set()  # runs whose call is open: their slot is the call's
+        held: set[int] = set()  # runs that wait for a free slot of their agent
         try:
             prepared = await asyncio.to_thread(prepare, self.settings, run_ids)
             now = self.clock()
@@ -182,38 +206,58 @@ class Flight:
                 moment = max(self.clock(), due[0].run.due_at)
                 group = [p for p in due if p.run.due_at <= moment]
                 due = due[len(group) :]
-                launched += await self._claim_and_call(group)
+                await self._claim_and_call(group, opened, held)
         except Exception:
             log.exception("runs could not be started; the sweep submits them again")
-            self._forget(run_ids)
+            self._forget(run_id for run_id in run_ids if run_id not in opened | held)
         finally:
-            self._free += len(run_ids) - launched
+            self._free += len(run_ids) - len(opened)
             self._wake.set()
 
-    async def _claim_and_call(self, group: Sequence[Prepared]) -> int:
-        """Claim `group`; returns how many calls it opened."""
+    async def _claim_and_call(
+        self, group: Sequence[Prepared], opened: set[int], held: set[int]
+    ) -> None:
+        """Claim `group`; open a call per run taken, hold those that wait for a slot."""
         claims = await asyncio.to_thread(claim_prepared, self.settings, group, self.clock())
         self._hold(claims.waiting)
-        taken = {p.run.id for p, _ in claims.attempts} | {p.run.id for p in claims.waiting}
+        held.update(p.run.id for p in claims.waiting)
+        taken = {p.run.id for p, _ in claims.attempts} | held
         self._forget(p.run.id for p in group if p.run.id not in taken)
         for prepared, attempt in claims.attempts:
+            opened.add(prepared.run.id)
             self._spawn(self._call(prepared, attempt))
-        return len(claims.attempts)
 
     def _hold(self, waiting: Sequence[Prepared]) -> None:
         """Keep runs that wait for their agent's free slot, and try them again soon."""
-        loop = asyncio.get_running_loop()
+        if self._draining:
+            self._hand_back([p.run.id for p in waiting])
+            return
         for prepared in waiting:
-            key = prepared.target_key
-            assert key is not None
-            if not self._held[key]:
-                loop.call_later(HOLD_SECONDS, self._unhold, key)
+            key, target = prepared.target_key, prepared.target
+            assert key is not None and target is not None and target.max_concurrency
             self._held[key].append(prepared.run.id)
+            self._limits[key] = target.max_concurrency
+            self._keep_trying(key)
+        self._let_waiters_go(p.run.id for p in waiting)
+
+    def _keep_trying(self, key: str) -> None:
+        if key not in self._timers:
+            self._timers.add(key)
+            asyncio.get_running_loop().call_later(HOLD_SECONDS, self._on_timer, key)
+
+    def _on_timer(self, key: str) -> None:
+        self._timers.discard(key)
+        self._unhold(key)
+        if self._held.get(key):
+            self._keep_trying(key)
 
     def _unhold(self, key: str) -> None:
-        run_ids = self._held.pop(key, [])
-        if run_ids:
-            self._accept(run_ids)
+        """Try again as many of the target's waiting runs as it could take at once (the
+        rest wait their turn instead of being read and refused every second)."""
+        held = self._held.pop(key, deque())
+        self._accept([held.popleft() for _ in range(min(len(held), self._limits[key]))])
+        if held:
+            self._held[key] = held
 
     async def _call(self, prepared: Prepared, attempt: Attempt) -> None:
         try:
@@ -233,37 +277,37 @@ class Flight:
             while self._outcomes:
                 group, self._outcomes = self._outcomes, []
                 self._recording = True
+                retries: dict[int, datetime] = {}
                 try:
-                    await asyncio.to_thread(self._record, group)
+                    outcomes = [(attempt, result) for _, attempt, result in group]
+                    retries = await asyncio.to_thread(
+                        record_outcomes, self.settings, outcomes, self.clock()
+                    )
                 except Exception:
                     log.exception("outcomes not recorded; the runs' leases bring them back")
                 finally:
                     self._recording = False
                 self._forget(prepared.run.id for prepared, _, _ in group)
+                for run_id, retry_at in retries.items():
+                    self._spawn(self._in_thread(self.queue.submit, [run_id], retry_at))
                 for key in {prepared.target_key for prepared, _, _ in group} & set(self._held):
                     self._unhold(key)
             self._check_idle()
 
-    def _record(self, group: Sequence[Outcome]) -> None:
-        """In a thread: one commit for the group, then each retry submitted for its time."""
-        outcomes = [(attempt, result) for _, attempt, result in group]
-        retries = record_outcomes(self.settings, outcomes, self.clock())
-        for run_id, retry_at in retries.items():
-            self.queue.submit([run_id], eta=retry_at)
-
     async def _stop(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        """Cancel whatever is left (after a drain that timed out), close the clients."""
+        tasks = [*self._workers, *self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._clients.aclose()
+        await asyncio.get_running_loop().shutdown_default_executor()
 
     async def _drain(self) -> None:
         self._draining = True
         waiting = [*self._backlog, *(run_id for ids in self._held.values() for run_id in ids)]
         self._backlog.clear()
         self._held.clear()
-        self._forget(waiting)
-        if waiting:
-            await asyncio.to_thread(self.queue.submit, waiting)
+        self._hand_back(waiting)
         self._check_idle()
         await self._idle.wait()

@@ -15,9 +15,10 @@ from core.config import Settings
 from core.db import read_session
 from core.executor import RunResult
 from core.models import WAITING_STATUSES, EventStatus, Run, RunStatus, WebhookEvent
+from core.outcomes import record_outcomes
 from core.owners import owner_key
 from core.queue import RunQueue
-from core.runner import Attempt, lease_length, record_outcomes
+from core.runner import Attempt, lease_length
 
 # A waiting run whose due time passed this long ago lost its queue message.
 SWEEP_AFTER = timedelta(seconds=120)

@@ -57,7 +57,9 @@ class TargetError(Exception):
 
 
 # httpcore's pool looks over all its connections on every request and every answer, so
-# a thousand calls share many small pools instead of one large one (a third less CPU).
+# a thousand calls take turns over many small pools instead of one large one (a third
+# less CPU). Turns are not counts: a pool may hold more than its share for a while, so
+# each may grow to the whole limit (the caller caps the calls open in all).
 CONNECTIONS_PER_CLIENT = 40
 
 
@@ -67,17 +69,17 @@ class Clients:
     event loop and keep it: connections are reused, the TLS settings loaded once."""
 
     def __init__(self, timeout_seconds: float, max_connections: int) -> None:
-        count = -(-max_connections // CONNECTIONS_PER_CLIENT)
-        per_client = -(-max_connections // count)
         limits = httpx.Limits(
-            max_connections=per_client, max_keepalive_connections=per_client, keepalive_expiry=5.0
+            max_connections=max_connections,
+            max_keepalive_connections=CONNECTIONS_PER_CLIENT,
+            keepalive_expiry=5.0,
         )
         tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
         self._clients = [
             httpx.AsyncClient(
                 timeout=timeout_seconds, limits=limits, verify=tls, follow_redirects=False
             )
-            for _ in range(count)
+            for _ in range(-(-max_connections // CONNECTIONS_PER_CLIENT))
         ]
         self._turns = itertools.cycle(self._clients)
 

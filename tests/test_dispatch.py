@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from core import jobs
+from core.claims import CLAIMS_OF_JOB
 from core.config import Settings
 from core.db import session as open_session
 from core.db import take_turns
@@ -18,7 +19,6 @@ from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, tick
 from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob
 from core.overview import worker_status
-from core.runner import CLAIMS_OF_JOB
 from core.sweeps import SWEEP_AFTER
 from support.queues import RecordingQueue
 

@@ -12,11 +12,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, select, update
 
 from core import agents, credentials, jobs
+from core.claims import CLAIMS_OF_JOB
 from core.db import session as open_session
 from core.db import take_turns
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
-from core.runner import CLAIMS_OF_JOB, KEEP_RUNS, retry_delay
+from core.outcomes import KEEP_RUNS
+from core.runner import retry_delay
 from support.fakes import Raw, Reply, TricklingTarget
 from support.flights import execute_run
 from support.waiting import wait_until

@@ -1,0 +1,291 @@
+"""Claiming runs: read a batch of waiting runs and prepare their actions, then take them
+for one attempt each in one transaction — conditional on what was read, on the job's
+other runs and on the agent's or workflow's limit of calls at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, exists, select, update
+
+from core.actions import build_action
+from core.config import Settings
+from core.db import read_session, take_many_turns
+from core.db import session as open_session
+from core.executor import Action, RunResult
+from core.models import (
+    WAITING_STATUSES,
+    ActionOwner,
+    Agent,
+    EventTrigger,
+    Run,
+    RunStatus,
+    ScheduledJob,
+    Status,
+    Workflow,
+)
+from core.owners import load_owner, owner_key
+from core.runner import AUTOMATIC_SOURCES, EARLY_START, Attempt, Claims, Prepared, lease_length
+
+# The namespaces of the turns claims take (core.db.take_many_turns): per job, so the
+# overlap check sees the other's claim; per agent and workflow, so their limits hold
+# across workers.
+CLAIMS_OF_JOB = 1
+CLAIMS_OF_TARGET = {Agent: 2, Workflow: 3}
+OVERLAP = "The previous run of this job was still running."
+SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
+log = logging.getLogger("planner.claims")
+
+
+def _action_or_failure(
+    session: Session, run: Run, owner: ActionOwner, settings: Settings
+) -> Action | RunResult:
+    """The run's action, or a failed attempt saying what was raised: a run never stays
+    queued or running because of an exception in its own preparation."""
+    try:
+        return build_action(session, run, owner, settings)
+    except OperationalError:
+        raise  # the database, not the run: the sweep submits the run again
+    except Exception as error:
+        log.exception("The run could not be prepared")
+        reason = f"The run could not be prepared: {type(error).__name__}: {error}"
+        return RunResult(succeeded=False, error=reason)
+
+
+def _preload(session: Session, runs: Sequence[Run]) -> None:
+    """Owners, agents and workflows of `runs` in one query per table: preparing then
+    finds them in the session instead of asking the database once per run."""
+    job_ids = {run.job_id for run in runs if run.job_id is not None}
+    trigger_ids = {run.trigger_id for run in runs if run.trigger_id is not None}
+    owners: list[ActionOwner] = []
+    for model, ids in ((ScheduledJob, job_ids), (EventTrigger, trigger_ids)):
+        if ids:
+            owners += session.exec(select(model).where(col(model.id).in_(ids))).all()
+    agent_ids = {owner.agent_id for owner in owners}
+    workflow_ids = {owner.config.get("workflow_id") for owner in owners} - {None}
+    for model, ids in ((Agent, agent_ids), (Workflow, workflow_ids)):
+        if ids:
+            session.exec(select(model).where(col(model.id).in_(ids))).all()
+
+
+def prepare(settings: Settings, run_ids: Iterable[int]) -> list[Prepared]:
+    """The runs among `run_ids` still waiting, each with the action its attempt sends.
+
+    Only reads: nothing holds the database while actions are built. A run whose action
+    cannot be built gets the failure instead, so it still ends.
+    """
+    # Building an action sets a first attempt's input on its run: never flushed here (the
+    # claim stores it), so the session stays a reader.
+    with read_session(settings.database_url) as session, session.no_autoflush:
+        runs = session.exec(
+            select(Run).where(col(Run.id).in_(list(run_ids)), col(Run.status).in_(WAITING_STATUSES))
+        ).all()
+        _preload(session, runs)
+        prepared = []
+        for run in runs:
+            owner = load_owner(session, run)
+            if owner is None:
+                continue
+            prepared.append(Prepared(run, owner, _action_or_failure(session, run, owner, settings)))
+        return prepared
+
+
+def _take_turns(session: Session, prepared: Sequence[Prepared]) -> None:
+    """Claims of the same job, or of a limited agent or workflow, one after another across
+    workers (in a fixed order, so two batches never wait on each other)."""
+    turns = {(CLAIMS_OF_JOB, p.run.job_id) for p in prepared if p.run.job_id is not None}
+    for p in prepared:
+        target = p.target
+        if target is not None and target.max_concurrency is not None:
+            turns.add((CLAIMS_OF_TARGET[type(target)], target.id))
+    take_many_turns(session, turns)
+
+
+def _skip(session: Session, run_ids: Sequence[int], now: datetime, reason: str) -> None:
+    if run_ids:
+        session.exec(
+            update(Run)
+            .where(col(Run.id).in_(run_ids), col(Run.status).in_(WAITING_STATUSES))
+            .values(status=RunStatus.skipped, finished_at=now, error=reason)
+        )
+
+
+def _within_limits(
+    session: Session, prepared: Sequence[Prepared]
+) -> tuple[list[Prepared], list[Prepared]]:
+    """Split `prepared` into runs that may start now and runs that wait for a free slot
+    of their agent or workflow (its calls open across all workers, its runs `running`)."""
+    limited = {p.target_key: p.target for p in prepared if p.target and p.target.max_concurrency}
+    if not limited:
+        return list(prepared), []
+    open_calls = dict(
+        session.exec(
+            select(Run.target, sa.func.count())
+            .where(Run.status == RunStatus.running, col(Run.target).in_(list(limited)))
+            .group_by(Run.target)
+        ).all()
+    )
+    free = {key: target.max_concurrency - open_calls.get(key, 0) for key, target in limited.items()}
+    starting, waiting = [], []
+    for p in sorted(prepared, key=lambda p: p.run.due_at):
+        key = p.target_key
+        if key not in free:
+            starting.append(p)
+        elif free[key] > 0:
+            free[key] -= 1
+            starting.append(p)
+        else:
+            waiting.append(p)
+    return starting, waiting
+
+
+def _claim_round(
+    session: Session, batch: Sequence[Prepared], now: datetime, settings: Settings
+) -> set[int]:
+    """One conditional UPDATE … RETURNING per target for runs of distinct jobs: each is
+    taken only if it is still waiting at the attempt read, is due, and no other run of its
+    job is running. Returns the ids taken."""
+    by_target: dict[str | None, list[Prepared]] = defaultdict(list)
+    for p in batch:
+        by_target[p.target_key].append(p)
+    claimed: set[int] = set()
+    for target in sorted(by_target, key=lambda key: key or ""):  # one order for all workers
+        group = by_target[target]
+        statement = (
+            update(Run)
+            .where(
+                sa.tuple_(Run.id, Run.attempt).in_([(p.run.id, p.run.attempt) for p in group]),
+                col(Run.status).in_(WAITING_STATUSES),
+                col(Run.due_at) <= now + EARLY_START,
+                ~exists().where(
+                    SIBLING.job_id == Run.job_id,
+                    SIBLING.status == RunStatus.running,
+                    SIBLING.id != Run.id,
+                ),
+            )
+            .values(
+                status=RunStatus.running,
+                attempt=Run.attempt + 1,
+                started_at=sa.func.coalesce(Run.started_at, now),
+                lease_expires_at=now + lease_length(settings),
+                target=target,
+                waiting_reason=None,
+            )
+            .returning(Run.id)
+        )
+        claimed.update(session.exec(statement).scalars())  # type: ignore[call-overload]
+    return claimed
+
+
+def _rounds(prepared: Sequence[Prepared]) -> list[list[Prepared]]:
+    """Runs grouped so that no round holds two runs of the same job (the overlap check
+    of one statement cannot see its own other rows)."""
+    rounds: list[list[Prepared]] = []
+    seen: dict[int | None, int] = defaultdict(int)
+    for p in prepared:
+        index = seen[p.run.job_id] if p.run.job_id is not None else 0
+        seen[p.run.job_id] += p.run.job_id is not None
+        while len(rounds) <= index:
+            rounds.append([])
+        rounds[index].append(p)
+    return rounds
+
+
+def _store_inputs(session: Session, taken: Sequence[Prepared]) -> None:
+    """The input of each first attempt, fixed now, so retries send exactly the same."""
+    first = [{"run": p.run.id, "input": p.run.input} for p in taken if p.run.attempt == 0]
+    if first:
+        table: sa.Table = Run.__table__  # type: ignore[assignment]
+        session.connection().execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("run"))
+            .values(input=sa.bindparam("input", type_=sa.JSON)),
+            first,
+        )
+
+
+def _wait_for_slot(session: Session, waiting: Sequence[Prepared]) -> None:
+    """Say why these runs have not started (the dashboard shows it instead of "late")."""
+    by_target: dict[str, list[int]] = defaultdict(list)
+    reasons: dict[str, str] = {}
+    for p in waiting:
+        target = p.target
+        key = p.target_key
+        assert target is not None and key is not None
+        by_target[key].append(p.run.id)
+        reasons[key] = (
+            f"Waiting for a free slot: {target.name} takes at most "
+            f"{target.max_concurrency} call{'s' if target.max_concurrency != 1 else ''} at once."
+        )
+    for key in sorted(by_target):
+        reason = reasons[key]
+        session.exec(
+            update(Run)
+            .where(
+                col(Run.id).in_(by_target[key]),
+                col(Run.status).in_(WAITING_STATUSES),
+                sa.or_(col(Run.waiting_reason).is_(None), col(Run.waiting_reason) != reason),
+            )
+            .values(waiting_reason=reason)
+        )
+
+
+def claim(
+    session: Session, prepared: Sequence[Prepared], now: datetime, settings: Settings
+) -> Claims:
+    """Take the prepared runs for one attempt each, in one transaction.
+
+    A run is not this worker's to execute when another worker took it or it finished;
+    automatic runs of a paused job or trigger are skipped; a job's run whose previous run
+    is still running is skipped; runs beyond their agent's or workflow's limit wait.
+    """
+    _take_turns(session, prepared)  # first: every row lock below is taken under the turns
+    paused = {
+        p.run.id
+        for p in prepared
+        if p.owner.status == Status.paused and p.run.source in AUTOMATIC_SOURCES
+    }
+    _skip(session, sorted(paused), now, "It was paused before this run started.")
+    candidates = [p for p in prepared if p.run.id not in paused]
+    starting, waiting = _within_limits(session, candidates)
+    claimed: set[int] = set()
+    for batch in _rounds(starting):
+        claimed |= _claim_round(session, batch, now, settings)
+    taken = [p for p in starting if p.run.id in claimed]
+    _store_inputs(session, taken)
+    _skip_overlapping(session, [p for p in starting if p.run.id not in claimed], now)
+    _wait_for_slot(session, waiting)
+    session.commit()
+    attempts = [
+        (p, Attempt(p.run.id, owner_key(p.run), p.run.attempt + 1, now, list(p.run.attempts)))
+        for p in taken
+    ]
+    return Claims(attempts, waiting)
+
+
+def _skip_overlapping(session: Session, missed: Sequence[Prepared], now: datetime) -> None:
+    """Runs not taken although unchanged since read: another run of their job is running
+    (a run changed meanwhile belongs to whoever changed it)."""
+    if not missed:
+        return
+    current = session.exec(
+        select(Run.id, Run.status, Run.attempt).where(col(Run.id).in_([p.run.id for p in missed]))
+    ).all()
+    unchanged = {(p.run.id, p.run.status, p.run.attempt) for p in missed}
+    overlapping = [
+        run_id for run_id, status, attempt in current if (run_id, status, attempt) in unchanged
+    ]
+    _skip(session, overlapping, now, OVERLAP)
+
+
+def claim_prepared(settings: Settings, prepared: Sequence[Prepared], now: datetime) -> Claims:
+    """`claim` in a session of its own."""
+    with open_session(settings.database_url) as session:
+        return claim(session, prepared, now, settings)
