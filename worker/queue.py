@@ -10,6 +10,7 @@ worker's threads stay free for the clock, the fan-out and the inbox.
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -47,6 +48,28 @@ RUNS_PER_MESSAGE = 250
 log = logging.getLogger("planner.worker")
 
 
+# Files a worker keeps open besides its calls' sockets: database, queue, logs, libraries.
+OTHER_OPEN_FILES = 256
+
+
+def allow_open_calls(max_in_flight: int) -> None:
+    """Raise this process's open-files limit so every call in flight gets its socket (the
+    soft limit is often 1,024); say so when the hard limit is too low."""
+    needed = max_in_flight + OTHER_OPEN_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed or soft == resource.RLIM_INFINITY:
+        return
+    allowed = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+    if allowed < needed:
+        log.warning(
+            "open files are limited to %s: fewer than PLANNER_MAX_IN_FLIGHT=%s calls can be "
+            "open at once (raise the limit with ulimit -n, or lower the setting)",
+            allowed,
+            max_in_flight,
+        )
+
+
 def _chunks(run_ids: Sequence[int]) -> list[list[int]]:
     return [
         list(run_ids[i : i + RUNS_PER_MESSAGE]) for i in range(0, len(run_ids), RUNS_PER_MESSAGE)
@@ -72,11 +95,13 @@ class HueyRunQueue:
         self.process_events = huey.task(name="process_events")(self.process_inbox_events)
 
     def start_heartbeat(self) -> None:
-        """Once per consumer process (huey calls this in each worker thread)."""
+        """Once per consumer process (huey calls this in each worker thread): the heartbeat,
+        and room for the calls in flight."""
         with self._heartbeat_lock:
             if self._heartbeat_started:
                 return
             self._heartbeat_started = True
+        allow_open_calls(self.settings.max_in_flight)
         threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
 
     def dispatcher_tick(self) -> None:
@@ -96,7 +121,8 @@ class HueyRunQueue:
             self.flight.submit(run_ids)
 
     def execute(self, run_id: int) -> None:
-        """One run (the thread executor's message; the async one takes it over too)."""
+        """One run: the thread executor's message (this thread waits for the call); a
+        message of this kind left from before is handed to the flight like any other."""
         if self._threaded:
             self.flight.run([run_id])
         else:
