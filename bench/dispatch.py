@@ -92,7 +92,8 @@ class Bench:
 
     def measure(self, executor: str, delay: float) -> StartLag:
         jobs = self.jobs_for(executor, delay)
-        with bench_settings(self.backend, http_timeout_seconds=delay + 30) as (settings, folder):
+        timeout = max(Settings.http_timeout_seconds, delay + 30)  # the shipped one, or longer
+        with bench_settings(self.backend, http_timeout_seconds=timeout) as (settings, folder):
             agent = SlowAgent(delay, folder / "agent.log").start()
             try:
                 return self._measure(settings, folder, agent, executor, delay, jobs)

@@ -30,6 +30,7 @@ from bench.common import (  # noqa: E402
     peak_rss_mib,
     worker_pids,
 )
+from core.config import Settings  # noqa: E402
 from support.delivery import SECRET  # noqa: E402
 from support.load import Load, Outcome, prepare_agent, run_load  # noqa: E402
 from support.processes import Workers, get, serve_webhook, settings_env  # noqa: E402
@@ -69,7 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     load = Load(args.jobs, int(args.seconds * args.rate), args.rate, "bench")
     env = {"PLANNER_EXECUTOR": args.executor, "PLANNER_MAX_IN_FLIGHT": str(args.max_in_flight)}
-    fields = {"composio_webhook_secret": SECRET, "http_timeout_seconds": args.agent_delay + 30}
+    timeout = max(Settings.http_timeout_seconds, args.agent_delay + 30)  # the shipped, or longer
+    fields = {"composio_webhook_secret": SECRET, "http_timeout_seconds": timeout}
     with bench_settings(args.backend, **fields) as (settings, folder):
         print(describe(settings))
         target = SlowAgent(args.agent_delay, folder / "agent.log").start()
