@@ -56,7 +56,7 @@ def _job_line(job: dict[str, Any]) -> str:
 
 
 def _run_line(run: dict[str, Any]) -> str:
-    detail = run["error"] or ""
+    detail = run["waiting_reason"] or run["error"] or ""
     owner = f"job {run['job_id']}" if run["job_id"] else f"trigger {run['trigger_id']}"
     return (
         f"{run['id']:>6}  {owner}  {run['source']:<9} {run['status']:<9} "

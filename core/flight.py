@@ -31,6 +31,9 @@ from core.targets import Clients
 
 # Runs prepared and claimed together: a due moment's thousand runs take two statements.
 BATCH = 500
+# Calls opened before the loop lets them connect: a thousand opened at once would each
+# wait for all the others' set-up before the first request leaves.
+WAVE = 20
 # A run waiting for a free slot of its agent is tried again this often (sooner when a
 # call to that agent ends in this process; a slot freed by another worker is seen here).
 HOLD_SECONDS = 1.0
@@ -223,9 +226,11 @@ class Flight:
         held.update(p.run.id for p in claims.waiting)
         taken = {p.run.id for p, _ in claims.attempts} | held
         self._forget(p.run.id for p in group if p.run.id not in taken)
-        for prepared, attempt in claims.attempts:
+        for wave, (prepared, attempt) in enumerate(claims.attempts):
             opened.add(prepared.run.id)
             self._spawn(self._call(prepared, attempt))
+            if wave % WAVE == WAVE - 1:
+                await asyncio.sleep(0)  # let the calls opened so far connect and send
 
     def _hold(self, waiting: Sequence[Prepared]) -> None:
         """Keep runs that wait for their agent's free slot, and try them again soon."""
@@ -305,6 +310,8 @@ class Flight:
 
     async def _drain(self) -> None:
         self._draining = True
+        if self._tasks:
+            log.info("stopping: waiting for the calls in flight to end and be recorded")
         waiting = [*self._backlog, *(run_id for ids in self._held.values() for run_id in ids)]
         self._backlog.clear()
         self._held.clear()

@@ -76,4 +76,6 @@ def run_json(run: Run) -> dict[str, Any]:
         "input": run.input,
         "output": run.output,
         "error": run.error,
+        "target": run.target,
+        "waiting_reason": run.waiting_reason,
     }

@@ -81,6 +81,8 @@ class JsonServer(LocalServer):
                 parts = urlparse(self.path)
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
+                if len(raw) < length:
+                    return  # the caller hung up (its call timed out) before sending it all
                 status, answer, delay = owner.respond(
                     self.command, parts.path, parse_qs(parts.query), dict(self.headers),
                     json.loads(raw) if raw else None,

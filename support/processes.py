@@ -106,10 +106,11 @@ class Consumer:
         return self
 
     def stop(self) -> None:
-        """SIGINT, as a PaaS stops a process: huey finishes what is in flight."""
+        """SIGTERM, as a PaaS (and honcho) stops a process: the worker finishes the calls
+        in flight (the Procfile makes TERM huey's graceful signal)."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -5,7 +5,11 @@ The dashboard, the webhook and the CLI submit work through the same kind of queu
 """
 
 from core.config import get_settings
+from core.errors import ConfigError
 from worker.queue import queue_for
 
-task_queue = queue_for(get_settings())
+try:
+    task_queue = queue_for(get_settings())
+except ConfigError as error:  # one line for whoever set it, not an import traceback
+    raise SystemExit(f"planner worker: {error}") from None
 huey = task_queue.huey
