@@ -3,7 +3,11 @@ start the Procfile's processes."""
 
 from __future__ import annotations
 
-from support.processes import get, serve_webhook, settings_env
+import subprocess
+
+import pytest
+
+from support.processes import ROOT, get, procfile_command, procfile_env, serve_webhook, settings_env
 from support.waiting import wait_until
 
 
@@ -23,3 +27,21 @@ def test_webhook_healthz_reports_the_database(settings, tmp_path):
         for process in (healthy, broken, empty):
             process.terminate()
             process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("PLANNER_EXECUTOR", "bogus", "PLANNER_EXECUTOR must be one of async, thread; got 'bogus'"),
+        ("PLANNER_MAX_IN_FLIGHT", "0", "PLANNER_MAX_IN_FLIGHT must be at least 1, got 0"),
+        ("PLANNER_MAX_IN_FLIGHT", "abc", "PLANNER_MAX_IN_FLIGHT must be a whole number, got 'abc'"),
+    ],
+)
+def test_a_worker_with_a_bad_setting_says_so_in_one_line(settings, variable, value, said):
+    env = procfile_env(settings) | {variable: value}
+    worker = subprocess.run(
+        procfile_command("worker"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert worker.returncode != 0
+    assert worker.stderr.strip().splitlines()[-1] == f"planner worker: {said}"
+    assert "Traceback" not in worker.stderr
