@@ -117,6 +117,13 @@ def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
         ("lone surrogate in a key", 400,
          text('{"type": "composio.trigger.message", "data": {"\\udc00": 1}}')),
         ("NUL", 400, text('{"type": "composio.trigger.message", "data": {"x": "a\\u0000"}}')),
+        ("lone surrogate as raw UTF-8 bytes", 400,
+         raw(b'{"type": "composio.trigger.message", "data": {"x": "\xed\xa0\x80"}}')),
+        ("lone surrogate in a UTF-16 body", 400,
+         raw('{"type": "composio.trigger.message", "data": {"x": "\ud800"}}'.encode(
+             "utf-16-le", "surrogatepass"))),
+        ("nested 65 deep", 400,
+         text('{"type": "composio.trigger.message", "data": ' + "[" * 65 + "]" * 65 + "}")),
     ]  # fmt: skip
     for header in ("webhook-id", "webhook-timestamp", "webhook-signature"):
 
