@@ -37,7 +37,7 @@ from core.schedule import occurrences
 
 LOOKAHEAD = timedelta(seconds=75)
 # Submitted this much before their time; the worker then waits for the exact moment.
-SUBMIT_AHEAD = timedelta(seconds=1.5)
+SUBMIT_AHEAD = timedelta(seconds=3)
 JOBS_PER_BATCH = 2_000
 # Late occurrences counted per job and tick; a longer outage is counted over several ticks.
 MAX_LATE_PER_TICK = 10_000

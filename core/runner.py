@@ -21,9 +21,10 @@ from core.config import Settings
 from core.executor import Action, ChatAction, RunResult, execute
 from core.models import ActionOwner, Agent, Run, RunSource, Workflow
 
-# A worker may pick a run up this early (huey starts eta tasks up to a second late, so
-# the dispatcher submits ahead of time); it then waits for the exact moment.
-EARLY_START = timedelta(seconds=2)
+# A worker may pick a run up this early, and then waits for the exact moment: huey starts
+# eta tasks up to 1.5 s late, and a thousand runs take a few tenths of a second to
+# prepare, so the dispatcher submits them 3 s ahead (core.dispatch.SUBMIT_AHEAD).
+EARLY_START = timedelta(seconds=4)
 # Runs that exist because of the owner's schedule or subscription, not a person's request:
 # they do not start once the owner is paused.
 AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
