@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from core import standard_json
 from core.models import Agent, Backend, Workflow
+from core.sockets import AsyncioBackend
 
 RETRYABLE_STATUS = frozenset({408, 429})
 # A target asking to be called again later (Retry-After) is believed up to this long.
@@ -63,6 +65,24 @@ class TargetError(Exception):
 CONNECTIONS_PER_CLIENT = 40
 
 
+class AsyncioTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport (its request, response and error mapping) over a connection pool
+    on core.sockets' asyncio backend."""
+
+    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext) -> None:
+        super().__init__(verify=tls, limits=limits)
+        # httpx takes no network backend, so the pool it made is replaced by one with ours
+        # (the same limits); checked, so that a renamed attribute fails loudly, not slowly.
+        assert isinstance(self._pool, httpcore.AsyncConnectionPool)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=tls,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )
+
+
 class Clients:
     """HTTP clients for up to `max_connections` calls open at once on one event loop,
     each call bounded by `timeout_seconds` as a whole (see _exchange). Make it once per
@@ -77,7 +97,9 @@ class Clients:
         tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
         self._clients = [
             httpx.AsyncClient(
-                timeout=timeout_seconds, limits=limits, verify=tls, follow_redirects=False
+                timeout=timeout_seconds,
+                transport=AsyncioTransport(limits, tls),
+                follow_redirects=False,
             )
             for _ in range(-(-max_connections // CONNECTIONS_PER_CLIENT))
         ]

@@ -1,0 +1,97 @@
+"""httpcore's network backend on plain asyncio streams, for the calls in flight.
+
+httpx's default async backend goes through anyio, which wraps every read and write in a
+cancel scope of its own: a third of the CPU of a call to a local agent. Planner bounds
+each call as a whole with `asyncio.timeout` (core.targets._exchange), so per-operation
+timeouts are not needed here, and asyncio streams do the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+
+# What httpcore asks a stream about, and where an asyncio transport keeps it.
+EXTRA_INFO = {
+    "ssl_object": "ssl_object",
+    "client_addr": "sockname",
+    "server_addr": "peername",
+    "socket": "socket",
+}
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection; errors are httpcore's, so httpx maps them as it always does."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return await self._reader.read(max_bytes)
+        except OSError as error:
+            raise httpcore.ReadError(str(error) or type(error).__name__) from error
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            self._writer.write(buffer)
+            await self._writer.drain()
+        except OSError as error:
+            raise httpcore.WriteError(str(error) or type(error).__name__) from error
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except (OSError, ssl.SSLError) as error:
+            self._writer.close()
+            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # an idle kept-alive connection the server has closed
+            return self._reader.at_eof()
+        name = EXTRA_INFO.get(info)
+        return None if name is None else self._writer.get_extra_info(name)
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        local = (local_address, 0) if local_address else None
+        try:
+            reader, writer = await asyncio.open_connection(host, port, local_addr=local)
+        except OSError as error:
+            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
+        return AsyncioStream(reader, writer)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+        except OSError as error:
+            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
+        return AsyncioStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
