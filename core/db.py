@@ -84,20 +84,15 @@ def read_session(database_url: str) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def take_turns(session: Session, namespace: int, key: int) -> None:
-    """Make transactions about the same thing (`namespace`, `key`) run one after another,
-    until commit or rollback.
-
-    PostgreSQL: an advisory lock, which unlike a row lock does not make the tick's
-    `SKIP LOCKED` pass over that row. SQLite: nothing to do, BEGIN IMMEDIATE already
-    serializes every writer.
-    """
-    take_many_turns(session, [(namespace, key)])
-
-
 def take_many_turns(session: Session, turns: Iterable[tuple[int, int]]) -> None:
-    """take_turns for many things in one statement, in a fixed order (two transactions
-    taking overlapping turns never wait on each other)."""
+    """Make transactions about the same things (each a `namespace`, `key` pair) run one
+    after another, until commit or rollback; all in one statement, in a fixed order (two
+    transactions taking overlapping turns never wait on each other in a cycle).
+
+    PostgreSQL: advisory locks, which unlike row locks do not make the tick's `SKIP
+    LOCKED` pass over a row. SQLite: nothing to do, BEGIN IMMEDIATE already serializes
+    every writer.
+    """
     ordered = sorted(set(turns))
     if not ordered or session.get_bind().dialect.name != "postgresql":
         return

@@ -14,7 +14,7 @@ from core import jobs
 from core.claims import CLAIMS_OF_JOB
 from core.config import Settings
 from core.db import session as open_session
-from core.db import take_turns
+from core.db import take_many_turns
 from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, tick
 from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob
@@ -243,7 +243,7 @@ def test_a_claim_in_progress_does_not_hide_its_job_from_the_tick(settings, sessi
         pytest.skip("SQLite runs one writer at a time: the tick waits for the claim")
     job = add_job(session, "Every minute", "* * * * *")
     with open_session(settings.database_url) as claiming:  # a claim of the job's last run
-        take_turns(claiming, CLAIMS_OF_JOB, job.id)
+        take_many_turns(claiming, [(CLAIMS_OF_JOB, job.id)])
         report = tick(settings, queue, NOW, "w1")
         claiming.rollback()
     assert report.runs_created == len(runs_of(session, job)) > 0

@@ -14,7 +14,7 @@ from sqlmodel import Session, select, update
 from core import agents, credentials, jobs
 from core.claims import CLAIMS_OF_JOB
 from core.db import session as open_session
-from core.db import take_turns
+from core.db import take_many_turns
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from core.outcomes import KEEP_RUNS
@@ -424,7 +424,7 @@ def test_concurrent_claims_of_one_job_take_turns(settings, session, agent, targe
     job = chat_job(session)
     first, second = queued_run(session, job, NOW - timedelta(minutes=1)), queued_run(session, job)
     with open_session(settings.database_url) as claiming:  # the first claim, not yet committed
-        take_turns(claiming, CLAIMS_OF_JOB, job.id)
+        take_many_turns(claiming, [(CLAIMS_OF_JOB, job.id)])
         claiming.exec(update(Run).where(Run.id == first.id).values(status=RunStatus.running))
         with ThreadPoolExecutor(1) as other_worker:
             later = other_worker.submit(run_once, settings, queue, second.id, NOW)
