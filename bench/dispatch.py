@@ -53,7 +53,7 @@ from worker.queue import HueyRunQueue, make_huey  # noqa: E402
 
 # The worker's CPU is counted from this long before the jobs' time: after its start-up
 # and the tick that planned them, before the due moment's fan-out.
-CPU_FROM = timedelta(seconds=5)
+CPU_FROM = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,9 @@ def start_lag(bench: Bench, executors: list[str], delays: list[float]) -> None:
           f"PLANNER_MAX_IN_FLIGHT={bench.max_in_flight}")  # fmt: skip
     print("    lag: the agent received the call minus the job's time; all called: until the "
           "last job's call (the largest lag); first: until the first call")  # fmt: skip
-    print("    CPU/run: the workers' CPU from 5 s before the jobs' time until all ended, per "
-          "run; (life): their whole life, start-up and planning included")  # fmt: skip
+    print(f"    CPU/run: the workers' CPU from {CPU_FROM.seconds} s before the jobs' time until "
+          "all ended, per run (with a slow agent it includes the idle worker's polling); "
+          "(life): their whole life, start-up and planning included")  # fmt: skip
     if "thread" in executors and any(delays) and bench.thread_jobs < bench.jobs:
         print(f"    the thread executor runs {bench.thread_jobs} jobs with a slow agent "
               f"(--thread-jobs); its lags for {bench.jobs} are estimated: times "
