@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from core import agents, jobs
-from core.dispatch import tick
+from core.dispatch import SUBMIT_AHEAD, tick
 from core.errors import NotFoundError, ValidationError
 from core.jobs import JobFields
 from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob
@@ -216,7 +216,7 @@ def test_a_job_made_just_before_its_time_is_planned_at_once(settings, session, a
         "queued",
         NOW.replace(minute=1),
     )
-    assert queue.submitted == [([run.id], run.due_at - timedelta(seconds=1.5))]
+    assert queue.submitted == [([run.id], run.due_at - SUBMIT_AHEAD)]
     assert job.next_run_at == NOW.replace(minute=1)  # shown as the next run
     queue.submitted.clear()
     session.commit()
