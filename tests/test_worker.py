@@ -3,6 +3,8 @@ calling a fake agent/workflow server over real sockets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -16,6 +18,7 @@ from core.jobs import JobFields
 from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
 from core.overview import worker_status
 from support.fakes import Reply
+from support.processes import ROOT
 from support.waiting import wait_until
 from worker.queue import HueyRunQueue, make_huey
 
@@ -163,3 +166,21 @@ def test_worker_threads_starting_together_share_one_flight(settings):
     loops = [thread for thread in threading.enumerate() if thread.name == "flight"]
     flight.close()
     assert len(loops) == 1
+
+
+def test_a_worker_makes_room_for_its_calls_in_flight():
+    """A soft open-files limit below PLANNER_MAX_IN_FLIGHT is raised (up to the hard one)."""
+    script = (
+        "import resource\n"
+        "from worker.queue import OTHER_OPEN_FILES, allow_open_calls\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
+        "allow_open_calls(1000)\n"
+        "raised = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+        "wanted = 1000 + OTHER_OPEN_FILES\n"
+        "print(raised == (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)))\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert child.stdout.strip() == "True"
