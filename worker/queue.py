@@ -85,7 +85,7 @@ class HueyRunQueue:
         self.settings = settings
         self.flight = Flight(settings, self)
         self._threaded = settings.executor == "thread"
-        self._heartbeat_started = False
+        self._heartbeat_started = False  # also: this process is a consumer, it executes
         self._heartbeat_lock = threading.Lock()
         huey.on_startup()(self.start_heartbeat)
         huey.on_shutdown()(self.finish_calls)
@@ -145,6 +145,11 @@ class HueyRunQueue:
         now = eta is None or eta <= utcnow()
         if now and self._threaded:
             self._submit_each(run_ids)
+            return
+        if now and self._heartbeat_started:
+            # A consumer's own work (an event's runs, a sweep): its flight takes them at once,
+            # without a trip through the queue and back.
+            self.flight.submit(run_ids)
             return
         for chunk in _chunks(run_ids):
             if now:
