@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -50,13 +51,13 @@ class Prepared:
     owner: ActionOwner
     action: Action | RunResult
 
-    @property
+    @cached_property  # asked several times per run on the claim's path
     def target(self) -> Agent | Workflow | None:
         if isinstance(self.action, RunResult):
             return None
         return self.action.agent if isinstance(self.action, ChatAction) else self.action.workflow
 
-    @property
+    @cached_property
     def target_key(self) -> str | None:
         """What Run.target holds for this run's calls: "agent:3", "workflow:7"."""
         target = self.target

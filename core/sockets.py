@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import httpcore
@@ -34,7 +34,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         try:
             return await self._reader.read(max_bytes)
         except OSError as error:
-            raise httpcore.ReadError(str(error) or type(error).__name__) from error
+            raise httpcore.ReadError(_said(error)) from error
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -43,7 +43,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             self._writer.write(buffer)
             await self._writer.drain()
         except OSError as error:
-            raise httpcore.WriteError(str(error) or type(error).__name__) from error
+            raise httpcore.WriteError(_said(error)) from error
 
     async def aclose(self) -> None:
         self._writer.close()
@@ -58,7 +58,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
         except (OSError, ssl.SSLError) as error:
             self._writer.close()
-            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
+            raise httpcore.ConnectError(_said(error)) from error
         return self
 
     def get_extra_info(self, info: str) -> Any:
@@ -78,20 +78,27 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         local = (local_address, 0) if local_address else None
-        try:
-            reader, writer = await asyncio.open_connection(host, port, local_addr=local)
-        except OSError as error:
-            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
-        return AsyncioStream(reader, writer)
+        return await _opened(asyncio.open_connection(host, port, local_addr=local))
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            reader, writer = await asyncio.open_unix_connection(path)
-        except OSError as error:
-            raise httpcore.ConnectError(str(error) or type(error).__name__) from error
-        return AsyncioStream(reader, writer)
+        return await _opened(asyncio.open_unix_connection(path))
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+def _said(error: OSError) -> str:
+    """What went wrong, for an error message (some OSErrors have no text)."""
+    return str(error) or type(error).__name__
+
+
+async def _opened(
+    opening: Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+) -> AsyncioStream:
+    try:
+        reader, writer = await opening
+    except OSError as error:
+        raise httpcore.ConnectError(_said(error)) from error
+    return AsyncioStream(reader, writer)
