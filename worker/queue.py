@@ -85,7 +85,7 @@ class HueyRunQueue:
         self.settings = settings
         self.flight = Flight(settings, self)
         self._threaded = settings.executor == "thread"
-        self._heartbeat_started = False  # also: this process is a consumer, it executes
+        self._consumer_started = False  # huey started this process as a consumer: it executes
         self._heartbeat_lock = threading.Lock()
         huey.on_startup()(self.start_heartbeat)
         huey.on_shutdown()(self.finish_calls)
@@ -98,9 +98,9 @@ class HueyRunQueue:
         """Once per consumer process (huey calls this in each worker thread): the heartbeat,
         and room for the calls in flight."""
         with self._heartbeat_lock:
-            if self._heartbeat_started:
+            if self._consumer_started:
                 return
-            self._heartbeat_started = True
+            self._consumer_started = True
         allow_open_calls(self.settings.max_in_flight)
         threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
 
@@ -146,7 +146,7 @@ class HueyRunQueue:
         if now and self._threaded:
             self._submit_each(run_ids)
             return
-        if now and self._heartbeat_started:
+        if now and self._consumer_started:
             # A consumer's own work (an event's runs, a sweep): its flight takes them at once,
             # without a trip through the queue and back.
             self.flight.submit(run_ids)
