@@ -59,9 +59,10 @@ def _action_or_failure(
         return RunResult(succeeded=False, error=reason)
 
 
-def _preload(session: Session, runs: Sequence[Run]) -> None:
+def _preload(session: Session, runs: Sequence[Run]) -> list[object]:
     """Owners, agents and workflows of `runs` in one query per table: preparing then
-    finds them in the session instead of asking the database once per run."""
+    finds them in the session instead of asking the database once per run. The caller
+    holds the list while it prepares: a session's identity map keeps its rows only weakly."""
     job_ids = {run.job_id for run in runs if run.job_id is not None}
     trigger_ids = {run.trigger_id for run in runs if run.trigger_id is not None}
     owners: list[ActionOwner] = []
@@ -70,9 +71,11 @@ def _preload(session: Session, runs: Sequence[Run]) -> None:
             owners += session.exec(select(model).where(col(model.id).in_(ids))).all()
     agent_ids = {owner.agent_id for owner in owners}
     workflow_ids = {owner.config.get("workflow_id") for owner in owners} - {None}
+    loaded: list[object] = list(owners)
     for model, ids in ((Agent, agent_ids), (Workflow, workflow_ids)):
         if ids:
-            session.exec(select(model).where(col(model.id).in_(ids))).all()
+            loaded += session.exec(select(model).where(col(model.id).in_(ids))).all()
+    return loaded
 
 
 def prepare(settings: Settings, run_ids: Iterable[int]) -> list[Prepared]:
@@ -87,13 +90,14 @@ def prepare(settings: Settings, run_ids: Iterable[int]) -> list[Prepared]:
         runs = session.exec(
             select(Run).where(col(Run.id).in_(list(run_ids)), col(Run.status).in_(WAITING_STATUSES))
         ).all()
-        _preload(session, runs)
+        loaded = _preload(session, runs)
         prepared = []
         for run in runs:
             owner = load_owner(session, run)
             if owner is None:
                 continue
             prepared.append(Prepared(run, owner, _action_or_failure(session, run, owner, settings)))
+        del loaded  # held until here, see _preload
         return prepared
 
 

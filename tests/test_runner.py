@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select, update
 
 from core import agents, credentials, jobs
-from core.claims import CLAIMS_OF_JOB
+from core.claims import CLAIMS_OF_JOB, prepare
+from core.db import get_engine, take_many_turns
 from core.db import session as open_session
-from core.db import take_many_turns
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from core.outcomes import KEEP_RUNS
@@ -402,6 +402,34 @@ def test_only_the_newest_runs_are_kept(settings, session, agent, target, queue):
     kept = session.exec(select(Run).where(Run.job_id == job.id).order_by(Run.id)).all()
     assert len(kept) == KEEP_RUNS
     assert kept[-1].id == newest.id
+
+
+def statements_sent(settings, work) -> int:
+    """How many statements `work()` sends to the database."""
+    engine, statements = get_engine(settings.database_url), []
+
+    def count(connection, cursor, statement, *rest) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        work()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+def test_preparing_a_batch_reads_each_table_once_however_many_runs(settings, session, agent):
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hello {jobName}")
+    runs = [
+        queued_run(session, jobs.create_job(session, f"Briefing {n}", fields, NOW, "UTC"))
+        for n in range(20)
+    ]
+
+    one = statements_sent(settings, lambda: prepare(settings, [runs[0].id]))
+    twenty = statements_sent(settings, lambda: prepare(settings, [run.id for run in runs]))
+
+    assert twenty == one
 
 
 def test_retry_delay_doubles_with_jitter():
