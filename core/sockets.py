@@ -4,16 +4,27 @@ httpx's default async backend goes through anyio, which wraps every read and wri
 cancel scope of its own: a third of the CPU of a call to a local agent. Planner bounds
 each call as a whole with `asyncio.timeout` (core.targets._exchange), so per-operation
 timeouts are not needed here, and asyncio streams do the rest.
+
+Connections can be opened ahead of a moment's calls (`open_ahead`): when the moment comes,
+each call's request leaves on a connection already open instead of waiting for its
+set-up behind a thousand others'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import httpcore
+
+# A connection opened ahead is kept this long for a call, then closed.
+SPARE_SECONDS = 5.0
+# Connections being opened ahead at once: a listener's queue of connections not yet
+# accepted is often about a hundred long, and a connection beyond it waits a second.
+OPENING_AHEAD = 100
 
 # What httpcore asks a stream about, and where an asyncio transport keeps it.
 EXTRA_INFO = {
@@ -46,6 +57,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError(_said(error)) from error
 
     async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._writer.close()
 
     async def start_tls(
@@ -69,6 +83,49 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """Connections for httpcore's pools: one opened ahead for the host if there is one
+    still fresh, else a new one."""
+
+    def __init__(self, spare_seconds: float = SPARE_SECONDS) -> None:
+        self.spare_seconds = spare_seconds
+        self._spares: dict[tuple[str, int], deque[tuple[float, AsyncioStream]]] = defaultdict(deque)
+
+    async def open_ahead(self, host: str, port: int, count: int) -> None:
+        """Open `count` connections to host:port for calls about to be made. One that
+        cannot be opened is not: its call connects (or fails to) itself."""
+        opening = asyncio.Semaphore(OPENING_AHEAD)
+        loop = asyncio.get_running_loop()
+
+        async def open_one() -> None:
+            async with opening:
+                try:
+                    stream = await _opened(asyncio.open_connection(host, port))
+                except httpcore.ConnectError:
+                    return
+                self._spares[(host, port)].append((loop.time(), stream))
+
+        try:
+            await asyncio.gather(*(open_one() for _ in range(count)))
+        finally:
+            loop.call_later(self.spare_seconds, self._close_stale, (host, port))
+
+    def _take_spare(self, host: str, port: int) -> AsyncioStream | None:
+        """A fresh connection opened ahead to host:port that its server has not closed."""
+        spares = self._spares.get((host, port))
+        now = asyncio.get_running_loop().time()
+        while spares:
+            opened_at, stream = spares.popleft()
+            if now - opened_at < self.spare_seconds and not stream.get_extra_info("is_readable"):
+                return stream
+            stream.close()
+        return None
+
+    def _close_stale(self, key: tuple[str, int]) -> None:
+        spares = self._spares.get(key)
+        now = asyncio.get_running_loop().time()
+        while spares and now - spares[0][0] >= self.spare_seconds:
+            spares.popleft()[1].close()
+
     async def connect_tcp(
         self,
         host: str,
@@ -77,6 +134,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        spare = None if local_address else self._take_spare(host, port)
+        if spare is not None:
+            return spare
         local = (local_address, 0) if local_address else None
         return await _opened(asyncio.open_connection(host, port, local_addr=local))
 

@@ -14,6 +14,8 @@ import asyncio
 import itertools
 import json
 import ssl
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -58,18 +60,21 @@ class TargetError(Exception):
         return TargetError(message, self.retryable, self.status, self.unreachable, self.retry_after)
 
 
-# httpcore's pool looks over all its connections on every request and every answer, so
-# a thousand calls take turns over many small pools instead of one large one (a third
-# less CPU). Turns are not counts: a pool may hold more than its share for a while, so
-# each may grow to the whole limit (the caller caps the calls open in all).
-CONNECTIONS_PER_CLIENT = 40
+# httpcore's pool looks over all its connections on every request and every answer (and,
+# for each idle one, over all of them again), so a thousand calls take turns over many
+# small pools instead of one large one: a third of the CPU of a call to a local agent with
+# 40 per pool, a fifth less again with 5. Turns are not counts: a pool may hold more than
+# its share for a while, so each may grow to the whole limit (the caller caps the calls
+# open in all).
+CONNECTIONS_PER_CLIENT = 5
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class AsyncioTransport(httpx.AsyncHTTPTransport):
     """httpx's transport (its request, response and error mapping) over a connection pool
     on core.sockets' asyncio backend."""
 
-    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext) -> None:
+    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext, backend: AsyncioBackend) -> None:
         super().__init__(verify=tls, limits=limits)
         # httpx takes no network backend, so the pool it made is replaced by one with ours
         # (the same limits); checked, so that a renamed attribute fails loudly, not slowly.
@@ -79,7 +84,7 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncioBackend(),
+            network_backend=backend,
         )
 
 
@@ -95,10 +100,11 @@ class Clients:
             keepalive_expiry=5.0,
         )
         tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
+        self._backend = AsyncioBackend()  # one for all pools: any may take a spare
         self._clients = [
             httpx.AsyncClient(
                 timeout=timeout_seconds,
-                transport=AsyncioTransport(limits, tls),
+                transport=AsyncioTransport(limits, tls, self._backend),
                 follow_redirects=False,
             )
             for _ in range(-(-max_connections // CONNECTIONS_PER_CLIENT))
@@ -109,9 +115,27 @@ class Clients:
         """The client for the next call, in turn."""
         return next(self._turns)
 
+    async def open_ahead(self, targets: Iterable[Agent | Workflow]) -> None:
+        """A connection to each target's host, per call about to be made to it."""
+        counts = Counter(filter(None, map(_host_and_port, targets)))
+        await asyncio.gather(
+            *(self._backend.open_ahead(host, port, count) for (host, port), count in counts.items())
+        )
+
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+
+
+def _host_and_port(target: Agent | Workflow) -> tuple[str, int] | None:
+    """Where the target's calls connect to, as httpcore asks for it; None if unreadable."""
+    try:
+        url = httpx.URL(target.url if isinstance(target, Workflow) else target.base_url)
+    except httpx.InvalidURL:
+        return None
+    if url.scheme not in DEFAULT_PORTS or not url.raw_host:
+        return None
+    return url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[url.scheme]
 
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:

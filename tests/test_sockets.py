@@ -1,0 +1,131 @@
+"""Connections opened ahead of a moment's calls (core.sockets): a call takes one instead of
+opening its own, never one its server has closed, and those not taken are closed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from core.models import Agent, Workflow
+from core.sockets import AsyncioBackend
+from core.targets import Clients
+
+HOST = "127.0.0.1"
+
+
+class Listener:
+    """A local server that counts the connections it accepted and those closed on it;
+    `hang_up` closes each connection as soon as it is accepted."""
+
+    def __init__(self, hang_up: bool = False) -> None:
+        self.hang_up = hang_up
+        self.peers: list[tuple[str, int]] = []  # each accepted connection's client end
+        self.closed_by_client = self.closed_by_us = 0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.peers)
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, HOST, 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.peers.append(writer.get_extra_info("peername"))
+        if self.hang_up:
+            writer.close()
+            self.closed_by_us += 1
+            return
+        if not await reader.read(1):
+            self.closed_by_client += 1
+        writer.close()
+
+    async def stop(self) -> None:
+        self._server.close()
+
+
+async def until(probe: Callable[[], object], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)  # polling a condition, with a deadline
+
+
+def test_a_call_takes_a_connection_opened_ahead_instead_of_opening_its_own():
+    async def scenario() -> None:
+        listener = Listener()
+        port = await listener.start()
+        backend = AsyncioBackend()
+        await backend.open_ahead(HOST, port, 3)
+        await until(lambda: listener.accepted == 3)
+
+        opened_ahead = set(listener.peers)
+        streams = [await backend.connect_tcp(HOST, port) for _ in range(4)]
+        await until(lambda: listener.accepted == 4)
+
+        ends = [stream.get_extra_info("client_addr") for stream in streams]
+        assert set(ends[:3]) == opened_ahead
+        assert ends[3] not in opened_ahead
+        for stream in streams:
+            await stream.aclose()
+        await listener.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_its_server_closed_is_not_taken():
+    async def scenario() -> None:
+        listener = Listener(hang_up=True)
+        port = await listener.start()
+        backend = AsyncioBackend()
+        await backend.open_ahead(HOST, port, 1)
+        await until(lambda: listener.closed_by_us == 1)
+        spare = backend._spares[(HOST, port)][0][1]
+        await until(lambda: spare.get_extra_info("is_readable"))  # the hang-up has arrived
+
+        stream = await backend.connect_tcp(HOST, port)
+        await until(lambda: listener.accepted == 2)
+        assert stream is not spare
+        await stream.aclose()
+        await listener.stop()
+
+    asyncio.run(scenario())
+
+
+def test_connections_opened_ahead_and_not_taken_are_closed():
+    async def scenario() -> None:
+        listener = Listener()
+        port = await listener.start()
+        backend = AsyncioBackend(spare_seconds=0.2)
+        await backend.open_ahead(HOST, port, 2)
+        await until(lambda: listener.closed_by_client == 2)
+
+        stream = await backend.connect_tcp(HOST, port)
+        await until(lambda: listener.accepted == 3)
+        await stream.aclose()
+        await listener.stop()
+
+    asyncio.run(scenario())
+
+
+def test_connections_are_opened_ahead_per_call_to_each_target_that_can_be_read():
+    async def scenario() -> None:
+        listener = Listener()
+        port = await listener.start()
+        clients = Clients(timeout_seconds=5, max_connections=10)
+        agent = Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+        workflow = Workflow(name="Digest", url=f"http://{HOST}:{port}/hooks/digest")
+        unreadable = Workflow(name="Broken", url="http://exa mple.com:99999/")
+
+        await clients.open_ahead([agent, agent, workflow, unreadable])
+        await until(lambda: listener.accepted >= 3)
+        _, probe = await asyncio.open_connection(HOST, port)  # accepted after those before
+        await until(lambda: listener.accepted >= 4)
+
+        assert listener.accepted == 4
+        probe.close()
+        await clients.aclose()
+        await listener.stop()
+
+    asyncio.run(scenario())
