@@ -13,17 +13,18 @@ process dies, and a claimed one has a lease.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.claims import claim_prepared, prepare
 from core.config import Settings
 from core.executor import RunResult
-from core.models import utcnow
+from core.models import Agent, Workflow, utcnow
 from core.outcomes import record_outcomes
 from core.queue import RunQueue
 from core.runner import EARLY_START, Attempt, Prepared, call
@@ -31,6 +32,9 @@ from core.targets import Clients
 
 # Runs prepared and claimed together: a due moment's thousand runs take two statements.
 BATCH = 500
+# A due group is claimed this long before its moment, as of the moment (its start and
+# lease count from then): when the moment comes, only its calls are left to make.
+CLAIM_AHEAD = timedelta(seconds=1)
 # Calls opened before the loop lets them connect: a thousand opened at once would each
 # wait for all the others' set-up before the first request leaves.
 WAVE = 20
@@ -134,6 +138,9 @@ class Flight:
             self._tasks: set[asyncio.Task[Any]] = set()
             self._wake, self._recorded, self._idle = (asyncio.Event() for _ in range(3))
             self._draining = self._recording = False
+            self._opening = 0  # groups whose calls are being opened
+            self._all_opened = asyncio.Event()
+            self._all_opened.set()
             self._workers = [loop.create_task(self._pump()), loop.create_task(self._recorder())]
             loop.call_soon(self._started.set)  # once the loop runs
             loop.run_forever()
@@ -203,13 +210,11 @@ class Flight:
             kept = {p.run.id for p in due}
             self._forget(run_id for run_id in run_ids if run_id not in kept)
             while due:
-                delay = (due[0].run.due_at - self.clock()).total_seconds()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                await self._sleep_until(due[0].run.due_at - CLAIM_AHEAD)
                 moment = max(self.clock(), due[0].run.due_at)
                 group = [p for p in due if p.run.due_at <= moment]
                 due = due[len(group) :]
-                await self._claim_and_call(group, opened, held)
+                await self._claim_and_call(group, moment, opened, held)
         except Exception:
             log.exception("runs could not be started; the sweep submits them again")
             self._forget(run_id for run_id in run_ids if run_id not in opened | held)
@@ -217,20 +222,44 @@ class Flight:
             self._free += len(run_ids) - len(opened)
             self._wake.set()
 
+    async def _sleep_until(self, moment: datetime) -> None:
+        delay = (moment - self.clock()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     async def _claim_and_call(
-        self, group: Sequence[Prepared], opened: set[int], held: set[int]
+        self, group: Sequence[Prepared], moment: datetime, opened: set[int], held: set[int]
     ) -> None:
-        """Claim `group`; open a call per run taken, hold those that wait for a slot."""
-        claims = await asyncio.to_thread(claim_prepared, self.settings, group, self.clock())
+        """Claim `group` as of `moment`; at the moment, open a call per run taken; hold
+        those that wait for a slot."""
+        claims = await asyncio.to_thread(claim_prepared, self.settings, group, moment)
         self._hold(claims.waiting)
         held.update(p.run.id for p in claims.waiting)
         taken = {p.run.id for p, _ in claims.attempts} | held
         self._forget(p.run.id for p in group if p.run.id not in taken)
-        for wave, (prepared, attempt) in enumerate(claims.attempts):
-            opened.add(prepared.run.id)
-            self._spawn(self._call(prepared, attempt))
-            if wave % WAVE == WAVE - 1:
-                await asyncio.sleep(0)  # let the calls opened so far connect and send
+        if moment > self.clock():
+            targets = [p.target for p, _ in claims.attempts if p.target is not None]
+            self._spawn(self._open_ahead(targets, moment))
+        await self._sleep_until(moment)
+        self._opening += 1
+        self._all_opened.clear()
+        try:
+            for wave, (prepared, attempt) in enumerate(claims.attempts):
+                opened.add(prepared.run.id)
+                self._spawn(self._call(prepared, attempt))
+                if wave % WAVE == WAVE - 1:
+                    await asyncio.sleep(0)  # let the calls opened so far connect and send
+        finally:
+            self._opening -= 1
+            if not self._opening:
+                self._all_opened.set()
+
+    async def _open_ahead(self, targets: list[Agent | Workflow], moment: datetime) -> None:
+        """Connections for the moment's calls, opened until the moment: a call whose
+        connection is not open by then opens it itself."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout((moment - self.clock()).total_seconds()):
+                await self._clients.open_ahead(targets)
 
     def _hold(self, waiting: Sequence[Prepared]) -> None:
         """Keep runs that wait for their agent's free slot, and try them again soon."""
@@ -278,6 +307,9 @@ class Flight:
         written, the next group gathers."""
         while True:
             await self._recorded.wait()
+            # Recording waits while calls are being opened: the threads writing outcomes
+            # would take their share of the one core that opens the calls.
+            await self._all_opened.wait()
             self._recorded.clear()
             while self._outcomes:
                 group, self._outcomes = self._outcomes, []
