@@ -257,7 +257,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="consumer processes")
     parser.add_argument("--agent-delay", default="0", help="seconds the agent waits, e.g. 0,2,10")
     parser.add_argument("--executor", default="async,thread", help="PLANNER_EXECUTOR values")
-    parser.add_argument("--max-in-flight", type=int, default=1000, help="PLANNER_MAX_IN_FLIGHT")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
+    )
     parser.add_argument("--thread-jobs", type=int, default=100,
                         help="jobs for the thread executor when the agent is slow")  # fmt: skip
     parser.add_argument("--sizes", default="1000,10000,100000", help="empty: skip (b)")

@@ -65,7 +65,9 @@ def main() -> None:
     parser.add_argument("--agent-delay", type=float, default=0, help="seconds the agent waits")
     parser.add_argument("--executor", choices=["async", "thread"], default="async",
                         help="PLANNER_EXECUTOR of the workers")  # fmt: skip
-    parser.add_argument("--max-in-flight", type=int, default=1000, help="PLANNER_MAX_IN_FLIGHT")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
+    )
     add_backend_option(parser)
     args = parser.parse_args()
     load = Load(args.jobs, int(args.seconds * args.rate), args.rate, "bench")

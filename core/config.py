@@ -87,8 +87,9 @@ class Settings:
     lease_margin_seconds: float = 60.0
     inbox_days: int = 30
     # Calls one worker process keeps open at once, and how it hosts them: "async" (one
-    # event loop, calls cost a socket each) or "thread" (one worker thread per call).
-    max_in_flight: int = 1000
+    # event loop, calls cost a socket each) or "thread" (one worker thread per call). Room
+    # for a moment of a thousand slow calls and the events that arrive meanwhile.
+    max_in_flight: int = 2000
     executor: str = "async"
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
