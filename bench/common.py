@@ -25,6 +25,25 @@ from support.backends import backend_settings
 from support.processes import Workers
 
 
+def positive(text: str) -> float:
+    """An option that counts or measures something: a number above zero, else a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above zero, got {text}")
+    return value
+
+
+def whole(text: str) -> int:
+    """A count: a whole number above zero, else a usage error."""
+    value = positive(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text}")
+    return int(value)
+
+
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend", choices=["sqlite", "postgres"], default="sqlite",

@@ -38,6 +38,7 @@ from bench.common import (  # noqa: E402
     cpu_seconds,
     describe,
     peak_rss_mib,
+    whole,
     worker_pids,
 )
 from core import agents  # noqa: E402
@@ -254,13 +255,13 @@ def _numbers(text: str, kind: Callable[[str], float]) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000, help="0: skip (a)")
-    parser.add_argument("--workers", type=int, default=1, help="consumer processes")
+    parser.add_argument("--workers", type=whole, default=1, help="consumer processes")
     parser.add_argument("--agent-delay", default="0", help="seconds the agent waits, e.g. 0,2,10")
     parser.add_argument("--executor", default="async,thread", help="PLANNER_EXECUTOR values")
     parser.add_argument(
-        "--max-in-flight", type=int, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
+        "--max-in-flight", type=whole, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
     )
-    parser.add_argument("--thread-jobs", type=int, default=100,
+    parser.add_argument("--thread-jobs", type=whole, default=100,
                         help="jobs for the thread executor when the agent is slow")  # fmt: skip
     parser.add_argument("--sizes", default="1000,10000,100000", help="empty: skip (b)")
     add_backend_option(parser)

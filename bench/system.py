@@ -28,6 +28,8 @@ from bench.common import (  # noqa: E402
     bench_settings,
     describe,
     peak_rss_mib,
+    positive,
+    whole,
     worker_pids,
 )
 from core.config import Settings  # noqa: E402
@@ -58,15 +60,15 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--rate", type=float, default=50)
-    parser.add_argument("--jobs", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=1, help="consumer processes")
+    parser.add_argument("--seconds", type=positive, default=60)
+    parser.add_argument("--rate", type=positive, default=50)
+    parser.add_argument("--jobs", type=whole, default=1000)
+    parser.add_argument("--workers", type=whole, default=1, help="consumer processes")
     parser.add_argument("--agent-delay", type=float, default=0, help="seconds the agent waits")
     parser.add_argument("--executor", choices=["async", "thread"], default="async",
                         help="PLANNER_EXECUTOR of the workers")  # fmt: skip
     parser.add_argument(
-        "--max-in-flight", type=int, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
+        "--max-in-flight", type=whole, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
     )
     add_backend_option(parser)
     args = parser.parse_args()

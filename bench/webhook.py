@@ -27,7 +27,7 @@ from sqlmodel import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import add_backend_option, bench_settings, describe  # noqa: E402
+from bench.common import add_backend_option, bench_settings, describe, positive, whole  # noqa: E402
 from core import agents, triggers  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import read_session  # noqa: E402
@@ -140,10 +140,10 @@ def report(label: str, results: list, seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=positive, default=20)
+    parser.add_argument("--concurrency", type=whole, default=32)
     parser.add_argument(
-        "--workers", type=int, default=WORKERS,
+        "--workers", type=whole, default=WORKERS,
         help="uvicorn worker processes, for the webhook and the bare endpoint alike",
     )  # fmt: skip
     add_backend_option(parser)
