@@ -62,7 +62,7 @@ def _action_or_failure(
 def _preload(session: Session, runs: Sequence[Run]) -> list[object]:
     """Owners, agents and workflows of `runs` in one query per table: preparing then
     finds them in the session instead of asking the database once per run. The caller
-    holds the list while it prepares: a session's identity map keeps its rows only weakly."""
+    keeps the list while it prepares: a session's identity map holds its rows only weakly."""
     job_ids = {run.job_id for run in runs if run.job_id is not None}
     trigger_ids = {run.trigger_id for run in runs if run.trigger_id is not None}
     owners: list[ActionOwner] = []
@@ -90,14 +90,13 @@ def prepare(settings: Settings, run_ids: Iterable[int]) -> list[Prepared]:
         runs = session.exec(
             select(Run).where(col(Run.id).in_(list(run_ids)), col(Run.status).in_(WAITING_STATUSES))
         ).all()
-        loaded = _preload(session, runs)
+        session.info["preloaded"] = _preload(session, runs)  # held while the session lives
         prepared = []
         for run in runs:
             owner = load_owner(session, run)
             if owner is None:
                 continue
             prepared.append(Prepared(run, owner, _action_or_failure(session, run, owner, settings)))
-        del loaded  # held until here, see _preload
         return prepared
 
 
@@ -242,13 +241,21 @@ def _wait_for_slot(session: Session, waiting: Sequence[Prepared]) -> None:
 
 
 def claim(
-    session: Session, prepared: Sequence[Prepared], now: datetime, settings: Settings
+    session: Session,
+    prepared: Sequence[Prepared],
+    now: datetime,
+    settings: Settings,
+    ahead: bool = False,
 ) -> Claims:
     """Take the prepared runs for one attempt each, in one transaction.
 
     A run is not this worker's to execute when another worker took it or it finished;
     automatic runs of a paused job or trigger are skipped; a job's run whose previous run
     is still running is skipped; runs beyond their agent's or workflow's limit wait.
+
+    `ahead`: claimed before their moment, as of it (`now` is the moment). Only runs free
+    to start are taken; the others are left as they are, for a claim at the moment to
+    decide (the previous run may end, a slot may free, the owner may be resumed meanwhile).
     """
     _take_turns(session, prepared)  # first: every row lock below is taken under the turns
     paused = {
@@ -256,7 +263,6 @@ def claim(
         for p in prepared
         if p.owner.status == Status.paused and p.run.source in AUTOMATIC_SOURCES
     }
-    _skip(session, sorted(paused), now, "It was paused before this run started.")
     candidates = [p for p in prepared if p.run.id not in paused]
     starting, waiting = _within_limits(session, candidates)
     claimed: set[int] = set()
@@ -264,14 +270,22 @@ def claim(
         claimed |= _claim_round(session, batch, now, settings)
     taken = [p for p in starting if p.run.id in claimed]
     _store_inputs(session, taken)
+    if ahead:
+        session.commit()
+        undecided = [p for p in prepared if p.run.id not in claimed]
+        return Claims(_attempts(taken, now), [], undecided)
+    _skip(session, sorted(paused), now, "It was paused before this run started.")
     _skip_overlapping(session, [p for p in starting if p.run.id not in claimed], now)
     _wait_for_slot(session, waiting)
     session.commit()
-    attempts = [
+    return Claims(_attempts(taken, now), waiting)
+
+
+def _attempts(taken: Sequence[Prepared], now: datetime) -> list[tuple[Prepared, Attempt]]:
+    return [
         (p, Attempt(p.run.id, owner_key(p.run), p.run.attempt + 1, now, list(p.run.attempts)))
         for p in taken
     ]
-    return Claims(attempts, waiting)
 
 
 def _skip_overlapping(session: Session, missed: Sequence[Prepared], now: datetime) -> None:
@@ -289,7 +303,9 @@ def _skip_overlapping(session: Session, missed: Sequence[Prepared], now: datetim
     _skip(session, overlapping, now, OVERLAP)
 
 
-def claim_prepared(settings: Settings, prepared: Sequence[Prepared], now: datetime) -> Claims:
+def claim_prepared(
+    settings: Settings, prepared: Sequence[Prepared], now: datetime, ahead: bool = False
+) -> Claims:
     """`claim` in a session of its own."""
     with open_session(settings.database_url) as session:
-        return claim(session, prepared, now, settings)
+        return claim(session, prepared, now, settings, ahead)

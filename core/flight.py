@@ -3,11 +3,12 @@ workflow calls open at once, on one asyncio event loop, without a thread per cal
 
 The queue's tasks hand run ids over (`submit`) and return at once, so the worker's
 threads — and with them the clock, the fan-out and the inbox — never wait behind a slow
-agent. Here a batch of runs is prepared (one read), claimed when due (one conditional
-UPDATE), called concurrently, and its outcomes recorded by a group commit; the database
-work runs in threads, off the loop. Nothing lives only here: a run this process holds but
-has not claimed is still a waiting row, which the tick's sweep submits again if this
-process dies, and a claimed one has a lease.
+agent. Here a batch of runs is prepared (one read), claimed a second before its moment
+(one conditional UPDATE) while its connections are opened, called at the moment, and its
+outcomes recorded by a group commit; the database work runs in threads, off the loop.
+Nothing lives only here: a run this process holds but has not claimed is still a waiting
+row, which the tick's sweep submits again if this process dies, and a claimed one has a
+lease.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from core.executor import RunResult
 from core.models import Agent, Workflow, utcnow
 from core.outcomes import record_outcomes
 from core.queue import RunQueue
-from core.runner import EARLY_START, Attempt, Prepared, call
+from core.runner import EARLY_START, Attempt, Claims, Prepared, call
 from core.targets import Clients
 
 # Runs prepared and claimed together: a due moment's thousand runs take two statements.
@@ -56,6 +57,13 @@ class Flight:
         self._ended: dict[int, threading.Event] = {}  # accepted here, not yet ended here
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
+        self._draining = False
+
+    @property
+    def accepting(self) -> bool:
+        """Whether runs submitted now are started here: not once this process is stopping
+        (they go back to the queue instead)."""
+        return not self._draining
 
     # The worker's side: any thread.
 
@@ -137,7 +145,7 @@ class Flight:
             self._outcomes: list[Outcome] = []
             self._tasks: set[asyncio.Task[Any]] = set()
             self._wake, self._recorded, self._idle = (asyncio.Event() for _ in range(3))
-            self._draining = self._recording = False
+            self._recording = False
             self._opening = 0  # groups whose calls are being opened
             self._all_opened = asyncio.Event()
             self._all_opened.set()
@@ -195,8 +203,9 @@ class Flight:
                 self._spawn(self._start_batch([self._backlog.popleft() for _ in range(count)]))
 
     async def _start_batch(self, run_ids: list[int]) -> None:
-        """Prepare, wait for the due moment, claim, and open a call per claimed run; the
-        batch holds a slot per run until its call is open (or it is not ours)."""
+        """Prepare; a second before each due moment, claim; at the moment, open a call per
+        claimed run. The batch holds a slot per run until its call is open (or it is not
+        ours); once this process is stopping, the runs not claimed go back to the queue."""
         opened: set[int] = set()  # runs whose call is open: their slot is the call's
         held: set[int] = set()  # runs that wait for a free slot of their agent
         try:
@@ -211,6 +220,9 @@ class Flight:
             self._forget(run_id for run_id in run_ids if run_id not in kept)
             while due:
                 await self._sleep_until(due[0].run.due_at - CLAIM_AHEAD)
+                if self._draining:
+                    self._hand_back([p.run.id for p in due])
+                    break
                 moment = max(self.clock(), due[0].run.due_at)
                 group = [p for p in due if p.run.due_at <= moment]
                 due = due[len(group) :]
@@ -230,21 +242,40 @@ class Flight:
     async def _claim_and_call(
         self, group: Sequence[Prepared], moment: datetime, opened: set[int], held: set[int]
     ) -> None:
-        """Claim `group` as of `moment`; at the moment, open a call per run taken; hold
-        those that wait for a slot."""
-        claims = await asyncio.to_thread(claim_prepared, self.settings, group, moment)
-        self._hold(claims.waiting)
-        held.update(p.run.id for p in claims.waiting)
-        taken = {p.run.id for p, _ in claims.attempts} | held
-        self._forget(p.run.id for p in group if p.run.id not in taken)
+        """Claim `group` ahead of its moment and open its connections meanwhile; at the
+        moment, open a call per run taken, then claim the rest as of now (whether the
+        previous run ended, a slot freed, the owner was paused is decided at the moment)."""
         if moment > self.clock():
+            claims = await self._claim(group, moment, held, ahead=True)
             targets = [p.target for p, _ in claims.attempts if p.target is not None]
             self._spawn(self._open_ahead(targets, moment))
-        await self._sleep_until(moment)
+            await self._sleep_until(moment)
+            await self._open_calls(claims.attempts, opened)
+            group = claims.undecided
+        if group:
+            claims = await self._claim(group, self.clock(), held)
+            await self._open_calls(claims.attempts, opened)
+
+    async def _claim(
+        self, group: Sequence[Prepared], moment: datetime, held: set[int], ahead: bool = False
+    ) -> Claims:
+        """Claim `group` (core.claims.claim); hold the runs that wait for a slot, forget
+        those that are not this process's to start."""
+        claims = await asyncio.to_thread(claim_prepared, self.settings, group, moment, ahead)
+        self._hold(claims.waiting)
+        held.update(p.run.id for p in claims.waiting)
+        kept = {p.run.id for p, _ in claims.attempts} | held | {p.run.id for p in claims.undecided}
+        self._forget(p.run.id for p in group if p.run.id not in kept)
+        return claims
+
+    async def _open_calls(
+        self, attempts: Sequence[tuple[Prepared, Attempt]], opened: set[int]
+    ) -> None:
+        """A call per attempt, opened in waves; outcomes wait to be recorded meanwhile."""
         self._opening += 1
         self._all_opened.clear()
         try:
-            for wave, (prepared, attempt) in enumerate(claims.attempts):
+            for wave, (prepared, attempt) in enumerate(attempts):
                 opened.add(prepared.run.id)
                 self._spawn(self._call(prepared, attempt))
                 if wave % WAVE == WAVE - 1:

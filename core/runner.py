@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -66,10 +66,12 @@ class Prepared:
 
 @dataclass
 class Claims:
-    """What a claim did: attempts this worker now owns, and runs that wait for a slot."""
+    """What a claim did: attempts this worker now owns, runs that wait for a slot, and
+    (claimed ahead of their moment) runs left for a claim at the moment to decide."""
 
     attempts: list[tuple[Prepared, Attempt]]
     waiting: list[Prepared]
+    undecided: list[Prepared] = field(default_factory=list)
 
 
 def retry_delay(retry_number: int, base_seconds: float) -> float:

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select, update
 
 from core import agents, credentials, jobs
-from core.claims import CLAIMS_OF_JOB, prepare
+from core.claims import CLAIMS_OF_JOB, claim_prepared, prepare
 from core.db import get_engine, take_many_turns
 from core.db import session as open_session
+from core.flight import Flight
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from core.outcomes import KEEP_RUNS
@@ -376,6 +377,41 @@ def test_overlapping_run_is_skipped_with_the_reason(settings, session, agent, ta
     assert skipped.status == "skipped"
     assert skipped.error == "The previous run of this job was still running."
     assert target.received() == []
+
+
+def test_a_claim_ahead_of_the_moment_leaves_what_it_cannot_take_for_the_moment(
+    settings, session, agent, target, queue
+):
+    job = chat_job(session)
+    queued_run(session, job, NOW - timedelta(days=1), status=RunStatus.running, attempt=1)
+    later = queued_run(session, job)
+
+    claims = claim_prepared(settings, prepare(settings, [later.id]), NOW, ahead=True)
+
+    assert claims.attempts == []
+    assert [p.run.id for p in claims.undecided] == [later.id]
+    session.expire_all()
+    assert session.get(Run, later.id).status == RunStatus.queued  # not skipped a second early
+
+
+def test_a_run_due_shortly_is_claimed_ahead_as_of_its_moment_and_called_then(
+    settings, session, agent, target, queue
+):
+    due = utcnow().replace(microsecond=0) + timedelta(seconds=3)
+    run = queued_run(session, chat_job(session), due)
+
+    flight = Flight(settings, queue)
+    try:
+        flight.run([run.id])
+    finally:
+        flight.close()
+
+    session.expire_all()
+    ran = session.get(Run, run.id)
+    assert ran.status == RunStatus.succeeded
+    assert ran.started_at == due  # claimed before its moment, as of it
+    [call] = target.received()
+    assert call.at >= due.timestamp()
 
 
 def test_a_scheduled_run_of_a_paused_job_is_skipped(settings, session, agent, target, queue):

@@ -184,3 +184,16 @@ def test_a_worker_makes_room_for_its_calls_in_flight():
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert child.stdout.strip() == "True"
+
+
+def test_a_stopping_worker_hands_runs_back_to_the_queue_not_to_itself(settings):
+    queue = HueyRunQueue(make_huey(settings.queue_url), settings)
+    queue.start_heartbeat()  # as huey does when it starts this process as a consumer
+    queue.flight.submit([])  # its flight is running
+    queue.flight.drain(timeout=10)  # SIGTERM: stopping, nothing in flight
+
+    queue.submit([12345])
+
+    [message] = queue.huey.pending()
+    assert (message.name, message.args) == ("start_runs", ([12345],))
+    queue.flight.close()

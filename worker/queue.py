@@ -146,9 +146,9 @@ class HueyRunQueue:
         if now and self._threaded:
             self._submit_each(run_ids)
             return
-        if now and self._consumer_started:
+        if now and self._consumer_started and self.flight.accepting:
             # A consumer's own work (an event's runs, a sweep): its flight takes them at once,
-            # without a trip through the queue and back.
+            # without a trip through the queue and back — unless it is stopping.
             self.flight.submit(run_ids)
             return
         for chunk in _chunks(run_ids):
