@@ -75,6 +75,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectError(_said(error)) from error
         return self
 
+    def is_fresh(self) -> bool:
+        """Open both ways, nothing received: a connection opened ahead that a request can
+        still be the first thing on (not one its server reset, closed or answered early)."""
+        reader = self._reader
+        # StreamReader has no public way to tell whether bytes wait in it.
+        unread = bool(reader._buffer)
+        return not (self._writer.is_closing() or reader.exception() or reader.at_eof() or unread)
+
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":  # an idle kept-alive connection the server has closed
             return self._reader.at_eof()
@@ -105,7 +113,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 self._spares[(host, port)].append((loop.time(), stream))
 
         try:
-            await asyncio.gather(*(open_one() for _ in range(count)))
+            await asyncio.gather(*(open_one() for _ in range(count)), return_exceptions=True)
         finally:
             loop.call_later(self.spare_seconds, self._close_stale, (host, port))
 
@@ -115,10 +123,17 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         now = asyncio.get_running_loop().time()
         while spares:
             opened_at, stream = spares.popleft()
-            if now - opened_at < self.spare_seconds and not stream.get_extra_info("is_readable"):
+            if now - opened_at < self.spare_seconds and stream.is_fresh():
                 return stream
             stream.close()
         return None
+
+    def close_spares(self) -> None:
+        """Close every connection opened ahead (the clients are closing)."""
+        for spares in self._spares.values():
+            for _, stream in spares:
+                stream.close()
+        self._spares.clear()
 
     def _close_stale(self, key: tuple[str, int]) -> None:
         spares = self._spares.get(key)

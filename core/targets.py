@@ -67,6 +67,7 @@ class TargetError(Exception):
 # its share for a while, so each may grow to the whole limit (the caller caps the calls
 # open in all).
 CONNECTIONS_PER_CLIENT = 5
+# The port a URL without one connects to, as httpcore picks it.
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -125,6 +126,7 @@ class Clients:
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+        self._backend.close_spares()
 
 
 def _host_and_port(target: Agent | Workflow) -> tuple[str, int] | None:

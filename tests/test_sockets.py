@@ -4,8 +4,12 @@ opening its own, never one its server has closed, and those not taken are closed
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections.abc import Callable
+
+import pytest
 
 from core.models import Agent, Workflow
 from core.sockets import AsyncioBackend
@@ -15,11 +19,12 @@ HOST = "127.0.0.1"
 
 
 class Listener:
-    """A local server that counts the connections it accepted and those closed on it;
-    `hang_up` closes each connection as soon as it is accepted."""
+    """A local server that counts the connections it accepted and those closed on it.
+    `greeting`: what it does first with each connection — nothing (waits for the client),
+    "hang up", "reset" (RST), or "speak first" (an answer before any request)."""
 
-    def __init__(self, hang_up: bool = False) -> None:
-        self.hang_up = hang_up
+    def __init__(self, greeting: str = "") -> None:
+        self.greeting = greeting
         self.peers: list[tuple[str, int]] = []  # each accepted connection's client end
         self.closed_by_client = self.closed_by_us = 0
 
@@ -33,7 +38,14 @@ class Listener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.peers.append(writer.get_extra_info("peername"))
-        if self.hang_up:
+        if self.greeting == "reset":
+            writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        if self.greeting == "speak first":
+            writer.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+        if self.greeting in ("hang up", "reset", "speak first"):
             writer.close()
             self.closed_by_us += 1
             return
@@ -74,20 +86,38 @@ def test_a_call_takes_a_connection_opened_ahead_instead_of_opening_its_own():
     asyncio.run(scenario())
 
 
-def test_a_connection_its_server_closed_is_not_taken():
+@pytest.mark.parametrize("greeting", ["hang up", "reset", "speak first"])
+def test_a_connection_its_server_closed_reset_or_answered_is_not_taken(greeting):
     async def scenario() -> None:
-        listener = Listener(hang_up=True)
+        listener = Listener(greeting)
         port = await listener.start()
         backend = AsyncioBackend()
         await backend.open_ahead(HOST, port, 1)
         await until(lambda: listener.closed_by_us == 1)
         spare = backend._spares[(HOST, port)][0][1]
-        await until(lambda: spare.get_extra_info("is_readable"))  # the hang-up has arrived
+        await until(lambda: not spare.is_fresh())  # what the server did has arrived
 
         stream = await backend.connect_tcp(HOST, port)
         await until(lambda: listener.accepted == 2)
         assert stream is not spare
         await stream.aclose()
+        await listener.stop()
+
+    asyncio.run(scenario())
+
+
+def test_connections_opened_ahead_are_closed_with_the_clients():
+    async def scenario() -> None:
+        listener = Listener()
+        port = await listener.start()
+        clients = Clients(timeout_seconds=5, max_connections=10)
+        agent = Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+        await clients.open_ahead([agent, agent])
+        await until(lambda: listener.accepted == 2)
+
+        await clients.aclose()
+
+        await until(lambda: listener.closed_by_client == 2)
         await listener.stop()
 
     asyncio.run(scenario())
