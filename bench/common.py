@@ -8,6 +8,7 @@ come from the same code.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sqlite3
@@ -31,8 +32,8 @@ def positive(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above zero, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be above zero and finite, got {text}")
     return value
 
 
@@ -42,6 +43,12 @@ def whole(text: str) -> int:
     if value != int(value):
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text}")
     return int(value)
+
+
+def add_max_in_flight_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-in-flight", type=whole, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
+    )
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     add_backend_option,
+    add_max_in_flight_option,
     bench_settings,
     cpu_seconds,
     describe,
@@ -258,9 +259,7 @@ def main() -> None:
     parser.add_argument("--workers", type=whole, default=1, help="consumer processes")
     parser.add_argument("--agent-delay", default="0", help="seconds the agent waits, e.g. 0,2,10")
     parser.add_argument("--executor", default="async,thread", help="PLANNER_EXECUTOR values")
-    parser.add_argument(
-        "--max-in-flight", type=whole, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
-    )
+    add_max_in_flight_option(parser)
     parser.add_argument("--thread-jobs", type=whole, default=100,
                         help="jobs for the thread executor when the agent is slow")  # fmt: skip
     parser.add_argument("--sizes", default="1000,10000,100000", help="empty: skip (b)")

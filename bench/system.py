@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     add_backend_option,
+    add_max_in_flight_option,
     bench_settings,
     describe,
     peak_rss_mib,
@@ -67,9 +68,7 @@ def main() -> None:
     parser.add_argument("--agent-delay", type=float, default=0, help="seconds the agent waits")
     parser.add_argument("--executor", choices=["async", "thread"], default="async",
                         help="PLANNER_EXECUTOR of the workers")  # fmt: skip
-    parser.add_argument(
-        "--max-in-flight", type=whole, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"
-    )
+    add_max_in_flight_option(parser)
     add_backend_option(parser)
     args = parser.parse_args()
     load = Load(args.jobs, int(args.seconds * args.rate), args.rate, "bench")

@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("script", "option", "value", "said"),
     [
-        ("dispatch", "--thread-jobs", "0", "must be above zero, got 0"),
+        ("dispatch", "--thread-jobs", "0", "must be above zero and finite, got 0"),
+        ("dispatch", "--thread-jobs", "inf", "must be above zero and finite, got inf"),
         ("dispatch", "--workers", "two", "not a number: 'two'"),
-        ("dispatch", "--max-in-flight", "-5", "must be above zero, got -5"),
-        ("system", "--rate", "0", "must be above zero, got 0"),
-        ("system", "--seconds", "nan", "must be above zero, got nan"),
+        ("dispatch", "--max-in-flight", "-5", "must be above zero and finite, got -5"),
+        ("system", "--rate", "0", "must be above zero and finite, got 0"),
+        ("system", "--seconds", "nan", "must be above zero and finite, got nan"),
         ("webhook", "--concurrency", "1.5", "must be a whole number, got 1.5"),
     ],
 )
