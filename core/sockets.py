@@ -13,6 +13,7 @@ set-up behind a thousand others'.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Iterable
@@ -99,15 +100,21 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         self._spares: dict[tuple[str, int], deque[tuple[float, AsyncioStream]]] = defaultdict(deque)
 
     async def open_ahead(self, host: str, port: int, count: int) -> None:
-        """Open `count` connections to host:port for calls about to be made. One that
-        cannot be opened is not: its call connects (or fails to) itself."""
+        """Open `count` connections to host:port for calls about to be made, the name
+        looked up once (each lookup would take a thread the claims and records need). One
+        that cannot be opened is not: its call connects (or fails to) itself."""
         opening = asyncio.Semaphore(OPENING_AHEAD)
         loop = asyncio.get_running_loop()
+        try:
+            addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            return
+        address = addresses[0][4][0]
 
         async def open_one() -> None:
             async with opening:
                 try:
-                    stream = await _opened(asyncio.open_connection(host, port))
+                    stream = await _opened(asyncio.open_connection(address, port))
                 except httpcore.ConnectError:
                     return
                 self._spares[(host, port)].append((loop.time(), stream))

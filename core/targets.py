@@ -88,6 +88,12 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
             network_backend=backend,
         )
 
+    def idle_connections(self, origin: httpcore.Origin) -> int:
+        """Kept-alive connections to `origin` waiting for a request."""
+        return sum(
+            1 for c in self._pool.connections if c.is_idle() and c.can_handle_request(origin)
+        )
+
 
 class Clients:
     """HTTP clients for up to `max_connections` calls open at once on one event loop,
@@ -102,13 +108,13 @@ class Clients:
         )
         tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
         self._backend = AsyncioBackend()  # one for all pools: any may take a spare
-        self._clients = [
-            httpx.AsyncClient(
-                timeout=timeout_seconds,
-                transport=AsyncioTransport(limits, tls, self._backend),
-                follow_redirects=False,
-            )
+        self._transports = [
+            AsyncioTransport(limits, tls, self._backend)
             for _ in range(-(-max_connections // CONNECTIONS_PER_CLIENT))
+        ]
+        self._clients = [
+            httpx.AsyncClient(timeout=timeout_seconds, transport=transport, follow_redirects=False)
+            for transport in self._transports
         ]
         self._turns = itertools.cycle(self._clients)
 
@@ -117,11 +123,19 @@ class Clients:
         return next(self._turns)
 
     async def open_ahead(self, targets: Iterable[Agent | Workflow]) -> None:
-        """A connection to each target's host, per call about to be made to it."""
-        counts = Counter(filter(None, map(_host_and_port, targets)))
+        """A connection to each target's host per call about to be made to it, less the
+        idle ones kept alive there (a pool takes those first)."""
+        counts = Counter(filter(None, map(_origin, targets)))
         await asyncio.gather(
-            *(self._backend.open_ahead(host, port, count) for (host, port), count in counts.items())
+            *(
+                self._backend.open_ahead(host.decode("ascii"), port, missing)
+                for (scheme, host, port), count in counts.items()
+                if (missing := count - self._idle(httpcore.Origin(scheme, host, port))) > 0
+            )
         )
+
+    def _idle(self, origin: httpcore.Origin) -> int:
+        return sum(transport.idle_connections(origin) for transport in self._transports)
 
     async def aclose(self) -> None:
         for client in self._clients:
@@ -129,15 +143,16 @@ class Clients:
         self._backend.close_spares()
 
 
-def _host_and_port(target: Agent | Workflow) -> tuple[str, int] | None:
-    """Where the target's calls connect to, as httpcore asks for it; None if unreadable."""
+def _origin(target: Agent | Workflow) -> tuple[bytes, bytes, int] | None:
+    """Where the target's calls connect to (scheme, host, port, as httpcore names them);
+    None if its URL cannot be read."""
     try:
         url = httpx.URL(target.url if isinstance(target, Workflow) else target.base_url)
     except httpx.InvalidURL:
         return None
     if url.scheme not in DEFAULT_PORTS or not url.raw_host:
         return None
-    return url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[url.scheme]
+    return url.raw_scheme, url.raw_host, url.port or DEFAULT_PORTS[url.scheme]
 
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:

@@ -57,6 +57,33 @@ class Listener:
         self._server.close()
 
 
+class HttpListener(Listener):
+    """A keep-alive HTTP/1.1 server that answers `{}` to each request and notes the
+    client end of the connection each request came on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests_from: list[tuple[str, int]] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        self.peers.append(peer)
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:  # the client closed the connection
+                return
+            lines = head.lower().split(b"\r\n")
+            sizes = [
+                int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length:")
+            ]
+            await reader.readexactly(sum(sizes))
+            self.requests_from.append(peer)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                         b"content-length: 2\r\n\r\n{}")  # fmt: skip
+            await writer.drain()
+
+
 async def until(probe: Callable[[], object], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not probe():
@@ -154,6 +181,30 @@ def test_connections_are_opened_ahead_per_call_to_each_target_that_can_be_read()
         await until(lambda: listener.accepted >= 4)
 
         assert listener.accepted == 4
+        probe.close()
+        await clients.aclose()
+        await listener.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_call_goes_out_on_a_connection_opened_ahead_and_one_kept_alive_counts():
+    async def scenario() -> None:
+        listener = HttpListener()
+        port = await listener.start()
+        clients = Clients(timeout_seconds=5, max_connections=10)
+        agent = Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+        await clients.open_ahead([agent])
+        await until(lambda: listener.accepted == 1)
+
+        answer = await clients.next().post(agent.base_url, content=b"{}")
+        assert answer.json() == {}
+        assert listener.requests_from == listener.peers  # on the connection opened ahead
+
+        await clients.open_ahead([agent])  # the pool keeps that one alive, idle: enough
+        _, probe = await asyncio.open_connection(HOST, port)  # accepted after any before
+        await until(lambda: listener.accepted >= 2)
+        assert listener.accepted == 2
         probe.close()
         await clients.aclose()
         await listener.stop()
