@@ -20,6 +20,7 @@ and picks a new one up within seconds, without a restart.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -31,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from core import credentials
 from core.config import Settings, get_settings
@@ -41,6 +43,7 @@ from core.models import utcnow
 from core.webhooks import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
 
 log = logging.getLogger("planner.webhook")
+DELIVERIES = "/webhooks/composio"
 SECRET_CACHE_SECONDS = 5.0
 NOT_SET_UP = "webhook not set up yet"
 
@@ -116,40 +119,75 @@ def _is_json(content_type: str) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-async def _body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes the limit."""
-    declared = request.headers.get("content-length", "")
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name, decoded as Starlette does (latin-1); the
+    first of a repeated one."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
+
+
+async def _body(headers: dict[str, str], receive: Receive) -> bytes | None:
+    """The request body, refused with 413 as soon as it passes the limit; None when the
+    client went away before sending it all."""
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise Rejected(413, "body larger than 1 MiB")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise Rejected(413, "body larger than 1 MiB")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-async def receive_composio(request: Request) -> JSONResponse:
+async def _answer(send: Send, status: int, content: dict[str, str]) -> None:
+    """A JSON answer, rendered as Starlette's JSONResponse renders it."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    encoded = body.encode()
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(encoded)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": encoded})
+
+
+async def receive_composio(scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /webhooks/composio, as a plain ASGI app: the hot path of the process, so it
+    builds no request or response objects and passes through no middleware."""
+    state = web.state
     try:
-        if not _is_json(request.headers.get("content-type", "")):
+        headers = _headers(scope)
+        if not _is_json(headers.get("content-type", "")):
             raise Rejected(415, "content-type must be application/json")
-        body = await _body(request)
-        secret = await request.app.state.secret.current()
+        body = await _body(headers, receive)
+        if body is None:
+            return
+        secret = await state.secret.current()
         if not secret:
             raise Rejected(401, NOT_SET_UP)
-        event_id = verify(secret, request.headers, body, time.time())
+        event_id = verify(secret, headers, body, time.time())
         envelope = parse(body)
     except Rejected as refusal:
         if str(refusal) != NOT_SET_UP:  # said once, when the secret was found missing
             log.warning("refused delivery: %s %s", refusal.status, refusal)
-        return JSONResponse({"error": str(refusal)}, status_code=refusal.status)
+        await _answer(send, refusal.status, {"error": str(refusal)})
+        return
     try:
-        stored = await request.app.state.inbox.store(event_id, envelope, utcnow())
+        stored = await state.inbox.store(event_id, envelope, utcnow())
     except Exception:  # whatever the database said, this delivery is not stored
         log.exception("could not store event %s", event_id)
-        return JSONResponse({"error": "could not store the event; try again"}, status_code=503)
-    return JSONResponse({"status": "accepted" if stored else "duplicate", "id": event_id})
+        await _answer(send, 503, {"error": "could not store the event; try again"})
+        return
+    await _answer(send, 200, {"status": "accepted" if stored else "duplicate", "id": event_id})
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -168,10 +206,16 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(
-    routes=[
-        Route("/webhooks/composio", receive_composio, methods=["POST"]),
-        Route("/healthz", healthz),
-    ],
-    lifespan=lifespan,
-)
+web = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Deliveries straight to `receive_composio`; anything else (the health check, the
+    lifespan, unknown paths) to Starlette."""
+    if scope["type"] == "http" and scope["path"] == DELIVERIES:
+        if scope["method"] == "POST":
+            await receive_composio(scope, receive, send)
+        else:
+            await _answer(send, 405, {"error": "method not allowed: POST a Composio event"})
+        return
+    await web(scope, receive, send)
