@@ -147,6 +147,19 @@ def test_bad_deliveries_get_their_status_and_store_nothing(settings, webhook, la
     assert get(webhook.removesuffix("/webhooks/composio") + "/healthz").status_code == 200
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_another_method_on_the_delivery_path_is_405_and_stores_nothing(settings, webhook, method):
+    body, webhook_id = event_body()
+    answer = httpx.request(method, webhook, content=body, headers=signed(body, webhook_id))
+    assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
+    assert answer.json() == {"error": "method not allowed: POST a Composio event"}
+    assert count(settings) == 0
+
+
+def test_an_unknown_path_is_404(webhook):
+    assert httpx.post(webhook + "/extra", content=b"{}").status_code == 404
+
+
 def test_a_flood_of_bad_requests_leaves_the_inbox_empty(settings, webhook):
     body, webhook_id = event_body()
     bad = signed(body, webhook_id, secret="guess")

@@ -1,4 +1,4 @@
-"""The webhook process (Starlette on uvicorn): Composio deliveries into the inbox.
+"""The webhook process (uvicorn): Composio deliveries into the inbox.
 
 `POST /webhooks/composio` verifies, stores and hands the event to the worker; it never
 runs anything itself. Concurrent deliveries share one transaction (group commit).
@@ -9,8 +9,8 @@ is not a Composio event (not `composio.*`, a field of the wrong type, NaN, a NUL
 lone surrogate), 503 when the database refuses this row (the others of its transaction
 are stored) or the stored secret cannot be read, else 200 once the event row is committed —
 also, as "duplicate", for a repeated `webhook-id` (stores nothing new) or the same event
-announced again (kept as `duplicate`, starts nothing). `GET /healthz` says whether the
-database answers.
+announced again (kept as `duplicate`, starts nothing); 405 for another method.
+`GET /healthz` (Starlette, like the lifespan) says whether the database answers.
 
 The signing secret is COMPOSIO_WEBHOOK_SECRET when set, else the one *Connect* stored
 (Settings → Composio, or `planner composio connect`); the process starts without either
@@ -24,7 +24,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
@@ -148,14 +148,16 @@ async def _body(headers: dict[str, str], receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, content: dict[str, str]) -> None:
+async def _answer(
+    send: Send, status: int, content: dict[str, str], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     """A JSON answer, rendered as Starlette's JSONResponse renders it."""
     body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     encoded = body.encode()
     await send({
         "type": "http.response.start", "status": status,
         "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(encoded)).encode())],
+                    (b"content-length", str(len(encoded)).encode()), *headers],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": encoded})
 
@@ -216,6 +218,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "POST":
             await receive_composio(scope, receive, send)
         else:
-            await _answer(send, 405, {"error": "method not allowed: POST a Composio event"})
+            refusal = {"error": "method not allowed: POST a Composio event"}
+            await _answer(send, 405, refusal, [(b"allow", b"POST")])
         return
     await web(scope, receive, send)
