@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 from dotenv import load_dotenv
 
@@ -28,6 +29,21 @@ def is_own_variable(name: str) -> bool:
     return upper in OWN_VARIABLES or upper.startswith(OWN_PREFIXES)
 
 
+T = TypeVar("T", int, float)
+# Upper bounds of the numeric settings: beyond them a value is a typo, and it would
+# overflow a date or take all the memory (a pool per few calls in flight) instead.
+A_DAY = 86_400
+MAXIMUM = {
+    "PLANNER_MAX_RETRIES": 100,
+    "PLANNER_RETRY_BASE_SECONDS": A_DAY,
+    "PLANNER_MISFIRE_GRACE_SECONDS": 365 * A_DAY,
+    "PLANNER_HTTP_TIMEOUT_SECONDS": A_DAY,
+    "PLANNER_LEASE_MARGIN_SECONDS": A_DAY,
+    "PLANNER_INBOX_DAYS": 36_500,
+    "PLANNER_MAX_IN_FLIGHT": 100_000,
+}
+
+
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -38,7 +54,7 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return _at_most(name, value)
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
@@ -49,8 +65,14 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
+    if not value > 0:  # NaN too
+        raise ConfigError(f"{name} must be greater than 0, got {raw}")
+    return _at_most(name, value)
+
+
+def _at_most(name: str, value: T) -> T:
+    if value > MAXIMUM[name]:
+        raise ConfigError(f"{name} must be at most {MAXIMUM[name]:,}, got {value}")
     return value
 
 

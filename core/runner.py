@@ -26,6 +26,7 @@ from core.models import ActionOwner, Agent, Run, RunSource, Workflow
 # eta tasks up to 1.5 s late, and a thousand runs take a few tenths of a second to
 # prepare, so the dispatcher submits them 3 s ahead (core.dispatch.SUBMIT_AHEAD).
 EARLY_START = timedelta(seconds=4)
+MAX_BACKOFF_SECONDS = 86_400.0
 # Runs that exist because of the owner's schedule or subscription, not a person's request:
 # they do not start once the owner is paused.
 AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
@@ -75,8 +76,10 @@ class Claims:
 
 
 def retry_delay(retry_number: int, base_seconds: float) -> float:
-    """Seconds before the n-th retry: base·2^(n-1), with ±20% jitter against stampedes."""
-    return base_seconds * 2 ** (retry_number - 1) * random.uniform(0.8, 1.2)
+    """Seconds before the n-th retry: base·2^(n-1), at most a day (a doubling without
+    end would overflow a date), with ±20% jitter against stampedes."""
+    backoff = base_seconds * 2.0 ** min(retry_number - 1, 64)
+    return min(backoff, MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
 
 
 def lease_length(settings: Settings) -> timedelta:

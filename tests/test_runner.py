@@ -474,6 +474,11 @@ def test_retry_delay_doubles_with_jitter():
         assert base * 0.8 <= min(delays) < max(delays) <= base * 1.2
 
 
+def test_retry_delay_stops_doubling_at_a_day():
+    delays = [retry_delay(retry, 30) for retry in (13, 50, 100, 5000)]
+    assert all(0.8 * 86_400 <= delay <= 1.2 * 86_400 for delay in delays)
+
+
 def waiting_for_a_turn(settings) -> int:
     """How many PostgreSQL sessions wait for an advisory lock (a turn) right now."""
     with open_session(settings.database_url) as session:
