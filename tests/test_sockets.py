@@ -7,7 +7,7 @@ import asyncio
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -91,10 +91,35 @@ async def until(probe: Callable[[], object], timeout: float = 10) -> None:
         await asyncio.sleep(0.01)  # polling a condition, with a deadline
 
 
-def test_a_call_takes_a_connection_opened_ahead_instead_of_opening_its_own():
-    async def scenario() -> None:
-        listener = Listener()
+def against(listener: Listener, scenario: Callable[[Listener, int], Awaitable[None]]) -> None:
+    """Run `scenario(listener, port)` on an event loop of its own, the listener started."""
+
+    async def main() -> None:
         port = await listener.start()
+        try:
+            await scenario(listener, port)
+        finally:
+            await listener.stop()
+
+    asyncio.run(main())
+
+
+def agent_at(port: int) -> Agent:
+    return Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+
+
+async def accepted_after(listener: Listener, port: int, count: int) -> int:
+    """How many connections the listener accepted once it accepted `count` and then one
+    of ours (accepted after any opened before it)."""
+    await until(lambda: listener.accepted >= count)
+    _, probe = await asyncio.open_connection(HOST, port)
+    await until(lambda: listener.accepted >= count + 1)
+    probe.close()
+    return listener.accepted - 1
+
+
+def test_a_call_takes_a_connection_opened_ahead_instead_of_opening_its_own():
+    async def scenario(listener: Listener, port: int) -> None:
         backend = AsyncioBackend()
         await backend.open_ahead(HOST, port, 3)
         await until(lambda: listener.accepted == 3)
@@ -108,16 +133,13 @@ def test_a_call_takes_a_connection_opened_ahead_instead_of_opening_its_own():
         assert ends[3] not in opened_ahead
         for stream in streams:
             await stream.aclose()
-        await listener.stop()
 
-    asyncio.run(scenario())
+    against(Listener(), scenario)
 
 
 @pytest.mark.parametrize("greeting", ["hang up", "reset", "speak first"])
 def test_a_connection_its_server_closed_reset_or_answered_is_not_taken(greeting):
-    async def scenario() -> None:
-        listener = Listener(greeting)
-        port = await listener.start()
+    async def scenario(listener: Listener, port: int) -> None:
         backend = AsyncioBackend()
         await backend.open_ahead(HOST, port, 1)
         await until(lambda: listener.closed_by_us == 1)
@@ -128,32 +150,26 @@ def test_a_connection_its_server_closed_reset_or_answered_is_not_taken(greeting)
         await until(lambda: listener.accepted == 2)
         assert stream is not spare
         await stream.aclose()
-        await listener.stop()
 
-    asyncio.run(scenario())
+    against(Listener(greeting), scenario)
 
 
 def test_connections_opened_ahead_are_closed_with_the_clients():
-    async def scenario() -> None:
-        listener = Listener()
-        port = await listener.start()
+    async def scenario(listener: Listener, port: int) -> None:
         clients = Clients(timeout_seconds=5, max_connections=10)
-        agent = Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+        agent = agent_at(port)
         await clients.open_ahead([agent, agent])
         await until(lambda: listener.accepted == 2)
 
         await clients.aclose()
 
         await until(lambda: listener.closed_by_client == 2)
-        await listener.stop()
 
-    asyncio.run(scenario())
+    against(Listener(), scenario)
 
 
 def test_connections_opened_ahead_and_not_taken_are_closed():
-    async def scenario() -> None:
-        listener = Listener()
-        port = await listener.start()
+    async def scenario(listener: Listener, port: int) -> None:
         backend = AsyncioBackend(spare_seconds=0.2)
         await backend.open_ahead(HOST, port, 2)
         await until(lambda: listener.closed_by_client == 2)
@@ -161,39 +177,29 @@ def test_connections_opened_ahead_and_not_taken_are_closed():
         stream = await backend.connect_tcp(HOST, port)
         await until(lambda: listener.accepted == 3)
         await stream.aclose()
-        await listener.stop()
 
-    asyncio.run(scenario())
+    against(Listener(), scenario)
 
 
 def test_connections_are_opened_ahead_per_call_to_each_target_that_can_be_read():
-    async def scenario() -> None:
-        listener = Listener()
-        port = await listener.start()
+    async def scenario(listener: Listener, port: int) -> None:
         clients = Clients(timeout_seconds=5, max_connections=10)
-        agent = Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+        agent = agent_at(port)
         workflow = Workflow(name="Digest", url=f"http://{HOST}:{port}/hooks/digest")
         unreadable = Workflow(name="Broken", url="http://exa mple.com:99999/")
 
         await clients.open_ahead([agent, agent, workflow, unreadable])
-        await until(lambda: listener.accepted >= 3)
-        _, probe = await asyncio.open_connection(HOST, port)  # accepted after those before
-        await until(lambda: listener.accepted >= 4)
 
-        assert listener.accepted == 4
-        probe.close()
+        assert await accepted_after(listener, port, 3) == 3
         await clients.aclose()
-        await listener.stop()
 
-    asyncio.run(scenario())
+    against(Listener(), scenario)
 
 
 def test_a_call_goes_out_on_a_connection_opened_ahead_and_one_kept_alive_counts():
-    async def scenario() -> None:
-        listener = HttpListener()
-        port = await listener.start()
+    async def scenario(listener: Listener, port: int) -> None:
         clients = Clients(timeout_seconds=5, max_connections=10)
-        agent = Agent(name="Assistant", base_url=f"http://{HOST}:{port}/v1", model="m")
+        agent = agent_at(port)
         await clients.open_ahead([agent])
         await until(lambda: listener.accepted == 1)
 
@@ -202,11 +208,7 @@ def test_a_call_goes_out_on_a_connection_opened_ahead_and_one_kept_alive_counts(
         assert listener.requests_from == listener.peers  # on the connection opened ahead
 
         await clients.open_ahead([agent])  # the pool keeps that one alive, idle: enough
-        _, probe = await asyncio.open_connection(HOST, port)  # accepted after any before
-        await until(lambda: listener.accepted >= 2)
-        assert listener.accepted == 2
-        probe.close()
+        assert await accepted_after(listener, port, 1) == 1
         await clients.aclose()
-        await listener.stop()
 
-    asyncio.run(scenario())
+    against(HttpListener(), scenario)
