@@ -196,4 +196,6 @@ def test_a_stopping_worker_hands_runs_back_to_the_queue_not_to_itself(settings):
 
     [message] = queue.huey.pending()
     assert (message.name, message.args) == ("start_runs", ([12345],))
+    queue.finish_calls()  # as huey does on the way out: the heartbeat stops too
     queue.flight.close()
+    wait_until(lambda: "heartbeat" not in {t.name for t in threading.enumerate()}, what="stop")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import resource
 import threading
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +86,7 @@ class HueyRunQueue:
         self._threaded = settings.executor == "thread"
         self._consumer_started = False  # huey started this process as a consumer: it executes
         self._heartbeat_lock = threading.Lock()
+        self._stopping = threading.Event()
         huey.on_startup()(self.start_heartbeat)
         huey.on_shutdown()(self.finish_calls)
         huey.periodic_task(crontab(), name="tick")(self.dispatcher_tick)
@@ -110,7 +110,8 @@ class HueyRunQueue:
 
     def finish_calls(self) -> None:
         """On a graceful stop (huey calls this in each worker thread): the open calls end
-        and are recorded; runs not started go back to the queue."""
+        and are recorded; runs not started go back to the queue; the heartbeat stops."""
+        self._stopping.set()
         self.flight.drain(self.settings.http_timeout_seconds)
 
     def start_due_runs(self, run_ids: list[int]) -> None:
@@ -134,12 +135,12 @@ class HueyRunQueue:
     def _beat_forever(self) -> None:
         """Each process beats on its own: whichever process takes the shared periodic
         tick beats too, but that alone cannot tell how many processes are up."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 beat(self.settings, worker_name(), utcnow())
             except sa.exc.SQLAlchemyError as error:
                 log.warning("heartbeat not written: %s", error)
-            time.sleep(HEARTBEAT_SECONDS)  # a timer, between beats
+            self._stopping.wait(HEARTBEAT_SECONDS)  # a timer between beats, cut short by a stop
 
     def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
         now = eta is None or eta <= utcnow()
