@@ -36,6 +36,9 @@ BATCH = 500
 # A due group is claimed this long before its moment, as of the moment (its start and
 # lease count from then): when the moment comes, only its calls are left to make.
 CLAIM_AHEAD = timedelta(seconds=1)
+# A stop waits this long beyond the call timeout: a group claimed before the stop opens its
+# calls up to CLAIM_AHEAD after it, and their outcomes must still be written.
+STOP_MARGIN_SECONDS = CLAIM_AHEAD.total_seconds() + 5.0
 # Calls opened before the loop lets them connect: a thousand opened at once would each
 # wait for all the others' set-up before the first request leaves.
 WAVE = 20
@@ -86,9 +89,12 @@ class Flight:
         for ended in self.submit(run_ids):
             ended.wait()
 
-    def drain(self, timeout: float) -> None:
-        """Take nothing more; wait up to `timeout` for the open calls to end and be
-        recorded. Runs not yet started go back to the queue for another worker."""
+    def drain(self, timeout: float | None = None) -> None:
+        """Take nothing more; wait up to `timeout` (by default as long as a call claimed
+        before this takes, and its record) for the open calls to end and be recorded.
+        Runs not yet started go back to the queue for another worker."""
+        if timeout is None:
+            timeout = self.settings.http_timeout_seconds + STOP_MARGIN_SECONDS
         if self._loop is None or not self._loop.is_running():
             return
         finished = asyncio.run_coroutine_threadsafe(self._drain(), self._loop)

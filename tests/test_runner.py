@@ -414,6 +414,31 @@ def test_a_run_due_shortly_is_claimed_ahead_as_of_its_moment_and_called_then(
     assert call.at >= due.timestamp()
 
 
+def test_a_stop_just_before_the_moment_records_the_calls_claimed_for_it(
+    settings, session, agent, target, queue
+):
+    """The stop comes after the claim a second ahead; the call then starts at the moment and
+    takes nearly its whole timeout: the stop waits for it and its record."""
+    settings = replace(settings, http_timeout_seconds=2)
+    target.delay = 1.5
+    due = utcnow() + timedelta(seconds=2)
+    run = queued_run(session, chat_job(session), due)
+    flight = Flight(settings, queue)
+    flight.submit([run.id])
+
+    def status() -> str:
+        with open_session(settings.database_url) as fresh:
+            return fresh.get(Run, run.id).status
+
+    wait_until(lambda: status() == RunStatus.running, what="the claim ahead")
+    flight.drain()  # SIGTERM; the process ends when this returns
+    recorded = status()
+    flight.close()
+
+    assert recorded == RunStatus.succeeded
+    assert len(target.received()) == 1
+
+
 def test_a_scheduled_run_of_a_paused_job_is_skipped(settings, session, agent, target, queue):
     job = chat_job(session)
     run = queued_run(session, job)

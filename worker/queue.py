@@ -112,7 +112,7 @@ class HueyRunQueue:
         """On a graceful stop (huey calls this in each worker thread): the open calls end
         and are recorded; runs not started go back to the queue; the heartbeat stops."""
         self._stopping.set()
-        self.flight.drain(self.settings.http_timeout_seconds)
+        self.flight.drain()
 
     def start_due_runs(self, run_ids: list[int]) -> None:
         """A due moment's runs, or runs submitted now: this process's flight takes them."""
