@@ -23,8 +23,9 @@ import httpcore
 
 # A connection opened ahead is kept this long for a call, then closed.
 SPARE_SECONDS = 5.0
-# Connections being opened ahead at once: a listener's queue of connections not yet
-# accepted is often about a hundred long, and a connection beyond it waits a second.
+# Connections to one host being opened ahead at once for one group of calls: a listener's
+# queue of connections not yet accepted is often about a hundred long, and a connection
+# beyond it waits a second.
 OPENING_AHEAD = 100
 
 # What httpcore asks a stream about, and where an asyncio transport keeps it.
