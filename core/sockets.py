@@ -78,16 +78,17 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return self
 
     def is_fresh(self) -> bool:
-        """Open both ways, nothing received: a connection opened ahead that a request can
-        still be the first thing on (not one its server reset, closed or answered early)."""
+        """Open both ways, nothing received: a connection a request can still be the first
+        thing on (not one its server reset, closed or answered early) — a spare opened
+        ahead, or an idle kept-alive one."""
         reader = self._reader
         # StreamReader has no public way to tell whether bytes wait in it.
         unread = bool(reader._buffer)
         return not (self._writer.is_closing() or reader.exception() or reader.at_eof() or unread)
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # an idle kept-alive connection the server has closed
-            return self._reader.at_eof()
+        if info == "is_readable":  # httpcore drops an idle kept-alive connection if so
+            return not self.is_fresh()
         name = EXTRA_INFO.get(info)
         return None if name is None else self._writer.get_extra_info(name)
 
