@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -119,6 +119,7 @@ def test_after_downtime_one_catch_up_run_and_one_missed_entry(
     job.next_run_at -= timedelta(minutes=10)  # as if no worker ran for ten minutes
     session.add(job)
     session.commit()
+    first_missed = job.next_run_at
 
     consumer(misfire_grace_seconds=0)
 
@@ -131,7 +132,16 @@ def test_after_downtime_one_catch_up_run_and_one_missed_entry(
     [catch_up] = [run for run in runs if run.source == "catch_up"]
     [missed] = [run for run in runs if run.status == "missed"]
     assert catch_up.status == "succeeded"
-    assert missed.output["missed_occurrences"] == 9
+    # Every occurrence from the first missed one up to the catch-up run is counted once: nine,
+    # or ten if a minute began between planning the job and the worker's first tick.
+    last_missed = datetime.fromisoformat(missed.output["last"])
+    assert datetime.fromisoformat(missed.output["first"]) == first_missed
+    assert catch_up.scheduled_for == last_missed + timedelta(minutes=1)
+    assert catch_up.scheduled_for >= first_missed + timedelta(minutes=9)
+    assert (
+        missed.output["missed_occurrences"]
+        == (last_missed - first_missed) // timedelta(minutes=1) + 1
+    )
     calls = [r.body["source"]["type"] for r in target.received("/hooks/analyze")]
     assert calls.count("catch_up") == 1 and "run_now" not in calls
     assert len(calls) <= 3, f"no burst of replays: {calls}"
