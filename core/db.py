@@ -44,6 +44,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A multi-row insert's statement journal in memory, not a file created and deleted in
+    # /var/tmp by every group commit of the webhook.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import func, select
 
 from core import composio_setup, credentials, triggers
-from core.db import read_session
+from core.db import get_engine, read_session
 from core.db import session as open_session
 from core.envelope import parse
 from core.models import Run, WebhookEvent, utcnow
@@ -405,3 +405,12 @@ def test_a_row_the_database_refuses_fails_alone_in_its_batch(settings):
     assert first.result(timeout=30) is False
     assert bad.exception(timeout=30) is not None
     assert count(settings) == 1 + len(good)
+
+
+def test_a_group_commit_keeps_its_temporary_data_in_memory(settings):
+    """A multi-row insert's statement journal would otherwise be a file that every batch
+    creates and deletes in /var/tmp."""
+    if get_engine(settings.database_url).dialect.name != "sqlite":
+        pytest.skip("a SQLite setting")
+    with get_engine(settings.database_url).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
