@@ -20,6 +20,7 @@ from sqlmodel import Session
 from cli.events import cmd_composio, cmd_events, cmd_triggers
 from cli.output import emit, lines, read_secret, task_queue
 from cli.parser import build_parser
+from cli.setup_file import cmd_export, cmd_import
 from core import agents, credentials, jobs, runs, schedule, secrets
 from core.agents import row_json
 from core.config import Settings, get_settings
@@ -277,6 +278,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "events": cmd_events,
     "composio": cmd_composio,
     "secrets": cmd_secrets,
+    "export": cmd_export,
+    "import": cmd_import,
 }
 
 

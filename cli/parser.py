@@ -218,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", help="re-encrypt stored keys with the first key in PLANNER_SECRET_KEY"
     )
 
+    commands.add_parser(
+        "export", help="print agents, workflows, jobs and triggers as YAML (no secrets)"
+    )
+    setup = commands.add_parser(
+        "import", help="create or change agents, workflows, jobs and triggers from a YAML file"
+    )
+    setup.add_argument("file", help="a file written by 'planner export' ('-': standard input)")
+    setup.add_argument(
+        "--dry-run", action="store_true", help="say what would change, change nothing"
+    )
+    _json_flag(setup)
+
     cron = commands.add_parser("cron", help="check a cron expression and show its next runs")
     cron.add_argument("expression")
     cron.add_argument("--timezone")

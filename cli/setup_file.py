@@ -1,0 +1,55 @@
+"""`planner export` and `planner import FILE [--dry-run]`: a setup as one YAML file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from cli.output import emit, task_queue
+from core import setup_file
+from core.config import Settings
+from core.db import read_session
+from core.db import session as open_session
+from core.errors import PlannerError, ValidationError
+from core.models import utcnow
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
+    with read_session(settings.database_url) as session:
+        document = setup_file.export_setup(session)
+    sys.stdout.write(setup_file.dump(document))
+
+
+def _read(name: str) -> str:
+    """The file's text ('-': standard input)."""
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as error:
+        raise PlannerError(f"Cannot read {name}: {error.strerror or error}.") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"{name} is not UTF-8 text; nothing was changed.") from None
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
+    document = setup_file.read_setup(_read(args.file))
+    now = utcnow()
+    outcome = setup_file.check_setup(settings.database_url, document, settings, now)
+    if not args.dry_run:
+        with open_session(settings.database_url) as session:
+            outcome = setup_file.import_setup(session, document, settings, task_queue(), now)
+    counts = {verb: sum(c.verb == verb for c in outcome.changes)
+              for verb in ("created", "updated", "unchanged")}  # fmt: skip
+    summary = ", ".join(f"{n} {verb}" for verb, n in counts.items())
+    ending = "Dry run: nothing was changed" if args.dry_run else "Imported"
+    emit(
+        args,
+        {"dry_run": args.dry_run, "changes": [asdict(c) for c in outcome.changes],
+         "notes": outcome.notes},
+        lambda: "\n".join([*(str(c) for c in outcome.changes), f"{ending} ({summary})."]),
+    )  # fmt: skip
+    for note in outcome.notes:
+        print(f"planner: note: {note}", file=sys.stderr)

@@ -1,0 +1,365 @@
+"""A whole setup as one YAML file: agents, workflows, jobs and triggers, to move it between
+machines (`planner export`, `planner import`).
+
+Things refer to each other by name, never by id, and no secret leaves: an agent's or a
+workflow's pasted key stays where it was (the file only says there was one), and the
+environment variables named by `api_key_env` or `auth_env` are set on each machine.
+Importing creates what is new and changes what differs, by name, through the same
+functions as the CLI and the dashboard, so a file is held to the same rules. It is first
+applied in a transaction that is rolled back (`--dry-run` stops there): a file with one
+bad entry changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+from sqlmodel import Session, select
+
+from core import agents, jobs, triggers
+from core.config import Settings
+from core.db import get_engine
+from core.errors import PlannerError, ValidationError
+from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Status, Workflow
+from core.owners import name_key
+from core.queue import RunQueue
+
+FORMAT = 1
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+SECTIONS = ("agents", "workflows", "jobs", "triggers")
+TEXT, NUMBER, SWITCH, OBJECT = (str,), (int, type(None)), (bool,), (dict,)
+# The fields an entry of each section may have, with the types YAML may give them.
+FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "agents": {"name": TEXT, "backend": TEXT, "url": TEXT, "model": TEXT, "system_prompt": TEXT,
+               "api_key_env": TEXT, "max_concurrency": NUMBER, "pasted_key": SWITCH},
+    "workflows": {"name": TEXT, "url": TEXT, "auth_env": TEXT, "max_concurrency": NUMBER,
+                  "pasted_key": SWITCH},
+    "jobs": {"name": TEXT, "agent": TEXT, "schedule": TEXT, "timezone": TEXT, "chat": TEXT,
+             "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
+             "paused": SWITCH},
+    "triggers": {"name": TEXT, "agent": TEXT, "event": TEXT, "filters": OBJECT,
+                 "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT,
+                 "paused": SWITCH},
+}  # fmt: skip
+SINGULAR = {"agents": "agent", "workflows": "workflow", "jobs": "job", "triggers": "trigger"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What importing did (or would do) to one entry."""
+
+    section: str
+    name: str
+    verb: str  # "created", "updated" or "unchanged"
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        changed = f": {', '.join(self.fields)}" if self.fields else ""
+        return f"{self.verb} {SINGULAR[self.section]} {self.name!r}{changed}"
+
+
+@dataclass
+class Outcome:
+    changes: list[Change] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+# Export
+
+
+def _by_id(session: Session, model: type[Agent] | type[Workflow]) -> dict[int, str]:
+    return {row.id: row.name for row in session.exec(select(model))}
+
+
+def _action(owner: ActionOwner, workflows: dict[int, str], with_input: bool) -> dict[str, Any]:
+    if owner.action == ActionKind.chat:
+        return {"chat": owner.config.get("template", ""),
+                "thread": owner.config.get("thread", "new")}  # fmt: skip
+    action = {"workflow": workflows.get(owner.config.get("workflow_id"), "")}
+    return action | ({"input": owner.config.get("input", {})} if with_input else {})
+
+
+def agent_entry(agent: Agent) -> dict[str, Any]:
+    entry = {
+        "name": agent.name, "backend": str(agent.backend), "url": agent.base_url,
+        "model": agent.model, "system_prompt": agent.system_prompt,
+        "api_key_env": agent.api_key_env, "max_concurrency": agent.max_concurrency,
+    }  # fmt: skip
+    return entry | ({"pasted_key": True} if agent.api_key_secret else {})
+
+
+def workflow_entry(workflow: Workflow) -> dict[str, Any]:
+    entry = {"name": workflow.name, "url": workflow.url, "auth_env": workflow.auth_env,
+             "max_concurrency": workflow.max_concurrency}  # fmt: skip
+    return entry | ({"pasted_key": True} if workflow.auth_secret else {})
+
+
+def job_entry(job: ScheduledJob, names: dict[int, str], workflows: dict[int, str]) -> dict:
+    return {
+        "name": job.name, "agent": names[job.agent_id], "schedule": job.schedule,
+        "timezone": job.timezone, **_action(job, workflows, with_input=True),
+        "misfire": str(job.misfire_policy), "paused": job.status == Status.paused,
+    }  # fmt: skip
+
+
+def trigger_entry(trigger: EventTrigger, names: dict[int, str], workflows: dict[int, str]) -> dict:
+    return {
+        "name": trigger.name, "agent": names[trigger.agent_id], "event": trigger.event,
+        "filters": trigger.filters, "user_id": trigger.user_id,
+        **_action(trigger, workflows, with_input=False),
+        "paused": trigger.status == Status.paused,
+    }  # fmt: skip
+
+
+def export_setup(session: Session) -> dict[str, Any]:
+    """The setup as a document, each section in name order."""
+    names, workflows = _by_id(session, Agent), _by_id(session, Workflow)
+
+    def rows(model: type) -> list:
+        return list(session.exec(select(model).order_by(model.name)))
+
+    return {
+        "planner": FORMAT,
+        "agents": [agent_entry(a) for a in rows(Agent)],
+        "workflows": [workflow_entry(w) for w in rows(Workflow)],
+        "jobs": [job_entry(j, names, workflows) for j in rows(ScheduledJob)],
+        "triggers": [trigger_entry(t, names, workflows) for t in rows(EventTrigger)],
+    }
+
+
+def dump(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+
+
+# Reading a file
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without aliases and at most MAX_DEPTH levels deep: a setup needs neither,
+    a few nested aliases make a small file expand to billions of values, and deep nesting
+    exhausts Python's stack."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        if self.depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def read_setup(text: str) -> dict[str, list[dict[str, Any]]]:
+    """The sections of a setup file, each entry checked for its fields and their types;
+    a ValidationError that says where, else."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ValidationError("The file is larger than 10 MiB; that is no Planner setup.")
+    try:
+        document = yaml.load(text, Loader=_PlainLoader)  # a SafeLoader: no Python objects
+    except yaml.YAMLError as error:
+        raise ValidationError(f"The file is not valid YAML: {_where(error)}.") from None
+    if not isinstance(document, dict) or document.get("planner") != FORMAT:
+        raise ValidationError(
+            f"This is not a Planner setup file: it must start with 'planner: {FORMAT}' "
+            "(write one with 'planner export')."
+        )
+    unknown = sorted(str(key) for key in document if key not in (*SECTIONS, "planner"))
+    if unknown:
+        raise ValidationError(f"Unknown section {unknown[0]!r}; use {', '.join(SECTIONS)}.")
+    return {section: _entries(document.get(section), section) for section in SECTIONS}
+
+
+def _where(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or "it cannot be read"
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
+def _entries(value: Any, section: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"'{section}' must be a list of {section}.")
+    seen: dict[str, int] = {}
+    for number, entry in enumerate(value, start=1):
+        where = f"{section}, entry {number}"
+        if not isinstance(entry, dict):
+            raise ValidationError(f"{where}: each entry must be a mapping of fields.")
+        if not isinstance(entry.get("name"), str):
+            raise ValidationError(f"{where}: give it a name (text).")
+        where = f"{SINGULAR[section]} {entry['name']!r}"
+        for key, item in entry.items():
+            types = FIELDS[section].get(key)
+            if types is None:
+                known = ", ".join(FIELDS[section])
+                raise ValidationError(f"{where}: unknown field {key!r}; use {known}.")
+            if not isinstance(item, types) or (isinstance(item, bool) and bool not in types):
+                kind = {TEXT: "text", NUMBER: "a whole number or null", SWITCH: "true or false",
+                        OBJECT: "a mapping"}[types]  # fmt: skip
+                raise ValidationError(f"{where}: {key!r} must be {kind}.")
+        key = name_key(entry["name"])
+        if key in seen:
+            raise ValidationError(
+                f"{where} is in the file twice (entries {seen[key]} and {number})."
+            )
+        seen[key] = number
+    return value
+
+
+# Importing
+
+
+def _existing(session: Session, model: type, name: str) -> Any:
+    """The row with this name, case and spaces aside (as names are compared)."""
+    key = name_key(name)
+    return next((row for row in session.exec(select(model)) if name_key(row.name) == key), None)
+
+
+def _differs(entry: dict[str, Any], current: dict[str, Any] | None) -> tuple[str, ...]:
+    """The fields the entry gives that differ from the row as it would be exported."""
+    if current is None:
+        return ()
+    return tuple(k for k, v in entry.items() if k != "pasted_key" and current.get(k) != v)
+
+
+class _Importer:
+    """Applies a checked document section by section, in the order they depend on."""
+
+    def __init__(
+        self, session: Session, settings: Settings, queue: RunQueue | None, now: datetime
+    ) -> None:
+        self.session, self.settings, self.queue, self.now = session, settings, queue, now
+        self.outcome = Outcome()
+
+    def _names(self) -> tuple[dict[int, str], dict[int, str]]:
+        return _by_id(self.session, Agent), _by_id(self.session, Workflow)
+
+    def _record(self, section: str, entry: dict, current: dict | None, save: Callable) -> Any:
+        changed = _differs(entry, current)
+        verb = "created" if current is None else ("updated" if changed else "unchanged")
+        self.outcome.changes.append(Change(section, entry["name"], verb, changed))
+        return save() if verb != "unchanged" else None
+
+    def _key_note(self, section: str, entry: dict, row: Agent | Workflow) -> None:
+        stored = row.api_key_secret if isinstance(row, Agent) else row.auth_secret
+        if entry.get("pasted_key") and not stored:
+            what, secret = ("agent", "API key") if section == "agents" else ("workflow", "token")
+            self.outcome.notes.append(
+                f"{what} {row.name!r} had a pasted {secret} where this file comes from; paste it "
+                f"here too ('planner {section} key {row.name!r}' or the dashboard)."
+            )
+
+    def agent(self, entry: dict[str, Any]) -> None:
+        existing = _existing(self.session, Agent, entry["name"])
+        current = agent_entry(existing) if existing else None
+        merged = (current or {"backend": "openai", "model": "", "system_prompt": "",
+                              "api_key_env": "", "max_concurrency": None}) | entry  # fmt: skip
+        self._record("agents", entry, current, lambda: agents.save_agent(
+            self.session, merged["name"], merged["backend"], merged.get("url", ""),
+            merged["model"], merged["system_prompt"], merged["api_key_env"], existing,
+            max_concurrency=merged["max_concurrency"],
+        ))  # fmt: skip
+        self._key_note("agents", entry, _existing(self.session, Agent, entry["name"]))
+
+    def workflow(self, entry: dict[str, Any]) -> None:
+        existing = _existing(self.session, Workflow, entry["name"])
+        current = workflow_entry(existing) if existing else None
+        merged = (current or {"auth_env": "", "max_concurrency": None}) | entry
+        self._record("workflows", entry, current, lambda: agents.save_workflow(
+            self.session, merged["name"], merged.get("url", ""), merged["auth_env"], existing,
+            max_concurrency=merged["max_concurrency"],
+        ))  # fmt: skip
+        self._key_note("workflows", entry, _existing(self.session, Workflow, entry["name"]))
+
+    def _pause_or_resume(self, row: Any, paused: bool | None, pause: Callable, resume: Callable):
+        if paused is not None and paused != (row.status == Status.paused):
+            (pause if paused else resume)(row.id)
+
+    def job(self, entry: dict[str, Any]) -> None:
+        existing = _existing(self.session, ScheduledJob, entry["name"])
+        current = job_entry(existing, *self._names()) if existing else None
+        given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
+        fields = jobs.JobFields(name=entry["name"] if existing else None, **given)
+        job = self._record("jobs", entry, current, lambda: (
+            jobs.update_job(self.session, existing.id, fields, self.now, self.queue)
+            if existing else jobs.create_job(self.session, entry["name"], fields, self.now,
+                                             self.settings.timezone, self.queue)
+        )) or existing  # fmt: skip
+        self._pause_or_resume(
+            job, entry.get("paused"),
+            lambda ref: jobs.pause_job(self.session, ref, self.now),
+            lambda ref: jobs.resume_job(self.session, ref, self.now, self.queue),
+        )  # fmt: skip
+
+    def trigger(self, entry: dict[str, Any]) -> None:
+        existing = _existing(self.session, EventTrigger, entry["name"])
+        current = trigger_entry(existing, *self._names()) if existing else None
+        given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
+        fields = triggers.TriggerFields(name=entry["name"] if existing else None, **given)
+        settings, now = self.settings, self.now
+        trigger = self._record("triggers", entry, current, lambda: (
+            triggers.update_trigger(self.session, existing.id, fields, settings, now)
+            if existing else triggers.create_trigger(self.session, entry["name"], fields,
+                                                     settings, now)
+        )) or existing  # fmt: skip
+        self._pause_or_resume(
+            trigger, entry.get("paused"),
+            lambda ref: triggers.pause_trigger(self.session, ref, settings, now),
+            lambda ref: triggers.resume_trigger(self.session, ref, settings, now),
+        )  # fmt: skip
+
+    def apply(self, document: dict[str, list[dict[str, Any]]]) -> Outcome:
+        for section in SECTIONS:
+            for entry in document[section]:
+                try:
+                    getattr(self, SINGULAR[section])(entry)
+                except PlannerError as error:  # said with the entry it is about
+                    where = f"{SINGULAR[section]} {entry['name']!r}"
+                    raise ValidationError(
+                        f"{where}: {error}", getattr(error, "field", None)
+                    ) from None
+        return self.outcome
+
+
+def check_setup(
+    database_url: str, document: dict[str, list[dict[str, Any]]], settings: Settings,
+    now: datetime,
+) -> Outcome:  # fmt: skip
+    """What importing would change, found by doing it in a transaction that is rolled
+    back: every rule is checked by the code that applies it. Nothing reaches Composio or
+    the queue."""
+    offline = dataclasses.replace(settings, composio_api_key="")
+    with get_engine(database_url).connect() as connection:
+        outer = connection.begin()
+        try:
+            session = Session(
+                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
+            return _Importer(session, offline, None, now).apply(document)
+        finally:
+            outer.rollback()
+
+
+def import_setup(
+    session: Session, document: dict[str, list[dict[str, Any]]], settings: Settings,
+    queue: RunQueue | None, now: datetime,
+) -> Outcome:  # fmt: skip
+    """Create or change what the document says, by name; check it first with
+    `check_setup` so a bad entry changes nothing."""
+    return _Importer(session, settings, queue, now).apply(document)

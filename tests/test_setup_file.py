@@ -1,0 +1,174 @@
+"""A setup moves between machines as one YAML file: `planner export`, `planner import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlmodel import select
+
+from core.db import read_session
+from core.models import ScheduledJob
+from support.processes import planner
+from tests.conftest import planner_cli, snapshot
+
+
+def ok(settings, *args: str, stdin: str = "") -> str:
+    done = planner(settings, *args, stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def a_setup(settings) -> None:
+    """Two agents (one with a pasted key), a workflow, a chat job, a paused workflow job
+    and a workflow trigger."""
+    ok(settings, "agents", "add", "Assistant", "--url", "http://127.0.0.1:9/v1",
+       "--model", "gpt-4o-mini", "--api-key-env", "OPENAI_API_KEY")  # fmt: skip
+    ok(settings, "agents", "add", "Helper", "--url", "http://127.0.0.1:9/v1", "--model", "m",
+       "--max-concurrency", "2", "--api-key-stdin", stdin="sk-pasted-secret\n")  # fmt: skip
+    ok(settings, "workflows", "add", "analyze-email", "--url", "http://127.0.0.1:9/hook")
+    ok(settings, "jobs", "add", "Morning briefing", "--agent", "Assistant", "--schedule",
+       "0 9 * * 1-5", "--timezone", "Europe/Berlin", "--chat", "Good morning, {date}",
+       "--thread", "continue")  # fmt: skip
+    ok(settings, "jobs", "add", "Weekly report", "--agent", "Helper", "--schedule", "@weekly",
+       "--workflow", "analyze-email", "--input", '{"scope": "week"}',
+       "--misfire", "skip")  # fmt: skip
+    ok(settings, "jobs", "pause", "Weekly report")
+    ok(settings, "triggers", "add", "New mail", "--agent", "Assistant", "--event",
+       "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email")  # fmt: skip
+
+
+def wipe(settings) -> None:
+    for kind, name in [("jobs", "Morning briefing"), ("jobs", "Weekly report"),
+                       ("triggers", "New mail"), ("workflows", "analyze-email"),
+                       ("agents", "Assistant"), ("agents", "Helper")]:  # fmt: skip
+        ok(settings, kind, "rm", name)
+
+
+def job_keys(settings) -> set[str]:
+    with read_session(settings.database_url) as session:
+        return {job.key for job in session.exec(select(ScheduledJob))}
+
+
+def test_a_setup_moves_through_a_file_and_comes_back_the_same(settings, tmp_path: Path):
+    a_setup(settings)
+    exported = ok(settings, "export")
+    assert "sk-pasted-secret" not in exported
+    document = yaml.safe_load(exported)
+    helper = next(a for a in document["agents"] if a["name"] == "Helper")
+    assert helper["pasted_key"] is True and helper["max_concurrency"] == 2
+    [weekly] = [j for j in document["jobs"] if j["name"] == "Weekly report"]
+    assert weekly == {
+        "name": "Weekly report", "agent": "Helper", "schedule": "@weekly", "timezone": "UTC",
+        "workflow": "analyze-email", "input": {"scope": "week"}, "misfire": "skip",
+        "paused": True,
+    }  # fmt: skip
+    old_keys = job_keys(settings)
+    wipe(settings)  # as on a new machine
+
+    path = tmp_path / "planner.yaml"
+    path.write_text(exported)
+    done = planner(settings, "import", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "Imported (6 created, 0 updated, 0 unchanged)."
+    assert "created job 'Weekly report'" in done.stdout
+    assert "agent 'Helper' had a pasted API key" in done.stderr  # and it says how to paste it
+    # the same setup, but for the key, which stays on the machine it was pasted on
+    assert ok(settings, "export") == exported.replace("  pasted_key: true\n", "")
+    assert job_keys(settings).isdisjoint(old_keys)  # thread ids are never handed out again
+
+
+def test_a_dry_run_says_what_would_change_and_changes_nothing(settings, tmp_path: Path):
+    a_setup(settings)
+    path = tmp_path / "planner.yaml"
+    path.write_text(
+        ok(settings, "export")
+        .replace("0 9 * * 1-5", "30 8 * * 1-5")
+        .replace("name: New mail", "name: Incoming mail")
+    )
+    before = snapshot(settings.database_url)
+    output = ok(settings, "import", str(path), "--dry-run").splitlines()
+    assert "updated job 'Morning briefing': schedule" in output
+    assert "created trigger 'Incoming mail'" in output
+    assert "unchanged job 'Weekly report'" in output
+    assert output[-1] == "Dry run: nothing was changed (1 created, 1 updated, 4 unchanged)."
+    assert snapshot(settings.database_url) == before
+
+
+def test_importing_again_changes_only_what_differs(settings, tmp_path: Path):
+    a_setup(settings)
+    path = tmp_path / "planner.yaml"
+    path.write_text(ok(settings, "export"))
+    before = snapshot(settings.database_url)
+    output = ok(settings, "import", str(path)).splitlines()
+    assert output[-1] == "Imported (0 created, 0 updated, 6 unchanged)."
+    assert snapshot(settings.database_url) == before  # not even a changed updated_at
+
+    path.write_text(path.read_text().replace("paused: true", "paused: false"))
+    assert "updated job 'Weekly report': paused" in ok(settings, "import", str(path))
+    assert "[active" in ok(settings, "jobs", "show", "Weekly report")
+
+
+GOOD = """planner: 1
+agents:
+- name: Assistant
+  url: http://127.0.0.1:9/v1
+  model: gpt-4o-mini
+jobs:
+- name: First
+  agent: Assistant
+  schedule: 0 9 * * *
+  chat: Hello
+"""
+REFUSALS = [
+    ("not yaml", "planner: 1\nagents: [\n", "not valid YAML"),
+    ("not a setup", "agents: []\n", "not a Planner setup file"),
+    ("a list", "- planner: 1\n", "not a Planner setup file"),
+    ("another version", "planner: 2\n", "not a Planner setup file"),
+    ("unknown section", "planner: 1\nschedules: []\n", "Unknown section 'schedules'"),
+    ("section not a list", "planner: 1\njobs: {}\n", "'jobs' must be a list"),
+    ("entry not a mapping", "planner: 1\njobs: [First]\n", "jobs, entry 1"),
+    ("no name", "planner: 1\nagents:\n- url: http://x\n", "give it a name"),
+    ("unknown field", GOOD + "  scheduel: '* * * * *'\n", "unknown field 'scheduel'"),
+    ("wrong type", GOOD.replace("chat: Hello", "chat: [Hello]"), "'chat' must be text"),
+    ("a yes for a number", GOOD.replace("model: gpt-4o-mini", "model: m\n  max_concurrency: yes"),
+     "'max_concurrency' must be a whole number or null"),
+    ("twice", GOOD + "- name: first\n  agent: Assistant\n  schedule: '@daily'\n  chat: Hi\n",
+     "in the file twice"),
+    ("bad cron last", GOOD + "- name: Second\n  agent: Assistant\n  schedule: 61 * * * *\n"
+     "  chat: Hi\n", "job 'Second':"),
+    ("unknown agent", GOOD.replace("agent: Assistant", "agent: Nobody"), "no agent named 'Nobody'"),
+    ("unknown workflow", GOOD.replace("chat: Hello", "workflow: none"), "no workflow named 'none'"),
+    ("thread on a workflow", GOOD.replace("chat: Hello", "workflow: analyze\n  thread: new")
+     .replace("jobs:", "workflows:\n- name: analyze\n  url: http://127.0.0.1:9/w\njobs:"),
+     "A thread mode only applies to chat jobs"),
+    ("aliases", "planner: 1\nx: &a [1]\nagents: *a\n", "aliases"),
+    ("too deep", "planner: 1\njobs:\n- name: x\n  input: {a: " + "[" * 5000 + "]" * 5000 + "}\n",
+     "nested more than 64 levels deep"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS]
+)
+def test_a_bad_file_is_refused_with_one_line_and_changes_nothing(
+    settings, monkeypatch, capsys, tmp_path: Path, text: str, message: str
+):
+    path = tmp_path / "planner.yaml"
+    path.write_text(text)
+    before = snapshot(settings.database_url)
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("import", str(path)) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.startswith("planner: ") and error.count("\n") == 1
+    assert snapshot(settings.database_url) == before
+
+
+def test_an_unreadable_file_is_refused(settings, monkeypatch, capsys, tmp_path: Path):
+    (tmp_path / "latin1.yaml").write_bytes("planner: 1\n# caf\xe9\n".encode("latin-1"))
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("import", str(tmp_path / "missing.yaml")) == 2
+        assert "Cannot read" in capsys.readouterr().err
+        assert cli("import", str(tmp_path / "latin1.yaml")) == 2
+        assert "is not UTF-8 text" in capsys.readouterr().err
