@@ -222,6 +222,15 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:
+    if args.action is not None:
+        with open_session(settings.database_url) as session:
+            if args.action == "retry":
+                run = runs.retry_run(session, args.run, task_queue(), utcnow())
+            else:
+                run = runs.cancel_run(session, args.run, utcnow())
+        shown = runs.run_json(run)
+        emit(args, shown, lambda: _run_line(shown))
+        return
     with read_session(settings.database_url) as session:
         found = [
             runs.run_json(r)

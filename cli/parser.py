@@ -203,12 +203,20 @@ def build_parser() -> argparse.ArgumentParser:
     ]
     _owner_commands(commands, "jobs", "job", _job_options, job_verbs)
 
-    runs = commands.add_parser("runs", help="list runs, newest first")
+    runs = commands.add_parser("runs", help="list runs, newest first; retry or cancel one")
     runs.add_argument("--job", help="only this job's runs")
     runs.add_argument("--trigger", help="only this trigger's runs")
     runs.add_argument("--status", help="only runs with this status")
     runs.add_argument("--limit", type=_count, default=50)
     _json_flag(runs)
+    run_actions = runs.add_subparsers(dest="action")
+    for verb, text in [
+        ("retry", "try a failed or cancelled run again now (the same Idempotency-Key)"),
+        ("cancel", "stop a waiting or running run (a running call's answer is not waited for)"),
+    ]:
+        action = run_actions.add_parser(verb, help=text)
+        action.add_argument("run", help="the run's id")
+        _json_flag(action)
 
     _trigger_commands(commands)
     keys = commands.add_parser("secrets", help="the key that encrypts stored keys")

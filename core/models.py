@@ -87,9 +87,12 @@ class RunStatus(StrEnum):
     failed = "failed"
     skipped = "skipped"
     missed = "missed"
+    cancelled = "cancelled"
 
 
-TERMINAL_STATUSES = (RunStatus.succeeded, RunStatus.failed, RunStatus.skipped, RunStatus.missed)
+TERMINAL_STATUSES = (
+    RunStatus.succeeded, RunStatus.failed, RunStatus.skipped, RunStatus.missed, RunStatus.cancelled,
+)  # fmt: skip
 WAITING_STATUSES = (RunStatus.queued, RunStatus.retrying)
 
 

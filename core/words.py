@@ -33,6 +33,7 @@ STATUS_WORDS = {
     RunStatus.failed: "Failed",
     RunStatus.skipped: "Skipped",
     RunStatus.missed: "Missed",
+    RunStatus.cancelled: "Cancelled",
 }
 # What an event of a toolkit says, in the catalog's friendly variable names; used when the
 # event has a value for each of them, else the event type's name is said.
@@ -169,7 +170,7 @@ def run_result(run: Run, between: str = "\n") -> tuple[str, str]:
         return "reply", as_text(run.output, between)
     if run.status in (RunStatus.failed, RunStatus.retrying):
         return "error", error_in_words(run.error)
-    if run.status in (RunStatus.skipped, RunStatus.missed):
+    if run.status in (RunStatus.skipped, RunStatus.missed, RunStatus.cancelled):
         return "why", run.error or ""
     return "", ""
 

@@ -8,8 +8,9 @@ from datetime import datetime
 
 import streamlit as st
 
-from core.models import TERMINAL_STATUSES, Run
+from core.models import TERMINAL_STATUSES, Run, RunStatus
 from core.overview import local_time
+from core.runs import CANCELLABLE, RETRYABLE, cancel_run, retry_run
 from core.words import (
     STATUS_WORDS,
     attempts_in_words,
@@ -18,7 +19,8 @@ from core.words import (
     run_result,
     sent_text,
 )
-from dashboard.context import plain
+from dashboard.context import apply, plain, queue
+from dashboard.context import now as current_time
 
 RESULT_LABELS = {"reply": "Reply", "error": "Error", "why": "Reason"}
 LOG_EXCERPT = 160
@@ -72,6 +74,32 @@ def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
         st.markdown(f"**{RESULT_LABELS[kind]}:**  \n" + lines(text))
     for attempt in attempts_in_words(run):
         st.caption(plain(attempt))
+    _actions(run)
+
+
+def _actions(run: Run) -> None:
+    """Try a failed or cancelled run again; cancel one that waits or runs."""
+    retried = (
+        run.status in RETRYABLE
+        and st.button("Try again", key=f"retry_{run.id}")
+        and apply(lambda session: retry_run(session, run.id, queue(), current_time()))
+    )
+    cancelled = (
+        run.status in CANCELLABLE
+        and st.button("Cancel run", key=f"cancel_{run.id}")
+        and apply(lambda session: cancel_run(session, run.id, current_time()))
+    )
+    if retried:
+        st.session_state.toast = "Trying again — the result shows here when it arrives."
+    elif cancelled:
+        st.session_state.toast = (
+            "Cancelled. The agent may still finish what it was asked; Planner no longer "
+            "waits for its answer."
+            if run.status == RunStatus.running
+            else "Cancelled before it started."
+        )
+    if retried or cancelled:
+        st.rerun()
 
 
 def runs_in_full(runs: list[Run], timezone: str, now: datetime, worker_online: bool) -> None:

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from core import agents, jobs
 from core.jobs import JobFields
 from core.models import utcnow
+from support.fakes import Reply
 from tests.browser.browsing import card
 
 pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
@@ -60,3 +61,26 @@ def test_the_chosen_agent_stays_chosen_on_the_way_back_from_another_page(
     page.get_by_role("link", name="Planner").click()
     expect(page.get_by_role("combobox", name="Agent")).to_have_value("Assistant")
     expect(page.get_by_text("No jobs yet — add one to have Assistant")).to_be_visible()
+
+
+def test_a_failed_run_is_tried_again_and_a_waiting_one_cancelled_from_its_history(
+    page: Page, session, settings, agent, target, consumer
+):
+    target.script("/v1/chat/completions", Reply(500, {"error": "the model is down"}))
+    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Good morning, Berlin!")
+    jobs.create_job(session, "Morning Briefing", fields, utcnow(), "Europe/Berlin")
+    page.reload()
+    briefing = card(page, "Morning Briefing")
+    briefing.get_by_role("button", name="Run now").click()  # no worker yet: it waits
+    briefing.get_by_text("History", exact=True).click()
+    briefing.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_text("Cancelled before it started.").first).to_be_visible()
+    expect(briefing.get_by_text("Latest run: cancelled")).to_be_visible()
+
+    consumer(max_retries=0)
+    briefing.get_by_role("button", name="Run now").click()
+    expect(briefing.get_by_text("Latest run failed")).to_be_visible(timeout=60_000)
+    briefing.get_by_text("History", exact=True).click()
+    briefing.get_by_role("button", name="Try again").first.click()
+    expect(briefing.get_by_role("blockquote")).to_have_text(REPLY, timeout=60_000)
+    assert len(target.received("/v1/chat/completions")) == 2  # the cancelled run never went

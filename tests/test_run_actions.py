@@ -1,0 +1,153 @@
+"""Retry and cancel a run (`planner runs retry|cancel RUN`, the dashboard's buttons), through
+a real worker against an agent that holds each call until the test lets it answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import Session
+
+from core import jobs
+from core.db import read_session
+from core.jobs import JobFields
+from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
+from core.runs import run_row
+from support.fakes import HoldingTarget, Reply
+from support.waiting import wait_until
+from tests.conftest import planner_cli, snapshot
+from worker.queue import HueyRunQueue, make_huey
+
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def target() -> Iterator[HoldingTarget]:
+    """The agent of the `agent` fixture; it answers at once unless a test holds it."""
+    fake = HoldingTarget(holding=False).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def job(session: Session, agent) -> ScheduledJob:
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi {jobName}")
+    return jobs.create_job(session, "Briefing", fields, utcnow(), "UTC")
+
+
+def run_now(settings, session: Session, job: ScheduledJob) -> Run:
+    queue = HueyRunQueue(make_huey(settings.queue_url), settings)
+    return jobs.run_job_now(session, job.id, queue, utcnow())
+
+
+def current(settings, run: Run) -> Run:
+    with read_session(settings.database_url) as session:
+        return session.get(Run, run.id)
+
+
+def ends_as(settings, run: Run, status: RunStatus) -> Run:
+    return wait_until(
+        lambda: (found := current(settings, run)).status == status and found,
+        what=f"run {run.id} {status}",
+    )
+
+
+def test_a_failed_run_tried_again_keeps_its_key_and_records_each_attempt(
+    settings, session, job, target, consumer, monkeypatch
+):
+    target.script(CHAT, Reply(500, {"error": "the model is down"}))
+    consumer(max_retries=0)
+    run = ends_as(settings, run_now(settings, session, job), RunStatus.failed)
+
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("runs", "retry", str(run.id)) == 0
+    done = ends_as(settings, run, RunStatus.succeeded)
+    assert done.attempt == 2
+    assert [a["outcome"] for a in done.attempts] == ["failed", "succeeded"]
+    assert [r.headers["Idempotency-Key"] for r in target.received(CHAT)] == [run.key] * 2
+    with read_session(settings.database_url) as db:
+        assert db.get(ScheduledJob, job.id).health == "green"
+
+
+def test_a_run_cancelled_before_it_starts_is_never_called(
+    settings, session, job, target, consumer, monkeypatch
+):
+    cancelled = run_now(settings, session, job)  # no worker yet: it waits
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("runs", "cancel", str(cancelled.id)) == 0
+    assert current(settings, cancelled).status == RunStatus.cancelled
+    assert current(settings, cancelled).error == "Cancelled by hand before it started."
+
+    consumer()
+    later = ends_as(settings, run_now(settings, session, job), RunStatus.succeeded)
+    assert [r.headers["Idempotency-Key"] for r in target.received(CHAT)] == [later.key]
+    assert current(settings, cancelled).status == RunStatus.cancelled
+
+
+def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
+    settings, session, job, target, consumer, monkeypatch
+):
+    target.holding = True
+    consumer()
+    run = run_now(settings, session, job)
+    target.wait_for(lambda received: len(received) == 1)
+    ends_as(settings, run, RunStatus.running)
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("runs", "cancel", str(run.id)) == 0
+    cancelled = current(settings, run)
+    assert cancelled.status == RunStatus.cancelled
+    assert "may still finish the work" in cancelled.error
+
+    target.release_all()  # the agent answers after all; nobody is waiting for it
+    ends_as(settings, run_now(settings, session, job), RunStatus.succeeded)  # the worker is past it
+    after = current(settings, run)
+    assert (after.status, after.attempts, after.finished_at, after.output) == (
+        RunStatus.cancelled, cancelled.attempts, cancelled.finished_at, None,
+    )  # fmt: skip
+
+
+def stored_run(session: Session, job: ScheduledJob, status: RunStatus) -> Run:
+    now = utcnow()
+    run = Run(**run_row(RunSource.run_now, now, now, job_id=job.id, status=status))
+    session.add(run)
+    session.commit()
+    return run
+
+
+@pytest.mark.parametrize(
+    ("verb", "status", "message"),
+    [
+        (
+            "retry",
+            RunStatus.succeeded,
+            "has succeeded; only a failed or cancelled run can be retried",
+        ),
+        ("retry", RunStatus.running, "is running; only a failed or cancelled run can be"),
+        ("cancel", RunStatus.failed, "has failed; only a waiting or running run can be"),
+        ("cancel", RunStatus.missed, "only a waiting or running run can be cancelled"),
+    ],
+)
+def test_a_run_that_cannot_be_retried_or_cancelled_is_refused(
+    settings, session, job, monkeypatch, capsys, verb, status, message
+):
+    run = stored_run(session, job, status)
+    before = snapshot(settings.database_url)
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("runs", verb, str(run.id)) == 2
+    assert message in capsys.readouterr().err
+    assert snapshot(settings.database_url) == before
+
+
+def test_unknown_runs_and_paused_jobs_are_refused(settings, session, job, monkeypatch, capsys):
+    failed = stored_run(session, job, RunStatus.failed)
+    jobs.pause_job(session, job.id, utcnow())
+    before = snapshot(settings.database_url)
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("runs", "cancel", "999999") == 2
+        assert "There is no run with id 999999." in capsys.readouterr().err
+        for ref in ("abc", "", "1e3", "٣"):
+            assert cli("runs", "cancel", ref) == 2
+            assert f"{ref!r} is not a run id" in capsys.readouterr().err
+        assert cli("runs", "retry", str(failed.id)) == 2
+        assert "Its job 'Briefing' is paused; resume it first." in capsys.readouterr().err
+    assert snapshot(settings.database_url) == before
