@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.config import get_settings
 from core.queue import RunQueue
 
 
@@ -33,7 +34,8 @@ def read_secret(what: str) -> str:
 
 
 def task_queue() -> RunQueue:
-    """The worker's queue client, imported only by the commands that submit work."""
-    from worker.tasks import task_queue
+    """The worker's queue client for the settings in force (imported only by the commands
+    that submit work)."""
+    from worker.queue import queue_for
 
-    return task_queue
+    return queue_for(get_settings())
