@@ -58,6 +58,9 @@ class Flight:
         self.settings, self.queue, self.clock = settings, queue, clock
         self._lock = threading.Lock()
         self._ended: dict[int, threading.Event] = {}  # accepted here, not yet ended here
+        # Runs submitted again while still here (retried by hand the moment their outcome
+        # was committed, say): taken on again once this process is done with them.
+        self._again: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
         self._draining = False
@@ -77,6 +80,7 @@ class Flight:
         wanted = list(dict.fromkeys(run_ids))
         with self._lock:
             fresh = [run_id for run_id in wanted if run_id not in self._ended]
+            self._again.update(run_id for run_id in wanted if run_id in self._ended)
             events = [self._ended.setdefault(run_id, threading.Event()) for run_id in wanted]
         if fresh:
             loop.call_soon_threadsafe(self._accept, fresh)
@@ -121,11 +125,19 @@ class Flight:
         return self._loop
 
     def _forget(self, run_ids: Iterable[int]) -> None:
+        """Done with these runs here; those submitted again meanwhile are taken on again
+        (a claim of a run that is not waiting any more takes nothing)."""
+        again = []
         with self._lock:
             for run_id in run_ids:
                 ended = self._ended.pop(run_id, None)
                 if ended is not None:
                     ended.set()
+                if run_id in self._again:
+                    self._again.discard(run_id)
+                    again.append(run_id)
+        if again:
+            self.submit(again)
 
     def _let_waiters_go(self, run_ids: Iterable[int]) -> None:
         """Release threads waiting in `run` for these runs, which stay here."""
