@@ -18,8 +18,11 @@ def _count(text: str) -> int:
     return value
 
 
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+def _json_flag(parser: argparse.ArgumentParser, nested: bool = False) -> None:
+    """--json; `nested` on a subcommand of a command that has it too, so that either place
+    counts (argparse would otherwise reset the command's with the subcommand's default)."""
+    default = argparse.SUPPRESS if nested else False
+    parser.add_argument("--json", action="store_true", default=default, help="print JSON on stdout")
 
 
 def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
@@ -156,7 +159,7 @@ def _trigger_commands(commands: argparse._SubParsersAction) -> None:
     event_actions = events.add_subparsers(dest="action")
     replay = event_actions.add_parser("replay", help="process a stored event again")
     replay.add_argument("event_id")
-    _json_flag(replay)
+    _json_flag(replay, nested=True)
 
     composio = commands.add_parser("composio", help="Planner's link with Composio")
     composio_actions = composio.add_subparsers(dest="action", required=True)
@@ -216,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         action = run_actions.add_parser(verb, help=text)
         action.add_argument("run", help="the run's id")
-        _json_flag(action)
+        _json_flag(action, nested=True)
 
     _trigger_commands(commands)
     keys = commands.add_parser("secrets", help="the key that encrypts stored keys")

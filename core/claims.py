@@ -9,6 +9,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
@@ -41,6 +42,19 @@ CLAIMS_OF_JOB = 1
 CLAIMS_OF_TARGET = {Agent: 2, Workflow: 3}
 OVERLAP = "The previous run of this job was still running."
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
+
+
+def holds_a_call(run: Any, now: datetime) -> sa.ColumnElement[bool]:
+    """A run whose call may be open at its agent or workflow: running, or cancelled while
+    it ran and still within its lease (the call was abandoned, not ended, so it still
+    takes a slot of the target's limit; its job, whose run was cancelled, may start
+    another at once)."""
+    return sa.or_(
+        run.status == RunStatus.running,
+        sa.and_(run.status == RunStatus.cancelled, run.lease_expires_at > now),
+    )
+
+
 log = logging.getLogger("planner.claims")
 
 
@@ -121,17 +135,17 @@ def _skip(session: Session, run_ids: Sequence[int], now: datetime, reason: str) 
 
 
 def _within_limits(
-    session: Session, prepared: Sequence[Prepared]
+    session: Session, prepared: Sequence[Prepared], now: datetime
 ) -> tuple[list[Prepared], list[Prepared]]:
     """Split `prepared` into runs that may start now and runs that wait for a free slot
-    of their agent or workflow (its calls open across all workers, its runs `running`)."""
+    of their agent or workflow (its calls open across all workers: `holds_a_call`)."""
     limited = {p.target_key: p.target for p in prepared if p.target and p.target.max_concurrency}
     if not limited:
         return list(prepared), []
     open_calls = dict(
         session.exec(
             select(Run.target, sa.func.count())
-            .where(Run.status == RunStatus.running, col(Run.target).in_(list(limited)))
+            .where(holds_a_call(Run, now), col(Run.target).in_(list(limited)))
             .group_by(Run.target)
         ).all()
     )
@@ -264,7 +278,7 @@ def claim(
         if p.owner.status == Status.paused and p.run.source in AUTOMATIC_SOURCES
     }
     candidates = [p for p in prepared if p.run.id not in paused]
-    starting, waiting = _within_limits(session, candidates)
+    starting, waiting = _within_limits(session, candidates, now)
     claimed: set[int] = set()
     for batch in _rounds(starting):
         claimed |= _claim_round(session, batch, now, settings)

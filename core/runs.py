@@ -6,6 +6,8 @@ every run gets the same defaults — its random key above all.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -118,19 +120,32 @@ def find_run(session: Session, ref: str | int) -> Run:
     return run
 
 
+# How often a change is tried again when a worker moved the run on between its read and
+# the conditional update (a claim or a record in between; each can happen once or twice).
+CHANGE_TRIES = 3
+
+
 def _change_status(
-    session: Session, run: Run, allowed: tuple[str, ...], refusal: str, **values: Any
+    session: Session,
+    run: Run,
+    allowed: tuple[str, ...],
+    refusal: str,
+    values: Callable[[Run], dict[str, Any]],
 ) -> Run:
-    """Set a run's columns only if its status is still the one read (a worker may have
-    moved it on meanwhile); else refuse with the status it has now."""
-    if run.status in allowed:
+    """Set `values(run)` on a run only while it has the status and attempt read (a worker
+    may move it on meanwhile: then read it again and decide again); refuse a status not
+    `allowed`. Commits before returning, so nothing is held while the caller goes on."""
+    for _ in range(CHANGE_TRIES):
+        if run.status not in allowed:
+            break
         changed = session.exec(
             sa.update(Run)
             .where(col(Run.id) == run.id, col(Run.status) == run.status)
-            .values(**values)
+            .where(col(Run.attempt) == run.attempt)
+            .values(**values(run))
         ).rowcount
-        session.commit()
         session.refresh(run)
+        session.commit()
         if changed:
             return run
     raise ValidationError(f"Run {run.id} {STATUS_SAID[run.status]}; {refusal}", "run")
@@ -138,28 +153,52 @@ def _change_status(
 
 def retry_run(session: Session, ref: str | int, queue: RunQueue, now: datetime) -> Run:
     """Try a failed or cancelled run again now, as one more attempt of the same run: the
-    same Idempotency-Key, so a target that did the work already can tell."""
+    same Idempotency-Key, so a target that did the work already can tell. Not while a
+    cancelled attempt's call may still be open (until its lease ends): the two would
+    overlap."""
     run = find_run(session, ref)
     owner = load_owner(session, run)
     if owner is not None and owner.status == Status.paused:
         what = OWNER_WORDS[type(owner)]
         raise ValidationError(f"Its {what} {owner.name!r} is paused; resume it first.", "run")
+    if run.status == RunStatus.cancelled and run.lease_expires_at and run.lease_expires_at > now:
+        seconds = math.ceil((run.lease_expires_at - now).total_seconds())
+        raise ValidationError(
+            f"Run {run.id} was cancelled while its call was open, and that call may still be "
+            f"running for up to {seconds} s; try again after that.",
+            "run",
+        )
     _change_status(
         session, run, RETRYABLE, "only a failed or cancelled run can be retried.",
-        status=RunStatus.retrying, due_at=now, finished_at=None, lease_expires_at=None,
-        waiting_reason=None,
+        lambda _: {"status": RunStatus.retrying, "due_at": now, "started_at": None,
+                   "finished_at": None, "lease_expires_at": None, "waiting_reason": None,
+                   "error": None},
     )  # fmt: skip
     queue.submit([run.id])
     return run
+
+
+def _cancelled(run: Run, now: datetime) -> dict[str, Any]:
+    """A cancelled run's columns. A running attempt keeps its lease, as its call may stay
+    open until then (it still takes its slot), and is listed among the attempts."""
+    values = {"status": RunStatus.cancelled, "finished_at": now, "waiting_reason": None}
+    if run.status != RunStatus.running:
+        return values | {"error": CANCELLED_WAITING}
+    entry = {
+        "attempt": run.attempt,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": now.isoformat(),
+        "outcome": "cancelled",
+        "error": CANCELLED_RUNNING,
+    }
+    return values | {"error": CANCELLED_RUNNING, "attempts": [*run.attempts, entry]}
 
 
 def cancel_run(session: Session, ref: str | int, now: datetime) -> Run:
     """Stop a waiting or running run. A running call is abandoned, not interrupted: its
     answer, if it comes, is not recorded (the record is conditional on `running`)."""
     run = find_run(session, ref)
-    why = CANCELLED_RUNNING if run.status == RunStatus.running else CANCELLED_WAITING
     return _change_status(
         session, run, CANCELLABLE, "only a waiting or running run can be cancelled.",
-        status=RunStatus.cancelled, finished_at=now, lease_expires_at=None, waiting_reason=None,
-        error=why,
+        lambda current: _cancelled(current, now),
     )  # fmt: skip

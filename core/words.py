@@ -181,7 +181,7 @@ def attempts_in_words(run: Run) -> list[str]:
         return []
     return [
         f"Attempt {entry.get('attempt')}: "
-        + ("succeeded" if entry.get("outcome") == "succeeded" else "failed")
+        + {"succeeded": "succeeded", "cancelled": "cancelled"}.get(entry.get("outcome"), "failed")
         + (f" — {error_in_words(entry['error'])}" if entry.get("error") else "")
         for entry in run.attempts
     ]

@@ -3,12 +3,13 @@ a real worker against an agent that holds each call until the test lets it answe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 from sqlmodel import Session
 
-from core import jobs
+from core import agents, jobs
 from core.db import read_session
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
@@ -53,14 +54,16 @@ def ends_as(settings, run: Run, status: RunStatus) -> Run:
 
 
 def test_a_failed_run_tried_again_keeps_its_key_and_records_each_attempt(
-    settings, session, job, target, consumer, monkeypatch
+    settings, session, job, target, consumer, monkeypatch, capsys
 ):
     target.script(CHAT, Reply(500, {"error": "the model is down"}))
     consumer(max_retries=0)
     run = ends_as(settings, run_now(settings, session, job), RunStatus.failed)
 
     with planner_cli(settings, monkeypatch) as cli:
-        assert cli("runs", "retry", str(run.id)) == 0
+        assert cli("runs", "--json", "retry", str(run.id)) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["id"], shown["status"], shown["started_at"]) == (run.id, "retrying", None)
     done = ends_as(settings, run, RunStatus.succeeded)
     assert done.attempt == 2
     assert [a["outcome"] for a in done.attempts] == ["failed", "succeeded"]
@@ -85,7 +88,7 @@ def test_a_run_cancelled_before_it_starts_is_never_called(
 
 
 def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
-    settings, session, job, target, consumer, monkeypatch
+    settings, session, job, target, consumer, monkeypatch, capsys
 ):
     target.holding = True
     consumer()
@@ -97,6 +100,10 @@ def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
     cancelled = current(settings, run)
     assert cancelled.status == RunStatus.cancelled
     assert "may still finish the work" in cancelled.error
+    assert [(a["attempt"], a["outcome"]) for a in cancelled.attempts] == [(1, "cancelled")]
+    with planner_cli(settings, monkeypatch) as cli:  # not while its call may be open
+        assert cli("runs", "retry", str(run.id)) == 2
+    assert "that call may still be running for up to" in capsys.readouterr().err
 
     target.release_all()  # the agent answers after all; nobody is waiting for it
     ends_as(settings, run_now(settings, session, job), RunStatus.succeeded)  # the worker is past it
@@ -104,6 +111,36 @@ def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
     assert (after.status, after.attempts, after.finished_at, after.output) == (
         RunStatus.cancelled, cancelled.attempts, cancelled.finished_at, None,
     )  # fmt: skip
+
+
+def test_a_cancelled_call_keeps_its_agents_slot_until_its_lease_ends(
+    settings, session, agent, job, target, consumer, monkeypatch
+):
+    """The call was abandoned, not ended: for an agent that takes one call at a time,
+    another run waits until the cancelled call's timeout has passed."""
+    agents.save_agent(session, agent.name, "openai", agent.base_url, agent.model,
+                      existing=agent, max_concurrency=1)  # fmt: skip
+    other = jobs.create_job(
+        session, "Other", JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi"),
+        utcnow(), "UTC",
+    )  # fmt: skip
+    target.holding = True
+    consumer(lease_margin_seconds=1)
+    cancelled = run_now(settings, session, job)
+    target.wait_for(lambda received: len(received) == 1)
+    ends_as(settings, cancelled, RunStatus.running)
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("runs", "cancel", str(cancelled.id)) == 0
+
+    waiting = run_now(settings, session, other)
+    wait_until(
+        lambda: (current(settings, waiting).waiting_reason or "").startswith("Waiting for a free"),
+        what="the other run waiting for the agent's slot",
+    )
+    assert len(target.received(CHAT)) == 1
+    target.release_all()
+    started = ends_as(settings, waiting, RunStatus.succeeded).started_at
+    assert started >= current(settings, cancelled).lease_expires_at
 
 
 def stored_run(session: Session, job: ScheduledJob, status: RunStatus) -> Run:
