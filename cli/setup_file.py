@@ -23,11 +23,18 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _read(name: str) -> str:
-    """The file's text ('-': standard input)."""
+    """The file's text ('-': standard input), read no further than the size limit."""
+    limit = setup_file.MAX_FILE_BYTES + 1
     try:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        if name == "-":
+            raw = sys.stdin.buffer.read(limit)
+        else:
+            with Path(name).open("rb") as handle:
+                raw = handle.read(limit)
     except OSError as error:
         raise PlannerError(f"Cannot read {name}: {error.strerror or error}.") from None
+    if len(raw) == limit:
+        raise ValidationError(setup_file.TOO_LARGE)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -13,10 +13,10 @@ bad entry changes nothing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from sqlmodel import Session, select
@@ -31,7 +31,9 @@ from core.queue import RunQueue
 
 FORMAT = 1
 MAX_FILE_BYTES = 10 * 1024 * 1024
+TOO_LARGE = "The file is larger than 10 MiB; that is no Planner setup."
 MAX_DEPTH = 64
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
 SECTIONS = ("agents", "workflows", "jobs", "triggers")
 TEXT, NUMBER, SWITCH, OBJECT = (str,), (int, type(None)), (bool,), (dict,)
 # The fields an entry of each section may have, with the types YAML may give them.
@@ -141,11 +143,25 @@ def dump(document: dict[str, Any]) -> str:
 
 
 class _PlainLoader(yaml.SafeLoader):
-    """YAML without aliases and at most MAX_DEPTH levels deep: a setup needs neither,
-    a few nested aliases make a small file expand to billions of values, and deep nesting
-    exhausts Python's stack."""
+    """YAML as plain data: no aliases and at most MAX_DEPTH levels deep (a setup needs
+    neither; a few nested aliases make a small file expand to billions of values, deep
+    nesting exhausts Python's stack), no key twice in a mapping (the second would quietly
+    win), and dates left as text (a job's input is JSON, which has no dates)."""
 
     depth = 0
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[Any]]] = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != TIMESTAMP]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        for index, key in enumerate(keys):
+            if isinstance(key, Hashable) and key in keys[:index]:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", node.value[index][0].start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
@@ -168,11 +184,13 @@ def read_setup(text: str) -> dict[str, list[dict[str, Any]]]:
     """The sections of a setup file, each entry checked for its fields and their types;
     a ValidationError that says where, else."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise ValidationError("The file is larger than 10 MiB; that is no Planner setup.")
+        raise ValidationError(TOO_LARGE)
     try:
         document = yaml.load(text, Loader=_PlainLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as error:
         raise ValidationError(f"The file is not valid YAML: {_where(error)}.") from None
+    except (ValueError, OverflowError):  # a number too long to read, binary data …
+        raise ValidationError("The file holds a value that is not plain data.") from None
     if not isinstance(document, dict) or document.get("planner") != FORMAT:
         raise ValidationError(
             f"This is not a Planner setup file: it must start with 'planner: {FORMAT}' "
@@ -253,8 +271,9 @@ class _Importer:
     def _record(self, section: str, entry: dict, current: dict | None, save: Callable) -> Any:
         changed = _differs(entry, current)
         verb = "created" if current is None else ("updated" if changed else "unchanged")
+        saved = save() if verb != "unchanged" else None
         self.outcome.changes.append(Change(section, entry["name"], verb, changed))
-        return save() if verb != "unchanged" else None
+        return saved
 
     def _key_note(self, section: str, entry: dict, row: Agent | Workflow) -> None:
         stored = row.api_key_secret if isinstance(row, Agent) else row.auth_secret
@@ -361,5 +380,15 @@ def import_setup(
     queue: RunQueue | None, now: datetime,
 ) -> Outcome:  # fmt: skip
     """Create or change what the document says, by name; check it first with
-    `check_setup` so a bad entry changes nothing."""
-    return _Importer(session, settings, queue, now).apply(document)
+    `check_setup` so a bad entry changes nothing. Each entry is saved as the CLI saves
+    it, so when something outside refuses one (Composio, say), the refusal says what was
+    done before it; importing again goes on from there (what is done is unchanged)."""
+    importer = _Importer(session, settings, queue, now)
+    try:
+        return importer.apply(document)
+    except PlannerError as error:
+        done = [str(c) for c in importer.outcome.changes if c.verb != "unchanged"]
+        before = "; ".join(done) if done else "nothing"
+        raise PlannerError(
+            f"{error} Stopped there; done before it: {before}. Import the file again to go on."
+        ) from None

@@ -44,7 +44,8 @@ def check_text(text: str) -> None:
 
 
 def check(value: Any) -> None:
-    """Refuse an already parsed value holding NaN or ±Infinity, or unstorable text."""
+    """Refuse an already parsed value holding NaN or ±Infinity, unstorable text, or what
+    JSON has no form for (a key that is not text, bytes, a date: YAML can give those)."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -53,7 +54,11 @@ def check(value: Any) -> None:
         elif isinstance(item, str):
             check_text(item)
         elif isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                raise NotStandardJson("a key is not text")
             stack.extend(item)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+        elif not (item is None or isinstance(item, (bool, int, float))):
+            raise NotStandardJson(f"it holds {type(item).__name__} data, which JSON cannot hold")

@@ -121,6 +121,9 @@ jobs:
   schedule: 0 9 * * *
   chat: Hello
 """
+WITH_WORKFLOW = GOOD.replace("chat: Hello", "workflow: analyze").replace(
+    "jobs:", "workflows:\n- name: analyze\n  url: http://127.0.0.1:9/w\njobs:"
+)
 REFUSALS = [
     ("not yaml", "planner: 1\nagents: [\n", "not valid YAML"),
     ("not a setup", "agents: []\n", "not a Planner setup file"),
@@ -143,6 +146,12 @@ REFUSALS = [
     ("thread on a workflow", GOOD.replace("chat: Hello", "workflow: analyze\n  thread: new")
      .replace("jobs:", "workflows:\n- name: analyze\n  url: http://127.0.0.1:9/w\njobs:"),
      "A thread mode only applies to chat jobs"),
+    ("a key twice", "planner: 1\njobs: []\njobs: []\n", "'jobs' is given twice"),
+    ("a number too long", "planner: 1\nagents:\n- name: a\n  max_concurrency: " + "9" * 5000,
+     "a value that is not plain data"),
+    ("bytes in input", WITH_WORKFLOW + "  input: {b: !!binary aGVsbG8=}\n",
+     "bytes data, which JSON cannot hold"),
+    ("a number as a key", WITH_WORKFLOW + "  input: {1: one}\n", "a key is not text"),
     ("aliases", "planner: 1\nx: &a [1]\nagents: *a\n", "aliases"),
     ("too deep", "planner: 1\njobs:\n- name: x\n  input: {a: " + "[" * 5000 + "]" * 5000 + "}\n",
      "nested more than 64 levels deep"),
@@ -167,8 +176,11 @@ def test_a_bad_file_is_refused_with_one_line_and_changes_nothing(
 
 def test_an_unreadable_file_is_refused(settings, monkeypatch, capsys, tmp_path: Path):
     (tmp_path / "latin1.yaml").write_bytes("planner: 1\n# caf\xe9\n".encode("latin-1"))
+    (tmp_path / "huge.yaml").write_bytes(b"planner: 1\n" + b"#" * (10 * 1024 * 1024))
     with planner_cli(settings, monkeypatch) as cli:
         assert cli("import", str(tmp_path / "missing.yaml")) == 2
         assert "Cannot read" in capsys.readouterr().err
         assert cli("import", str(tmp_path / "latin1.yaml")) == 2
         assert "is not UTF-8 text" in capsys.readouterr().err
+        assert cli("import", str(tmp_path / "huge.yaml")) == 2
+        assert "larger than 10 MiB" in capsys.readouterr().err
