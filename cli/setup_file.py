@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cli.output import emit, task_queue
-from core import setup_file
+from core import setup_document, setup_file
 from core.config import Settings
 from core.db import read_session
 from core.db import session as open_session
@@ -19,12 +19,12 @@ from core.models import utcnow
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     with read_session(settings.database_url) as session:
         document = setup_file.export_setup(session)
-    sys.stdout.write(setup_file.dump(document))
+    sys.stdout.write(setup_document.dump(document))
 
 
 def _read(name: str) -> str:
     """The file's text ('-': standard input), read no further than the size limit."""
-    limit = setup_file.MAX_FILE_BYTES + 1
+    limit = setup_document.MAX_FILE_BYTES + 1
     try:
         if name == "-":
             raw = sys.stdin.buffer.read(limit)
@@ -34,7 +34,7 @@ def _read(name: str) -> str:
     except OSError as error:
         raise PlannerError(f"Cannot read {name}: {error.strerror or error}.") from None
     if len(raw) == limit:
-        raise ValidationError(setup_file.TOO_LARGE)
+        raise ValidationError(setup_document.TOO_LARGE)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -42,7 +42,7 @@ def _read(name: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
-    document = setup_file.read_setup(_read(args.file))
+    document = setup_document.read_setup(_read(args.file))
     now = utcnow()
     outcome = setup_file.check_setup(settings.database_url, document, settings, now)
     if not args.dry_run:
