@@ -19,11 +19,19 @@ from core.models import utcnow
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     with read_session(settings.database_url) as session:
         document = setup_file.export_setup(session)
-    sys.stdout.write(setup_document.dump(document))
+    try:
+        sys.stdout.write(setup_document.dump(document))
+        sys.stdout.flush()
+    except BrokenPipeError:  # a reader that stopped (`| head`): main says nothing
+        raise
+    except OSError as error:
+        raise PlannerError(f"Cannot write the export: {error.strerror or error}.") from None
 
 
 def _read(name: str) -> str:
     """The file's text ('-': standard input), read no further than the size limit."""
+    if not name.strip():
+        raise ValidationError("Name the file to import (or '-' for standard input).")
     limit = setup_document.MAX_FILE_BYTES + 1
     try:
         if name == "-":
@@ -38,7 +46,8 @@ def _read(name: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValidationError(f"{name} is not UTF-8 text; nothing was changed.") from None
+        what = "Standard input" if name == "-" else name
+        raise ValidationError(f"{what} is not UTF-8 text; nothing was changed.") from None
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:

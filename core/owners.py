@@ -65,11 +65,22 @@ def name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+# Ids are 64-bit integers in every database; a longer number names no row (and the
+# driver would refuse to send it).
+MAX_ID = 2**63 - 1
+
+
+def by_id(session: Session, model: type[Any], text: str) -> Any:
+    """The row with this id (`text` all ASCII digits), or None."""
+    number = int(text)
+    return session.get(model, number) if number <= MAX_ID else None
+
+
 def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
     """A row by id when `ref` is all digits (names never are), else by exact name."""
     text, label = str(ref).strip(), what or model.__name__.lower()
     if text.isascii() and text.isdigit():
-        found = session.get(model, int(text))
+        found = by_id(session, model, text)
         if found is None:
             raise NotFoundError(f"There is no {label} with id {text}.")
         return found

@@ -25,7 +25,7 @@ from core.models import (
     iso,
     new_key,
 )
-from core.owners import OWNER_WORDS, find, load_owner
+from core.owners import OWNER_WORDS, by_id, find, load_owner
 from core.queue import RunQueue
 
 RETRYABLE = (RunStatus.failed, RunStatus.cancelled)
@@ -38,6 +38,7 @@ STATUS_SAID = {
     RunStatus.missed: "was missed", RunStatus.cancelled: "was cancelled",
 }  # fmt: skip
 CANCELLED_WAITING = "Cancelled by hand before it started."
+CANCELLED_RETRYING = "Cancelled by hand while it waited to try again."
 CANCELLED_RUNNING = (
     "Cancelled by hand while its call was open: Planner stopped waiting for the answer, but "
     "the agent or workflow may still finish the work."
@@ -114,7 +115,7 @@ def find_run(session: Session, ref: str | int) -> Run:
     text = str(ref).strip()
     if not (text.isascii() and text.isdigit()):
         raise ValidationError(f"{text!r} is not a run id; runs are named by their number.", "run")
-    run = session.get(Run, int(text))
+    run = by_id(session, Run, text)
     if run is None:
         raise NotFoundError(f"There is no run with id {text}.")
     return run
@@ -164,8 +165,9 @@ def retry_run(session: Session, ref: str | int, queue: RunQueue, now: datetime) 
     if run.status == RunStatus.cancelled and run.lease_expires_at and run.lease_expires_at > now:
         seconds = math.ceil((run.lease_expires_at - now).total_seconds())
         raise ValidationError(
-            f"Run {run.id} was cancelled while its call was open, and that call may still be "
-            f"running for up to {seconds} s; try again after that.",
+            f"Run {run.id} was cancelled while its call was open, and Planner counts that call "
+            f"as open until its lease ends (its timeout and a margin), in {seconds} s; try "
+            "again after that.",
             "run",
         )
     _change_status(
@@ -182,6 +184,8 @@ def _cancelled(run: Run, now: datetime) -> dict[str, Any]:
     """A cancelled run's columns. A running attempt keeps its lease, as its call may stay
     open until then (it still takes its slot), and is listed among the attempts."""
     values = {"status": RunStatus.cancelled, "finished_at": now, "waiting_reason": None}
+    if run.status == RunStatus.retrying:
+        return values | {"error": CANCELLED_RETRYING}
     if run.status != RunStatus.running:
         return values | {"error": CANCELLED_WAITING}
     entry = {

@@ -89,7 +89,8 @@ def read_setup(text: str) -> Document:
         raise ValidationError(f"The file is not valid YAML: {_where(error)}.") from None
     except (ValueError, OverflowError):  # a number too long to read, binary data …
         raise ValidationError("The file holds a value that is not plain data.") from None
-    if not isinstance(document, dict) or document.get("planner") != FORMAT:
+    version = document.get("planner") if isinstance(document, dict) else None
+    if type(version) is not int or version != FORMAT:  # not true, not 1.0
         raise ValidationError(
             f"This is not a Planner setup file: it must start with 'planner: {FORMAT}' "
             "(write one with 'planner export')."

@@ -126,7 +126,13 @@ def _differs(entry: dict[str, Any], current: dict[str, Any] | None) -> tuple[str
     """The fields the entry gives that differ from the row as it would be exported."""
     if current is None:
         return ()
-    return tuple(k for k, v in entry.items() if k != "pasted_key" and current.get(k) != v)
+
+    def same(key: str, value: Any) -> bool:
+        if key == "name":  # as it is stored: spaces folded (clean_name)
+            return " ".join(value.split()) == current.get("name")
+        return key == "pasted_key" or current.get(key) == value
+
+    return tuple(key for key, value in entry.items() if not same(key, value))
 
 
 class _Importer:
@@ -145,7 +151,8 @@ class _Importer:
         changed = _differs(entry, current)
         verb = "created" if current is None else ("updated" if changed else "unchanged")
         saved = save() if verb != "unchanged" else None
-        self.outcome.changes.append(Change(section, entry["name"], verb, changed))
+        name = " ".join(entry["name"].split())  # as it is stored and shown
+        self.outcome.changes.append(Change(section, name, verb, changed))
         return saved
 
     def _key_note(self, section: str, entry: dict, row: Agent | Workflow) -> None:
@@ -154,7 +161,7 @@ class _Importer:
             what, secret = ("agent", "API key") if section == "agents" else ("workflow", "token")
             self.outcome.notes.append(
                 f"{what} {row.name!r} had a pasted {secret} where this file comes from; paste it "
-                f"here too ('planner {section} key {row.name!r}' or the dashboard)."
+                f"here too, on the dashboard or with: planner {section} key {row.name!r}"
             )
 
     def agent(self, entry: dict[str, Any]) -> None:

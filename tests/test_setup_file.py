@@ -105,6 +105,11 @@ def test_importing_again_changes_only_what_differs(settings, tmp_path: Path):
     assert output[-1] == "Imported (0 created, 0 updated, 6 unchanged)."
     assert snapshot(settings.database_url) == before  # not even a changed updated_at
 
+    spaced = path.read_text().replace("name: Weekly report", "name: '  Weekly   report '")
+    path.write_text(spaced)  # the same name as a person sees it
+    assert "unchanged job 'Weekly report'" in ok(settings, "import", str(path))
+    assert snapshot(settings.database_url) == before
+
     path.write_text(path.read_text().replace("paused: true", "paused: false"))
     assert "updated job 'Weekly report': paused" in ok(settings, "import", str(path))
     assert "[active" in ok(settings, "jobs", "show", "Weekly report")
@@ -129,6 +134,7 @@ REFUSALS = [
     ("not a setup", "agents: []\n", "not a Planner setup file"),
     ("a list", "- planner: 1\n", "not a Planner setup file"),
     ("another version", "planner: 2\n", "not a Planner setup file"),
+    ("a yes for a version", "planner: true\n", "not a Planner setup file"),
     ("unknown section", "planner: 1\nschedules: []\n", "Unknown section 'schedules'"),
     ("section not a list", "planner: 1\njobs: {}\n", "'jobs' must be a list"),
     ("entry not a mapping", "planner: 1\njobs: [First]\n", "jobs, entry 1"),
@@ -180,6 +186,8 @@ def test_an_unreadable_file_is_refused(settings, monkeypatch, capsys, tmp_path: 
     with planner_cli(settings, monkeypatch) as cli:
         assert cli("import", str(tmp_path / "missing.yaml")) == 2
         assert "Cannot read" in capsys.readouterr().err
+        assert cli("import", "") == 2
+        assert "Name the file to import" in capsys.readouterr().err
         assert cli("import", str(tmp_path / "latin1.yaml")) == 2
         assert "is not UTF-8 text" in capsys.readouterr().err
         assert cli("import", str(tmp_path / "huge.yaml")) == 2
