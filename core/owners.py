@@ -90,14 +90,22 @@ def find(session: Session, model: type[Named], ref: str | int, what: str | None 
     return found
 
 
+def named_like(
+    session: Session, model: type[Named], name: str, other_than: int | None = None
+) -> Named | None:
+    """The row (other than `other_than`) whose name is `name` to a person: case and spaces
+    aside; the oldest, should there be several."""
+    key = name_key(name)
+    rows = session.exec(select(model).order_by(model.id))
+    return next((r for r in rows if name_key(r.name) == key and r.id != other_than), None)
+
+
 def ensure_unique_name(
     session: Session, model: type[Named], name: str, what: str | None = None,
     own_id: int | None = None,
 ) -> None:  # fmt: skip
     """Refuse a name another row of the table already has, case and spaces aside."""
-    key = name_key(name)
-    rows = session.exec(select(model).order_by(model.id))
-    other = next((r for r in rows if name_key(r.name) == key and r.id != own_id), None)
+    other = named_like(session, model, name, own_id)
     if other is not None:
         label = what or model.__name__.lower()
         article = "An" if label[0] in "aeiou" else "A"

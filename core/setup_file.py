@@ -25,7 +25,7 @@ from core.config import Settings
 from core.db import get_engine
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Status, Workflow
-from core.owners import name_key
+from core.owners import named_like
 from core.queue import RunQueue
 from core.setup_document import FORMAT, SECTIONS, SINGULAR, Document
 
@@ -116,12 +116,6 @@ def export_setup(session: Session) -> dict[str, Any]:
 # Importing
 
 
-def _existing(session: Session, model: type, name: str) -> Any:
-    """The row with this name, case and spaces aside (as names are compared)."""
-    key = name_key(name)
-    return next((row for row in session.exec(select(model)) if name_key(row.name) == key), None)
-
-
 def _differs(entry: dict[str, Any], current: dict[str, Any] | None) -> tuple[str, ...]:
     """The fields the entry gives that differ from the row as it would be exported."""
     if current is None:
@@ -165,33 +159,33 @@ class _Importer:
             )
 
     def agent(self, entry: dict[str, Any]) -> None:
-        existing = _existing(self.session, Agent, entry["name"])
+        existing = named_like(self.session, Agent, entry["name"])
         current = agent_entry(existing) if existing else None
         merged = (current or {"backend": "openai", "model": "", "system_prompt": "",
                               "api_key_env": "", "max_concurrency": None}) | entry  # fmt: skip
-        self._record("agents", entry, current, lambda: agents.save_agent(
+        agent = self._record("agents", entry, current, lambda: agents.save_agent(
             self.session, merged["name"], merged["backend"], merged.get("url", ""),
             merged["model"], merged["system_prompt"], merged["api_key_env"], existing,
             max_concurrency=merged["max_concurrency"],
-        ))  # fmt: skip
-        self._key_note("agents", entry, _existing(self.session, Agent, entry["name"]))
+        )) or existing  # fmt: skip
+        self._key_note("agents", entry, agent)
 
     def workflow(self, entry: dict[str, Any]) -> None:
-        existing = _existing(self.session, Workflow, entry["name"])
+        existing = named_like(self.session, Workflow, entry["name"])
         current = workflow_entry(existing) if existing else None
         merged = (current or {"auth_env": "", "max_concurrency": None}) | entry
-        self._record("workflows", entry, current, lambda: agents.save_workflow(
+        workflow = self._record("workflows", entry, current, lambda: agents.save_workflow(
             self.session, merged["name"], merged.get("url", ""), merged["auth_env"], existing,
             max_concurrency=merged["max_concurrency"],
-        ))  # fmt: skip
-        self._key_note("workflows", entry, _existing(self.session, Workflow, entry["name"]))
+        )) or existing  # fmt: skip
+        self._key_note("workflows", entry, workflow)
 
     def _pause_or_resume(self, row: Any, paused: bool | None, pause: Callable, resume: Callable):
         if paused is not None and paused != (row.status == Status.paused):
             (pause if paused else resume)(row.id)
 
     def job(self, entry: dict[str, Any]) -> None:
-        existing = _existing(self.session, ScheduledJob, entry["name"])
+        existing = named_like(self.session, ScheduledJob, entry["name"])
         current = job_entry(existing, *self._names()) if existing else None
         given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
         fields = jobs.JobFields(name=entry["name"] if existing else None, **given)
@@ -207,7 +201,7 @@ class _Importer:
         )  # fmt: skip
 
     def trigger(self, entry: dict[str, Any]) -> None:
-        existing = _existing(self.session, EventTrigger, entry["name"])
+        existing = named_like(self.session, EventTrigger, entry["name"])
         current = trigger_entry(existing, *self._names()) if existing else None
         given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
         fields = triggers.TriggerFields(name=entry["name"] if existing else None, **given)
