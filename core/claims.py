@@ -42,6 +42,7 @@ CLAIMS_OF_JOB = 1
 CLAIMS_OF_TARGET = {Agent: 2, Workflow: 3}
 OVERLAP = "The previous run of this job was still running."
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
+log = logging.getLogger("planner.claims")
 
 
 def holds_a_call(run: Any, now: datetime) -> sa.ColumnElement[bool]:
@@ -53,9 +54,6 @@ def holds_a_call(run: Any, now: datetime) -> sa.ColumnElement[bool]:
         run.status == RunStatus.running,
         sa.and_(run.status == RunStatus.cancelled, run.lease_expires_at > now),
     )
-
-
-log = logging.getLogger("planner.claims")
 
 
 def _action_or_failure(
