@@ -39,7 +39,11 @@ def _job_fields(args: argparse.Namespace) -> jobs.JobFields:
         name=getattr(args, "new_name", None),
         agent=args.agent,
         schedule=args.schedule,
+        at=args.at,
         timezone=args.timezone,
+        starts_on=args.starts_on,
+        ends_on=args.ends_on,
+        jitter=args.jitter,
         chat=args.chat,
         thread=args.thread,
         workflow=args.workflow,
@@ -49,7 +53,7 @@ def _job_fields(args: argparse.Namespace) -> jobs.JobFields:
 
 
 def _job_line(job: dict[str, Any]) -> str:
-    when = job["next_run_at"] or "—"
+    when = job["next_run_at"] or ("none, done" if job["health"] == "grey" else "—")
     return (
         f"{job['id']:>4}  {job['name']}  [{job['status']}, {job['health']}]  "
         f"{job['schedule']} ({job['description']}, {job['timezone']})  next: {when}"

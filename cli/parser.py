@@ -29,8 +29,19 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     if update:
         parser.add_argument("--name", dest="new_name", help="rename the job")
     parser.add_argument("--agent", help="agent name or id")
-    parser.add_argument("--schedule", help="5-field cron, e.g. '0 9 * * *', or @daily")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--schedule", help="5-field cron, e.g. '0 9 * * *', or @daily")
+    when.add_argument("--at", metavar="DATETIME", help="run once, e.g. '2026-12-24 09:00'")
     parser.add_argument("--timezone", help="IANA timezone (default PLANNER_TIMEZONE, else UTC)")
+    parser.add_argument(
+        "--from", dest="starts_on", metavar="DATE", help="first day it runs (none: no first day)"
+    )
+    parser.add_argument(
+        "--until", dest="ends_on", metavar="DATE", help="last day it runs (none: no last day)"
+    )
+    parser.add_argument(
+        "--jitter", metavar="DELAY", help="start each run up to this much later at random (5m)"
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
     action.add_argument("--workflow", help="run this workflow (name or id)")

@@ -33,7 +33,7 @@ from core.models import (
 )
 from core.queue import RunQueue
 from core.runs import run_row
-from core.schedule import occurrences
+from core.timing import Timing, delay
 
 LOOKAHEAD = timedelta(seconds=75)
 # Submitted this much before their time; the worker then waits for the exact moment.
@@ -61,7 +61,7 @@ class Plan:
     """What one job's due occurrences become: new Run rows and the next occurrence."""
 
     runs: list[dict[str, Any]]
-    next_run_at: datetime
+    next_run_at: datetime | None
     missed: int
 
 
@@ -87,56 +87,69 @@ def _missed_row(job_id: int, missed: list[datetime], now: datetime) -> dict[str,
 
 @lru_cache(maxsize=4096)
 def due_moments(
-    expression: str, timezone: str, next_run_at: datetime, now: datetime
-) -> tuple[tuple[datetime, ...], datetime]:
-    """A schedule's occurrences from `next_run_at` to the look-ahead horizon (at most
-    MAX_LATE_PER_TICK past ones), and the first occurrence after them.
+    timing: Timing, next_run_at: datetime, now: datetime
+) -> tuple[tuple[datetime, ...], datetime | None]:
+    """A job's occurrences from `next_run_at` to the look-ahead horizon (at most
+    MAX_LATE_PER_TICK past ones), and the first occurrence after them (None: no more).
 
     Cached: jobs sharing a schedule and timezone are usually due together, and computing
     occurrences is most of a tick's work.
     """
-    upcoming = itertools.chain([next_run_at], occurrences(expression, timezone, next_run_at))
+    upcoming = itertools.chain([next_run_at], timing.occurrences(next_run_at))
     moments: list[datetime] = []
     moment, past = next(upcoming), 0
-    while moment <= now + LOOKAHEAD and past < MAX_LATE_PER_TICK:
+    while moment is not None and moment <= now + LOOKAHEAD and past < MAX_LATE_PER_TICK:
         moments.append(moment)
         past += moment < now
-        moment = next(upcoming)
+        moment = next(upcoming, None)
     return tuple(moments), moment
 
 
-def plan_occurrences(
-    job_id: int,
-    expression: str,
-    timezone: str,
-    next_run_at: datetime,
-    policy: str,
-    now: datetime,
-    grace: timedelta,
-) -> Plan:
-    """Runs for a job's occurrences from `next_run_at` up to the look-ahead horizon.
+@dataclass(frozen=True)
+class DueJob:
+    """What planning a job's occurrences reads of it."""
+
+    id: int
+    key: str
+    timing: Timing
+    next_run_at: datetime
+    misfire_policy: str
+    jitter_seconds: int = 0
+
+
+def plan_occurrences(job: DueJob, now: datetime, grace: timedelta) -> Plan:
+    """Runs for a job's occurrences from its next run up to the look-ahead horizon.
 
     Occurrences already past (the worker was down, or a tick came late) are never replayed
     one by one: only the newest can run — as a normal late run within the grace window,
     else as one catch-up run (policy catch_up_once) or not at all (skip) — and the others
-    become one `missed` entry that counts them.
+    become one `missed` entry that counts them. An occurrence still ahead starts up to
+    the job's random delay after its time; a late one starts at once.
     """
-    moments, moment = due_moments(expression, timezone, next_run_at, now)
+    moments, moment = due_moments(job.timing, job.next_run_at, now)
     past = [m for m in moments if m < now]
     runs = [
-        run_row(RunSource.schedule, m, now, job_id=job_id, scheduled_for=m)
+        run_row(
+            RunSource.schedule,
+            m + delay(job.key, m, job.jitter_seconds),
+            now,
+            job_id=job.id,
+            scheduled_for=m,
+        )
         for m in moments
         if m >= now
     ]
-    newest = past[-1] if past and moment >= now else None  # else: more past ones next tick
+    # else more past ones are left for the next tick
+    newest = past[-1] if past and (moment is None or moment >= now) else None
     on_time = newest is not None and newest >= now - grace
-    runs_newest = on_time or (newest is not None and policy == MisfirePolicy.catch_up_once)
+    catch_up = job.misfire_policy == MisfirePolicy.catch_up_once
+    runs_newest = on_time or (newest is not None and catch_up)
     if runs_newest:
         source = RunSource.schedule if on_time else RunSource.catch_up
-        runs.append(run_row(source, now, now, job_id=job_id, scheduled_for=newest))
+        runs.append(run_row(source, now, now, job_id=job.id, scheduled_for=newest))
     skipped = past[:-1] if runs_newest else past
     if skipped:
-        runs.append(_missed_row(job_id, skipped, now))
+        runs.append(_missed_row(job.id, skipped, now))
     return Plan(runs=runs, next_run_at=moment, missed=len(skipped))
 
 
@@ -146,10 +159,14 @@ def _due_jobs(connection: sa.Connection, now: datetime, job_id: int | None) -> l
     return connection.execute(
         sa.select(
             JOB_TABLE.c.id,
+            JOB_TABLE.c.key,
             JOB_TABLE.c.schedule,
             JOB_TABLE.c.timezone,
+            JOB_TABLE.c.starts_on,
+            JOB_TABLE.c.ends_on,
             JOB_TABLE.c.next_run_at,
             JOB_TABLE.c.misfire_policy,
+            JOB_TABLE.c.jitter_seconds,
         )
         .where(
             JOB_TABLE.c.status == Status.active,
@@ -183,9 +200,11 @@ def _dispatch_batch(
     broken: list[dict[str, Any]] = []
     for job in jobs:
         try:
-            plan = plan_occurrences(
-                job.id, job.schedule, job.timezone, job.next_run_at, job.misfire_policy, now, grace
+            timing = Timing(job.schedule, job.timezone, job.starts_on, job.ends_on)
+            due = DueJob(
+                job.id, job.key, timing, job.next_run_at, job.misfire_policy, job.jitter_seconds
             )
+            plan = plan_occurrences(due, now, grace)
         except ValidationError as error:  # saved by an older, laxer Planner
             broken.append({"job": job.id, "outcome": f"failed: {error} Edit the job's schedule."})
             continue

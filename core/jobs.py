@@ -8,12 +8,12 @@ changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, delete
 
-from core import schedule
+from core import timing
 from core.dispatch import plan_soon
 from core.errors import ValidationError
 from core.models import (
@@ -45,8 +45,18 @@ class JobFields(OwnerFields):
     """What a user sets on a job; None means "not given" (keep it, on update)."""
 
     schedule: str | None = None
+    at: str | None = None  # instead of a schedule: run once at this local date and time
     timezone: str | None = None
     misfire: str | None = None
+    starts_on: str | None = None  # a date, or "" / "none" for none
+    ends_on: str | None = None
+    jitter: str | None = None  # "5m"; "0" for none
+
+    def schedule_given(self) -> str | None:
+        """The schedule asked for: --schedule, or the one-off of --at (not both)."""
+        if self.schedule is not None and self.at is not None:
+            raise ValidationError("Give a schedule or a time to run once at, not both.", "at")
+        return timing.once_schedule(self.at) if self.at is not None else self.schedule
 
 
 def _misfire(value: str) -> MisfirePolicy:
@@ -78,24 +88,27 @@ def create_job(
     submitted at once, so a job made just before its time still starts on time."""
     if fields.agent is None:
         raise ValidationError("Choose the agent this job belongs to.", "agent")
-    if fields.schedule is None:
+    if fields.schedule_given() is None:
         raise ValidationError("Give the job a schedule, for example '0 9 * * *'.", "schedule")
     name = clean_name(name, "job")
     agent = find(session, Agent, fields.agent)
-    cron = schedule.validate_cron(fields.schedule)
-    timezone = schedule.validate_timezone(fields.timezone or default_timezone)
+    when = _chosen_timing(fields, timing.Timing("", default_timezone), now)
+    jitter = timing.jitter_from_text(fields.jitter) if fields.jitter is not None else 0
     action, config = action_config(session, fields, None, "job")
     misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
     ensure_unique_name(session, ScheduledJob, name, "job")
     job = ScheduledJob(
         agent_id=agent.id,
         name=name,
-        schedule=cron,
-        timezone=timezone,
+        schedule=when.schedule,
+        timezone=when.timezone,
+        starts_on=when.starts_on,
+        ends_on=when.ends_on,
+        jitter_seconds=jitter,
         action=action,
         config=config,
         misfire_policy=misfire,
-        next_run_at=schedule.next_occurrence(cron, timezone, now),
+        next_run_at=when.next_after(now),
         created_at=now,
         updated_at=now,
     )
@@ -126,28 +139,46 @@ def update_job(
     job = find_job(session, ref)
     name = clean_name(fields.name, "job") if fields.name is not None else job.name
     agent = find(session, Agent, fields.agent) if fields.agent is not None else None
-    cron = schedule.validate_cron(fields.schedule) if fields.schedule is not None else job.schedule
-    timezone = (
-        schedule.validate_timezone(fields.timezone) if fields.timezone is not None else job.timezone
+    when = _chosen_timing(fields, job.timing, now)
+    jitter = (
+        timing.jitter_from_text(fields.jitter) if fields.jitter is not None else job.jitter_seconds
     )
     action, config = action_config(session, fields, job, "job")
     misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
     ensure_unique_name(session, ScheduledJob, name, "job", job.id)
 
-    timing_changed = (cron, timezone) != (job.schedule, job.timezone)
-    job.name, job.schedule, job.timezone = name, cron, timezone
+    timing_changed = when != job.timing
+    job.name, job.schedule, job.timezone = name, when.schedule, when.timezone
+    job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, jitter
     job.action, job.config, job.misfire_policy = action, config, misfire
     if agent is not None:
         job.agent_id = agent.id
     if timing_changed and job.status == Status.active:
         _clear_waiting_occurrences(session, job)
-        job.next_run_at = schedule.next_occurrence(cron, timezone, now)
+        job.next_run_at = when.next_after(now)
     job.updated_at = now
     session.add(job)
     session.commit()
     if timing_changed:
         _plan_soon(session, job, queue, now)
     return job
+
+
+def _chosen_timing(fields: JobFields, current: timing.Timing, now: datetime) -> timing.Timing:
+    """`current` with what `fields` change, checked only when it changes (a job that is
+    done can still be renamed); a new job's `current` has no schedule yet."""
+
+    def day(text: str | None, kept: date | None, field: str) -> date | None:
+        return kept if text is None else timing.day_from_text(text, field)
+
+    given = fields.schedule_given()
+    when = timing.Timing(
+        given if given is not None else current.schedule,
+        fields.timezone or current.timezone,
+        day(fields.starts_on, current.starts_on, "starts_on"),
+        day(fields.ends_on, current.ends_on, "ends_on"),
+    )
+    return when if when == current else timing.checked(when, now)
 
 
 def pause_job(session: Session, ref: str | int, now: datetime) -> ScheduledJob:
@@ -168,7 +199,7 @@ def resume_job(
     job = find_job(session, ref)
     if job.status != Status.active:
         job.status = Status.active
-        job.next_run_at = schedule.next_occurrence(job.schedule, job.timezone, now)
+        job.next_run_at = job.timing.next_after(now)
         job.updated_at = now
         session.add(job)
         session.commit()
@@ -209,7 +240,10 @@ def job_json(job: ScheduledJob) -> dict[str, Any]:
     return owner_json(job) | {
         "schedule": job.schedule,
         "timezone": job.timezone,
-        "description": schedule.describe(job.schedule),
+        "starts_on": job.starts_on.isoformat() if job.starts_on else None,
+        "ends_on": job.ends_on.isoformat() if job.ends_on else None,
+        "jitter_seconds": job.jitter_seconds,
+        "description": job.timing.describe(),
         "misfire_policy": str(job.misfire_policy),
         "next_run_at": iso(job.next_run_at),
     }

@@ -7,12 +7,14 @@ hold `str`); the StrEnums below name their allowed values.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from core.timing import Timing
 
 
 def utcnow() -> datetime:
@@ -152,10 +154,26 @@ class ScheduledJob(ActionOwner, table=True):
     __tablename__ = "scheduled_job"
     __table_args__ = (sa.Index("ix_scheduled_job_status_next_run_at", "status", "next_run_at"),)
 
-    schedule: str
+    schedule: str  # cron, or `once 2026-12-24 09:00` (core.timing)
     timezone: str
     misfire_policy: str = Field(default=MisfirePolicy.catch_up_once, sa_type=sa.String)
+    # None once its timing is over (a one-off that ran, a schedule past its last day).
     next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    starts_on: date | None = None  # its first and last day, on its own clock
+    ends_on: date | None = None
+    jitter_seconds: int = 0  # each run starts up to this long after its time, at random
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.schedule, self.timezone, self.starts_on, self.ends_on)
+
+    @property
+    def health(self) -> str:
+        """Grey when active, fine and done: its timing has no next run any more."""
+        health = super().health
+        if health == "green" and self.next_run_at is None:
+            return "grey"
+        return health
 
 
 class SyncState(StrEnum):

@@ -141,6 +141,11 @@ BAD_COMMANDS = [
      "(empty or none for no limit), not 'two'."),
     (["workflows", "update", "analyze-email", "--max-concurrency", "1.5"], "not '1.5'."),
     (["workflows", "update", "nope", "--max-concurrency", "2"], "no workflow named 'nope'"),
+    (["jobs", "add", "J", "--agent", "Assistant", "--at", "2020-01-01 09:00", "--chat", "x"],
+     "is in the past"),
+    (["jobs", "update", "Existing", "--until", "2020-01-01"], "has no run left after now"),
+    (["jobs", "update", "Existing", "--from", "tomorrow"], "'tomorrow' is not a date like"),
+    (["jobs", "update", "Existing", "--jitter", "3h"], "at most 1 hour"),
 ]  # fmt: skip
 
 
@@ -165,6 +170,7 @@ def test_bad_input_says_why_on_one_line_exits_2_and_changes_nothing(
     "args",
     [
         ["jobs", "add", "J", "--chat", "x", "--workflow", "w"],  # two actions
+        ["jobs", "add", "J", "--schedule", "0 9 * * *", "--at", "2099-01-01 09:00"],
         ["jobs", "add", "J", "--thread", "sideways"],
         ["cron", "0 9 * * *", "--next", "0"],
         ["frobnicate"],
@@ -184,6 +190,32 @@ def test_an_unmigrated_database_says_to_migrate(tmp_path, monkeypatch, capsys):
     finally:
         get_settings.cache_clear()
     assert "run 'planner migrate'" in capsys.readouterr().err
+
+
+def test_a_job_runs_once_or_between_days_with_a_random_delay(cli, capsys, agent):
+    assert cli("jobs", "add", "Christmas", "--agent", "Assistant", "--at", "2099-12-24 09:00",
+               "--timezone", "Europe/Berlin", "--chat", "Hi", "--json") == 0  # fmt: skip
+    once = json.loads(capsys.readouterr().out)
+    assert (once["schedule"], once["next_run_at"]) == (
+        "once 2099-12-24 09:00",
+        "2099-12-24T08:00:00+00:00",
+    )
+    assert once["description"] == "Once, on Thu 24 Dec 2099 at 09:00"
+    assert cli("jobs", "add", "Advent", "--agent", "Assistant", "--schedule", "0 9 * * *",
+               "--from", "2099-12-01", "--until", "2099-12-24", "--jitter", "5m",
+               "--chat", "Door {date}", "--json") == 0  # fmt: skip
+    advent = json.loads(capsys.readouterr().out)
+    assert (advent["starts_on"], advent["ends_on"], advent["jitter_seconds"]) == (
+        "2099-12-01",
+        "2099-12-24",
+        300,
+    )
+    assert advent["next_run_at"] == "2099-12-01T09:00:00+00:00"
+    assert cli("jobs", "update", "Advent", "--from", "none", "--jitter", "0", "--json") == 0
+    cleared = json.loads(capsys.readouterr().out)
+    assert (cleared["starts_on"], cleared["ends_on"], cleared["jitter_seconds"]) == (
+        None, "2099-12-24", 0
+    )  # fmt: skip
 
 
 def test_migrate_is_idempotent_and_matches_the_models(settings):

@@ -1,0 +1,202 @@
+"""When a job runs: a cron schedule or one moment, in the job's timezone, between an
+optional first and last day; each run up to a random delay after its time.
+
+A one-off job's schedule is written `once 2026-12-24 09:00` (a time on the job's own
+clock), so it is stored, exported, planned and shown like a cron schedule, and its run
+is keyed by that moment as any occurrence is. Once its last occurrence is planned a job
+has no next run: it is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from core import schedule
+from core.errors import ValidationError
+
+ONCE = "once"
+ONCE_FORMAT = "%Y-%m-%d %H:%M"
+MAX_JITTER_SECONDS = 3600
+DURATION = re.compile(r"(?P<amount>[0-9]{1,5}) *(?P<unit>s|sec|m|min|h)?", re.IGNORECASE)
+UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+CLEARED = ("", "none")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A job's schedule and timezone with its first and last day (local, inclusive)."""
+
+    schedule: str
+    timezone: str
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+    @property
+    def once_at(self) -> datetime | None:
+        """A one-off's local wall-clock time (naive); None for a cron schedule."""
+        head, _, rest = self.schedule.partition(" ")
+        if head.lower() != ONCE:
+            return None
+        return _once_moment(rest)
+
+    def occurrences(self, after: datetime) -> Iterator[datetime]:
+        """Every firing instant (aware UTC) strictly after `after` within the days, in
+        order; it ends after the last one (a one-off's only one, or the last day's)."""
+        tz = schedule.zone(self.timezone)
+        once = self.once_at
+        if once is not None:
+            instant = once.replace(tzinfo=tz).astimezone(UTC)
+            if instant > after:
+                yield instant
+            return
+        if self.starts_on is not None:
+            first_day = datetime.combine(self.starts_on, time(0), tzinfo=tz)
+            after = max(after, first_day - timedelta(microseconds=1))
+        for moment in schedule.occurrences(self.schedule, self.timezone, after):
+            if self.ends_on is not None and moment.astimezone(tz).date() > self.ends_on:
+                return
+            yield moment
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first occurrence after `after`, or None when there is none any more."""
+        return next(self.occurrences(after), None)
+
+    def describe(self) -> str:
+        """In words: "Once, on Thu 24 Dec 2026 at 09:00", or the cron's words with its days."""
+        once = self.once_at
+        if once is not None:
+            return f"Once, on {once:%a %d %b %Y} at {once:%H:%M}"
+        words = schedule.describe(self.schedule)
+        if self.starts_on and self.ends_on:
+            return f"{words}, from {_day(self.starts_on)} to {_day(self.ends_on)}"
+        if self.starts_on:
+            return f"{words}, from {_day(self.starts_on)}"
+        if self.ends_on:
+            return f"{words}, until {_day(self.ends_on)}"
+        return words
+
+
+def _day(day: date) -> str:
+    return f"{day:%a %d %b %Y}"
+
+
+def _once_moment(text: str) -> datetime:
+    """The local time of a one-off, written `2026-12-24 09:00` (or with a `T`)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            f"{text.strip()!r} is not a date and time like 2026-12-24 09:00.", "schedule"
+        ) from None
+    if moment.tzinfo is not None:
+        raise ValidationError(
+            f"Give the time {text.strip()!r} without an offset: it is read on the job's "
+            "own clock (its timezone).",
+            "schedule",
+        )
+    if moment.second or moment.microsecond:
+        raise ValidationError(f"Give the time {text.strip()!r} to the minute.", "schedule")
+    return moment
+
+
+def once_schedule(at: str) -> str:
+    """The schedule of a job that runs once at `at` (a local date and time)."""
+    return f"{ONCE} {_once_moment(at):{ONCE_FORMAT}}"
+
+
+def normalized_schedule(text: str) -> str:
+    """A cron expression or a one-off as stored, or the ValidationError saying why not."""
+    head, _, rest = text.strip().partition(" ")
+    if head.lower() == ONCE:
+        return once_schedule(rest)
+    return schedule.validate_cron(text)
+
+
+def day_from_text(text: str, field: str) -> date | None:
+    """A first or last day given as 2026-12-24; "" or "none" for no such day."""
+    if text.strip().lower() in CLEARED:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"{text.strip()!r} is not a date like 2026-12-24.", field) from None
+
+
+def jitter_from_text(text: str) -> int:
+    """A random delay of at most 1 h, as seconds: 90, 30s, 5m, 5 min, 1h; 0 or none for none."""
+    if text.strip().lower() in CLEARED:
+        return 0
+    written = DURATION.fullmatch(text.strip())
+    if written is None:
+        raise ValidationError(f"{text.strip()!r} is not a delay like 30s, 5m or 1h.", "jitter")
+    seconds = int(written["amount"]) * UNIT_SECONDS[(written["unit"] or "s").lower()]
+    if seconds > MAX_JITTER_SECONDS:
+        raise ValidationError("A random delay can be at most 1 hour.", "jitter")
+    return seconds
+
+
+def jitter_text(seconds: int) -> str:
+    """A delay as `jitter_from_text` reads it: "5m", "90s", "0"."""
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s" if seconds else "0"
+
+
+def jitter_in_words(seconds: int) -> str:
+    """ "up to 5 min later, at random" (empty for none)."""
+    if not seconds:
+        return ""
+    amount = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+    return f"up to {amount} later, at random"
+
+
+def delay(key: str, occurrence: datetime, jitter_seconds: int) -> timedelta:
+    """How much after `occurrence` a job's run starts: random across jobs and occurrences,
+    the same each time it is worked out (a run planned twice gets one start time)."""
+    if not jitter_seconds:
+        return timedelta(0)
+    digest = hashlib.blake2b(f"{key}/{occurrence.isoformat()}".encode(), digest_size=8).digest()
+    return timedelta(seconds=int.from_bytes(digest, "big") % (jitter_seconds + 1))
+
+
+def checked(timing: Timing, now: datetime) -> Timing:
+    """The timing of a job being saved, with its schedule normalized; refused when it
+    could never run from now on (a one-off in the past, days that end before the next
+    occurrence) — said when it is set, rather than shown as done at once."""
+    timing = Timing(
+        normalized_schedule(timing.schedule),
+        schedule.validate_timezone(timing.timezone),
+        timing.starts_on,
+        timing.ends_on,
+    )
+    once = timing.once_at
+    if once is not None and (timing.starts_on or timing.ends_on):
+        raise ValidationError("A job that runs once has no first or last day.", "starts_on")
+    if timing.starts_on and timing.ends_on and timing.ends_on < timing.starts_on:
+        raise ValidationError("The last day comes before the first day.", "ends_on")
+    if once is not None:
+        _check_once(once, timing.timezone, now)
+    elif timing.next_after(now) is None:
+        raise ValidationError(
+            f"{timing.describe()} has no run left after now; choose later days.", "ends_on"
+        )
+    return timing
+
+
+def _check_once(once: datetime, timezone: str, now: datetime) -> None:
+    tz = schedule.zone(timezone)
+    local = once.replace(tzinfo=tz)
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != once:
+        raise ValidationError(
+            f"{once:{ONCE_FORMAT}} does not happen in {timezone}: the clocks jump over it "
+            "that night; choose another time.",
+            "schedule",
+        )
+    if local.astimezone(UTC) <= now:
+        raise ValidationError(
+            f"{once:{ONCE_FORMAT}} ({timezone}) is in the past; choose a later time.", "schedule"
+        )
