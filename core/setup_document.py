@@ -19,14 +19,16 @@ MAX_DEPTH = 64
 TIMESTAMP = "tag:yaml.org,2002:timestamp"
 SECTIONS = ("agents", "workflows", "jobs", "triggers")
 TEXT, NUMBER, SWITCH, OBJECT = (str,), (int, type(None)), (bool,), (dict,)
+MAYBE_TEXT, TEXT_OR_NUMBER = (str, type(None)), (str, int)
 # The fields an entry of each section may have, with the types YAML may give them.
 FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "agents": {"name": TEXT, "backend": TEXT, "url": TEXT, "model": TEXT, "system_prompt": TEXT,
                "api_key_env": TEXT, "max_concurrency": NUMBER, "pasted_key": SWITCH},
     "workflows": {"name": TEXT, "url": TEXT, "auth_env": TEXT, "max_concurrency": NUMBER,
                   "pasted_key": SWITCH},
-    "jobs": {"name": TEXT, "agent": TEXT, "schedule": TEXT, "timezone": TEXT, "chat": TEXT,
-             "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
+    "jobs": {"name": TEXT, "agent": TEXT, "schedule": TEXT, "timezone": TEXT,
+             "starts_on": MAYBE_TEXT, "ends_on": MAYBE_TEXT, "jitter": TEXT_OR_NUMBER,
+             "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
              "paused": SWITCH},
     "triggers": {"name": TEXT, "agent": TEXT, "event": TEXT, "filters": OBJECT,
                  "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT,

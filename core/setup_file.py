@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
-from core import agents, jobs, triggers
+from core import agents, jobs, timing, triggers
 from core.config import Settings
 from core.db import get_engine
 from core.errors import PlannerError, ValidationError
@@ -83,9 +83,15 @@ def workflow_entry(workflow: Workflow) -> dict[str, Any]:
 def job_entry(job: ScheduledJob, names: dict[int, str], workflows: dict[int, str]) -> dict:
     return {
         "name": job.name, "agent": names[job.agent_id], "schedule": job.schedule,
-        "timezone": job.timezone, **_action(job, workflows, with_input=True),
+        "timezone": job.timezone, "starts_on": _day(job.starts_on), "ends_on": _day(job.ends_on),
+        "jitter": timing.jitter_text(job.jitter_seconds),
+        **_action(job, workflows, with_input=True),
         "misfire": str(job.misfire_policy), "paused": job.status == Status.paused,
     }  # fmt: skip
+
+
+def _day(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def trigger_entry(trigger: EventTrigger, names: dict[int, str], workflows: dict[int, str]) -> dict:
@@ -185,9 +191,16 @@ class _Importer:
             (pause if paused else resume)(row.id)
 
     def job(self, entry: dict[str, Any]) -> None:
+        if "jitter" in entry:  # "5m", or a number of seconds: compared as exported
+            entry = entry | {
+                "jitter": timing.jitter_text(timing.jitter_from_text(str(entry["jitter"])))
+            }
         existing = named_like(self.session, ScheduledJob, entry["name"])
         current = job_entry(existing, *self._names()) if existing else None
         given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
+        for day in ("starts_on", "ends_on"):
+            if day in given and given[day] is None:
+                given[day] = ""  # null in the file: no such day
         fields = jobs.JobFields(name=entry["name"] if existing else None, **given)
         job = self._record("jobs", entry, current, lambda: (
             jobs.update_job(self.session, existing.id, fields, self.now, self.queue)

@@ -30,7 +30,7 @@ def a_setup(settings) -> None:
     ok(settings, "workflows", "add", "analyze-email", "--url", "http://127.0.0.1:9/hook")
     ok(settings, "jobs", "add", "Morning briefing", "--agent", "Assistant", "--schedule",
        "0 9 * * 1-5", "--timezone", "Europe/Berlin", "--chat", "Good morning, {date}",
-       "--thread", "continue")  # fmt: skip
+       "--thread", "continue", "--until", "2099-12-31", "--jitter", "5m")  # fmt: skip
     ok(settings, "jobs", "add", "Weekly report", "--agent", "Helper", "--schedule", "@weekly",
        "--workflow", "analyze-email", "--input", '{"scope": "week"}',
        "--misfire", "skip")  # fmt: skip
@@ -61,9 +61,12 @@ def test_a_setup_moves_through_a_file_and_comes_back_the_same(settings, tmp_path
     [weekly] = [j for j in document["jobs"] if j["name"] == "Weekly report"]
     assert weekly == {
         "name": "Weekly report", "agent": "Helper", "schedule": "@weekly", "timezone": "UTC",
+        "starts_on": None, "ends_on": None, "jitter": "0",
         "workflow": "analyze-email", "input": {"scope": "week"}, "misfire": "skip",
         "paused": True,
     }  # fmt: skip
+    [morning] = [j for j in document["jobs"] if j["name"] == "Morning briefing"]
+    assert (morning["ends_on"], morning["jitter"]) == ("2099-12-31", "5m")
     old_keys = job_keys(settings)
     wipe(settings)  # as on a new machine
 
