@@ -1,13 +1,15 @@
-"""The scheduled job dialog: name, when (a preset, a time and weekdays, or cron), the
-timezone found by city or country, and the action previewed for the next run."""
+"""The scheduled job dialog: name, when (a preset, a time and weekdays, cron, or once at a
+date and time), the timezone found by city or country, optional first and last days and a
+random delay, and the action previewed for the next run."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+import itertools
+from datetime import date, datetime, time, timedelta
 
 import streamlit as st
 
-from core import jobs, schedule
+from core import jobs, schedule, timing
 from core.errors import ValidationError
 from core.models import ActionKind, ScheduledJob
 from core.templates import DEFAULT_VARIABLES, default_variables
@@ -24,21 +26,41 @@ from dashboard.dialog_parts import (
 )
 
 CUSTOM = "Custom"
+ONCE = "Once"
 NEW_JOB_PRESET = "Every day at 9:00"
 CRON_KEY = "job_cron"
+# The random delays offered, in minutes ("None" first).
+DELAYS = {"None": 0, "Up to 1 min": 60, "Up to 5 min": 300, "Up to 15 min": 900,
+          "Up to 30 min": 1800, "Up to 1 hour": 3600}  # fmt: skip
+
+
+def _once_input(current: str) -> str:
+    """A date and a time on the job's clock (tomorrow at 9:00 for a new one-off)."""
+    once = timing.Timing(current, "UTC").once_at
+    when = once or datetime.combine(now().date() + timedelta(days=1), time(9, 0))
+    left, right = st.columns(2)
+    day = left.date_input("On", value=when.date(), key="job_once_day", format="YYYY-MM-DD")
+    at = right.time_input("At", value=when.time(), key="job_once_time", step=300)
+    return timing.once_schedule(f"{day:%Y-%m-%d} {at:%H:%M}")
 
 
 def _when_input(current: str) -> str:
-    """The schedule: a preset, or Custom with the time and weekday pickers set from it;
-    only a schedule those pickers can't say opens in the cron box, saying so."""
+    """The schedule: a preset, Custom with the time and weekday pickers set from it (only
+    a schedule those pickers can't say opens in the cron box, saying so), or Once."""
     preset = schedule.preset_of(current)
-    picked = None if preset else schedule.time_and_weekdays(current)
-    choices = [*schedule.PRESETS, CUSTOM]
+    once = timing.Timing(current, "UTC").once_at is not None
+    picked = None if preset or once else schedule.time_and_weekdays(current)
+    choices = [*schedule.PRESETS, CUSTOM, ONCE]
+    shown = ONCE if once else preset or CUSTOM
     chosen = st.radio(
-        "When", choices, index=choices.index(preset or CUSTOM), key="job_preset", horizontal=True
+        "When", choices, index=choices.index(shown), key="job_preset", horizontal=True
     )
+    if chosen == ONCE:
+        return _once_input(current)
     if chosen != CUSTOM:
         return schedule.PRESETS[chosen]
+    if once:
+        current, picked = schedule.PRESETS[NEW_JOB_PRESET], (9, 0, [])
     written = "" if preset or picked else current
     if written:
         words = schedule.describe(written)
@@ -81,28 +103,72 @@ def _timezone_input(current: str) -> str:
     return choices.get(label, label)
 
 
-def _schedule_inputs(job: ScheduledJob | None) -> tuple[str, str, datetime | None]:
-    """Schedule and timezone, shown in words with the next runs; the first of them too
-    (None while the schedule is not valid)."""
+def _days_and_delay_inputs(
+    job: ScheduledJob | None, once: bool
+) -> tuple[date | None, date | None, int]:
+    """First and last day (not for a one-off) and the random delay in seconds; folded
+    away unless the job has them."""
+    given = bool(job and (job.starts_on or job.ends_on or job.jitter_seconds))
+    with st.expander("Random delay" if once else "Dates and random delay", expanded=given):
+        first = last = None
+        if not once:
+            left, right = st.columns(2)
+            first = left.date_input(
+                "First day", value=job.starts_on if job else None, key="job_starts_on",
+                format="YYYY-MM-DD", help="Leave empty to start right away.",
+            )  # fmt: skip
+            last = right.date_input(
+                "Last day", value=job.ends_on if job else None, key="job_ends_on",
+                format="YYYY-MM-DD", help="Leave empty to keep going.",
+            )  # fmt: skip
+            field_error("starts_on")
+            field_error("ends_on")
+        seconds = job.jitter_seconds if job else 0
+        names = list(DELAYS)
+        if seconds not in DELAYS.values():
+            names.append(f"Up to {timing.jitter_text(seconds)}")
+        shown = next((n for n, s in DELAYS.items() if s == seconds), names[-1])
+        delay = st.selectbox(
+            "Random delay", names, index=names.index(shown), key="job_jitter",
+            help="Start each run up to this much later, at random: jobs that call the same "
+            "service at the same time then spread out.",
+        )  # fmt: skip
+        field_error("jitter")
+    return first, last, DELAYS.get(delay, seconds)
+
+
+def _day_text(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+def _schedule_inputs(job: ScheduledJob | None) -> tuple[timing.Timing, int, datetime | None]:
+    """Schedule, timezone and days, shown in words with the next runs; the random delay;
+    the first run too (None while the timing is not valid)."""
     cron = _when_input(job.schedule if job else schedule.PRESETS[NEW_JOB_PRESET])
     field_error("schedule")
     timezone = _timezone_input(job.timezone if job else viewer_timezone())
+    once = timing.Timing(cron, timezone).once_at is not None
+    first, last, jitter = _days_and_delay_inputs(job, once)
+    when = timing.Timing(cron, timezone, first, last)
     try:
-        schedule.validate_cron(cron)
-        upcoming = schedule.next_occurrences(cron, timezone, now(), 5)
+        checked = when if job and when == job.timing else timing.checked(when, now())
+        upcoming = list(itertools.islice(checked.occurrences(now()), 5))
     except ValidationError as error:
         st.error(plain(error))
-        return cron, timezone, None
+        return when, jitter, None
+    delay = timing.jitter_in_words(jitter)
+    words = [checked.describe(), timezone_label(timezone), delay]
+    st.caption(plain(" · ".join(word for word in words if word)))
     tz = schedule.zone(timezone)
-    st.caption(plain(f"{schedule.describe(cron)} · {timezone_label(timezone)}"))
     st.markdown(
         "\n".join(
             f"- {moment.astimezone(tz):%a %d %b %Y, %H:%M}"
             + (" — *clocks change that day*" if schedule.changes_clock(moment, timezone) else "")
             for moment in upcoming
         )
+        or "No runs left: this job is done."
     )
-    return cron, timezone, upcoming[0]
+    return checked, jitter, upcoming[0] if upcoming else None
 
 
 @st.dialog("Scheduled job", width="large", dismissible=False)
@@ -113,7 +179,8 @@ def job_dialog() -> None:
         "Name", value=job.name if job else "", key="job_name", placeholder="Morning briefing"
     )
     field_error("name")
-    cron, timezone, next_run = _schedule_inputs(job)
+    chosen, jitter, next_run = _schedule_inputs(job)
+    timezone = chosen.timezone
     moment = next_run or now()
     local = moment.astimezone(schedule.zone(timezone))
     when = (
@@ -128,8 +195,11 @@ def job_dialog() -> None:
         def change() -> None:
             fields = jobs.JobFields(
                 agent=agent.id,
-                schedule=cron,
+                schedule=chosen.schedule,
                 timezone=timezone,
+                starts_on=_day_text(chosen.starts_on),
+                ends_on=_day_text(chosen.ends_on),
+                jitter=str(jitter),
                 input=read_input() if read_input else None,
                 **action,
                 name=name if job else None,

@@ -13,11 +13,13 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
-from core import agents, inbox, jobs, schedule, triggers
+from core import agents, inbox, jobs, timing, triggers
 from core.models import (
+    TERMINAL_STATUSES,
     ActionOwner,
     Agent,
     EventTrigger,
+    Run,
     RunStatus,
     ScheduledJob,
     Status,
@@ -52,7 +54,7 @@ from dashboard.context import (
 from dashboard.dialogs import open_dialog
 
 CHOSEN_AGENT = "chosen_agent"  # not a widget's key: Streamlit forgets those on other pages
-DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]"}
+DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]", "grey": ":gray[●]"}
 # Session state: ids of the runs started from a card, followed until they finish.
 FOLLOWING = "following_runs"
 FOLLOW_SECONDS = 0.5
@@ -70,10 +72,12 @@ class CardContext:
     has_composio_key: bool
 
 
-def status_label(item: ActionOwner, ctx: CardContext, error_below: bool) -> tuple[str, str]:
+def status_label(item: ActionOwner, ctx: CardContext, latest: Run | None) -> tuple[str, str]:
     """The status dot and word — green Active, yellow Paused / Not connected, red Failed
-    or an expired sign-in — with why; and the label of a link to Settings when that is
-    where it is fixed, else "". `error_below`: the latest run's error is on the card."""
+    or an expired sign-in, grey Done once a job's last run has ended — with why; and the
+    label of a link to Settings when that is where it is fixed, else "". `latest`: the
+    latest run, shown on the card (its error too)."""
+    error_below = latest is not None and latest.status == RunStatus.failed
     trouble = (
         trigger_trouble(item, ctx.has_composio_key) if isinstance(item, EventTrigger) else None
     )
@@ -93,6 +97,8 @@ def status_label(item: ActionOwner, ctx: CardContext, error_below: bool) -> tupl
     if trouble:
         label = f"{DOTS['yellow']} **{plain(trouble.headline)}** — {plain(trouble.advice)}"
         return label, ("Open Settings" if trouble.fixed_in_settings else "")
+    if item.health == "grey" and (latest is None or latest.status in TERMINAL_STATUSES):
+        return f"{DOTS['grey']} **Done**", ""
     return f"{DOTS['green']} **Active**", ""
 
 
@@ -158,13 +164,16 @@ class CardKind:
 def _job_when(job: ScheduledJob, ctx: CardContext) -> tuple[str, str]:
     if job.status == Status.paused:
         next_run = "none while paused"
+    elif job.next_run_at is None:
+        next_run = "none, it has no run left"
     else:
         next_run = moment_in_words(job.next_run_at, job.timezone, ctx.now)
         if waiting_for_worker(job, ctx.worker, ctx.now):
             next_run += " — waiting for the worker"
+    delay = timing.jitter_in_words(job.jitter_seconds)
     return (
-        f"**{schedule.describe(job.schedule)}** · {zone_label(job.timezone)}",
-        f"Next run: {next_run}  \n"
+        f"**{plain(job.timing.describe())}** · {zone_label(job.timezone)}",
+        (f"Starts {delay}  \n" if delay else "") + f"Next run: {next_run}  \n"
         f"Last run: {moment_in_words(job.last_run_at, job.timezone, ctx.now)}",
     )
 
@@ -234,9 +243,7 @@ def card(
     with st.container(border=True):
         words, timing, buttons = st.columns([5, 4, 3])
         with words:
-            label, fix = status_label(
-                item, ctx, latest is not None and latest.status == RunStatus.failed
-            )
+            label, fix = status_label(item, ctx, latest)
             st.markdown(f"#### {plain(item.name)}\n{label}")
             if fix:
                 navigation.link(navigation.SETTINGS, fix)

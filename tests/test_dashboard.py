@@ -5,7 +5,7 @@ trigger dialog's own tests are in test_trigger_dialog.py."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -305,3 +305,58 @@ def test_an_input_rows_cant_show_opens_as_json(dashboard, agent, workflow, sessi
     assert app.toggle(key="input_as_json").value
     assert "so it is shown as JSON" in texts(app)
     assert app.text_area(key="input_json").value == '{\n  "limit": 3\n}'
+
+
+def test_once_saves_a_one_off_at_the_date_and_time_chosen(dashboard, agent, settings):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Christmas")
+    app.radio(key="job_preset").set_value("Once").run()
+    app.date_input(key="job_once_day").set_value(date(2027, 12, 24)).run()
+    app.time_input(key="job_once_time").set_value(time(9, 30)).run()
+    assert "Once, on Fri 24 Dec 2027 at 09:30" in texts(app)
+    assert "First day" not in [d.label for d in app.date_input]  # a one-off has no days
+    app.text_area(key="action_template").input("Merry Christmas").run()
+    app.button(key="job_save").click().run()
+    assert not app.exception
+    [job] = stored_jobs(settings)
+    assert job.schedule == "once 2027-12-24 09:30"
+    app.button(key=f"edit_{job.id}").click().run()  # it reopens on Once, at its time
+    assert app.radio(key="job_preset").value == "Once"
+    assert app.date_input(key="job_once_day").value == date(2027, 12, 24)
+    assert app.time_input(key="job_once_time").value == time(9, 30)
+
+
+def test_a_one_off_in_the_past_is_refused_under_when(dashboard, agent, settings):
+    before = snapshot(settings.database_url)
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Too late")
+    app.radio(key="job_preset").set_value("Once").run()
+    app.date_input(key="job_once_day").set_value(date(2020, 1, 1)).run()
+    assert "is in the past; choose a later time." in texts(app)
+    app.text_area(key="action_template").input("Hi").run()
+    app.button(key="job_save").click().run()
+    assert dialogs(app) == [("Scheduled job", False)]  # still open
+    assert snapshot(settings.database_url) == before
+
+
+def test_first_and_last_day_and_a_random_delay_are_saved_and_shown(dashboard, agent, settings):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Advent")
+    app.date_input(key="job_starts_on").set_value(date(2027, 12, 1)).run()
+    app.date_input(key="job_ends_on").set_value(date(2027, 12, 24)).run()
+    app.selectbox(key="job_jitter").set_value("Up to 5 min").run()
+    said = texts(app)
+    assert "every day, from Wed 01 Dec 2027 to Fri 24 Dec 2027" in said
+    assert "up to 5 min later, at random" in said
+    assert "Wed 01 Dec 2027, 09:00" in said  # the first run shown is on the first day
+    app.text_area(key="action_template").input("Door {date}").run()
+    app.button(key="job_save").click().run()
+    assert not app.exception
+    [job] = stored_jobs(settings)
+    assert (job.starts_on, job.ends_on, job.jitter_seconds) == (
+        date(2027, 12, 1), date(2027, 12, 24), 300
+    )  # fmt: skip
+    assert "Starts up to 5 min later, at random" in texts(app)  # on the card

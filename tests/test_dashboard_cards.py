@@ -407,3 +407,21 @@ def test_a_filter_that_leaves_fewer_pages_goes_back_to_the_first(page, settings,
     app.run()
     app.selectbox(key="activity_status").set_value("failed").run()
     assert main_view(app).count("**Briefing** — ") == 5
+
+
+def test_a_one_off_that_ran_is_done_in_grey(dashboard, agent, settings, session, queue):
+    soon = utcnow() + timedelta(minutes=1)
+    job = jobs.create_job(
+        session, "Once", JobFields(agent="Assistant", at=f"{soon:%Y-%m-%d %H:%M}", chat="Hi"),
+        utcnow(), "UTC",
+    )  # fmt: skip
+    job.next_run_at = None  # as the tick leaves it once the occurrence is planned
+    session.add(job)
+    session.commit()
+    jobs.run_job_now(session, job.id, queue, utcnow())
+    app = dashboard()
+    assert "**Active**" in texts(app)  # its run has not ended yet
+    execute_all(settings, queue)
+    app.run()
+    assert ":gray[●] **Done**" in texts(app)
+    assert "Next run: none, it has no run left" in main_view(app)

@@ -16,6 +16,11 @@ def is_green(css_color: str) -> bool:
     return green > red and green > blue
 
 
+def is_grey(css_color: str) -> bool:
+    red, green, blue = (int(part) for part in re.findall(r"\d+", css_color)[:3])
+    return max(red, green, blue) - min(red, green, blue) < 40
+
+
 def card(page: Page, name: str, button: str = "Run now"):
     """The card of `name`: the innermost block holding its heading, its main button and
     its history."""

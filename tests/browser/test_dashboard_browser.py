@@ -4,17 +4,22 @@ and a local fake agent (fixtures in conftest.py)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlmodel import select
 
 from core import jobs
+from core.db import read_session
+from core.dispatch import tick
 from core.jobs import JobFields
-from core.models import utcnow
+from core.models import ScheduledJob, utcnow
 from core.overview import moment_in_words
 from core.schedule import next_occurrence
 from support.fakes import Reply
-from tests.browser.browsing import SCREENSHOTS, card, is_green
+from support.queues import RecordingQueue
+from tests.browser.browsing import SCREENSHOTS, card, is_green, is_grey
 
 pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
 
@@ -64,6 +69,32 @@ def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, tar
     card(page, "Early briefing").get_by_role("button", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_text("No jobs yet")).to_be_visible()
+
+
+def test_a_one_off_job_from_the_dialog_until_it_is_done(
+    page: Page, settings, agent, target, consumer
+):
+    consumer()
+    page.get_by_role("button", name="+ Add job").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill("Christmas greeting")
+    dialog.get_by_text("Once", exact=True).click()
+    tomorrow = utcnow() + timedelta(days=1)  # the dialog offers tomorrow at 9:00
+    said = f"Once, on {tomorrow:%a %d %b %Y} at 09:00"
+    expect(dialog.get_by_text(said)).to_be_visible()
+    dialog.get_by_label("Message to the agent").fill("Merry Christmas!")
+    page.screenshot(path=str(SCREENSHOTS / "job-dialog-once.png"))
+    dialog.get_by_role("button", name="Save").click()
+    expect(card(page, "Christmas greeting").get_by_text(said)).to_be_visible()
+
+    with read_session(settings.database_url) as db:
+        [job] = db.exec(select(ScheduledJob)).all()
+    tick(settings, RecordingQueue(), job.next_run_at - timedelta(seconds=30), "test")  # planned
+    card(page, "Christmas greeting").get_by_role("button", name="Run now").click()
+    greeting = card(page, "Christmas greeting")
+    expect(greeting.get_by_text("Done", exact=True)).to_be_visible(timeout=60_000)
+    assert is_grey(greeting.get_by_text("●").first.evaluate("e => getComputedStyle(e).color"))
+    expect(greeting.get_by_text("Next run: none, it has no run left")).to_be_visible()
 
 
 def test_a_trigger_and_its_test_event(page: Page, settings, agent, target, consumer):
