@@ -26,6 +26,7 @@ from core.models import (
     iso,
 )
 from core.owners import OWNER_WORDS, owner_column
+from core.policies import timeout_of
 from core.secrets import SecretKeyError
 from core.templates import default_variables, render
 
@@ -112,8 +113,9 @@ def _action(
             data = given if given is not None else _event_data(session, run)[1]
             run.input = {"input": data, "source": _source(run, owner)}
         return WorkflowAction(
-            workflow=workflow, body=run.input, token=token_for(workflow, settings)
-        )
+            workflow=workflow, body=run.input, token=token_for(workflow, settings),
+            timeout=timeout_of(owner, settings),
+        )  # fmt: skip
     agent = session.get(Agent, owner.agent_id)
     if run.input is None:
         variables = _variables(session, run, owner, agent, settings.timezone)
@@ -127,4 +129,5 @@ def _action(
         thread_id=f"{kind}-{owner.key}" if continues else f"run-{run.key}",
         source=_source(run, owner),
         token=token_for(agent, settings),
+        timeout=timeout_of(owner, settings),
     )

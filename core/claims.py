@@ -32,16 +32,37 @@ from core.models import (
     Status,
     Workflow,
 )
-from core.owners import load_owner, owner_key
-from core.runner import AUTOMATIC_SOURCES, EARLY_START, Attempt, Claims, Prepared, lease_length
+from core.owners import OWNER_WORDS, load_owner, owner_column, owner_key
+from core.policies import Overlap, retries_of
+from core.runner import (
+    AUTOMATIC_SOURCES,
+    EARLY_START,
+    Attempt,
+    Claims,
+    Held,
+    Prepared,
+    lease_length,
+)
 
 # The namespaces of the turns claims take (core.db.take_many_turns): per job, so the
 # overlap check sees the other's claim; per agent and workflow, so their limits hold
 # across workers.
 CLAIMS_OF_JOB = 1
 CLAIMS_OF_TARGET = {Agent: 2, Workflow: 3}
-OVERLAP = "The previous run of this job was still running."
+CLAIMS_OF_OWNER = {ScheduledJob: CLAIMS_OF_JOB, EventTrigger: 4}
+OVERLAP = "The previous run of this {owner} was still running."
+QUEUED = "Waiting for the previous run of this {owner} to finish."
+ALREADY_QUEUED = "Another run of this {owner} was already waiting for the previous one."
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
+# No other run of the same job (or trigger) is running.
+NOT_OVERLAPPING = {
+    model: ~exists().where(
+        getattr(SIBLING, column) == getattr(Run, column),
+        SIBLING.status == RunStatus.running,
+        SIBLING.id != Run.id,
+    )
+    for model, column in ((ScheduledJob, "job_id"), (EventTrigger, "trigger_id"))
+}
 log = logging.getLogger("planner.claims")
 
 
@@ -113,9 +134,12 @@ def prepare(settings: Settings, run_ids: Iterable[int]) -> list[Prepared]:
 
 
 def _take_turns(session: Session, prepared: Sequence[Prepared]) -> None:
-    """Claims of the same job, or of a limited agent or workflow, one after another across
-    workers (in a fixed order, so two batches never wait on each other)."""
-    turns = {(CLAIMS_OF_JOB, p.run.job_id) for p in prepared if p.run.job_id is not None}
+    """Claims of the same job or trigger (unless its runs may overlap), or of a limited
+    agent or workflow, one after another across workers (in a fixed order, so two
+    batches never wait on each other)."""
+    turns = {
+        (CLAIMS_OF_OWNER[type(p.owner)], p.owner.id) for p in prepared if p.overlap != Overlap.allow
+    }
     for p in prepared:
         target = p.target
         if target is not None and target.max_concurrency is not None:
@@ -134,7 +158,7 @@ def _skip(session: Session, run_ids: Sequence[int], now: datetime, reason: str) 
 
 def _within_limits(
     session: Session, prepared: Sequence[Prepared], now: datetime
-) -> tuple[list[Prepared], list[Prepared]]:
+) -> tuple[list[Prepared], list[Held]]:
     """Split `prepared` into runs that may start now and runs that wait for a free slot
     of their agent or workflow (its calls open across all workers: `holds_a_call`)."""
     limited = {p.target_key: p.target for p in prepared if p.target and p.target.max_concurrency}
@@ -148,7 +172,8 @@ def _within_limits(
         ).all()
     )
     free = {key: target.max_concurrency - open_calls.get(key, 0) for key, target in limited.items()}
-    starting, waiting = [], []
+    starting: list[Prepared] = []
+    waiting: list[Held] = []
     for p in sorted(prepared, key=lambda p: p.run.due_at):
         key = p.target_key
         if key not in free:
@@ -157,40 +182,40 @@ def _within_limits(
             free[key] -= 1
             starting.append(p)
         else:
-            waiting.append(p)
+            waiting.append(Held(p, key, limited[key].max_concurrency))
     return starting, waiting
 
 
 def _claim_round(
     session: Session, batch: Sequence[Prepared], now: datetime, settings: Settings
 ) -> set[int]:
-    """One conditional UPDATE … RETURNING per target for runs of distinct jobs: each is
-    taken only if it is still waiting at the attempt read, is due, and no other run of its
-    job is running. Returns the ids taken."""
-    by_target: dict[str | None, list[Prepared]] = defaultdict(list)
+    """One conditional UPDATE … RETURNING per target (and per kind of owner and timeout)
+    for runs of distinct jobs and triggers: each is taken only if it is still waiting at
+    the attempt read, is due, and — unless its runs may overlap — no other run of its
+    job or trigger is running. Returns the ids taken."""
+    groups: dict[tuple[str, str, float], list[Prepared]] = defaultdict(list)
     for p in batch:
-        by_target[p.target_key].append(p)
+        checked = OWNER_WORDS[type(p.owner)] if p.overlap != Overlap.allow else ""
+        groups[(p.target_key or "", checked, p.timeout or 0.0)].append(p)
     claimed: set[int] = set()
-    for target in sorted(by_target, key=lambda key: key or ""):  # one order for all workers
-        group = by_target[target]
+    for key in sorted(groups):  # one order for all workers
+        group = groups[key]
+        target, checked, timeout = key
+        overlap = [NOT_OVERLAPPING[type(group[0].owner)]] if checked else []
         statement = (
             update(Run)
             .where(
                 sa.tuple_(Run.id, Run.attempt).in_([(p.run.id, p.run.attempt) for p in group]),
                 col(Run.status).in_(WAITING_STATUSES),
                 col(Run.due_at) <= now + EARLY_START,
-                ~exists().where(
-                    SIBLING.job_id == Run.job_id,
-                    SIBLING.status == RunStatus.running,
-                    SIBLING.id != Run.id,
-                ),
+                *overlap,
             )
             .values(
                 status=RunStatus.running,
                 attempt=Run.attempt + 1,
                 started_at=sa.func.coalesce(Run.started_at, now),
-                lease_expires_at=now + lease_length(settings),
-                target=target,
+                lease_expires_at=now + lease_length(settings, timeout),
+                target=target or None,
                 waiting_reason=None,
             )
             .returning(Run.id)
@@ -200,13 +225,14 @@ def _claim_round(
 
 
 def _rounds(prepared: Sequence[Prepared]) -> list[list[Prepared]]:
-    """Runs grouped so that no round holds two runs of the same job (the overlap check
-    of one statement cannot see its own other rows)."""
+    """Runs grouped so that no round holds two runs of the same job or trigger whose runs
+    may not overlap (the overlap check of one statement cannot see its own other rows)."""
     rounds: list[list[Prepared]] = []
-    seen: dict[int | None, int] = defaultdict(int)
+    seen: dict[str, int] = defaultdict(int)
     for p in prepared:
-        index = seen[p.run.job_id] if p.run.job_id is not None else 0
-        seen[p.run.job_id] += p.run.job_id is not None
+        checked = p.overlap != Overlap.allow
+        index = seen[p.owner_key] if checked else 0
+        seen[p.owner_key] += checked
         while len(rounds) <= index:
             rounds.append([])
         rounds[index].append(p)
@@ -226,15 +252,14 @@ def _store_inputs(session: Session, taken: Sequence[Prepared]) -> None:
         )
 
 
-def _wait_for_slot(session: Session, waiting: Sequence[Prepared]) -> None:
+def _wait_for_slot(session: Session, waiting: Sequence[Held]) -> None:
     """Say why these runs have not started (the dashboard shows it instead of "late")."""
     by_target: dict[str, list[int]] = defaultdict(list)
     reasons: dict[str, str] = {}
-    for p in waiting:
-        target = p.target
-        key = p.target_key
-        assert target is not None and key is not None
-        by_target[key].append(p.run.id)
+    for held in waiting:
+        target, key = held.prepared.target, held.key
+        assert target is not None
+        by_target[key].append(held.prepared.run.id)
         reasons[key] = (
             f"Waiting for a free slot: {target.name} takes at most "
             f"{target.max_concurrency} call{'s' if target.max_concurrency != 1 else ''} at once."
@@ -262,8 +287,9 @@ def claim(
     """Take the prepared runs for one attempt each, in one transaction.
 
     A run is not this worker's to execute when another worker took it or it finished;
-    automatic runs of a paused job or trigger are skipped; a job's run whose previous run
-    is still running is skipped; runs beyond their agent's or workflow's limit wait.
+    automatic runs of a paused job or trigger are skipped; a run whose job's or trigger's
+    previous run is still running is skipped, or waits for it (its overlap policy); runs
+    beyond their agent's or workflow's limit wait.
 
     `ahead`: claimed before their moment, as of it (`now` is the moment). Only runs free
     to start are taken; the others are left as they are, for a claim at the moment to
@@ -285,34 +311,77 @@ def claim(
     if ahead:
         session.commit()
         undecided = [p for p in prepared if p.run.id not in claimed]
-        return Claims(_attempts(taken, now), [], undecided)
+        return Claims(_attempts(taken, now, settings), [], undecided)
     _skip(session, sorted(paused), now, "It was paused before this run started.")
-    _skip_overlapping(session, [p for p in starting if p.run.id not in claimed], now)
+    queued = _settle_overlapping(session, [p for p in starting if p.run.id not in claimed], now)
     _wait_for_slot(session, waiting)
     session.commit()
-    return Claims(_attempts(taken, now), waiting)
+    held = waiting + [Held(p, p.owner_key, 1) for p in queued]
+    return Claims(_attempts(taken, now, settings), held)
 
 
-def _attempts(taken: Sequence[Prepared], now: datetime) -> list[tuple[Prepared, Attempt]]:
+def _attempts(
+    taken: Sequence[Prepared], now: datetime, settings: Settings
+) -> list[tuple[Prepared, Attempt]]:
     return [
-        (p, Attempt(p.run.id, owner_key(p.run), p.run.attempt + 1, now, list(p.run.attempts)))
+        (p, Attempt(p.run.id, owner_key(p.run), p.run.attempt + 1, now, list(p.run.attempts),
+                    retries_of(p.owner, settings)))
         for p in taken
-    ]
+    ]  # fmt: skip
 
 
-def _skip_overlapping(session: Session, missed: Sequence[Prepared], now: datetime) -> None:
-    """Runs not taken although unchanged since read: another run of their job is running
-    (a run changed meanwhile belongs to whoever changed it)."""
+def _settle_overlapping(
+    session: Session, missed: Sequence[Prepared], now: datetime
+) -> list[Prepared]:
+    """Runs not taken although unchanged since read, because the previous run of their
+    job or trigger is running (a run changed meanwhile belongs to whoever changed it):
+    skipped, or (overlap `queue`) the oldest of its owner's waits and the others are
+    skipped. Returns those that wait."""
     if not missed:
-        return
+        return []
     current = session.exec(
         select(Run.id, Run.status, Run.attempt).where(col(Run.id).in_([p.run.id for p in missed]))
     ).all()
     unchanged = {(p.run.id, p.run.status, p.run.attempt) for p in missed}
-    overlapping = [
+    still = {
         run_id for run_id, status, attempt in current if (run_id, status, attempt) in unchanged
-    ]
-    _skip(session, overlapping, now, OVERLAP)
+    }
+    overlapping = [p for p in missed if p.run.id in still]
+    queueing = [p for p in overlapping if p.overlap == Overlap.queue]
+    waits = _oldest_per_owner(session, queueing)
+    for p in overlapping:
+        if p not in waits:
+            reason = ALREADY_QUEUED if p.overlap == Overlap.queue else OVERLAP
+            _skip(session, [p.run.id], now, reason.format(owner=OWNER_WORDS[type(p.owner)]))
+    for p in waits:
+        session.exec(
+            update(Run)
+            .where(col(Run.id) == p.run.id, col(Run.status).in_(WAITING_STATUSES))
+            .values(waiting_reason=QUEUED.format(owner=OWNER_WORDS[type(p.owner)]))
+        )
+    return waits
+
+
+def _oldest_per_owner(session: Session, queueing: Sequence[Prepared]) -> list[Prepared]:
+    """Of these runs, each that is the oldest of its job's or trigger's runs waiting for
+    the previous one (those it has already are counted too: one waits, not more)."""
+    oldest: dict[str, int] = {}
+    owners: dict[str, ActionOwner] = {}
+    for p in sorted(queueing, key=lambda p: p.run.id):
+        oldest.setdefault(p.owner_key, p.run.id)
+        owners[p.owner_key] = p.owner
+    for key, owner in owners.items():
+        column = owner_column(type(owner))
+        already = session.exec(
+            select(sa.func.min(Run.id)).where(
+                column == owner.id,
+                col(Run.status).in_(WAITING_STATUSES),
+                col(Run.waiting_reason) == QUEUED.format(owner=OWNER_WORDS[type(owner)]),
+            )
+        ).one()
+        if already is not None and already < oldest[key]:
+            oldest[key] = already
+    return [p for p in queueing if oldest[p.owner_key] == p.run.id]
 
 
 def claim_prepared(

@@ -20,6 +20,7 @@ class ChatAction:
     thread_id: str
     source: dict[str, Any]
     token: str = field(default="", repr=False)
+    timeout: float | None = None  # seconds for the call (None: the client's)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class WorkflowAction:
     workflow: Workflow
     body: dict[str, Any]
     token: str = field(default="", repr=False)
+    timeout: float | None = None
 
 
 Action = ChatAction | WorkflowAction
@@ -55,10 +57,11 @@ async def execute(action: Action, idempotency_key: str, client: httpx.AsyncClien
                 action.source,
                 idempotency_key,
                 action.token,
+                action.timeout,
             )
         else:
             output = await targets.run_workflow(
-                client, action.workflow, action.body, idempotency_key, action.token
+                client, action.workflow, action.body, idempotency_key, action.token, action.timeout
             )
     except targets.TargetError as error:
         return RunResult(

@@ -28,7 +28,7 @@ from core.executor import RunResult
 from core.models import Agent, Workflow, utcnow
 from core.outcomes import record_outcomes
 from core.queue import RunQueue
-from core.runner import EARLY_START, Attempt, Claims, Prepared, call
+from core.runner import EARLY_START, Attempt, Claims, Held, Prepared, call
 from core.targets import Clients
 
 # Runs prepared and claimed together: a due moment's thousand runs take two statements.
@@ -157,7 +157,7 @@ class Flight:
             self._clients = Clients(settings.http_timeout_seconds, settings.max_in_flight)
             self._free = settings.max_in_flight
             self._backlog: deque[int] = deque()
-            self._held: dict[str, deque[int]] = defaultdict(deque)  # by target, oldest first
+            self._held: dict[str, deque[int]] = defaultdict(deque)  # by Held.key, oldest first
             self._limits: dict[str, int] = {}
             self._timers: set[str] = set()  # targets whose waiting runs have a timer
             self._outcomes: list[Outcome] = []
@@ -281,7 +281,7 @@ class Flight:
         those that are not this process's to start."""
         claims = await asyncio.to_thread(claim_prepared, self.settings, group, moment, ahead)
         self._hold(claims.waiting)
-        held.update(p.run.id for p in claims.waiting)
+        held.update(h.prepared.run.id for h in claims.waiting)
         kept = {p.run.id for p, _ in claims.attempts} | held | {p.run.id for p in claims.undecided}
         self._forget(p.run.id for p in group if p.run.id not in kept)
         return claims
@@ -310,18 +310,17 @@ class Flight:
             async with asyncio.timeout((moment - self.clock()).total_seconds()):
                 await self._clients.open_ahead(targets)
 
-    def _hold(self, waiting: Sequence[Prepared]) -> None:
-        """Keep runs that wait for their agent's free slot, and try them again soon."""
+    def _hold(self, waiting: Sequence[Held]) -> None:
+        """Keep runs that wait for their agent's free slot or for the previous run of
+        their job or trigger, and try them again soon."""
         if self._draining:
-            self._hand_back([p.run.id for p in waiting])
+            self._hand_back([h.prepared.run.id for h in waiting])
             return
-        for prepared in waiting:
-            key, target = prepared.target_key, prepared.target
-            assert key is not None and target is not None and target.max_concurrency
-            self._held[key].append(prepared.run.id)
-            self._limits[key] = target.max_concurrency
-            self._keep_trying(key)
-        self._let_waiters_go(p.run.id for p in waiting)
+        for held in waiting:
+            self._held[held.key].append(held.prepared.run.id)
+            self._limits[held.key] = held.limit
+            self._keep_trying(held.key)
+        self._let_waiters_go(h.prepared.run.id for h in waiting)
 
     def _keep_trying(self, key: str) -> None:
         if key not in self._timers:
@@ -376,7 +375,8 @@ class Flight:
                 self._forget(prepared.run.id for prepared, _, _ in group)
                 for run_id, retry_at in retries.items():
                     self._spawn(self._in_thread(self.queue.submit, [run_id], retry_at))
-                for key in {prepared.target_key for prepared, _, _ in group} & set(self._held):
+                ended = {key for p, _, _ in group for key in (p.target_key, p.owner_key)}
+                for key in ended & set(self._held):
                     self._unhold(key)
             self._check_idle()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete
 
-from core import timing
+from core import policies, timing
 from core.dispatch import plan_soon
 from core.errors import ValidationError
 from core.models import (
@@ -96,6 +96,7 @@ def create_job(
     jitter = timing.jitter_from_text(fields.jitter) if fields.jitter is not None else 0
     action, config = action_config(session, fields, None, "job")
     misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
+    chosen = policies.chosen(fields, policies.Policies())
     ensure_unique_name(session, ScheduledJob, name, "job")
     job = ScheduledJob(
         agent_id=agent.id,
@@ -112,6 +113,7 @@ def create_job(
         created_at=now,
         updated_at=now,
     )
+    policies.apply(job, chosen)
     session.add(job)
     session.commit()
     _plan_soon(session, job, queue, now)
@@ -145,12 +147,14 @@ def update_job(
     )
     action, config = action_config(session, fields, job, "job")
     misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
+    chosen = policies.chosen(fields, policies.of(job))
     ensure_unique_name(session, ScheduledJob, name, "job", job.id)
 
     timing_changed = when != job.timing
     job.name, job.schedule, job.timezone = name, when.schedule, when.timezone
     job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, jitter
     job.action, job.config, job.misfire_policy = action, config, misfire
+    policies.apply(job, chosen)
     if agent is not None:
         job.agent_id = agent.id
     if timing_changed and job.status == Status.active:

@@ -139,6 +139,10 @@ class ActionOwner(SQLModel):
     last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_outcome: str | None = None
     consecutive_failures: int = 0
+    # Its own retries, call timeout and overlap policy; None: Planner's (core.policies).
+    max_retries: int | None = None
+    timeout_seconds: int | None = None
+    overlap: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -143,7 +143,7 @@ def _record_one(
         "output": result.output,
         "error": error,
     }
-    retries = not result.succeeded and result.retryable and attempt.number <= settings.max_retries
+    retries = not result.succeeded and result.retryable and attempt.number <= attempt.retries
     if retries:
         retry_at = _retry_at(attempt, result, now, settings)
         recorded = connection.execute(_RETRY, values | {"retry_at": retry_at}).rowcount

@@ -23,6 +23,7 @@ from core.models import (
     Workflow,
     iso,
 )
+from core.policies import policies_json
 
 OWNER_MODELS: tuple[type[ActionOwner], ...] = (ScheduledJob, EventTrigger)
 OWNER_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
@@ -41,6 +42,9 @@ class OwnerFields:
     thread: str | None = None
     workflow: str | int | None = None
     input: str | dict[str, Any] | None = None
+    retries: str | int | None = None  # core.policies: a number, or "default"
+    timeout: str | int | None = None
+    overlap: str | None = None
 
 
 def clean_name(name: str, what: str) -> str:
@@ -220,6 +224,7 @@ def owner_json(owner: ActionOwner) -> dict[str, Any]:
         "last_run_at": iso(owner.last_run_at),
         "last_outcome": owner.last_outcome,
         "consecutive_failures": owner.consecutive_failures,
+        **policies_json(owner),
         "created_at": iso(owner.created_at),
         "updated_at": iso(owner.updated_at),
     }

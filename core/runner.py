@@ -21,6 +21,8 @@ import httpx
 from core.config import Settings
 from core.executor import Action, ChatAction, RunResult, execute
 from core.models import ActionOwner, Agent, Run, RunSource, Workflow
+from core.owners import OWNER_WORDS
+from core.policies import Overlap, overlap_of
 
 # A worker may pick a run up this early, and then waits for the exact moment: huey starts
 # eta tasks up to 1.5 s late, and a thousand runs take a few tenths of a second to
@@ -42,6 +44,7 @@ class Attempt:
     number: int
     started_at: datetime
     earlier: list[dict[str, Any]]
+    retries: int  # how many times a failed call is tried again (core.policies)
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,40 @@ class Prepared:
         target = self.target
         return None if target is None else f"{type(target).__name__.lower()}:{target.id}"
 
+    @cached_property
+    def owner_key(self) -> str:
+        """Its job or trigger, as the key of the runs held for it: "job:5", "trigger:2"."""
+        return f"{OWNER_WORDS[type(self.owner)]}:{self.owner.id}"
+
+    @cached_property
+    def overlap(self) -> Overlap:
+        return overlap_of(self.owner)
+
+    @property
+    def timeout(self) -> float | None:
+        """The call's timeout, when it makes one."""
+        return None if isinstance(self.action, RunResult) else self.action.timeout
+
+
+@dataclass(frozen=True)
+class Held:
+    """A run this worker keeps and tries again soon: it waits for a free slot of its
+    target (`key` "agent:3", at most `limit` tried at once) or for the previous run of
+    its job or trigger to end (`key` "job:5", one)."""
+
+    prepared: Prepared
+    key: str
+    limit: int
+
 
 @dataclass
 class Claims:
-    """What a claim did: attempts this worker now owns, runs that wait for a slot, and
+    """What a claim did: attempts this worker now owns, runs that wait (for a slot or the
+    previous run), and
     (claimed ahead of their moment) runs left for a claim at the moment to decide."""
 
     attempts: list[tuple[Prepared, Attempt]]
-    waiting: list[Prepared]
+    waiting: list[Held]
     undecided: list[Prepared] = field(default_factory=list)
 
 
@@ -82,9 +111,11 @@ def retry_delay(retry_number: int, base_seconds: float) -> float:
     return min(backoff, MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
 
 
-def lease_length(settings: Settings) -> timedelta:
-    """How long an attempt may run: the call's timeout and a margin for the rest."""
-    return timedelta(seconds=settings.http_timeout_seconds + settings.lease_margin_seconds)
+def lease_length(settings: Settings, timeout_seconds: float | None = None) -> timedelta:
+    """How long an attempt may run: the call's timeout (else Planner's) and a margin for
+    the rest."""
+    seconds = timeout_seconds or settings.http_timeout_seconds
+    return timedelta(seconds=seconds + settings.lease_margin_seconds)
 
 
 async def call(prepared: Prepared, client: httpx.AsyncClient) -> RunResult:

@@ -16,7 +16,8 @@ from core.db import read_session
 from core.executor import RunResult
 from core.models import WAITING_STATUSES, EventStatus, Run, RunStatus, WebhookEvent
 from core.outcomes import record_outcomes
-from core.owners import owner_key
+from core.owners import load_owner, owner_key
+from core.policies import retries_of, timeout_of
 from core.queue import RunQueue
 from core.runner import Attempt, lease_length
 
@@ -69,15 +70,21 @@ def _stale_pending_events(settings: Settings, now: datetime) -> list[str]:
 
 def take_back_expired(settings: Settings, queue: RunQueue, now: datetime) -> int:
     """Take back runs whose worker died mid-attempt; the attempt counts as failed, and
-    those with retries left are submitted for their retry. Returns how many."""
+    those with retries left (their job's or trigger's) are submitted for their retry.
+    Returns how many."""
     with read_session(settings.database_url) as session:
         expired = session.exec(
             select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
         ).all()
+        owners = {run.id: load_owner(session, run) for run in expired}
     outcomes = []
     for run in expired:
-        started = run.lease_expires_at - lease_length(settings)
-        attempt = Attempt(run.id, owner_key(run), run.attempt, started, list(run.attempts))
+        owner = owners[run.id]
+        started = run.lease_expires_at - lease_length(settings, timeout_of(owner, settings))
+        attempt = Attempt(
+            run.id, owner_key(run), run.attempt, started, list(run.attempts),
+            retries_of(owner, settings),
+        )  # fmt: skip
         lost = RunResult(
             succeeded=False,
             error=f"The worker stopped during attempt {run.attempt}.",

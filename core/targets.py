@@ -201,16 +201,22 @@ async def _read_capped(response: httpx.Response, url: str) -> bytes:
 
 
 async def _exchange(
-    client: httpx.AsyncClient, url: str, content: bytes, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: float | None = None,
 ) -> tuple[httpx.Response, bytes]:
-    """One POST, answer read to the end within the client's timeout for the whole call:
-    httpx bounds each read, so a target dribbling its answer a byte at a time would keep
-    the call open for ever and outlive the run's lease."""
-    seconds = client.timeout.read
+    """One POST, answer read to the end within `timeout` (else the client's) for the
+    whole call: httpx bounds each read, so a target dribbling its answer a byte at a time
+    would keep the call open for ever and outlive the run's lease."""
+    seconds = timeout or client.timeout.read
     try:
         async with (
             asyncio.timeout(seconds),
-            client.stream("POST", url, content=content, headers=headers) as response,
+            client.stream(
+                "POST", url, content=content, headers=headers, timeout=seconds
+            ) as response,
         ):
             return response, await _read_capped(response, url)
     except (httpx.TimeoutException, TimeoutError):
@@ -258,6 +264,7 @@ async def post_json(
     payload: Any,
     idempotency_key: str,
     headers: dict[str, str],
+    timeout: float | None = None,
 ) -> Any:
     """POST `payload`; return the answer's JSON (or text), or raise TargetError.
 
@@ -266,9 +273,8 @@ async def post_json(
     """
     token = headers.get("Authorization", "").removeprefix("Bearer ")
     try:
-        return await _post(
-            client, url, payload, {"Idempotency-Key": idempotency_key, **headers}, token
-        )
+        headers = {"Idempotency-Key": idempotency_key, **headers}
+        return await _post(client, url, payload, headers, token, timeout)
     except TargetError as error:
         raise error.redacted(token) from None
     except Exception as error:  # whatever else building, sending or reading raised
@@ -277,11 +283,16 @@ async def post_json(
 
 
 async def _post(
-    client: httpx.AsyncClient, url: str, payload: Any, headers: dict[str, str], token: str
+    client: httpx.AsyncClient,
+    url: str,
+    payload: Any,
+    headers: dict[str, str],
+    token: str,
+    timeout: float | None,
 ) -> Any:
     content = _request_body(payload)
     headers = {"Content-Type": "application/json", **headers}
-    response, answer = await _exchange(client, url, content, headers)
+    response, answer = await _exchange(client, url, content, headers, timeout)
     is_json = "json" in response.headers.get("content-type", "")
     text = _redacted(_text(response, answer, is_json), token)
     if response.is_success:
@@ -301,11 +312,13 @@ async def chat(
     source: dict[str, Any],
     idempotency_key: str,
     token: str = "",
+    timeout: float | None = None,
 ) -> str:
     """Send the conversation's newest user message to the agent; return its reply text.
 
     `messages` is the thread so far, ending with the new user message; `token` is the
-    key to send as a bearer token (core.credentials.token_for), if any.
+    key to send as a bearer token (core.credentials.token_for), if any; `timeout` bounds
+    the call (else the client's).
     """
     headers = _bearer(token)
     if agent.backend == Backend.openai:
@@ -317,6 +330,7 @@ async def chat(
             {"model": agent.model, "messages": system + messages},
             idempotency_key,
             headers,
+            timeout,
         )
         try:
             reply = answer["choices"][0]["message"]["content"]
@@ -331,7 +345,7 @@ async def chat(
         "message": messages[-1]["content"],
         "source": source,
     }
-    answer = await post_json(client, agent.base_url, payload, idempotency_key, headers)
+    answer = await post_json(client, agent.base_url, payload, idempotency_key, headers, timeout)
     if isinstance(answer, dict) and "reply" in answer:
         if not isinstance(answer["reply"], str):
             raise TargetError(
@@ -347,6 +361,7 @@ async def run_workflow(
     body: dict[str, Any],
     idempotency_key: str,
     token: str = "",
+    timeout: float | None = None,
 ) -> Any:
     """POST the workflow's input; return its response (JSON or text)."""
-    return await post_json(client, workflow.url, body, idempotency_key, _bearer(token))
+    return await post_json(client, workflow.url, body, idempotency_key, _bearer(token), timeout)

@@ -126,21 +126,34 @@ def day_from_text(text: str, field: str) -> date | None:
         raise ValidationError(f"{text.strip()!r} is not a date like 2026-12-24.", field) from None
 
 
-def jitter_from_text(text: str) -> int:
-    """A random delay of at most 1 h, as seconds: 90, 30s, 5m, 5 min, 1h; 0 or none for none."""
-    if text.strip().lower() in CLEARED:
-        return 0
+def duration_from_text(text: str, field: str, most_seconds: int) -> int:
+    """A length of time as seconds: 90, 30s, 5m, 5 min, 1h; at most `most_seconds`."""
     written = DURATION.fullmatch(text.strip())
     if written is None:
-        raise ValidationError(f"{text.strip()!r} is not a delay like 30s, 5m or 1h.", "jitter")
+        raise ValidationError(
+            f"{text.strip()!r} is not a length of time like 30s, 5m or 1h.", field
+        )
     seconds = int(written["amount"]) * UNIT_SECONDS[(written["unit"] or "s").lower()]
-    if seconds > MAX_JITTER_SECONDS:
-        raise ValidationError("A random delay can be at most 1 hour.", "jitter")
+    if seconds > most_seconds:
+        raise ValidationError(f"{text.strip()!r} is longer than {_length(most_seconds)}.", field)
     return seconds
 
 
-def jitter_text(seconds: int) -> str:
-    """A delay as `jitter_from_text` reads it: "5m", "90s", "0"."""
+def _length(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour{'s' if seconds != 3600 else ''}"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def jitter_from_text(text: str) -> int:
+    """A random delay of at most 1 h, as seconds; 0 or none for none."""
+    if text.strip().lower() in CLEARED:
+        return 0
+    return duration_from_text(text, "jitter", MAX_JITTER_SECONDS)
+
+
+def duration_text(seconds: int) -> str:
+    """A length of time as `duration_from_text` reads it: "5m", "90s", "0"."""
     if seconds and seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s" if seconds else "0"
@@ -148,10 +161,7 @@ def jitter_text(seconds: int) -> str:
 
 def jitter_in_words(seconds: int) -> str:
     """ "up to 5 min later, at random" (empty for none)."""
-    if not seconds:
-        return ""
-    amount = f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
-    return f"up to {amount} later, at random"
+    return f"up to {_length(seconds)} later, at random" if seconds else ""
 
 
 def delay(key: str, occurrence: datetime, jitter_seconds: int) -> timedelta:

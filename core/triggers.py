@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core import composio_sync
+from core import composio_sync, policies
 from core.catalog import TriggerType, missing_filters, offline_catalog, toolkit_of
 from core.config import Settings
 from core.errors import ValidationError
@@ -113,12 +113,14 @@ def create_trigger(
     event = validate_event(settings, fields.event)
     filters = validate_filters(event, fields.filters if fields.filters is not None else {})
     action, config = _action(session, fields, None)
+    chosen = policies.chosen(fields, policies.Policies())
     ensure_unique_name(session, EventTrigger, name, "trigger")
     trigger = EventTrigger(
         agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
         user_id=(fields.user_id or settings.composio_user_id).strip(), action=action,
         config=config, created_at=now, updated_at=now,
     )  # fmt: skip
+    policies.apply(trigger, chosen)
     if settings.composio_api_key:
         _register(trigger, settings)
     _commit(session, trigger, settings, trigger.composio_trigger_id)
@@ -194,6 +196,7 @@ def update_trigger(
     filters = validate_filters(event, raw_filters)
     user_id = fields.user_id.strip() if fields.user_id is not None else trigger.user_id
     action, config = _action(session, fields, trigger)
+    chosen = policies.chosen(fields, policies.of(trigger))
     ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
 
     old_instance = trigger.composio_trigger_id
@@ -201,6 +204,7 @@ def update_trigger(
     trigger.name, trigger.event, trigger.toolkit = name, event, toolkit_of(event)
     trigger.filters, trigger.user_id = filters, user_id
     trigger.action, trigger.config, trigger.updated_at = action, config, now
+    policies.apply(trigger, chosen)
     if agent is not None:
         trigger.agent_id = agent.id
     if reregister and settings.composio_api_key:

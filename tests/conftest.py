@@ -19,10 +19,10 @@ from core import agents
 from core.config import Settings, get_settings
 from core.db import get_engine, migrate, read_session
 from core.db import session as open_session
-from core.models import Agent, Workflow
+from core.models import Agent, Run, RunStatus, Workflow
 from support.backends import BACKENDS, backend_settings
 from support.fake_composio import FakeComposio
-from support.fakes import FakeTarget
+from support.fakes import FakeTarget, HoldingTarget
 from support.processes import ROOT, Consumer, get, serve_webhook, settings_env
 from support.queues import RecordingQueue
 from support.waiting import wait_until
@@ -40,6 +40,20 @@ def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
             ]
             for table in SQLModel.metadata.sorted_tables
         }
+
+
+def run_as_stored(settings: Settings, run: Run) -> Run:
+    """The run as the database has it now."""
+    with read_session(settings.database_url) as session:
+        return session.get(Run, run.id)
+
+
+def run_ends_as(settings: Settings, run: Run, status: RunStatus) -> Run:
+    """The run, once the database has it in `status` (waited for, with a deadline)."""
+    return wait_until(
+        lambda: (found := run_as_stored(settings, run)).status == status and found,
+        what=f"run {run.id} {status}",
+    )
 
 
 def everything_stored(settings) -> str:
@@ -82,6 +96,14 @@ def session(settings: Settings) -> Iterator[Session]:
 @pytest.fixture
 def target() -> Iterator[FakeTarget]:
     fake = FakeTarget().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def holding_target() -> Iterator[HoldingTarget]:
+    """A fake agent that keeps each call open while the test holds it (`holding`)."""
+    fake = HoldingTarget(holding=False).start()
     yield fake
     fake.stop()
 

@@ -4,7 +4,6 @@ a real worker against an agent that holds each call until the test lets it answe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from sqlmodel import Session
@@ -16,18 +15,16 @@ from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from core.runs import run_row
 from support.fakes import HoldingTarget, Reply
 from support.waiting import wait_until
-from tests.conftest import planner_cli, snapshot
+from tests.conftest import planner_cli, run_as_stored, run_ends_as, snapshot
 from worker.queue import HueyRunQueue, make_huey
 
 CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture
-def target() -> Iterator[HoldingTarget]:
+def target(holding_target: HoldingTarget) -> HoldingTarget:
     """The agent of the `agent` fixture; it answers at once unless a test holds it."""
-    fake = HoldingTarget(holding=False).start()
-    yield fake
-    fake.stop()
+    return holding_target
 
 
 @pytest.fixture
@@ -41,30 +38,18 @@ def run_now(settings, session: Session, job: ScheduledJob) -> Run:
     return jobs.run_job_now(session, job.id, queue, utcnow())
 
 
-def current(settings, run: Run) -> Run:
-    with read_session(settings.database_url) as session:
-        return session.get(Run, run.id)
-
-
-def ends_as(settings, run: Run, status: RunStatus) -> Run:
-    return wait_until(
-        lambda: (found := current(settings, run)).status == status and found,
-        what=f"run {run.id} {status}",
-    )
-
-
 def test_a_failed_run_tried_again_keeps_its_key_and_records_each_attempt(
     settings, session, job, target, consumer, monkeypatch, capsys
 ):
     target.script(CHAT, Reply(500, {"error": "the model is down"}))
     consumer(max_retries=0)
-    run = ends_as(settings, run_now(settings, session, job), RunStatus.failed)
+    run = run_ends_as(settings, run_now(settings, session, job), RunStatus.failed)
 
     with planner_cli(settings, monkeypatch) as cli:
         assert cli("runs", "--json", "retry", str(run.id)) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["id"], shown["status"], shown["started_at"]) == (run.id, "retrying", None)
-    done = ends_as(settings, run, RunStatus.succeeded)
+    done = run_ends_as(settings, run, RunStatus.succeeded)
     assert done.attempt == 2
     assert [a["outcome"] for a in done.attempts] == ["failed", "succeeded"]
     assert [r.headers["Idempotency-Key"] for r in target.received(CHAT)] == [run.key] * 2
@@ -78,13 +63,13 @@ def test_a_run_cancelled_before_it_starts_is_never_called(
     cancelled = run_now(settings, session, job)  # no worker yet: it waits
     with planner_cli(settings, monkeypatch) as cli:
         assert cli("runs", "cancel", str(cancelled.id)) == 0
-    assert current(settings, cancelled).status == RunStatus.cancelled
-    assert current(settings, cancelled).error == "Cancelled by hand before it started."
+    assert run_as_stored(settings, cancelled).status == RunStatus.cancelled
+    assert run_as_stored(settings, cancelled).error == "Cancelled by hand before it started."
 
     consumer()
-    later = ends_as(settings, run_now(settings, session, job), RunStatus.succeeded)
+    later = run_ends_as(settings, run_now(settings, session, job), RunStatus.succeeded)
     assert [r.headers["Idempotency-Key"] for r in target.received(CHAT)] == [later.key]
-    assert current(settings, cancelled).status == RunStatus.cancelled
+    assert run_as_stored(settings, cancelled).status == RunStatus.cancelled
 
 
 def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
@@ -94,10 +79,10 @@ def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
     consumer()
     run = run_now(settings, session, job)
     target.wait_for(lambda received: len(received) == 1)
-    ends_as(settings, run, RunStatus.running)
+    run_ends_as(settings, run, RunStatus.running)
     with planner_cli(settings, monkeypatch) as cli:
         assert cli("runs", "cancel", str(run.id)) == 0
-    cancelled = current(settings, run)
+    cancelled = run_as_stored(settings, run)
     assert cancelled.status == RunStatus.cancelled
     assert "may still finish the work" in cancelled.error
     assert [(a["attempt"], a["outcome"]) for a in cancelled.attempts] == [(1, "cancelled")]
@@ -106,8 +91,10 @@ def test_a_running_call_cancelled_is_abandoned_and_its_answer_not_recorded(
     assert "counts that call as open until its lease ends" in capsys.readouterr().err
 
     target.release_all()  # the agent answers after all; nobody is waiting for it
-    ends_as(settings, run_now(settings, session, job), RunStatus.succeeded)  # the worker is past it
-    after = current(settings, run)
+    run_ends_as(
+        settings, run_now(settings, session, job), RunStatus.succeeded
+    )  # the worker is past it
+    after = run_as_stored(settings, run)
     assert (after.status, after.attempts, after.finished_at, after.output) == (
         RunStatus.cancelled, cancelled.attempts, cancelled.finished_at, None,
     )  # fmt: skip
@@ -128,19 +115,21 @@ def test_a_cancelled_call_keeps_its_agents_slot_until_its_lease_ends(
     consumer(lease_margin_seconds=1)
     cancelled = run_now(settings, session, job)
     target.wait_for(lambda received: len(received) == 1)
-    ends_as(settings, cancelled, RunStatus.running)
+    run_ends_as(settings, cancelled, RunStatus.running)
     with planner_cli(settings, monkeypatch) as cli:
         assert cli("runs", "cancel", str(cancelled.id)) == 0
 
     waiting = run_now(settings, session, other)
     wait_until(
-        lambda: (current(settings, waiting).waiting_reason or "").startswith("Waiting for a free"),
+        lambda: (run_as_stored(settings, waiting).waiting_reason or "").startswith(
+            "Waiting for a free"
+        ),
         what="the other run waiting for the agent's slot",
     )
     assert len(target.received(CHAT)) == 1
     target.release_all()
-    started = ends_as(settings, waiting, RunStatus.succeeded).started_at
-    assert started >= current(settings, cancelled).lease_expires_at
+    started = run_ends_as(settings, waiting, RunStatus.succeeded).started_at
+    assert started >= run_as_stored(settings, cancelled).lease_expires_at
 
 
 def stored_run(session: Session, job: ScheduledJob, status: RunStatus) -> Run:

@@ -161,9 +161,9 @@ def test_a_done_job_can_be_renamed_and_given_a_new_time(settings, session, agent
         ({"schedule": "0 9 * * *", "starts_on": "2026-12-05", "ends_on": "2026-12-01"},
          "before the first day"),
         ({"schedule": "0 9 * * *", "starts_on": "05/12/2026"}, "not a date like"),
-        ({"schedule": "0 9 * * *", "jitter": "2h"}, "at most 1 hour"),
-        ({"schedule": "0 9 * * *", "jitter": "-5m"}, "not a delay like"),
-        ({"schedule": "0 9 * * *", "jitter": "5 days"}, "not a delay like"),
+        ({"schedule": "0 9 * * *", "jitter": "2h"}, "longer than 1 hour"),
+        ({"schedule": "0 9 * * *", "jitter": "-5m"}, "not a length of time like"),
+        ({"schedule": "0 9 * * *", "jitter": "5 days"}, "not a length of time like"),
     ],
 )  # fmt: skip
 def test_timings_that_cannot_run_are_refused_and_nothing_changes(

@@ -1,0 +1,198 @@
+"""A job's or trigger's own retries, call timeout and overlap policy, through a real worker
+against an agent that holds each call until the test lets it answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from core import jobs, triggers
+from core.db import read_session
+from core.errors import ValidationError
+from core.inbox import fire_test_event
+from core.jobs import JobFields
+from core.models import Run, RunStatus, ScheduledJob, utcnow
+from core.triggers import TriggerFields
+from support.fakes import HoldingTarget, Reply
+from support.waiting import wait_until
+from tests.conftest import run_as_stored, run_ends_as, snapshot
+from worker.queue import HueyRunQueue, make_huey
+
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def target(holding_target: HoldingTarget) -> HoldingTarget:
+    """The agent of the `agent` fixture; it answers at once unless a test holds it."""
+    return holding_target
+
+
+def a_job(session: Session, name: str, **policies) -> ScheduledJob:
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", **policies)
+    return jobs.create_job(session, name, fields, utcnow(), "UTC")
+
+
+def run_now(settings, session: Session, job: ScheduledJob) -> Run:
+    return jobs.run_job_now(session, job.id, queue_of(settings), utcnow())
+
+
+def queue_of(settings) -> HueyRunQueue:
+    return HueyRunQueue(make_huey(settings.queue_url), settings)
+
+
+def test_each_job_tries_again_as_often_as_it_says(settings, session, agent, target, consumer):
+    target.script(CHAT, *[Reply(503, {"error": "busy"})] * 3, Reply(200, {}))
+    never = a_job(session, "Never again", retries="0")
+    once = a_job(session, "Once more", retries="1")
+    consumer(max_retries=5)
+
+    failed = run_ends_as(settings, run_now(settings, session, never), RunStatus.failed)
+    assert [a["outcome"] for a in failed.attempts] == ["failed"]
+    failed = run_ends_as(settings, run_now(settings, session, once), RunStatus.failed)
+    assert [a["outcome"] for a in failed.attempts] == ["failed", "failed"]
+
+
+def test_a_trigger_follows_its_own_retries(settings, session, agent, target, consumer):
+    target.script(CHAT, *[Reply(503, {"error": "busy"})] * 3)
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="New mail",
+                           retries="0")  # fmt: skip
+    trigger = triggers.create_trigger(session, "Mail", fields, settings, utcnow())
+    consumer(max_retries=5)
+    fire_test_event(session, settings, trigger.id, queue_of(settings), utcnow())
+
+    def finished() -> list[Run]:
+        with read_session(settings.database_url) as db:
+            runs = db.exec(select(Run).where(Run.trigger_id == trigger.id)).all()
+            return [run for run in runs if run.finished_at is not None]
+
+    [run] = wait_until(finished, what="the trigger's run")
+    assert run.status == RunStatus.failed and run.attempt == 1
+
+
+def test_a_call_is_given_up_after_its_jobs_timeout_and_leased_for_that_long(
+    settings, session, agent, target, consumer
+):
+    target.holding = True  # the agent never answers
+    job = a_job(session, "Patient", timeout="3s", retries="0")
+    consumer(lease_margin_seconds=7)
+    run = run_now(settings, session, job)
+
+    running = wait_until(
+        lambda: (found := run_as_stored(settings, run)).status == RunStatus.running and found,
+        what="the call",
+    )
+    assert running.lease_expires_at - running.started_at == timedelta(seconds=3 + 7)
+    failed = run_ends_as(settings, run, RunStatus.failed)
+    assert "within 3 s (timeout)" in failed.error
+    target.release_all()
+
+
+def test_overlap_skip_skips_a_run_while_the_previous_one_runs(
+    settings, session, agent, target, consumer
+):
+    target.holding = True
+    job = a_job(session, "Briefing")  # skip: a job's default
+    consumer()
+    first = run_now(settings, session, job)
+    assert target.wait_open(1)
+    second = run_ends_as(settings, run_now(settings, session, job), RunStatus.skipped)
+    assert second.error == "The previous run of this job was still running."
+    target.release_all()
+    run_ends_as(settings, first, RunStatus.succeeded)
+
+
+def test_overlap_queue_runs_one_after_the_previous_and_skips_more(
+    settings, session, agent, target, consumer
+):
+    target.holding = True
+    job = a_job(session, "Briefing", overlap="queue")
+    consumer()
+    first = run_now(settings, session, job)
+    assert target.wait_open(1)
+    second = run_now(settings, session, job)
+    waiting = wait_until(
+        lambda: (found := run_as_stored(settings, second)).waiting_reason and found, what="the wait"
+    )
+    assert (waiting.status, waiting.waiting_reason) == (
+        RunStatus.queued, "Waiting for the previous run of this job to finish."
+    )  # fmt: skip
+    third = run_ends_as(settings, run_now(settings, session, job), RunStatus.skipped)
+    assert third.error == "Another run of this job was already waiting for the previous one."
+    assert len(target.open_calls()) == 1  # never two at once
+
+    target.release()
+    run_ends_as(settings, first, RunStatus.succeeded)
+    assert target.wait_open(1)  # the queued run's call, once the first ended
+    target.release_all()
+    done = run_ends_as(settings, second, RunStatus.succeeded)
+    assert done.started_at >= run_as_stored(settings, first).finished_at
+    assert target.most_open == 1
+
+
+def test_overlap_allow_runs_both_at_once(settings, session, agent, target, consumer):
+    target.holding = True
+    job = a_job(session, "Briefing", overlap="allow")
+    consumer()
+    first, second = run_now(settings, session, job), run_now(settings, session, job)
+    assert target.wait_open(2), target
+    target.release_all()
+    run_ends_as(settings, first, RunStatus.succeeded)
+    run_ends_as(settings, second, RunStatus.succeeded)
+
+
+def test_a_trigger_can_skip_an_event_while_its_previous_run_runs(
+    settings, session, agent, target, consumer
+):
+    target.holding = True
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="New mail",
+                           overlap="skip")  # fmt: skip
+    trigger = triggers.create_trigger(session, "Mail", fields, settings, utcnow())
+    consumer()
+    queue = queue_of(settings)
+    fire_test_event(session, settings, trigger.id, queue, utcnow())
+    assert target.wait_open(1)
+    fire_test_event(session, settings, trigger.id, queue, utcnow())
+
+    def skipped() -> list[Run]:
+        with read_session(settings.database_url) as db:
+            runs = db.exec(select(Run).where(Run.trigger_id == trigger.id)).all()
+            return [run for run in runs if run.status == RunStatus.skipped]
+
+    [run] = wait_until(skipped, what="the skipped run")
+    assert run.error == "The previous run of this trigger was still running."
+    target.release_all()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"retries": "11"}, "from 0 to 10"),
+        ({"retries": "-1"}, "from 0 to 10"),
+        ({"retries": "two"}, "from 0 to 10"),
+        ({"timeout": "0"}, "at least 1 second"),
+        ({"timeout": "2h"}, "longer than 1 hour"),
+        ({"timeout": "soon"}, "not a length of time"),
+        ({"overlap": "sideways"}, "skip, queue or allow"),
+    ],
+)
+def test_bad_policies_are_refused_and_change_nothing(settings, session, agent, fields, message):
+    job = a_job(session, "Briefing", retries="2")
+    before = snapshot(settings.database_url)
+    with pytest.raises(ValidationError, match=message):
+        jobs.update_job(session, job.id, JobFields(**fields), utcnow())
+    session.rollback()
+    assert snapshot(settings.database_url) == before
+
+
+def test_default_goes_back_to_planners_setting(session, agent):
+    job = a_job(session, "Briefing", retries="2", timeout="5m", overlap="queue")
+    assert (job.max_retries, job.timeout_seconds, job.overlap) == (2, 300, "queue")
+    kept = jobs.update_job(session, job.id, JobFields(name="Renamed"), utcnow())
+    assert (kept.max_retries, kept.timeout_seconds, kept.overlap) == (2, 300, "queue")
+    reset = jobs.update_job(
+        session, job.id, JobFields(retries="default", timeout="default", overlap="default"),
+        utcnow(),
+    )  # fmt: skip
+    assert (reset.max_retries, reset.timeout_seconds, reset.overlap) == (None, None, None)
