@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from cli.events import cmd_composio, cmd_events, cmd_triggers
-from cli.output import emit, lines, read_secret, task_queue
+from cli.output import emit, lines, policy_fields, read_secret, task_queue
 from cli.parser import build_parser
 from cli.setup_file import cmd_export, cmd_import
 from core import agents, credentials, jobs, runs, schedule, secrets
@@ -44,6 +44,7 @@ def _job_fields(args: argparse.Namespace) -> jobs.JobFields:
         starts_on=args.starts_on,
         ends_on=args.ends_on,
         jitter=args.jitter,
+        **policy_fields(args),
         chat=args.chat,
         thread=args.thread,
         workflow=args.workflow,

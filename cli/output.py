@@ -39,3 +39,8 @@ def task_queue() -> RunQueue:
     from worker.queue import queue_for
 
     return queue_for(get_settings())
+
+
+def policy_fields(args: argparse.Namespace) -> dict[str, str | None]:
+    """The retries, call timeout and overlap a job or trigger is given (core.policies)."""
+    return {"retries": args.retries, "timeout": args.timeout, "overlap": args.overlap}

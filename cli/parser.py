@@ -25,6 +25,23 @@ def _json_flag(parser: argparse.ArgumentParser, nested: bool = False) -> None:
     parser.add_argument("--json", action="store_true", default=default, help="print JSON on stdout")
 
 
+def _policy_options(parser: argparse.ArgumentParser) -> None:
+    """What jobs and triggers both set: their own retries, call timeout and overlap."""
+    parser.add_argument(
+        "--retries", metavar="N", help="times a failed call is tried again, 0-10 (default: "
+        "PLANNER_MAX_RETRIES)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", metavar="TIME", help="how long one call may take, e.g. 90s or 5m, at most "
+        "1h (default: PLANNER_HTTP_TIMEOUT_SECONDS)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overlap", choices=["skip", "queue", "allow", "default"],
+        help="when the previous run still runs: skip the new one, queue it (one), or allow "
+        "both (default: skip for jobs, allow for triggers)",
+    )  # fmt: skip
+
+
 def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     if update:
         parser.add_argument("--name", dest="new_name", help="rename the job")
@@ -48,6 +65,7 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
     parser.add_argument("--input", help="workflow input as a JSON object")
     parser.add_argument("--misfire", choices=["catch_up_once", "skip"], help="after downtime")
+    _policy_options(parser)
     _json_flag(parser)
 
 
@@ -121,6 +139,7 @@ def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
     action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
     action.add_argument("--workflow", help="run this workflow with the event's data")
     parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
+    _policy_options(parser)
     _json_flag(parser)
 
 

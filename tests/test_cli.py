@@ -145,7 +145,11 @@ BAD_COMMANDS = [
      "is in the past"),
     (["jobs", "update", "Existing", "--until", "2020-01-01"], "has no run left after now"),
     (["jobs", "update", "Existing", "--from", "tomorrow"], "'tomorrow' is not a date like"),
-    (["jobs", "update", "Existing", "--jitter", "3h"], "at most 1 hour"),
+    (["jobs", "update", "Existing", "--jitter", "3h"], "longer than 1 hour"),
+    (["jobs", "update", "Existing", "--retries", "11"], "from 0 to 10 (or default), not '11'."),
+    (["jobs", "update", "Existing", "--timeout", "0s"], "at least 1 second"),
+    (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
+      "--chat", "x", "--timeout", "a while"], "not a length of time like 30s, 5m or 1h"),
 ]  # fmt: skip
 
 
@@ -171,6 +175,7 @@ def test_bad_input_says_why_on_one_line_exits_2_and_changes_nothing(
     [
         ["jobs", "add", "J", "--chat", "x", "--workflow", "w"],  # two actions
         ["jobs", "add", "J", "--schedule", "0 9 * * *", "--at", "2099-01-01 09:00"],
+        ["jobs", "update", "J", "--overlap", "sometimes"],
         ["jobs", "add", "J", "--thread", "sideways"],
         ["cron", "0 9 * * *", "--next", "0"],
         ["frobnicate"],
