@@ -20,6 +20,9 @@ TIMESTAMP = "tag:yaml.org,2002:timestamp"
 SECTIONS = ("agents", "workflows", "jobs", "triggers")
 TEXT, NUMBER, SWITCH, OBJECT = (str,), (int, type(None)), (bool,), (dict,)
 MAYBE_TEXT, TEXT_OR_NUMBER = (str, type(None)), (str, int)
+MAYBE_TEXT_OR_NUMBER = (str, int, type(None))
+# A job's and a trigger's own retries, call timeout and overlap (null: Planner's).
+POLICIES = {"retries": NUMBER, "timeout": MAYBE_TEXT_OR_NUMBER, "overlap": MAYBE_TEXT}
 # The fields an entry of each section may have, with the types YAML may give them.
 FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "agents": {"name": TEXT, "backend": TEXT, "url": TEXT, "model": TEXT, "system_prompt": TEXT,
@@ -29,10 +32,10 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "jobs": {"name": TEXT, "agent": TEXT, "schedule": TEXT, "timezone": TEXT,
              "starts_on": MAYBE_TEXT, "ends_on": MAYBE_TEXT, "jitter": TEXT_OR_NUMBER,
              "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
-             "paused": SWITCH},
+             **POLICIES, "paused": SWITCH},
     "triggers": {"name": TEXT, "agent": TEXT, "event": TEXT, "filters": OBJECT,
                  "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT,
-                 "paused": SWITCH},
+                 **POLICIES, "paused": SWITCH},
 }  # fmt: skip
 SINGULAR = {"agents": "agent", "workflows": "workflow", "jobs": "job", "triggers": "trigger"}
 Document = dict[str, list[dict[str, Any]]]

@@ -20,14 +20,14 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from core import agents, jobs, timing, triggers
+from core import agents, jobs, policies, timing, triggers
 from core.config import Settings
 from core.db import get_engine
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Status, Workflow
 from core.owners import named_like
 from core.queue import RunQueue
-from core.setup_document import FORMAT, SECTIONS, SINGULAR, Document
+from core.setup_document import FORMAT, POLICIES, SECTIONS, SINGULAR, Document
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,43 @@ def job_entry(job: ScheduledJob, names: dict[int, str], workflows: dict[int, str
     return {
         "name": job.name, "agent": names[job.agent_id], "schedule": job.schedule,
         "timezone": job.timezone, "starts_on": _day(job.starts_on), "ends_on": _day(job.ends_on),
-        "jitter": timing.jitter_text(job.jitter_seconds),
+        "jitter": timing.duration_text(job.jitter_seconds),
         **_action(job, workflows, with_input=True),
-        "misfire": str(job.misfire_policy), "paused": job.status == Status.paused,
+        "misfire": str(job.misfire_policy), **_policies(job), "paused": job.status == Status.paused,
     }  # fmt: skip
+
+
+def _policies(owner: ActionOwner) -> dict[str, Any]:
+    timeout = owner.timeout_seconds
+    return {
+        "retries": owner.max_retries,
+        "timeout": timing.duration_text(timeout) if timeout is not None else None,
+        "overlap": owner.overlap,
+    }
+
+
+def _as_exported(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry with its lengths of time written as an export writes them ("5m" for 300),
+    so that an entry compares alike with the row it came from."""
+    entry = dict(entry)
+    if "jitter" in entry:
+        entry["jitter"] = timing.duration_text(timing.jitter_from_text(str(entry["jitter"])))
+    if entry.get("timeout") is not None:
+        entry["timeout"] = timing.duration_text(policies.timeout_from_text(entry["timeout"]))
+    return entry
+
+
+def _fields_given(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as a job's or trigger's fields take it: a null day is none, a null
+    policy Planner's."""
+    given = {key: value for key, value in entry.items() if key not in ("name", "paused")}
+    for key in ("starts_on", "ends_on"):
+        if key in given and given[key] is None:
+            given[key] = ""
+    for key in POLICIES:
+        if key in given and given[key] is None:
+            given[key] = policies.DEFAULT
+    return given
 
 
 def _day(day: date | None) -> str | None:
@@ -99,7 +132,7 @@ def trigger_entry(trigger: EventTrigger, names: dict[int, str], workflows: dict[
         "name": trigger.name, "agent": names[trigger.agent_id], "event": trigger.event,
         "filters": trigger.filters, "user_id": trigger.user_id,
         **_action(trigger, workflows, with_input=False),
-        "paused": trigger.status == Status.paused,
+        **_policies(trigger), "paused": trigger.status == Status.paused,
     }  # fmt: skip
 
 
@@ -191,16 +224,10 @@ class _Importer:
             (pause if paused else resume)(row.id)
 
     def job(self, entry: dict[str, Any]) -> None:
-        if "jitter" in entry:  # "5m", or a number of seconds: compared as exported
-            entry = entry | {
-                "jitter": timing.jitter_text(timing.jitter_from_text(str(entry["jitter"])))
-            }
+        entry = _as_exported(entry)
         existing = named_like(self.session, ScheduledJob, entry["name"])
         current = job_entry(existing, *self._names()) if existing else None
-        given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
-        for day in ("starts_on", "ends_on"):
-            if day in given and given[day] is None:
-                given[day] = ""  # null in the file: no such day
+        given = _fields_given(entry)
         fields = jobs.JobFields(name=entry["name"] if existing else None, **given)
         job = self._record("jobs", entry, current, lambda: (
             jobs.update_job(self.session, existing.id, fields, self.now, self.queue)
@@ -214,9 +241,10 @@ class _Importer:
         )  # fmt: skip
 
     def trigger(self, entry: dict[str, Any]) -> None:
+        entry = _as_exported(entry)
         existing = named_like(self.session, EventTrigger, entry["name"])
         current = trigger_entry(existing, *self._names()) if existing else None
-        given = {k: v for k, v in entry.items() if k not in ("name", "paused")}
+        given = _fields_given(entry)
         fields = triggers.TriggerFields(name=entry["name"] if existing else None, **given)
         settings, now = self.settings, self.now
         trigger = self._record("triggers", entry, current, lambda: (

@@ -33,7 +33,7 @@ def a_setup(settings) -> None:
        "--thread", "continue", "--until", "2099-12-31", "--jitter", "5m")  # fmt: skip
     ok(settings, "jobs", "add", "Weekly report", "--agent", "Helper", "--schedule", "@weekly",
        "--workflow", "analyze-email", "--input", '{"scope": "week"}',
-       "--misfire", "skip")  # fmt: skip
+       "--misfire", "skip", "--retries", "0", "--timeout", "300", "--overlap", "queue")  # fmt: skip
     ok(settings, "jobs", "pause", "Weekly report")
     ok(settings, "triggers", "add", "New mail", "--agent", "Assistant", "--event",
        "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email")  # fmt: skip
@@ -63,8 +63,10 @@ def test_a_setup_moves_through_a_file_and_comes_back_the_same(settings, tmp_path
         "name": "Weekly report", "agent": "Helper", "schedule": "@weekly", "timezone": "UTC",
         "starts_on": None, "ends_on": None, "jitter": "0",
         "workflow": "analyze-email", "input": {"scope": "week"}, "misfire": "skip",
-        "paused": True,
+        "retries": 0, "timeout": "5m", "overlap": "queue", "paused": True,
     }  # fmt: skip
+    [mail] = document["triggers"]
+    assert (mail["retries"], mail["timeout"], mail["overlap"]) == (None, None, None)
     [morning] = [j for j in document["jobs"] if j["name"] == "Morning briefing"]
     assert (morning["ends_on"], morning["jitter"]) == ("2099-12-31", "5m")
     old_keys = job_keys(settings)
