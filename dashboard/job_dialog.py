@@ -18,6 +18,7 @@ from dashboard.context import now, plain, queue, settings, viewer_timezone, writ
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
     action_inputs,
+    advanced_inputs,
     confirmed,
     editing,
     field_error,
@@ -126,7 +127,7 @@ def _days_and_delay_inputs(
         seconds = job.jitter_seconds if job else 0
         names = list(DELAYS)
         if seconds not in DELAYS.values():
-            names.append(f"Up to {timing.jitter_text(seconds)}")
+            names.append(f"Up to {timing.duration_text(seconds)}")
         shown = next((n for n, s in DELAYS.items() if s == seconds), names[-1])
         delay = st.selectbox(
             "Random delay", names, index=names.index(shown), key="job_jitter",
@@ -190,6 +191,7 @@ def job_dialog() -> None:
     action = action_inputs(job, sample, list(DEFAULT_VARIABLES), when)
     given = job.config.get("input", {}) if job and job.action == ActionKind.workflow else {}
     read_input = input_editor(given) if "workflow" in action else None
+    advanced = advanced_inputs(job, settings())
     if confirmed("job"):
 
         def change() -> None:
@@ -202,6 +204,7 @@ def job_dialog() -> None:
                 jitter=str(jitter),
                 input=read_input() if read_input else None,
                 **action,
+                **advanced,
                 name=name if job else None,
             )
             with writing() as db:

@@ -18,6 +18,7 @@ from dashboard.context import now, plain, reading, settings, writing
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
     action_inputs,
+    advanced_inputs,
     confirmed,
     editing,
     field_error,
@@ -239,6 +240,7 @@ def trigger_dialog() -> None:
     )
     if "workflow" in action:
         _event_input_preview(data)
+    advanced = advanced_inputs(trigger, settings())
     if confirmed("trigger"):
         refusal = _filters_refusal(kind, filters, problems)
         if refusal:
@@ -249,6 +251,7 @@ def trigger_dialog() -> None:
             filters=filters,
             name=name if trigger else None,
             **action,
+            **advanced,
         )
 
         def change() -> None:

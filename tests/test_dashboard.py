@@ -360,3 +360,18 @@ def test_first_and_last_day_and_a_random_delay_are_saved_and_shown(dashboard, ag
         date(2027, 12, 1), date(2027, 12, 24), 300
     )  # fmt: skip
     assert "Starts up to 5 min later, at random" in texts(app)  # on the card
+
+
+def test_advanced_sets_a_jobs_own_retries_timeout_and_overlap(dashboard, agent, settings):
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Careful")
+    assert app.selectbox(key="action_retries").value == "Planner's default (3 times)"
+    app.selectbox(key="action_retries").set_value("5 times").run()
+    app.selectbox(key="action_timeout").set_value("30 s").run()
+    app.selectbox(key="action_overlap").set_value("Run it when the previous one has finished")
+    app.text_area(key="action_template").input("Hi").run()
+    app.button(key="job_save").click().run()
+    assert not app.exception
+    [job] = stored_jobs(settings)
+    assert (job.max_retries, job.timeout_seconds, job.overlap) == (5, 30, "queue")

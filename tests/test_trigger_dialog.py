@@ -142,8 +142,8 @@ def test_filters_have_labels_and_help_in_words_and_the_rest_folded(dashboard, ag
         "Label (e.g. INBOX)",
         "Only mail with this Gmail label: INBOX, IMPORTANT, STARRED or one of your own.",
     )
-    [more] = app.expander
-    assert more.label == "More options"
+    [more, advanced] = app.expander
+    assert (more.label, advanced.label) == ("More options", "Advanced")
     assert [w.key for w in more.number_input] == ["f_interval"]
     assert more.number_input[0].label == "Check every (minutes)"
     app.selectbox(key="trigger_app").set_value("GitHub").run()
@@ -232,3 +232,28 @@ def test_a_sign_in_link_is_only_offered_for_the_app_it_signs_in_to(dashboard, ag
     assert [b.proto.label for b in app.get("link_button")] == []
     app.selectbox(key="trigger_app").set_value("Slack").run()
     assert [b.proto.label for b in app.get("link_button")] == ["Sign in to Slack ↗"]
+
+
+def test_advanced_sets_a_triggers_own_retries_timeout_and_overlap(dashboard, agent, settings,
+                                                                   session):  # fmt: skip
+    trigger = triage(session, settings)
+    app = dashboard()
+    app.button(key=f"tedit_{trigger.id}").click().run()
+    assert (
+        app.selectbox(key="action_overlap").value == "Planner's default (run both at the same time)"
+    )
+    app.selectbox(key="action_retries").set_value("Never").run()
+    app.selectbox(key="action_timeout").set_value("5 min").run()
+    app.selectbox(key="action_overlap").set_value("Skip the new run").run()
+    app.button(key="trigger_save").click().run()
+    with read_session(settings.database_url) as db:
+        saved = db.get(EventTrigger, trigger.id)
+        assert (saved.max_retries, saved.timeout_seconds, saved.overlap) == (0, 300, "skip")
+    app.button(key=f"tedit_{trigger.id}").click().run()  # it reopens as saved, unfolded
+    [advanced] = [e for e in app.expander if e.label == "Advanced"]
+    assert advanced.proto.expanded
+    assert app.selectbox(key="action_timeout").value == "5 min"
+    app.selectbox(key="action_retries").set_value("Planner's default (3 times)").run()
+    app.button(key="trigger_save").click().run()
+    with read_session(settings.database_url) as db:
+        assert db.get(EventTrigger, trigger.id).max_retries is None
