@@ -170,12 +170,16 @@ def update_job(
 
 def _chosen_timing(fields: JobFields, current: timing.Timing, now: datetime) -> timing.Timing:
     """`current` with what `fields` change, checked only when it changes (a job that is
-    done can still be renamed); a new job's `current` has no schedule yet."""
+    done can still be renamed); a new job's `current` has no schedule yet. A job made to
+    run once drops the days it had, unless they are given (and so refused)."""
+    given = fields.schedule_given()
+    once = given is not None and timing.Timing(given, current.timezone).once_at is not None
 
     def day(text: str | None, kept: date | None, field: str) -> date | None:
-        return kept if text is None else timing.day_from_text(text, field)
+        if text is None:
+            return None if once else kept
+        return timing.day_from_text(text, field)
 
-    given = fields.schedule_given()
     when = timing.Timing(
         given if given is not None else current.schedule,
         fields.timezone or current.timezone,

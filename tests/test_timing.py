@@ -196,3 +196,10 @@ def test_a_one_off_fires_once_through_the_worker(settings, session, agent, targe
     assert (run.status, run.scheduled_for) == (RunStatus.succeeded, soon)
     assert len(target.received("/v1/chat/completions")) == 1
     assert reread(session, job).health == "grey"
+
+
+def test_a_job_made_to_run_once_drops_its_days(session, agent):
+    job = add_job(session, "Advent", schedule="0 9 * * *", starts_on="2026-12-01", jitter="1m")
+    once = jobs.update_job(session, job.id, JobFields(at="2026-12-24 09:00"), NOW)
+    assert (once.schedule, once.starts_on, once.ends_on) == ("once 2026-12-24 09:00", None, None)
+    assert once.jitter_seconds == 60  # a delay still applies to a one-off
