@@ -57,11 +57,11 @@ SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
 # No other run of the same job (or trigger) is running.
 NOT_OVERLAPPING = {
     model: ~exists().where(
-        getattr(SIBLING, column) == getattr(Run, column),
+        getattr(SIBLING, owner_column(model).key) == owner_column(model),
         SIBLING.status == RunStatus.running,
         SIBLING.id != Run.id,
     )
-    for model, column in ((ScheduledJob, "job_id"), (EventTrigger, "trigger_id"))
+    for model in (ScheduledJob, EventTrigger)
 }
 log = logging.getLogger("planner.claims")
 
@@ -231,8 +231,8 @@ def _rounds(prepared: Sequence[Prepared]) -> list[list[Prepared]]:
     seen: dict[str, int] = defaultdict(int)
     for p in prepared:
         checked = p.overlap != Overlap.allow
-        index = seen[p.owner_key] if checked else 0
-        seen[p.owner_key] += checked
+        index = seen[p.owner_tag] if checked else 0
+        seen[p.owner_tag] += checked
         while len(rounds) <= index:
             rounds.append([])
         rounds[index].append(p)
@@ -316,7 +316,7 @@ def claim(
     queued = _settle_overlapping(session, [p for p in starting if p.run.id not in claimed], now)
     _wait_for_slot(session, waiting)
     session.commit()
-    held = waiting + [Held(p, p.owner_key, 1) for p in queued]
+    held = waiting + [Held(p, p.owner_tag, 1) for p in queued]
     return Claims(_attempts(taken, now, settings), held)
 
 
@@ -335,8 +335,8 @@ def _settle_overlapping(
 ) -> list[Prepared]:
     """Runs not taken although unchanged since read, because the previous run of their
     job or trigger is running (a run changed meanwhile belongs to whoever changed it):
-    skipped, or (overlap `queue`) the oldest of its owner's waits and the others are
-    skipped. Returns those that wait."""
+    skipped, or (overlap `queue`) the one of its owner's that came due first waits and
+    the others are skipped. Returns those that wait."""
     if not missed:
         return []
     current = session.exec(
@@ -348,7 +348,7 @@ def _settle_overlapping(
     }
     overlapping = [p for p in missed if p.run.id in still]
     queueing = [p for p in overlapping if p.overlap == Overlap.queue]
-    waits = _oldest_per_owner(session, queueing)
+    waits = _first_due_per_owner(session, queueing, now)
     for p in overlapping:
         if p not in waits:
             reason = ALREADY_QUEUED if p.overlap == Overlap.queue else OVERLAP
@@ -362,26 +362,25 @@ def _settle_overlapping(
     return waits
 
 
-def _oldest_per_owner(session: Session, queueing: Sequence[Prepared]) -> list[Prepared]:
-    """Of these runs, each that is the oldest of its job's or trigger's runs waiting for
-    the previous one (those it has already are counted too: one waits, not more)."""
-    oldest: dict[str, int] = {}
-    owners: dict[str, ActionOwner] = {}
-    for p in sorted(queueing, key=lambda p: p.run.id):
-        oldest.setdefault(p.owner_key, p.run.id)
-        owners[p.owner_key] = p.owner
-    for key, owner in owners.items():
-        column = owner_column(type(owner))
-        already = session.exec(
-            select(sa.func.min(Run.id)).where(
-                column == owner.id,
+def _first_due_per_owner(
+    session: Session, queueing: Sequence[Prepared], now: datetime
+) -> list[Prepared]:
+    """Of these runs, each that came due first of all its job's or trigger's waiting runs
+    (runs elsewhere count too: one waits, the others are skipped, whatever their ids)."""
+    owners = {p.owner_tag: p.owner for p in queueing}
+    first: dict[str, int | None] = {}
+    for tag, owner in owners.items():
+        first[tag] = session.exec(
+            select(Run.id)
+            .where(
+                owner_column(type(owner)) == owner.id,
                 col(Run.status).in_(WAITING_STATUSES),
-                col(Run.waiting_reason) == QUEUED.format(owner=OWNER_WORDS[type(owner)]),
+                col(Run.due_at) <= now + EARLY_START,
             )
-        ).one()
-        if already is not None and already < oldest[key]:
-            oldest[key] = already
-    return [p for p in queueing if oldest[p.owner_key] == p.run.id]
+            .order_by(col(Run.due_at), col(Run.id))
+            .limit(1)
+        ).first()
+    return [p for p in queueing if first[p.owner_tag] == p.run.id]
 
 
 def claim_prepared(

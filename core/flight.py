@@ -375,7 +375,7 @@ class Flight:
                 self._forget(prepared.run.id for prepared, _, _ in group)
                 for run_id, retry_at in retries.items():
                     self._spawn(self._in_thread(self.queue.submit, [run_id], retry_at))
-                ended = {key for p, _, _ in group for key in (p.target_key, p.owner_key)}
+                ended = {key for p, _, _ in group for key in (p.target_key, p.owner_tag)}
                 for key in ended & set(self._held):
                     self._unhold(key)
             self._check_idle()

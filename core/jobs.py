@@ -83,16 +83,19 @@ def create_job(
     now: datetime,
     default_timezone: str,
     queue: RunQueue | None = None,
+    finished_ok: bool = False,
 ) -> ScheduledJob:
     """Add a job. With `queue`, an occurrence within the tick's look-ahead is planned and
-    submitted at once, so a job made just before its time still starts on time."""
+    submitted at once, so a job made just before its time still starts on time.
+    `finished_ok`: a job whose timing is over is saved as done (a restored setup), not
+    refused."""
     if fields.agent is None:
         raise ValidationError("Choose the agent this job belongs to.", "agent")
     if fields.schedule_given() is None:
         raise ValidationError("Give the job a schedule, for example '0 9 * * *'.", "schedule")
     name = clean_name(name, "job")
     agent = find(session, Agent, fields.agent)
-    when = _chosen_timing(fields, timing.Timing("", default_timezone), now)
+    when = _chosen_timing(fields, timing.Timing("", default_timezone), now, finished_ok)
     jitter = timing.jitter_from_text(fields.jitter) if fields.jitter is not None else 0
     action, config = action_config(session, fields, None, "job")
     misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
@@ -136,12 +139,13 @@ def update_job(
     fields: JobFields,
     now: datetime,
     queue: RunQueue | None = None,
+    finished_ok: bool = False,
 ) -> ScheduledJob:
     """Change a job; a new schedule is planned at once as on create (with `queue`)."""
     job = find_job(session, ref)
     name = clean_name(fields.name, "job") if fields.name is not None else job.name
     agent = find(session, Agent, fields.agent) if fields.agent is not None else None
-    when = _chosen_timing(fields, job.timing, now)
+    when = _chosen_timing(fields, job.timing, now, finished_ok)
     jitter = (
         timing.jitter_from_text(fields.jitter) if fields.jitter is not None else job.jitter_seconds
     )
@@ -168,7 +172,9 @@ def update_job(
     return job
 
 
-def _chosen_timing(fields: JobFields, current: timing.Timing, now: datetime) -> timing.Timing:
+def _chosen_timing(
+    fields: JobFields, current: timing.Timing, now: datetime, finished_ok: bool
+) -> timing.Timing:
     """`current` with what `fields` change, checked only when it changes (a job that is
     done can still be renamed); a new job's `current` has no schedule yet. A job made to
     run once drops the days it had, unless they are given (and so refused)."""
@@ -186,7 +192,7 @@ def _chosen_timing(fields: JobFields, current: timing.Timing, now: datetime) -> 
         day(fields.starts_on, current.starts_on, "starts_on"),
         day(fields.ends_on, current.ends_on, "ends_on"),
     )
-    return when if when == current else timing.checked(when, now)
+    return when if when == current else timing.checked(when, now, finished_ok)
 
 
 def pause_job(session: Session, ref: str | int, now: datetime) -> ScheduledJob:

@@ -55,6 +55,7 @@ def _is_default(value: str | int) -> bool:
 
 
 def retries_from_text(value: str | int) -> int | None:
+    """Retries as given (a number, or "default" for Planner's: None)."""
     if _is_default(value):
         return None
     text = str(value).strip()
@@ -67,6 +68,7 @@ def retries_from_text(value: str | int) -> int | None:
 
 
 def timeout_from_text(value: str | int) -> int | None:
+    """A call's timeout as given (90, 90s, 5m), in seconds; "default": None."""
     if _is_default(value):
         return None
     seconds = duration_from_text(str(value), "timeout", LONGEST_TIMEOUT_SECONDS)
@@ -76,6 +78,7 @@ def timeout_from_text(value: str | int) -> int | None:
 
 
 def overlap_from_text(value: str) -> str | None:
+    """An overlap policy as given (skip, queue, allow); "default": None."""
     if _is_default(value):
         return None
     text = value.strip().lower()
@@ -98,10 +101,12 @@ def chosen(fields: OwnerFields, current: Policies) -> Policies:
 
 
 def of(owner: ActionOwner) -> Policies:
+    """What the owner has of its own."""
     return Policies(owner.max_retries, owner.timeout_seconds, owner.overlap)
 
 
 def apply(owner: ActionOwner, policies: Policies) -> None:
+    """Set the owner's own settings (not saved until the caller commits)."""
     owner.max_retries = policies.max_retries
     owner.timeout_seconds = policies.timeout_seconds
     owner.overlap = policies.overlap
@@ -119,10 +124,14 @@ def timeout_of(owner: ActionOwner | None, settings: Settings) -> float:
     return settings.http_timeout_seconds if own is None else float(own)
 
 
+def default_overlap(model: type[ActionOwner]) -> Overlap:
+    """Planner's: a job's occurrence is not run twice at once; every event gets its run."""
+    return Overlap.skip if model is ScheduledJob else Overlap.allow
+
+
 def overlap_of(owner: ActionOwner) -> Overlap:
-    if owner.overlap:
-        return Overlap(owner.overlap)
-    return Overlap.skip if isinstance(owner, ScheduledJob) else Overlap.allow
+    """The owner's overlap policy, its own or Planner's."""
+    return Overlap(owner.overlap) if owner.overlap else default_overlap(type(owner))
 
 
 def policies_json(owner: ActionOwner) -> dict[str, object]:

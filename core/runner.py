@@ -68,7 +68,7 @@ class Prepared:
         return None if target is None else f"{type(target).__name__.lower()}:{target.id}"
 
     @cached_property
-    def owner_key(self) -> str:
+    def owner_tag(self) -> str:
         """Its job or trigger, as the key of the runs held for it: "job:5", "trigger:2"."""
         return f"{OWNER_WORDS[type(self.owner)]}:{self.owner.id}"
 
@@ -96,8 +96,8 @@ class Held:
 @dataclass
 class Claims:
     """What a claim did: attempts this worker now owns, runs that wait (for a slot or the
-    previous run), and
-    (claimed ahead of their moment) runs left for a claim at the moment to decide."""
+    previous run), and (claimed ahead of their moment) runs left for a claim at the
+    moment to decide."""
 
     attempts: list[tuple[Prepared, Attempt]]
     waiting: list[Held]

@@ -85,7 +85,9 @@ def _near_transition(naive: datetime, tz: ZoneInfo) -> bool:
     return before != after
 
 
-def _exists(local: datetime, tz: ZoneInfo) -> bool:
+def exists(local: datetime) -> bool:
+    """Whether an aware local time is on the clock (not skipped by a spring change)."""
+    tz = local.tzinfo
     return local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None)
 
 
@@ -124,7 +126,7 @@ def _firings(
     skipped: Counter[datetime] = Counter()
     for naive in cron.times_after(after):
         local = naive.replace(tzinfo=tz, fold=0)
-        if _exists(local, tz):
+        if exists(local):
             yield naive, _instants(local, tz, cron.follows_clock)
         elif cron.follows_clock:
             yield naive, []

@@ -21,6 +21,12 @@ SECTIONS = ("agents", "workflows", "jobs", "triggers")
 TEXT, NUMBER, SWITCH, OBJECT = (str,), (int, type(None)), (bool,), (dict,)
 MAYBE_TEXT, TEXT_OR_NUMBER = (str, type(None)), (str, int)
 MAYBE_TEXT_OR_NUMBER = (str, int, type(None))
+# What a refusal calls each kind of value.
+KINDS = {
+    TEXT: "text", NUMBER: "a whole number or null", SWITCH: "true or false",
+    OBJECT: "a mapping", MAYBE_TEXT: "text or null", TEXT_OR_NUMBER: "text or a number",
+    MAYBE_TEXT_OR_NUMBER: "text, a number or null",
+}  # fmt: skip
 # A job's and a trigger's own retries, call timeout and overlap (null: Planner's).
 POLICIES = {"retries": NUMBER, "timeout": MAYBE_TEXT_OR_NUMBER, "overlap": MAYBE_TEXT}
 # The fields an entry of each section may have, with the types YAML may give them.
@@ -132,9 +138,7 @@ def _entries(value: Any, section: str) -> list[dict[str, Any]]:
                 known = ", ".join(FIELDS[section])
                 raise ValidationError(f"{where}: unknown field {key!r}; use {known}.")
             if not isinstance(item, types) or (isinstance(item, bool) and bool not in types):
-                kind = {TEXT: "text", NUMBER: "a whole number or null", SWITCH: "true or false",
-                        OBJECT: "a mapping"}[types]  # fmt: skip
-                raise ValidationError(f"{where}: {key!r} must be {kind}.")
+                raise ValidationError(f"{where}: {key!r} must be {KINDS[types]}.")
         key = name_key(entry["name"])
         if key in seen:
             raise ValidationError(

@@ -230,9 +230,10 @@ class _Importer:
         given = _fields_given(entry)
         fields = jobs.JobFields(name=entry["name"] if existing else None, **given)
         job = self._record("jobs", entry, current, lambda: (
-            jobs.update_job(self.session, existing.id, fields, self.now, self.queue)
+            jobs.update_job(self.session, existing.id, fields, self.now, self.queue,
+                            finished_ok=True)
             if existing else jobs.create_job(self.session, entry["name"], fields, self.now,
-                                             self.settings.timezone, self.queue)
+                                             self.settings.timezone, self.queue, finished_ok=True)
         )) or existing  # fmt: skip
         self._pause_or_resume(
             job, entry.get("paused"),

@@ -24,6 +24,13 @@ MAX_JITTER_SECONDS = 3600
 DURATION = re.compile(r"(?P<amount>[0-9]{1,5}) *(?P<unit>s|sec|m|min|h)?", re.IGNORECASE)
 UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 CLEARED = ("", "none")
+DAY_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ONCE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:00)?")
+SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}([.,][0-9]+)?")
+OFFSET = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?([.,][0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
+# The years a date may fall in: beyond them, local midnight or a day's end in UTC can
+# fall outside what a datetime holds.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 
 
 @dataclass(frozen=True)
@@ -86,20 +93,31 @@ def _day(day: date) -> str:
 
 def _once_moment(text: str) -> datetime:
     """The local time of a one-off, written `2026-12-24 09:00` (or with a `T`)."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+    written = text.strip()
+    if OFFSET.search(written):
         raise ValidationError(
-            f"{text.strip()!r} is not a date and time like 2026-12-24 09:00.", "schedule"
-        ) from None
-    if moment.tzinfo is not None:
-        raise ValidationError(
-            f"Give the time {text.strip()!r} without an offset: it is read on the job's "
-            "own clock (its timezone).",
+            f"Give the time {written!r} without an offset: it is read on the job's own clock "
+            "(its timezone).",
             "schedule",
         )
-    if moment.second or moment.microsecond:
-        raise ValidationError(f"Give the time {text.strip()!r} to the minute.", "schedule")
+    if SECONDS.fullmatch(written) and not ONCE_TEXT.fullmatch(written):
+        raise ValidationError(f"Give the time {written!r} to the minute.", "schedule")
+    try:
+        if not ONCE_TEXT.fullmatch(written):
+            raise ValueError(written)
+        moment = datetime.fromisoformat(written)
+    except ValueError:
+        raise ValidationError(
+            f"{written!r} is not a date and time like 2026-12-24 09:00.", "schedule"
+        ) from None
+    return _in_years(moment, "schedule")
+
+
+def _in_years(moment: datetime, field: str) -> datetime:
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValidationError(
+            f"Choose a date between the years {FIRST_YEAR} and {LAST_YEAR}.", field
+        )
     return moment
 
 
@@ -121,9 +139,13 @@ def day_from_text(text: str, field: str) -> date | None:
     if text.strip().lower() in CLEARED:
         return None
     try:
-        return date.fromisoformat(text.strip())
+        if not DAY_TEXT.fullmatch(text.strip()):
+            raise ValueError(text)
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError(f"{text.strip()!r} is not a date like 2026-12-24.", field) from None
+    _in_years(datetime.combine(day, time(0)), field)
+    return day
 
 
 def duration_from_text(text: str, field: str, most_seconds: int) -> int:
@@ -173,10 +195,11 @@ def delay(key: str, occurrence: datetime, jitter_seconds: int) -> timedelta:
     return timedelta(seconds=int.from_bytes(digest, "big") % (jitter_seconds + 1))
 
 
-def checked(timing: Timing, now: datetime) -> Timing:
+def checked(timing: Timing, now: datetime, finished_ok: bool = False) -> Timing:
     """The timing of a job being saved, with its schedule normalized; refused when it
     could never run from now on (a one-off in the past, days that end before the next
-    occurrence) — said when it is set, rather than shown as done at once."""
+    occurrence) — said when it is set, rather than shown as done at once — unless
+    `finished_ok` (a setup restored from a file, with jobs that ran already)."""
     timing = Timing(
         normalized_schedule(timing.schedule),
         schedule.validate_timezone(timing.timezone),
@@ -188,25 +211,21 @@ def checked(timing: Timing, now: datetime) -> Timing:
         raise ValidationError("A job that runs once has no first or last day.", "starts_on")
     if timing.starts_on and timing.ends_on and timing.ends_on < timing.starts_on:
         raise ValidationError("The last day comes before the first day.", "ends_on")
-    if once is not None:
-        _check_once(once, timing.timezone, now)
-    elif timing.next_after(now) is None:
+    if once is not None and not schedule.exists(
+        once.replace(tzinfo=schedule.zone(timing.timezone))
+    ):
         raise ValidationError(
-            f"{timing.describe()} has no run left after now; choose later days.", "ends_on"
-        )
-    return timing
-
-
-def _check_once(once: datetime, timezone: str, now: datetime) -> None:
-    tz = schedule.zone(timezone)
-    local = once.replace(tzinfo=tz)
-    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != once:
-        raise ValidationError(
-            f"{once:{ONCE_FORMAT}} does not happen in {timezone}: the clocks jump over it "
-            "that night; choose another time.",
+            f"{once:{ONCE_FORMAT}} does not happen in {timing.timezone}: the clocks jump over "
+            "it that night; choose another time.",
             "schedule",
         )
-    if local.astimezone(UTC) <= now:
+    if finished_ok or timing.next_after(now) is not None:
+        return timing
+    if once is not None:
         raise ValidationError(
-            f"{once:{ONCE_FORMAT}} ({timezone}) is in the past; choose a later time.", "schedule"
+            f"{once:{ONCE_FORMAT}} ({timing.timezone}) is in the past; choose a later time.",
+            "schedule",
         )
+    raise ValidationError(
+        f"{timing.describe()} has no run left after now; choose later days.", "ends_on"
+    )

@@ -19,6 +19,7 @@ from dashboard.dialog_parts import (
     SAMPLE_KEY,
     action_inputs,
     advanced_inputs,
+    choice,
     confirmed,
     editing,
     field_error,
@@ -30,7 +31,7 @@ CUSTOM = "Custom"
 ONCE = "Once"
 NEW_JOB_PRESET = "Every day at 9:00"
 CRON_KEY = "job_cron"
-# The random delays offered, in minutes ("None" first).
+# The random delays offered, in seconds ("None" first).
 DELAYS = {"None": 0, "Up to 1 min": 60, "Up to 5 min": 300, "Up to 15 min": 900,
           "Up to 30 min": 1800, "Up to 1 hour": 3600}  # fmt: skip
 
@@ -124,18 +125,12 @@ def _days_and_delay_inputs(
             )  # fmt: skip
             field_error("starts_on")
             field_error("ends_on")
-        seconds = job.jitter_seconds if job else 0
-        names = list(DELAYS)
-        if seconds not in DELAYS.values():
-            names.append(f"Up to {timing.duration_text(seconds)}")
-        shown = next((n for n, s in DELAYS.items() if s == seconds), names[-1])
-        delay = st.selectbox(
-            "Random delay", names, index=names.index(shown), key="job_jitter",
-            help="Start each run up to this much later, at random: jobs that call the same "
+        delay = choice(
+            "Random delay", DELAYS, job.jitter_seconds if job else 0, "job_jitter",
+            "Start each run up to this much later, at random: jobs that call the same "
             "service at the same time then spread out.",
         )  # fmt: skip
-        field_error("jitter")
-    return first, last, DELAYS.get(delay, seconds)
+    return first, last, delay
 
 
 def _day_text(day: date | None) -> str:
@@ -191,7 +186,7 @@ def job_dialog() -> None:
     action = action_inputs(job, sample, list(DEFAULT_VARIABLES), when)
     given = job.config.get("input", {}) if job and job.action == ActionKind.workflow else {}
     read_input = input_editor(given) if "workflow" in action else None
-    advanced = advanced_inputs(job, settings())
+    advanced = advanced_inputs(ScheduledJob, job, settings())
     if confirmed("job"):
 
         def change() -> None:

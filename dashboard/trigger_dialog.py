@@ -240,7 +240,7 @@ def trigger_dialog() -> None:
     )
     if "workflow" in action:
         _event_input_preview(data)
-    advanced = advanced_inputs(trigger, settings())
+    advanced = advanced_inputs(EventTrigger, trigger, settings())
     if confirmed("trigger"):
         refusal = _filters_refusal(kind, filters, problems)
         if refusal:

@@ -3,17 +3,19 @@ against an agent that holds each call until the test lets it answer."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
 
 from core import jobs, triggers
+from core.claims import claim_prepared, prepare
 from core.db import read_session
 from core.errors import ValidationError
 from core.inbox import fire_test_event
 from core.jobs import JobFields
-from core.models import Run, RunStatus, ScheduledJob, utcnow
+from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
+from core.runs import run_row
 from core.triggers import TriggerFields
 from support.fakes import HoldingTarget, Reply
 from support.waiting import wait_until
@@ -163,6 +165,37 @@ def test_a_trigger_can_skip_an_event_while_its_previous_run_runs(
     [run] = wait_until(skipped, what="the skipped run")
     assert run.error == "The previous run of this trigger was still running."
     target.release_all()
+
+
+def test_one_run_waits_behind_the_previous_whatever_the_order_of_their_ids(
+    settings, session, agent
+):
+    job = a_job(session, "Briefing", overlap="queue")
+    now = utcnow()
+
+    def waiting_run(due: datetime, **extra) -> Run:
+        run = Run(**run_row(RunSource.schedule, due, now, job_id=job.id, scheduled_for=due))
+        for name, value in extra.items():
+            setattr(run, name, value)
+        session.add(run)
+        session.commit()
+        return run
+
+    waiting_run(now - timedelta(hours=1), status=RunStatus.running, attempt=1)
+    came_due_later = waiting_run(now)  # the lower id
+    came_due_first = waiting_run(now - timedelta(seconds=5))
+
+    later = claim_prepared(settings, prepare(settings, [came_due_later.id]), now)
+    assert later.attempts == later.waiting == []
+    skipped = run_as_stored(settings, came_due_later)
+    assert (skipped.status, skipped.error) == (
+        RunStatus.skipped, "Another run of this job was already waiting for the previous one."
+    )  # fmt: skip
+    first = claim_prepared(settings, prepare(settings, [came_due_first.id]), now)
+    assert [(h.prepared.run.id, h.key, h.limit) for h in first.waiting] == [
+        (came_due_first.id, f"job:{job.id}", 1)
+    ]
+    assert run_as_stored(settings, came_due_first).status == RunStatus.queued
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,11 @@ REFUSALS = [
      "bytes data, which JSON cannot hold"),
     ("a number as a key", WITH_WORKFLOW + "  input: {1: one}\n", "a key is not text"),
     ("aliases", "planner: 1\nx: &a [1]\nagents: *a\n", "aliases"),
+    ("a number for a day", GOOD + "  starts_on: 5\n", "'starts_on' must be text or null"),
+    ("a yes for a delay", GOOD + "  jitter: true\n", "'jitter' must be text or a number"),
+    ("a list for a timeout", GOOD + "  timeout: [1]\n", "'timeout' must be text, a number or null"),
+    ("an unknown overlap", GOOD + "  overlap: sideways\n", "skip, queue or allow"),
+    ("a day out of range", GOOD + "  starts_on: '0001-01-01'\n", "between the years"),
     ("too deep", "planner: 1\njobs:\n- name: x\n  input: {a: " + "[" * 5000 + "]" * 5000 + "}\n",
      "nested more than 64 levels deep"),
 ]  # fmt: skip
@@ -183,6 +189,24 @@ def test_a_bad_file_is_refused_with_one_line_and_changes_nothing(
     error = capsys.readouterr().err
     assert message in error and error.startswith("planner: ") and error.count("\n") == 1
     assert snapshot(settings.database_url) == before
+
+
+def test_a_job_that_ran_already_is_restored_as_done(settings, tmp_path: Path):
+    path = tmp_path / "planner.yaml"
+    path.write_text(
+        GOOD.replace("schedule: 0 9 * * *", "schedule: once 2020-01-01 09:00")
+        + "- name: Advent\n  agent: Assistant\n  schedule: 0 9 * * *\n  starts_on: '2020-12-01'\n"
+        "  ends_on: '2020-12-24'\n  chat: Door\n"
+    )
+    done = planner(settings, "import", str(path))
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(ok(settings, "jobs", "list", "--json"))
+    assert [(j["name"], j["next_run_at"], j["health"]) for j in shown] == [
+        ("Advent", None, "grey"), ("First", None, "grey")
+    ]  # fmt: skip
+    assert ok(settings, "import", str(path)).splitlines()[-1] == (
+        "Imported (0 created, 0 updated, 3 unchanged)."
+    )
 
 
 def test_an_unreadable_file_is_refused(settings, monkeypatch, capsys, tmp_path: Path):

@@ -164,6 +164,11 @@ def test_a_done_job_can_be_renamed_and_given_a_new_time(settings, session, agent
         ({"schedule": "0 9 * * *", "jitter": "2h"}, "longer than 1 hour"),
         ({"schedule": "0 9 * * *", "jitter": "-5m"}, "not a length of time like"),
         ({"schedule": "0 9 * * *", "jitter": "5 days"}, "not a length of time like"),
+        ({"at": "9999-12-31 23:59", "timezone": "America/New_York"}, "between the years"),
+        ({"schedule": "0 9 * * *", "starts_on": "0001-01-01"}, "between the years"),
+        ({"at": "2027-01-01"}, "not a date and time like"),
+        ({"at": "2027-W01-1 09:00"}, "not a date and time like"),
+        ({"schedule": "0 9 * * *", "ends_on": "2027-1-1"}, "not a date like"),
     ],
 )  # fmt: skip
 def test_timings_that_cannot_run_are_refused_and_nothing_changes(
