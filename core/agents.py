@@ -203,18 +203,18 @@ def removable(session: Session, model: type[Target], ref: str | int) -> Target:
     return target
 
 
-def _remove(session: Session, model: type[Target], ref: str | int) -> None:
+def remove_target(session: Session, model: type[Target], ref: str | int) -> None:
     """Remove an agent or workflow that no job or trigger uses; else say who does."""
     session.delete(removable(session, model, ref))
     session.commit()
 
 
 def remove_agent(session: Session, ref: str | int) -> None:
-    _remove(session, Agent, ref)
+    remove_target(session, Agent, ref)
 
 
 def remove_workflow(session: Session, ref: str | int) -> None:
-    _remove(session, Workflow, ref)
+    remove_target(session, Workflow, ref)
 
 
 def set_key(

@@ -41,6 +41,7 @@ MAXIMUM = {
     "PLANNER_LEASE_MARGIN_SECONDS": A_DAY,
     "PLANNER_INBOX_DAYS": 36_500,
     "PLANNER_MAX_IN_FLIGHT": 100_000,
+    "PLANNER_API_REQUESTS_PER_MINUTE": 1_000_000,
 }
 
 
@@ -113,6 +114,8 @@ class Settings:
     # for a moment of a thousand slow calls and the events that arrive meanwhile.
     max_in_flight: int = 2000
     executor: str = "async"
+    # Requests one API token may make per minute, per webhook process (then 429).
+    api_requests_per_minute: int = 120
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
     composio_user_id: str = "default"
@@ -149,6 +152,9 @@ class Settings:
             inbox_days=_int(values, "PLANNER_INBOX_DAYS", cls.inbox_days, minimum=1),
             max_in_flight=_int(values, "PLANNER_MAX_IN_FLIGHT", cls.max_in_flight, minimum=1),
             executor=_choice(values, "PLANNER_EXECUTOR", EXECUTORS),
+            api_requests_per_minute=_int(
+                values, "PLANNER_API_REQUESTS_PER_MINUTE", cls.api_requests_per_minute, minimum=1
+            ),
             composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
             composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),
             composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,

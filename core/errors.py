@@ -19,6 +19,10 @@ class ValidationError(PlannerError):
         self.field = field
 
 
+class NameInUseError(ValidationError):
+    """A name another row already has (an HTTP API answers 409 for it)."""
+
+
 class NotFoundError(PlannerError):
     """A job, agent, workflow or run named by the user does not exist."""
 

@@ -24,7 +24,7 @@ from core.config import Settings
 from core.db import get_engine, insert_ignoring_conflicts
 from core.db import session as open_session
 from core.envelope import Envelope, Rejected, read_envelope
-from core.errors import NotFoundError, ValidationError, require_one_of
+from core.errors import NotFoundError, ValidationError
 from core.models import (
     EventStatus,
     EventTrigger,
@@ -34,7 +34,6 @@ from core.models import (
     Status,
     SyncState,
     WebhookEvent,
-    iso,
 )
 from core.queue import RunQueue
 from core.runs import run_row
@@ -240,20 +239,26 @@ def sample_payload(session: Session, slug: str) -> dict[str, Any]:
 
 
 def read_payload(text: str) -> dict[str, Any]:
-    """A test payload from a file's text: a whole envelope, or just its `data` (an
-    object). Checked as the webhook checks a delivery, since it is stored the same way."""
+    """A test payload from a file's text (see `checked_payload`)."""
     try:
         payload = standard_json.loads(text)
-        if not isinstance(payload, dict):
-            raise ValidationError("The payload must be a JSON object.", "payload")
-        envelope = {"type": TRIGGER_MESSAGE} | payload if "data" in payload else {
-            "type": TRIGGER_MESSAGE, "data": payload
-        }  # fmt: skip
-        if not isinstance(envelope["data"], dict):
-            raise ValidationError("The payload's 'data' must be a JSON object.", "payload")
-        read_envelope(envelope)
     except ValueError as error:
         raise ValidationError(f"The payload is not valid JSON: {error}.", "payload") from None
+    return checked_payload(payload)
+
+
+def checked_payload(payload: Any) -> dict[str, Any]:
+    """A test payload: a whole envelope, or just its `data` (an object). Checked as the
+    webhook checks a delivery, since it is stored the same way."""
+    if not isinstance(payload, dict):
+        raise ValidationError("The payload must be a JSON object.", "payload")
+    envelope = {"type": TRIGGER_MESSAGE} | payload if "data" in payload else {
+        "type": TRIGGER_MESSAGE, "data": payload
+    }  # fmt: skip
+    if not isinstance(envelope["data"], dict):
+        raise ValidationError("The payload's 'data' must be a JSON object.", "payload")
+    try:
+        read_envelope(envelope)
     except Rejected as refusal:
         raise ValidationError(f"The payload is refused: {refusal}.", "payload") from None
     return envelope
@@ -299,7 +304,7 @@ def event_origin(event: WebhookEvent) -> str:
     return "replay" if REPLAY_MARK in event.id else "delivery"
 
 
-def _stored_event(session: Session, event_id: str) -> WebhookEvent:
+def find_event(session: Session, event_id: str) -> WebhookEvent:
     event = session.get(WebhookEvent, event_id)
     if event is None:
         raise NotFoundError(f"There is no event {event_id!r} in the inbox.")
@@ -309,7 +314,7 @@ def _stored_event(session: Session, event_id: str) -> WebhookEvent:
 def replay_choices(session: Session, event_id: str) -> tuple[list[EventTrigger], list[int]]:
     """The triggers a stored event can be replayed to — the active ones that listen to its
     event type, by name — and those it started the first time (chosen by default)."""
-    event = _stored_event(session, event_id)
+    event = find_event(session, event_id)
     if event.type != TRIGGER_MESSAGE or not event.trigger_slug:
         return [], []
     listening = session.exec(
@@ -330,7 +335,7 @@ def replay_event(
 ) -> WebhookEvent:
     """Process a stored event again, on purpose, as a new inbox entry: matched afresh like
     a delivery, or — given `trigger_ids` — starting exactly those of its `replay_choices`."""
-    original = _stored_event(session, event_id)
+    original = find_event(session, event_id)
     copy = WebhookEvent(
         id=f"{original.id}{REPLAY_MARK}{uuid.uuid4().hex[:8]}", type=original.type,
         trigger_slug=original.trigger_slug, composio_trigger_id=original.composio_trigger_id,
@@ -374,28 +379,3 @@ def _chosen_triggers(
             "Only an active trigger that listens to this event can be started by it.", "triggers"
         )
     return chosen
-
-
-def list_events(session: Session, status: str | None = None, limit: int = 50) -> list[WebhookEvent]:
-    query = select(WebhookEvent).order_by(col(WebhookEvent.received_at).desc()).limit(limit)
-    if status is not None:
-        wanted = require_one_of(status, EventStatus, "event status", "status")
-        query = query.where(WebhookEvent.status == wanted)
-    return list(session.exec(query))
-
-
-def event_json(session: Session, event: WebhookEvent) -> dict[str, Any]:
-    runs = session.exec(select(Run.id, Run.trigger_id).where(Run.event_id == event.id)).all()
-    return {
-        "id": event.id,
-        "type": event.type,
-        "trigger_slug": event.trigger_slug,
-        "composio_trigger_id": event.composio_trigger_id,
-        "dedupe_key": event.dedupe_key,
-        "status": event.status,
-        "received_at": event.received_at.isoformat(),
-        "processed_at": iso(event.processed_at),
-        "note": event.note,
-        "runs": [{"run_id": run_id, "trigger_id": trigger_id} for run_id, trigger_id in runs],
-        "payload": event.payload,
-    }

@@ -305,3 +305,16 @@ class Heartbeat(SQLModel, table=True):
 
     worker: str = Field(primary_key=True)
     last_tick_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the HTTP API. Only its SHA-256 is kept: the token itself is shown
+    once, when it is made; `prefix` (its first characters) tells tokens apart in a list."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    token_hash: str = Field(unique=True, repr=False)
+    prefix: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

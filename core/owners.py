@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, select
 
 from core import standard_json
-from core.errors import NotFoundError, ValidationError
+from core.errors import NameInUseError, NotFoundError, ValidationError
 from core.models import (
     ActionKind,
     ActionOwner,
@@ -116,7 +116,7 @@ def ensure_unique_name(
         message = f"{article} {label} named {other.name!r} already exists"
         if other.name != name:
             message += "; names that differ only in capitals or spaces count as the same"
-        raise ValidationError(f"{message}. Choose another name.", "name")
+        raise NameInUseError(f"{message}. Choose another name.", "name")
 
 
 def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from core.errors import NotFoundError, ValidationError, require_one_of
 from core.models import (
@@ -69,6 +70,23 @@ def run_row(source: str, due_at: datetime, now: datetime, **fields: Any) -> dict
     return row | fields
 
 
+def runs_query(
+    session: Session,
+    job: str | int | None = None,
+    trigger: str | int | None = None,
+    status: str | None = None,
+) -> SelectOfScalar[Run]:
+    """Runs, only one job's or trigger's, or of one status, when given."""
+    query = select(Run)
+    if job is not None:
+        query = query.where(Run.job_id == find(session, ScheduledJob, job, "job").id)
+    if trigger is not None:
+        query = query.where(Run.trigger_id == find(session, EventTrigger, trigger, "trigger").id)
+    if status is not None:
+        query = query.where(Run.status == require_one_of(status, RunStatus, "run status", "status"))
+    return query
+
+
 def list_runs(
     session: Session,
     job: str | int | None = None,
@@ -77,14 +95,8 @@ def list_runs(
     limit: int = 50,
 ) -> list[Run]:
     """Newest first; only one job's or trigger's when given."""
-    query = select(Run).order_by(col(Run.id).desc()).limit(limit)
-    if job is not None:
-        query = query.where(Run.job_id == find(session, ScheduledJob, job, "job").id)
-    if trigger is not None:
-        query = query.where(Run.trigger_id == find(session, EventTrigger, trigger, "trigger").id)
-    if status is not None:
-        query = query.where(Run.status == require_one_of(status, RunStatus, "run status", "status"))
-    return list(session.exec(query))
+    query = runs_query(session, job, trigger, status)
+    return list(session.exec(query.order_by(col(Run.id).desc()).limit(limit)))
 
 
 def run_json(run: Run) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PLANNER_LEASE_MARGIN_SECONDS": str(settings.lease_margin_seconds),
         "PLANNER_MAX_IN_FLIGHT": str(settings.max_in_flight),
         "PLANNER_EXECUTOR": settings.executor,
+        "PLANNER_API_REQUESTS_PER_MINUTE": str(settings.api_requests_per_minute),
         "COMPOSIO_API_KEY": settings.composio_api_key,
         "COMPOSIO_BASE_URL": settings.composio_base_url,
         "COMPOSIO_WEBHOOK_SECRET": settings.composio_webhook_secret,
