@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from cli.output import emit, lines, policy_fields, read_secret, task_queue
-from core import composio_setup, credentials, inbox, triggers
+from core import composio_setup, credentials, events, inbox, triggers
 from core.config import Settings
 from core.db import read_session
 from core.db import session as open_session
@@ -100,11 +100,11 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> None:
     if args.action == "replay":
         with open_session(settings.database_url) as session:
             copy = inbox.replay_event(session, args.event_id, task_queue(), utcnow())
-            shown = inbox.event_json(session, copy)
+            shown = events.event_json(session, copy)
         emit(args, shown, lambda: copy.id)
         return
     with read_session(settings.database_url) as session:
-        found = [inbox.event_json(session, e) for e in inbox.list_events(session, args.status,
+        found = [events.event_json(session, e) for e in events.list_events(session, args.status,
                                                                           args.limit)]  # fmt: skip
     emit(args, found, lambda: lines(found, _event_line, "The inbox is empty."))
 

@@ -21,7 +21,7 @@ from cli.events import cmd_composio, cmd_events, cmd_triggers
 from cli.output import emit, lines, policy_fields, read_secret, task_queue
 from cli.parser import build_parser
 from cli.setup_file import cmd_export, cmd_import
-from core import agents, credentials, jobs, runs, schedule, secrets
+from core import agents, credentials, jobs, runs, schedule, secrets, tokens
 from core.agents import row_json
 from core.config import Settings, get_settings
 from core.connection_check import check_connection
@@ -281,6 +281,27 @@ def cmd_cron(args: argparse.Namespace, settings: Settings) -> None:
     emit(args, result, lambda: "\n".join([f"{result['description']} ({timezone})", *upcoming]))
 
 
+def _token_line(token: dict[str, Any]) -> str:
+    used = token["last_used_at"] or "never"
+    return f"{token['id']:>4}  {token['name']}  {token['prefix']}…  last used: {used}"
+
+
+def cmd_tokens(args: argparse.Namespace, settings: Settings) -> None:
+    with open_session(settings.database_url) as session:
+        if args.action == "create":
+            made = tokens.create_token(session, args.name, utcnow())
+            shown = tokens.token_json(made.row) | {"token": made.token}
+            emit(args, shown, lambda: made.token)
+            print("planner: note: the token is shown once; keep it now.", file=sys.stderr)
+        elif args.action == "list":
+            found = [tokens.token_json(row) for row in tokens.list_tokens(session)]
+            empty = "No API tokens yet: make one with 'planner tokens create NAME'."
+            emit(args, found, lambda: lines(found, _token_line, empty))
+        else:
+            revoked = tokens.revoke_token(session, args.token)
+            print(f"Revoked token {revoked.name}: requests with it are refused.")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "migrate": cmd_migrate,
     "agents": cmd_agents,
@@ -292,6 +313,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "events": cmd_events,
     "composio": cmd_composio,
     "secrets": cmd_secrets,
+    "tokens": cmd_tokens,
     "export": cmd_export,
     "import": cmd_import,
 }

@@ -259,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate", help="re-encrypt stored keys with the first key in PLANNER_SECRET_KEY"
     )
 
+    tokens = commands.add_parser("tokens", help="bearer tokens of the HTTP API")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    made = token_actions.add_parser("create", help="make a token (shown once)")
+    made.add_argument("name", help="what it is for, e.g. 'n8n'")
+    _json_flag(made)
+    _json_flag(token_actions.add_parser("list", help="list tokens (never the tokens themselves)"))
+    revoked = token_actions.add_parser("rm", help="revoke a token")
+    revoked.add_argument("token", help="its name or id")
+
     commands.add_parser(
         "export", help="print agents, workflows, jobs and triggers as YAML (no secrets)"
     )

@@ -16,7 +16,7 @@ from core.db import get_engine, migrate, read_session
 from core.models import ScheduledJob
 from support.processes import planner
 from support.waiting import wait_until
-from tests.conftest import planner_cli, snapshot
+from tests.conftest import everything_stored, planner_cli, snapshot
 
 
 @pytest.fixture
@@ -221,6 +221,21 @@ def test_a_job_runs_once_or_between_days_with_a_random_delay(cli, capsys, agent)
     assert (cleared["starts_on"], cleared["ends_on"], cleared["jitter_seconds"]) == (
         None, "2099-12-24", 0
     )  # fmt: skip
+
+
+def test_api_tokens_are_made_listed_and_revoked(cli, capsys, settings):
+    assert cli("tokens", "create", "n8n", "--json") == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["token"].startswith("pln_") and made["prefix"] == made["token"][:12]
+    assert made["token"] not in everything_stored(settings)
+    assert cli("tokens", "list", "--json") == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert "token" not in listed and listed["last_used_at"] is None
+    assert cli("tokens", "create", " N8N ") == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli("tokens", "rm", "n8n") == 0
+    assert cli("tokens", "rm", "n8n") == 2
+    assert "There is no token named 'n8n'." in capsys.readouterr().err
 
 
 def test_migrate_is_idempotent_and_matches_the_models(settings):
