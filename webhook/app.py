@@ -10,7 +10,8 @@ lone surrogate), 503 when the database refuses this row (the others of its trans
 are stored) or the stored secret cannot be read, else 200 once the event row is committed —
 also, as "duplicate", for a repeated `webhook-id` (stores nothing new) or the same event
 announced again (kept as `duplicate`, starts nothing); 405 for another method.
-`GET /healthz` (Starlette, like the lifespan) says whether the database answers.
+`GET /healthz` (Starlette, like the lifespan) says whether the database answers; the
+HTTP API is under `/api/v1` (webhook.api).
 
 The signing secret is COMPOSIO_WEBHOOK_SECRET when set, else the one *Connect* stored
 (Settings → Composio, or `planner composio connect`); the process starts without either
@@ -41,6 +42,8 @@ from core.envelope import parse
 from core.errors import PlannerError
 from core.models import utcnow
 from core.webhooks import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
+from webhook.api import Api
+from webhook.api import routes as api_routes
 
 log = logging.getLogger("planner.webhook")
 DELIVERIES = "/webhooks/composio"
@@ -110,6 +113,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if not settings.composio_webhook_secret:
         app.state.secret.read()  # says at start whether deliveries can be checked yet
     app.state.inbox = InboxWriter(settings.database_url, task_queue.submit_events)
+    app.state.api = Api(settings, task_queue)
     yield
     await asyncio.to_thread(app.state.inbox.close)  # the last deliveries reach the worker
 
@@ -208,7 +212,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-web = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+web = Starlette(routes=[Route("/healthz", healthz), *api_routes()], lifespan=lifespan)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,255 @@
+"""The HTTP API (/api/v1) through a real uvicorn process, as scripts and other tools use
+it: a bearer token, the CLI's JSON, every refusal in one shape, lists a page at a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from core import tokens
+from core.db import read_session
+from core.db import session as open_session
+from core.models import ApiToken, utcnow
+from support.processes import get, serve_webhook, settings_env
+from support.waiting import wait_until
+from tests.conftest import everything_stored, snapshot
+from webhook.api import SPEC
+from webhook.api_routes import ENDPOINTS
+
+
+@dataclass
+class Api:
+    """A client of one webhook process's API, with a token of its own."""
+
+    url: str
+    token: str
+
+    def __call__(self, method: str, path: str, body: Any = None, **options: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **options.pop("headers", {})}
+        return httpx.request(method, self.url + path, json=body, headers=headers, timeout=30,
+                             **options)  # fmt: skip
+
+
+def serve(settings, tmp_path: Path) -> Iterator[Api]:
+    with open_session(settings.database_url) as session:
+        token = tokens.create_token(session, "tests", utcnow()).token
+    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
+    try:
+        wait_until(lambda: get(health), what="the webhook process")
+        yield Api(health.removesuffix("/healthz") + "/api/v1", token)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def api(settings, tmp_path: Path) -> Iterator[Api]:
+    yield from serve(settings, tmp_path)
+
+
+def refusal(answer: httpx.Response, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    return answer.json()["error"]
+
+
+def test_a_job_from_creation_to_deletion(api, agent, settings):
+    made = api("POST", "/jobs", {
+        "name": "Morning briefing", "agent": "Assistant", "schedule": "0 9 * * *",
+        "timezone": "Europe/Berlin", "config": {"template": "Good morning"}, "retries": 2,
+        "jitter": "5m",
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    job = made.json()
+    assert (job["name"], job["schedule"], job["retries"], job["jitter_seconds"]) == (
+        "Morning briefing", "0 9 * * *", 2, 300
+    )  # fmt: skip
+    assert api("GET", f"/jobs/{job['id']}").json() == api("GET", "/jobs/Morning briefing").json()
+    changed = api("PATCH", f"/jobs/{job['id']}", {"schedule": "30 8 * * 1-5", "retries": None,
+                                                   "jitter": None})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["schedule"], changed.json()["retries"]) == ("30 8 * * 1-5", None)
+    assert changed.json()["jitter_seconds"] == 0
+    assert changed.json()["config"] == {"template": "Good morning", "thread": "new"}  # kept
+    assert api("POST", f"/jobs/{job['id']}/pause").json()["status"] == "paused"
+    assert api("POST", f"/jobs/{job['id']}/resume").json()["status"] == "active"
+    run = api("POST", f"/jobs/{job['id']}/run")
+    assert run.status_code == 202 and run.json()["source"] == "run_now"
+    assert [r["id"] for r in api("GET", f"/runs?job={job['id']}").json()["items"]] == [
+        run.json()["id"]
+    ]
+    assert api("DELETE", f"/jobs/{job['id']}").status_code == 204
+    assert refusal(api("GET", f"/jobs/{job['id']}"), 404)["message"] == (
+        f"There is no job with id {job['id']}."
+    )
+
+
+def test_a_one_off_job_and_a_workflow_job(api, agent, workflow):
+    once = api("POST", "/jobs", {"name": "Christmas", "agent": agent.id, "at": "2099-12-24 09:00",
+                                 "config": {"template": "Hi"}})  # fmt: skip
+    assert once.json()["schedule"] == "once 2099-12-24 09:00"
+    report = api("POST", "/jobs", {
+        "name": "Report", "agent": "Assistant", "schedule": "@weekly", "action": "workflow",
+        "config": {"workflow": "analyze-email", "input": {"scope": "week"}}, "overlap": "queue",
+    })  # fmt: skip
+    assert report.status_code == 201, report.text
+    assert report.json()["config"]["input"] == {"scope": "week"}
+    assert report.json()["overlap"] == "queue"
+
+
+JOB = {"name": "J", "agent": "Assistant", "schedule": "0 9 * * *", "config": {"template": "x"}}
+REFUSED_JOBS = [
+    ("bad cron", JOB | {"schedule": "61 * * * *"}, 400, "schedule", "minute field '61'"),
+    ("unknown field", JOB | {"schedul": "x"}, 400, "schedul", "Extra inputs are not permitted"),
+    ("wrong type", JOB | {"retries": "3"}, 400, "retries", "valid integer"),
+    ("too many retries", JOB | {"retries": 11}, 400, "retries", "less than or equal to 10"),
+    ("a yes for a number", JOB | {"retries": True}, 400, "retries", "valid integer"),
+    ("no name", {k: v for k, v in JOB.items() if k != "name"}, 400, "name", "Field required"),
+    ("empty message", JOB | {"config": {"template": " "}}, 400, "chat", "message is empty"),
+    ("chat without a message", JOB | {"action": "chat", "config": {"thread": "new"}}, 400,
+     "config.template", "needs its message"),
+    ("a past one-off", {k: v for k, v in JOB.items() if k != "schedule"}
+     | {"at": "2020-01-01 09:00"}, 400, "schedule", "in the past"),
+    ("a name in use", JOB | {"name": "Existing"}, 409, "name", "already exists"),
+    ("an unknown agent", JOB | {"agent": "Nobody"}, 404, None, "no agent named 'Nobody'"),
+    ("a body that is not an object", [1, 2], 400, None, "valid dictionary"),
+]  # fmt: skip
+
+
+def test_bad_input_is_refused_with_its_field_and_changes_nothing(api, agent, settings):
+    assert api("POST", "/jobs", JOB | {"name": "Existing"}).status_code == 201
+    before = snapshot(settings.database_url)
+    for what, body, status, field, message in REFUSED_JOBS:
+        error = refusal(api("POST", "/jobs", body), status)
+        assert (error["field"], message in error["message"]) == (field, True), (what, error)
+    raw = {"Content-Type": "application/json"}
+    error = refusal(api("POST", "/jobs", content=b'{"name": NaN}', headers=raw), 400)
+    assert "not valid JSON" in error["message"]
+    error = refusal(
+        api("POST", "/jobs", content=b"name=x", headers={"Content-Type": "text/plain"}), 415
+    )
+    assert "as JSON" in error["message"]
+    huge = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    assert refusal(api("POST", "/jobs", content=huge, headers=raw), 413)["message"] == (
+        "The body is larger than 1 MiB."
+    )
+    assert refusal(api("POST", "/jobs/Existing/run", {"x": 1}), 400)["message"] == (
+        "This request takes no body."
+    )
+    assert refusal(api("GET", "/jobs/99999999999999999999"), 404)
+    assert refusal(api("GET", "/jobs?cursor=bm90IGEgY3Vyc29y"), 400)["field"] == "cursor"
+    assert refusal(api("GET", "/jobs?limit=0"), 400)["field"] == "limit"
+    assert snapshot(settings.database_url) == before
+
+
+def test_triggers_agents_and_workflows(api, agent, settings):
+    made = api("POST", "/triggers", {"name": "Mail", "agent": "Assistant",
+                                     "event": "GMAIL_NEW_GMAIL_MESSAGE",
+                                     "config": {"template": "From {emailFrom}"}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    trigger = made.json()
+    assert trigger["sync_state"] == "local"  # no Composio key: kept here
+    fired = api("POST", "/triggers/Mail/test", {"payload": {"from": "Jane <jane@example.com>"}})
+    assert fired.status_code == 202 and fired.json()["source"] == "test"
+    assert api("PATCH", "/triggers/Mail", {"overlap": "skip"}).json()["overlap"] == "skip"
+    assert api("POST", "/triggers/Mail/pause").json()["status"] == "paused"
+    event = api("GET", "/events").json()["items"][0]
+    assert api("GET", f"/events/{event['id']}").json()["id"] == event["id"]
+    assert (
+        refusal(api("GET", "/events/nope"), 404)["message"]
+        == "There is no event 'nope' in the inbox."
+    )
+
+    helper = api("POST", "/agents", {"name": "Helper", "url": "http://127.0.0.1:9/v1",
+                                     "model": "m", "api_key": "sk-secret-value"})  # fmt: skip
+    assert helper.status_code == 201, helper.text
+    assert "sk-secret-value" not in helper.text and helper.json()["key"] == "key saved (encrypted)"
+    changed = api("PATCH", "/agents/Helper", {"max_concurrency": 2}).json()
+    assert (changed["max_concurrency"], changed["model"], changed["key"]) == (
+        2, "m", helper.json()["key"]
+    )  # fmt: skip
+    in_use = refusal(api("DELETE", "/agents/Assistant"), 400)
+    assert "is used by trigger 'Mail'" in in_use["message"]
+    assert api("DELETE", "/agents/Helper").status_code == 204
+    flow = api("POST", "/workflows", {"name": "analyze", "url": "http://127.0.0.1:9/w"})
+    assert (
+        flow.status_code == 201 and api("GET", "/workflows").json()["items"][0]["name"] == "analyze"
+    )
+    assert api("DELETE", "/triggers/Mail").status_code == 204
+    assert "sk-secret-value" not in everything_stored(settings)
+
+
+def test_runs_a_page_at_a_time_then_cancelled_and_tried_again(api, agent):
+    assert api("POST", "/jobs", JOB).status_code == 201
+    started = [api("POST", "/jobs/J/run").json()["id"] for _ in range(3)]
+    first = api("GET", "/runs?limit=2").json()
+    assert [r["id"] for r in first["items"]] == started[:0:-1]
+    rest = api("GET", f"/runs?limit=2&cursor={first['next_cursor']}").json()
+    assert ([r["id"] for r in rest["items"]], rest["next_cursor"]) == ([started[0]], None)
+    cancelled = api("POST", f"/runs/{started[0]}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    again = api("POST", f"/runs/{started[0]}/retry")
+    assert (again.status_code, again.json()["status"]) == (200, "retrying")
+    assert refusal(api("POST", f"/runs/{started[1]}/retry"), 400)["message"] == (
+        f"Run {started[1]} is waiting to start; only a failed or cancelled run can be retried."
+    )
+    assert refusal(api("GET", "/runs/abc"), 400)["field"] == "run"
+
+
+def test_a_request_needs_a_known_token(api, settings):
+    for endpoint in ENDPOINTS:
+        path = endpoint.path.replace("{ref}", "1")
+        for headers in (
+            {},
+            {"Authorization": "Bearer pln_not-a-token"},
+            {"Authorization": "Basic x"},
+        ):
+            answer = httpx.request(endpoint.method, api.url + path, headers=headers, timeout=30)
+            assert answer.status_code == 401, (endpoint.path, headers)
+            assert answer.headers["www-authenticate"] == "Bearer"
+    assert api("GET", "/jobs").status_code == 200
+    with read_session(settings.database_url) as session:
+        [row] = session.exec(select(ApiToken)).all()
+    assert row.last_used_at is not None and api.token not in json.dumps(row.model_dump(mode="json"))
+    with open_session(settings.database_url) as session:
+        tokens.revoke_token(session, "tests")
+    assert refusal(api("GET", "/jobs"), 401)["message"].startswith("That API token is not known")
+
+
+def test_too_many_requests_wait_as_they_are_told(settings, tmp_path: Path):
+    for api in serve(replace(settings, api_requests_per_minute=2), tmp_path):
+        assert [api("GET", "/agents").status_code for _ in range(2)] == [200, 200]
+        answer = api("GET", "/agents")
+        assert refusal(answer, 429)["message"].startswith("Too many requests with this token")
+        assert 1 <= int(answer.headers["retry-after"]) <= 30
+
+
+def test_the_openapi_document_describes_every_route_and_body(api):
+    answer = httpx.get(api.url + "/openapi.json", timeout=30)
+    assert answer.json() == SPEC
+    paths = SPEC["paths"]
+    for endpoint in ENDPOINTS:
+        assert endpoint.method.lower() in paths["/api/v1" + endpoint.path], endpoint.path
+    schemas = SPEC["components"]["schemas"]
+    for ref in _refs(SPEC):
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+    assert set(schemas["JobCreate"]["required"]) == {"name", "agent"}
+    assert paths["/api/v1/jobs"]["post"]["requestBody"]["required"] is True
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)

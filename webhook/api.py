@@ -1,0 +1,208 @@
+"""The HTTP API under /api/v1: what `planner` does from a terminal, for scripts and other
+tools, served by the webhook process.
+
+Every request but the OpenAPI document carries `Authorization: Bearer <token>` (a token
+from Settings → API tokens or `planner tokens create`); each token may make
+PLANNER_API_REQUESTS_PER_MINUTE requests a minute per process, then gets 429 with
+`Retry-After`. Bodies are JSON (webhook.api_models); answers are the JSON of `--json`.
+Refusals are `{"error": {"message", "field"}}`: 400 bad input (the field at fault), 401 no
+or unknown token, 404 nothing by that name or id, 409 a name in use, 413 a body over
+1 MiB, 415 a body that is not JSON, 429 too many requests, 502 Composio refused.
+Lists come a page at a time: `?limit=` (1-200, default 50) and the `next_cursor` of the
+page before as `?cursor=`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pydantic
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core import standard_json, tokens
+from core.composio_sync import ComposioError
+from core.config import Settings
+from core.db import read_session
+from core.db import session as open_session
+from core.errors import NameInUseError, NotFoundError, PlannerError, ValidationError
+from core.models import utcnow
+from core.queue import RunQueue
+from core.webhooks import MAX_BODY_BYTES
+from webhook import api_models as models
+from webhook.api_routes import ENDPOINTS, Call, Endpoint
+from webhook.openapi import document
+
+API = "/api/v1"
+MISSING_TOKEN = (
+    "Send an API token: Authorization: Bearer <token> (make one on Settings → API tokens, "
+    "or with 'planner tokens create NAME')."
+)
+log = logging.getLogger("planner.api")
+
+
+class Refused(Exception):
+    """A request answered with `status` before it reached core."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+class RateLimit:
+    """A token bucket per API token: `per_minute` requests, refilled evenly."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.buckets: dict[int, tuple[float, float]] = {}  # token id → (requests left, at)
+
+    def wait(self, token_id: int, at: float) -> float:
+        """0 when the request may go ahead (and it is counted), else seconds to wait."""
+        left, since = self.buckets.get(token_id, (float(self.per_minute), at))
+        left = min(float(self.per_minute), left + (at - since) * self.per_minute / 60)
+        if left < 1:
+            self.buckets[token_id] = (left, at)
+            return (1 - left) * 60 / self.per_minute
+        self.buckets[token_id] = (left - 1, at)
+        return 0.0
+
+
+# The HTTP side: token, rate, body, answer.
+
+
+def _refusal(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "field": field}}, status, headers)
+
+
+def _token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Refused(401, MISSING_TOKEN)
+    return token.strip()
+
+
+async def _body(request: Request, model: type[models.Body] | None) -> Any:
+    """The request's JSON body read into `model` (None when it takes none and none came)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise Refused(413, "The body is larger than 1 MiB.")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise Refused(413, "The body is larger than 1 MiB.")
+    if model is None and not raw.strip():
+        return None
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if raw.strip() and kind != "application/json":
+        raise Refused(415, "Send the body as JSON (Content-Type: application/json).")
+    if model is None:
+        raise Refused(400, "This request takes no body.")
+    try:
+        data = standard_json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise Refused(400, f"The body is not valid JSON: {error}") from None
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        message = first["msg"] if field is None else f"{field}: {first['msg']}"
+        raise Refused(400, message, field) from None
+
+
+def _status_of(error: PlannerError) -> int:
+    if isinstance(error, NameInUseError):
+        return 409
+    if isinstance(error, NotFoundError):
+        return 404
+    return 502 if isinstance(error, ComposioError) else 400
+
+
+class Api:
+    """The API's state in a process: its settings, the queue runs go to, the rate limit."""
+
+    def __init__(self, settings: Settings, queue: RunQueue) -> None:
+        self.settings, self.queue = settings, queue
+        self.rate = RateLimit(settings.api_requests_per_minute)
+
+    async def answer(self, endpoint: Endpoint, request: Request) -> Response:
+        try:
+            token = await asyncio.to_thread(self._authenticate, _token(request))
+            wait = self.rate.wait(token, time.monotonic())
+            if wait:
+                retry = str(math.ceil(wait))
+                message = f"Too many requests with this token; try again in {retry} s."
+                return _refusal(429, message, headers={"Retry-After": retry})
+            body = await _body(request, endpoint.body)
+            result = await asyncio.to_thread(self._handle, endpoint, request, body)
+        except Refused as refusal:
+            headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
+            return _refusal(refusal.status, str(refusal), refusal.field, headers)
+        except PlannerError as error:
+            field = error.field if isinstance(error, ValidationError) else None
+            return _refusal(_status_of(error), str(error), field)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return _refusal(500, "Something went wrong on the server; its log says what.")
+        if endpoint.status == 204:
+            return Response(status_code=204)
+        return JSONResponse(result, endpoint.status)
+
+    def _authenticate(self, token: str) -> int:
+        """The token's id; its use noted (in a write of its own, at most once a minute)."""
+        now = utcnow()
+        with read_session(self.settings.database_url) as session:
+            try:
+                row = tokens.authenticate(session, token)
+            except NotFoundError as error:
+                raise Refused(401, str(error)) from None
+        if tokens.use_is_stale(row, now):
+            with open_session(self.settings.database_url) as session:
+                tokens.note_use(session, row.id, now)
+        return row.id
+
+    def _handle(self, endpoint: Endpoint, request: Request, body: Any) -> Any:
+        with open_session(self.settings.database_url) as session:
+            ref = request.path_params.get("ref", "")
+            query = dict(request.query_params)
+            call = Call(session, self.settings, self.queue, utcnow(), ref, query, body)
+            return endpoint.handle(call)
+
+
+def _answering(endpoints: list[Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    """One path's methods, answered by the process's Api (made at start-up)."""
+    by_method = {endpoint.method: endpoint for endpoint in endpoints}
+
+    async def answer(request: Request) -> Response:
+        api: Api = request.app.state.api
+        return await api.answer(by_method[request.method], request)
+
+    return answer
+
+
+SPEC = document(ENDPOINTS, API)
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(SPEC)
+
+
+def routes() -> list[Route]:
+    """The API's routes, each path answering its methods (405 for others)."""
+    paths: dict[str, list[Endpoint]] = {}
+    for endpoint in ENDPOINTS:
+        paths.setdefault(endpoint.path, []).append(endpoint)
+    found = [
+        Route(API + path, _answering(group), methods=[e.method for e in group])
+        for path, group in paths.items()
+    ]
+    return [Route(API + "/openapi.json", openapi), *found]

@@ -1,0 +1,117 @@
+"""What the HTTP API takes: one pydantic model per request body, the shapes its handlers
+validate with and its OpenAPI document describes (so the two cannot differ).
+
+They check shapes and types only (a string where a string goes, no unknown field);
+every rule about what is valid is core's, applied by the same functions as the CLI's.
+On a change, a field left out keeps its value; `null` clears what can be cleared (a
+day, a delay) or goes back to Planner's default (retries, timeout, overlap).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Ref = str | int  # a name, or an id
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ActionConfig(Body):
+    """A chat's message and thread mode, or the workflow to run (and a job's input)."""
+
+    template: str | None = Field(None, description="chat: the message, with {variables}")
+    thread: Literal["new", "continue"] | None = Field(None, description="chat: thread mode")
+    workflow: Ref | None = Field(None, description="workflow: its name or id")
+    input: dict[str, Any] | None = Field(None, description="workflow (jobs): its input")
+
+
+class Policies(Body):
+    retries: int | None = Field(None, ge=0, le=10, description="null: PLANNER_MAX_RETRIES")
+    timeout: str | int | None = Field(
+        None, description="one call's timeout: seconds, or 90s / 5m / 1h; null: Planner's"
+    )
+    overlap: Literal["skip", "queue", "allow"] | None = Field(
+        None, description="when the previous run still runs; null: skip (jobs), allow (triggers)"
+    )
+
+
+class Owned(Policies):
+    agent: Ref | None = None
+    action: Literal["chat", "workflow"] | None = Field(
+        None, description="optional: what `config` holds must agree with it"
+    )
+    config: ActionConfig | None = None
+
+
+class JobChange(Owned):
+    name: str | None = None
+    schedule: str | None = Field(None, description="5-field cron, or `once 2026-12-24 09:00`")
+    at: str | None = Field(None, description="instead of a schedule: run once, local time")
+    timezone: str | None = Field(None, description="IANA name; default PLANNER_TIMEZONE")
+    misfire_policy: Literal["catch_up_once", "skip"] | None = None
+    starts_on: str | None = Field(None, description="first day (2026-12-01); null: none")
+    ends_on: str | None = Field(None, description="last day, inclusive; null: none")
+    jitter: str | int | None = Field(None, description="random delay, at most 1h; null: none")
+
+
+class JobCreate(JobChange):
+    name: str
+    agent: Ref
+
+
+class TriggerChange(Owned):
+    name: str | None = None
+    event: str | None = Field(None, description="Composio trigger slug")
+    filters: dict[str, Any] | None = None
+    user_id: str | None = None
+
+
+class TriggerCreate(TriggerChange):
+    name: str
+    agent: Ref
+    event: str
+
+
+class AgentChange(Body):
+    name: str | None = None
+    backend: Literal["openai", "http"] | None = None
+    url: str | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+    api_key_env: str | None = Field(None, description="the variable that holds its key")
+    api_key: str | None = Field(None, description="its key, stored encrypted, never shown")
+    max_concurrency: int | None = Field(None, ge=1, description="null: no limit")
+
+
+class AgentCreate(AgentChange):
+    name: str
+    url: str
+
+
+class WorkflowChange(Body):
+    name: str | None = None
+    url: str | None = None
+    auth_env: str | None = Field(None, description="the variable that holds its token")
+    token: str | None = Field(None, description="its token, stored encrypted, never shown")
+    max_concurrency: int | None = Field(None, ge=1, description="null: no limit")
+
+
+class WorkflowCreate(WorkflowChange):
+    name: str
+    url: str
+
+
+class TestEvent(Body):
+    payload: dict[str, Any] | None = Field(
+        None, description="a whole event, or just its data; else the last real one or a sample"
+    )
+
+
+BODIES: tuple[type[Body], ...] = (
+    JobCreate, JobChange, TriggerCreate, TriggerChange, AgentCreate, AgentChange,
+    WorkflowCreate, WorkflowChange, TestEvent,
+)  # fmt: skip

@@ -1,0 +1,333 @@
+"""The API's endpoints: each the core function the CLI calls for the same command, with
+the same JSON as its `--json` (webhook.api serves them over HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from core import agents, credentials, events, inbox, jobs, pages, runs, triggers
+from core.config import Settings
+from core.errors import ValidationError
+from core.models import Agent, EventTrigger, Run, ScheduledJob, WebhookEvent, Workflow
+from core.owners import find
+from core.queue import RunQueue
+from webhook import api_models as models
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets: a session, the path's name or id, the query and the body."""
+
+    session: Session
+    settings: Settings
+    queue: RunQueue
+    now: datetime
+    ref: str
+    query: dict[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    handle: Callable[[Call], Any]
+    body: type[models.Body] | None = None
+    status: int = 200
+
+
+def _page(
+    call: Call, query: SelectOfScalar[Any], order: list[Any], shown: Callable[[Any], Any],
+    newest_first: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    size = pages.size_from_text(call.query.get("limit"))
+    page = pages.page_of(call.session, query, order, call.query.get("cursor"), size, newest_first)
+    return {"items": [shown(item) for item in page.items], "next_cursor": page.next_cursor}
+
+
+def _owned(call: Call, model: type[ScheduledJob] | type[EventTrigger]) -> dict[str, Any]:
+    """A page of jobs or triggers, only one agent's with ?agent=."""
+    query = select(model)
+    if "agent" in call.query:
+        query = query.where(model.agent_id == find(call.session, Agent, call.query["agent"]).id)
+    shown = jobs.job_json if model is ScheduledJob else triggers.trigger_json
+    return _page(call, query, [col(model.id)], shown)
+
+
+def _action_fields(body: models.Owned) -> dict[str, Any]:
+    """A body's agent, action, retries, timeout and overlap as a job's or trigger's
+    fields; `null` policies go back to Planner's."""
+    config = body.config or models.ActionConfig()
+    if body.action == "chat" and body.config is not None and config.template is None:
+        raise ValidationError("A chat needs its message: config.template.", "config.template")
+    if body.action == "workflow" and body.config is not None and config.workflow is None:
+        raise ValidationError("A workflow action needs config.workflow.", "config.workflow")
+    policies = {
+        key: "default" if getattr(body, key) is None else getattr(body, key)
+        for key in ("retries", "timeout", "overlap")
+        if key in body.model_fields_set
+    }
+    return {
+        "agent": body.agent, "chat": config.template, "thread": config.thread,
+        "workflow": config.workflow, "input": config.input, **policies,
+    }  # fmt: skip
+
+
+def _cleared(body: models.Body, keys: tuple[str, ...], none: str) -> dict[str, str]:
+    """Fields that `null` clears, as core takes them (`none` for none)."""
+    return {
+        key: none if getattr(body, key) is None else str(getattr(body, key))
+        for key in keys
+        if key in body.model_fields_set
+    }
+
+
+def _job_fields(body: models.JobChange, name: str | None) -> jobs.JobFields:
+    return jobs.JobFields(
+        name=name, schedule=body.schedule, at=body.at, timezone=body.timezone,
+        misfire=body.misfire_policy, **_action_fields(body),
+        **_cleared(body, ("starts_on", "ends_on"), ""), **_cleared(body, ("jitter",), "0"),
+    )  # fmt: skip
+
+
+def _trigger_fields(body: models.TriggerChange, name: str | None) -> triggers.TriggerFields:
+    return triggers.TriggerFields(
+        name=name, event=body.event, filters=body.filters, user_id=body.user_id,
+        **_action_fields(body),
+    )  # fmt: skip
+
+
+def _kept(body: models.Body, existing: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    """An agent's or workflow's fields: as given; left out, as they are (a change) or
+    their default (a new one)."""
+    values = {}
+    for key in type(body).model_fields:
+        if key in body.model_fields_set:
+            values[key] = getattr(body, key)
+        elif existing is not None:
+            values[key] = getattr(existing, "base_url" if key == "url" else key, None)
+        else:
+            values[key] = defaults.get(key)
+    return values
+
+
+def _sealed(call: Call, key: str | None, field: str) -> str | None:
+    """A key given to store (encrypted), "" to remove the stored one, None to keep it."""
+    if key is None:
+        return None
+    return credentials.seal(call.settings, key, field) if key.strip() else ""
+
+
+# Jobs
+
+
+def list_jobs(call: Call) -> Any:
+    return _owned(call, ScheduledJob)
+
+
+def create_job(call: Call) -> Any:
+    fields = _job_fields(call.body, None)
+    job = jobs.create_job(
+        call.session, call.body.name, fields, call.now, call.settings.timezone, call.queue
+    )
+    return jobs.job_json(job)
+
+
+def get_job(call: Call) -> Any:
+    return jobs.job_json(jobs.find_job(call.session, call.ref))
+
+
+def update_job(call: Call) -> Any:
+    fields = _job_fields(call.body, call.body.name)
+    return jobs.job_json(jobs.update_job(call.session, call.ref, fields, call.now, call.queue))
+
+
+def delete_job(call: Call) -> None:
+    jobs.delete_job(call.session, call.ref)
+
+
+def run_job(call: Call) -> Any:
+    return runs.run_json(jobs.run_job_now(call.session, call.ref, call.queue, call.now))
+
+
+def pause_job(call: Call) -> Any:
+    return jobs.job_json(jobs.pause_job(call.session, call.ref, call.now))
+
+
+def resume_job(call: Call) -> Any:
+    return jobs.job_json(jobs.resume_job(call.session, call.ref, call.now, call.queue))
+
+
+# Triggers
+
+
+def list_triggers(call: Call) -> Any:
+    return _owned(call, EventTrigger)
+
+
+def create_trigger(call: Call) -> Any:
+    fields = _trigger_fields(call.body, None)
+    trigger = triggers.create_trigger(call.session, call.body.name, fields, call.settings, call.now)
+    return triggers.trigger_json(trigger)
+
+
+def get_trigger(call: Call) -> Any:
+    return triggers.trigger_json(triggers.find_trigger(call.session, call.ref))
+
+
+def update_trigger(call: Call) -> Any:
+    fields = _trigger_fields(call.body, call.body.name)
+    trigger = triggers.update_trigger(call.session, call.ref, fields, call.settings, call.now)
+    return triggers.trigger_json(trigger)
+
+
+def delete_trigger(call: Call) -> None:
+    triggers.delete_trigger(call.session, call.ref, call.settings)
+
+
+def test_trigger(call: Call) -> Any:
+    given = call.body.payload if call.body is not None else None
+    payload = None if given is None else inbox.checked_payload(given)
+    run = inbox.fire_test_event(
+        call.session, call.settings, call.ref, call.queue, call.now, payload
+    )
+    return runs.run_json(run)
+
+
+def pause_trigger(call: Call) -> Any:
+    trigger = triggers.pause_trigger(call.session, call.ref, call.settings, call.now)
+    return triggers.trigger_json(trigger)
+
+
+def resume_trigger(call: Call) -> Any:
+    trigger = triggers.resume_trigger(call.session, call.ref, call.settings, call.now)
+    return triggers.trigger_json(trigger)
+
+
+# Agents and workflows
+
+
+def save_agent(call: Call) -> Any:
+    """Add an agent (no name in the path) or change the one named."""
+    existing = find(call.session, Agent, call.ref) if call.ref else None
+    defaults = {"backend": "openai", "model": "", "system_prompt": "", "api_key_env": ""}
+    given = _kept(call.body, existing, defaults)
+    agent = agents.save_agent(
+        call.session, given["name"], given["backend"], given["url"], given["model"],
+        given["system_prompt"], given["api_key_env"], existing,
+        api_key_secret=_sealed(call, call.body.api_key, "api_key"),
+        max_concurrency=given["max_concurrency"],
+    )  # fmt: skip
+    return agents.row_json(agent)
+
+
+def save_workflow(call: Call) -> Any:
+    """Add a workflow (no name in the path) or change the one named."""
+    existing = find(call.session, Workflow, call.ref) if call.ref else None
+    given = _kept(call.body, existing, {"auth_env": ""})
+    workflow = agents.save_workflow(
+        call.session, given["name"], given["url"], given["auth_env"], existing,
+        auth_secret=_sealed(call, call.body.token, "token"),
+        max_concurrency=given["max_concurrency"],
+    )  # fmt: skip
+    return agents.row_json(workflow)
+
+
+def _target_endpoints(
+    model: type[Agent] | type[Workflow], save: Callable[[Call], Any],
+    bodies: tuple[type[models.Body], type[models.Body]],
+) -> list[Endpoint]:  # fmt: skip
+    """Agents' and workflows' endpoints: the same five over either table."""
+    what = model.__name__.lower()
+    plural, article = f"/{what}s", "an" if what[0] in "aeiou" else "a"
+
+    def listing(call: Call) -> Any:
+        return _page(call, select(model), [col(model.id)], agents.row_json)
+
+    def one(call: Call) -> Any:
+        return agents.row_json(find(call.session, model, call.ref))
+
+    def remove(call: Call) -> None:
+        agents.remove_target(call.session, model, call.ref)
+
+    return [
+        Endpoint("GET", plural, f"List {what}s", listing),
+        Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201),
+        Endpoint("GET", plural + "/{ref}", f"{article.title()} {what}", one),
+        Endpoint("PATCH", plural + "/{ref}", f"Change {article} {what}", save, bodies[1]),
+        Endpoint("DELETE", plural + "/{ref}", f"Remove {article} {what} nothing uses", remove,
+                 status=204),
+    ]  # fmt: skip
+
+
+# Runs and events
+
+
+def list_runs(call: Call) -> Any:
+    query = runs.runs_query(
+        call.session, call.query.get("job"), call.query.get("trigger"), call.query.get("status")
+    )
+    return _page(call, query, [col(Run.id)], runs.run_json, newest_first=True)
+
+
+def get_run(call: Call) -> Any:
+    return runs.run_json(runs.find_run(call.session, call.ref))
+
+
+def retry_run(call: Call) -> Any:
+    return runs.run_json(runs.retry_run(call.session, call.ref, call.queue, call.now))
+
+
+def cancel_run(call: Call) -> Any:
+    return runs.run_json(runs.cancel_run(call.session, call.ref, call.now))
+
+
+def list_events(call: Call) -> Any:
+    query = events.events_query(call.query.get("status"))
+    order = [col(WebhookEvent.received_at), col(WebhookEvent.id)]
+
+    def shown(event: WebhookEvent) -> dict[str, Any]:
+        return events.event_json(call.session, event)
+
+    return _page(call, query, order, shown, newest_first=True)
+
+
+def get_event(call: Call) -> Any:
+    return events.event_json(call.session, inbox.find_event(call.session, call.ref))
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/jobs", "List jobs (?agent= for one agent's)", list_jobs),
+    Endpoint("POST", "/jobs", "Add a job", create_job, models.JobCreate, 201),
+    Endpoint("GET", "/jobs/{ref}", "A job", get_job),
+    Endpoint("PATCH", "/jobs/{ref}", "Change a job", update_job, models.JobChange),
+    Endpoint("DELETE", "/jobs/{ref}", "Delete a job and its runs", delete_job, status=204),
+    Endpoint("POST", "/jobs/{ref}/run", "Run a job now", run_job, status=202),
+    Endpoint("POST", "/jobs/{ref}/pause", "Pause a job", pause_job),
+    Endpoint("POST", "/jobs/{ref}/resume", "Resume a job", resume_job),
+    Endpoint("GET", "/triggers", "List triggers (?agent= for one agent's)", list_triggers),
+    Endpoint("POST", "/triggers", "Add a trigger", create_trigger, models.TriggerCreate, 201),
+    Endpoint("GET", "/triggers/{ref}", "A trigger", get_trigger),
+    Endpoint("PATCH", "/triggers/{ref}", "Change a trigger", update_trigger, models.TriggerChange),
+    Endpoint("DELETE", "/triggers/{ref}", "Delete a trigger and its runs", delete_trigger,
+             status=204),
+    Endpoint("POST", "/triggers/{ref}/test", "Send a test event", test_trigger, models.TestEvent,
+             202),
+    Endpoint("POST", "/triggers/{ref}/pause", "Pause a trigger", pause_trigger),
+    Endpoint("POST", "/triggers/{ref}/resume", "Resume a trigger", resume_trigger),
+    *_target_endpoints(Agent, save_agent, (models.AgentCreate, models.AgentChange)),
+    *_target_endpoints(Workflow, save_workflow, (models.WorkflowCreate, models.WorkflowChange)),
+    Endpoint("GET", "/runs", "List runs, newest first (?job=, ?trigger=, ?status=)", list_runs),
+    Endpoint("GET", "/runs/{ref}", "A run", get_run),
+    Endpoint("POST", "/runs/{ref}/retry", "Try a failed or cancelled run again", retry_run),
+    Endpoint("POST", "/runs/{ref}/cancel", "Cancel a waiting or running run", cancel_run),
+    Endpoint("GET", "/events", "List inbox events, newest first (?status=)", list_events),
+    Endpoint("GET", "/events/{ref}", "An inbox event", get_event),
+]  # fmt: skip
