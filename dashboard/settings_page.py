@@ -1,6 +1,6 @@
 """The Settings page: the worker's state, Composio (the API key, *Connect*, the user's
-apps) and the default timezone. Every change goes through core.composio_setup, as the
-CLI's does."""
+apps), the HTTP API's tokens (dashboard.api_tokens) and the default timezone. Every
+change goes through core (core.composio_setup, core.tokens), as the CLI's does."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from core.config import Settings, get_settings
 from core.errors import PlannerError
 from core.overview import relative, worker_status
 from core.secrets import WRONG_KEY
+from dashboard import api_tokens
 from dashboard.context import (
     forget_stored_keys,
     now,
@@ -276,6 +277,7 @@ def render() -> None:
     config = settings()
     _worker()
     _composio()
+    api_tokens.section()
     st.subheader("Timezone")
     st.write(
         f"New jobs start in your browser's timezone, {viewer_timezone()}, and times without "

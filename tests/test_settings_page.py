@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import composio_sync, credentials
+from core import composio_sync, credentials, tokens
 from core.db import read_session
 from core.db import session as open_session
 from core.models import Heartbeat, utcnow
@@ -211,3 +211,26 @@ def test_keys_stored_under_another_secret_key_are_said_and_stored_anew(settings,
     app.button(key="composio_connect").click().run()
     assert "The saved keys cannot be opened" not in texts(app)
     assert stored(settings, credentials.COMPOSIO_WEBHOOK_SECRET).startswith("whsec_")
+
+
+def test_an_api_token_is_made_shown_once_listed_and_revoked(page, settings):
+    app = page(settings_page)
+    app.text_input(key="api_token_name").input("n8n")
+    app.button(key="api_token_create").click().run()
+    [shown] = [block.value for block in app.code]
+    assert shown.startswith("pln_") and "Copy it now: it is not shown again." in texts(app)
+    with read_session(settings.database_url) as session:
+        [row] = tokens.list_tokens(session)
+        assert tokens.authenticate(session, shown).id == row.id
+    assert shown not in everything_stored(settings)  # only its hash is kept
+    assert f"starts {row.prefix}… · made" in texts(app).replace("\\", "")
+    assert "never used" in texts(app)
+
+    app.text_input(key="api_token_name").input("N8N")
+    app.button(key="api_token_create").click().run()
+    assert "A token named 'n8n' already exists" in texts(app)
+
+    app.button(key=f"api_token_revoke_{row.id}").click().run()
+    with read_session(settings.database_url) as session:
+        assert tokens.list_tokens(session) == []
+    assert "No tokens yet." in texts(app)

@@ -1,0 +1,75 @@
+"""Settings → API tokens: make one (shown once), see when each was last used, revoke it.
+The tokens' rules are core.tokens', as for `planner tokens`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import tokens
+from core.errors import PlannerError
+from core.overview import local_time, relative
+from dashboard.context import now, plain, reading, settings, viewer_timezone, writing
+
+MADE = "api_token_made"  # (name, token): shown until the page is left, never again
+NAME_KEY = "api_token_name"
+
+
+def _create() -> None:
+    """The Create button's callback: the token goes to MADE, a refusal under the field."""
+    name = st.session_state.get(NAME_KEY, "")
+    try:
+        with writing() as session:
+            made = tokens.create_token(session, name, now())
+    except PlannerError as error:
+        st.session_state[MADE] = ("", str(error))
+        return
+    st.session_state[MADE] = (made.row.name, made.token)
+    st.session_state[NAME_KEY] = ""
+
+
+def _revoke(token_id: int, name: str) -> None:
+    with writing() as session:
+        tokens.revoke_token(session, token_id)
+    st.session_state.pop(MADE, None)
+    st.toast(plain(f"Token {name} revoked: requests with it are refused now."))
+
+
+def _made() -> None:
+    name, token = st.session_state.get(MADE, ("", ""))
+    if token and not name:
+        st.error(plain(token))  # the refusal
+    elif token:
+        st.success(plain(f"Token {name} is made. Copy it now: it is not shown again."))
+        st.code(token, language=None)
+
+
+def section() -> None:
+    st.subheader("API tokens")
+    base = settings().public_base_url.rstrip("/") or "this server's address"
+    st.write(
+        plain(
+            f"Scripts and other tools (n8n, Zapier, your own) use Planner at {base}/api/v1 "
+            "with a token: Authorization: Bearer <token>. Its description is at "
+            "/api/v1/openapi.json."
+        )
+    )
+    with reading() as session:
+        rows = tokens.list_tokens(session)
+    for row in rows:
+        words, button = st.columns([5, 1])
+        used = (
+            f"last used {relative(row.last_used_at, now())}" if row.last_used_at else "never used"
+        )
+        made = local_time(row.created_at, viewer_timezone(), now())
+        words.markdown(
+            f"**{plain(row.name)}** · starts {plain(row.prefix)}… · made {made} · {used}"
+        )
+        button.button(
+            "Revoke", key=f"api_token_revoke_{row.id}", on_click=_revoke, args=(row.id, row.name)
+        )
+    if not rows:
+        st.caption("No tokens yet.")
+    left, right = st.columns([3, 1])
+    left.text_input("Name of a new token", key=NAME_KEY, placeholder="What it is for, e.g. n8n")
+    right.button("Create token", key="api_token_create", on_click=_create)
+    _made()
