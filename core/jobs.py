@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete
 
-from core import policies, timing
+from core import channels, policies, timing
 from core.dispatch import plan_soon
 from core.errors import ValidationError
 from core.models import (
@@ -100,6 +100,7 @@ def create_job(
     action, config = action_config(session, fields, None, "job")
     misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
     chosen = policies.chosen(fields, policies.Policies())
+    told = channels.subscription(session, None, fields.notify, fields.notify_on)
     ensure_unique_name(session, ScheduledJob, name, "job")
     job = ScheduledJob(
         agent_id=agent.id,
@@ -117,6 +118,7 @@ def create_job(
         updated_at=now,
     )
     policies.apply(job, chosen)
+    job.notify_channel_ids, job.notify_on = told
     session.add(job)
     session.commit()
     _plan_soon(session, job, queue, now)
@@ -152,6 +154,7 @@ def update_job(
     action, config = action_config(session, fields, job, "job")
     misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
     chosen = policies.chosen(fields, policies.of(job))
+    told = channels.subscription(session, job, fields.notify, fields.notify_on)
     ensure_unique_name(session, ScheduledJob, name, "job", job.id)
 
     timing_changed = when != job.timing
@@ -159,6 +162,7 @@ def update_job(
     job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, jitter
     job.action, job.config, job.misfire_policy = action, config, misfire
     policies.apply(job, chosen)
+    job.notify_channel_ids, job.notify_on = told
     if agent is not None:
         job.agent_id = agent.id
     if timing_changed and job.status == Status.active:

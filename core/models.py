@@ -143,6 +143,11 @@ class ActionOwner(SQLModel):
     max_retries: int | None = None
     timeout_seconds: int | None = None
     overlap: str | None = None
+    # Who is told, and when (core.notify): channel ids, and some of "failure",
+    # "recovery", "digest"; `alerting` once a failure was told and no recovery yet.
+    notify_channel_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    notify_on: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    alerting: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -318,3 +323,37 @@ class ApiToken(SQLModel, table=True):
     prefix: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NotificationChannel(SQLModel, table=True):
+    """Where Planner tells someone: an Apprise URL (email, Slack, Discord, Telegram, Teams,
+    ntfy, a webhook…), encrypted as it holds a password or token. The last error makes it
+    red on Settings until a message gets through."""
+
+    __tablename__ = "notification_channel"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    url_secret: str = Field(repr=False)
+    kind: str = ""  # the service, in words ("Email", "Slack")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    digest_sent_on: date | None = None  # the local day its daily digest was last made
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one message to one channel, made in the transaction that recorded what
+    it tells (so none is lost), sent by the worker and tried again until it gets through."""
+
+    __table_args__ = (sa.Index("ix_notification_sent_at_due_at", "sent_at", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: int = Field(foreign_key="notification_channel.id", ondelete="CASCADE")
+    subject: str
+    body: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    due_at: datetime = Field(sa_type=UTCDateTime)  # the next try (or a sender's lease)
+    attempts: int = 0
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    gave_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error: str | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from core.alerts import queue_alerts
 from core.config import Settings
 from core.db import session as open_session
 from core.executor import RunResult
@@ -181,6 +182,7 @@ def record(
                 {"owner": owner_id, "now": now, "outcome": outcome, "succeeded": result.succeeded}
             )
     for model, rows in finished.items():
+        queue_alerts(connection, settings, model, rows, now)
         connection.execute(_OUTCOMES[model], sorted(rows, key=lambda row: row["owner"]))
         connection.execute(_PRUNES[model], {"owners": sorted({row["owner"] for row in rows})})
     session.commit()

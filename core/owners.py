@@ -45,6 +45,8 @@ class OwnerFields:
     retries: str | int | None = None  # core.policies: a number, or "default"
     timeout: str | int | None = None
     overlap: str | None = None
+    notify: str | list[str] | None = None  # core.alerts: channel names, or "none"
+    notify_on: str | list[str] | None = None  # failure, recovery, digest
 
 
 def clean_name(name: str, what: str) -> str:
@@ -225,6 +227,8 @@ def owner_json(owner: ActionOwner) -> dict[str, Any]:
         "last_outcome": owner.last_outcome,
         "consecutive_failures": owner.consecutive_failures,
         **policies_json(owner),
+        "notify_channel_ids": owner.notify_channel_ids,
+        "notify_on": owner.notify_on,
         "created_at": iso(owner.created_at),
         "updated_at": iso(owner.updated_at),
     }

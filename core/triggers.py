@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from core import composio_sync, policies
+from core import channels, composio_sync, policies
 from core.catalog import TriggerType, missing_filters, offline_catalog, toolkit_of
 from core.config import Settings
 from core.errors import ValidationError
@@ -114,6 +114,7 @@ def create_trigger(
     filters = validate_filters(event, fields.filters if fields.filters is not None else {})
     action, config = _action(session, fields, None)
     chosen = policies.chosen(fields, policies.Policies())
+    told = channels.subscription(session, None, fields.notify, fields.notify_on)
     ensure_unique_name(session, EventTrigger, name, "trigger")
     trigger = EventTrigger(
         agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
@@ -121,6 +122,7 @@ def create_trigger(
         config=config, created_at=now, updated_at=now,
     )  # fmt: skip
     policies.apply(trigger, chosen)
+    trigger.notify_channel_ids, trigger.notify_on = told
     if settings.composio_api_key:
         _register(trigger, settings)
     _commit(session, trigger, settings, trigger.composio_trigger_id)
@@ -197,6 +199,7 @@ def update_trigger(
     user_id = fields.user_id.strip() if fields.user_id is not None else trigger.user_id
     action, config = _action(session, fields, trigger)
     chosen = policies.chosen(fields, policies.of(trigger))
+    told = channels.subscription(session, trigger, fields.notify, fields.notify_on)
     ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
 
     old_instance = trigger.composio_trigger_id
@@ -205,6 +208,7 @@ def update_trigger(
     trigger.filters, trigger.user_id = filters, user_id
     trigger.action, trigger.config, trigger.updated_at = action, config, now
     policies.apply(trigger, chosen)
+    trigger.notify_channel_ids, trigger.notify_on = told
     if agent is not None:
         trigger.agent_id = agent.id
     if reregister and settings.composio_api_key:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.storage import SqliteStorage
 
+from core.alerts import deliver
 from core.config import Settings
 from core.dispatch import tick
 from core.errors import ConfigError
@@ -110,6 +111,7 @@ class HueyRunQueue:
         huey.on_startup()(self.start_heartbeat)
         huey.on_shutdown()(self.finish_calls)
         huey.periodic_task(crontab(), name="tick")(self.dispatcher_tick)
+        huey.periodic_task(crontab(), name="notify")(self.send_notifications)
         self.start_runs = huey.task(name="start_runs")(self.start_due_runs)
         self.run_job = huey.task(name="run_job")(self.execute)
         self.process_events = huey.task(name="process_events")(self.process_inbox_events)
@@ -127,6 +129,10 @@ class HueyRunQueue:
     def dispatcher_tick(self) -> None:
         """Every minute, and at consumer start: the dispatcher pass."""
         tick(self.settings, self, utcnow(), worker_name())
+
+    def send_notifications(self) -> None:
+        """Every minute: what there is to tell (core.alerts.deliver)."""
+        deliver(self.settings, utcnow())
 
     def finish_calls(self) -> None:
         """On a graceful stop (huey calls this in each worker thread): the open calls end

@@ -1,0 +1,203 @@
+"""Telling someone when a job or trigger fails: channels (Apprise URLs) tested against a
+real SMTP server on 127.0.0.1 (aiosmtpd) and a local webhook, the outbox, the worker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email import message_from_string, policy
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlmodel import Session, select
+
+from core import alerts, channels, jobs
+from core.db import read_session
+from core.errors import NotFoundError, ValidationError
+from core.jobs import JobFields
+from core.models import Notification, NotificationChannel, ScheduledJob, utcnow
+from support.fakes import Reply
+from support.flights import execute_run
+from support.processes import free_port
+from support.waiting import wait_until
+from tests.conftest import everything_stored, planner_cli, snapshot
+from tests.screens import settings_page, texts
+from worker.queue import HueyRunQueue, make_huey
+
+CHAT = "/v1/chat/completions"
+PASSWORD = "s3cret-smtp-password"
+
+
+@dataclass
+class Mailbox:
+    """A real SMTP server on 127.0.0.1 that keeps what it is sent."""
+
+    port: int
+    received: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        text = envelope.content.decode("utf-8", "replace")
+        self.received.append(message_from_string(text, policy=policy.default))
+        return "250 OK"
+
+    @property
+    def url(self) -> str:
+        return (f"mailto://ops:{PASSWORD}@127.0.0.1:{self.port}?from=planner@example.com"
+                "&to=ops@example.com&mode=insecure")  # fmt: skip
+
+    def bodies(self) -> list[str]:
+        return [mail.get_body(("plain",)).get_content() for mail in self.received]
+
+
+def only_our_password(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    """The SMTP server's login check: the channel's password, nothing else."""
+    given = auth_data.password.decode() if isinstance(auth_data, LoginPassword) else ""
+    return AuthResult(success=given == PASSWORD)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox(free_port())
+    server = Controller(box, hostname="127.0.0.1", port=box.port, auth_require_tls=False,
+                        authenticator=only_our_password)  # fmt: skip
+    server.start()
+    yield box
+    server.stop()
+
+
+@pytest.fixture
+def told(settings, session: Session, agent, mailbox: Mailbox) -> ScheduledJob:
+    """A job with no retries of its own that tells the mailbox about failures and recoveries."""
+    channels.add_channel(session, settings, "Ops mail", mailbox.url, utcnow())
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries="0",
+                       notify="Ops mail")  # fmt: skip
+    return jobs.create_job(session, "Briefing", fields, utcnow(), "Europe/Berlin")
+
+
+def run_once(settings, session: Session, job: ScheduledJob, queue) -> None:
+    run = jobs.run_job_now(session, job.id, queue, utcnow())
+    execute_run(run.id, queue, settings)
+
+
+def test_a_failure_is_told_once_then_the_recovery(settings, session, told, target, mailbox, queue):
+    settings = replace(settings, public_base_url="https://planner.example.com")
+    target.script(CHAT, Reply(401, {"error": "bad key"}), Reply(500, {"error": "down"}))
+    run_once(settings, session, told, queue)
+    assert alerts.send_due(settings, utcnow()) == 1
+    [mail] = mailbox.received
+    assert mail["Subject"] == "Planner: Briefing failed"
+    [body] = mailbox.bodies()
+    assert "Job Briefing failed at" in body and "(Berlin)" in body
+    assert "What went wrong:" in body and "(HTTP 401)" in body
+    assert "Open Planner: https://planner.example.com" in body
+
+    run_once(settings, session, told, queue)  # failing still: not told again
+    assert alerts.send_due(settings, utcnow()) == 0 and len(mailbox.received) == 1
+    run_once(settings, session, told, queue)  # works again
+    assert alerts.send_due(settings, utcnow()) == 1
+    assert mailbox.received[1]["Subject"] == "Planner: Briefing works again"
+    assert PASSWORD not in everything_stored(settings)  # the URL is stored encrypted
+
+
+def test_a_webhook_channel_gets_the_message_as_json(settings, session, agent, target, queue):
+    hook = target.url.replace("http://", "json://") + "/alerts"
+    channels.add_channel(session, settings, "Hook", hook, utcnow())
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries="0",
+                       notify=["Hook"], notify_on="failure")  # fmt: skip
+    job = jobs.create_job(session, "Report", fields, utcnow(), "UTC")
+    target.script(CHAT, Reply(400, {"error": "model not found"}))
+    run_once(settings, session, job, queue)
+    assert alerts.send_due(settings, utcnow()) == 1
+    [posted] = target.received("/alerts")
+    assert posted.body["title"] == "Planner: Report failed"
+    assert "model not found" in posted.body["message"]
+
+
+def test_a_channel_that_fails_is_tried_again_shown_red_then_given_up(
+    settings, session, told, target, queue, page
+):
+    channel = session.exec(select(NotificationChannel)).one()
+    channel.url_secret = channels.secrets.encrypt(settings, f"json://127.0.0.1:{free_port()}/x")
+    session.add(channel)
+    session.commit()
+    target.script(CHAT, Reply(401, {"error": "bad key"}))
+    run_once(settings, session, told, queue)
+
+    moment = utcnow()
+    for attempt in range(1, alerts.MAX_ATTEMPTS + 1):
+        assert alerts.send_due(settings, moment) == 0
+        with read_session(settings.database_url) as db:
+            [message] = db.exec(select(Notification)).all()
+        assert message.attempts == attempt and message.error
+        moment = message.due_at  # the next try, each a longer wait
+    assert message.gave_up_at is not None
+    assert alerts.send_due(settings, moment + timedelta(days=1)) == 0  # never again
+    app = page(settings_page)
+    said = texts(app)
+    assert ":red[●] **Ops mail**" in said and "could not send" in said.lower()
+
+
+def test_the_worker_sends_them(settings, session, told, target, mailbox, consumer):
+    target.script(CHAT, Reply(401, {"error": "bad key"}))
+    consumer()
+    jobs.run_job_now(session, told.id, HueyRunQueue(make_huey(settings.queue_url), settings),
+                     utcnow())  # fmt: skip
+    wait_until(lambda: mailbox.received, timeout=150, what="the failure mail")
+    assert mailbox.received[0]["Subject"] == "Planner: Briefing failed"
+
+
+def test_a_daily_digest_once_a_day_after_nine(settings, session, told, target, mailbox, queue):
+    jobs.update_job(session, told.id, JobFields(notify_on="failure,digest"), utcnow())
+    run_once(settings, session, told, queue)  # it succeeds
+    morning = datetime(2026, 11, 27, 8, 59, tzinfo=UTC)  # PLANNER_TIMEZONE is UTC here
+    assert alerts.make_digests(session, settings, morning) == 0
+    assert alerts.make_digests(session, settings, utcnow().replace(hour=9, minute=1)) == 1
+    assert alerts.make_digests(session, settings, utcnow().replace(hour=18)) == 0
+    assert alerts.send_due(settings, utcnow() + timedelta(days=1)) == 1
+    assert "Job Briefing: 1 succeeded, 0 failed — fine." in mailbox.bodies()[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "Give the channel's address"),
+        ("not a url", "one line without spaces"),
+        ("nonsense://x", "not a notification address Apprise knows"),
+        ("https://example.com/" + "x" * 3000, "at most 2000 characters"),
+    ],
+)
+def test_a_bad_channel_is_refused_and_changes_nothing(settings, session, url, message):
+    before = snapshot(settings.database_url)
+    with pytest.raises(ValidationError, match=message):
+        channels.add_channel(session, settings, "Ops", url, utcnow())
+    session.rollback()
+    assert snapshot(settings.database_url) == before
+
+
+def test_channels_from_a_terminal(settings, session, agent, mailbox, monkeypatch, capsys):
+    with planner_cli(settings, monkeypatch) as cli:
+        assert cli("notify", "add", "Ops mail", "--url", mailbox.url, "--json") == 0
+        shown = capsys.readouterr().out
+        assert PASSWORD not in shown and json.loads(shown)["service"] == "E-Mail"
+        assert cli("notify", "test", "Ops mail") == 0
+        assert capsys.readouterr().out == "Sent a test message.\n"
+        assert mailbox.received[0]["Subject"] == "Planner: a test message"
+        assert cli("jobs", "add", "Briefing", "--agent", "Assistant", "--schedule", "0 9 * * *",
+                   "--chat", "Hi", "--notify", "Ops mail", "--json") == 0  # fmt: skip
+        job = json.loads(capsys.readouterr().out)
+        assert job["notify_on"] == ["failure", "recovery"] and len(job["notify_channel_ids"]) == 1
+        assert cli("jobs", "update", "Briefing", "--notify", "Nobody") == 2
+        assert "There is no channel named 'Nobody'." in capsys.readouterr().err
+        assert cli("jobs", "update", "Briefing", "--notify-on", "sometimes") == 2
+        assert "Choose from failure, recovery and digest." in capsys.readouterr().err
+        assert cli("notify", "list") == 0
+        assert "Ops mail  (E-Mail)  working" in capsys.readouterr().out
+        assert cli("notify", "rm", "Ops mail") == 0
+    with read_session(settings.database_url) as db:
+        assert db.exec(select(ScheduledJob)).one().notify_channel_ids == []
+    with pytest.raises(NotFoundError):
+        channels.find_channel(session, "Ops mail")
