@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from cli.output import emit, lines, policy_fields, read_secret, task_queue
+from cli.output import emit, lines, read_secret, shared_fields, task_queue
 from core import composio_setup, credentials, events, inbox, triggers
 from core.config import Settings
 from core.db import read_session
@@ -29,7 +29,7 @@ def _fields(args: argparse.Namespace) -> triggers.TriggerFields:
         chat=args.chat,
         thread=args.thread,
         workflow=args.workflow,
-        **policy_fields(args),
+        **shared_fields(args),
     )
 
 

@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from cli.events import cmd_composio, cmd_events, cmd_triggers
-from cli.output import emit, lines, policy_fields, read_secret, task_queue
+from cli.output import emit, lines, read_secret, shared_fields, task_queue
 from cli.parser import build_parser
 from cli.setup_file import cmd_export, cmd_import
-from core import agents, credentials, jobs, runs, schedule, secrets, tokens
+from core import agents, channels, credentials, jobs, runs, schedule, secrets, tokens
 from core.agents import row_json
 from core.config import Settings, get_settings
 from core.connection_check import check_connection
@@ -44,7 +44,7 @@ def _job_fields(args: argparse.Namespace) -> jobs.JobFields:
         starts_on=args.starts_on,
         ends_on=args.ends_on,
         jitter=args.jitter,
-        **policy_fields(args),
+        **shared_fields(args),
         chat=args.chat,
         thread=args.thread,
         workflow=args.workflow,
@@ -281,6 +281,34 @@ def cmd_cron(args: argparse.Namespace, settings: Settings) -> None:
     emit(args, result, lambda: "\n".join([f"{result['description']} ({timezone})", *upcoming]))
 
 
+def _channel_line(channel: dict[str, Any]) -> str:
+    state = f"failing: {channel['last_error']}" if channel["last_error"] else "working"
+    return f"{channel['id']:>4}  {channel['name']}  ({channel['service']})  {state}"
+
+
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> None:
+    with open_session(settings.database_url) as session:
+        if args.action == "add":
+            url = read_secret("URL") if args.url_stdin else args.url
+            channel = channels.add_channel(session, settings, args.name, url, utcnow())
+            shown = channels.channel_json(channel)
+            emit(args, shown, lambda: f"Added channel {channel.name} ({channel.kind}).")
+        elif args.action == "list":
+            found = [channels.channel_json(row) for row in channels.list_channels(session)]
+            empty = "No channels yet: add one with 'planner notify add NAME --url URL'."
+            emit(args, found, lambda: lines(found, _channel_line, empty))
+        elif args.action == "rm":
+            removed = channels.remove_channel(session, args.channel)
+            print(f"Removed channel {removed.name}.")
+        else:
+            sent = channels.test_channel(
+                session, settings, args.channel, utcnow(), settings.public_base_url
+            )
+            if not sent.ok:
+                raise PlannerError(f"The test message was not sent: {sent.error}")
+            print("Sent a test message.")
+
+
 def _token_line(token: dict[str, Any]) -> str:
     used = token["last_used_at"] or "never"
     return f"{token['id']:>4}  {token['name']}  {token['prefix']}…  last used: {used}"
@@ -313,6 +341,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "events": cmd_events,
     "composio": cmd_composio,
     "secrets": cmd_secrets,
+    "notify": cmd_notify,
     "tokens": cmd_tokens,
     "export": cmd_export,
     "import": cmd_import,

@@ -41,6 +41,10 @@ def task_queue() -> RunQueue:
     return queue_for(get_settings())
 
 
-def policy_fields(args: argparse.Namespace) -> dict[str, str | None]:
-    """The retries, call timeout and overlap a job or trigger is given (core.policies)."""
-    return {"retries": args.retries, "timeout": args.timeout, "overlap": args.overlap}
+def shared_fields(args: argparse.Namespace) -> dict[str, str | None]:
+    """What a job or trigger alike is given: retries, call timeout and overlap
+    (core.policies), who is told and when (core.alerts)."""
+    return {
+        "retries": args.retries, "timeout": args.timeout, "overlap": args.overlap,
+        "notify": args.notify, "notify_on": args.notify_on,
+    }  # fmt: skip

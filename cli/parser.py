@@ -25,8 +25,9 @@ def _json_flag(parser: argparse.ArgumentParser, nested: bool = False) -> None:
     parser.add_argument("--json", action="store_true", default=default, help="print JSON on stdout")
 
 
-def _policy_options(parser: argparse.ArgumentParser) -> None:
-    """What jobs and triggers both set: their own retries, call timeout and overlap."""
+def _shared_options(parser: argparse.ArgumentParser) -> None:
+    """What jobs and triggers both set: their own retries, call timeout and overlap, and
+    who is told when."""
     parser.add_argument(
         "--retries", metavar="N", help="times a failed call is tried again, 0-10 (default: "
         "PLANNER_MAX_RETRIES)",
@@ -39,6 +40,14 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         "--overlap", choices=["skip", "queue", "allow", "default"],
         help="when the previous run still runs: skip the new one, queue it (one), or allow "
         "both (default: skip for jobs, allow for triggers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--notify", metavar="CHANNEL", help="tell these channels (comma-separated names; "
+        "'none' for nobody), see 'planner notify'",
+    )  # fmt: skip
+    parser.add_argument(
+        "--notify-on", dest="notify_on", metavar="WHEN",
+        help="failure, recovery, digest (comma-separated; default failure,recovery)",
     )  # fmt: skip
 
 
@@ -65,7 +74,7 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
     parser.add_argument("--input", help="workflow input as a JSON object")
     parser.add_argument("--misfire", choices=["catch_up_once", "skip"], help="after downtime")
-    _policy_options(parser)
+    _shared_options(parser)
     _json_flag(parser)
 
 
@@ -139,7 +148,7 @@ def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
     action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
     action.add_argument("--workflow", help="run this workflow with the event's data")
     parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
-    _policy_options(parser)
+    _shared_options(parser)
     _json_flag(parser)
 
 
@@ -258,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="re-encrypt stored keys with the first key in PLANNER_SECRET_KEY"
     )
+
+    notify = commands.add_parser("notify", help="channels that are told when runs fail")
+    notify_actions = notify.add_subparsers(dest="action", required=True)
+    channel = notify_actions.add_parser("add", help="add a channel (an Apprise URL)")
+    channel.add_argument("name")
+    where = channel.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="e.g. mailtos://user:pass@example.com?to=me@example.com")
+    where.add_argument(
+        "--url-stdin", dest="url_stdin", action="store_true",
+        help="read the URL from standard input (it holds a secret; kept out of shell history)",
+    )  # fmt: skip
+    _json_flag(channel)
+    _json_flag(notify_actions.add_parser("list", help="list channels (never their URLs)"))
+    for verb, text in [("rm", "remove a channel"), ("test", "send a channel a test message")]:
+        notify_actions.add_parser(verb, help=text).add_argument("channel", help="name or id")
 
     tokens = commands.add_parser("tokens", help="bearer tokens of the HTTP API")
     token_actions = tokens.add_subparsers(dest="action", required=True)
