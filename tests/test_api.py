@@ -101,6 +101,8 @@ def test_a_one_off_job_and_a_workflow_job(api, agent, workflow):
     assert report.status_code == 201, report.text
     assert report.json()["config"]["input"] == {"scope": "week"}
     assert report.json()["overlap"] == "queue"
+    unknown = refusal(api("PATCH", "/jobs/Report", {"notify": ["Nobody"]}), 404)
+    assert unknown["message"] == "There is no channel named 'Nobody'."
 
 
 JOB = {"name": "J", "agent": "Assistant", "schedule": "0 9 * * *", "config": {"template": "x"}}

@@ -41,6 +41,10 @@ class Policies(Body):
 
 class Owned(Policies):
     agent: Ref | None = None
+    notify: list[str] | None = Field(None, description="channels told (names); [] for none")
+    notify_on: list[Literal["failure", "recovery", "digest"]] | None = Field(
+        None, description="what they are told about; default failure and recovery"
+    )
     action: Literal["chat", "workflow"] | None = Field(
         None, description="optional: what `config` holds must agree with it"
     )

@@ -74,9 +74,11 @@ def _action_fields(body: models.Owned) -> dict[str, Any]:
         for key in ("retries", "timeout", "overlap")
         if key in body.model_fields_set
     }
+    notify = {"notify": body.notify or "none"} if body.notify is not None else {}
     return {
         "agent": body.agent, "chat": config.template, "thread": config.thread,
-        "workflow": config.workflow, "input": config.input, **policies,
+        "workflow": config.workflow, "input": config.input, "notify_on": body.notify_on,
+        **policies, **notify,
     }  # fmt: skip
 
 
