@@ -14,8 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import agents, policies, timing, workflow_input
-from core.config import Settings
+from core import agents, workflow_input
 from core.errors import PlannerError, ValidationError
 from core.models import ActionKind, ActionOwner, Agent, Workflow
 from core.templates import missing_warning, render
@@ -166,60 +165,6 @@ def action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: li
     workflow = st.selectbox("Workflow", names, index=names.index(current), key="action_workflow")
     field_error("workflow")
     return {"workflow": workflow}
-
-
-TIMEOUTS = {"10 s": 10, "30 s": 30, "1 min": 60, "2 min": 120, "5 min": 300, "10 min": 600,
-            "30 min": 1800, "1 hour": 3600}  # fmt: skip
-
-
-def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: str) -> Any:
-    """A selectbox over `choices` (shown → value), opened on `current`; a current value
-    the list does not offer (a length of time set on the CLI) is added to it, so that
-    saving keeps it."""
-    shown = next((name for name, value in choices.items() if value == current), None)
-    if shown is None:
-        shown = timing.duration_text(current) if isinstance(current, int) else str(current)
-        choices = {**choices, shown: current}
-    names = list(choices)
-    picked = st.selectbox(label, names, index=names.index(shown), key=key, help=says)
-    field_error(key.split("_", 1)[1])
-    return choices[picked]
-
-
-def advanced_inputs(
-    model: type[ActionOwner], owner: ActionOwner | None, defaults: Settings
-) -> dict[str, str]:
-    """A job's or trigger's (`owner`, None for a new one) own retries, call timeout and
-    overlap policy, folded away unless it has them, as its fields take them ("default":
-    Planner's)."""
-    own = policies.of(owner) if owner is not None else policies.Policies()
-    usual_overlap = policies.OVERLAP_WORDS[policies.default_overlap(model)]
-    with st.expander("Advanced", expanded=own != policies.Policies()):
-        retries = choice(
-            "Tries again after a failure",
-            {f"Planner's default ({defaults.max_retries} times)": None, "Never": 0}
-            | {f"{n} time{'s' if n > 1 else ''}": n for n in range(1, policies.MOST_RETRIES + 1)},
-            own.max_retries, "action_retries",
-            "After a timeout, a 429 or a 5xx answer, with a longer wait each time.",
-        )  # fmt: skip
-        usual = timing.duration_text(int(defaults.http_timeout_seconds))
-        timeout = choice(
-            "Gives up on a call after", {f"Planner's default ({usual})": None} | TIMEOUTS,
-            own.timeout_seconds, "action_timeout",
-            "How long one call may take before it counts as failed (and is tried again).",
-        )  # fmt: skip
-        overlap = choice(
-            "When the previous run is still running",
-            {f"Planner's default ({usual_overlap.lower()})": None}
-            | {words: str(policy) for policy, words in policies.OVERLAP_WORDS.items()},
-            own.overlap, "action_overlap",
-            "Run it when the previous one has finished: one run waits, more are skipped.",
-        )  # fmt: skip
-    return {
-        "retries": policies.DEFAULT if retries is None else str(retries),
-        "timeout": policies.DEFAULT if timeout is None else str(timeout),
-        "overlap": overlap or policies.DEFAULT,
-    }
 
 
 def _add_row() -> None:

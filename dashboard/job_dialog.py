@@ -14,12 +14,11 @@ from core.errors import ValidationError
 from core.models import ActionKind, ScheduledJob
 from core.templates import DEFAULT_VARIABLES, default_variables
 from core.timezones import timezone_choices, timezone_label, zone_city
+from dashboard.advanced import advanced_inputs, choice
 from dashboard.context import now, plain, queue, settings, viewer_timezone, writing
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
     action_inputs,
-    advanced_inputs,
-    choice,
     confirmed,
     editing,
     field_error,

@@ -1,6 +1,7 @@
 """The Settings page: the worker's state, Composio (the API key, *Connect*, the user's
-apps), the HTTP API's tokens (dashboard.api_tokens) and the default timezone. Every
-change goes through core (core.composio_setup, core.tokens), as the CLI's does."""
+apps), notification channels (dashboard.channels_settings), the HTTP API's tokens
+(dashboard.api_tokens) and the default timezone. Every change goes through core, as the
+CLI's does."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from core.config import Settings, get_settings
 from core.errors import PlannerError
 from core.overview import relative, worker_status
 from core.secrets import WRONG_KEY
-from dashboard import api_tokens
+from dashboard import api_tokens, channels_settings
 from dashboard.context import (
     forget_stored_keys,
     now,
@@ -277,6 +278,7 @@ def render() -> None:
     config = settings()
     _worker()
     _composio()
+    channels_settings.section()
     api_tokens.section()
     st.subheader("Timezone")
     st.write(

@@ -14,11 +14,11 @@ from core.catalog import NUMBER_TYPES, ConfigField, TriggerType, event_variables
 from core.errors import PlannerError, ValidationError
 from core.models import EventTrigger
 from core.templates import default_variables
+from dashboard.advanced import advanced_inputs
 from dashboard.context import now, plain, reading, settings, writing
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
     action_inputs,
-    advanced_inputs,
     confirmed,
     editing,
     field_error,

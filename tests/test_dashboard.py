@@ -10,7 +10,7 @@ from datetime import date, time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
+from core import channels, jobs
 from core.jobs import JobFields
 from core.models import utcnow
 from core.schedule import describe, next_occurrence, zone
@@ -375,3 +375,20 @@ def test_advanced_sets_a_jobs_own_retries_timeout_and_overlap(dashboard, agent, 
     assert not app.exception
     [job] = stored_jobs(settings)
     assert (job.max_retries, job.timeout_seconds, job.overlap) == (5, 30, "queue")
+
+
+def test_advanced_tells_the_chosen_channels(dashboard, agent, settings, session):
+    channels.add_channel(session, settings, "Ops hook", "json://127.0.0.1:9/alerts", utcnow())
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Told")
+    app.multiselect(key="action_notify").set_value(["Ops hook"]).run()
+    assert app.multiselect(key="action_notify_on").value == [
+        "When it fails", "When it works again"
+    ]  # fmt: skip
+    app.multiselect(key="action_notify_on").set_value(["When it fails", "A daily digest"]).run()
+    app.text_area(key="action_template").input("Hi").run()
+    app.button(key="job_save").click().run()
+    assert not app.exception
+    [job] = stored_jobs(settings)
+    assert (len(job.notify_channel_ids), job.notify_on) == (1, ["failure", "digest"])
