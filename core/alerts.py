@@ -39,6 +39,7 @@ SENDING_LEASE = timedelta(minutes=2)  # a sender that died lets another try afte
 FIRST_RETRY = timedelta(minutes=1)
 BATCH = 50
 NOTIFICATION_TABLE: sa.Table = Notification.__table__  # type: ignore[assignment]
+CHANNEL_TABLE: sa.Table = NotificationChannel.__table__  # type: ignore[assignment]
 WHAT = {ScheduledJob: "Job", EventTrigger: "Trigger"}
 
 
@@ -115,8 +116,25 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
     if local.time() < DIGEST_AT:
         return 0
     made = 0
+    today = local.date()
     for channel in channels.list_channels(session):
-        if channel.digest_sent_on == local.date():
+        # taken with a conditional update: of several workers, one makes the day's digest
+        claimed = (
+            session.connection()
+            .execute(
+                CHANNEL_TABLE.update()
+                .where(
+                    CHANNEL_TABLE.c.id == channel.id,
+                    sa.or_(
+                        CHANNEL_TABLE.c.digest_sent_on.is_(None),
+                        CHANNEL_TABLE.c.digest_sent_on != today,
+                    ),
+                )
+                .values(digest_sent_on=today)
+            )
+            .rowcount
+        )
+        if not claimed:
             continue
         lines = _digest_lines(session, channel.id, now)
         if lines:
@@ -125,8 +143,6 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
                 body="\n".join(lines), created_at=now, due_at=now,
             ))  # fmt: skip
             made += 1
-        channel.digest_sent_on = local.date()
-        session.add(channel)
     session.commit()
     return made
 

@@ -182,8 +182,9 @@ def record(
                 {"owner": owner_id, "now": now, "outcome": outcome, "succeeded": result.succeeded}
             )
     for model, rows in finished.items():
-        queue_alerts(connection, settings, model, rows, now)
         connection.execute(_OUTCOMES[model], sorted(rows, key=lambda row: row["owner"]))
+        # after the owners' rows are locked: another group's alerts wait, then see ours
+        queue_alerts(connection, settings, model, rows, now)
         connection.execute(_PRUNES[model], {"owners": sorted({row["owner"] for row in rows})})
     session.commit()
     return retries
