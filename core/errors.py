@@ -24,7 +24,12 @@ class NameInUseError(ValidationError):
 
 
 class NotFoundError(PlannerError):
-    """A job, agent, workflow or run named by the user does not exist."""
+    """A job, agent, workflow or run named by the user does not exist; `field` is what
+    names it (an HTTP API says which part of a body was not found)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ConfigError(PlannerError):

@@ -222,7 +222,11 @@ def sample_payload(session: Session, slug: str) -> dict[str, Any]:
     else placeholders named after the event's fields."""
     last = session.exec(
         select(WebhookEvent)
-        .where(WebhookEvent.trigger_slug == slug, WebhookEvent.type == TRIGGER_MESSAGE)
+        .where(
+            WebhookEvent.trigger_slug == slug,
+            WebhookEvent.type == TRIGGER_MESSAGE,
+            ~col(WebhookEvent.id).startswith(TEST_EVENT_PREFIX),  # a test's own data is no sample
+        )
         .order_by(col(WebhookEvent.received_at).desc())
     ).first()
     if last is not None:

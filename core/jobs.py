@@ -213,11 +213,19 @@ def resume_job(
     session: Session, ref: str | int, now: datetime, queue: RunQueue | None = None
 ) -> ScheduledJob:
     """Resume from now on: occurrences that fell in the pause are not replayed; the next
-    one is planned at once as on create (with `queue`)."""
+    one is planned at once as on create (with `queue`). A job with no run left (a one-off
+    whose time passed in the pause) is refused, rather than shown done without running."""
     job = find_job(session, ref)
     if job.status != Status.active:
+        next_run = job.timing.next_after(now)
+        if next_run is None:
+            raise ValidationError(
+                f"{job.name} has no run left: {job.timing.describe()} has passed. "
+                "Give it a new time to resume it.",
+                "schedule",
+            )
         job.status = Status.active
-        job.next_run_at = job.timing.next_after(now)
+        job.next_run_at = next_run
         job.updated_at = now
         session.add(job)
         session.commit()

@@ -88,11 +88,11 @@ def find(session: Session, model: type[Named], ref: str | int, what: str | None 
     if text.isascii() and text.isdigit():
         found = by_id(session, model, text)
         if found is None:
-            raise NotFoundError(f"There is no {label} with id {text}.")
+            raise NotFoundError(f"There is no {label} with id {text}.", label)
         return found
     found = session.exec(select(model).where(model.name == text)).first()
     if found is None:
-        raise NotFoundError(f"There is no {label} named {text!r}.")
+        raise NotFoundError(f"There is no {label} named {text!r}.", label)
     return found
 
 

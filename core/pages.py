@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from core.errors import ValidationError
 
 DEFAULT_SIZE = 50
+LARGEST_ID = 2**63 - 1  # what a database integer holds
 LARGEST_SIZE = 200
 Row = TypeVar("Row")
 
@@ -65,6 +66,8 @@ def _decode(cursor: str, columns: Sequence[sa.ColumnElement[Any]]) -> list[Any]:
         except ValueError:
             raise refusal from None
         if not isinstance(value, expected) or isinstance(value, bool):
+            raise refusal
+        if isinstance(value, int) and abs(value) > LARGEST_ID:
             raise refusal
         decoded.append(value)
     return decoded

@@ -51,7 +51,7 @@ class Policies:
 
 
 def _is_default(value: str | int) -> bool:
-    return isinstance(value, str) and value.strip().lower() in (DEFAULT, "")
+    return isinstance(value, str) and value.strip().lower() == DEFAULT
 
 
 def retries_from_text(value: str | int) -> int | None:

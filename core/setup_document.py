@@ -28,7 +28,7 @@ KINDS = {
     MAYBE_TEXT_OR_NUMBER: "text, a number or null",
 }  # fmt: skip
 # A job's and a trigger's own retries, call timeout and overlap (null: Planner's).
-POLICIES = {"retries": NUMBER, "timeout": MAYBE_TEXT_OR_NUMBER, "overlap": MAYBE_TEXT}
+POLICIES = {"retries": MAYBE_TEXT_OR_NUMBER, "timeout": MAYBE_TEXT_OR_NUMBER, "overlap": MAYBE_TEXT}
 # The fields an entry of each section may have, with the types YAML may give them.
 FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "agents": {"name": TEXT, "backend": TEXT, "url": TEXT, "model": TEXT, "system_prompt": TEXT,

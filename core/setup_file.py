@@ -103,6 +103,9 @@ def _as_exported(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry with its lengths of time written as an export writes them ("5m" for 300),
     so that an entry compares alike with the row it came from."""
     entry = dict(entry)
+    for key in POLICIES:  # "default" as the CLI takes it: null in the file
+        if isinstance(entry.get(key), str) and entry[key].strip().lower() == policies.DEFAULT:
+            entry[key] = None
     if "jitter" in entry:
         entry["jitter"] = timing.duration_text(timing.jitter_from_text(str(entry["jitter"])))
     if entry.get("timeout") is not None:

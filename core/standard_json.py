@@ -31,10 +31,10 @@ def _finite(text: str) -> float:
     return number
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes, **options: Any) -> Any:
     """`json.loads` that refuses NaN and ±Infinity, also as an overflowing number like
-    1e999 (NotStandardJson, a ValueError)."""
-    return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+    1e999 (NotStandardJson, a ValueError); `options` go to json.loads."""
+    return json.loads(text, parse_constant=_refuse, parse_float=_finite, **options)
 
 
 def check_text(text: str) -> None:

@@ -157,11 +157,14 @@ def duration_from_text(text: str, field: str, most_seconds: int) -> int:
         )
     seconds = int(written["amount"]) * UNIT_SECONDS[(written["unit"] or "s").lower()]
     if seconds > most_seconds:
-        raise ValidationError(f"{text.strip()!r} is longer than {_length(most_seconds)}.", field)
+        raise ValidationError(
+            f"{text.strip()!r} is longer than {length_in_words(most_seconds)}.", field
+        )
     return seconds
 
 
-def _length(seconds: int) -> str:
+def length_in_words(seconds: int) -> str:
+    """ "90 s", "5 min", "1 hour": a length of time for people."""
     if seconds % 3600 == 0:
         return f"{seconds // 3600} hour{'s' if seconds != 3600 else ''}"
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
@@ -183,7 +186,7 @@ def duration_text(seconds: int) -> str:
 
 def jitter_in_words(seconds: int) -> str:
     """ "up to 5 min later, at random" (empty for none)."""
-    return f"up to {_length(seconds)} later, at random" if seconds else ""
+    return f"up to {length_in_words(seconds)} later, at random" if seconds else ""
 
 
 def delay(key: str, occurrence: datetime, jitter_seconds: int) -> timedelta:

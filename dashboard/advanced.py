@@ -28,7 +28,7 @@ def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: st
     saving keeps it."""
     shown = next((name for name, value in choices.items() if value == current), None)
     if shown is None:
-        shown = timing.duration_text(current) if isinstance(current, int) else str(current)
+        shown = timing.length_in_words(current) if isinstance(current, int) else str(current)
         choices = {**choices, shown: current}
     names = list(choices)
     picked = st.selectbox(label, names, index=names.index(shown), key=key, help=says)
@@ -53,7 +53,7 @@ def advanced_inputs(
             own.max_retries, "action_retries",
             "After a timeout, a 429 or a 5xx answer, with a longer wait each time.",
         )  # fmt: skip
-        usual = timing.duration_text(int(defaults.http_timeout_seconds))
+        usual = timing.length_in_words(int(defaults.http_timeout_seconds))
         timeout = choice(
             "Gives up on a call after", {f"Planner's default ({usual})": None} | TIMEOUTS,
             own.timeout_seconds, "action_timeout",

@@ -113,14 +113,16 @@ REFUSED_JOBS = [
     ("too many retries", JOB | {"retries": 11}, 400, "retries", "less than or equal to 10"),
     ("a yes for a number", JOB | {"retries": True}, 400, "retries", "valid integer"),
     ("no name", {k: v for k, v in JOB.items() if k != "name"}, 400, "name", "Field required"),
-    ("empty message", JOB | {"config": {"template": " "}}, 400, "chat", "message is empty"),
     ("chat without a message", JOB | {"action": "chat", "config": {"thread": "new"}}, 400,
      "config.template", "needs its message"),
     ("a past one-off", {k: v for k, v in JOB.items() if k != "schedule"}
      | {"at": "2020-01-01 09:00"}, 400, "schedule", "in the past"),
     ("a name in use", JOB | {"name": "Existing"}, 409, "name", "already exists"),
-    ("an unknown agent", JOB | {"agent": "Nobody"}, 404, None, "no agent named 'Nobody'"),
-    ("a body that is not an object", [1, 2], 400, None, "valid dictionary"),
+    ("an unknown agent", JOB | {"agent": "Nobody"}, 404, "agent", "no agent named 'Nobody'"),
+    ("a body that is not an object", [1, 2], 400, None, "Send a JSON object."),
+    ("a null agent", JOB | {"agent": None}, 400, "agent", "agent: Input should be"),
+    ("a wrong type in a union", JOB | {"timeout": 1.5}, 400, "timeout", "timeout:"),
+    ("an empty message", JOB | {"config": {"template": ""}}, 400, "config.template", "empty"),
 ]  # fmt: skip
 
 
@@ -133,6 +135,12 @@ def test_bad_input_is_refused_with_its_field_and_changes_nothing(api, agent, set
     raw = {"Content-Type": "application/json"}
     error = refusal(api("POST", "/jobs", content=b'{"name": NaN}', headers=raw), 400)
     assert "not valid JSON" in error["message"]
+    twice = b'{"name": "A", "name": "B", "agent": "Assistant", "schedule": "@daily"}'
+    assert refusal(api("POST", "/jobs", content=twice, headers=raw), 400)["message"] == (
+        "The body gives 'name' twice."
+    )
+    assert refusal(api("PATCH", "/jobs/Existing", {"name": None}), 400)["field"] == "name"
+    assert refusal(api("PATCH", "/jobs/Existing", {"schedule": None}), 400)["field"] == "schedule"
     error = refusal(
         api("POST", "/jobs", content=b"name=x", headers={"Content-Type": "text/plain"}), 415
     )
@@ -146,6 +154,11 @@ def test_bad_input_is_refused_with_its_field_and_changes_nothing(api, agent, set
     )
     assert refusal(api("GET", "/jobs/99999999999999999999"), 404)
     assert refusal(api("GET", "/jobs?cursor=bm90IGEgY3Vyc29y"), 400)["field"] == "cursor"
+    past_64_bits = "WzkyMjMzNzIwMzY4NTQ3NzU4MDhd"  # [9223372036854775808]
+    assert refusal(api("GET", f"/jobs?cursor={past_64_bits}"), 400)["field"] == "cursor"
+    assert refusal(api("GET", "/nothing/here"), 404)["message"].startswith("There is no such path")
+    assert refusal(api("PUT", "/jobs"), 405)["message"].startswith("This path does not take")
+    assert api("HEAD", "/jobs").status_code == 200
     assert refusal(api("GET", "/jobs?limit=0"), 400)["field"] == "limit"
     assert snapshot(settings.database_url) == before
 
@@ -185,6 +198,13 @@ def test_triggers_agents_and_workflows(api, agent, settings):
     )
     assert api("DELETE", "/triggers/Mail").status_code == 204
     assert "sk-secret-value" not in everything_stored(settings)
+
+
+def test_a_name_with_a_slash_is_reached_by_its_encoded_path(api, agent):
+    made = api("POST", "/jobs", JOB | {"name": "Reports/weekly run"})
+    assert made.status_code == 201, made.text
+    assert api("GET", "/jobs/Reports%2Fweekly%20run").json()["id"] == made.json()["id"]
+    assert api("POST", "/jobs/Reports%2Fweekly%20run/pause").json()["status"] == "paused"
 
 
 def test_runs_a_page_at_a_time_then_cancelled_and_tried_again(api, agent):

@@ -14,7 +14,13 @@ from core.catalog import sample_events
 from core.db import session as open_session
 from core.dispatch import tick
 from core.envelope import parse
-from core.inbox import fire_test_event, process_event, process_events, replay_event
+from core.inbox import (
+    fire_test_event,
+    process_event,
+    process_events,
+    replay_event,
+    sample_payload,
+)
 from core.models import EventTrigger, Run, WebhookEvent
 from core.sweeps import EVENT_SWEEP_AFTER
 from core.triggers import TriggerFields
@@ -346,3 +352,11 @@ def test_the_tick_prunes_old_inbox_rows_but_not_unfinished_ones(settings, sessio
     with open_session(settings.database_url) as db:
         left = sorted(db.exec(select(WebhookEvent.id)).all())
     assert left == sorted([waiting, pending, young])
+
+
+def test_a_test_event_is_no_sample_for_the_next_one(settings, session, agent, queue):
+    fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
+    trigger = triggers.create_trigger(session, "Mail", fields, settings, NOW)
+    custom = {"type": "composio.trigger.message", "data": {"custom": "value"}}
+    fire_test_event(session, settings, trigger.id, queue, NOW, custom)
+    assert sample_payload(session, trigger.event) == sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]

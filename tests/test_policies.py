@@ -204,6 +204,8 @@ def test_one_run_waits_behind_the_previous_whatever_the_order_of_their_ids(
         ({"retries": "11"}, "from 0 to 10"),
         ({"retries": "-1"}, "from 0 to 10"),
         ({"retries": "two"}, "from 0 to 10"),
+        ({"retries": ""}, "from 0 to 10"),
+        ({"timeout": ""}, "not a length of time"),
         ({"timeout": "0"}, "at least 1 second"),
         ({"timeout": "2h"}, "longer than 1 hour"),
         ({"timeout": "soon"}, "not a length of time"),

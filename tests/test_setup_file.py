@@ -191,6 +191,17 @@ def test_a_bad_file_is_refused_with_one_line_and_changes_nothing(
     assert snapshot(settings.database_url) == before
 
 
+def test_default_in_a_file_is_planners_as_on_the_cli(settings, tmp_path: Path):
+    path = tmp_path / "planner.yaml"
+    path.write_text(GOOD + "  retries: default\n  timeout: default\n  overlap: default\n")
+    assert ok(settings, "import", str(path)).splitlines()[-1] == (
+        "Imported (2 created, 0 updated, 0 unchanged)."
+    )
+    assert ok(settings, "import", str(path)).splitlines()[-1] == (
+        "Imported (0 created, 0 updated, 2 unchanged)."
+    )
+
+
 def test_a_job_that_ran_already_is_restored_as_done(settings, tmp_path: Path):
     path = tmp_path / "planner.yaml"
     path.write_text(

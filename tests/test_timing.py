@@ -208,3 +208,15 @@ def test_a_job_made_to_run_once_drops_its_days(session, agent):
     once = jobs.update_job(session, job.id, JobFields(at="2026-12-24 09:00"), NOW)
     assert (once.schedule, once.starts_on, once.ends_on) == ("once 2026-12-24 09:00", None, None)
     assert once.jitter_seconds == 60  # a delay still applies to a one-off
+
+
+def test_a_one_off_whose_time_passed_while_paused_is_not_resumed_as_done(settings, session, agent):
+    job = add_job(session, "Paused", at="2026-11-26 10:00")
+    jobs.pause_job(session, job.id, NOW)
+    before = snapshot(settings.database_url)
+    with pytest.raises(ValidationError, match="has no run left: Once, on Thu 26 Nov 2026"):
+        jobs.resume_job(session, job.id, NOW + timedelta(hours=2))
+    session.rollback()
+    assert snapshot(settings.database_url) == before
+    later = jobs.update_job(session, job.id, JobFields(at="2026-11-27 10:00"), NOW)
+    assert jobs.resume_job(session, later.id, NOW).next_run_at is not None

@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from core import standard_json, tokens
@@ -31,7 +31,7 @@ from core.composio_sync import ComposioError
 from core.config import Settings
 from core.db import read_session
 from core.db import session as open_session
-from core.errors import NameInUseError, NotFoundError, PlannerError, ValidationError
+from core.errors import NameInUseError, NotFoundError, PlannerError
 from core.models import utcnow
 from core.queue import RunQueue
 from core.webhooks import MAX_BODY_BYTES
@@ -89,8 +89,23 @@ def _token(request: Request) -> str:
     return token.strip()
 
 
-async def _body(request: Request, model: type[models.Body] | None) -> Any:
-    """The request's JSON body read into `model` (None when it takes none and none came)."""
+TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "literal"})
+# What core's refusals call the fields a body gives in `config`.
+BODY_FIELDS = {"chat": "config.template", "thread": "config.thread",
+               "workflow": "config.workflow", "input": "config.input",
+               "misfire": "misfire_policy"}  # fmt: skip
+
+
+def _refused_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it gives a key twice (which would silently win)."""
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise Refused(400, f"The body gives {twice!r} twice.", twice)
+    return dict(pairs)
+
+
+async def _read(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise Refused(413, "The body is larger than 1 MiB.")
@@ -99,6 +114,18 @@ async def _body(request: Request, model: type[models.Body] | None) -> Any:
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
             raise Refused(413, "The body is larger than 1 MiB.")
+    return raw
+
+
+def _field(location: tuple[Any, ...]) -> str | None:
+    """A pydantic error's place as the body names it (without its type tags)."""
+    parts = [str(p) for p in location if str(p).split("[")[0].lower() not in TYPE_TAGS]
+    return ".".join(parts) or None
+
+
+async def _body(request: Request, model: type[models.Body] | None) -> Any:
+    """The request's JSON body read into `model` (None when it takes none and none came)."""
+    raw = await _read(request)
     if model is None and not raw.strip():
         return None
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -107,16 +134,24 @@ async def _body(request: Request, model: type[models.Body] | None) -> Any:
     if model is None:
         raise Refused(400, "This request takes no body.")
     try:
-        data = standard_json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        text = raw.decode("utf-8") if raw.strip() else "{}"
+        data = standard_json.loads(text, object_pairs_hook=_refused_pairs)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise Refused(400, f"The body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "Send a JSON object.")
     try:
-        return model.model_validate(data)
+        body = model.model_validate(data)
     except pydantic.ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        field = _field(first["loc"])
         message = first["msg"] if field is None else f"{field}: {first['msg']}"
         raise Refused(400, message, field) from None
+    nulls = [key for key in body.model_fields_set if getattr(body, key) is None]
+    refused = next((key for key in nulls if key not in model.NULLABLE), None)
+    if refused is not None:
+        raise Refused(400, f"{refused} cannot be null; leave it out to keep it.", refused)
+    return body
 
 
 def _status_of(error: PlannerError) -> int:
@@ -148,8 +183,10 @@ class Api:
             headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
             return _refusal(refusal.status, str(refusal), refusal.field, headers)
         except PlannerError as error:
-            field = error.field if isinstance(error, ValidationError) else None
-            return _refusal(_status_of(error), str(error), field)
+            field = getattr(error, "field", None)
+            return _refusal(_status_of(error), str(error), BODY_FIELDS.get(field or "", field))
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is there to read an answer
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
             return _refusal(500, "Something went wrong on the server; its log says what.")
@@ -184,12 +221,25 @@ def _answering(endpoints: list[Endpoint]) -> Callable[[Request], Awaitable[Respo
 
     async def answer(request: Request) -> Response:
         api: Api = request.app.state.api
-        return await api.answer(by_method[request.method], request)
+        method = "GET" if request.method == "HEAD" else request.method  # Starlette's HEAD
+        return await api.answer(by_method[method], request)
 
     return answer
 
 
 SPEC = document(ENDPOINTS, API)
+NOT_THERE_ELSEWHERE = {404: "Not Found", 405: "Method Not Allowed"}
+NOT_THERE = {404: "There is no such path in the API; see /api/v1/openapi.json.",
+             405: "This path does not take that method; see /api/v1/openapi.json."}  # fmt: skip
+
+
+async def not_there(request: Request, error: Exception) -> Response:
+    """404 and 405 under /api/v1 as the API's other refusals are; elsewhere Starlette's."""
+    status = getattr(error, "status_code", 404)
+    if not request.url.path.startswith(API + "/"):
+        return PlainTextResponse(NOT_THERE_ELSEWHERE.get(status, ""), status)
+    headers = getattr(error, "headers", None)
+    return _refusal(status, NOT_THERE.get(status, "Not found."), headers=headers)
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -197,12 +247,16 @@ async def openapi(request: Request) -> JSONResponse:
 
 
 def routes() -> list[Route]:
-    """The API's routes, each path answering its methods (405 for others)."""
+    """The API's routes, each path answering its methods (405 for others); a path with a
+    name after the one of a shorter path (/jobs/{ref}/run after /jobs/{ref}) is tried
+    first, so a name ending in "/run" still reaches its job."""
     paths: dict[str, list[Endpoint]] = {}
-    for endpoint in ENDPOINTS:
+    for endpoint in sorted(ENDPOINTS, key=lambda e: -e.path.count("/")):
         paths.setdefault(endpoint.path, []).append(endpoint)
+    # a name may hold a "/" (sent as %2F): the path convertor takes it whole
     found = [
-        Route(API + path, _answering(group), methods=[e.method for e in group])
+        Route(API + path.replace("{ref}", "{ref:path}"), _answering(group),
+              methods=[e.method for e in group])
         for path, group in paths.items()
-    ]
+    ]  # fmt: skip
     return [Route(API + "/openapi.json", openapi), *found]

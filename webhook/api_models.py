@@ -9,7 +9,7 @@ day, a delay) or goes back to Planner's default (retries, timeout, overlap).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,9 @@ Ref = str | int  # a name, or an id
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+    # The fields where `null` means something (clear it, or Planner's default); elsewhere
+    # it is refused: leave a field out to keep it.
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
 
 
 class ActionConfig(Body):
@@ -30,6 +33,7 @@ class ActionConfig(Body):
 
 
 class Policies(Body):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"retries", "timeout", "overlap"})
     retries: int | None = Field(None, ge=0, le=10, description="null: PLANNER_MAX_RETRIES")
     timeout: str | int | None = Field(
         None, description="one call's timeout: seconds, or 90s / 5m / 1h; null: Planner's"
@@ -41,7 +45,7 @@ class Policies(Body):
 
 class Owned(Policies):
     agent: Ref | None = None
-    notify: list[str] | None = Field(None, description="channels told (names); [] for none")
+    notify: list[str] | None = Field(None, description="channels told (names); [] for nobody")
     notify_on: list[Literal["failure", "recovery", "digest"]] | None = Field(
         None, description="what they are told about; default failure and recovery"
     )
@@ -52,6 +56,7 @@ class Owned(Policies):
 
 
 class JobChange(Owned):
+    NULLABLE: ClassVar[frozenset[str]] = Policies.NULLABLE | {"starts_on", "ends_on", "jitter"}
     name: str | None = None
     schedule: str | None = Field(None, description="5-field cron, or `once 2026-12-24 09:00`")
     at: str | None = Field(None, description="instead of a schedule: run once, local time")
@@ -81,13 +86,16 @@ class TriggerCreate(TriggerChange):
 
 
 class AgentChange(Body):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"max_concurrency"})
     name: str | None = None
     backend: Literal["openai", "http"] | None = None
     url: str | None = None
     model: str | None = None
     system_prompt: str | None = None
     api_key_env: str | None = Field(None, description="the variable that holds its key")
-    api_key: str | None = Field(None, description="its key, stored encrypted, never shown")
+    api_key: str | None = Field(
+        None, description='its key, stored encrypted, never shown; "" removes it'
+    )
     max_concurrency: int | None = Field(None, ge=1, description="null: no limit")
 
 
@@ -97,10 +105,13 @@ class AgentCreate(AgentChange):
 
 
 class WorkflowChange(Body):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"max_concurrency"})
     name: str | None = None
     url: str | None = None
     auth_env: str | None = Field(None, description="the variable that holds its token")
-    token: str | None = Field(None, description="its token, stored encrypted, never shown")
+    token: str | None = Field(
+        None, description='its token, stored encrypted, never shown; "" removes it'
+    )
     max_concurrency: int | None = Field(None, ge=1, description="null: no limit")
 
 
@@ -110,6 +121,7 @@ class WorkflowCreate(WorkflowChange):
 
 
 class TestEvent(Body):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"payload"})
     payload: dict[str, Any] | None = Field(
         None, description="a whole event, or just its data; else the last real one or a sample"
     )

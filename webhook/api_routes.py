@@ -41,6 +41,7 @@ class Endpoint:
     handle: Callable[[Call], Any]
     body: type[models.Body] | None = None
     status: int = 200
+    filters: tuple[str, ...] = ()  # a list's query parameters besides limit and cursor
 
 
 def _page(
@@ -114,7 +115,8 @@ def _kept(body: models.Body, existing: Any, defaults: dict[str, Any]) -> dict[st
         if key in body.model_fields_set:
             values[key] = getattr(body, key)
         elif existing is not None:
-            values[key] = getattr(existing, "base_url" if key == "url" else key, None)
+            column = "base_url" if key == "url" and isinstance(existing, Agent) else key
+            values[key] = getattr(existing, column, None)
         else:
             values[key] = defaults.get(key)
     return values
@@ -306,7 +308,8 @@ def get_event(call: Call) -> Any:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/jobs", "List jobs (?agent= for one agent's)", list_jobs),
+    Endpoint("GET", "/jobs", "List jobs (?agent= for one agent's)", list_jobs,
+             filters=("agent",)),
     Endpoint("POST", "/jobs", "Add a job", create_job, models.JobCreate, 201),
     Endpoint("GET", "/jobs/{ref}", "A job", get_job),
     Endpoint("PATCH", "/jobs/{ref}", "Change a job", update_job, models.JobChange),
@@ -314,7 +317,8 @@ ENDPOINTS = [
     Endpoint("POST", "/jobs/{ref}/run", "Run a job now", run_job, status=202),
     Endpoint("POST", "/jobs/{ref}/pause", "Pause a job", pause_job),
     Endpoint("POST", "/jobs/{ref}/resume", "Resume a job", resume_job),
-    Endpoint("GET", "/triggers", "List triggers (?agent= for one agent's)", list_triggers),
+    Endpoint("GET", "/triggers", "List triggers (?agent= for one agent's)", list_triggers,
+             filters=("agent",)),
     Endpoint("POST", "/triggers", "Add a trigger", create_trigger, models.TriggerCreate, 201),
     Endpoint("GET", "/triggers/{ref}", "A trigger", get_trigger),
     Endpoint("PATCH", "/triggers/{ref}", "Change a trigger", update_trigger, models.TriggerChange),
@@ -326,10 +330,12 @@ ENDPOINTS = [
     Endpoint("POST", "/triggers/{ref}/resume", "Resume a trigger", resume_trigger),
     *_target_endpoints(Agent, save_agent, (models.AgentCreate, models.AgentChange)),
     *_target_endpoints(Workflow, save_workflow, (models.WorkflowCreate, models.WorkflowChange)),
-    Endpoint("GET", "/runs", "List runs, newest first (?job=, ?trigger=, ?status=)", list_runs),
+    Endpoint("GET", "/runs", "List runs, newest first (?job=, ?trigger=, ?status=)", list_runs,
+             filters=("job", "trigger", "status")),
     Endpoint("GET", "/runs/{ref}", "A run", get_run),
     Endpoint("POST", "/runs/{ref}/retry", "Try a failed or cancelled run again", retry_run),
     Endpoint("POST", "/runs/{ref}/cancel", "Cancel a waiting or running run", cancel_run),
-    Endpoint("GET", "/events", "List inbox events, newest first (?status=)", list_events),
+    Endpoint("GET", "/events", "List inbox events, newest first (?status=)", list_events,
+             filters=("status",)),
     Endpoint("GET", "/events/{ref}", "An inbox event", get_event),
 ]  # fmt: skip

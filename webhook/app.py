@@ -42,7 +42,7 @@ from core.envelope import parse
 from core.errors import PlannerError
 from core.models import utcnow
 from core.webhooks import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
-from webhook.api import Api
+from webhook.api import Api, not_there
 from webhook.api import routes as api_routes
 
 log = logging.getLogger("planner.webhook")
@@ -212,7 +212,11 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-web = Starlette(routes=[Route("/healthz", healthz), *api_routes()], lifespan=lifespan)
+web = Starlette(
+    routes=[Route("/healthz", healthz), *api_routes()],
+    exception_handlers={404: not_there, 405: not_there},
+    lifespan=lifespan,
+)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -30,6 +30,11 @@ REFUSALS = {
     "404": "Nothing by that name or id",
     "429": "Too many requests with this token; see Retry-After",
 }
+BODY_REFUSALS = {
+    "409": "A name in use",
+    "413": "A body over 1 MiB",
+    "415": "A body that is not JSON",
+}
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 LIST_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
@@ -52,7 +57,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     answers: dict[str, Any] = {
         str(endpoint.status): {"description": "Done" if endpoint.status != 204 else "Deleted"}
     }
-    for status, words in REFUSALS.items():
+    refusals = REFUSALS | (BODY_REFUSALS if endpoint.body is not None else {})
+    for status, words in refusals.items():
         answers[status] = {"description": words, "content": refused}
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
@@ -68,6 +74,11 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     ]  # fmt: skip
     if endpoint.method == "GET" and "{" not in endpoint.path:
         parameters += LIST_PARAMETERS
+        parameters += [
+            {"name": name, "in": "query", "schema": {"type": "string"},
+             "description": "only these: a name or an id (a status for status)"}
+            for name in endpoint.filters
+        ]  # fmt: skip
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
