@@ -45,11 +45,12 @@ def _made() -> None:
 
 def section() -> None:
     st.subheader("API tokens")
-    base = settings().public_base_url.rstrip("/") or "this server's address"
+    base = settings().public_base_url.rstrip("/")
+    where = f"{base}/api/v1" if base else "this server's address followed by /api/v1"
     st.write(
         plain(
-            f"Scripts and other tools (n8n, Zapier, your own) use Planner at {base}/api/v1 "
-            "with a token: Authorization: Bearer <token>. Its description is at "
+            f"Scripts and other tools (n8n, Zapier, your own) use Planner at {where}, with a "
+            "token: Authorization: Bearer <token>. What it takes and answers is described at "
             "/api/v1/openapi.json."
         )
     )

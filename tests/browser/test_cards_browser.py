@@ -35,7 +35,7 @@ def test_the_reply_shows_on_the_card_once_the_worker_finished(
     expect(briefing.get_by_text("Sent:")).to_be_visible()
     expect(briefing.get_by_text("(Berlin) — ran by hand")).to_be_visible()
 
-    page.get_by_role("link", name="Activity").click()
+    page.get_by_role("link", name="Activity", exact=True).click()
     logged = page.get_by_text("Morning Briefing — ran by hand — succeeded in")
     expect(logged).to_contain_text(f"— reply: {REPLY}")
 
@@ -56,9 +56,9 @@ def test_the_chosen_agent_stays_chosen_on_the_way_back_from_another_page(
     choice.click()
     page.get_by_role("option", name="Assistant").click()
     expect(page.get_by_text("No jobs yet — add one to have Assistant")).to_be_visible()
-    page.get_by_role("link", name="Activity").click()
+    page.get_by_role("link", name="Activity", exact=True).click()
     expect(page.get_by_role("heading", name="Activity")).to_be_visible()
-    page.get_by_role("link", name="Planner").click()
+    page.get_by_role("link", name="Planner", exact=True).click()
     expect(page.get_by_role("combobox", name="Agent")).to_have_value("Assistant")
     expect(page.get_by_text("No jobs yet — add one to have Assistant")).to_be_visible()
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from core import jobs
+from core import channels, jobs, tokens
 from core.db import read_session
 from core.dispatch import tick
 from core.jobs import JobFields
@@ -141,3 +141,18 @@ def test_names_and_a_targets_answer_are_shown_as_text_never_as_markup(
     assert [href for href in hrefs if not href.startswith("#")] == []  # only the heading's anchor
     assert page.locator(f'img[src="{pixel}"]').count() == 0
     assert [r.path for r in target.received() if r.path != "/v1/chat/completions"] == []
+
+
+def test_settings_tell_through_channels_and_make_api_tokens(page: Page, settings, session):
+    channels.add_channel(session, settings, "Ops mail", "json://127.0.0.1:9/alerts", utcnow())
+    tokens.create_token(session, "Zapier", utcnow())
+    page.get_by_role("link", name="Settings", exact=True).click()
+    expect(page.get_by_text("Ops mail")).to_be_visible()
+    page.get_by_role("heading", name="Notifications").scroll_into_view_if_needed()
+    expect(page.get_by_text("Zapier", exact=True)).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "settings-notifications-api.png"))  # no token shown
+    page.get_by_label("Name of a new token").fill("n8n")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_text("Copy it now: it is not shown again.")).to_be_visible()
+    token = page.locator("code").filter(has_text="pln_").inner_text()
+    assert token.startswith("pln_")

@@ -89,7 +89,7 @@ def test_morning_briefing_from_an_empty_database(open_tab, settings, target, con
     page = open_tab("Europe/Berlin")
     add_agent_with_a_key(page, target)
 
-    page.get_by_role("link", name="Planner").click()
+    page.get_by_role("link", name="Planner", exact=True).click()
     page.get_by_role("button", name="+ Add job").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Name", exact=True).fill("Morning Briefing")
@@ -113,7 +113,7 @@ def test_morning_briefing_from_an_empty_database(open_tab, settings, target, con
 
 
 def connect_composio_and_gmail(page: Page, composio) -> None:
-    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_role("textbox", name="Composio API key").fill("test-key")
     page.get_by_role("button", name="Save key").click()
     expect(page.get_by_text("Saved. Now press Connect below.")).to_be_visible()
@@ -144,7 +144,7 @@ def test_gmail_to_a_workflow_from_an_empty_database(
     expect(page.get_by_text("Saved analyze-email.")).to_be_visible()
     connect_composio_and_gmail(page, composio)
 
-    page.get_by_role("link", name="Planner").click()
+    page.get_by_role("link", name="Planner", exact=True).click()
     page.get_by_role("button", name="+ Add trigger").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Name", exact=True).fill("Gmail to analyze-email")
