@@ -22,7 +22,6 @@ from core.config import Settings
 from core.db import session as open_session
 from core.models import (
     ActionOwner,
-    EventTrigger,
     Notification,
     NotificationChannel,
     Run,
@@ -30,6 +29,7 @@ from core.models import (
     ScheduledJob,
 )
 from core.overview import local_time
+from core.owners import OWNER_WORDS, owner_column
 from core.schedule import zone
 from core.words import error_in_words
 
@@ -40,7 +40,6 @@ FIRST_RETRY = timedelta(minutes=1)
 BATCH = 50
 NOTIFICATION_TABLE: sa.Table = Notification.__table__  # type: ignore[assignment]
 CHANNEL_TABLE: sa.Table = NotificationChannel.__table__  # type: ignore[assignment]
-WHAT = {ScheduledJob: "Job", EventTrigger: "Trigger"}
 
 
 def _message(
@@ -50,7 +49,7 @@ def _message(
     """What a failure or a recovery says: what, when, why in plain words, where to look."""
     clock = owner.timezone if model is ScheduledJob else settings.timezone
     at = local_time(when, clock, when)
-    what = f"{WHAT[model]} {owner.name}"
+    what = f"{OWNER_WORDS[model].capitalize()} {owner.name}"
     if failed:
         reason = error_in_words(outcome.removeprefix("failed: "))
         subject, lines = f"Planner: {owner.name} failed", [
@@ -149,21 +148,23 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
 
 def _digest_lines(session: Session, channel_id: int, now: datetime) -> list[str]:
     lines = []
-    for model in (ScheduledJob, EventTrigger):
-        column = Run.job_id if model is ScheduledJob else Run.trigger_id
-        for owner in session.exec(select(model).order_by(col(model.name))):
-            if channel_id not in owner.notify_channel_ids or "digest" not in owner.notify_on:
-                continue
-            counts = dict(
-                session.exec(
-                    select(Run.status, sa.func.count())
-                    .where(column == owner.id, col(Run.created_at) > now - timedelta(days=1))
-                    .group_by(Run.status)
-                ).all()
-            )
-            ok, failed = counts.get(RunStatus.succeeded, 0), counts.get(RunStatus.failed, 0)
-            state = "failing" if owner.consecutive_failures else "fine"
-            lines.append(f"{WHAT[model]} {owner.name}: {ok} succeeded, {failed} failed — {state}.")
+    for owner in channels.owners_telling(session, channel_id):
+        if "digest" not in owner.notify_on:
+            continue
+        counts = dict(
+            session.exec(
+                select(Run.status, sa.func.count())
+                .where(
+                    owner_column(type(owner)) == owner.id,
+                    col(Run.created_at) > now - timedelta(days=1),
+                )
+                .group_by(Run.status)
+            ).all()
+        )
+        ok, failed = counts.get(RunStatus.succeeded, 0), counts.get(RunStatus.failed, 0)
+        state = "failing" if owner.consecutive_failures else "fine"
+        what = OWNER_WORDS[type(owner)].capitalize()
+        lines.append(f"{what} {owner.name}: {ok} succeeded, {failed} failed — {state}.")
     return lines
 
 

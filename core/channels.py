@@ -19,8 +19,8 @@ from sqlmodel import Session, col, select
 from core import secrets
 from core.config import Settings
 from core.errors import ValidationError
-from core.models import ActionOwner, EventTrigger, NotificationChannel, ScheduledJob, iso
-from core.owners import clean_name, ensure_unique_name, find
+from core.models import ActionOwner, NotificationChannel, iso
+from core.owners import OWNER_MODELS, OWNER_WORDS, clean_name, ensure_unique_name, find
 
 MAX_URL_CHARS = 2000
 EVENTS = ("failure", "recovery", "digest")  # what a job or trigger can tell
@@ -84,11 +84,9 @@ def remove_channel(session: Session, ref: str | int) -> NotificationChannel:
     """Remove a channel; jobs and triggers that told it stop doing so (its unsent
     messages go with it)."""
     channel = find_channel(session, ref)
-    for model in (ScheduledJob, EventTrigger):
-        for owner in session.exec(select(model)):
-            if channel.id in owner.notify_channel_ids:
-                owner.notify_channel_ids = [i for i in owner.notify_channel_ids if i != channel.id]
-                session.add(owner)
+    for owner in owners_telling(session, channel.id):
+        owner.notify_channel_ids = [i for i in owner.notify_channel_ids if i != channel.id]
+        session.add(owner)
     session.delete(channel)
     session.commit()
     return channel
@@ -171,13 +169,22 @@ def channel_json(channel: NotificationChannel) -> dict[str, Any]:
     }
 
 
+def owners_telling(session: Session, channel_id: int) -> list[ActionOwner]:
+    """The jobs, then the triggers, that tell the channel, each by name."""
+    return [
+        owner
+        for model in OWNER_MODELS
+        for owner in session.exec(select(model).order_by(col(model.name)))
+        if channel_id in owner.notify_channel_ids
+    ]
+
+
 def in_use_by(session: Session, channel_id: int) -> list[str]:
     """The jobs and triggers that tell the channel, as "job 'X'"."""
-    names = []
-    for model, what in ((ScheduledJob, "job"), (EventTrigger, "trigger")):
-        rows = session.exec(select(model).order_by(col(model.name)))
-        names += [f"{what} {row.name!r}" for row in rows if channel_id in row.notify_channel_ids]
-    return names
+    return [
+        f"{OWNER_WORDS[type(owner)]} {owner.name!r}"
+        for owner in owners_telling(session, channel_id)
+    ]
 
 
 def _names(value: str | list[str]) -> list[str]:
