@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
 
 from dotenv import load_dotenv
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError, ValidationError
 from core.schedule import validate_timezone
@@ -19,7 +22,9 @@ from core.schedule import validate_timezone
 # Planner's own settings (and every PLANNER_/COMPOSIO_ variable): an agent's or workflow's
 # key may never be read from one of these, or Planner could be made to send its own
 # secrets to any address.
-OWN_VARIABLES = frozenset({"DATABASE_URL", "QUEUE_URL", "DASHBOARD_PASSWORD", "PUBLIC_BASE_URL"})
+OWN_VARIABLES = frozenset(
+    {"DATABASE_URL", "QUEUE_URL", "REDIS_URL", "DASHBOARD_PASSWORD", "PUBLIC_BASE_URL"}
+)
 OWN_PREFIXES = ("PLANNER_", "COMPOSIO_")
 
 
@@ -42,6 +47,7 @@ MAXIMUM = {
     "PLANNER_INBOX_DAYS": 36_500,
     "PLANNER_MAX_IN_FLIGHT": 100_000,
     "PLANNER_API_REQUESTS_PER_MINUTE": 1_000_000,
+    "WORKER_THREADS": 64,
 }
 
 
@@ -90,6 +96,94 @@ def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+FLAGS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in FLAGS:
+        raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+    return FLAGS[raw.lower()]
+
+
+def _first(env: dict[str, str], *names: str) -> str:
+    """The value of the first of `names` that is set ("" when none is)."""
+    return next((value for name in names if (value := env.get(name, "").strip())), "")
+
+
+def _public_base_url(env: dict[str, str]) -> str:
+    """PUBLIC_BASE_URL, else the address the platform gives the service: Render's full URL,
+    Railway's or Heroku's host name (Heroku's with runtime-dyno-metadata on)."""
+    url = _first(env, "PUBLIC_BASE_URL", "RENDER_EXTERNAL_URL")
+    if not url:
+        host = _first(env, "RAILWAY_PUBLIC_DOMAIN", "HEROKU_APP_DEFAULT_DOMAIN_NAME")
+        url = f"https://{host}" if host else ""
+    return url.rstrip("/")
+
+
+# SQLite where the processes share no lasting disk: each would keep data of its own, lost at
+# the next deploy.
+REFUSALS = {
+    "Heroku": "DATABASE_URL is SQLite, but on Heroku each process has its own short-lived "
+    "disk, so the data would be split and lost: attach PostgreSQL (heroku addons:create "
+    "heroku-postgresql) and restart.",
+    "Render": "DATABASE_URL is SQLite, but on Render a service's disk is wiped at each deploy "
+    "and shared with no other service, so the data would be split and lost: attach PostgreSQL "
+    "(a Render Postgres database, its internal URL in DATABASE_URL) and restart.",
+    "Railway": "DATABASE_URL is SQLite, but on Railway a service's disk is wiped at each deploy "
+    "and shared with no other service, so the data would be split and lost: attach PostgreSQL "
+    "(add it to the project, DATABASE_URL=${{Postgres.DATABASE_URL}}) and restart.",
+}
+RAILWAY_MARKERS = ("RAILWAY_ENVIRONMENT", "RAILWAY_ENVIRONMENT_ID", "RAILWAY_PROJECT_ID")
+
+
+def _on_mounted_disk(file: Path) -> bool:
+    """Whether `file` lies on a disk mounted below the root (Render mounts persistent disks
+    at their mount path and names it in no variable)."""
+    return any(os.path.ismount(folder) for folder in file.parents if folder != Path("/"))
+
+
+def _under(file: Path, folder: str) -> bool:
+    return bool(folder) and file.is_relative_to(Path(folder).resolve())
+
+
+def _platform_losing(env: dict[str, str], file: Path) -> str:
+    """The platform on which the SQLite `file` would be split between processes and lost
+    ("" where it would not)."""
+    if env.get("DYNO"):
+        return "Heroku"
+    if env.get("RENDER") and not _on_mounted_disk(file):
+        return "Render"
+    railway = any(env.get(name) for name in RAILWAY_MARKERS)
+    if railway and not _under(file, env.get("RAILWAY_VOLUME_MOUNT_PATH", "").strip()):
+        return "Railway"
+    return ""
+
+
+def _database_url(env: dict[str, str], default: str) -> str:
+    """DATABASE_URL; SQLite is refused where the processes share no lasting disk, rather than
+    split the data silently."""
+    url = env.get("DATABASE_URL", "").strip() or default
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL; use sqlite:///path/to/planner.db or "
+            "postgresql+psycopg://user:password@host/planner"
+        ) from None
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    platform = _platform_losing(env, Path(parsed.database or "").resolve())
+    if platform:
+        raise ConfigError(REFUSALS[platform])
+    return url
+
+
 def _timezone(env: dict[str, str]) -> str:
     name = env.get("PLANNER_TIMEZONE", "").strip() or "UTC"
     try:
@@ -116,6 +210,9 @@ class Settings:
     executor: str = "async"
     # Requests one API token may make per minute, per webhook process (then 429).
     api_requests_per_minute: int = 120
+    # huey threads per worker process: they take messages, tick and turn events into runs;
+    # they never wait on a call (python -m worker).
+    worker_threads: int = 4
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
     composio_user_id: str = "default"
@@ -123,6 +220,9 @@ class Settings:
     public_base_url: str = ""
     dashboard_password: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
+    # The web process runs the worker too, so one service is enough (as n8n's "regular"
+    # mode); off, the Procfile's worker processes do the work.
+    embedded_worker: bool = True
 
     @property
     def webhook_url(self) -> str:
@@ -135,8 +235,9 @@ class Settings:
         """Build settings from `env` (default: the process environment)."""
         values = dict(os.environ if env is None else env)
         return cls(
-            database_url=values.get("DATABASE_URL", "").strip() or cls.database_url,
-            queue_url=values.get("QUEUE_URL", "").strip() or cls.queue_url,
+            database_url=_database_url(values, cls.database_url),
+            # REDIS_URL: what Heroku's and Render's Redis (Key Value) add-ons set.
+            queue_url=_first(values, "QUEUE_URL", "REDIS_URL") or cls.queue_url,
             timezone=_timezone(values),
             max_retries=_int(values, "PLANNER_MAX_RETRIES", cls.max_retries),
             retry_base_seconds=_float(values, "PLANNER_RETRY_BASE_SECONDS", cls.retry_base_seconds),
@@ -155,13 +256,15 @@ class Settings:
             api_requests_per_minute=_int(
                 values, "PLANNER_API_REQUESTS_PER_MINUTE", cls.api_requests_per_minute, minimum=1
             ),
+            worker_threads=_int(values, "WORKER_THREADS", cls.worker_threads, minimum=1),
             composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
             composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),
             composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,
             composio_base_url=values.get("COMPOSIO_BASE_URL", "").strip(),
-            public_base_url=values.get("PUBLIC_BASE_URL", "").strip(),
+            public_base_url=_public_base_url(values),
             dashboard_password=values.get("DASHBOARD_PASSWORD", ""),
             secret_key=values.get("PLANNER_SECRET_KEY", "").strip(),
+            embedded_worker=_flag(values, "PLANNER_EMBEDDED_WORKER", cls.embedded_worker),
         )
 
 

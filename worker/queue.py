@@ -16,10 +16,12 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.storage import SqliteStorage
+from redis import ConnectionPool
 
 from core.alerts import deliver
 from core.config import Settings
@@ -43,8 +45,19 @@ class SqliteQueueStorage(SqliteStorage):
         return connection
 
 
+def _redis_pool(queue_url: str) -> ConnectionPool:
+    """Connections to a `redis://` or `rediss://` URL. A `rediss://` URL that says nothing of
+    certificates is not verified: Heroku's Key-Value Store serves a self-signed one (clients
+    must pass ssl_cert_reqs=None); add `?ssl_cert_reqs=required` to verify."""
+    said = "ssl_cert_reqs" in parse_qs(urlsplit(queue_url).query)
+    if queue_url.startswith("rediss://") and not said:
+        return ConnectionPool.from_url(queue_url, ssl_cert_reqs="none")
+    return ConnectionPool.from_url(queue_url)
+
+
 def make_huey(queue_url: str) -> Huey:
-    """A huey instance for `sqlite:///path` (the default) or `redis://host:port/db`."""
+    """A huey instance for `sqlite:///path` (the default) or `redis://host:port/db`
+    (`rediss://` for TLS)."""
     if queue_url.startswith("sqlite:///"):
         path = Path(queue_url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +69,7 @@ def make_huey(queue_url: str) -> Huey:
             storage_class=SqliteQueueStorage,
         )
     if queue_url.startswith(("redis://", "rediss://")):
-        return RedisHuey("planner", url=queue_url, results=False, utc=True)
+        return RedisHuey("planner", connection_pool=_redis_pool(queue_url), results=False, utc=True)
     raise ConfigError(
         f"QUEUE_URL {queue_url!r} is not supported; use sqlite:///path/to/queue.db or redis://…"
     )
