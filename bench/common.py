@@ -94,11 +94,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def worker_pids(workers: Workers) -> list[int]:
-    """The worker processes' ids, checked to be huey's consumer itself: the Procfile's line
-    runs through `/bin/sh -c exec …`, and a shell's figures would measure nothing."""
+    """The worker processes' ids, checked to be the worker itself (`python -m worker`): the
+    Procfile's line runs through `/bin/sh -c exec …`, and a shell's figures would measure
+    nothing."""
     pids = [consumer.process.pid for consumer in workers.started if consumer.process]
     for pid in pids:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if not any(part.endswith(b"huey_consumer") for part in command):
-            raise RuntimeError(f"process {pid} is not huey_consumer: {command!r}")
+        if command[-2:] != [b"worker", b""] or b"-m" not in command:
+            raise RuntimeError(f"process {pid} is not the worker: {command!r}")
     return pids

@@ -37,8 +37,9 @@ BACKENDS = ["sqlite"] + (["postgres"] if TEST_DATABASE_URL and TEST_QUEUE_URL el
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new database on TEST_DATABASE_URL's server, migrated by Alembic, dropped after."""
+def postgres_database(migrated: bool = True) -> Iterator[str]:
+    """A new database on TEST_DATABASE_URL's server, migrated by Alembic unless not
+    `migrated` (for a deploy's own release step), dropped after."""
     name = f"planner_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(normalize_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -46,7 +47,8 @@ def postgres_database() -> Iterator[str]:
     url = sa.make_url(normalize_url(TEST_DATABASE_URL)).set(database=name)
     database_url = url.render_as_string(hide_password=False)
     try:
-        migrate(database_url)
+        if migrated:
+            migrate(database_url)
         yield database_url
     finally:
         get_engine(database_url).dispose()
@@ -66,9 +68,12 @@ def backend_settings(
 
     SQLite files go into `folder`; `template`, an already migrated database file, is
     copied instead of migrating anew (what makes hundreds of tests cheap). Stored keys
-    are encrypted with a key of this test process unless `secret_key` is given.
+    are encrypted with a key of this test process unless `secret_key` is given. A web
+    process started with them runs no worker of its own unless `embedded_worker` is given:
+    tests and benchmarks start the workers they count.
     """
     fields.setdefault("secret_key", SECRET_KEY)
+    fields.setdefault("embedded_worker", False)
     if backend == "sqlite":
         database = folder / "planner.db"
         if template is None:

@@ -22,7 +22,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PLANNER_", "DATABASE_", "COMPOSIO_"))
+        if not k.startswith(("PLANNER_", "DATABASE_", "COMPOSIO_", "REDIS_", "QUEUE_"))
     }
     env |= {
         "DATABASE_URL": settings.database_url,
@@ -41,6 +41,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "COMPOSIO_USER_ID": settings.composio_user_id,
         "PUBLIC_BASE_URL": settings.public_base_url,
         "PLANNER_SECRET_KEY": settings.secret_key,
+        "PLANNER_EMBEDDED_WORKER": "1" if settings.embedded_worker else "0",
+        "DASHBOARD_PASSWORD": settings.dashboard_password,
     }
     return env | extra
 
@@ -88,7 +90,7 @@ def get(url: str) -> httpx.Response | None:
 
 
 class Consumer:
-    """A real `huey_consumer worker.tasks.huey` process, started as the Procfile starts it,
+    """A real worker process (`python -m worker`), started as the Procfile starts it,
     with `env` added to its environment (variables Settings does not carry, such as
     PLANNER_EXECUTOR or WORKER_THREADS)."""
 
@@ -161,3 +163,30 @@ def serve_webhook(
             cwd=ROOT, env=env, stdout=output, stderr=output,
         )  # fmt: skip
     return process, f"http://127.0.0.1:{port}/healthz"
+
+
+def serve_web(
+    env: dict[str, str], log: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The Procfile's `web` process as a platform runs it, on `port` given as $PORT: the
+    dashboard, the intake and (when `env` says so) its own worker; returns its address.
+    `env` is a child's environment (settings_env); this venv's programs come first."""
+    port = port or free_port()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            procfile_command("web"), cwd=ROOT, env=env | {"PORT": str(port), "PATH": path},
+            stdout=output, stderr=output,
+        )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, as a platform stops a process, and wait for it; kill it past `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -1,4 +1,7 @@
-"""The webhook process (uvicorn): Composio deliveries into the inbox.
+"""The intake: Composio deliveries into the inbox, the HTTP API and the health check.
+
+The web process serves it at the dashboard's address (web/app.py); for heavy intake it
+also runs alone, as many processes as needed: `uvicorn webhook.app:app --port $PORT`.
 
 `POST /webhooks/composio` verifies, stores and hands the event to the worker; it never
 runs anything itself. Concurrent deliveries share one transaction (group commit).
@@ -42,11 +45,12 @@ from core.envelope import parse
 from core.errors import PlannerError
 from core.models import utcnow
 from core.webhooks import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
-from webhook.api import Api, not_there
+from webhook.api import API, Api, not_there
 from webhook.api import routes as api_routes
 
 log = logging.getLogger("planner.webhook")
 DELIVERIES = "/webhooks/composio"
+HEALTH = "/healthz"
 SECRET_CACHE_SECONDS = 5.0
 NOT_SET_UP = "webhook not set up yet"
 
@@ -213,7 +217,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 web = Starlette(
-    routes=[Route("/healthz", healthz), *api_routes()],
+    routes=[Route(HEALTH, healthz), *api_routes()],
     exception_handlers={404: not_there, 405: not_there},
     lifespan=lifespan,
 )
@@ -230,3 +234,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await _answer(send, 405, refusal, [(b"allow", b"POST")])
         return
     await web(scope, receive, send)
+
+
+def serves(path: str) -> bool:
+    """Whether a request for `path` is this app's, when the web process hosts it beside
+    the dashboard (every other path is the dashboard's)."""
+    return path in (DELIVERIES, HEALTH) or path == API or path.startswith(API + "/")
+
+
+@asynccontextmanager
+async def hosted() -> AsyncIterator[None]:
+    """This app's lifespan when another server runs it (the web process)."""
+    async with lifespan(web):
+        yield

@@ -1,4 +1,4 @@
-"""The worker process's huey instance: `huey_consumer worker.tasks.huey` runs it.
+"""The worker process's huey instance, which `python -m worker` (worker/__main__.py) consumes.
 
 The dashboard, the webhook and the CLI submit work through the same kind of queue
 (`worker.queue.queue_for`); they never execute it themselves.

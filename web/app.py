@@ -1,0 +1,58 @@
+"""The web process: `streamlit run web/app.py --server.port $PORT`.
+
+One address serves people, Composio and scripts: Streamlit's own ASGI app (`st.App`,
+experimental in Streamlit, so pyproject.toml pins the range the tests ran on) hosts the
+dashboard (dashboard/app.py), and the intake (webhook.app: `POST /webhooks/composio`,
+the HTTP API under /api/v1, `GET /healthz`) is routed to before any of Streamlit's
+middleware, so a delivery costs what it costs in a process of its own. The dashboard's
+password gate stays on the dashboard's pages; the intake keeps its own checks (Composio's
+signature, API tokens). Unless PLANNER_EMBEDDED_WORKER=0, the process also runs a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.config import get_settings
+from web.embedded import embedded_worker
+from webhook import app as intake
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+# A worker stopping gracefully ends its calls in flight: up to the call timeout, and more.
+STOP_MARGIN_SECONDS = 10.0
+
+
+class IntakeFirst:
+    """ASGI middleware in front of Streamlit's: the intake's paths go to the intake app,
+    everything else (pages, Streamlit's websocket and assets) to Streamlit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.streamlit = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and intake.serves(scope["path"]):
+            await intake.app(scope, receive, send)
+        else:
+            await self.streamlit(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan(_: Any) -> AsyncIterator[None]:
+    """The intake's state for as long as the process serves, and the embedded worker."""
+    settings = get_settings()
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(intake.hosted())
+        if settings.embedded_worker:
+            timeout = settings.http_timeout_seconds + STOP_MARGIN_SECONDS
+            await stack.enter_async_context(embedded_worker(timeout))
+        yield
+
+
+app = st.App(str(DASHBOARD), middleware=[Middleware(IntakeFirst)], lifespan=lifespan)

@@ -1,0 +1,37 @@
+"""`python -m worker`: the worker process, huey's consumer of `worker.tasks.huey` with
+Planner's options, so the Procfile's `worker` and the web process's embedded worker are
+started the same way.
+
+Threads: WORKER_THREADS (4) huey threads, which only plan, fan out and hand runs to the
+flight (calls are in flight on one event loop, not in threads). `max_delay` 0.5 s keeps an
+idle consumer polling the queue twice a second (huey's default backs off to 10 s); TERM is
+the graceful signal because it is how platforms, honcho and the web process stop one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from huey.consumer_options import ConsumerConfig
+
+from core.config import get_settings
+from core.errors import ConfigError
+
+
+def main() -> None:
+    try:
+        threads = get_settings().worker_threads
+    except ConfigError as error:  # one line for whoever set it, not a traceback
+        raise SystemExit(f"planner worker: {error}") from None
+    from worker.tasks import huey  # after the settings are known good
+
+    config = ConsumerConfig(
+        workers=threads, worker_type="thread", max_delay=0.5, graceful_signal="TERM"
+    )
+    config.validate()
+    config.setup_logger(logging.getLogger("huey"))
+    huey.create_consumer(**config.values).run()
+
+
+if __name__ == "__main__":
+    main()
