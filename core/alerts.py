@@ -29,7 +29,7 @@ from core.models import (
     ScheduledJob,
 )
 from core.overview import local_time
-from core.owners import OWNER_WORDS, owner_column
+from core.owners import OWNER_WORDS, card_link, owner_column
 from core.schedule import zone
 from core.words import error_in_words
 
@@ -59,8 +59,9 @@ def _message(
         subject, lines = f"Planner: {owner.name} works again", [
             f"{what} succeeded at {at}, after failing before."
         ]  # fmt: skip
-    if settings.public_base_url:
-        lines.append(f"Open Planner: {settings.public_base_url.rstrip('/')}")
+    link = card_link(settings.public_base_url, model, owner.key)
+    if link:
+        lines.append(f"Open it in Planner: {link}")
     return subject, "\n".join(lines)
 
 
@@ -73,7 +74,7 @@ def queue_alerts(
     `finished` holds the rows core.outcomes wrote (owner, outcome, succeeded)."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
     ids = sorted({row["owner"] for row in finished})
-    columns = ["id", "name", "notify_channel_ids", "notify_on", "alerting"]
+    columns = ["id", "key", "name", "notify_channel_ids", "notify_on", "alerting"]
     columns += ["timezone"] if model is ScheduledJob else []
     read = sa.select(*(table.c[name] for name in columns)).where(table.c.id.in_(ids))
     owners = {row.id: row for row in connection.execute(read).all() if row.notify_channel_ids}

@@ -6,6 +6,7 @@ both lives here once, so it can never hold for one and be forgotten for the othe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -246,6 +247,22 @@ def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
 def owner_column(model: type[ActionOwner]) -> Any:
     """The Run column that points at rows of `model`."""
     return Run.job_id if model is ScheduledJob else Run.trigger_id
+
+
+def card_link(base_url: str, model: type[ActionOwner], key: str) -> str:
+    """The address of a job's or trigger's card on the dashboard ("" without an address):
+    by its key, unique forever, so an old link never opens another job that took its id."""
+    base = base_url.rstrip("/")
+    return f"{base}/?{OWNER_WORDS[model]}={key}" if base else ""
+
+
+def linked_owner(session: Session, query: Mapping[str, str]) -> ActionOwner | None:
+    """The job or trigger a card link names (its query parameters), if it still exists."""
+    for model in OWNER_MODELS:
+        key = query.get(OWNER_WORDS[model], "")
+        if key:
+            return session.exec(select(model).where(model.key == key)).first()
+    return None
 
 
 def load_owner(session: Session, run: Run) -> ActionOwner | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
-from core import agents, inbox, jobs, timing, triggers
+from core import agents, inbox, jobs, owners, timing, triggers
 from core.models import (
     TERMINAL_STATUSES,
     ActionOwner,
@@ -54,6 +54,8 @@ from dashboard.context import (
 from dashboard.dialogs import open_dialog
 
 CHOSEN_AGENT = "chosen_agent"  # not a widget's key: Streamlit forgets those on other pages
+AGENT_PICKER = "agent"
+OPENED_LINK = "opened_link"  # the key of the job or trigger a link last opened
 DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]", "grey": ":gray[●]"}
 # Session state: ids of the runs started from a card, followed until they finish.
 FOLLOWING = "following_runs"
@@ -261,8 +263,12 @@ def card(
             history.runs_in_full(runs, timezone, ctx.now, ctx.worker.online)
 
 
-def _items(session: Session, model: type, agent_id: int, key: str) -> tuple[list, int]:
-    """The chosen page of the agent's items."""
+def _items(
+    session: Session, model: type, agent_id: int, key: str, linked: ActionOwner | None
+) -> tuple[list, int]:
+    """The chosen page of the agent's items, or only the one a link opened (an alert's)."""
+    if linked is not None:
+        return ([linked], 1) if isinstance(linked, model) else ([], 0)
     return chosen_page(key, lambda number: page_of(session, model, agent_id, number))
 
 
@@ -272,7 +278,9 @@ def _page(key: str, total: int) -> int:
 
 
 def _section(kind: CardKind, agent: Agent, items: list, total: int, runs: dict[int, list],
-             workflows: dict[int, Workflow], ctx: CardContext) -> None:  # fmt: skip
+             workflows: dict[int, Workflow], ctx: CardContext, linked: bool) -> None:  # fmt: skip
+    if linked and not items:
+        return
     head, add = st.columns([5, 1])
     head.subheader(kind.title)
     if add.button(f"+ Add {kind.dialog}", key=f"add_{kind.dialog}", use_container_width=True):
@@ -296,13 +304,20 @@ def _cards(agent_id: int, every: float) -> None:
             now(), viewer_timezone(), worker_status(session, now()),
             bool(settings().composio_api_key),
         )  # fmt: skip
+        linked = _linked(session, agent_id)
         lists = []
         for kind in (JOB, TRIGGER):
-            items, total = _items(session, kind.model, agent_id, kind.page_key)
+            items, total = _items(session, kind.model, agent_id, kind.page_key, linked)
             runs = recent_runs(session, kind.model, [item.id for item in items])
             lists.append((kind, items, total, runs))
     for kind, items, total, runs in lists:
-        _section(kind, agent, items, total, runs, workflows, ctx)
+        _section(kind, agent, items, total, runs, workflows, ctx, linked is not None)
+
+
+def _linked(session: Session, agent_id: int) -> ActionOwner | None:
+    """The agent's job or trigger the page's link names (an alert's), if any."""
+    linked = owners.linked_owner(session, st.query_params.to_dict())
+    return linked if linked is not None and linked.agent_id == agent_id else None
 
 
 def cards(agent_id: int) -> None:
@@ -315,14 +330,26 @@ def render() -> None:
     st.title("Planner")
     with reading() as session:
         known = agents.list_all(session, Agent)
+        linked = owners.linked_owner(session, st.query_params.to_dict())
     if not known:
         st.info("No agents yet — add the agent Planner should talk to first.")
         navigation.link(navigation.AGENTS, "Add an agent on Agents & workflows")
         return
     names = [agent.name for agent in known]
+    if linked is not None and st.session_state.get(OPENED_LINK) != linked.key:
+        # a link opens its card once; the sidebar then chooses as usual
+        st.session_state[OPENED_LINK] = linked.key
+        st.session_state[CHOSEN_AGENT] = st.session_state[AGENT_PICKER] = next(
+            agent.name for agent in known if agent.id == linked.agent_id
+        )
     chosen = st.session_state.get(CHOSEN_AGENT)
     name = st.sidebar.selectbox(
-        "Agent", names, index=names.index(chosen) if chosen in names else 0, key="agent"
+        "Agent", names, index=names.index(chosen) if chosen in names else 0, key=AGENT_PICKER
     )
     st.session_state[CHOSEN_AGENT] = name  # outlives the widget while other pages show
-    cards(known[names.index(name)].id)
+    agent_id = known[names.index(name)].id
+    showing_one = linked is not None and linked.agent_id == agent_id
+    if showing_one and st.button(f"Show all of {plain(name)}'s jobs and triggers"):
+        st.query_params.clear()
+        st.rerun()
+    cards(agent_id)

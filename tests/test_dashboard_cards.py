@@ -10,19 +10,21 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Expander
 
-from core import jobs, triggers
+from core import agents, jobs, triggers
 from core.catalog import sample_events
 from core.db import read_session
 from core.errors import ValidationError
 from core.heartbeats import beat
 from core.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
 from core.jobs import JobFields
-from core.models import EventTrigger, Run, SyncState, WebhookEvent, utcnow
+from core.models import EventTrigger, Run, ScheduledJob, SyncState, WebhookEvent, utcnow
 from core.overview import local_time, moment_in_words, relative
+from core.owners import card_link
 from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
 from support.fakes import Reply
 from support.flights import execute_run
+from support.processes import ROOT
 from support.queues import RecordingQueue
 from tests.conftest import snapshot
 from tests.screens import activity_page, briefing, stored_jobs, texts, triage
@@ -425,3 +427,41 @@ def test_a_one_off_that_ran_is_done_in_grey(dashboard, agent, settings, session,
     app.run()
     assert ":gray[●] **Done**" in texts(app)
     assert "Next run: none, it has no run left" in main_view(app)
+
+
+def test_an_alerts_link_opens_its_card_and_then_everything(dashboard, agent, settings, session):
+    """An alert's link (core.owners.card_link) names a job by its key: the page opens its
+    agent and shows that card alone, until the person asks for the rest."""
+    agents.save_agent(session, "Helper", "openai", agent.base_url, "test-model", "")
+    fields = JobFields(agent="Helper", schedule="0 9 * * *", chat="Hi")
+    linked = jobs.create_job(session, "Linked job", fields, utcnow(), "UTC")
+    fields = JobFields(agent="Helper", schedule="0 10 * * *", chat="Hi")
+    jobs.create_job(session, "Other job", fields, utcnow(), "UTC")
+    session.commit()
+    link = card_link("https://planner.example.com/", ScheduledJob, linked.key)
+    assert link == f"https://planner.example.com/?job={linked.key}"
+
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
+    dashboard()  # the environment of this test's settings
+    app.query_params["job"] = linked.key
+    app.run()
+    assert app.sidebar.selectbox[0].value == "Helper"
+    assert "Linked job" in main_view(app) and "Other job" not in main_view(app)
+    assert "Event triggers" not in texts(app)
+
+    app.button[0].click().run()  # "Show all of Helper's jobs and triggers"
+    assert "Linked job" in main_view(app) and "Other job" in main_view(app)
+    app.sidebar.selectbox[0].select("Assistant").run()  # the link chooses no more
+    assert app.sidebar.selectbox[0].value == "Assistant"
+
+
+def test_a_link_to_a_deleted_job_opens_the_page_as_usual(dashboard, agent, session):
+    job = briefing(session)
+    jobs.delete_job(session, job.id)
+    session.commit()
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
+    dashboard()
+    app.query_params["job"] = job.key
+    app.run()
+    assert not app.exception
+    assert "No jobs yet" in texts(app)

@@ -93,7 +93,7 @@ def test_a_failure_is_told_once_then_the_recovery(settings, session, told, targe
     [body] = mailbox.bodies()
     assert "Job Briefing failed at" in body and "(Berlin)" in body
     assert "What went wrong:" in body and "(HTTP 401)" in body
-    assert "Open Planner: https://planner.example.com" in body
+    assert f"Open it in Planner: https://planner.example.com/?job={told.key}" in body
 
     run_once(settings, session, told, queue)  # failing still: not told again
     assert alerts.send_due(settings, utcnow()) == 0 and len(mailbox.received) == 1
