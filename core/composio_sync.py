@@ -123,9 +123,11 @@ def check_api_key(settings: Settings) -> None:
 
 
 NO_PUBLIC_ADDRESS = (
-    "Composio needs this server's public address to deliver events, and PUBLIC_BASE_URL "
-    "is not set. Ask whoever runs Planner to set PUBLIC_BASE_URL to the address people "
-    "use to reach it (for example https://planner.example.com), then connect again."
+    "Composio sends events over the internet, so it needs Planner's public address: one "
+    "that any computer on the internet can open, like https://planner.example.com. "
+    "PUBLIC_BASE_URL is not set. Ask whoever runs Planner to set it to the address people "
+    "open Planner at (on a laptop, a tunnel such as cloudflared or ngrok gives one; see "
+    "'Deploy Planner'), then connect again."
 )
 
 
@@ -140,10 +142,12 @@ def unreachable_address(settings: Settings) -> str:
     if not private:
         return ""
     return (
-        f"{settings.public_base_url} is an address on this machine or a private network: "
-        "Composio cannot deliver events to it from the internet. To try Planner on this "
-        "machine, expose the webhook with a tunnel (such as ngrok or cloudflared) and set "
-        "PUBLIC_BASE_URL to the tunnel's address."
+        f"{settings.public_base_url} is an address that only this computer or its private "
+        "network can open (localhost means this computer), so Composio cannot send events "
+        "to it from the internet. Put Planner online (see 'Deploy Planner'), or give this "
+        "computer a public address with a tunnel: run 'cloudflared tunnel --url "
+        "http://localhost:8501' or 'ngrok http 8501', set PUBLIC_BASE_URL to the https "
+        "address it prints, and connect again."
     )
 
 

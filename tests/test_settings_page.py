@@ -135,7 +135,7 @@ def test_without_a_public_address_the_page_says_what_to_do(composio_page):
 
 def test_a_local_public_address_is_warned_about_and_still_connects(composio_page, composio):
     app = composio_page(COMPOSIO_API_KEY="test-key", PUBLIC_BASE_URL="http://localhost:8000")
-    assert "Composio cannot deliver events to it from the internet" in texts(app)
+    assert "Composio cannot send events to it from the internet" in texts(app)
     app.button(key="composio_connect").click().run()
     assert composio.subscription["webhook_url"] == "http://localhost:8000/webhooks/composio"
     assert "Composio now delivers events to http://localhost:8000/webhooks/composio." in said(app)
