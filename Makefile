@@ -37,7 +37,7 @@ run: install .env
 	sed -i.bak '/^COMPOSIO_WEBHOOK_SECRET=local-/d' .env && rm -f .env.bak && echo "Removed the local \
 	COMPOSIO_WEBHOOK_SECRET from .env: Settings → Composio → Connect stores Composio's."; fi
 	$(BIN)/planner migrate
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8501 web worker webhook
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port 8501 web
 
 lint: dev
 	$(BIN)/ruff check .
@@ -60,3 +60,23 @@ bench: dev
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# requirements.txt: what hosts that run `pip install -r requirements.txt` (Heroku, Render,
+# Railway) install: pyproject.toml's dependencies pinned to the versions .venv has, which
+# are the versions the tests run with, and Planner itself (the line "."). Run it after any
+# change to the dependencies, then commit requirements.txt; never edit that file by hand.
+.PHONY: lock
+lock: $(VENV)/.installed
+	$(BIN)/pip install --quiet uv
+	$(BIN)/pip freeze --exclude-editable > $(VENV)/tested-versions.txt
+	printf '.\n' | $(BIN)/uv pip compile - --universal --python-version 3.11 \
+		--constraint $(VENV)/tested-versions.txt --annotation-style line --no-header \
+		--quiet --output-file $(VENV)/requirements.lock
+	{ printf '%s\n' \
+		"# Made by \`make lock\` from pyproject.toml and the versions in .venv (those the tests" \
+		"# run with). Do not edit by hand: change pyproject.toml, then run \`make lock\` again." \
+		"# The line \".\" installs Planner itself, and with it the \`planner\` command." \
+		"# Railway's builder (Railpack) copies the source in before this install only when" \
+		"# this file contains the text file:// (as this line does); without it \".\" is empty."; \
+		grep -vx '\.' $(VENV)/requirements.lock | sed 's|, -c $(VENV)/tested-versions.txt||'; \
+		printf '.\n'; } > requirements.txt
