@@ -1,10 +1,12 @@
 """Webhook benchmark: prints figures, asserts nothing.
 
-Starts the webhook process under uvicorn (as the Procfile does) and drives it from
-another process on loopback: signed ~1 KiB Composio events, a fixed number of
-connections kept busy for a fixed time. Prints accepted events/s, p50/p99 latency and
-events lost (a 200 without its inbox row, or a row that does not become a run), and the
-same load against a bare Starlette endpoint that only answers 200 — the ceiling here.
+Drives the intake from another process on loopback — signed ~1 KiB Composio events, a
+fixed number of connections kept busy for a fixed time — where it runs: alone under
+uvicorn (`uvicorn webhook.app:app`, the separate intake process), and in the Procfile's web
+process beside the dashboard (the default deploy). Prints accepted events/s, p50/p99
+latency, the web process's share of the separate one's, and events lost (a 200 without
+its inbox row, or a row that does not become a run); and the same load against a bare
+Starlette endpoint that only answers 200 — the ceiling here.
 
     .venv/bin/python bench/webhook.py [--seconds 20] [--concurrency 32] [--backend sqlite]
 """
@@ -39,6 +41,7 @@ from core.webhooks import signature  # noqa: E402
 from support.processes import (  # noqa: E402
     free_port,
     get,
+    serve_web,
     serve_webhook,
     settings_env,
 )
@@ -110,13 +113,16 @@ def serve_bare(port: int, env: dict[str, str], log: Path, workers: int) -> subpr
 
 
 def load(app: str, env: dict, folder: Path, seconds: float, concurrency: int, workers: int):
-    """Serve `app` ("bare" or "webhook") in `workers` processes and drive it."""
+    """Serve `app` ("bare", "webhook" alone, or the "web" process, which is one process) in
+    `workers` processes and drive it."""
     port = free_port()
+    path = "/webhooks/composio"
     if app == "bare":
         server, path = serve_bare(port, env, folder / "bare.log", workers), "/"
+    elif app == "web":
+        server, _ = serve_web(env, folder / "web.log", port)
     else:
         server, _ = serve_webhook(env, folder / "webhook.log", port, workers)
-        path = "/webhooks/composio"
     wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz"), what=app)
     context = multiprocessing.get_context("spawn")
     output = context.Queue()
@@ -174,8 +180,13 @@ def measure(
 
     ceiling = load("bare", env, folder, seconds, concurrency, workers)
     report("bare Starlette endpoint (ceiling)", ceiling, seconds)
-    results = load("webhook", env, folder, seconds, concurrency, workers)
-    report("Planner webhook", results, seconds)
+    alone = load("webhook", env, folder, seconds, concurrency, workers)
+    report("Planner intake, a process of its own", alone, seconds)
+    web = load("web", env, folder, seconds, concurrency, workers)
+    report("Planner intake in the web process (beside the dashboard)", web, seconds)
+    share = sum(r[1] == 200 for r in web) / max(1, sum(r[1] == 200 for r in alone))
+    print(f"    the web process takes {share:.0%} of the deliveries a process of its own takes")
+    results = alone + web
 
     accepted = {r[0] for r in results if r[1] == 200}
     with read_session(settings.database_url) as session:

@@ -1,13 +1,11 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, against the
-real `streamlit run`. Without Chromium every browser test is skipped with the reason; CI
-sets PLANNER_REQUIRE_BROWSER=1 so that a missing browser fails instead."""
+real web process (the Procfile's `streamlit run web/app.py`). Without Chromium every
+browser test is skipped with the reason; CI sets PLANNER_REQUIRE_BROWSER=1 so that a
+missing browser fails instead."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,17 +13,13 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from support.processes import ROOT, free_port, settings_env
+from support.browser import CHROMIUM, CHROMIUM_FLAGS
+from support.processes import free_port, serve_web, settings_env, stop
 from support.waiting import wait_until
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # A page may be busy for seconds (the first Composio call imports its SDK): assertions
 # wait as long as actions do.
 expect.set_options(timeout=30_000)
-CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -44,17 +38,17 @@ def dashboard_settings(settings):
 
 
 @pytest.fixture
-def dashboard_url(dashboard_settings, tmp_path) -> Iterator[str]:
-    port = free_port()
-    streamlit = str(Path(sys.executable).with_name("streamlit"))
-    log = (tmp_path / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [streamlit, "run", "dashboard/app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=settings_env(dashboard_settings), stdout=log, stderr=log,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+def web_port() -> int:
+    """The port the web process serves on: known before it starts, so that its settings
+    can name its own address (PUBLIC_BASE_URL)."""
+    return free_port()
+
+
+@pytest.fixture
+def dashboard_url(dashboard_settings, web_port, tmp_path) -> Iterator[str]:
+    """The Procfile's web process, as a platform runs it: the dashboard at its address,
+    with the intake beside it."""
+    process, url = serve_web(settings_env(dashboard_settings), tmp_path / "web.log", web_port)
 
     def healthy() -> bool:
         try:
@@ -62,10 +56,9 @@ def dashboard_url(dashboard_settings, tmp_path) -> Iterator[str]:
         except httpx.TransportError:
             return False
 
-    wait_until(healthy, timeout=60, what="streamlit")
+    wait_until(healthy, timeout=60, what="the web process")
     yield url
-    process.terminate()
-    process.wait(timeout=20)
+    stop(process)
 
 
 @pytest.fixture

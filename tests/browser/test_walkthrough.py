@@ -17,8 +17,6 @@ from sqlmodel import select
 from core.db import read_session
 from core.models import Agent, EventTrigger
 from support.delivery import event_body, signed
-from support.processes import free_port, get, serve_webhook, settings_env
-from support.waiting import wait_until
 from tests.browser.browsing import SCREENSHOTS, card
 
 pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
@@ -27,19 +25,13 @@ KEY = "sk-walkthrough-5f0c1d2e"
 
 
 @pytest.fixture
-def dashboard_settings(settings, composio, tmp_path):
+def dashboard_settings(settings, composio, web_port):
     """A fresh deployment: Composio's API (the fake) known but no key and no signing
-    secret yet, PUBLIC_BASE_URL the address of a webhook process started here."""
-    port = free_port()
-    fresh = replace(
+    secret yet, PUBLIC_BASE_URL the web process's own address (deliveries go there too)."""
+    return replace(
         settings, composio_api_key="", composio_webhook_secret="",
-        composio_base_url=composio.url, public_base_url=f"http://127.0.0.1:{port}",
+        composio_base_url=composio.url, public_base_url=f"http://127.0.0.1:{web_port}",
     )  # fmt: skip
-    process, health = serve_webhook(settings_env(fresh), tmp_path / "webhook.log", port)
-    wait_until(lambda: get(health), what="the webhook process")
-    yield fresh
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def choose(page: Page, label: str, option: str) -> None:
