@@ -55,6 +55,7 @@ BACKEND ?= sqlite
 bench: dev
 	$(BIN)/python bench/dispatch.py --backend $(BACKEND)
 	$(BIN)/python bench/webhook.py --backend $(BACKEND)
+	$(BIN)/python bench/web.py --backend $(BACKEND)
 	$(BIN)/python bench/dashboard.py --backend $(BACKEND)
 	$(BIN)/python bench/system.py --backend $(BACKEND)
 

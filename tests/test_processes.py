@@ -35,6 +35,7 @@ def test_webhook_healthz_reports_the_database(settings, tmp_path):
         ("PLANNER_EXECUTOR", "bogus", "PLANNER_EXECUTOR must be one of async, thread; got 'bogus'"),
         ("PLANNER_MAX_IN_FLIGHT", "0", "PLANNER_MAX_IN_FLIGHT must be at least 1, got 0"),
         ("PLANNER_MAX_IN_FLIGHT", "abc", "PLANNER_MAX_IN_FLIGHT must be a whole number, got 'abc'"),
+        ("WORKER_THREADS", "0", "WORKER_THREADS must be at least 1, got 0"),
     ],
 )
 def test_a_worker_with_a_bad_setting_says_so_in_one_line(settings, variable, value, said):

@@ -146,3 +146,14 @@ def test_each_run_happens_once_with_the_embedded_worker_beside_a_worker_process(
         separate.stop()
     assert outcome.events_accepted == 100 and len(outcome.job_lags) == 200
     assert (outcome.lost, outcome.doubled) == (0, 0)
+
+
+def test_the_web_process_refuses_sqlite_on_heroku_in_one_line(settings, tmp_path):
+    """Heroku gives every dyno a disk of its own: SQLite there would split the data."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("about SQLite")
+    process, _ = serve_web(settings_env(settings, DYNO="web.1"), tmp_path / "refused.log")
+    assert process.wait(timeout=60) != 0
+    said = (tmp_path / "refused.log").read_text().strip().splitlines()[-1]
+    assert said.startswith("planner web: DATABASE_URL is SQLite, but on Heroku")
+    assert "attach PostgreSQL" in said and "Traceback" not in (tmp_path / "refused.log").read_text()

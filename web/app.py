@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.config import get_settings
+from core.errors import ConfigError
 from web.embedded import embedded_worker
 from webhook import app as intake
 
@@ -54,5 +55,10 @@ async def lifespan(_: Any) -> AsyncIterator[None]:
             await stack.enter_async_context(embedded_worker(timeout))
         yield
 
+
+try:
+    get_settings()  # a bad setting stops the process in one line, before it serves
+except ConfigError as error:
+    raise SystemExit(f"planner web: {error}") from None
 
 app = st.App(str(DASHBOARD), middleware=[Middleware(IntakeFirst)], lifespan=lifespan)
