@@ -356,10 +356,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"planner: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-        if "no such table" not in str(error) and "does not exist" not in str(error):
+        if "no such table" in str(error) or "does not exist" in str(error):
+            print(
+                "planner: the database is not set up yet; run 'planner migrate'.", file=sys.stderr
+            )
+            return EXIT_BAD_INPUT
+        if isinstance(error, sa.exc.ProgrammingError):
             raise
-        print("planner: the database is not set up yet; run 'planner migrate'.", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        # a release step's log: one line that says why, not a driver's traceback
+        reason = str(error.orig or error).strip().splitlines()[0]
+        print(f"planner: cannot use the database: {reason}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `planner events | head` stopped reading: nothing to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

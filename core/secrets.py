@@ -70,6 +70,13 @@ def _box(settings: Settings) -> MultiFernet:
     return MultiFernet([_fernet(key) for key in keys])
 
 
+def check_key(settings: Settings) -> None:
+    """Refuse a PLANNER_SECRET_KEY that cannot be used, so a process says so as it starts
+    rather than when someone first saves a key (none set is fine until then)."""
+    if settings.secret_key.strip():
+        _box(settings)
+
+
 def encrypt(settings: Settings, text: str) -> str:
     return _box(settings).encrypt(text.encode()).decode()
 

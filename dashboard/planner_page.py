@@ -336,6 +336,8 @@ def render() -> None:
         navigation.link(navigation.AGENTS, "Add an agent on Agents & workflows")
         return
     names = [agent.name for agent in known]
+    if linked is None and any(st.query_params.get(w) for w in owners.OWNER_WORDS.values()):
+        st.info("The job or trigger this link was made for has been deleted.")
     if linked is not None and st.session_state.get(OPENED_LINK) != linked.key:
         # a link opens its card once; the sidebar then chooses as usual
         st.session_state[OPENED_LINK] = linked.key

@@ -14,7 +14,7 @@ from cli.main import main
 from core.config import get_settings
 from core.db import get_engine, migrate, read_session
 from core.models import ScheduledJob
-from support.processes import planner
+from support.processes import free_port, planner
 from support.waiting import wait_until
 from tests.conftest import everything_stored, planner_cli, snapshot
 
@@ -284,3 +284,12 @@ def test_a_near_miss_variable_is_pointed_out_when_a_job_is_saved(settings, agent
     )
     fixed = planner(settings, "jobs", "update", "Briefing", "--chat", "Today is {dayOfWeek}.")
     assert fixed.returncode == 0 and fixed.stderr == ""
+
+
+def test_a_database_that_does_not_answer_is_one_line_in_the_release_log(settings):
+    """`planner migrate` is a deploy's release step: an unreachable database says why."""
+    closed = f"postgresql+psycopg://planner:pw@127.0.0.1:{free_port()}/planner"
+    migrated = planner(settings, "migrate", DATABASE_URL=closed)
+    assert migrated.returncode == 1
+    [said] = migrated.stderr.strip().splitlines()
+    assert said.startswith("planner: cannot use the database: ") and "refused" in said

@@ -464,4 +464,5 @@ def test_a_link_to_a_deleted_job_opens_the_page_as_usual(dashboard, agent, sessi
     app.query_params["job"] = job.key
     app.run()
     assert not app.exception
+    assert "The job or trigger this link was made for has been deleted." in texts(app)
     assert "No jobs yet" in texts(app)

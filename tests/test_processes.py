@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from core.secrets import TOO_SHORT
 from support.processes import ROOT, get, procfile_command, procfile_env, serve_webhook, settings_env
 from support.waiting import wait_until
 
@@ -36,6 +37,7 @@ def test_webhook_healthz_reports_the_database(settings, tmp_path):
         ("PLANNER_MAX_IN_FLIGHT", "0", "PLANNER_MAX_IN_FLIGHT must be at least 1, got 0"),
         ("PLANNER_MAX_IN_FLIGHT", "abc", "PLANNER_MAX_IN_FLIGHT must be a whole number, got 'abc'"),
         ("WORKER_THREADS", "0", "WORKER_THREADS must be at least 1, got 0"),
+        ("PLANNER_SECRET_KEY", "short", TOO_SHORT),
     ],
 )
 def test_a_worker_with_a_bad_setting_says_so_in_one_line(settings, variable, value, said):

@@ -20,6 +20,7 @@ from core.db import read_session
 from core.db import session as open_session
 from core.jobs import JobFields
 from core.models import Run, RunStatus, WebhookEvent, utcnow
+from core.secrets import TOO_SHORT
 from support.delivery import event_body, signed
 from support.load import AGENT, Load, prepare_agent, run_load
 from support.processes import Consumer, free_port, get, serve_web, settings_env, stop
@@ -148,12 +149,23 @@ def test_each_run_happens_once_with_the_embedded_worker_beside_a_worker_process(
     assert (outcome.lost, outcome.doubled) == (0, 0)
 
 
-def test_the_web_process_refuses_sqlite_on_heroku_in_one_line(settings, tmp_path):
-    """Heroku gives every dyno a disk of its own: SQLite there would split the data."""
-    if not settings.database_url.startswith("sqlite"):
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        # Heroku gives every dyno a disk of its own: SQLite there would split the data
+        ("DYNO", "web.1", "DATABASE_URL is SQLite, but on Heroku"),
+        ("PLANNER_SECRET_KEY", "short", TOO_SHORT),
+        ("PLANNER_EMBEDDED_WORKER", "maybe", "PLANNER_EMBEDDED_WORKER must be one of"),
+    ],
+)
+def test_the_web_process_refuses_a_bad_setting_in_one_line(
+    settings, tmp_path, variable, value, said
+):
+    if variable == "DYNO" and not settings.database_url.startswith("sqlite"):
         pytest.skip("about SQLite")
-    process, _ = serve_web(settings_env(settings, DYNO="web.1"), tmp_path / "refused.log")
+    log = tmp_path / "refused.log"
+    process, _ = serve_web(settings_env(settings, **{variable: value}), log)
     assert process.wait(timeout=60) != 0
-    said = (tmp_path / "refused.log").read_text().strip().splitlines()[-1]
-    assert said.startswith("planner web: DATABASE_URL is SQLite, but on Heroku")
-    assert "attach PostgreSQL" in said and "Traceback" not in (tmp_path / "refused.log").read_text()
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.startswith(f"planner web: {said}")
+    assert "Traceback" not in log.read_text()

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.config import get_settings
 from core.errors import ConfigError
+from core.secrets import check_key
 from web.embedded import embedded_worker
 from webhook import app as intake
 
@@ -56,8 +57,8 @@ async def lifespan(_: Any) -> AsyncIterator[None]:
         yield
 
 
-try:
-    get_settings()  # a bad setting stops the process in one line, before it serves
+try:  # a bad setting stops the process in one line, before it serves
+    check_key(get_settings())
 except ConfigError as error:
     raise SystemExit(f"planner web: {error}") from None
 

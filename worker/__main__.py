@@ -16,17 +16,19 @@ from huey.consumer_options import ConsumerConfig
 
 from core.config import get_settings
 from core.errors import ConfigError
+from core.secrets import check_key
 
 
 def main() -> None:
     try:
-        threads = get_settings().worker_threads
+        settings = get_settings()
+        check_key(settings)
     except ConfigError as error:  # one line for whoever set it, not a traceback
         raise SystemExit(f"planner worker: {error}") from None
     from worker.tasks import huey  # after the settings are known good
 
     config = ConsumerConfig(
-        workers=threads, worker_type="thread", max_delay=0.5, graceful_signal="TERM"
+        workers=settings.worker_threads, worker_type="thread", max_delay=0.5, graceful_signal="TERM"
     )
     config.validate()
     config.setup_logger(logging.getLogger("huey"))
