@@ -258,7 +258,8 @@ def test_render_web_service_runs_the_procfiles_web_command():
         assert web["preDeployCommand"] == migrate
         assert web["startCommand"] == start
     else:  # free instances have no pre-deploy command: the start migrates first
-        assert web["startCommand"] == f"{migrate} && {start}"
+        # exec: the server, not a shell, gets the platform's SIGTERM (and stops its worker)
+        assert web["startCommand"] == f"{migrate} && exec {start}"
     for worker in render_services("worker"):
         assert worker["startCommand"] == procfile()["worker"]
 
