@@ -14,7 +14,11 @@ from dashboard.navigation import pages
 
 st.set_page_config(page_title="Planner", page_icon=":material/event_repeat:", layout="wide")
 
-if auth.signed_in():
+signed_in = auth.signed_in()
+# Declared before signing in too (hidden), so the page a link or a reload asked for is the
+# one shown once the password is in, not the first page.
+navigation = st.navigation(pages(), position="sidebar" if signed_in else "hidden")
+if signed_in:
     with reading() as session:
         worker = worker_status(session, now())
     if not worker.online:
@@ -24,7 +28,6 @@ if auth.signed_in():
             "runs Planner for you.",
             icon=":material/warning:",
         )
-    navigation = st.navigation(pages())
     navigation.run()
     show_open_dialog()
     show_pending_toast()

@@ -310,7 +310,7 @@ def test_cli_connect_to_a_local_address_warns_and_connects(connected, composio):
     done = planner(replace(connected, public_base_url="http://127.0.0.1:8000"), "composio",
                    "connect")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "Warning: http://127.0.0.1:8000 is an address on this machine" in done.stdout
+    assert "Warning: http://127.0.0.1:8000 is an address that only this computer" in done.stdout
     assert composio.subscription["webhook_url"] == "http://127.0.0.1:8000/webhooks/composio"
 
 

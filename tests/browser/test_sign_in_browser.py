@@ -26,7 +26,7 @@ def dashboard_settings(settings):
 
 
 def sign_in(tab: Page, password: str) -> None:
-    tab.get_by_label("Password").fill(password)
+    tab.get_by_label("Password", exact=True).fill(password)
     tab.get_by_role("button", name="Sign in").click()
 
 
