@@ -7,11 +7,12 @@ import json
 from dataclasses import replace
 
 import pytest
+from sqlmodel import SQLModel, select
 
-from core import credentials
+from core import channels, credentials, secrets
 from core.connection_check import check_connection
 from core.db import read_session
-from core.models import Agent, Workflow
+from core.models import Agent, NotificationChannel, Workflow, utcnow
 from core.owners import find
 from core.secrets import SecretKeyError, new_secret_key
 from support.fakes import Reply
@@ -151,3 +152,37 @@ def test_a_refused_saved_key_says_to_replace_it(settings, target):
 def test_a_key_for_an_unknown_agent_is_refused_before_reading_it(settings):
     done = planner(settings, "agents", "key", "Nobody", stdin="sk-x")
     assert done.returncode == 2 and "no agent named 'Nobody'" in done.stderr
+
+
+def test_rotating_re_encrypts_every_sealed_column(settings, session, target):
+    """Agents' keys, workflows' tokens, stored Composio secrets and channels' addresses all
+    open with the new key alone after `planner secrets rotate`."""
+    add_helper(settings, target, "--api-key-stdin", stdin=KEY)
+    credentials.store(session, settings, credentials.COMPOSIO_WEBHOOK_SECRET, "whsec_rotated")
+    session.commit()
+    channels.add_channel(session, settings, "Ops", "json://127.0.0.1:9/hook", utcnow())
+    new = new_secret_key()
+    done = planner(settings, "secrets", "rotate", PLANNER_SECRET_KEY=f"{new},{settings.secret_key}")
+    assert done.returncode == 0 and "Re-encrypted 3 stored keys" in done.stdout, done.stdout
+    only_new = replace(settings, secret_key=new)
+    with read_session(settings.database_url) as fresh:
+        for model, column in credentials.SEALED_COLUMNS:
+            for row in fresh.exec(select(model)):
+                sealed = getattr(row, column)
+                if sealed:
+                    assert secrets.decrypt(only_new, sealed)
+        [channel] = fresh.exec(select(NotificationChannel))
+        assert secrets.decrypt(only_new, channel.url_secret) == "json://127.0.0.1:9/hook"
+
+
+def test_every_column_that_holds_a_sealed_secret_is_rotated():
+    """A new sealed column (named *_secret, or a StoredSecret's ciphertext) must join
+    credentials.SEALED_COLUMNS, or rotating the key would leave it unreadable."""
+    rotated = {(model.__tablename__, column) for model, column in credentials.SEALED_COLUMNS}
+    sealed = {
+        (table.name, column.name)
+        for table in SQLModel.metadata.tables.values()
+        for column in table.columns
+        if column.name.endswith("_secret") or column.name == "ciphertext"
+    }
+    assert sealed and sealed <= rotated, sealed - rotated
