@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import apprise
 from sqlmodel import Session, col, select
 
-from core import secrets
+from core import secrets, sending
 from core.config import Settings
 from core.errors import ValidationError
 from core.models import ActionOwner, NotificationChannel, iso
@@ -30,8 +30,12 @@ ERROR_CHARS = 300
 
 @dataclass(frozen=True)
 class Sent:
+    """What came of a send: `stopped` when a stop of the worker ended it (the message is
+    tried again; the channel is not to blame)."""
+
     ok: bool
     error: str = ""
+    stopped: bool = False
 
 
 def _service(url: str) -> apprise.NotifyBase:
@@ -111,25 +115,21 @@ def _redacted(text: str, url: str) -> str:
     return text[:ERROR_CHARS]
 
 
-def send(settings: Settings, channel: NotificationChannel, subject: str, body: str) -> Sent:
-    """Send one message through the channel now (blocking: only the worker's sender and a
-    person's Test button call it)."""
+def send(
+    settings: Settings, channel: NotificationChannel, subject: str, body: str,
+    deadline: float = sending.SEND_DEADLINE_SECONDS, stopping: sending.Stopping | None = None,
+) -> Sent:  # fmt: skip
+    """Send one message through the channel now, ended after `deadline` seconds however
+    the service answers (core.sending: a child process). Blocking: only the worker's
+    sender and a person's Test button call it."""
     try:
         url = secrets.decrypt(settings, channel.url_secret)
     except secrets.SecretKeyError as error:
         return Sent(False, str(error))
-    sender = apprise.Apprise()
-    sender.add(url)
-    with apprise.LogCapture(level=apprise.logging.WARNING) as log:
-        try:
-            ok = bool(sender.notify(title=subject, body=body))
-        except Exception as error:  # a service's client failing in its own way
-            ok, extra = False, f"{type(error).__name__}: {error}"
-        else:
-            extra = ""
-        said = log.getvalue().strip().splitlines()
-    reason = extra or (said[-1] if said else "the service did not accept the message")
-    return Sent(True) if ok else Sent(False, _redacted(reason, url))
+    tried = sending.send(url, subject, body, deadline, stopping)
+    if tried.ok:
+        return Sent(True)
+    return Sent(False, _redacted(tried.reason, url), stopped=tried.stopped)
 
 
 def note_outcome(channel: NotificationChannel, sent: Sent, now: datetime) -> None:
