@@ -5,13 +5,17 @@ A failure is told once, when a job or trigger starts failing (after its retries)
 again while it keeps failing; its recovery is told when a run succeeds again. Messages
 are written to the outbox in the transaction that records the run's outcome, so none is
 lost, and sent by the worker within a minute, each tried up to MAX_ATTEMPTS times with a
-longer wait each time; sending never holds up a run.
+longer wait each time; sending never holds up a run. Each send ends after
+SEND_DEADLINE_SECONDS however the service answers, and channels are sent to at the same
+time, so a slow one never delays another; a channel's own messages keep their order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,10 +35,14 @@ from core.models import (
 from core.overview import local_time
 from core.owners import OWNER_WORDS, card_link, owner_column
 from core.schedule import zone
+from core.sending import SEND_DEADLINE_SECONDS, Stopping
 from core.words import error_in_words
 
 DIGEST_AT = time(9, 0)  # each morning, on PLANNER_TIMEZONE's clock
 MAX_ATTEMPTS = 5
+# Channels sent to at the same time by one process: each send is a child process of about
+# 50 MB while it lasts (core.sending), so a burst to many channels stays within memory.
+CHANNELS_AT_ONCE = 8
 SENDING_LEASE = timedelta(minutes=2)  # a sender that died lets another try after this
 FIRST_RETRY = timedelta(minutes=1)
 BATCH = 50
@@ -169,32 +177,95 @@ def _digest_lines(session: Session, channel_id: int, now: datetime) -> list[str]
     return lines
 
 
-def deliver(settings: Settings, now: datetime) -> int:
+def deliver(
+    settings: Settings, now: datetime, deadline: float = SEND_DEADLINE_SECONDS,
+    stopping: Stopping | None = None,
+) -> int:  # fmt: skip
     """The worker's minute: the day's digests once it is time, then the outbox's messages
-    that are due (beside the tick, so a slow mail server never holds it up)."""
+    that are due (core.outbox runs it beside the tick, so a slow channel never holds the
+    worker up)."""
     with open_session(settings.database_url) as session:
         make_digests(session, settings, now)
-    return send_due(settings, now)
+    return send_due(settings, now, deadline, stopping)
 
 
-def send_due(settings: Settings, now: datetime) -> int:
-    """Send the outbox's messages that are due, each claimed first (a sender that dies
-    leaves it to another after SENDING_LEASE); returns how many got through."""
+def send_due(
+    settings: Settings, now: datetime, deadline: float = SEND_DEADLINE_SECONDS,
+    stopping: Stopping | None = None,
+) -> int:  # fmt: skip
+    """Send the outbox's messages that are due; returns how many got through.
+
+    Channels are sent to at the same time (up to CHANNELS_AT_ONCE), so a slow one never
+    delays another; each send ends after `deadline` seconds (core.sending). A channel's
+    messages go one after another in the order they were made: one is sent only once
+    every earlier one to that channel got through or was given up, and a channel's turn
+    in this round ends at its first failure (its next message waits for the retry). Each
+    message is claimed first (a sender that dies leaves it to another after
+    SENDING_LEASE); once `stopping` is asked, no new send starts."""
+    started = monotonic()
+
+    def clock() -> datetime:  # `now`, moved on as this round takes its time
+        return now + timedelta(seconds=monotonic() - started)
+
+    lanes = _due_by_channel(settings, now)
+    if not lanes:
+        return 0
+    with ThreadPoolExecutor(min(len(lanes), CHANNELS_AT_ONCE), "send") as senders:
+        done = senders.map(
+            lambda ids: _send_in_order(settings, ids, clock, deadline, stopping), lanes
+        )
+        return sum(done)
+
+
+def _due_by_channel(settings: Settings, now: datetime) -> list[list[int]]:
+    """Per channel, the messages that may be sent now, in order: those waiting, oldest
+    first, up to the first that is not due (a retry later, or another sender's lease)."""
+    column = NOTIFICATION_TABLE.c
+    place = sa.func.row_number().over(partition_by=column.channel_id, order_by=column.id)
+    waiting = (
+        sa.select(column.id, column.channel_id, column.due_at, place.label("place"))
+        .where(column.sent_at.is_(None), column.gave_up_at.is_(None))
+        .subquery()
+    )
     with open_session(settings.database_url) as session:
-        due = session.exec(
-            select(Notification.id)
-            .where(
-                col(Notification.sent_at).is_(None),
-                col(Notification.gave_up_at).is_(None),
-                col(Notification.due_at) <= now,
-            )
-            .order_by(col(Notification.due_at))
-            .limit(BATCH)
-        ).all()
-    return sum(_send_one(settings, message_id, now) for message_id in due)
+        rows = session.connection().execute(
+            sa.select(waiting.c.id, waiting.c.channel_id, waiting.c.due_at)
+            .where(waiting.c.place <= BATCH)
+            .order_by(waiting.c.channel_id, waiting.c.place)
+        )
+        lanes: dict[int, list[int]] = {}
+        blocked: set[int] = set()
+        for message_id, channel_id, due_at in rows:
+            if channel_id in blocked:
+                continue
+            if due_at > now:
+                blocked.add(channel_id)
+            else:
+                lanes.setdefault(channel_id, []).append(message_id)
+    return list(lanes.values())
 
 
-def _send_one(settings: Settings, message_id: int, now: datetime) -> bool:
+def _send_in_order(
+    settings: Settings, message_ids: list[int], clock: Callable[[], datetime], deadline: float,
+    stopping: Stopping | None,
+) -> int:  # fmt: skip
+    """One channel's turn: its messages one after another, until one does not get through
+    (or another sender took it, or the worker is stopping)."""
+    sent = 0
+    for message_id in message_ids:
+        if stopping is not None and stopping.is_set():
+            break
+        if not _send_one(settings, message_id, clock, deadline, stopping):
+            break
+        sent += 1
+    return sent
+
+
+def _send_one(
+    settings: Settings, message_id: int, clock: Callable[[], datetime], deadline: float,
+    stopping: Stopping | None,
+) -> bool:  # fmt: skip
+    now = clock()
     with open_session(settings.database_url) as session:
         claimed = (
             session.connection()
@@ -214,9 +285,15 @@ def _send_one(settings: Settings, message_id: int, now: datetime) -> bool:
         channel = session.get(NotificationChannel, message.channel_id) if message else None
     if message is None or channel is None:
         return False
-    sent = channels.send(settings, channel, message.subject, message.body)
+    sent = channels.send(settings, channel, message.subject, message.body, deadline, stopping)
+    now = clock()
     with open_session(settings.database_url) as session:
         message, channel = session.merge(message), session.merge(channel)
+        if sent.stopped:  # not this channel's failure: another worker tries it at once
+            message.due_at, message.attempts = now, message.attempts - 1
+            session.add(message)
+            session.commit()
+            return False
         channels.note_outcome(channel, sent, now)
         if sent.ok:
             message.sent_at, message.error = now, None

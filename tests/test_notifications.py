@@ -1,10 +1,13 @@
 """Telling someone when a job or trigger fails: channels (Apprise URLs) tested against a
-real SMTP server on 127.0.0.1 (aiosmtpd) and a local webhook, the outbox, the worker."""
+real SMTP server on 127.0.0.1 (aiosmtpd), a local webhook and one that trickles its
+answer, the outbox, the worker."""
 
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_string, policy
@@ -18,11 +21,12 @@ from sqlmodel import Session, select
 from core import alerts, channels, jobs
 from core.db import read_session
 from core.errors import NotFoundError, ValidationError
+from core.flight import STOP_MARGIN_SECONDS
 from core.jobs import JobFields
-from core.models import Notification, NotificationChannel, ScheduledJob, utcnow
-from support.fakes import Reply
+from core.models import Notification, NotificationChannel, Run, ScheduledJob, utcnow
+from support.fakes import Reply, TricklingTarget
 from support.flights import execute_run
-from support.processes import free_port
+from support.processes import Consumer, free_port
 from support.waiting import wait_until
 from tests.conftest import everything_stored, planner_cli, snapshot
 from tests.screens import settings_page, texts
@@ -30,6 +34,7 @@ from worker.queue import HueyRunQueue, make_huey
 
 CHAT = "/v1/chat/completions"
 PASSWORD = "s3cret-smtp-password"
+DEADLINE = 5.0  # a send's deadline in these tests (the worker's is SEND_DEADLINE_SECONDS)
 
 
 @dataclass
@@ -81,6 +86,36 @@ def told(settings, session: Session, agent, mailbox: Mailbox) -> ScheduledJob:
 def run_once(settings, session: Session, job: ScheduledJob, queue) -> None:
     run = jobs.run_job_now(session, job.id, queue, utcnow())
     execute_run(run.id, queue, settings)
+
+
+@pytest.fixture
+def trickling() -> Iterator[TricklingTarget]:
+    """A webhook that answers one byte every 0.2 s for as long as the caller reads."""
+    fake = TricklingTarget(part="body", interval=0.2).start()
+    yield fake
+    fake.stop()
+
+
+def hook(server, path: str) -> str:
+    """The Apprise URL of a JSON webhook on a local server."""
+    return server.url.replace("http://", "json://") + path
+
+
+def job_telling(session, settings, name: str, *channel_names: str) -> ScheduledJob:
+    """A job with no retries of its own that tells the channels, in this order, when it
+    fails or works again."""
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries="0",
+                       notify=list(channel_names))  # fmt: skip
+    return jobs.create_job(session, name, fields, utcnow(), "UTC")
+
+
+def outbox(settings) -> dict[int, list[Notification]]:
+    """The outbox's messages by channel id, in order."""
+    by_channel: dict[int, list[Notification]] = {}
+    with read_session(settings.database_url) as db:
+        for message in db.exec(select(Notification).order_by(Notification.id)):
+            by_channel.setdefault(message.channel_id, []).append(message)
+    return by_channel
 
 
 def test_a_failure_is_told_once_then_the_recovery(settings, session, told, target, mailbox, queue):
@@ -201,3 +236,97 @@ def test_channels_from_a_terminal(settings, session, agent, mailbox, monkeypatch
         assert db.exec(select(ScheduledJob)).one().notify_channel_ids == []
     with pytest.raises(NotFoundError):
         channels.find_channel(session, "Ops mail")
+
+
+def test_a_trickling_channel_is_ended_at_its_deadline_and_never_holds_up_another(
+    settings, session, agent, target, trickling, queue
+):
+    slow = channels.add_channel(session, settings, "Slow hook", hook(trickling, "/slow"), utcnow())
+    good = channels.add_channel(session, settings, "Hook", hook(target, "/alerts"), utcnow())
+    job = job_telling(session, settings, "Report", "Slow hook", "Hook")  # the slow one first
+    target.script(CHAT, Reply(401, {"error": "bad key"}))
+    run_once(settings, session, job, queue)
+
+    moment = utcnow()
+    with ThreadPoolExecutor(1) as sender:
+        sending = sender.submit(alerts.send_due, settings, moment, DEADLINE)
+        target.wait_for(lambda requests: any(r.path == "/alerts" for r in requests))
+        # The good channel is told while the slow one is still being read from.
+        assert trickling.finished_calls() == []
+        assert sending.result() == 1
+    wait_until(trickling.finished_calls, what="the slow send's socket to be closed")
+    assert len(trickling.calls) == 1
+
+    [late], [told] = outbox(settings)[slow.id], outbox(settings)[good.id]
+    assert told.sent_at is not None and told.error is None
+    reason = "No answer from the channel within 5 s."
+    assert (late.sent_at, late.gave_up_at, late.attempts, late.error) == (None, None, 1, reason)
+    # Tried again by the usual schedule: a minute after the attempt ended.
+    assert moment + timedelta(seconds=DEADLINE) + alerts.FIRST_RETRY <= late.due_at
+    assert late.due_at <= utcnow() + alerts.FIRST_RETRY
+    with read_session(settings.database_url) as db:
+        assert db.get(NotificationChannel, slow.id).last_error == reason  # red, with why
+        assert db.get(NotificationChannel, good.id).last_error is None
+    assert alerts.send_due(settings, late.due_at - timedelta(seconds=1), DEADLINE) == 0
+    assert len(trickling.calls) == 1, "not tried again before its time"
+
+
+def test_a_channels_messages_keep_their_order_when_one_has_to_wait_for_its_retry(
+    settings, session, agent, target, queue
+):
+    channels.add_channel(session, settings, "Hook", hook(target, "/alerts"), utcnow())
+    job = job_telling(session, settings, "Report", "Hook")
+    target.script(CHAT, Reply(401, {"error": "bad key"}))
+    run_once(settings, session, job, queue)  # fails: "Report failed"
+    run_once(settings, session, job, queue)  # works again: "Report works again"
+    target.script("/alerts", Reply(503, {"error": "busy"}))
+
+    moment = utcnow()
+    assert alerts.send_due(settings, moment, DEADLINE) == 0  # the first is refused …
+    assert len(target.received("/alerts")) == 1  # … and the second waits behind it
+    [first, second] = next(iter(outbox(settings).values()))
+    assert (first.attempts, second.attempts, second.sent_at) == (1, 0, None)
+    assert alerts.send_due(settings, first.due_at, DEADLINE) == 2
+    titles = [posted.body["title"] for posted in target.received("/alerts")]
+    assert titles == ["Planner: Report failed"] * 2 + ["Planner: Report works again"]
+
+
+def test_a_worker_stays_free_while_a_channel_trickles_and_stops_in_its_time(
+    settings, session, agent, target, trickling, queue, tmp_path
+):
+    """One worker thread: sending never holds it. SIGTERM while a send is open ends the
+    send within PLANNER_HTTP_TIMEOUT_SECONDS (2 s here; the send's own deadline is 30 s)
+    and the worker within that and STOP_MARGIN_SECONDS; the message is tried again at
+    once, and the channel is not to blame."""
+    slow = channels.add_channel(session, settings, "Slow hook", hook(trickling, "/slow"), utcnow())
+    job = job_telling(session, settings, "Report", "Slow hook")
+    target.script(CHAT, Reply(401, {"error": "bad key"}))
+    run_once(settings, session, job, queue)  # the message is due: the worker sends at start
+    other = jobs.create_job(session, "Other", JobFields(agent="Assistant", schedule="@daily",
+                                                        chat="Hi"), utcnow(), "UTC")  # fmt: skip
+
+    worker_settings = replace(settings, http_timeout_seconds=2)
+    worker = Consumer(worker_settings, tmp_path / "worker.log", {"WORKER_THREADS": "1"}).start()
+    try:
+        wait_until(lambda: trickling.calls, timeout=60, what="the slow send to start")
+        run = jobs.run_job_now(session, other.id, HueyRunQueue(make_huey(settings.queue_url),
+                                                               settings), utcnow())  # fmt: skip
+
+        def succeeded() -> bool:
+            with read_session(settings.database_url) as db:
+                return db.get(Run, run.id).status == "succeeded"
+
+        wait_until(succeeded, timeout=60, what="a run while the channel trickles")
+        assert trickling.finished_calls() == [], "the run did not wait for the send"
+
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGTERM)
+        worker.process.wait(timeout=worker_settings.http_timeout_seconds + STOP_MARGIN_SECONDS)
+    finally:
+        worker.stop()
+    wait_until(trickling.finished_calls, what="the slow send's socket to be closed")
+    [[message]] = outbox(settings).values()
+    assert (message.sent_at, message.attempts, message.error) == (None, 0, None)
+    assert message.due_at <= utcnow()  # due again at once, for another worker
+    with read_session(settings.database_url) as db:
+        assert db.get(NotificationChannel, slow.id).last_error is None

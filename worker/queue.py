@@ -23,14 +23,14 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.storage import SqliteStorage
 from redis import ConnectionPool
 
-from core.alerts import deliver
 from core.config import Settings
 from core.dispatch import tick
 from core.errors import ConfigError
-from core.flight import Flight
+from core.flight import STOP_MARGIN_SECONDS, Flight
 from core.heartbeats import beat, worker_name
 from core.inbox import process_events
 from core.models import utcnow
+from core.outbox import Outbox
 
 
 class SqliteQueueStorage(SqliteStorage):
@@ -117,6 +117,7 @@ class HueyRunQueue:
         self.huey = huey
         self.settings = settings
         self.flight = Flight(settings, self)
+        self.outbox = Outbox(settings)
         self._threaded = settings.executor == "thread"
         self._consumer_started = False  # huey started this process as a consumer: it executes
         self._heartbeat_lock = threading.Lock()
@@ -144,14 +145,22 @@ class HueyRunQueue:
         tick(self.settings, self, utcnow(), worker_name())
 
     def send_notifications(self) -> None:
-        """Every minute: what there is to tell (core.alerts.deliver)."""
-        deliver(self.settings, utcnow())
+        """Every minute (and at consumer start): what there is to tell, sent by this
+        process's outbox in a thread of its own (core.outbox), so the task returns at once
+        and a slow channel holds no worker thread."""
+        self.outbox.send_due()
 
     def finish_calls(self) -> None:
         """On a graceful stop (huey calls this in each worker thread): the open calls end
-        and are recorded; runs not started go back to the queue; the heartbeat stops."""
+        and are recorded; runs not started go back to the queue; the heartbeat stops; no
+        message is sent any more, and a send still open PLANNER_HTTP_TIMEOUT_SECONDS after
+        the stop is ended (it is sent again at once by another worker). All of it within
+        PLANNER_HTTP_TIMEOUT_SECONDS + STOP_MARGIN_SECONDS."""
         self._stopping.set()
+        self.outbox.stop(within=self.settings.http_timeout_seconds)
         self.flight.drain()
+        if not self.outbox.wait(margin=STOP_MARGIN_SECONDS):
+            log.warning("the outbox's last outcomes were not written; their leases bring them back")
 
     def start_due_runs(self, run_ids: list[int]) -> None:
         """A due moment's runs, or runs submitted now: this process's flight takes them."""
