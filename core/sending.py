@@ -151,7 +151,7 @@ def _child() -> None:
 
     sender = apprise.Apprise()
     sender.add(request["url"])
-    with apprise.LogCapture(level=apprise.logging.WARNING) as log:
+    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as log:
         try:
             ok = bool(sender.notify(title=request["title"], body=request["body"]))
         except Exception as error:  # a service's client failing in its own way

@@ -167,7 +167,8 @@ def test_a_channel_that_fails_is_tried_again_shown_red_then_given_up(
         assert alerts.send_due(settings, moment) == 0
         with read_session(settings.database_url) as db:
             [message] = db.exec(select(Notification)).all()
-        assert message.attempts == attempt and message.error
+        refused = "A Connection error occurred sending JSON notification to 127.0.0.1."
+        assert (message.attempts, message.error) == (attempt, refused)  # in plain words
         moment = message.due_at  # the next try, each a longer wait
     assert message.gave_up_at is not None
     assert alerts.send_due(settings, moment + timedelta(days=1)) == 0  # never again
