@@ -1,6 +1,7 @@
 """The password gate in a real browser, on the web process that also serves the intake:
 every page's own address shows nothing but the sign-in until the password is entered;
-an alert's link opens its card once signed in."""
+an alert's link opens its card once signed in; wrong passwords are held back,
+said and logged."""
 
 from __future__ import annotations
 
@@ -59,3 +60,20 @@ def test_an_alerts_link_opens_its_card_after_signing_in(open_tab, dashboard_url,
     expect(
         tab.get_by_role("button", name="Show all of Assistant's jobs and triggers")
     ).to_be_visible()
+
+
+def test_wrong_passwords_are_held_back_said_and_logged_once(open_tab, dashboard_url, tmp_path):
+    tab = open_tab()
+    for _ in range(4):  # each on a page of its own, so that each try is seen to be answered
+        sign_in(tab, "guess-7f3a")
+        expect(tab.get_by_text("That password is not right.")).to_be_visible()
+        tab.reload()
+    expect(tab.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(tab.get_by_text("Too many wrong passwords")).to_have_count(0)
+    sign_in(tab, "guess-7f3a")
+    expect(
+        tab.get_by_text("Too many wrong passwords from here: try again in 1 second.")
+    ).to_be_visible()
+    log = (tmp_path / "web.log").read_text()
+    assert log.count("sign-in: 5 wrong passwords from this machine;") == 1
+    assert "guess-7f3a" not in log
