@@ -4,6 +4,8 @@ Pages only read through core and change things through core's functions (the one
 CLI uses); "run now" and test events are submitted to the worker, never run here.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.overview import worker_status
@@ -12,7 +14,11 @@ from dashboard.context import now, reading
 from dashboard.dialogs import show_open_dialog, show_pending_toast
 from dashboard.navigation import pages
 
-st.set_page_config(page_title="Planner", page_icon=":material/event_repeat:", layout="wide")
+# An SVG file: Streamlit sends it within the page (a data: address), so the browser asks
+# no one for it. A ":material/…:" icon is fetched from fonts.gstatic.com instead.
+ICON = Path(__file__).with_name("icon.svg")
+
+st.set_page_config(page_title="Planner", page_icon=str(ICON), layout="wide")
 
 signed_in = auth.signed_in()
 # Declared before signing in too (hidden), so the page a link or a reload asked for is the

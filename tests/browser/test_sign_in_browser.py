@@ -1,16 +1,19 @@
 """The password gate in a real browser, on the web process that also serves the intake:
 every page's own address shows nothing but the sign-in until the password is entered;
-an alert's link opens its card once signed in; wrong passwords are held back,
-said and logged."""
+an alert's link opens its card once signed in; wrong passwords are held back, said and
+logged; the browser asks nothing of any other machine."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, expect, sync_playwright
 
 from core.owners import card_link
+from support.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.screens import briefing
 
 pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
@@ -19,6 +22,8 @@ PASSWORD = "correct horse battery staple"
 # Each page's address, and a heading only that page shows once signed in.
 PAGES = {"": "Planner", "activity": "Activity", "agents": "Agents & workflows",
          "settings": "Settings"}  # fmt: skip
+# The page's icon as Streamlit sends an SVG file: within the page.
+WITHIN_THE_PAGE = re.compile(r"^data:image/svg\+xml")
 
 
 @pytest.fixture
@@ -77,3 +82,31 @@ def test_wrong_passwords_are_held_back_said_and_logged_once(open_tab, dashboard_
     log = (tmp_path / "web.log").read_text()
     assert log.count("sign-in: 5 wrong passwords from this machine;") == 1
     assert "guess-7f3a" not in log
+
+
+def test_no_request_leaves_this_machine_before_or_after_signing_in(dashboard_url, agent, session):
+    """The page's icon travels within the page: a ":material/…:" one made every page,
+    the sign-in included, fetch it from fonts.gstatic.com."""
+    briefing(session)
+    asked: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.on("request", lambda request: asked.append(request.url))
+        tab.on("websocket", lambda socket: asked.append(socket.url))
+        tab.goto(dashboard_url)
+        expect(tab.get_by_role("button", name="Sign in")).to_be_visible()
+        icon = tab.locator("link[rel='shortcut icon']")
+        expect(icon).to_have_attribute("href", WITHIN_THE_PAGE)
+        tab.wait_for_load_state("networkidle")
+        for path, heading in PAGES.items():  # each signed in to anew: a page load is a session
+            tab.goto(f"{dashboard_url}/{path}")
+            sign_in(tab, PASSWORD)
+            expect(tab.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+            expect(icon).to_have_attribute("href", WITHIN_THE_PAGE)
+            tab.wait_for_load_state("networkidle")
+        browser.close()
+    assert {"http", "ws"} <= {urlsplit(url).scheme for url in asked}  # the page, its socket
+    elsewhere = [url for url in asked if urlsplit(url).scheme not in ("data", "blob")
+                 and urlsplit(url).hostname != "127.0.0.1"]  # fmt: skip
+    assert elsewhere == []
