@@ -1,14 +1,17 @@
 """The password gate in a real browser, on the web process that also serves the intake:
 every page's own address shows nothing but the sign-in until the password is entered;
 an alert's link opens its card once signed in; wrong passwords are held back, said and
-logged; the browser asks nothing of any other machine."""
+logged; the browser asks nothing of any other machine; Streamlit's own addresses give
+away no Planner data."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -110,3 +113,47 @@ def test_no_request_leaves_this_machine_before_or_after_signing_in(dashboard_url
     elsewhere = [url for url in asked if urlsplit(url).scheme not in ("data", "blob")
                  and urlsplit(url).hostname != "127.0.0.1"]  # fmt: skip
     assert elsewhere == []
+
+
+# What each of Streamlit's own addresses answers to anyone, without the password
+# (method, path, status, and a text the answer holds). See web/app.py.
+STREAMLIT_ADDRESSES = [
+    ("GET", "/_stcore/health", 200, "ok"),
+    ("GET", "/_stcore/host-config", 200, "allowedOrigins"),
+    ("GET", "/_stcore/metrics", 404, "Not Found"),  # closed: sessions and function names
+    ("GET", "/_stcore/metrics/", 404, "Not Found"),
+    ("GET", "/_stcore/script-health-check", 200, "<noscript>"),  # off: the frontend's page
+    ("GET", "/media/favicon.png", 404, "File not found"),
+    ("PUT", "/_stcore/upload_file/session/file", 403, "XSRF"),
+    ("GET", "/component/any/index.html", 404, "Component not found"),
+    ("GET", "/_stcore/bidi-components/any/index.js", 404, "not found"),
+    ("GET", "/_stcore/agent/openapi.json", 200, "switched off"),
+    ("POST", "/_stcore/agent/interact", 403, "not_available"),
+    ("POST", "/_stcore/agent/mcp", 400, "not_available"),
+    ("GET", "/app/static/icon.svg", 200, "<noscript>"),  # static serving off: the page
+    ("GET", "/auth/login", 302, ""),
+    ("GET", "/settings", 200, "<noscript>"),
+]
+
+
+def test_streamlits_own_addresses_give_away_no_planner_data(
+    open_tab, dashboard_url, dashboard_settings, agent, session
+):
+    """Asked while someone is signed in and looking at Planner's data, without the
+    password: each answers what Streamlit answers any app, nothing of Planner's."""
+    briefing(session)
+    tab = open_tab()
+    sign_in(tab, PASSWORD)
+    expect(tab.get_by_role("heading", name="Briefing")).to_be_visible()
+    secrets = ["Assistant", "Briefing", "Be brief", "dashboard.", "test-model", PASSWORD,
+               dashboard_settings.secret_key, dashboard_settings.database_url]  # fmt: skip
+    with httpx.Client(base_url=dashboard_url, follow_redirects=False) as client:
+        for method, path, status, holds in STREAMLIT_ADDRESSES:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize"})
+            answer = client.request(
+                method, path, content=body if method == "POST" else None,
+                headers={"Content-Type": "application/json"},
+            )  # fmt: skip
+            assert (answer.status_code, holds in answer.text) == (status, True), path
+            told = answer.text + str(answer.headers)
+            assert [secret for secret in secrets if secret and secret in told] == [], path
