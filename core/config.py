@@ -17,11 +17,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError, ValidationError
+from core.outbound import ANYWHERE, Allowed, parse_allowed
 from core.schedule import validate_timezone
 
-# Planner's own settings (and every PLANNER_/COMPOSIO_ variable): an agent's or workflow's
-# key may never be read from one of these, or Planner could be made to send its own
-# secrets to any address.
+# Planner's own settings (and every PLANNER_/COMPOSIO_ variable, PLANNER_OUTBOUND_ALLOW
+# too): an agent's or workflow's key may never be read from one of these, or Planner
+# could be made to send its own secrets to any address.
 OWN_VARIABLES = frozenset(
     {"DATABASE_URL", "QUEUE_URL", "REDIS_URL", "DASHBOARD_PASSWORD", "PUBLIC_BASE_URL"}
 )
@@ -223,6 +224,10 @@ class Settings:
     # The web process runs the worker too, so one service is enough (as n8n's "regular"
     # mode); off, the Procfile's worker processes do the work.
     embedded_worker: bool = True
+    # The networks and host names agent, workflow and channel calls may reach
+    # (PLANNER_OUTBOUND_ALLOW); empty: any but link-local and cloud metadata addresses,
+    # which are never called (core.outbound).
+    outbound_allow: Allowed = ANYWHERE
 
     @property
     def webhook_url(self) -> str:
@@ -265,6 +270,7 @@ class Settings:
             dashboard_password=values.get("DASHBOARD_PASSWORD", ""),
             secret_key=values.get("PLANNER_SECRET_KEY", "").strip(),
             embedded_worker=_flag(values, "PLANNER_EMBEDDED_WORKER", cls.embedded_worker),
+            outbound_allow=parse_allowed(values.get("PLANNER_OUTBOUND_ALLOW", "")),
         )
 
 

@@ -79,12 +79,46 @@ def test_values_are_read_from_the_environment():
             "must be one of 1/0, true/false, yes/no, on/off; got 'sometimes'",
         ),
         ("DATABASE_URL", "planner.db", "DATABASE_URL is not a database URL; use sqlite:///"),
+        ("PLANNER_OUTBOUND_ALLOW", "10.0.0.0/8, http://ollama.internal",
+         "PLANNER_OUTBOUND_ALLOW lists 'http://ollama.internal', which is neither a network "
+         "(10.0.0.0/8, 192.168.1.20) nor a host name (ollama.internal, *.example.com); "
+         "separate them with commas, without http:// or ports"),
+        ("PLANNER_OUTBOUND_ALLOW", "ollama.internal:11434", "lists 'ollama.internal:11434'"),
+        ("PLANNER_OUTBOUND_ALLOW", "10.0.0.0/33", "lists '10.0.0.0/33'"),
+        ("PLANNER_OUTBOUND_ALLOW", "*", "lists '*'"),
+        ("PLANNER_OUTBOUND_ALLOW", "169.254.169.254",
+         "PLANNER_OUTBOUND_ALLOW lists 169.254.169.254, but Planner never calls link-local or "
+         "cloud metadata addresses; take it out"),
+        ("PLANNER_OUTBOUND_ALLOW", "fe80::/64", "never calls link-local"),
+        ("PLANNER_OUTBOUND_ALLOW", "Metadata.Google.Internal", "never calls link-local"),
     ],
-)
+)  # fmt: skip
 def test_unusable_values_are_refused_by_name(name, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as refused:
         Settings.from_env({name: value})
     assert name in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_without_an_allow_list_calls_may_go_anywhere_but_the_never_called_addresses():
+    assert Settings.from_env({}).outbound_allow.everything
+    assert Settings.from_env({"PLANNER_OUTBOUND_ALLOW": " , "}).outbound_allow.everything
+
+
+def test_the_allow_list_holds_networks_and_host_names():
+    allowed = Settings.from_env(
+        {"PLANNER_OUTBOUND_ALLOW": " 10.0.0.0/8, 192.168.1.20 ,[fd12::]/64, Ollama.Internal., "
+                                   "*.agents.example.com,"}
+    ).outbound_allow  # fmt: skip
+    assert str(allowed) == (
+        "10.0.0.0/8,192.168.1.20/32,fd12::/64,ollama.internal,*.agents.example.com"
+    )
+    assert allowed.admits_address(IPv4Address("10.1.2.3"))
+    assert not allowed.admits_address(IPv4Address("192.168.1.21"))
+    assert allowed.admits_name("OLLAMA.internal") and allowed.admits_name("eu.agents.example.com")
+    assert not allowed.admits_name("agents.example.com")
+    # A network that only overlaps the never-called addresses is taken; they stay refused.
+    assert str(Settings.from_env({"PLANNER_OUTBOUND_ALLOW": "0.0.0.0/0"}).outbound_allow)
 
 
 POSTGRES = "postgres://planner:secret@db.internal/planner"
@@ -136,7 +170,9 @@ def test_the_embedded_worker_is_turned_on_and_off_in_words_or_digits(raw, embedd
     assert Settings.from_env({"PLANNER_EMBEDDED_WORKER": raw}).embedded_worker is embedded
 
 
-@pytest.mark.parametrize("name", ["REDIS_URL", "redis_url", "QUEUE_URL", "DATABASE_URL"])
+@pytest.mark.parametrize(
+    "name", ["REDIS_URL", "redis_url", "QUEUE_URL", "DATABASE_URL", "PLANNER_OUTBOUND_ALLOW"]
+)
 def test_no_agent_key_is_read_from_a_variable_holding_planners_addresses(name):
     assert is_own_variable(name)
 
