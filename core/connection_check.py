@@ -10,6 +10,7 @@ from core import targets
 from core.config import Settings
 from core.credentials import MissingCredential, key_origin, token_for
 from core.models import Agent, new_key
+from core.outbound import Allowed
 from core.secrets import SecretKeyError
 
 TEST_MESSAGE = "This is a connection test from Planner. Please answer with a short greeting."
@@ -25,23 +26,24 @@ class ConnectionCheck:
 
 def check_connection(agent: Agent, settings: Settings) -> ConnectionCheck:
     """Send the test message to `agent` (a new thread, its own Idempotency-Key), with
-    the key a run would send."""
+    the key a run would send, where a run may call (an address Planner may not call is
+    said as such, not as an agent that is not running)."""
     try:
         token = token_for(agent, settings)
     except (MissingCredential, SecretKeyError) as error:
         return ConnectionCheck(False, str(error))
     seconds = min(settings.http_timeout_seconds, TEST_TIMEOUT_SECONDS)
     try:
-        reply = asyncio.run(_send_test_message(agent, token, seconds))
+        reply = asyncio.run(_send_test_message(agent, token, seconds, settings.outbound_allow))
     except targets.TargetError as error:
         return ConnectionCheck(False, _in_plain_words(agent, error))
     return ConnectionCheck(True, reply)
 
 
-async def _send_test_message(agent: Agent, token: str, seconds: float) -> str:
+async def _send_test_message(agent: Agent, token: str, seconds: float, allowed: Allowed) -> str:
     messages = [{"role": "user", "content": TEST_MESSAGE}]
     source = {"type": "connection_test", "agentName": agent.name}
-    clients = targets.Clients(seconds, max_connections=1)
+    clients = targets.Clients(seconds, max_connections=1, allowed=allowed)
     try:
         thread_id, key = f"test-{new_key()}", new_key()
         return await targets.chat(clients.next(), agent, messages, thread_id, source, key, token)

@@ -8,18 +8,24 @@ timeouts are not needed here, and asyncio streams do the rest.
 Connections can be opened ahead of a moment's calls (`open_ahead`): when the moment comes,
 each call's request leaves on a connection already open instead of waiting for its
 set-up behind a thousand others'.
+
+Every connection, opened ahead or not, goes only to an address core.outbound allows: the
+host's name is looked up here, each address checked, and a checked address connected to
+(never the name again, which could point elsewhere by then). A refusal is
+outbound.Refused, not a network error: trying again would not help.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import httpcore
+
+from core.outbound import ANYWHERE, Allowed, Refused, addresses_to_call
 
 # A connection opened ahead is kept this long for a call, then closed.
 SPARE_SECONDS = 5.0
@@ -95,10 +101,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """Connections for httpcore's pools: one opened ahead for the host if there is one
-    still fresh, else a new one."""
+    still fresh, else a new one; only to addresses `allowed` (and core.outbound) let
+    calls reach."""
 
-    def __init__(self, spare_seconds: float = SPARE_SECONDS) -> None:
-        self.spare_seconds = spare_seconds
+    def __init__(self, spare_seconds: float = SPARE_SECONDS, allowed: Allowed = ANYWHERE) -> None:
+        self.spare_seconds, self.allowed = spare_seconds, allowed
         self._spares: dict[tuple[str, int], deque[tuple[float, AsyncioStream]]] = defaultdict(deque)
 
     async def open_ahead(self, host: str, port: int, count: int) -> None:
@@ -108,10 +115,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         opening = asyncio.Semaphore(OPENING_AHEAD)
         loop = asyncio.get_running_loop()
         try:
-            addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
+            address = (await addresses_to_call(host, port, self.allowed))[0]
+        except (OSError, Refused):  # the call itself says why
             return
-        address = addresses[0][4][0]
 
         async def open_one() -> None:
             async with opening:
@@ -162,7 +168,16 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         if spare is not None:
             return spare
         local = (local_address, 0) if local_address else None
-        return await _opened(asyncio.open_connection(host, port, local_addr=local))
+        try:
+            addresses = await addresses_to_call(host, port, self.allowed)
+        except OSError as error:  # the name could not be looked up
+            raise httpcore.ConnectError(_said(error)) from error
+        for address in addresses[:-1]:  # each in turn, as asyncio would with the name
+            try:
+                return await _opened(asyncio.open_connection(address, port, local_addr=local))
+            except httpcore.ConnectError:
+                continue
+        return await _opened(asyncio.open_connection(addresses[-1], port, local_addr=local))
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None

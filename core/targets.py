@@ -4,8 +4,8 @@ of a socket each.
 
 Each call carries `Idempotency-Key: <run key>` (random, never reused), so a target can
 recognise a retry of the same run. Failures are sorted here into retryable (network,
-timeout, 408, 429, 5xx) and final (any other answer), because only the target's answer
-tells them apart.
+timeout, 408, 429, 5xx) and final (any other answer, and an address Planner may not
+call: core.outbound), because only the target's answer tells them apart.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import httpcore
 import httpx
 
 from core import standard_json
+from core.config import get_settings
 from core.models import Agent, Backend, Workflow
+from core.outbound import Allowed, Refused
 from core.sockets import AsyncioBackend
 
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -97,17 +99,24 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
 
 class Clients:
     """HTTP clients for up to `max_connections` calls open at once on one event loop,
-    each call bounded by `timeout_seconds` as a whole (see _exchange). Make it once per
-    event loop and keep it: connections are reused, the TLS settings loaded once."""
+    each call bounded by `timeout_seconds` as a whole (see _exchange), connecting only
+    where `allowed` (PLANNER_OUTBOUND_ALLOW; else the process's settings') and
+    core.outbound let them. Make it once per event loop and keep it: connections are
+    reused, the TLS settings loaded once."""
 
-    def __init__(self, timeout_seconds: float, max_connections: int) -> None:
+    def __init__(
+        self, timeout_seconds: float, max_connections: int, allowed: Allowed | None = None
+    ) -> None:
         limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=CONNECTIONS_PER_CLIENT,
             keepalive_expiry=5.0,
         )
         tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
-        self._backend = AsyncioBackend()  # one for all pools: any may take a spare
+        if allowed is None:
+            allowed = get_settings().outbound_allow
+        # One for all pools: any may take a spare.
+        self._backend = AsyncioBackend(allowed=allowed)
         self._transports = [
             AsyncioTransport(limits, tls, self._backend)
             for _ in range(-(-max_connections // CONNECTIONS_PER_CLIENT))
@@ -225,6 +234,8 @@ async def _exchange(
     except httpx.TransportError as error:
         reason = str(error) or type(error).__name__
         raise TargetError(f"Could not reach {url}: {reason}.", True, unreachable=True) from None
+    except Refused as refusal:  # the address is one Planner may not call: final
+        raise TargetError(str(refusal), retryable=False) from None
     except httpx.DecodingError as error:
         raise TargetError(
             f"{url} sent an answer that could not be decoded: {error}.", False

@@ -56,6 +56,16 @@ def test_an_agent_that_is_not_running_is_said_in_plain_words(settings):
     assert done.stderr == f"planner: Could not reach the agent at {url} — is it running?\n"
 
 
+def test_an_agent_outside_the_allow_list_is_not_called_and_the_test_says_why(settings, target):
+    add_agent(settings, target.url + "/v1")  # before the operator limited the calls
+    done = planner(settings, "agents", "test", "Helper", PLANNER_OUTBOUND_ALLOW="10.0.0.0/8")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "planner: Planner may not call 127.0.0.1: PLANNER_OUTBOUND_ALLOW does not include it.\n"
+    )
+    assert target.received() == []
+
+
 def test_theagents_page_tests_a_connection(settings, monkeypatch, agent, target):
     for name, value in settings_env(settings).items():
         monkeypatch.setenv(name, value)

@@ -1,5 +1,6 @@
 """Connections opened ahead of a moment's calls (core.sockets): a call takes one instead of
-opening its own, never one its server has closed, and those not taken are closed."""
+opening its own, never one its server has closed, and those not taken are closed. Every
+connection, opened ahead or not, goes only where core.outbound allows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from core.models import Agent, Workflow
+from core.outbound import Refused, parse_allowed
 from core.sockets import AsyncioBackend
 from core.targets import Clients
 
@@ -209,6 +211,62 @@ def test_a_call_goes_out_on_a_connection_opened_ahead_and_one_kept_alive_counts(
 
         await clients.open_ahead([agent])  # the pool keeps that one alive, idle: enough
         assert await accepted_after(listener, port, 1) == 1
+        await clients.aclose()
+
+    against(HttpListener(), scenario)
+
+
+def test_nothing_is_opened_where_the_allow_list_does_not_reach():
+    async def scenario(listener: Listener, port: int) -> None:
+        backend = AsyncioBackend(allowed=parse_allowed("10.0.0.0/8"))
+        await backend.open_ahead(HOST, port, 2)
+        await backend.open_ahead("localhost", port, 2)  # the name's address is checked
+        for host in (HOST, "localhost"):
+            with pytest.raises(Refused, match="PLANNER_OUTBOUND_ALLOW does not include it"):
+                await backend.connect_tcp(host, port)
+
+        assert await accepted_after(listener, port, 0) == 0
+
+    against(Listener(), scenario)
+
+
+def test_a_name_connects_to_the_address_it_was_checked_at():
+    async def scenario(listener: Listener, port: int) -> None:
+        backend = AsyncioBackend(allowed=parse_allowed("127.0.0.1/32"))
+        await backend.open_ahead("localhost", port, 1)
+        await until(lambda: listener.accepted == 1)
+        streams = [await backend.connect_tcp("localhost", port) for _ in range(2)]
+        await until(lambda: listener.accepted == 2)
+
+        assert {stream.get_extra_info("server_addr")[0] for stream in streams} == {HOST}
+        for stream in streams:
+            await stream.aclose()
+
+    against(Listener(), scenario)
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "fd00:ec2::254", "metadata.google.internal",
+                                  "2852039166", "::ffff:169.254.169.254"])  # fmt: skip
+def test_a_metadata_address_is_never_connected_to(host):
+    async def scenario() -> None:
+        backend = AsyncioBackend()  # no allow list: anything else may be called
+        await backend.open_ahead(host, 80, 1)
+        assert not backend._spares
+        with pytest.raises(Refused, match=r"^Planner never calls "):
+            await asyncio.wait_for(backend.connect_tcp(host, 80), timeout=1)
+
+    asyncio.run(scenario())
+
+
+def test_clients_refuse_a_call_outside_the_allow_list_and_keep_serving_others():
+    async def scenario(listener: Listener, port: int) -> None:
+        clients = Clients(timeout_seconds=5, max_connections=1, allowed=parse_allowed(HOST))
+        refused = Workflow(name="Metadata", url="http://169.254.169.254/latest/")
+        for _ in range(3):  # the one connection's place is free again after each refusal
+            with pytest.raises(Refused):
+                await clients.next().post(refused.url, content=b"{}")
+        answer = await clients.next().post(agent_at(port).base_url, content=b"{}")
+        assert answer.json() == {}
         await clients.aclose()
 
     against(HttpListener(), scenario)
