@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 
 from sqlmodel import Session, select
 
-from core.config import Settings, is_own_variable
+from core import outbound
+from core.config import Settings, get_settings, is_own_variable
 from core.credentials import key_in_words, seal, sealed_column
 from core.errors import ValidationError
 from core.models import Agent, Backend, Workflow
@@ -50,6 +51,8 @@ NO_LIMIT = "none"  # typed for no limit (a form's field may also be left empty)
 
 
 def validate_url(url: str, field: str = "url") -> str:
+    """A web address as written (http or https, a host, one line); where it may lead is
+    checked apart (check_target_url)."""
     text = url.strip()
     refusal = ValidationError(
         f"{url!r} is not a web address; use one starting with http:// or https://.", field
@@ -64,6 +67,13 @@ def validate_url(url: str, field: str = "url") -> str:
     if any(character.isspace() or not character.isprintable() for character in text):
         raise refusal
     return text
+
+
+def check_target_url(url: str, settings: Settings | None) -> None:
+    """Refuses, naming the field "url", an address Planner may not call: a link-local or
+    cloud metadata address, or one PLANNER_OUTBOUND_ALLOW leaves out (core.outbound).
+    Without `settings`, the process's own."""
+    outbound.check_url(url, settings or get_settings())
 
 
 def validate_env_name(name: str, field: str) -> str:
@@ -133,11 +143,13 @@ def save_agent(
     existing: Agent | None = None,
     api_key_secret: str | None = None,
     max_concurrency: int | None = None,
+    settings: Settings | None = None,
 ) -> Agent:
     """Add an agent, or change `existing`; the same rules either way. Every field is saved
     as given — `max_concurrency` too: None is no limit, also on a change (a caller that
     keeps the limit passes the current one). Only `api_key_secret`, a key sealed by
-    credentials.seal that is never shown again, keeps the stored one when None."""
+    credentials.seal that is never shown again, keeps the stored one when None. The
+    address must be one Planner may call under `settings` (else the process's own)."""
     name = clean_name(name, "agent")
     limit = validate_max_concurrency(max_concurrency)
     if backend not in Backend.__members__:
@@ -145,6 +157,7 @@ def save_agent(
     if backend == Backend.openai and not model.strip():
         raise ValidationError("An openai agent needs a model name, such as gpt-4o-mini.", "model")
     url, key_env = validate_url(base_url), validate_env_name(api_key_env, "api_key_env")
+    check_target_url(url, settings)
     ensure_unique_name(session, Agent, name, own_id=existing.id if existing else None)
     agent = existing or Agent(name=name, backend=backend, base_url=url)
     agent.name, agent.backend, agent.base_url = name, Backend(backend), url
@@ -167,12 +180,14 @@ def save_workflow(
     existing: Workflow | None = None,
     auth_secret: str | None = None,
     max_concurrency: int | None = None,
+    settings: Settings | None = None,
 ) -> Workflow:
-    """Add a workflow, or change `existing`; `auth_secret` and `max_concurrency` as for
-    save_agent."""
+    """Add a workflow, or change `existing`; `auth_secret`, `max_concurrency` and
+    `settings` as for save_agent."""
     name = clean_name(name, "workflow")
     limit = validate_max_concurrency(max_concurrency)
     url, token_env = validate_url(url), validate_env_name(auth_env, "auth_env")
+    check_target_url(url, settings)
     ensure_unique_name(session, Workflow, name, own_id=existing.id if existing else None)
     workflow = existing or Workflow(name=name, url=url)
     workflow.name, workflow.url, workflow.auth_env = name, url, token_env
