@@ -5,21 +5,23 @@ channels to the networks and host names it lists. Real local servers on 127.0.0.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import Session
 
-from core import agents, jobs
+from core import agents, jobs, tokens
 from core.config import Settings, get_settings
 from core.db import read_session
+from core.db import session as open_session
 from core.errors import ValidationError
 from core.jobs import JobFields
-from core.models import Agent, Run, RunSource, RunStatus
+from core.models import Agent, Run, RunSource, RunStatus, utcnow
 from core.outbound import (
     ANYWHERE,
     Refused,
@@ -29,9 +31,9 @@ from core.outbound import (
     permitted,
 )
 from support.flights import execute_run
-from support.processes import planner
+from support.processes import get, planner, serve_webhook, settings_env
+from support.waiting import wait_until
 from tests.conftest import snapshot
-from tests.test_api import refusal, serve
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NEVER_CALLED = [
@@ -54,9 +56,9 @@ def allowing(settings: Settings, allow: str) -> Settings:
 
 
 @pytest.fixture
-def allow_list(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process's own settings (what a worker's flight reads) with PLANNER_OUTBOUND_ALLOW
-    set as the test sets it."""
+def allow_list(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Sets PLANNER_OUTBOUND_ALLOW in this process's own settings: what a worker's flight
+    reads (it makes its HTTP clients without an allow list of its own)."""
 
     def setting(allow: str) -> None:
         monkeypatch.setenv("PLANNER_OUTBOUND_ALLOW", allow)
@@ -109,19 +111,38 @@ def test_metadata_addresses_stay_refused_whatever_the_allow_list_says(settings, 
             agents.save_workflow(session, "Thief", url, settings=everything)
 
 
-def test_the_api_refuses_a_workflow_at_the_metadata_address(settings, tmp_path: Path):
-    for api in serve(settings, tmp_path):
-        made = api("POST", "/workflows", {"name": "steal", "url": "http://169.254.169.254/"})
-        error = refusal(made, 400)
-        assert error == {
-            "message": "Planner never calls 169.254.169.254: it is a link-local or cloud "
-            "metadata address.",
-            "field": "url",
-        }
-        made = api("POST", "/agents", {"name": "steal", "backend": "http",
-                                       "url": "http://metadata.google.internal/"})  # fmt: skip
-        assert refusal(made, 400)["field"] == "url"
-        assert api("GET", "/workflows").json()["items"] == []
+@pytest.fixture
+def api(settings, tmp_path: Path) -> Iterator[Callable[..., httpx.Response]]:
+    """The HTTP API of a real webhook process, called with a token of its own (any token
+    may save agents and workflows)."""
+    with open_session(settings.database_url) as session:
+        token = tokens.create_token(session, "script", utcnow()).token
+    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
+    base = health.removesuffix("/healthz") + "/api/v1"
+    try:
+        wait_until(lambda: get(health), what="the webhook process")
+        yield lambda method, path, body=None: httpx.request(
+            method, base + path, json=body, headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_an_api_token_cannot_save_a_workflow_or_agent_at_a_metadata_address(api):
+    made = api("POST", "/workflows", {"name": "steal", "url": "http://169.254.169.254/"})
+    assert made.status_code == 400, made.text
+    assert made.json()["error"] == {
+        "message": "Planner never calls 169.254.169.254: it is a link-local or cloud "
+        "metadata address.",
+        "field": "url",
+    }
+    made = api("POST", "/agents", {"name": "steal", "backend": "http",
+                                   "url": "http://metadata.google.internal/"})  # fmt: skip
+    assert (made.status_code, made.json()["error"]["field"]) == (400, "url")
+    assert api("GET", "/workflows").json()["items"] == []
+    assert api("GET", "/agents").json()["items"] == []
 
 
 def test_without_an_allow_list_local_agents_are_still_saved(settings, session, target):
