@@ -70,6 +70,13 @@ def _run_line(run: dict[str, Any]) -> str:
     ).rstrip()
 
 
+def _said_if_not_handed_on(run: dict[str, Any]) -> None:
+    """A run saved whose queue failed (core.runs.hand_on): it is the answer all the same
+    (exit 0, never a second run on a second try); when it starts is said on stderr."""
+    if run["waiting_reason"] == runs.NOT_HANDED_ON:
+        print(f"planner: note: run {run['id']}: {runs.NOT_HANDED_ON}", file=sys.stderr)
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     migrate(settings.database_url)
     print("Database is up to date.")
@@ -199,8 +206,9 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             )
             return
         if args.action == "run":
-            run = jobs.run_job_now(session, args.job, task_queue(), now)
-            emit(args, runs.run_json(run), lambda: str(run.id))
+            shown = runs.run_json(jobs.run_job_now(session, args.job, task_queue(), now))
+            emit(args, shown, lambda: str(shown["id"]))
+            _said_if_not_handed_on(shown)
             return
         if args.action == "rm":
             jobs.delete_job(session, args.job)
@@ -235,6 +243,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> None:
                 run = runs.cancel_run(session, args.run, utcnow())
         shown = runs.run_json(run)
         emit(args, shown, lambda: _run_line(shown))
+        _said_if_not_handed_on(shown)
         return
     with read_session(settings.database_url) as session:
         found = [

@@ -36,7 +36,7 @@ from core.owners import (
     owner_json,
 )
 from core.queue import RunQueue
-from core.runs import run_row
+from core.runs import hand_on, run_row
 from core.templates import default_variables, missing_warning
 
 
@@ -242,13 +242,13 @@ def delete_job(session: Session, ref: str | int) -> None:
 
 
 def run_job_now(session: Session, ref: str | int, queue: RunQueue, now: datetime) -> Run:
-    """Queue one immediate run, also for a paused job (a deliberate request)."""
+    """Queue one immediate run, also for a paused job (a deliberate request). Once it is
+    saved it is the answer, also when the queue fails (core.runs.hand_on)."""
     job = find_job(session, ref)
     run = Run(**run_row(RunSource.run_now, now, now, job_id=job.id))
     session.add(run)
     session.commit()
-    queue.submit([run.id])
-    return run
+    return hand_on(session, run, queue)
 
 
 def template_warning(session: Session, job: ScheduledJob, now: datetime) -> str | None:

@@ -6,12 +6,14 @@ every run gets the same defaults — its random key above all.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -29,6 +31,7 @@ from core.models import (
 from core.owners import OWNER_WORDS, by_id, find, load_owner
 from core.queue import RunQueue
 
+log = logging.getLogger("planner.runs")
 RETRYABLE = (RunStatus.failed, RunStatus.cancelled)
 CANCELLABLE = (*WAITING_STATUSES, RunStatus.running)
 # A run's status in a refusal: "Run 12 has succeeded; only …".
@@ -133,6 +136,49 @@ def find_run(session: Session, ref: str | int) -> Run:
     return run
 
 
+# A run saved whose queue message could not be sent, in its waiting_reason until a worker
+# claims it: the tick's sweep (core.sweeps) submits it once its due time is SWEEP_AFTER
+# (2 min) past, at the next tick (every minute) — 2 to 3 minutes on.
+NOT_HANDED_ON = (
+    "Saved, but the queue did not take it: the worker's sweep starts it within about 3 minutes."
+)
+
+
+def hand_on(session: Session, run: Run, queue: RunQueue) -> Run:
+    """Submit a run just committed. The row is the truth: a queue that fails leaves the
+    run saved, and it is answered as saved (never as an error, which would make a second
+    run of a second try); its waiting_reason says when it starts, and the sweep starts
+    it then."""
+    try:
+        queue.submit([run.id])
+    except Exception as error:  # whatever the queue's client raised, the run is saved
+        log.warning(
+            "run %s was saved but not handed to the queue (%s: %s); the sweep will",
+            run.id, type(error).__name__, error,
+        )  # fmt: skip
+        _note_not_handed_on(session, run)
+    return run
+
+
+def _note_not_handed_on(session: Session, run: Run) -> None:
+    """NOT_HANDED_ON on the run, unless a worker took it meanwhile (a queue that failed
+    after all once it had the message): in a connection of its own, so that a database
+    that fails now too cannot undo what the answer shows."""
+    try:
+        with session.get_bind().begin() as connection:
+            noted = connection.execute(
+                sa.update(Run)
+                .where(col(Run.id) == run.id, col(Run.status) == run.status)
+                .where(col(Run.attempt) == run.attempt)
+                .values(waiting_reason=NOT_HANDED_ON)
+            ).rowcount
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("run %s: its note not written (%s)", run.id, error)
+        noted = 1
+    if noted:
+        set_committed_value(run, "waiting_reason", NOT_HANDED_ON)
+
+
 # How often a change is tried again when a worker moved the run on between its read and
 # the conditional update (a claim or a record in between; each can happen once or twice).
 CHANGE_TRIES = 3
@@ -188,8 +234,7 @@ def retry_run(session: Session, ref: str | int, queue: RunQueue, now: datetime) 
                    "finished_at": None, "lease_expires_at": None, "waiting_reason": None,
                    "error": None},
     )  # fmt: skip
-    queue.submit([run.id])
-    return run
+    return hand_on(session, run, queue)
 
 
 def _cancelled(run: Run, now: datetime) -> dict[str, Any]:

@@ -1,0 +1,118 @@
+"""A queue that fails after a run's row is committed (QUEUE_URL names a Redis port nothing
+listens on): the row is the truth. Run now, a test event and a retry are answered with
+the run, which says it starts by the sweep — through the real API server and the real
+CLI — never a 500 or a traceback that makes a client's second try a second run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from core import jobs, triggers
+from core.db import read_session
+from core.db import session as open_session
+from core.jobs import JobFields
+from core.models import Run, RunSource, RunStatus, utcnow
+from core.runs import NOT_HANDED_ON, run_row
+from core.sweeps import SWEEP_AFTER, resubmit_lost
+from core.triggers import TriggerFields
+from support.processes import free_port, planner
+from support.queues import RecordingQueue
+from tests.test_api import Api, serve
+
+
+@pytest.fixture
+def down(settings):
+    """The settings, with a queue that refuses every connection."""
+    return replace(settings, queue_url=f"redis://127.0.0.1:{free_port()}/0")
+
+
+@pytest.fixture
+def owners(settings, session: Session, agent) -> None:
+    """A job and a trigger (kept here: no Composio key) of the agent."""
+    now = utcnow()
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi")
+    jobs.create_job(session, "Briefing", fields, now, "UTC")
+    chat = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="New mail")
+    triggers.create_trigger(session, "Mail", chat, settings, now)
+
+
+def failed_run(settings) -> int:
+    """A run of the job that failed, to be tried again."""
+    now = utcnow()
+    with open_session(settings.database_url) as session:
+        job = jobs.find_job(session, "Briefing")
+        run = Run(**run_row(RunSource.run_now, now, now, job_id=job.id, status=RunStatus.failed,
+                            finished_at=now, error="the model is down"))  # fmt: skip
+        session.add(run)
+        session.commit()
+        return run.id
+
+
+def stored_runs(settings) -> list[Run]:
+    with read_session(settings.database_url) as session:
+        return list(session.exec(select(Run).order_by(Run.id)))
+
+
+def swept(settings) -> list[int]:
+    """What the tick's sweep submits once the note's wait has passed."""
+    queue = RecordingQueue()
+    resubmit_lost(settings, queue, utcnow() + SWEEP_AFTER + timedelta(minutes=1))
+    return queue.run_ids
+
+
+@pytest.fixture
+def api(down, tmp_path: Path) -> Iterator[Api]:
+    yield from serve(down, tmp_path)
+
+
+def test_the_api_answers_with_the_run_the_sweep_will_start(api, down, owners, tmp_path):
+    retried = failed_run(down)
+
+    ran = api("POST", "/jobs/Briefing/run")
+    tested = api("POST", "/triggers/Mail/test")
+    again = api("POST", f"/runs/{retried}/retry")
+
+    assert (ran.status_code, tested.status_code, again.status_code) == (202, 202, 200), (
+        ran.text, tested.text, again.text,
+    )  # fmt: skip
+    answered = [ran.json(), tested.json(), again.json()]
+    assert [(r["source"], r["status"]) for r in answered] == [
+        ("run_now", "queued"), ("test", "queued"), ("run_now", "retrying"),
+    ]  # fmt: skip
+    assert {r["waiting_reason"] for r in answered} == {NOT_HANDED_ON}
+    stored = {run.id: run for run in stored_runs(down)}
+    assert sorted(stored) == sorted(r["id"] for r in answered)  # one run each, no second
+    assert {stored[r["id"]].waiting_reason for r in answered} == {NOT_HANDED_ON}
+    assert api("GET", f"/runs/{ran.json()['id']}").json()["waiting_reason"] == NOT_HANDED_ON
+    assert sorted(swept(down)) == sorted(stored)
+    assert "not handed to the queue" in (tmp_path / "webhook.log").read_text()
+
+
+def test_the_cli_prints_the_run_and_when_it_starts(down, owners):
+    retried = failed_run(down)
+
+    ran = planner(down, "jobs", "run", "Briefing")
+    shown = planner(down, "jobs", "run", "Briefing", "--json")
+    again = planner(down, "runs", "retry", str(retried))
+    tested = planner(down, "triggers", "test", "Mail")
+
+    for done in (ran, shown, again, tested):
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+    stored = {run.id: run for run in stored_runs(down)}
+    assert ran.stdout.strip().isdigit() and int(ran.stdout) in stored
+    assert f"planner: note: run {int(ran.stdout)}: {NOT_HANDED_ON}\n" in ran.stderr
+    assert json.loads(shown.stdout)["waiting_reason"] == NOT_HANDED_ON
+    assert again.stdout.split()[0] == str(retried) and "retrying" in again.stdout
+    assert f"planner: note: run {retried}: {NOT_HANDED_ON}\n" in again.stderr
+    assert tested.stdout.strip().isdigit() and int(tested.stdout) in stored
+    assert len(stored) == 4  # the failed run, two run-nows and a test event's
+    assert {run.waiting_reason for run in stored.values()} == {NOT_HANDED_ON}
+    assert sorted(swept(down)) == sorted(stored)
