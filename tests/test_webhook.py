@@ -21,7 +21,7 @@ from core.envelope import parse
 from core.models import Run, WebhookEvent, utcnow
 from core.secrets import new_secret_key
 from core.triggers import TriggerFields
-from core.webhooks import InboxWriter
+from core.webhooks import InboxWriter, Rejected
 from support.delivery import SECRET, event_body, signed
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until
@@ -122,6 +122,11 @@ def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
         ("lone surrogate in a UTF-16 body", 400,
          raw('{"type": "composio.trigger.message", "data": {"x": "\ud800"}}'.encode(
              "utf-16-le", "surrogatepass"))),
+        ("a key given twice", 400,
+         text('{"type": "composio.trigger.message", "data": {"id": "a", "id": "b"}}')),
+        ("type given twice", 400,
+         text('{"type": "composio.trigger.disabled", "data": {}, '
+              '"type": "composio.trigger.message"}')),
         ("nested 65 deep", 400,
          text('{"type": "composio.trigger.message", "data": ' + "[" * 65 + "]" * 65 + "}")),
     ]  # fmt: skip
@@ -145,6 +150,17 @@ def test_bad_deliveries_get_their_status_and_store_nothing(settings, webhook, la
     assert answer.status_code == status, answer.text
     assert count(settings) == 0
     assert get(webhook.removesuffix("/webhooks/composio") + "/healthz").status_code == 200
+
+
+def test_a_key_given_twice_is_named_in_the_refusal():
+    """Either value would silently win (json keeps the last): the API refuses it too."""
+    body = (
+        b'{"type": "composio.trigger.message", "metadata": {"trigger_id": "ti_a"}, '
+        b'"data": {}, "metadata": {"trigger_id": "ti_b"}}'
+    )
+    with pytest.raises(Rejected) as refused:
+        parse(body)
+    assert (refused.value.status, str(refused.value)) == (400, "the event gives 'metadata' twice")
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
