@@ -5,9 +5,11 @@ Every request but the OpenAPI document carries `Authorization: Bearer <token>` (
 from Settings → API tokens or `planner tokens create`); each token may make
 PLANNER_API_REQUESTS_PER_MINUTE requests a minute per process, then gets 429 with
 `Retry-After`. Bodies are JSON (webhook.api_models); answers are the JSON of `--json`.
-Refusals are `{"error": {"message", "field"}}`: 400 bad input (the field at fault), 401 no
-or unknown token, 404 nothing by that name or id, 409 a name in use, 413 a body over
-1 MiB, 415 a body that is not JSON, 429 too many requests, 502 Composio refused.
+Refusals are `{"error": {"message", "field"}}`: 400 bad input (the field at fault,
+`config.template` for one inside another), 401 no or unknown token, 404 nothing by that
+name or id, 409 a name in use, 413 a body over 1 MiB, 415 a body that is not JSON, 429
+too many requests, 502 Composio refused. A run saved is the answer also when the queue
+fails (its `waiting_reason` says it starts within about 3 minutes; core.runs.hand_on).
 Lists come a page at a time: `?limit=` (1-200, default 50) and the `next_cursor` of the
 page before as `?cursor=`.
 """
@@ -97,12 +99,14 @@ BODY_FIELDS = {"chat": "config.template", "thread": "config.thread",
 
 
 def _refused_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refused when it gives a key twice (which would silently win)."""
-    keys = [key for key, _ in pairs]
-    twice = next((key for key in keys if keys.count(key) > 1), None)
-    if twice is not None:
+    """A JSON object, refused when it gives a key twice (which would silently win); one
+    pass, whatever the number of keys."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
         raise Refused(400, f"The body gives {twice!r} twice.", twice)
-    return dict(pairs)
+    return found
 
 
 async def _read(request: Request) -> bytes:
@@ -147,11 +151,24 @@ async def _body(request: Request, model: type[models.Body] | None) -> Any:
         field = _field(first["loc"])
         message = first["msg"] if field is None else f"{field}: {first['msg']}"
         raise Refused(400, message, field) from None
-    nulls = [key for key in body.model_fields_set if getattr(body, key) is None]
-    refused = next((key for key in nulls if key not in model.NULLABLE), None)
+    refused = _null_refused(body)
     if refused is not None:
         raise Refused(400, f"{refused} cannot be null; leave it out to keep it.", refused)
     return body
+
+
+def _null_refused(body: models.Body, within: str = "") -> str | None:
+    """The first field given as `null` where null means nothing (config.template, say),
+    at any depth; None when there is none."""
+    for key in type(body).model_fields:
+        if key not in body.model_fields_set:
+            continue
+        value = getattr(body, key)
+        if value is None and key not in body.NULLABLE:
+            return within + key
+        if isinstance(value, models.Body) and (found := _null_refused(value, f"{key}.")):
+            return within + found
+    return None
 
 
 def _status_of(error: PlannerError) -> int:
