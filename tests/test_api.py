@@ -21,7 +21,7 @@ from core.models import ApiToken, utcnow
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until
 from tests.conftest import everything_stored, snapshot
-from webhook.api import SPEC
+from webhook.api import FAILED_TOKENS_PER_MINUTE, SPEC, RateLimit
 from webhook.api_routes import ENDPOINTS
 
 
@@ -231,17 +231,26 @@ def test_runs_a_page_at_a_time_then_cancelled_and_tried_again(api, agent):
     assert refusal(api("GET", "/runs/abc"), 400)["field"] == "run"
 
 
+def from_address(address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address (a client of its own,
+    as the API's per-address limit sees it)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
 def test_a_request_needs_a_known_token(api, settings):
-    for endpoint in ENDPOINTS:
+    for n, endpoint in enumerate(ENDPOINTS):
         path = endpoint.path.replace("{ref}", "1")
-        for headers in (
-            {},
-            {"Authorization": "Bearer pln_not-a-token"},
-            {"Authorization": "Basic x"},
-        ):
-            answer = httpx.request(endpoint.method, api.url + path, headers=headers, timeout=30)
-            assert answer.status_code == 401, (endpoint.path, headers)
-            assert answer.headers["www-authenticate"] == "Bearer"
+        # each endpoint's unknown token from an address of its own: the limit on unknown
+        # tokens per address (below) does not answer instead
+        with from_address(f"127.0.1.{n + 1}") as client:
+            for headers in (
+                {},
+                {"Authorization": "Bearer pln_not-a-token"},
+                {"Authorization": "Basic x"},
+            ):
+                answer = client.request(endpoint.method, api.url + path, headers=headers)
+                assert answer.status_code == 401, (endpoint.path, headers)
+                assert answer.headers["www-authenticate"] == "Bearer"
     assert api("GET", "/jobs").status_code == 200
     with read_session(settings.database_url) as session:
         [row] = session.exec(select(ApiToken)).all()
@@ -257,6 +266,53 @@ def test_too_many_requests_wait_as_they_are_told(settings, tmp_path: Path):
         answer = api("GET", "/agents")
         assert refusal(answer, 429)["message"].startswith("Too many requests with this token")
         assert 1 <= int(answer.headers["retry-after"]) <= 30
+
+
+def test_a_new_token_does_not_inherit_the_requests_of_a_revoked_one(settings, tmp_path: Path):
+    """SQLite gives a new row the id of a deleted last one: the limit goes by the token."""
+    for api in serve(replace(settings, api_requests_per_minute=2), tmp_path):
+        assert [api("GET", "/agents").status_code for _ in range(3)] == [200, 200, 429]
+        with open_session(settings.database_url) as session:
+            old = tokens.authenticate(session, api.token).id
+            tokens.revoke_token(session, "tests")
+            made = tokens.create_token(session, "tests", utcnow())
+        if settings.database_url.startswith("sqlite"):
+            assert made.row.id == old
+        assert api("GET", "/agents").status_code == 401
+        assert replace(api, token=made.token)("GET", "/agents").status_code == 200
+
+
+def test_unknown_tokens_from_one_address_are_slowed_and_told_when_to_try_again(api):
+    wrong = {"Authorization": "Bearer pln_a-guess"}
+    started, statuses = time.monotonic(), []
+    with from_address("127.0.0.1") as client:
+        while 429 not in statuses and len(statuses) < 3 * FAILED_TOKENS_PER_MINUTE:
+            answer = client.get(api.url + "/jobs", headers=wrong)
+            statuses.append(answer.status_code)
+        # the bucket refills as the minute goes by: one more try per 60/N s taken
+        refilled = (time.monotonic() - started) * FAILED_TOKENS_PER_MINUTE / 60
+        assert statuses[-1] == 429, statuses
+        assert (
+            FAILED_TOKENS_PER_MINUTE <= statuses.count(401) <= FAILED_TOKENS_PER_MINUTE + refilled
+        )
+        error = refusal(answer, 429)
+        assert error["message"].startswith("Too many requests with an unknown API token")
+        assert 1 <= int(answer.headers["retry-after"]) <= 60 / FAILED_TOKENS_PER_MINUTE
+        known = client.get(api.url + "/jobs", headers={"Authorization": f"Bearer {api.token}"})
+        assert known.status_code == 200  # a known token is not held up by them
+    with from_address("127.0.0.2") as other:
+        assert other.get(api.url + "/jobs", headers=wrong).status_code == 401
+
+
+def test_the_buckets_of_many_addresses_are_forgotten_once_full_again():
+    limit = RateLimit(per_minute=6, most=4)  # one request back every 10 s
+    assert [limit.wait(f"10.0.0.{n}", at=0.0) for n in range(4)] == [0.0] * 4
+    assert limit.wait("10.0.0.0", at=5.0) == 0.0
+    assert limit.wait("10.0.0.9", at=10.0) == 0.0  # the others are full again: forgotten
+    assert sorted(limit.buckets) == ["10.0.0.0", "10.0.0.9"]
+    busy = RateLimit(per_minute=6, most=4)
+    assert [busy.wait(f"10.0.1.{n}", at=float(n)) for n in range(5)] == [0.0] * 5
+    assert sorted(busy.buckets) == ["10.0.1.2", "10.0.1.3", "10.0.1.4"]  # the latest half
 
 
 def test_a_body_of_many_keys_is_answered_at_once(api):

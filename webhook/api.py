@@ -4,12 +4,14 @@ tools, served by the webhook process.
 Every request but the OpenAPI document carries `Authorization: Bearer <token>` (a token
 from Settings → API tokens or `planner tokens create`); each token may make
 PLANNER_API_REQUESTS_PER_MINUTE requests a minute per process, then gets 429 with
-`Retry-After`. Bodies are JSON (webhook.api_models); answers are the JSON of `--json`.
-Refusals are `{"error": {"message", "field"}}`: 400 bad input (the field at fault,
-`config.template` for one inside another), 401 no or unknown token, 404 nothing by that
-name or id, 409 a name in use, 413 a body over 1 MiB, 415 a body that is not JSON, 429
-too many requests, 502 Composio refused. A run saved is the answer also when the queue
-fails (its `waiting_reason` says it starts within about 3 minutes; core.runs.hand_on).
+`Retry-After`; a client address may send FAILED_TOKENS_PER_MINUTE tokens that are not
+known (revoked, mistyped, guessed) a minute, then gets 429 for them. Bodies are JSON
+(webhook.api_models); answers are the JSON of `--json`. Refusals are
+`{"error": {"message", "field"}}`: 400 bad input (the field at fault, `config.template`
+for one inside another), 401 no or unknown token, 404 nothing by that name or id, 409 a
+name in use, 413 a body over 1 MiB, 415 a body that is not JSON, 429 too many requests,
+502 Composio refused. A run saved is the answer also when the queue fails (its
+`waiting_reason` says it starts within about 3 minutes; core.runs.hand_on).
 Lists come a page at a time: `?limit=` (1-200, default 50) and the `next_cursor` of the
 page before as `?cursor=`.
 """
@@ -20,7 +22,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import pydantic
@@ -57,22 +59,48 @@ class Refused(Exception):
         self.status, self.field = status, field
 
 
+class UnknownToken(Refused):
+    """401 for a token that is not known: counted against the client's address."""
+
+
+# Requests with a token that is not known, per client address and minute, before 429.
+FAILED_TOKENS_PER_MINUTE = 10
+# Buckets kept before the full ones are forgotten (a full bucket is the same as none).
+MOST_BUCKETS = 10_000
+
+
 class RateLimit:
-    """A token bucket per API token: `per_minute` requests, refilled evenly."""
+    """A token bucket per key (an API token's hash, a client's address): `per_minute`
+    requests, refilled evenly."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self.buckets: dict[int, tuple[float, float]] = {}  # token id → (requests left, at)
+    def __init__(self, per_minute: int, most: int = MOST_BUCKETS) -> None:
+        self.per_minute, self.most = per_minute, most
+        self.buckets: dict[Hashable, tuple[float, float]] = {}  # key → (requests left, at)
 
-    def wait(self, token_id: int, at: float) -> float:
+    def wait(self, key: Hashable, at: float) -> float:
         """0 when the request may go ahead (and it is counted), else seconds to wait."""
-        left, since = self.buckets.get(token_id, (float(self.per_minute), at))
+        left, since = self.buckets.get(key, (float(self.per_minute), at))
         left = min(float(self.per_minute), left + (at - since) * self.per_minute / 60)
         if left < 1:
-            self.buckets[token_id] = (left, at)
+            self.buckets[key] = (left, at)
             return (1 - left) * 60 / self.per_minute
-        self.buckets[token_id] = (left - 1, at)
+        if key not in self.buckets and len(self.buckets) >= self.most:
+            self._forget(at)
+        self.buckets[key] = (left - 1, at)
         return 0.0
+
+    def _forget(self, at: float) -> None:
+        """Drop the buckets full again by now; if too many are still in use (many
+        addresses at once), the longest unused half."""
+        refill = 60 / self.per_minute
+        self.buckets = {
+            key: (left, since)
+            for key, (left, since) in self.buckets.items()
+            if left + (at - since) / refill < self.per_minute
+        }
+        if len(self.buckets) >= self.most:
+            recent = sorted(self.buckets.items(), key=lambda item: item[1][1])[self.most // 2 :]
+            self.buckets = dict(recent)
 
 
 # The HTTP side: token, rate, body, answer.
@@ -179,21 +207,35 @@ def _status_of(error: PlannerError) -> int:
     return 502 if isinstance(error, ComposioError) else 400
 
 
+def _too_many(wait: float, what: str) -> JSONResponse:
+    retry = str(math.ceil(wait))
+    message = f"Too many requests with {what}; try again in {retry} s."
+    return _refusal(429, message, headers={"Retry-After": retry})
+
+
 class Api:
-    """The API's state in a process: its settings, the queue runs go to, the rate limit."""
+    """The API's state in a process: its settings, the queue runs go to, the rate limits
+    (per token, by its hash: a new token never inherits a revoked one's; and of unknown
+    tokens per client address)."""
 
     def __init__(self, settings: Settings, queue: RunQueue) -> None:
         self.settings, self.queue = settings, queue
         self.rate = RateLimit(settings.api_requests_per_minute)
+        self.failures = RateLimit(FAILED_TOKENS_PER_MINUTE)
 
     async def answer(self, endpoint: Endpoint, request: Request) -> Response:
         try:
-            token = await asyncio.to_thread(self._authenticate, _token(request))
+            try:
+                token = await asyncio.to_thread(self._authenticate, _token(request))
+            except UnknownToken:
+                address = request.client.host if request.client else ""
+                wait = self.failures.wait(address, time.monotonic())
+                if wait:
+                    return _too_many(wait, "an unknown API token from this address")
+                raise
             wait = self.rate.wait(token, time.monotonic())
             if wait:
-                retry = str(math.ceil(wait))
-                message = f"Too many requests with this token; try again in {retry} s."
-                return _refusal(429, message, headers={"Retry-After": retry})
+                return _too_many(wait, "this token")
             body = await _body(request, endpoint.body)
             result = await asyncio.to_thread(self._handle, endpoint, request, body)
         except Refused as refusal:
@@ -211,18 +253,19 @@ class Api:
             return Response(status_code=204)
         return JSONResponse(result, endpoint.status)
 
-    def _authenticate(self, token: str) -> int:
-        """The token's id; its use noted (in a write of its own, at most once a minute)."""
+    def _authenticate(self, token: str) -> str:
+        """The token's hash (a key no other token ever has, unlike its row's id); its use
+        noted (in a write of its own, at most once a minute)."""
         now = utcnow()
         with read_session(self.settings.database_url) as session:
             try:
                 row = tokens.authenticate(session, token)
             except NotFoundError as error:
-                raise Refused(401, str(error)) from None
+                raise UnknownToken(401, str(error)) from None
         if tokens.use_is_stale(row, now):
             with open_session(self.settings.database_url) as session:
                 tokens.note_use(session, row.id, now)
-        return row.id
+        return row.token_hash
 
     def _handle(self, endpoint: Endpoint, request: Request, body: Any) -> Any:
         with open_session(self.settings.database_url) as session:
