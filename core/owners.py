@@ -6,6 +6,7 @@ both lives here once, so it can never hold for one and be forgotten for the othe
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -51,8 +52,18 @@ class OwnerFields:
 
 
 def clean_name(name: str, what: str) -> str:
-    """A name as people see it: spaces folded, not empty, not all digits (that is an id)."""
+    """A name as people see it: spaces folded, not empty, not all digits (that is an id),
+    nothing invisible in it."""
     text = storable_text(" ".join(name.split()), "name", f"{what} name")
+    hidden = next((c for c in text if unicodedata.category(c) == "Cf"), None)
+    if hidden is not None:
+        # Bidi controls (U+202E turns "evil.exe" around on screen), zero-width spaces, a
+        # byte order mark: a name that shows as another, or two names that look alike.
+        raise ValidationError(
+            f"The {what} name holds an invisible formatting character (U+{ord(hidden):04X}); "
+            "type the name again without it.",
+            "name",
+        )
     if not text:
         raise ValidationError(f"Give the {what} a name.", "name")
     if len(text) > MAX_NAME:

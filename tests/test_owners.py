@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from core.errors import ValidationError
+from core.owners import clean_name
 from tests.conftest import planner_cli, snapshot
 
 
@@ -210,3 +212,40 @@ def test_a_job_may_change_only_the_capitals_of_its_own_name(cli, capsys, connect
     capsys.readouterr()
     assert cli("jobs", "update", "Daily", "--name", "DAILY", "--json") == 0
     assert out(capsys)["name"] == "DAILY"
+
+
+@pytest.mark.parametrize(
+    ("args", "what", "hidden"),
+    [
+        (["jobs", "add", "{}", "--agent", "Assistant", "--schedule", "@daily", "--chat", "hi"],
+         "job", "\u202e"),
+        (["triggers", "add", "{}", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
+          "--chat", "hi"], "trigger", "\u200b"),
+        (["agents", "add", "{}", "--url", "http://127.0.0.1:9/v1", "--model", "m"], "agent",
+         "\u2066"),
+        (["workflows", "add", "{}", "--url", "http://127.0.0.1:9/hook"], "workflow", "\u2069"),
+        (["notify", "add", "{}", "--url", "json://127.0.0.1:9/alerts"], "channel", "\ufeff"),
+        (["tokens", "create", "{}"], "token", "\u202e"),
+    ],
+    ids=["job", "trigger", "agent", "workflow", "channel", "token"],
+)  # fmt: skip
+def test_names_with_invisible_formatting_characters_are_refused(
+    cli, capsys, connected, agent, args, what, hidden
+):
+    """A bidi control turns a name around on screen ("Report\u202e2026" shows as another
+    name); a zero-width space or a byte order mark makes two names that look alike."""
+    name = f"Report{hidden} 2026"
+    error = refused(cli, capsys, connected, *[name if a == "{}" else a for a in args])
+    assert error == (
+        f"planner: The {what} name holds an invisible formatting character "
+        f"(U+{ord(hidden):04X}); type the name again without it.\n"
+    )
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u200b", "\u2066", "\u2067", "\u2068",
+                                    "\u2069", "\ufeff", "\u200e", "\u00ad"])  # fmt: skip
+def test_every_invisible_formatting_character_is_refused_in_a_name(hidden):
+    for name in (f"{hidden}Daily", f"Daily{hidden}", f"Dai{hidden}ly", hidden):
+        with pytest.raises(ValidationError, match=r"invisible formatting character \(U\+"):
+            clean_name(name, "job")
+    assert clean_name("Daily 👍 café", "job") == "Daily 👍 café"  # visible ones are fine

@@ -170,6 +170,8 @@ REFUSALS = [
     ("a list for a timeout", GOOD + "  timeout: [1]\n", "'timeout' must be text, a number or null"),
     ("an unknown overlap", GOOD + "  overlap: sideways\n", "skip, queue or allow"),
     ("a day out of range", GOOD + "  starts_on: '0001-01-01'\n", "between the years"),
+    ("a bidi control in a name", GOOD.replace("name: First", 'name: "First\\u202E"'),
+     "The job name holds an invisible formatting character (U+202E)"),
     ("too deep", "planner: 1\njobs:\n- name: x\n  input: {a: " + "[" * 5000 + "]" * 5000 + "}\n",
      "nested more than 64 levels deep"),
 ]  # fmt: skip
