@@ -6,11 +6,15 @@ both lives here once, so it can never hold for one and be forgotten for the othe
 
 from __future__ import annotations
 
+import bisect
+import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core import standard_json
@@ -112,10 +116,91 @@ def named_like(
     session: Session, model: type[Named], name: str, other_than: int | None = None
 ) -> Named | None:
     """The row (other than `other_than`) whose name is `name` to a person: case and spaces
-    aside; the oldest, should there be several."""
+    aside; the oldest, should there be several. Inside `names_at_hand`, from its dict;
+    else the database is asked only for the rows that can be it (`_may_be_named`)."""
     key = name_key(name)
-    rows = session.exec(select(model).order_by(model.id))
-    return next((r for r in rows if name_key(r.name) == key and r.id != other_than), None)
+    index: _Names | None = session.info.get(_NAMES)
+    if index is not None and model in index.ids:
+        if session.autoflush:  # as a query would: what the session holds is counted
+            session.flush()
+        ids = index.ids[model].get(key, ())
+    else:
+        query = select(model.id, model.name).where(_may_be_named(session, model, key))
+        ids = [row_id for row_id, row_name in session.exec(query) if name_key(row_name) == key]
+    found = min((row_id for row_id in ids if row_id != other_than), default=None)
+    return session.get(model, found) if found is not None else None
+
+
+def _may_be_named(session: Session, model: type[Named], key: str) -> Any:
+    """A condition the database checks on every row for a name whose key can be `key`:
+    a name of plain ASCII with its spaces folded (as clean_name stores it) has its
+    lowercase as its key, which SQL compares; any other name (a letter beyond ASCII, a
+    control character, spaces to fold) passes, and is compared by name_key."""
+    name = model.__table__.c.name
+    if session.get_bind().dialect.name == "postgresql":  # lower() there follows a locale
+        lowered = sa.func.translate(name, string.ascii_uppercase, string.ascii_lowercase)
+        not_plain = name.regexp_match("[^ -~]")
+    else:  # SQLite's lower() changes only A to Z
+        lowered, not_plain = sa.func.lower(name), name.op("GLOB")("*[^ -~]*")
+    unfolded = sa.or_(name.startswith(" "), name.endswith(" "), name.contains("  "))
+    return sa.or_(lowered == key, not_plain, unfolded)
+
+
+_NAMES = "planner_names_at_hand"
+
+
+class _Names:
+    """The ids of some tables' rows by the key of their name (name_key), each list
+    oldest first: read with one query per table, then kept up to date with what the
+    session flushes."""
+
+    def __init__(self, session: Session, models: tuple[type[Any], ...]) -> None:
+        self.ids: dict[type[Any], dict[str, list[int]]] = {model: {} for model in models}
+        self.keys: dict[type[Any], dict[int, str]] = {model: {} for model in models}
+        for model in models:
+            for row_id, row_name in session.exec(select(model.id, model.name)):
+                self.put(model, row_id, row_name)
+
+    def put(self, model: type[Any], row_id: int, name: str | None) -> None:
+        old = self.keys[model].pop(row_id, None)
+        if old is not None:
+            self.ids[model][old].remove(row_id)
+        if name is not None:
+            self.keys[model][row_id] = key = name_key(name)
+            bisect.insort(self.ids[model].setdefault(key, []), row_id)
+
+    def flushed(self, session: Session, _context: Any) -> None:
+        """After a flush, what it wrote: `new` and `dirty` still hold what it was about."""
+        for row in (*session.new, *session.dirty, *session.deleted):
+            if type(row) in self.ids and row.id is not None:
+                gone = row in session.deleted
+                self.put(type(row), row.id, None if gone else row.name)
+
+
+@contextmanager
+def names_at_hand(session: Session, *models: type[Named]) -> Iterator[None]:
+    """For many lookups in one transaction (an import): inside, named_like and so
+    ensure_unique_name answer for `models` from a dict read once, not from the database.
+
+    The dict follows what this session writes; what another connection writes after it
+    was read is not in it, so use it inside a transaction that keeps other writers out
+    (SQLite's write lock) or on a copy nobody else writes. A rollback drops it (what it
+    holds may have been undone): lookups go to the database again."""
+    index = _Names(session, models)
+    session.info[_NAMES] = index
+
+    def dropped(*_: Any) -> None:
+        session.info.pop(_NAMES, None)
+
+    sa.event.listen(session, "after_flush", index.flushed)
+    sa.event.listen(session, "after_soft_rollback", dropped)
+    try:
+        yield
+    finally:
+        sa.event.remove(session, "after_flush", index.flushed)
+        sa.event.remove(session, "after_soft_rollback", dropped)
+        if session.info.get(_NAMES) is index:
+            dropped()
 
 
 def ensure_unique_name(

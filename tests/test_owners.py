@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import select
 
+from core import agents
 from core.errors import ValidationError
-from core.owners import clean_name
+from core.models import Agent
+from core.owners import clean_name, name_key, named_like, names_at_hand
 from tests.conftest import planner_cli, snapshot
 
 
@@ -249,3 +253,56 @@ def test_every_invisible_formatting_character_is_refused_in_a_name(hidden):
         with pytest.raises(ValidationError, match=r"invisible formatting character \(U\+"):
             clean_name(name, "job")
     assert clean_name("Daily 👍 café", "job") == "Daily 👍 café"  # visible ones are fine
+
+
+# Names as they may be stored: folded by clean_name, or (rows from before it) not; in
+# plain ASCII or not, where casefolding is more than lowering A to Z.
+STORED = ["Morning briefing", "morning  briefing", " Lead", "Straße", "STRASSE", "\u01c5emal",
+          "\u212a-pop", "tab\tname", "\u0130stanbul", "ISTANBUL", "100% _done_", "\uff2aob",
+          "k-pop"]  # fmt: skip
+ASKED = [*STORED, "MORNING BRIEFING", " morning briefing ", "lead", "strasse", "STRASSE",
+         "\u01c4EMAL", "dzemal", "K-POP", "tab name", "i\u0307stanbul", "istanbul",
+         "100% _DONE_", "\uff4aOB", "job", "nobody"]  # fmt: skip
+
+
+def test_named_like_finds_what_a_person_reads_as_the_name(session):
+    """The database is asked only for rows that can be the name, the dict of
+    names_at_hand holds every row: both find what comparing every name_key finds (the
+    oldest of several), other than a row of its own."""
+    table = Agent.__table__
+    session.connection().execute(sa.insert(table), [
+        {"name": name, "backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
+        for name in STORED
+    ])  # fmt: skip
+    session.commit()
+    rows = list(session.exec(select(Agent).order_by(Agent.id)))
+
+    def by_key(name: str, other_than: int | None) -> int | None:
+        key = name_key(name)
+        return next((r.id for r in rows if name_key(r.name) == key and r.id != other_than), None)
+
+    def found(name: str, other_than: int | None) -> int | None:
+        row = named_like(session, Agent, name, other_than)
+        return row.id if row else None
+
+    asked = [(name, other) for name in ASKED for other in (None, rows[0].id, rows[3].id)]
+    expected = [by_key(name, other) for name, other in asked]
+    assert any(expected) and None in expected
+    assert [found(name, other) for name, other in asked] == expected
+    with names_at_hand(session, Agent):
+        assert [found(name, other) for name, other in asked] == expected
+
+
+def test_names_at_hand_follows_what_the_session_writes(session):
+    with names_at_hand(session, Agent):
+        helper = agents.save_agent(session, "Helper", "openai", "http://127.0.0.1:9/v1", "m")
+        assert named_like(session, Agent, " HELPER") == helper
+        agents.save_agent(session, "Aide", "openai", "http://127.0.0.1:9/v1", "m", existing=helper)
+        assert named_like(session, Agent, "helper") is None
+        assert named_like(session, Agent, "aide") == helper
+        assert named_like(session, Agent, "aide", other_than=helper.id) is None
+        session.delete(helper)
+        session.flush()
+        assert named_like(session, Agent, "aide") is None
+        session.rollback()  # what it held may be undone: the database is asked again
+        assert named_like(session, Agent, "aide") == helper
