@@ -11,7 +11,6 @@ from cli.output import emit, task_queue
 from core import setup_document, setup_file
 from core.config import Settings
 from core.db import read_session
-from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
 from core.models import utcnow
 
@@ -55,8 +54,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     now = utcnow()
     outcome = setup_file.check_setup(settings.database_url, document, settings, now)
     if not args.dry_run:
-        with open_session(settings.database_url) as session:
-            outcome = setup_file.import_setup(session, document, settings, task_queue(), now)
+        outcome = setup_file.import_setup(
+            settings.database_url, document, settings, task_queue(), now
+        )
     counts = {verb: sum(c.verb == verb for c in outcome.changes)
               for verb in ("created", "updated", "unchanged")}  # fmt: skip
     summary = ", ".join(f"{n} {verb}" for verb, n in counts.items())

@@ -6,28 +6,51 @@ workflow's pasted key stays where it was (the file only says there was one), and
 environment variables named by `api_key_env` or `auth_env` are set on each machine.
 Importing creates what is new and changes what differs, by name, through the same
 functions as the CLI and the dashboard, so a file is held to the same rules. It is first
-applied in a transaction that is rolled back (`--dry-run` stops there): a file with one
-bad entry changes nothing.
+applied to a copy of the setup in memory (`--dry-run` stops there): a file with one bad
+entry changes nothing, and the check takes no lock that keeps others from writing. The
+import itself then runs in short transactions, a batch of entries each.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, select
 
 from core import agents, jobs, policies, timing, triggers
 from core.config import Settings
-from core.db import get_engine
+from core.db import get_engine, read_session
 from core.errors import PlannerError, ValidationError
-from core.models import ActionKind, ActionOwner, Agent, EventTrigger, ScheduledJob, Status, Workflow
-from core.owners import named_like
+from core.models import (
+    ActionKind,
+    ActionOwner,
+    Agent,
+    EventTrigger,
+    NotificationChannel,
+    ScheduledJob,
+    Status,
+    Workflow,
+)
+from core.owners import named_like, names_at_hand
 from core.queue import RunQueue
 from core.setup_document import FORMAT, POLICIES, SECTIONS, SINGULAR, Document
+
+MODELS: dict[str, type[Any]] = {
+    "agents": Agent, "workflows": Workflow, "jobs": ScheduledJob, "triggers": EventTrigger,
+}  # fmt: skip
+# What the check copies: the setup's tables, and the channels its rules look up.
+COPIED = (*MODELS.values(), NotificationChannel)
+BATCH = 100  # entries one transaction of an import applies
+# SQLite's busy handler looks again at most every 0.1 s: after each batch the import
+# leaves the write lock free as long (or as long as it held it, when shorter), so a writer
+# waiting for it (the worker, the webhook, the API) gets its turn between two batches.
+LOCK_FREE_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -172,16 +195,23 @@ def _differs(entry: dict[str, Any], current: dict[str, Any] | None) -> tuple[str
 
 
 class _Importer:
-    """Applies a checked document section by section, in the order they depend on."""
+    """Applies a checked document entry by entry, section by section in the order they
+    depend on; `session` and `queue` are those of the transaction at hand."""
 
-    def __init__(
-        self, session: Session, settings: Settings, queue: RunQueue | None, now: datetime
-    ) -> None:
-        self.session, self.settings, self.queue, self.now = session, settings, queue, now
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.settings, self.now = settings, now
         self.outcome = Outcome()
 
+    def use(self, session: Session, queue: RunQueue | None) -> None:
+        self.session, self.queue = session, queue
+        self._known: tuple[dict[int, str], dict[int, str]] | None = None
+
     def _names(self) -> tuple[dict[int, str], dict[int, str]]:
-        return _by_id(self.session, Agent), _by_id(self.session, Workflow)
+        """Agents' and workflows' names by id, read once per transaction (and again after
+        saving an agent or a workflow)."""
+        if self._known is None:
+            self._known = _by_id(self.session, Agent), _by_id(self.session, Workflow)
+        return self._known
 
     def _record(self, section: str, entry: dict, current: dict | None, save: Callable) -> Any:
         changed = _differs(entry, current)
@@ -210,6 +240,7 @@ class _Importer:
             merged["model"], merged["system_prompt"], merged["api_key_env"], existing,
             max_concurrency=merged["max_concurrency"],
         )) or existing  # fmt: skip
+        self._known = None
         self._key_note("agents", entry, agent)
 
     def workflow(self, entry: dict[str, Any]) -> None:
@@ -220,6 +251,7 @@ class _Importer:
             self.session, merged["name"], merged.get("url", ""), merged["auth_env"], existing,
             max_concurrency=merged["max_concurrency"],
         )) or existing  # fmt: skip
+        self._known = None
         self._key_note("workflows", entry, workflow)
 
     def _pause_or_resume(self, row: Any, paused: bool | None, pause: Callable, resume: Callable):
@@ -262,49 +294,137 @@ class _Importer:
             lambda ref: triggers.resume_trigger(self.session, ref, settings, now),
         )  # fmt: skip
 
-    def apply(self, document: Document) -> Outcome:
-        for section in SECTIONS:
-            for entry in document[section]:
-                try:
-                    getattr(self, SINGULAR[section])(entry)
-                except PlannerError as error:  # said with the entry it is about
-                    where = f"{SINGULAR[section]} {entry['name']!r}"
-                    raise ValidationError(
-                        f"{where}: {error}", getattr(error, "field", None)
-                    ) from None
-        return self.outcome
+    def apply(self, section: str, entry: dict[str, Any]) -> None:
+        try:
+            getattr(self, SINGULAR[section])(entry)
+        except PlannerError as error:  # said with the entry it is about
+            where = f"{SINGULAR[section]} {entry['name']!r}"
+            raise ValidationError(f"{where}: {error}", getattr(error, "field", None)) from None
+
+
+def _copy_of_setup(database_url: str) -> sa.Engine:
+    """A database in memory with Planner's tables, holding the rows of COPIED as the
+    database has them: read in one read-only transaction (on SQLite a plain read, which
+    no writer waits for), one query per table."""
+    copy = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
+    sa.event.listen(copy, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
+    SQLModel.metadata.create_all(copy)
+    wanted = {model.__table__ for model in COPIED}
+    with read_session(database_url) as source, copy.begin() as target:
+        options = {}
+        if source.get_bind().dialect.name == "postgresql":  # one snapshot for every table
+            options = {"isolation_level": "REPEATABLE READ"}
+        reading = source.connection(execution_options=options)
+        for table in (t for t in SQLModel.metadata.sorted_tables if t in wanted):
+            rows = [dict(row) for row in reading.execute(sa.select(table)).mappings()]
+            if rows:
+                target.execute(sa.insert(table), rows)
+    return copy
 
 
 def check_setup(
     database_url: str, document: Document, settings: Settings,
     now: datetime,
 ) -> Outcome:  # fmt: skip
-    """What importing would change, found by doing it in a transaction that is rolled
-    back: every rule is checked by the code that applies it. Nothing reaches Composio or
-    the queue."""
+    """What importing would change, found by importing into a copy of the setup in
+    memory (`_copy_of_setup`): every rule is checked by the code that applies it, and
+    nobody waits for the check. Nothing reaches Composio or the queue."""
     offline = dataclasses.replace(settings, composio_api_key="")
-    with get_engine(database_url).connect() as connection:
-        outer = connection.begin()
-        try:
-            session = Session(
-                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-            )
-            return _Importer(session, offline, None, now).apply(document)
-        finally:
-            outer.rollback()
+    copy = _copy_of_setup(database_url)
+    try:
+        with Session(copy, expire_on_commit=False) as session:
+            importer = _Importer(offline, now)
+            importer.use(session, None)
+            with names_at_hand(session, *MODELS.values()):
+                for section in SECTIONS:
+                    for entry in document[section]:
+                        importer.apply(section, entry)
+            return importer.outcome
+    finally:
+        copy.dispose()
+
+
+class _HeldQueue:
+    """The queue, given the runs a batch planned only once the batch is committed (a
+    worker handed them sooner might not find them)."""
+
+    def __init__(self, queue: RunQueue) -> None:
+        self.queue, self.held = queue, []
+
+    def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
+        ids = list(run_ids)
+        self.held.append(lambda: self.queue.submit(ids, eta))
+
+    def submit_events(self, event_ids: Sequence[str]) -> None:
+        ids = list(event_ids)
+        self.held.append(lambda: self.queue.submit_events(ids))
+
+    def hand_on(self) -> None:
+        for send in self.held:
+            send()
+        self.held.clear()
+
+
+def _batch(
+    connection: sa.Connection, importer: _Importer, section: str, entries: list[dict],
+    queue: RunQueue | None,
+) -> None:  # fmt: skip
+    """Apply `entries` in one transaction of `connection` (on SQLite it holds the write
+    lock). Each entry is saved as the CLI saves it, its commit a savepoint; when one is
+    refused, those before it are committed all the same, and the refusal raised."""
+    held = _HeldQueue(queue) if queue is not None else None
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    importer.use(session, held)
+    try:
+        with names_at_hand(session, MODELS[section]):
+            for entry in entries:
+                importer.apply(section, entry)
+    except PlannerError:
+        session.rollback()  # the refused entry's own savepoint
+        transaction.commit()
+        if held is not None:
+            held.hand_on()
+        raise
+    except BaseException:
+        transaction.rollback()
+        raise
+    finally:
+        session.close()
+    transaction.commit()
+    if held is not None:
+        held.hand_on()
 
 
 def import_setup(
-    session: Session, document: Document, settings: Settings,
+    database_url: str, document: Document, settings: Settings,
     queue: RunQueue | None, now: datetime,
 ) -> Outcome:  # fmt: skip
     """Create or change what the document says, by name; check it first with
-    `check_setup` so a bad entry changes nothing. Each entry is saved as the CLI saves
-    it, so when something outside refuses one (Composio, say), the refusal says what was
-    done before it; importing again goes on from there (what is done is unchanged)."""
-    importer = _Importer(session, settings, queue, now)
+    `check_setup` so a bad entry changes nothing. Applied in short transactions of BATCH
+    entries (one each for a trigger registered with Composio, which is asked while its
+    transaction is open); on SQLite the write lock is left free between them
+    (LOCK_FREE_SECONDS). Each entry is saved as the CLI saves it, so when something
+    outside refuses one (Composio, say), the refusal says what was done before it;
+    importing again goes on from there (what is done is unchanged)."""
+    engine = get_engine(database_url)
+    sqlite = engine.dialect.name == "sqlite"
+    importer = _Importer(settings, now)
     try:
-        return importer.apply(document)
+        held_for = 0.0  # how long the last batch had the write lock
+        with engine.connect() as connection:
+            for section in SECTIONS:
+                size = 1 if section == "triggers" and settings.composio_api_key else BATCH
+                entries = document[section]
+                for start in range(0, len(entries), size):
+                    if sqlite:
+                        time.sleep(min(LOCK_FREE_SECONDS, held_for))
+                    began = time.monotonic()
+                    _batch(connection, importer, section, entries[start : start + size], queue)
+                    held_for = time.monotonic() - began
+        return importer.outcome
     except PlannerError as error:
         done = [str(c) for c in importer.outcome.changes if c.verb != "unchanged"]
         before = "; ".join(done) if done else "nothing"

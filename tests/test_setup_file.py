@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from sqlmodel import select
 
+from core import agents, jobs, setup_document, setup_file
 from core.db import read_session
-from core.models import ScheduledJob
+from core.db import session as open_session
+from core.errors import PlannerError
+from core.models import Run, ScheduledJob, utcnow
 from support.processes import planner
+from support.waiting import wait_until
 from tests.conftest import planner_cli, snapshot
 
 
@@ -234,3 +242,158 @@ def test_an_unreadable_file_is_refused(settings, monkeypatch, capsys, tmp_path: 
         assert "is not UTF-8 text" in capsys.readouterr().err
         assert cli("import", str(tmp_path / "huge.yaml")) == 2
         assert "larger than 10 MiB" in capsys.readouterr().err
+
+
+BIG = 2000  # jobs in a file that takes a while to check and to import
+AN_AGENT = "planner: 1\nagents:\n- name: Assistant\n  url: http://127.0.0.1:9/v1\n  model: m\n"
+
+
+def big_setup(tmp_path: Path) -> Path:
+    """A file of one agent and BIG chat jobs."""
+    path = tmp_path / "big.yaml"
+    path.write_text(AN_AGENT + "jobs:\n" + "".join(
+        f"- name: Job {n}\n  agent: Assistant\n  schedule: 0 9 * * *\n  chat: Report {n}\n"
+        for n in range(BIG)
+    ))  # fmt: skip
+    return path
+
+
+def only_on_sqlite(settings) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("about SQLite's write lock (PostgreSQL has none for a whole database)")
+
+
+def test_a_dry_run_holds_no_write_lock(settings, tmp_path: Path):
+    """The check is an import into a copy in memory: another connection holds SQLite's
+    write lock, and writes, the whole time a dry run of a big file runs, and the dry run
+    ends all the same (it used to take the lock for the whole check, minutes on such a
+    file, and writers got 'database is locked')."""
+    only_on_sqlite(settings)
+    path = big_setup(tmp_path)
+    with open_session(settings.database_url) as session:
+        agents.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
+        # A write transaction (BEGIN IMMEDIATE: the write lock), open while the dry run runs.
+        session.connection().execute(sa.text("UPDATE workflow SET auth_env = 'HELD'"))
+        done = planner(settings, "import", str(path), "--dry-run")
+        session.commit()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        f"Dry run: nothing was changed ({BIG + 1} created, 0 updated, 0 unchanged)."
+    )
+    assert json.loads(ok(settings, "workflows", "list", "--json"))[0]["auth_env"] == "HELD"
+    assert job_keys(settings) == set()
+
+
+def written_midway(settings) -> int | None:
+    """How many jobs there were when a job of this test's own was written while the
+    import had saved some of its jobs, not all; None when it had saved none or all. Its
+    write transaction waits for the lock as every writer does (up to 30 s)."""
+    with open_session(settings.database_url) as session:
+        count = session.exec(select(sa.func.count()).select_from(ScheduledJob)).one()
+        if not 0 < count < BIG:
+            return None
+        fields = jobs.JobFields(agent="Assistant", schedule="@daily", chat="hi")
+        jobs.create_job(session, "Written meanwhile", fields, utcnow(), "UTC")
+        return count
+
+
+def test_an_import_lets_others_write_between_its_transactions(settings, tmp_path: Path):
+    """A real import applies a big file in short transactions, leaving the write lock free
+    between them: a writer that waits for it gets in part-way, its job is kept, and the
+    import goes on to the end."""
+    only_on_sqlite(settings)
+    path = big_setup(tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        importing = pool.submit(planner, settings, "import", str(path))
+        midway = wait_until(
+            lambda: written_midway(settings) or (importing.done() and "the import ended"),
+            timeout=240, what="a write while the import is part-way",
+        )  # fmt: skip
+        done = importing.result()
+    assert isinstance(midway, int), "no writer got in while the import was part-way"
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"Imported ({BIG + 1} created, 0 updated, 0 unchanged)."
+    with read_session(settings.database_url) as session:
+        names = set(session.exec(select(ScheduledJob.name)))
+    assert names == {f"Job {n}" for n in range(BIG)} | {"Written meanwhile"}
+
+
+def test_a_refusal_part_way_keeps_what_was_done_and_says_it(settings, session):
+    """Someone removes a workflow the file uses after the check found the file good: the
+    import stops at the first job that needs it. What it saved before, in the same
+    transaction too, stays and is named; importing again goes on from there."""
+    agents.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
+    document = setup_document.read_setup(
+        AN_AGENT + "jobs:\n"
+        "- {name: First, agent: Assistant, schedule: '@daily', chat: hi}\n"
+        "- {name: Second, agent: Assistant, schedule: '@daily', workflow: analyze}\n"
+        "- {name: Third, agent: Assistant, schedule: '@daily', chat: hi}\n"
+    )
+    now = utcnow()
+    setup_file.check_setup(settings.database_url, document, settings, now)
+    agents.remove_workflow(session, "analyze")
+    with pytest.raises(PlannerError) as refused:
+        setup_file.import_setup(settings.database_url, document, settings, None, now)
+    assert str(refused.value) == (
+        "job 'Second': There is no workflow named 'analyze'. Stopped there; done before it: "
+        "created agent 'Assistant'; created job 'First'. Import the file again to go on."
+    )
+    with read_session(settings.database_url) as reading:
+        assert list(reading.exec(select(ScheduledJob.name))) == ["First"]
+
+    agents.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
+    outcome = setup_file.import_setup(settings.database_url, document, settings, None, now)
+    assert [str(c) for c in outcome.changes] == [
+        "unchanged agent 'Assistant'", "unchanged job 'First'", "created job 'Second'",
+        "created job 'Third'",
+    ]  # fmt: skip
+
+
+class LookingQueue:
+    """A RunQueue that looks up each run it is handed in a connection of its own, as a
+    worker does."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url, self.found = database_url, []
+
+    def submit(self, run_ids: Sequence[int], eta: datetime | None = None) -> None:
+        with read_session(self.database_url) as session:
+            self.found += [session.get(Run, run_id) is not None for run_id in run_ids]
+
+    def submit_events(self, event_ids: Sequence[str]) -> None:
+        raise AssertionError("an import hands over no events")
+
+
+def test_runs_an_import_plans_are_handed_over_once_committed(settings):
+    """Jobs due within the minute have their runs planned as they are imported; a worker
+    is handed them only once the transaction that made them is committed."""
+    count = setup_file.BATCH + 20  # a transaction and part of the next
+    document = setup_document.read_setup(AN_AGENT + "jobs:\n" + "".join(
+        f"- {{name: Minute {n}, agent: Assistant, schedule: '* * * * *', chat: hi}}\n"
+        for n in range(count)
+    ))  # fmt: skip
+    queue = LookingQueue(settings.database_url)
+    setup_file.import_setup(settings.database_url, document, settings, queue, utcnow())
+    assert len(queue.found) >= count and all(queue.found)
+
+
+def test_a_trigger_composio_refuses_stops_the_import_and_says_what_was_done(
+    connected, composio, tmp_path: Path
+):
+    path = tmp_path / "planner.yaml"
+    path.write_text(
+        GOOD + "triggers:\n- name: New mail\n  agent: Assistant\n"
+        "  event: GMAIL_NEW_GMAIL_MESSAGE\n  chat: 'New mail: {emailSubject}'\n"
+    )
+    composio.fail(400, "That connected account is gone")
+    done = planner(connected, "import", str(path))
+    assert done.returncode != 0
+    assert done.stderr.startswith("planner: trigger 'New mail': ")
+    assert done.stderr.rstrip().endswith(
+        "Stopped there; done before it: created agent 'Assistant'; created job 'First'. "
+        "Import the file again to go on."
+    )
+    assert ok(connected, "import", str(path)).splitlines() == [
+        "unchanged agent 'Assistant'", "unchanged job 'First'", "created trigger 'New mail'",
+        "Imported (1 created, 0 updated, 2 unchanged).",
+    ]  # fmt: skip
