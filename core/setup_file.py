@@ -238,7 +238,7 @@ class _Importer:
         agent = self._record("agents", entry, current, lambda: agents.save_agent(
             self.session, merged["name"], merged["backend"], merged.get("url", ""),
             merged["model"], merged["system_prompt"], merged["api_key_env"], existing,
-            max_concurrency=merged["max_concurrency"],
+            max_concurrency=merged["max_concurrency"], settings=self.settings,
         )) or existing  # fmt: skip
         self._known = None
         self._key_note("agents", entry, agent)
@@ -249,7 +249,7 @@ class _Importer:
         merged = (current or {"auth_env": "", "max_concurrency": None}) | entry
         workflow = self._record("workflows", entry, current, lambda: agents.save_workflow(
             self.session, merged["name"], merged.get("url", ""), merged["auth_env"], existing,
-            max_concurrency=merged["max_concurrency"],
+            max_concurrency=merged["max_concurrency"], settings=self.settings,
         )) or existing  # fmt: skip
         self._known = None
         self._key_note("workflows", entry, workflow)

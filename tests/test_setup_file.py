@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from sqlmodel import select
 from core import agents, jobs, setup_document, setup_file
 from core.db import read_session
 from core.db import session as open_session
-from core.errors import PlannerError
+from core.errors import PlannerError, ValidationError
 from core.models import Run, ScheduledJob, utcnow
+from core.outbound import parse_allowed
 from support.processes import planner
 from support.waiting import wait_until
 from tests.conftest import planner_cli, snapshot
@@ -397,3 +399,15 @@ def test_a_trigger_composio_refuses_stops_the_import_and_says_what_was_done(
         "unchanged agent 'Assistant'", "unchanged job 'First'", "created trigger 'New mail'",
         "Imported (1 created, 0 updated, 2 unchanged).",
     ]  # fmt: skip
+
+
+def test_an_import_holds_addresses_to_the_settings_it_is_given(settings):
+    """PLANNER_OUTBOUND_ALLOW as the import's settings say, in the check and after."""
+    document = setup_document.read_setup(AN_AGENT.replace("127.0.0.1:9", "10.0.0.5"))
+    only_here = replace(settings, outbound_allow=parse_allowed("127.0.0.1/32"))
+    refusal = "agent 'Assistant': Planner may not call 10.0.0.5: PLANNER_OUTBOUND_ALLOW"
+    with pytest.raises(ValidationError, match=refusal):
+        setup_file.check_setup(settings.database_url, document, only_here, utcnow())
+    with pytest.raises(PlannerError, match=refusal):
+        setup_file.import_setup(settings.database_url, document, only_here, None, utcnow())
+    assert job_keys(settings) == set() and snapshot(settings.database_url)["agent"] == []
