@@ -39,6 +39,7 @@ from core.overview import (
     worker_status,
     zone_label,
 )
+from core.runs import NOT_HANDED_ON
 from core.words import error_in_words, event_type_in_words, trigger_trouble
 from dashboard import history, navigation
 from dashboard.context import (
@@ -137,6 +138,9 @@ def _act(change: Callable[[Session], object], message: str, follow: bool = False
     if apply(lambda session: made.append(change(session))):
         if follow:
             _follow(made[0].id)
+            if getattr(made[0], "waiting_reason", None) == NOT_HANDED_ON:
+                # saved, but the queue did not take it: pressing again would be a second run
+                message = f"{NOT_HANDED_ON} Don't press again: that would be a second run."
         st.session_state.toast = plain(message)
         st.rerun()
 

@@ -24,7 +24,7 @@ from core.triggers import TriggerFields
 from core.webhooks import inbox_row, store_rows
 from support.fakes import Reply
 from support.flights import execute_run
-from support.processes import ROOT
+from support.processes import ROOT, free_port
 from support.queues import RecordingQueue
 from tests.conftest import snapshot
 from tests.screens import activity_page, briefing, stored_jobs, texts, triage
@@ -466,3 +466,17 @@ def test_a_link_to_a_deleted_job_opens_the_page_as_usual(dashboard, agent, sessi
     assert not app.exception
     assert "The job or trigger this link was made for has been deleted." in texts(app)
     assert "No jobs yet" in texts(app)
+
+
+def test_run_now_with_the_queue_down_says_the_run_is_saved_and_not_to_press_again(
+    dashboard, agent, session, settings
+):
+    job = briefing(session)
+    app = dashboard(QUEUE_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app.button(key=f"run_{job.id}").click().run()
+    assert not app.exception
+    said = " ".join(str(toast.value) for toast in app.toast).replace("\\", "")
+    assert said.startswith("Saved, but the queue did not take it")
+    assert said.endswith("Don't press again: that would be a second run.")
+    with read_session(settings.database_url) as fresh:
+        assert len(fresh.exec(select(Run)).all()) == 1
