@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import apprise
 from sqlmodel import Session, col, select
 
-from core import secrets, sending
+from core import outbound, secrets, sending
 from core.config import Settings
 from core.errors import ValidationError
 from core.models import ActionOwner, NotificationChannel, iso
@@ -66,6 +66,7 @@ def add_channel(
             f"An address is one line without spaces, at most {MAX_URL_CHARS} characters.", "url"
         )
     service = _service(url)
+    outbound.check_address(url, settings)  # never cloud metadata; PLANNER_OUTBOUND_ALLOW
     ensure_unique_name(session, NotificationChannel, name, "channel")
     channel = NotificationChannel(
         name=name, url_secret=secrets.encrypt(settings, url), kind=str(service.service_name),

@@ -154,7 +154,9 @@ class Flight:
         asyncio.set_event_loop(loop)
         settings = self.settings
         try:
-            self._clients = Clients(settings.http_timeout_seconds, settings.max_in_flight)
+            self._clients = Clients(
+                settings.http_timeout_seconds, settings.max_in_flight, settings.outbound_allow
+            )
             self._free = settings.max_in_flight
             self._backlog: deque[int] = deque()
             self._held: dict[str, deque[int]] = defaultdict(deque)  # by Held.key, oldest first

@@ -24,7 +24,6 @@ import httpcore
 import httpx
 
 from core import standard_json
-from core.config import get_settings
 from core.models import Agent, Backend, Workflow
 from core.outbound import Allowed, Refused
 from core.sockets import AsyncioBackend
@@ -100,21 +99,16 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
 class Clients:
     """HTTP clients for up to `max_connections` calls open at once on one event loop,
     each call bounded by `timeout_seconds` as a whole (see _exchange), connecting only
-    where `allowed` (PLANNER_OUTBOUND_ALLOW; else the process's settings') and
-    core.outbound let them. Make it once per event loop and keep it: connections are
-    reused, the TLS settings loaded once."""
+    where `allowed` (PLANNER_OUTBOUND_ALLOW) and core.outbound let them. Make it once per
+    event loop and keep it: connections are reused, the TLS settings loaded once."""
 
-    def __init__(
-        self, timeout_seconds: float, max_connections: int, allowed: Allowed | None = None
-    ) -> None:
+    def __init__(self, timeout_seconds: float, max_connections: int, allowed: Allowed) -> None:
         limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=CONNECTIONS_PER_CLIENT,
             keepalive_expiry=5.0,
         )
         tls = ssl.create_default_context()  # loading the CA bundle costs ~20 ms: once
-        if allowed is None:
-            allowed = get_settings().outbound_allow
         # One for all pools: any may take a spare.
         self._backend = AsyncioBackend(allowed=allowed)
         self._transports = [

@@ -43,6 +43,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PLANNER_SECRET_KEY": settings.secret_key,
         "PLANNER_EMBEDDED_WORKER": "1" if settings.embedded_worker else "0",
         "DASHBOARD_PASSWORD": settings.dashboard_password,
+        "PLANNER_OUTBOUND_ALLOW": str(settings.outbound_allow),
     }
     return env | extra
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from core import agents, jobs, tokens
+from core import agents, channels, jobs, tokens
 from core.config import Settings, get_settings
 from core.db import read_session
 from core.db import session as open_session
@@ -310,3 +310,16 @@ def test_a_channel_service_at_its_own_fixed_address_names_no_server_to_check(set
     local = allowing(settings, ALLOW_LOCAL)
     check_address("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", local)
     check_address("not a channel at all", local)  # left to the channel's own check
+
+
+def test_a_channel_at_a_cloud_metadata_address_or_outside_the_allow_list_is_not_added(
+    settings, session
+):
+    with pytest.raises(ValidationError) as refused:
+        channels.add_channel(session, settings, "Meta", "json://169.254.169.254/x", utcnow())
+    assert refused.value.field == "url"
+    narrow = replace(settings, outbound_allow=parse_allowed("127.0.0.1/32"))
+    with pytest.raises(ValidationError):
+        channels.add_channel(session, narrow, "Far", "json://10.1.2.3/hook", utcnow())
+    channels.add_channel(session, narrow, "Near", "json://127.0.0.1:9/hook", utcnow())
+    assert [c.name for c in channels.list_channels(session)] == ["Near"]

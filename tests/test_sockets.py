@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from core.models import Agent, Workflow
-from core.outbound import Refused, parse_allowed
+from core.outbound import ANYWHERE, Refused, parse_allowed
 from core.sockets import AsyncioBackend
 from core.targets import Clients
 
@@ -158,7 +158,7 @@ def test_a_connection_its_server_closed_reset_or_answered_is_not_taken(greeting)
 
 def test_connections_opened_ahead_are_closed_with_the_clients():
     async def scenario(listener: Listener, port: int) -> None:
-        clients = Clients(timeout_seconds=5, max_connections=10)
+        clients = Clients(timeout_seconds=5, max_connections=10, allowed=ANYWHERE)
         agent = agent_at(port)
         await clients.open_ahead([agent, agent])
         await until(lambda: listener.accepted == 2)
@@ -185,7 +185,7 @@ def test_connections_opened_ahead_and_not_taken_are_closed():
 
 def test_connections_are_opened_ahead_per_call_to_each_target_that_can_be_read():
     async def scenario(listener: Listener, port: int) -> None:
-        clients = Clients(timeout_seconds=5, max_connections=10)
+        clients = Clients(timeout_seconds=5, max_connections=10, allowed=ANYWHERE)
         agent = agent_at(port)
         workflow = Workflow(name="Digest", url=f"http://{HOST}:{port}/hooks/digest")
         unreadable = Workflow(name="Broken", url="http://exa mple.com:99999/")
@@ -200,7 +200,7 @@ def test_connections_are_opened_ahead_per_call_to_each_target_that_can_be_read()
 
 def test_a_call_goes_out_on_a_connection_opened_ahead_and_one_kept_alive_counts():
     async def scenario(listener: Listener, port: int) -> None:
-        clients = Clients(timeout_seconds=5, max_connections=10)
+        clients = Clients(timeout_seconds=5, max_connections=10, allowed=ANYWHERE)
         agent = agent_at(port)
         await clients.open_ahead([agent])
         await until(lambda: listener.accepted == 1)
