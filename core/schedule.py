@@ -91,7 +91,7 @@ def exists(local: datetime) -> bool:
     return local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None)
 
 
-def _jump_instant(naive: datetime, tz: ZoneInfo) -> datetime:
+def jump_instant(naive: datetime, tz: ZoneInfo) -> datetime:
     """The instant the clocks jumped over `naive`, a local time that does not exist."""
     low = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
     high = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
@@ -131,7 +131,7 @@ def _firings(
         elif cron.follows_clock:
             yield naive, []
         else:
-            jump = _jump_instant(naive, tz)
+            jump = jump_instant(naive, tz)
             skipped[jump] += 1
             yield naive, [jump + timedelta(seconds=skipped[jump])]
 

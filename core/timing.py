@@ -56,7 +56,14 @@ class Timing:
         tz = schedule.zone(self.timezone)
         once = self.once_at
         if once is not None:
-            instant = once.replace(tzinfo=tz).astimezone(UTC)
+            local = once.replace(tzinfo=tz)
+            # a time the clocks skip (a zone's rules changed since it was set) runs as a
+            # skipped cron time does: a second after the jump
+            instant = (
+                local.astimezone(UTC)
+                if schedule.exists(local)
+                else schedule.jump_instant(once, tz) + timedelta(seconds=1)
+            )
             if instant > after:
                 yield instant
             return

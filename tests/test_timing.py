@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import jobs
+from core import jobs, schedule
 from core.dispatch import SUBMIT_AHEAD, tick
 from core.errors import ValidationError
 from core.jobs import JobFields
@@ -220,3 +220,17 @@ def test_a_one_off_whose_time_passed_while_paused_is_not_resumed_as_done(setting
     assert snapshot(settings.database_url) == before
     later = jobs.update_job(session, job.id, JobFields(at="2026-11-27 10:00"), NOW)
     assert jobs.resume_job(session, later.id, NOW).next_run_at is not None
+
+
+def test_a_one_off_at_a_time_the_clocks_skip_runs_a_second_after_the_jump():
+    """As a skipped cron time does (README: 03:00:01); not at 03:30, where the UTC offset
+    before the change would put it. A one-off is refused at such a time when it is set,
+    but a zone's rules can change after that."""
+    timing = Timing("once 2027-03-28 02:30", "Europe/Berlin")
+    assert timing.next_after(datetime(2027, 1, 1, tzinfo=UTC)) == datetime(
+        2027, 3, 28, 1, 0, 1, tzinfo=UTC
+    )
+    cron = next(
+        schedule.occurrences("30 2 * * *", "Europe/Berlin", datetime(2027, 3, 27, 12, tzinfo=UTC))
+    )
+    assert cron == datetime(2027, 3, 28, 1, 0, 1, tzinfo=UTC)
