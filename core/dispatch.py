@@ -31,7 +31,7 @@ from core.models import (
     ScheduledJob,
     Status,
 )
-from core.queue import RunQueue
+from core.queue import RunQueue, handed_on
 from core.runs import run_row
 from core.timing import Timing, delay
 
@@ -263,7 +263,7 @@ def plan_soon(session: Session, job_id: int, queue: RunQueue, now: datetime) -> 
     report = TickReport()
     _dispatch_batch(session.connection(), now, timedelta(0), report, job_id, advance=False)
     session.commit()
-    _submit_planned(queue, report)
+    handed_on(lambda: _submit_planned(queue, report), f"job {job_id}'s next runs")
 
 
 def _plan_due_jobs(settings: Settings, now: datetime, report: TickReport) -> None:

@@ -35,7 +35,7 @@ from core.models import (
     SyncState,
     WebhookEvent,
 )
-from core.queue import RunQueue
+from core.queue import RunQueue, handed_on
 from core.runs import hand_on, run_row
 from core.triggers import find_trigger
 
@@ -348,7 +348,7 @@ def replay_event(
     if trigger_ids is None:
         session.add(copy)
         session.commit()
-        queue.submit_events([copy.id])
+        handed_on(lambda: queue.submit_events([copy.id]), f"event {copy.id}")
         return copy
     chosen = _chosen_triggers(session, event_id, trigger_ids)
     names = ", ".join(trigger.name for trigger in chosen)
@@ -363,7 +363,7 @@ def replay_event(
     session.flush()
     run_ids = [run.id for run in runs]
     session.commit()
-    queue.submit(run_ids)
+    handed_on(lambda: queue.submit(run_ids), f"runs {run_ids} of event {copy.id}")
     return copy
 
 

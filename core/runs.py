@@ -29,7 +29,7 @@ from core.models import (
     new_key,
 )
 from core.owners import OWNER_WORDS, by_id, find, load_owner
-from core.queue import RunQueue
+from core.queue import RunQueue, handed_on
 
 log = logging.getLogger("planner.runs")
 RETRYABLE = (RunStatus.failed, RunStatus.cancelled)
@@ -149,13 +149,7 @@ def hand_on(session: Session, run: Run, queue: RunQueue) -> Run:
     run saved, and it is answered as saved (never as an error, which would make a second
     run of a second try); its waiting_reason says when it starts, and the sweep starts
     it then."""
-    try:
-        queue.submit([run.id])
-    except Exception as error:  # whatever the queue's client raised, the run is saved
-        log.warning(
-            "run %s was saved but not handed to the queue (%s: %s); the sweep will",
-            run.id, type(error).__name__, error,
-        )  # fmt: skip
+    if not handed_on(lambda: queue.submit([run.id]), f"run {run.id}"):
         _note_not_handed_on(session, run)
     return run
 

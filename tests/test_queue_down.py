@@ -17,11 +17,14 @@ from sqlmodel import Session, select
 from core import jobs, triggers
 from core.db import read_session
 from core.db import session as open_session
+from core.envelope import parse
 from core.jobs import JobFields
 from core.models import Run, RunSource, RunStatus, utcnow
 from core.runs import NOT_HANDED_ON, run_row
 from core.sweeps import SWEEP_AFTER, resubmit_lost
 from core.triggers import TriggerFields
+from core.webhooks import inbox_row, store_rows
+from support.delivery import event_body
 from support.processes import free_port, planner
 from support.queues import RecordingQueue
 from tests.test_api import Api, serve
@@ -116,3 +119,23 @@ def test_the_cli_prints_the_run_and_when_it_starts(down, owners):
     assert len(stored) == 4  # the failed run, two run-nows and a test event's
     assert {run.waiting_reason for run in stored.values()} == {NOT_HANDED_ON}
     assert sorted(swept(down)) == sorted(stored)
+
+
+def test_a_job_due_within_the_look_ahead_and_a_replay_are_saved_when_the_queue_fails(
+    api, down, owners
+):
+    """A job made just before its time plans its run at once, and a replayed event is a
+    new inbox entry: both are answered as saved (not a 500 or a traceback), and the
+    sweeps submit them."""
+    every_minute = {"name": "Soon", "agent": "Assistant", "schedule": "* * * * *",
+                    "timezone": "UTC", "config": {"template": "Hi"}}  # fmt: skip
+    made = api("POST", "/jobs", every_minute)  # its next minute is within the look-ahead
+    assert made.status_code == 201, made.text
+    planned = [run for run in stored_runs(down) if run.job_id == made.json()["id"]]
+    assert planned and {run.status for run in planned} == {RunStatus.queued}
+
+    body, webhook_id = event_body()
+    store_rows(down.database_url, [inbox_row(webhook_id, parse(body), utcnow())])
+    replayed = planner(down, "events", "replay", webhook_id)
+    assert replayed.returncode == 0 and "Traceback" not in replayed.stderr, replayed.stderr
+    assert "not handed to the queue" in replayed.stderr
