@@ -62,14 +62,23 @@ def planner(
     )  # fmt: skip
 
 
-def procfile_command(process: str) -> list[str]:
+def procfile(root: Path = ROOT) -> dict[str, str]:
+    """The Procfile in `root`: each process's command, by its name."""
+    processes = {}
+    for line in (root / "Procfile").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+def procfile_command(process: str, root: Path = ROOT) -> list[str]:
     """The Procfile's line for `process`, run by a shell as a PaaS runs it (so `${VAR:-…}`
     defaults apply); `procfile_env` puts this venv's programs first on the PATH."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            return ["/bin/sh", "-c", f"exec {command.strip()}"]
-    raise KeyError(f"the Procfile has no {process!r} process")
+    commands = procfile(root)
+    if process not in commands:
+        raise KeyError(f"the Procfile has no {process!r} process")
+    return ["/bin/sh", "-c", f"exec {commands[process]}"]
 
 
 def procfile_env(settings: Settings) -> dict[str, str]:

@@ -9,7 +9,6 @@ import json
 import re
 import tomllib
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +17,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.processes import ROOT, procfile
+
 PROJECT_LINE = "."  # requirements.txt's line that installs Planner itself
 # Files each of which makes Heroku's Python buildpack pick a package manager; it refuses to
 # build when it finds more than one (and Railpack, Render pick by them too).
@@ -64,15 +64,6 @@ def pins() -> dict[str, Requirement]:
 def pinned_version(requirement: Requirement) -> Version:
     (specifier,) = requirement.specifier
     return Version(specifier.version)
-
-
-def procfile() -> dict[str, str]:
-    processes = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            processes[name.strip()] = command.strip()
-    return processes
 
 
 def with_platform_port(command: str) -> str:

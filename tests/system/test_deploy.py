@@ -29,21 +29,13 @@ from core.models import utcnow
 from support.backends import BACKENDS, TEST_QUEUE_URL, postgres_database
 from support.delivery import SECRET, event_body, signed
 from support.fakes import FakeTarget
-from support.processes import ROOT, free_port, stop
+from support.processes import ROOT, free_port, procfile, procfile_command, stop
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(
     "postgres" not in BACKENDS,
     reason="needs PostgreSQL + Redis: set TEST_DATABASE_URL and TEST_QUEUE_URL",
 )
-
-
-def procfile(checkout: Path) -> dict[str, str]:
-    lines = (checkout / "Procfile").read_text().splitlines()
-    return {
-        name.strip(): command.strip()
-        for name, _, command in (line.partition(":") for line in lines)
-    }
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +85,7 @@ def platform(build) -> Iterator[dict[str, str]]:
 def start(build: Path, process: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         return subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {procfile(build)[process]}"], cwd=build, env=env,
+            procfile_command(process, build), cwd=build, env=env,
             stdout=output, stderr=output,
         )  # fmt: skip
 
