@@ -138,7 +138,7 @@ def _act(change: Callable[[Session], object], message: str, follow: bool = False
     if apply(lambda session: made.append(change(session))):
         if follow:
             _follow(made[0].id)
-            if getattr(made[0], "waiting_reason", None) == NOT_HANDED_ON:
+            if made[0].waiting_reason == NOT_HANDED_ON:
                 # saved, but the queue did not take it: pressing again would be a second run
                 message = f"{NOT_HANDED_ON} Don't press again: that would be a second run."
         st.session_state.toast = plain(message)
