@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.config import Settings
-from core.db import get_engine
+from core.store.db import get_engine
 from support.backends import backend_settings
 from support.processes import Workers
 

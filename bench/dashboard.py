@@ -25,12 +25,13 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.common import add_backend_option, bench_settings, describe  # noqa: E402
-from core import agents, triggers  # noqa: E402
+from core.agents import registry  # noqa: E402
+from core.automations import triggers  # noqa: E402
+from core.automations.triggers import TriggerFields  # noqa: E402
 from core.config import Settings, get_settings  # noqa: E402
-from core.db import get_engine  # noqa: E402
-from core.db import session as open_session  # noqa: E402
-from core.models import Run, utcnow  # noqa: E402
-from core.triggers import TriggerFields  # noqa: E402
+from core.store.db import get_engine  # noqa: E402
+from core.store.db import session as open_session  # noqa: E402
+from core.store.models import Run, utcnow  # noqa: E402
 from support.load import insert_jobs  # noqa: E402
 from support.processes import settings_env  # noqa: E402
 
@@ -39,7 +40,7 @@ SCHEDULES = ["0 9 * * *", "30 8 * * 1-5", "0 * * * *", "0 9 * * 1", "*/15 * * * 
 
 def populate(settings: Settings, jobs: int, trigger_count: int, runs: int) -> None:
     with open_session(settings.database_url) as session:
-        agent = agents.save_agent(session, "Assistant", "openai", "http://127.0.0.1:9/v1", "m")
+        agent = registry.save_agent(session, "Assistant", "openai", "http://127.0.0.1:9/v1", "m")
         for n in range(trigger_count):
             fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
                                    chat=f"Mail {n} from {{emailFrom}}")  # fmt: skip

@@ -42,12 +42,12 @@ from bench.common import (  # noqa: E402
     whole,
     worker_pids,
 )
-from core import agents  # noqa: E402
+from core.agents import registry  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import get_engine  # noqa: E402
-from core.db import session as open_session  # noqa: E402
-from core.dispatch import JOB_TABLE, tick  # noqa: E402
-from core.models import utcnow  # noqa: E402
+from core.scheduling.tick import JOB_TABLE, tick  # noqa: E402
+from core.store.db import get_engine  # noqa: E402
+from core.store.db import session as open_session  # noqa: E402
+from core.store.models import utcnow  # noqa: E402
 from support.load import Load, Outcome, due_for, insert_jobs, prepare_agent, run_load  # noqa: E402
 from support.processes import Workers  # noqa: E402
 from support.slow_agent import SlowAgent  # noqa: E402
@@ -233,7 +233,7 @@ def _tick_durations(settings: Settings, size: int, schedule: Callable[[int, date
                     repeats: int) -> list[float]:  # fmt: skip
     queue = HueyRunQueue(make_huey(settings.queue_url), settings)
     with open_session(settings.database_url) as session:
-        agent = agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
+        agent = registry.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
     first_due = (utcnow() + timedelta(minutes=2)).replace(second=0, microsecond=0)
     queue.submit([0], eta=first_due + timedelta(days=999))  # creates the queue's tables
     durations = []

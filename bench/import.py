@@ -29,7 +29,7 @@ import yaml  # noqa: E402
 
 from bench.common import add_backend_option, bench_settings, describe, whole  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import get_engine  # noqa: E402
+from core.store.db import get_engine  # noqa: E402
 from support.processes import planner  # noqa: E402
 
 SCHEDULES = ["0 9 * * *", "30 8 * * 1-5", "0 * * * *", "0 9 * * 1", "*/15 * * * *"]

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench.common import add_backend_option, bench_settings, describe, positive, whole  # noqa: E402
-from core.models import utcnow  # noqa: E402
+from core.store.models import utcnow  # noqa: E402
 from support.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from support.load import insert_jobs, prepare_agent  # noqa: E402
 from support.processes import get, serve_web, settings_env, stop  # noqa: E402

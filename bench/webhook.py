@@ -30,14 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import add_backend_option, bench_settings, describe, positive, whole  # noqa: E402
-from core import agents, triggers  # noqa: E402
+from core.agents import registry  # noqa: E402
+from core.automations import triggers  # noqa: E402
+from core.automations.triggers import TriggerFields  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.db import read_session  # noqa: E402
-from core.db import session as open_session  # noqa: E402
-from core.inbox import process_event  # noqa: E402
-from core.models import Run, WebhookEvent, utcnow  # noqa: E402
-from core.triggers import TriggerFields  # noqa: E402
-from core.webhooks import signature  # noqa: E402
+from core.events.deliveries import signature  # noqa: E402
+from core.events.inbox import process_event  # noqa: E402
+from core.store.db import read_session  # noqa: E402
+from core.store.db import session as open_session  # noqa: E402
+from core.store.models import Run, WebhookEvent, utcnow  # noqa: E402
 from support.processes import (  # noqa: E402
     free_port,
     get,
@@ -164,7 +165,7 @@ def measure(
 ) -> None:
     """The bare endpoint, then the webhook; then every accepted event is made a run."""
     with open_session(settings.database_url) as session:
-        agents.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
+        registry.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
         fields = TriggerFields(
             agent="Bench", event="GMAIL_NEW_GMAIL_MESSAGE", chat="{emailSubject}", user_id="bench"
         )

@@ -9,14 +9,18 @@ from typing import Any
 from sqlmodel import Session
 
 from cli.output import emit, lines, read_secret, shared_fields, task_queue
-from core import composio_setup, credentials, events, inbox, triggers
+from core.access import credentials
+from core.automations import triggers
+from core.automations.shared import list_owned
+from core.composio import setup
 from core.config import Settings
-from core.db import read_session
-from core.db import session as open_session
 from core.errors import ValidationError
-from core.models import EventTrigger, utcnow
-from core.owners import list_owned
-from core.runs import run_json
+from core.events import inbox
+from core.running.runs import run_json
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import EventTrigger, utcnow
+from core.views import events
 
 
 def _fields(args: argparse.Namespace) -> triggers.TriggerFields:
@@ -109,12 +113,12 @@ def cmd_events(args: argparse.Namespace, settings: Settings) -> None:
     emit(args, found, lambda: lines(found, _event_line, "The inbox is empty."))
 
 
-def _connected_text(connection: composio_setup.Connection) -> str:
+def _connected_text(connection: setup.Connection) -> str:
     warning = [f"Warning: {connection.warning}"] if connection.warning else []
     return "\n".join([connection.in_words(), *warning])
 
 
-def _apps_text(found: list[composio_setup.AppConnection]) -> str:
+def _apps_text(found: list[setup.AppConnection]) -> str:
     empty = "No apps connected yet: connect one with 'planner composio link gmail'."
     return "\n".join(app.in_words() for app in found) if found else empty
 
@@ -123,10 +127,10 @@ def _store_key(args: argparse.Namespace, session: Session, settings: Settings) -
     """`planner composio key [--remove]`: the Composio API key from standard input, checked
     with Composio and stored encrypted, as the Settings page does."""
     if args.remove:
-        composio_setup.forget_api_key(session)
+        setup.forget_api_key(session)
         print("Forgot the stored Composio API key.")
         return
-    composio_setup.save_api_key(session, settings, read_secret("Composio API key"))
+    setup.save_api_key(session, settings, read_secret("Composio API key"))
     print("Composio API key saved (encrypted). Next: 'planner composio connect'.")
 
 
@@ -136,21 +140,21 @@ def cmd_composio(args: argparse.Namespace, settings: Settings) -> None:
             _store_key(args, session, settings)
             return
         if args.action == "connect":
-            connection = composio_setup.connect(session, settings)
+            connection = setup.connect(session, settings)
             emit(args, connection.as_json(), lambda: _connected_text(connection))
             return
         settings = credentials.effective_settings(session, settings)
     if args.action == "accounts":
-        found = composio_setup.app_connections(settings, every_common_app=False)
-        shown = [composio_setup.account_json(a) for app in found for a in app.accounts]
+        found = setup.app_connections(settings, every_common_app=False)
+        shown = [setup.account_json(a) for app in found for a in app.accounts]
         emit(args, shown, lambda: _apps_text(found))
     elif args.action == "link":
-        sign_in = composio_setup.start_sign_in(settings, args.toolkit)
+        sign_in = setup.start_sign_in(settings, args.toolkit)
         emit(args, vars(sign_in), lambda: (
             f"Open this link to connect {sign_in.app}:\n{sign_in.url}"
         ))  # fmt: skip
     elif args.action == "disconnect":
-        name, removed = composio_setup.disconnect(settings, args.toolkit)
+        name, removed = setup.disconnect(settings, args.toolkit)
         emit(args, {"app": name, "removed": removed}, lambda: f"Disconnected {name}.")
     else:
         found = [t.as_json() for t in triggers.catalog(settings, args.toolkit)]

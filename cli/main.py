@@ -21,15 +21,20 @@ from cli.events import cmd_composio, cmd_events, cmd_triggers
 from cli.output import emit, lines, read_secret, shared_fields, task_queue
 from cli.parser import build_parser
 from cli.setup_file import cmd_export, cmd_import
-from core import agents, channels, credentials, jobs, runs, schedule, secrets, tokens
-from core.agents import row_json
+from core.access import credentials, secrets, tokens
+from core.agents import registry
+from core.agents.check import check_connection
+from core.agents.registry import row_json
+from core.automations import jobs
+from core.automations.shared import find, list_owned
 from core.config import Settings, get_settings
-from core.connection_check import check_connection
-from core.db import migrate, read_session
-from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
-from core.models import Agent, ScheduledJob, Workflow, utcnow
-from core.owners import find, list_owned
+from core.notifications import channels
+from core.running import runs
+from core.scheduling import occurrences
+from core.store.db import migrate, read_session
+from core.store.db import session as open_session
+from core.store.models import Agent, ScheduledJob, Workflow, utcnow
 
 EXIT_BAD_INPUT = 2
 
@@ -71,7 +76,7 @@ def _run_line(run: dict[str, Any]) -> str:
 
 
 def _said_if_not_handed_on(run: dict[str, Any]) -> None:
-    """A run saved whose queue failed (core.runs.hand_on): it is the answer all the same
+    """A run saved whose queue failed (core.running.runs.hand_on): it is the answer all the same
     (exit 0, never a second run on a second try); when it starts is said on stderr."""
     if run["waiting_reason"] == runs.NOT_HANDED_ON:
         print(f"planner: note: run {run['id']}: {runs.NOT_HANDED_ON}", file=sys.stderr)
@@ -94,7 +99,7 @@ def _limit(args: argparse.Namespace, existing: Agent | Workflow | None) -> int |
     """--max-concurrency N or 'none'; left out: as it is on update, no limit on add."""
     if args.max_concurrency is None:
         return existing.max_concurrency if existing else None
-    return agents.max_concurrency_from_text(args.max_concurrency)
+    return registry.max_concurrency_from_text(args.max_concurrency)
 
 
 def _registry(
@@ -124,7 +129,7 @@ def _registry(
             done = "Changed" if existing else "Added"
             emit(args, row_json(item), lambda: f"{done} {what} {item.name} (id {item.id}).")
         elif args.action == "list":
-            found = [row_json(item) for item in agents.list_all(session, model)]
+            found = [row_json(item) for item in registry.list_all(session, model)]
             empty = f"No {what}s yet: add one with 'planner {what}s add NAME --url URL'."
             emit(args, found, lambda: lines(found, line, empty))
         elif args.action == "key":
@@ -132,7 +137,7 @@ def _registry(
             key = "" if args.remove else read_secret(secret)
             if not args.remove and not key.strip():
                 raise ValidationError(f"No {secret} on standard input; nothing was changed.")
-            item = agents.set_key(session, settings, model, getattr(args, what), key)
+            item = registry.set_key(session, settings, model, getattr(args, what), key)
             print(f"{item.name}: {credentials.key_in_words(item)}.")
         else:
             remove(session, getattr(args, what))
@@ -146,7 +151,7 @@ def _name(args: argparse.Namespace, existing: Agent | Workflow | None) -> str:
 
 def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
     def save(session: Session, sealed: str | None, existing: Agent | None) -> Agent:
-        return agents.save_agent(
+        return registry.save_agent(
             session, _name(args, existing), _kept(args.backend, existing, "backend"),
             _kept(args.url, existing, "base_url"), _kept(args.model, existing, "model"),
             _kept(args.system_prompt, existing, "system_prompt"),
@@ -163,23 +168,23 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> None:
         emit(args, {"agent": agent.name, "reply": check.text}, lambda: check.text)
         return
     _registry(
-        args, settings, Agent, save, agents.remove_agent,
+        args, settings, Agent, save, registry.remove_agent,
         lambda a: f"{a['id']:>4}  {a['name']}  {a['backend']}  {a['base_url']}  {a['key']}  "
-        f"{agents.limit_in_words(a['max_concurrency'])}",
+        f"{registry.limit_in_words(a['max_concurrency'])}",
     )  # fmt: skip
 
 
 def cmd_workflows(args: argparse.Namespace, settings: Settings) -> None:
     def save(session: Session, sealed: str | None, existing: Workflow | None) -> Workflow:
-        return agents.save_workflow(
+        return registry.save_workflow(
             session, _name(args, existing), _kept(args.url, existing, "url"),
             _kept(args.auth_env, existing, "auth_env"), existing,
             auth_secret=sealed, max_concurrency=_limit(args, existing),
         )  # fmt: skip
 
-    _registry(args, settings, Workflow, save, agents.remove_workflow,
+    _registry(args, settings, Workflow, save, registry.remove_workflow,
               lambda w: f"{w['id']:>4}  {w['name']}  {w['url']}  {w['key']}  "
-              f"{agents.limit_in_words(w['max_concurrency'])}")  # fmt: skip
+              f"{registry.limit_in_words(w['max_concurrency'])}")  # fmt: skip
 
 
 def cmd_secrets(args: argparse.Namespace, settings: Settings) -> None:
@@ -262,29 +267,29 @@ def _start(text: str | None, timezone: str) -> datetime:
         raise ValidationError(
             f"--from {text!r} is not a date and time like 2026-11-01T00:00.", "from"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=schedule.zone(timezone))
+    return moment if moment.tzinfo else moment.replace(tzinfo=occurrences.zone(timezone))
 
 
 def cmd_cron(args: argparse.Namespace, settings: Settings) -> None:
     timezone = args.timezone or settings.timezone
     try:
-        expression = schedule.validate_cron(args.expression)
-        schedule.validate_timezone(timezone)
+        expression = occurrences.validate_cron(args.expression)
+        occurrences.validate_timezone(timezone)
         start = _start(args.start, timezone)
     except ValidationError as error:
         if args.json:
             print(json.dumps({"valid": False, "error": str(error)}))
         raise
-    tz = schedule.zone(timezone)
+    tz = occurrences.zone(timezone)
     upcoming = [
         moment.astimezone(tz).isoformat()
-        for moment in schedule.next_occurrences(expression, timezone, start, args.next)
+        for moment in occurrences.next_occurrences(expression, timezone, start, args.next)
     ]
     result = {
         "valid": True,
         "expression": expression,
         "timezone": timezone,
-        "description": schedule.describe(expression),
+        "description": occurrences.describe(expression),
         "next": upcoming,
     }
     emit(args, result, lambda: "\n".join([f"{result['description']} ({timezone})", *upcoming]))

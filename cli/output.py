@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.config import get_settings
-from core.queue import RunQueue
+from core.running.queue import RunQueue
 
 
 def emit(args: argparse.Namespace, value: Any, text: Callable[[], str]) -> None:
@@ -43,7 +43,7 @@ def task_queue() -> RunQueue:
 
 def shared_fields(args: argparse.Namespace) -> dict[str, str | None]:
     """What a job or trigger alike is given: retries, call timeout and overlap
-    (core.policies), who is told and when (core.alerts)."""
+    (core.automations.policies), who is told and when (core.notifications.alerts)."""
     return {
         "retries": args.retries, "timeout": args.timeout, "overlap": args.overlap,
         "notify": args.notify, "notify_on": args.notify_on,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from core.agents import MOST_CALLS_AT_ONCE, NO_LIMIT
+from core.agents.registry import MOST_CALLS_AT_ONCE, NO_LIMIT
 
 
 def _count(text: str) -> int:

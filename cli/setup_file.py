@@ -8,18 +8,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cli.output import emit, task_queue
-from core import setup_document, setup_file
 from core.config import Settings
-from core.db import read_session
 from core.errors import PlannerError, ValidationError
-from core.models import utcnow
+from core.setup import schema, transfer
+from core.store.db import read_session
+from core.store.models import utcnow
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> None:
     with read_session(settings.database_url) as session:
-        document = setup_file.export_setup(session)
+        document = transfer.export_setup(session)
     try:
-        sys.stdout.write(setup_document.dump(document))
+        sys.stdout.write(schema.dump(document))
         sys.stdout.flush()
     except BrokenPipeError:  # a reader that stopped (`| head`): main says nothing
         raise
@@ -31,7 +31,7 @@ def _read(name: str) -> str:
     """The file's text ('-': standard input), read no further than the size limit."""
     if not name.strip():
         raise ValidationError("Name the file to import (or '-' for standard input).")
-    limit = setup_document.MAX_FILE_BYTES + 1
+    limit = schema.MAX_FILE_BYTES + 1
     try:
         if name == "-":
             raw = sys.stdin.buffer.read(limit)
@@ -41,7 +41,7 @@ def _read(name: str) -> str:
     except OSError as error:
         raise PlannerError(f"Cannot read {name}: {error.strerror or error}.") from None
     if len(raw) == limit:
-        raise ValidationError(setup_document.TOO_LARGE)
+        raise ValidationError(schema.TOO_LARGE)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -50,11 +50,11 @@ def _read(name: str) -> str:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
-    document = setup_document.read_setup(_read(args.file))
+    document = schema.read_setup(_read(args.file))
     now = utcnow()
-    outcome = setup_file.check_setup(settings.database_url, document, settings, now)
+    outcome = transfer.check_setup(settings.database_url, document, settings, now)
     if not args.dry_run:
-        outcome = setup_file.import_setup(
+        outcome = transfer.import_setup(
             settings.database_url, document, settings, task_queue(), now
         )
     counts = {verb: sum(c.verb == verb for c in outcome.changes)

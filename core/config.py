@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError, ValidationError
 from core.outbound import ANYWHERE, Allowed, parse_allowed
-from core.schedule import validate_timezone
+from core.scheduling.occurrences import validate_timezone
 
 # Planner's own settings (and every PLANNER_/COMPOSIO_ variable, PLANNER_OUTBOUND_ALLOW
 # too): an agent's or workflow's key may never be read from one of these, or Planner

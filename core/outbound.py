@@ -12,7 +12,7 @@ chooses an address Planner then calls and whose answer it keeps on the run. So:
 
 An address is checked when it is saved (its host as written; a name is looked up only
 when the allow list needs its addresses), and again when a call connects
-(core.sockets): there the name is looked up, every address it gives is checked and only
+(core.agents.sockets): there the name is looked up, every address it gives is checked and only
 a checked address is connected to, since a name can point elsewhere by then (DNS
 rebinding).
 """

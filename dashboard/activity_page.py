@@ -10,12 +10,13 @@ from typing import Any
 
 import streamlit as st
 
-from core import agents, inbox
-from core.activity import ACTIVITY_PAGE, EventEntry, RunEntry, event_entries, run_entries
-from core.composio_sync import TRIGGER_MESSAGE
-from core.models import Agent, RunStatus, WebhookEvent, Workflow
-from core.overview import action_in_words, local_time, worker_status
-from core.words import STATUS_WORDS, event_outcome, event_summary, value_lines
+from core.agents import registry
+from core.composio.client import TRIGGER_MESSAGE
+from core.events import inbox
+from core.store.models import Agent, RunStatus, WebhookEvent, Workflow
+from core.views.activity import ACTIVITY_PAGE, EventEntry, RunEntry, event_entries, run_entries
+from core.views.overview import action_in_words, local_time, worker_status
+from core.views.words import STATUS_WORDS, event_outcome, event_summary, value_lines
 from dashboard import history, navigation
 from dashboard.context import apply, chosen_page, now, plain, queue, reading, viewer_timezone
 
@@ -96,7 +97,7 @@ def _replay(event: WebhookEvent) -> None:
     """Asks which triggers the event starts again, says what each will do, then does it."""
     with reading() as session:
         choices, chosen = inbox.replay_choices(session, event.id)
-        workflows = {w.id: w for w in agents.list_all(session, Workflow)}
+        workflows = {w.id: w for w in registry.list_all(session, Workflow)}
     names = {trigger.id: trigger.name for trigger in choices}
     picked: list[int] = []
     with st.container(border=True):
@@ -139,7 +140,7 @@ def render() -> None:
     st.title("Activity")
     moment, viewer = now(), viewer_timezone()
     with reading() as session:
-        known = agents.list_all(session, Agent)
+        known = registry.list_all(session, Agent)
         online = worker_status(session, moment).online
     _runs(known, viewer, moment, online)
     _events(viewer, moment, online)

@@ -1,6 +1,6 @@
 """What the job and trigger dialogs fold under *Advanced*: the job's or trigger's own
 retries, call timeout and overlap policy, and who is told when it fails. The rules are
-core.policies' and core.channels'."""
+core.automations.policies' and core.notifications.channels'."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import channels, policies, timing
+from core.automations import policies
 from core.config import Settings
-from core.models import ActionOwner
+from core.notifications import channels
+from core.scheduling import timing
+from core.store.models import ActionOwner
 from dashboard.context import reading
 from dashboard.dialog_parts import field_error
 

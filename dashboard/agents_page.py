@@ -7,11 +7,12 @@ from typing import Any
 
 import streamlit as st
 
-from core import agents, credentials
-from core.agents import AGENT_PRESETS, BACKEND_WORDS, limit_in_words
-from core.connection_check import check_connection
-from core.credentials import key_in_words
-from core.models import Agent, Workflow
+from core.access import credentials
+from core.access.credentials import key_in_words
+from core.agents import registry
+from core.agents.check import check_connection
+from core.agents.registry import AGENT_PRESETS, BACKEND_WORDS, limit_in_words
+from core.store.models import Agent, Workflow
 from dashboard.context import apply, plain, reading, settings
 
 
@@ -19,7 +20,7 @@ def _removal(what: str, item: Agent | Workflow, remover) -> None:
     """Remove asks first; core then removes it, or says who still uses it."""
     key = f"rm_{what}_{item.id}"
     if st.button("Remove", key=key) and apply(
-        lambda session: agents.removable(session, type(item), item.id)
+        lambda session: registry.removable(session, type(item), item.id)
     ):
         st.session_state.removing = key
     if st.session_state.get("removing") != key:
@@ -132,7 +133,7 @@ def _preset() -> None:
 
 
 def agent_form(agent: Agent | None) -> None:
-    """Add an agent, or change one: the same form, the same rules (core.agents). The add
+    """Add an agent, or change one: the same form, the same rules (core.agents.registry). The add
     form's fields are filled from a preset; an agent's own form from the agent."""
     round_ = st.session_state.get("agent_form", 0)
     if agent is None:
@@ -164,11 +165,11 @@ def agent_form(agent: Agent | None) -> None:
         )
         if st.form_submit_button("Save" if agent else "Add agent"):
             _save(
-                lambda s: agents.save_agent(
+                lambda s: registry.save_agent(
                     s, name, backend or "", url, model, prompt, key_env,
                     s.get(Agent, agent.id) if agent else None,
                     api_key_secret=_sealed(key, forget),
-                    max_concurrency=agents.max_concurrency_from_text(limit),
+                    max_concurrency=registry.max_concurrency_from_text(limit),
                 ),
                 "agent_form",
                 name,
@@ -191,10 +192,10 @@ def workflow_form(flow: Workflow | None) -> None:
         )
         if st.form_submit_button("Save" if flow else "Add workflow"):
             _save(
-                lambda s: agents.save_workflow(
+                lambda s: registry.save_workflow(
                     s, name, url, auth_env, s.get(Workflow, flow.id) if flow else None,
                     auth_secret=_sealed(token, forget),
-                    max_concurrency=agents.max_concurrency_from_text(limit),
+                    max_concurrency=registry.max_concurrency_from_text(limit),
                 ),
                 "workflow_form",
                 name,
@@ -231,12 +232,12 @@ def _section(
 def render() -> None:
     st.title("Agents & workflows")
     with reading() as session:
-        known, flows = agents.list_all(session, Agent), agents.list_all(session, Workflow)
+        known, flows = registry.list_all(session, Agent), registry.list_all(session, Workflow)
     _section(
         "agent", known, "No agents yet — add the assistant that jobs and triggers will talk to.",
-        lambda agent: agent.base_url, agent_form, agents.remove_agent, _test_button,
+        lambda agent: agent.base_url, agent_form, registry.remove_agent, _test_button,
     )  # fmt: skip
     _section(
         "workflow", flows, "No workflows yet — add one to let jobs and triggers run it.",
-        lambda flow: flow.url, workflow_form, agents.remove_workflow,
+        lambda flow: flow.url, workflow_form, registry.remove_workflow,
     )  # fmt: skip

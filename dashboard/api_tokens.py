@@ -1,13 +1,13 @@
 """Settings → API tokens: make one (shown once), see when each was last used, revoke it.
-The tokens' rules are core.tokens', as for `planner tokens`."""
+The tokens' rules are core.access.tokens', as for `planner tokens`."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import tokens
+from core.access import tokens
 from core.errors import PlannerError
-from core.overview import local_time, relative
+from core.views.overview import local_time, relative
 from dashboard.context import now, plain, reading, settings, viewer_timezone, writing
 
 MADE = "api_token_made"  # (name, token): shown until the page is left, never again

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.overview import worker_status
+from core.views.overview import worker_status
 from dashboard import auth
 from dashboard.context import now, reading
 from dashboard.dialogs import show_open_dialog, show_pending_toast

@@ -1,5 +1,5 @@
 """The optional password gate (DASHBOARD_PASSWORD): nothing is shown before it is entered,
-and wrong passwords are slowed down and then locked out by core.sign_in's rule."""
+and wrong passwords are slowed down and then locked out by core.access.sign_in's rule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hmac
 
 import streamlit as st
 
-from core import sign_in
+from core.access import sign_in
 from dashboard.context import settings
 
 
@@ -18,7 +18,7 @@ def guard() -> sign_in.SignInGuard:
 
 
 def client() -> str:
-    """The address a try counts against (core.sign_in.client_address says whom it trusts)."""
+    """The address a try counts against (core.access.sign_in.client_address says whom it trusts)."""
     return sign_in.client_address(
         st.context.ip_address, st.context.headers.get_all("X-Forwarded-For")
     )

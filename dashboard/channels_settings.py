@@ -1,14 +1,14 @@
 """Settings → Notifications: the channels Planner tells (add by an Apprise URL, test,
 remove), each green while messages get through and red, saying why, when they do not.
-The rules are core.channels', as for `planner notify`."""
+The rules are core.notifications.channels', as for `planner notify`."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core import channels
 from core.errors import PlannerError
-from core.overview import relative
+from core.notifications import channels
+from core.views.overview import relative
 from dashboard.context import now, plain, reading, settings, writing
 
 NOTICE = "channels_notice"  # (kind, text) a button's callback leaves for the next run

@@ -9,13 +9,14 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
-from core import credentials, schedule
+from core.access import credentials
 from core.config import Settings, get_settings
-from core.db import read_session
-from core.db import session as open_session
 from core.errors import PlannerError, ValidationError
-from core.models import utcnow
-from core.queue import RunQueue
+from core.running.queue import RunQueue
+from core.scheduling import occurrences
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import utcnow
 
 # Everything Markdown, GitHub's extensions and Streamlit's own (`:red[…]`,
 # `:material/…:`, `$math$`) act on.
@@ -91,7 +92,7 @@ def viewer_timezone() -> str:
     PLANNER_TIMEZONE when the browser does not say or names a zone we do not know."""
     name = st.context.timezone
     try:
-        return schedule.validate_timezone(name) if name else settings().timezone
+        return occurrences.validate_timezone(name) if name else settings().timezone
     except ValidationError:
         return settings().timezone
 

@@ -14,10 +14,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import agents, workflow_input
+from core.agents import registry
+from core.automations import workflow_input
+from core.automations.templates import missing_warning, render
 from core.errors import PlannerError, ValidationError
-from core.models import ActionKind, ActionOwner, Agent, Workflow
-from core.templates import missing_warning, render
+from core.store.models import ActionKind, ActionOwner, Agent, Workflow
 from dashboard.context import plain, reading
 
 SAMPLE_KEY = "3f9c2a7be1d04c5e8a6f0b1d2c3e4f5a"  # what {runId} looks like in a preview
@@ -154,7 +155,7 @@ def action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: li
     if kind == "Start a chat":
         return _chat_inputs(owner, sample, offered, preview_for)
     with reading() as session:
-        workflows = agents.list_all(session, Workflow)
+        workflows = registry.list_all(session, Workflow)
     if not workflows:
         st.warning("No workflows yet — add one on the Agents & workflows page.")
         return {"workflow": ""}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import jobs, triggers
-from core.models import EventTrigger, ScheduledJob
-from core.owners import OWNER_WORDS
+from core.automations import jobs, triggers
+from core.automations.shared import OWNER_WORDS
+from core.store.models import EventTrigger, ScheduledJob
 from dashboard.context import plain, reading, settings, writing
 from dashboard.dialog_parts import close_dialog, confirmed, open_dialog, save, show_pending_toast
 from dashboard.job_dialog import job_dialog

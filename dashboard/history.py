@@ -8,10 +8,10 @@ from datetime import datetime
 
 import streamlit as st
 
-from core.models import TERMINAL_STATUSES, Run, RunStatus
-from core.overview import local_time
-from core.runs import CANCELLABLE, RETRYABLE, cancel_run, retry_run
-from core.words import (
+from core.running.runs import CANCELLABLE, RETRYABLE, cancel_run, retry_run
+from core.store.models import TERMINAL_STATUSES, Run, RunStatus
+from core.views.overview import local_time
+from core.views.words import (
     STATUS_WORDS,
     attempts_in_words,
     one_line,

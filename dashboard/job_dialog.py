@@ -9,11 +9,12 @@ from datetime import date, datetime, time, timedelta
 
 import streamlit as st
 
-from core import jobs, schedule, timing
+from core.automations import jobs
+from core.automations.templates import DEFAULT_VARIABLES, default_variables
 from core.errors import ValidationError
-from core.models import ActionKind, ScheduledJob
-from core.templates import DEFAULT_VARIABLES, default_variables
-from core.timezones import timezone_choices, timezone_label, zone_city
+from core.scheduling import occurrences, timing
+from core.scheduling.timezones import timezone_choices, timezone_label, zone_city
+from core.store.models import ActionKind, ScheduledJob
 from dashboard.advanced import advanced_inputs, choice
 from dashboard.context import now, plain, queue, settings, viewer_timezone, writing
 from dashboard.dialog_parts import (
@@ -48,10 +49,10 @@ def _once_input(current: str) -> str:
 def _when_input(current: str) -> str:
     """The schedule: a preset, Custom with the time and weekday pickers set from it (only
     a schedule those pickers can't say opens in the cron box, saying so), or Once."""
-    preset = schedule.preset_of(current)
+    preset = occurrences.preset_of(current)
     once = timing.Timing(current, "UTC").once_at is not None
-    picked = None if preset or once else schedule.time_and_weekdays(current)
-    choices = [*schedule.PRESETS, CUSTOM, ONCE]
+    picked = None if preset or once else occurrences.time_and_weekdays(current)
+    choices = [*occurrences.PRESETS, CUSTOM, ONCE]
     shown = ONCE if once else preset or CUSTOM
     chosen = st.radio(
         "When", choices, index=choices.index(shown), key="job_preset", horizontal=True
@@ -59,19 +60,19 @@ def _when_input(current: str) -> str:
     if chosen == ONCE:
         return _once_input(current)
     if chosen != CUSTOM:
-        return schedule.PRESETS[chosen]
+        return occurrences.PRESETS[chosen]
     if once:
-        current, picked = schedule.PRESETS[NEW_JOB_PRESET], (9, 0, [])
+        current, picked = occurrences.PRESETS[NEW_JOB_PRESET], (9, 0, [])
     written = "" if preset or picked else current
     if written:
-        words = schedule.describe(written)
+        words = occurrences.describe(written)
         st.info(plain(f"This schedule is written in cron: {written}, shown as {words}."))
     in_cron = bool(str(st.session_state.get(CRON_KEY, written)).strip())
     hour, minute, days = picked or (9, 0, [])
     left, right = st.columns(2)
     at = left.time_input("At", value=time(hour, minute), key="job_time", step=300, disabled=in_cron)
     chosen_days = right.multiselect(
-        "On", schedule.WEEKDAYS, default=days, key="job_days", placeholder="Every day",
+        "On", occurrences.WEEKDAYS, default=days, key="job_days", placeholder="Every day",
         disabled=in_cron,
     )  # fmt: skip
     typed = st.text_input(
@@ -85,7 +86,7 @@ def _when_input(current: str) -> str:
         return typed.strip()
     if picked == (at.hour, at.minute, chosen_days):
         return current  # untouched: saved as it was written
-    return schedule.custom_cron(at.hour, at.minute, chosen_days)
+    return occurrences.custom_cron(at.hour, at.minute, chosen_days)
 
 
 def _timezone_input(current: str) -> str:
@@ -139,7 +140,7 @@ def _day_text(day: date | None) -> str:
 def _schedule_inputs(job: ScheduledJob | None) -> tuple[timing.Timing, int, datetime | None]:
     """Schedule, timezone and days, shown in words with the next runs; the random delay;
     the first run too (None while the timing is not valid)."""
-    cron = _when_input(job.schedule if job else schedule.PRESETS[NEW_JOB_PRESET])
+    cron = _when_input(job.schedule if job else occurrences.PRESETS[NEW_JOB_PRESET])
     field_error("schedule")
     timezone = _timezone_input(job.timezone if job else viewer_timezone())
     once = timing.Timing(cron, timezone).once_at is not None
@@ -154,11 +155,11 @@ def _schedule_inputs(job: ScheduledJob | None) -> tuple[timing.Timing, int, date
     delay = timing.jitter_in_words(jitter)
     words = [checked.describe(), timezone_label(timezone), delay]
     st.caption(plain(" · ".join(word for word in words if word)))
-    tz = schedule.zone(timezone)
+    tz = occurrences.zone(timezone)
     st.markdown(
         "\n".join(
             f"- {moment.astimezone(tz):%a %d %b %Y, %H:%M}"
-            + (" — *clocks change that day*" if schedule.changes_clock(moment, timezone) else "")
+            + (" — *clocks change that day*" if occurrences.changes_clock(moment, timezone) else "")
             for moment in upcoming
         )
         or "No runs left: this job is done."
@@ -177,7 +178,7 @@ def job_dialog() -> None:
     chosen, jitter, next_run = _schedule_inputs(job)
     timezone = chosen.timezone
     moment = next_run or now()
-    local = moment.astimezone(schedule.zone(timezone))
+    local = moment.astimezone(occurrences.zone(timezone))
     when = (
         f"on its next run, {local:%a %d %b %Y, %H:%M} {zone_city(timezone)}" if next_run else "now"
     )

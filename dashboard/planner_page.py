@@ -13,8 +13,12 @@ from datetime import datetime
 import streamlit as st
 from sqlmodel import Session
 
-from core import agents, inbox, jobs, owners, timing, triggers
-from core.models import (
+from core.agents import registry
+from core.automations import jobs, shared, triggers
+from core.events import inbox
+from core.running.runs import NOT_HANDED_ON
+from core.scheduling import timing
+from core.store.models import (
     TERMINAL_STATUSES,
     ActionOwner,
     Agent,
@@ -26,7 +30,7 @@ from core.models import (
     SyncState,
     Workflow,
 )
-from core.overview import (
+from core.views.overview import (
     PAGE_SIZE,
     WorkerStatus,
     action_in_words,
@@ -39,8 +43,7 @@ from core.overview import (
     worker_status,
     zone_label,
 )
-from core.runs import NOT_HANDED_ON
-from core.words import error_in_words, event_type_in_words, trigger_trouble
+from core.views.words import error_in_words, event_type_in_words, trigger_trouble
 from dashboard import history, navigation
 from dashboard.context import (
     apply,
@@ -303,7 +306,7 @@ def _cards(agent_id: int, every: float) -> None:
         st.rerun()  # a followed run finished: back to the usual refresh (or the reverse)
     with reading() as session:
         agent = session.get(Agent, agent_id)
-        workflows = {w.id: w for w in agents.list_all(session, Workflow)}
+        workflows = {w.id: w for w in registry.list_all(session, Workflow)}
         ctx = CardContext(
             now(), viewer_timezone(), worker_status(session, now()),
             bool(settings().composio_api_key),
@@ -320,7 +323,7 @@ def _cards(agent_id: int, every: float) -> None:
 
 def _linked(session: Session, agent_id: int) -> ActionOwner | None:
     """The agent's job or trigger the page's link names (an alert's), if any."""
-    linked = owners.linked_owner(session, st.query_params.to_dict())
+    linked = shared.linked_owner(session, st.query_params.to_dict())
     return linked if linked is not None and linked.agent_id == agent_id else None
 
 
@@ -333,14 +336,14 @@ def cards(agent_id: int) -> None:
 def render() -> None:
     st.title("Planner")
     with reading() as session:
-        known = agents.list_all(session, Agent)
-        linked = owners.linked_owner(session, st.query_params.to_dict())
+        known = registry.list_all(session, Agent)
+        linked = shared.linked_owner(session, st.query_params.to_dict())
     if not known:
         st.info("No agents yet — add the agent Planner should talk to first.")
         navigation.link(navigation.AGENTS, "Add an agent on Agents & workflows")
         return
     names = [agent.name for agent in known]
-    if linked is None and any(st.query_params.get(w) for w in owners.OWNER_WORDS.values()):
+    if linked is None and any(st.query_params.get(w) for w in shared.OWNER_WORDS.values()):
         st.info("The job or trigger this link was made for has been deleted.")
     if linked is not None and st.session_state.get(OPENED_LINK) != linked.key:
         # a link opens its card once; the sidebar then chooses as usual

@@ -9,13 +9,14 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core import composio_setup, credentials
-from core.composio_setup import AppConnection
-from core.composio_sync import NO_PUBLIC_ADDRESS, unreachable_address
+from core.access import credentials
+from core.access.secrets import WRONG_KEY
+from core.composio import setup
+from core.composio.client import NO_PUBLIC_ADDRESS, unreachable_address
+from core.composio.setup import AppConnection
 from core.config import Settings, get_settings
 from core.errors import PlannerError
-from core.overview import relative, worker_status
-from core.secrets import WRONG_KEY
+from core.views.overview import relative, worker_status
 from dashboard import api_tokens, channels_settings
 from dashboard.context import (
     forget_stored_keys,
@@ -74,7 +75,7 @@ def _save_key(config: Settings) -> None:
 
     def save() -> str:
         with writing() as session:
-            composio_setup.save_api_key(session, config, pasted)
+            setup.save_api_key(session, config, pasted)
         forget_stored_keys()
         st.session_state[KEY_FIELD] = ""  # the key leaves the page once it is stored
         st.session_state[REPLACING] = False
@@ -86,7 +87,7 @@ def _save_key(config: Settings) -> None:
 def _forget_key() -> None:
     def forget() -> str:
         with writing() as session:
-            composio_setup.forget_api_key(session)
+            setup.forget_api_key(session)
         forget_stored_keys()
         return "Composio API key forgotten."
 
@@ -159,7 +160,7 @@ def _connect(config: Settings) -> None:
 
     def connect() -> str:
         with writing() as session:
-            connection = composio_setup.connect(session, get_settings())
+            connection = setup.connect(session, get_settings())
         forget_stored_keys()
         shown_already = unreachable_address(config)  # the page says it above the button
         news = [w for w in connection.warnings if w != shown_already]
@@ -173,7 +174,7 @@ def _start_sign_in(config: Settings, toolkit: str) -> None:
     started here is unfinished, the list of apps looks again every few seconds."""
 
     def start() -> str:
-        sign_in = composio_setup.start_sign_in(config, toolkit)
+        sign_in = setup.start_sign_in(config, toolkit)
         st.session_state.setdefault(LINKS, {})[sign_in.toolkit] = sign_in.url
         return f"Open the sign-in page below to connect {sign_in.app}."
 
@@ -183,7 +184,7 @@ def _start_sign_in(config: Settings, toolkit: str) -> None:
 
 def _disconnect(config: Settings, toolkit: str) -> None:
     def remove() -> str:
-        name, _ = composio_setup.disconnect(config, toolkit)
+        name, _ = setup.disconnect(config, toolkit)
         st.session_state.get(LINKS, {}).pop(toolkit, None)
         return f"Disconnected {name}."
 
@@ -210,7 +211,7 @@ def _app_row(config: Settings, app: AppConnection) -> None:
 def _apps(config: Settings) -> None:
     _show_notice("apps")
     try:
-        connections = composio_setup.app_connections(config)
+        connections = setup.app_connections(config)
     except PlannerError as error:
         st.error(plain(error))
         return
@@ -224,7 +225,7 @@ def _apps(config: Settings) -> None:
     for app in connections:
         _app_row(config, app)
     listed = {app.toolkit for app in connections}
-    others = {t: name for t, name in composio_setup.apps().items() if t not in listed}
+    others = {t: name for t, name in setup.apps().items() if t not in listed}
     pick, go = st.columns([4, 1], vertical_alignment="bottom")
     other = pick.selectbox("Another app", list(others), format_func=others.get,
                            key="composio_other_app")  # fmt: skip
@@ -255,7 +256,7 @@ def _composio() -> None:
     )
     try:
         with reading() as session:
-            source = composio_setup.key_source(session, config)
+            source = setup.key_source(session, config)
             effective = credentials.effective_settings(session, config)
             unopened = credentials.unreadable(session, config)
     except PlannerError as error:

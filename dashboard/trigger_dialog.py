@@ -9,11 +9,19 @@ from typing import Any
 
 import streamlit as st
 
-from core import composio_setup, inbox, triggers
-from core.catalog import NUMBER_TYPES, ConfigField, TriggerType, event_variables, missing_filters
+from core.automations import triggers
+from core.automations.templates import default_variables
+from core.composio import setup
 from core.errors import PlannerError, ValidationError
-from core.models import EventTrigger
-from core.templates import default_variables
+from core.events import inbox
+from core.events.catalog import (
+    NUMBER_TYPES,
+    ConfigField,
+    TriggerType,
+    event_variables,
+    missing_filters,
+)
+from core.store.models import EventTrigger
 from dashboard.advanced import advanced_inputs
 from dashboard.context import now, plain, reading, settings, writing
 from dashboard.dialog_parts import (
@@ -47,7 +55,7 @@ def _connected(api_key: str, base_url: str, user_id: str) -> frozenset[str] | No
     if not api_key:
         return None
     try:
-        return frozenset(composio_setup.connected_toolkits(settings()))
+        return frozenset(setup.connected_toolkits(settings()))
     except PlannerError:
         return None
 
@@ -70,7 +78,7 @@ def _connect_first(app: str) -> None:
     left, right = st.columns(2)
     if left.button(f"Connect {plain(app)} first", key="trigger_connect_app"):
         try:
-            links[app] = composio_setup.start_sign_in(settings(), app).url
+            links[app] = setup.start_sign_in(settings(), app).url
         except PlannerError as error:
             st.error(plain(error))
     if url := links.get(app):

@@ -7,8 +7,8 @@ from alembic.autogenerate.api import AutogenContext
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-import core.models
-from core.db import get_engine
+import core.store.models
+from core.store.db import get_engine
 
 config = context.config
 
@@ -17,7 +17,7 @@ def render_plain_types(type_: str, obj: Any, autogen_context: AutogenContext) ->
     """Write generated migrations with plain SQLAlchemy types, independent of our code."""
     if type_ == "type" and isinstance(obj, AutoString):
         return "sa.String()"
-    if type_ == "type" and isinstance(obj, core.models.UTCDateTime):
+    if type_ == "type" and isinstance(obj, core.store.models.UTCDateTime):
         return "sa.DateTime()"
     return False
 

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
+from core.access.secrets import new_secret_key
 from core.config import Settings
-from core.db import get_engine, migrate, normalize_url
-from core.secrets import new_secret_key
+from core.store.db import get_engine, migrate, normalize_url
 
 
 def _queue_of_this_process(url: str) -> str:

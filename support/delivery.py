@@ -6,8 +6,8 @@ import json
 import time
 import uuid
 
-from core.catalog import sample_events
-from core.webhooks import signature
+from core.events.catalog import sample_events
+from core.events.deliveries import signature
 
 GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
 SECRET = "whsec_test_secret"  # the tests' settings use it

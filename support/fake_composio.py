@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.catalog import offline_catalog
+from core.events.catalog import offline_catalog
 from support.fakes import JsonServer, Raw
 
 API = "/api/v3.1"

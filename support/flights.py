@@ -1,4 +1,4 @@
-"""Running one run to its end in a test, through the worker's own Flight (core.flight)."""
+"""Running one run to its end in a test, through the worker's own Flight (worker.flight)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from core.config import Settings
-from core.flight import Flight
-from core.models import utcnow
-from core.queue import RunQueue
+from core.running.queue import RunQueue
+from core.store.models import utcnow
+from worker.flight import Flight
 
 
 def execute_run(

@@ -20,13 +20,14 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from core import agents, triggers
+from core.agents import registry
+from core.automations import triggers
+from core.automations.triggers import TriggerFields
 from core.config import Settings
-from core.db import get_engine, read_session
-from core.db import session as open_session
-from core.dispatch import JOB_TABLE
-from core.models import TERMINAL_STATUSES, EventStatus, Run, WebhookEvent, utcnow
-from core.triggers import TriggerFields
+from core.scheduling.tick import JOB_TABLE
+from core.store.db import get_engine, read_session
+from core.store.db import session as open_session
+from core.store.models import TERMINAL_STATUSES, EventStatus, Run, WebhookEvent, utcnow
 from support.delivery import numbered_event, signed
 from support.fakes import Received
 from support.waiting import wait_until
@@ -106,7 +107,7 @@ class Outcome:
 def prepare_agent(settings: Settings, target: FakeAgent) -> int:
     """The agent the jobs talk to, and a Gmail trigger that chats the event's subject."""
     with open_session(settings.database_url) as session:
-        agent = agents.save_agent(session, AGENT, "openai", target.url + "/v1", "m")
+        agent = registry.save_agent(session, AGENT, "openai", target.url + "/v1", "m")
         fields = TriggerFields(agent=AGENT, event="GMAIL_NEW_GMAIL_MESSAGE", chat="{subject}")
         triggers.create_trigger(session, "Load events", fields, settings, utcnow())
         session.commit()

@@ -10,7 +10,7 @@ from datetime import datetime
 
 @dataclass
 class RecordingQueue:
-    """core.queue.RunQueue that records submissions, for tests of core without a worker."""
+    """core.running.queue.RunQueue that records submissions, for tests of core without a worker."""
 
     submitted: list[tuple[list[int], datetime | None]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)

@@ -15,11 +15,11 @@ from sqlmodel import Session, SQLModel
 from streamlit.testing.v1 import AppTest
 
 from cli.main import main
-from core import agents
+from core.agents import registry
 from core.config import Settings, get_settings
-from core.db import get_engine, migrate, read_session
-from core.db import session as open_session
-from core.models import Agent, Run, RunStatus, Workflow
+from core.store.db import get_engine, migrate, read_session
+from core.store.db import session as open_session
+from core.store.models import Agent, Run, RunStatus, Workflow
 from support.backends import BACKENDS, backend_settings
 from support.fake_composio import FakeComposio
 from support.fakes import FakeTarget, HoldingTarget
@@ -115,14 +115,14 @@ def queue() -> RecordingQueue:
 
 @pytest.fixture
 def agent(session: Session, target: FakeTarget) -> Agent:
-    return agents.save_agent(
+    return registry.save_agent(
         session, "Assistant", "openai", target.url + "/v1", "test-model", "Be brief."
     )
 
 
 @pytest.fixture
 def workflow(session: Session, target: FakeTarget) -> Workflow:
-    return agents.save_workflow(session, "analyze-email", target.url + "/hooks/analyze")
+    return registry.save_workflow(session, "analyze-email", target.url + "/hooks/analyze")
 
 
 @contextmanager

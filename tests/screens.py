@@ -8,10 +8,10 @@ import re
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, triggers
-from core.db import read_session
-from core.jobs import JobFields
-from core.models import EventTrigger, ScheduledJob, utcnow
+from core.automations import jobs, triggers
+from core.automations.jobs import JobFields
+from core.store.db import read_session
+from core.store.models import EventTrigger, ScheduledJob, utcnow
 
 
 def stored_jobs(settings) -> list[ScheduledJob]:
@@ -50,7 +50,7 @@ def triage(session, settings) -> EventTrigger:
 
 
 def agent_rows(settings) -> list:
-    from core.models import Agent
+    from core.store.models import Agent
 
     with read_session(settings.database_url) as session:
         return [(a.name, a.model, a.api_key_env) for a in session.exec(select(Agent))]

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from core import agents
-from core.db import read_session
+from core.agents import registry
 from core.errors import ValidationError
-from core.heartbeats import beat
-from core.models import Agent, Run, RunSource, RunStatus, Workflow, utcnow
-from core.runs import run_row
+from core.running.heartbeats import beat
+from core.running.runs import run_row
+from core.store.db import read_session
+from core.store.models import Agent, Run, RunSource, RunStatus, Workflow, utcnow
 from support.processes import planner
 from tests.conftest import snapshot
 from tests.screens import activity_page, agents_page, briefing, texts
@@ -35,12 +35,12 @@ def limits(settings) -> dict[str, int | None]:
 
 @pytest.mark.parametrize("limit", [None, 1, 10_000])
 def test_a_limit_from_one_to_ten_thousand_or_none_is_saved_and_in_the_json(session, target, limit):
-    agent = agents.save_agent(
+    agent = registry.save_agent(
         session, "Assistant", "http", target.url + "/agent", max_concurrency=limit
     )
-    flow = agents.save_workflow(session, "analyze", target.url + "/hooks", max_concurrency=limit)
-    assert agents.row_json(agent)["max_concurrency"] == limit
-    assert agents.row_json(flow)["max_concurrency"] == limit
+    flow = registry.save_workflow(session, "analyze", target.url + "/hooks", max_concurrency=limit)
+    assert registry.row_json(agent)["max_concurrency"] == limit
+    assert registry.row_json(flow)["max_concurrency"] == limit
 
 
 @pytest.mark.parametrize("limit", [0, -1, 10_001, 2.5, True, "3"])
@@ -49,14 +49,14 @@ def test_any_other_limit_is_refused_by_name_and_changes_nothing(
 ):
     before = snapshot(settings.database_url)
     changes = [
-        lambda: agents.save_agent(
+        lambda: registry.save_agent(
             session, "Assistant", "openai", agent.base_url, "m", existing=agent,
             max_concurrency=limit,
         ),
-        lambda: agents.save_agent(
+        lambda: registry.save_agent(
             session, "Other", "http", agent.base_url, max_concurrency=limit
         ),
-        lambda: agents.save_workflow(
+        lambda: registry.save_workflow(
             session, "analyze-email", workflow.url, existing=workflow, max_concurrency=limit
         ),
     ]  # fmt: skip
@@ -72,22 +72,22 @@ def test_any_other_limit_is_refused_by_name_and_changes_nothing(
 def test_a_change_saves_the_limit_as_given_none_removing_it(session, settings, agent):
     """save_agent saves every field as given: a caller that keeps the limit passes it."""
     url = agent.base_url
-    agents.save_agent(session, "Assistant", "openai", url, "m", existing=agent, max_concurrency=3)
+    registry.save_agent(session, "Assistant", "openai", url, "m", existing=agent, max_concurrency=3)
     assert limits(settings)["Assistant"] == 3
-    agents.save_agent(session, "Assistant", "openai", url, "m", existing=agent)
+    registry.save_agent(session, "Assistant", "openai", url, "m", existing=agent)
     assert limits(settings)["Assistant"] is None
 
 
 @pytest.mark.parametrize(("typed", "limit"), [("7", 7), (" 12 ", 12), ("none", None),
                                               ("None", None)])  # fmt: skip
 def test_a_typed_limit_is_a_whole_number_or_none(typed, limit):
-    assert agents.max_concurrency_from_text(typed) == limit
+    assert registry.max_concurrency_from_text(typed) == limit
 
 
 def test_limits_in_words():
-    assert agents.limit_in_words(None) == "no limit on calls at once"
-    assert agents.limit_in_words(1) == "at most 1 call at once"
-    assert agents.limit_in_words(2) == "at most 2 calls at once"
+    assert registry.limit_in_words(None) == "no limit on calls at once"
+    assert registry.limit_in_words(1) == "at most 1 call at once"
+    assert registry.limit_in_words(2) == "at most 2 calls at once"
 
 
 def test_the_command_line_adds_keeps_changes_and_removes_a_limit(settings, target):

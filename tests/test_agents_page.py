@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
-from core.db import read_session
-from core.jobs import JobFields
-from core.models import Agent, utcnow
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.store.db import read_session
+from core.store.models import Agent, utcnow
 from tests.conftest import everything_stored, snapshot
 from tests.screens import agent_rows, agents_page, texts
 

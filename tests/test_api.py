@@ -14,10 +14,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from core import tokens
-from core.db import read_session
-from core.db import session as open_session
-from core.models import ApiToken, utcnow
+from core.access import tokens
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import ApiToken, utcnow
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until
 from tests.conftest import everything_stored, snapshot

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.catalog import ConfigField, missing_filters, offline_catalog
 from core.errors import ValidationError
+from core.events.catalog import ConfigField, missing_filters, offline_catalog
 
 
 def event(slug: str):

@@ -12,8 +12,8 @@ from sqlmodel import SQLModel, select
 
 from cli.main import main
 from core.config import get_settings
-from core.db import get_engine, migrate, read_session
-from core.models import ScheduledJob
+from core.store.db import get_engine, migrate, read_session
+from core.store.models import ScheduledJob
 from support.processes import free_port, planner
 from support.waiting import wait_until
 from tests.conftest import everything_stored, planner_cli, snapshot

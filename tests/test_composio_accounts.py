@@ -18,12 +18,14 @@ from composio_client.types import (
     link_create_response,
 )
 
-from core import composio_setup, composio_sync, credentials, triggers
-from core.composio_sync import ComposioError
-from core.db import read_session
+from core.access import credentials
+from core.access.secrets import SecretKeyError, new_secret_key
+from core.automations import triggers
+from core.composio import client, setup
+from core.composio.client import ComposioError
 from core.errors import NotFoundError, ValidationError
-from core.models import utcnow
-from core.secrets import SecretKeyError, new_secret_key
+from core.store.db import read_session
+from core.store.models import utcnow
 from support.processes import planner
 from tests.conftest import everything_stored, snapshot
 
@@ -41,7 +43,7 @@ def user(connected):
 def test_the_fakes_answers_are_what_the_sdk_declares(user, composio):
     """Each answer the fake gives validates strictly against the SDK's own response model,
     so the SDK reads the fake as it would read Composio."""
-    sign_in = composio_setup.start_sign_in(user, "gmail")
+    sign_in = setup.start_sign_in(user, "gmail")
     composio.complete_sign_in("gmail", "jane@example.com")
     headers = {"x-api-key": "test-key"}
     with httpx.Client(base_url=composio.url, headers=headers) as api:
@@ -64,16 +66,16 @@ def test_the_fakes_answers_are_what_the_sdk_declares(user, composio):
 
 
 def test_sign_in_then_connected_then_a_trigger_for_that_user(session, agent, user, composio):
-    assert composio_setup.connected_toolkits(user) == set()
-    sign_in = composio_setup.start_sign_in(user, "Gmail")
+    assert setup.connected_toolkits(user) == set()
+    sign_in = setup.start_sign_in(user, "Gmail")
     assert (sign_in.toolkit, sign_in.app) == ("GMAIL", "Gmail")
     [waiting] = composio.accounts.values()
     assert (waiting["user_id"], waiting["status"]) == ("user-42", "INITIATED")
 
     composio.complete_sign_in("gmail", "jane@example.com")
-    gmail = composio_setup.app_connections(user)[0]
+    gmail = setup.app_connections(user)[0]
     assert gmail.in_words() == "Gmail — connected as jane@example.com"
-    assert composio_setup.connected_toolkits(user) == {"GMAIL"}
+    assert setup.connected_toolkits(user) == {"GMAIL"}
 
     fields = triggers.TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="x")
     created = triggers.create_trigger(session, "Triage", fields, user, utcnow())
@@ -82,58 +84,56 @@ def test_sign_in_then_connected_then_a_trigger_for_that_user(session, agent, use
 
 def test_only_this_users_accounts_count(user, composio):
     someone_else = replace(user, composio_user_id="user-7")
-    composio_setup.start_sign_in(someone_else, "slack")
+    setup.start_sign_in(someone_else, "slack")
     composio.complete_sign_in("slack", "bob@example.org")
-    assert composio_setup.connected_toolkits(user) == set()
-    assert composio_setup.connected_toolkits(someone_else) == {"SLACK"}
+    assert setup.connected_toolkits(user) == set()
+    assert setup.connected_toolkits(someone_else) == {"SLACK"}
 
 
 def test_an_expired_account_says_so_and_reconnecting_connects_it(user, composio):
-    composio_setup.start_sign_in(user, "gmail")
+    setup.start_sign_in(user, "gmail")
     composio.complete_sign_in("gmail", "jane@example.com")
     composio.expire("gmail")
-    assert composio_setup.app_connections(user)[0].in_words() == (
-        "Gmail sign-in expired — reconnect"
-    )
-    assert composio_setup.connected_toolkits(user) == set()
-    composio_setup.start_sign_in(user, "gmail")
+    assert setup.app_connections(user)[0].in_words() == ("Gmail sign-in expired — reconnect")
+    assert setup.connected_toolkits(user) == set()
+    setup.start_sign_in(user, "gmail")
     composio.complete_sign_in("gmail", "jane@example.com")
-    assert composio_setup.connected_toolkits(user) == {"GMAIL"}
+    assert setup.connected_toolkits(user) == {"GMAIL"}
 
 
 def test_a_second_sign_in_to_a_connected_app_is_refused_in_words(user, composio):
-    composio_setup.start_sign_in(user, "github")
+    setup.start_sign_in(user, "github")
     composio.complete_sign_in("github", "jane")
     with pytest.raises(ComposioError, match=r"^GitHub is connected already; disconnect it first"):
-        composio_setup.start_sign_in(user, "github")
+        setup.start_sign_in(user, "github")
 
 
 def test_disconnect_removes_every_account_of_the_app(user, composio):
-    composio_setup.start_sign_in(user, "gmail")
+    setup.start_sign_in(user, "gmail")
     composio.complete_sign_in("gmail", "jane@example.com")
     composio.expire("gmail")
-    composio_setup.start_sign_in(user, "gmail")
-    assert composio_setup.disconnect(user, "gmail") == ("Gmail", 2)
+    setup.start_sign_in(user, "gmail")
+    assert setup.disconnect(user, "gmail") == ("Gmail", 2)
     assert composio.accounts == {}
     with pytest.raises(NotFoundError, match=r"^No Gmail account is connected.$"):
-        composio_setup.disconnect(user, "gmail")
+        setup.disconnect(user, "gmail")
 
 
 @pytest.mark.parametrize("name", ["Google Calendar", "googlecalendar", "GOOGLECALENDAR"])
 def test_an_app_is_found_by_its_name_or_slug(name):
-    assert composio_setup.find_app(name) == "GOOGLECALENDAR"
+    assert setup.find_app(name) == "GOOGLECALENDAR"
 
 
 def test_an_unknown_app_is_refused_without_asking_composio(user, composio):
     with pytest.raises(ValidationError, match=r"^Planner knows no app called 'gmial'; apps with"):
-        composio_setup.start_sign_in(user, "gmial")
+        setup.start_sign_in(user, "gmial")
     assert composio.requests == []
 
 
 def test_without_a_key_nothing_is_connected_and_nothing_asked(settings, composio):
-    assert composio_setup.connected_toolkits(settings) == set()
+    assert setup.connected_toolkits(settings) == set()
     with pytest.raises(ComposioError, match=r"^There is no Composio API key yet"):
-        composio_setup.app_connections(settings)
+        setup.app_connections(settings)
     assert composio.requests == []
 
 
@@ -141,26 +141,26 @@ def test_a_composio_failure_is_a_plain_error(user, composio):
     composio.fail(500, "Internal error")
     with pytest.raises(ComposioError, match=r"^Composio refused to start signing in to Slack: "
                                             r"Internal error$"):  # fmt: skip
-        composio_setup.start_sign_in(user, "slack")
+        setup.start_sign_in(user, "slack")
 
 
 def test_a_pasted_key_is_stored_only_once_composio_accepted_it(session, settings, composio):
     config = replace(settings, composio_base_url=composio.url)
     before = snapshot(settings.database_url)
     with pytest.raises(ComposioError, match=r"^Composio did not accept the API key: Invalid"):
-        composio_setup.save_api_key(session, config, "ck_wrong")
+        setup.save_api_key(session, config, "ck_wrong")
     with pytest.raises(ValidationError, match=r"^Paste the key; the field is empty."):
-        composio_setup.save_api_key(session, config, "  ")
+        setup.save_api_key(session, config, "  ")
     with pytest.raises(ValidationError, match="set in the server's settings"):
-        composio_setup.save_api_key(session, replace(config, composio_api_key="x"), "test-key")
+        setup.save_api_key(session, replace(config, composio_api_key="x"), "test-key")
     assert snapshot(settings.database_url) == before
-    composio_setup.save_api_key(session, config, " test-key\n")
-    assert composio_setup.key_source(session, config) == "stored"
+    setup.save_api_key(session, config, " test-key\n")
+    assert setup.key_source(session, config) == "stored"
     assert credentials.effective_settings(session, config).composio_api_key == "test-key"
 
 
 def test_connect_stores_the_secret_composio_returns(session, connected, composio):
-    connection = composio_setup.connect(session, replace(connected, composio_webhook_secret=""))
+    connection = setup.connect(session, replace(connected, composio_webhook_secret=""))
     assert (connection.secret_stored, connection.warning) == (True, "")
     secret = credentials.stored(session, connected, credentials.COMPOSIO_WEBHOOK_SECRET)
     assert secret == composio.subscription["secret"]
@@ -169,9 +169,9 @@ def test_connect_stores_the_secret_composio_returns(session, connected, composio
 def test_a_new_database_gets_a_new_secret_for_the_existing_subscription(session, connected,
                                                                          composio):  # fmt: skip
     fresh = replace(connected, composio_webhook_secret="")
-    composio_setup.connect(session, fresh)
+    setup.connect(session, fresh)
     credentials.forget(session, credentials.COMPOSIO_WEBHOOK_SECRET)  # as a new database
-    connection = composio_setup.connect(session, fresh)
+    connection = setup.connect(session, fresh)
     secret = credentials.stored(session, fresh, credentials.COMPOSIO_WEBHOOK_SECRET)
     assert connection.secret_stored and secret.startswith("whsec_rotated_")
     assert secret == composio.subscription["secret"]
@@ -179,10 +179,10 @@ def test_a_new_database_gets_a_new_secret_for_the_existing_subscription(session,
 
 def test_a_secret_stored_under_another_key_is_replaced_on_connect(session, connected, composio):
     fresh = replace(connected, composio_webhook_secret="")
-    composio_setup.connect(session, replace(fresh, secret_key=new_secret_key()))
+    setup.connect(session, replace(fresh, secret_key=new_secret_key()))
     assert credentials.effective_settings(session, fresh).composio_webhook_secret == ""
     assert credentials.unreadable(session, fresh) == [credentials.COMPOSIO_WEBHOOK_SECRET]
-    composio_setup.connect(session, fresh)
+    setup.connect(session, fresh)
     assert credentials.unreadable(session, fresh) == []
     assert (
         credentials.stored(session, fresh, credentials.COMPOSIO_WEBHOOK_SECRET)
@@ -199,7 +199,7 @@ def test_a_stored_secret_is_never_taken_for_an_environment_one(session, connecte
 
 
 def test_an_environment_secret_that_differs_is_warned_about(session, connected):
-    connection = composio_setup.connect(session, replace(connected, composio_webhook_secret="old"))
+    connection = setup.connect(session, replace(connected, composio_webhook_secret="old"))
     assert "COMPOSIO_WEBHOOK_SECRET in the server's settings overrides" in connection.warning
 
 
@@ -209,9 +209,9 @@ def test_without_planner_secret_key_composio_is_not_asked(session, connected, co
     before = snapshot(config.database_url)
     with pytest.raises(SecretKeyError, match=r"^PLANNER_SECRET_KEY is not set"):
         if action == "connect":
-            composio_setup.connect(session, replace(config, composio_api_key="test-key"))
+            setup.connect(session, replace(config, composio_api_key="test-key"))
         else:
-            composio_setup.save_api_key(session, config, "test-key")
+            setup.save_api_key(session, config, "test-key")
     assert composio.requests == [] and snapshot(config.database_url) == before
 
 
@@ -230,14 +230,14 @@ def test_without_planner_secret_key_composio_is_not_asked(session, connected, co
     ],
 )
 def test_addresses_composio_cannot_reach_are_named(settings, address, reachable):
-    problem = composio_sync.unreachable_address(replace(settings, public_base_url=address))
+    problem = client.unreachable_address(replace(settings, public_base_url=address))
     assert (problem == "") is reachable, problem
 
 
 def test_connect_without_a_public_address_changes_nothing(session, connected, composio):
     before = snapshot(connected.database_url)
     with pytest.raises(ComposioError, match="PUBLIC_BASE_URL is not set"):
-        composio_setup.connect(session, replace(connected, public_base_url=""))
+        setup.connect(session, replace(connected, public_base_url=""))
     assert snapshot(connected.database_url) == before and composio.requests == []
 
 
@@ -289,7 +289,7 @@ def test_the_cli_without_a_key_says_so_in_one_line(settings, args):
 
 def test_the_cli_uses_a_stored_key(session, settings, composio):
     config = replace(settings, composio_base_url=composio.url)
-    composio_setup.save_api_key(session, config, "test-key")
+    setup.save_api_key(session, config, "test-key")
     done = planner(config, "composio", "link", "slack", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["app"] == "Slack"
@@ -325,7 +325,7 @@ def test_the_cli_stores_the_key_from_standard_input_once_composio_accepted_it(se
     assert done.returncode == 0 and "test-key" not in done.stdout + done.stderr
     assert "test-key" not in everything_stored(config)
     with read_session(config.database_url) as session:
-        assert composio_setup.key_source(session, config) == "stored"
+        assert setup.key_source(session, config) == "stored"
     assert planner(config, "composio", "key", "--remove").returncode == 0
     with read_session(config.database_url) as session:
-        assert composio_setup.key_source(session, config) == ""
+        assert setup.key_source(session, config) == ""

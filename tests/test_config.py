@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from core.access.secrets import SecretKeyError, decrypt, encrypt, new_secret_key, reencrypt
 from core.config import Settings, is_own_variable
 from core.errors import ConfigError
-from core.secrets import SecretKeyError, decrypt, encrypt, new_secret_key, reencrypt
 from support.processes import ROOT, free_port
 from support.waiting import wait_until
 from worker.queue import make_huey
@@ -242,7 +242,7 @@ def test_a_platform_generated_secret_key_seals_and_opens(key):
 def test_every_process_derives_the_same_key_from_a_hex_key():
     key = os.urandom(32).hex()
     code = (
-        "from core.config import Settings; from core.secrets import encrypt; "
+        "from core.config import Settings; from core.access.secrets import encrypt; "
         "print(encrypt(Settings.from_env(), 'sk-agent'))"
     )
     other = subprocess.run(

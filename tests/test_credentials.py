@@ -9,12 +9,13 @@ from dataclasses import replace
 import pytest
 from sqlmodel import SQLModel, select
 
-from core import channels, credentials, secrets
-from core.connection_check import check_connection
-from core.db import read_session
-from core.models import Agent, NotificationChannel, Workflow, utcnow
-from core.owners import find
-from core.secrets import SecretKeyError, new_secret_key
+from core.access import credentials, secrets
+from core.access.secrets import SecretKeyError, new_secret_key
+from core.agents.check import check_connection
+from core.automations.shared import find
+from core.notifications import channels
+from core.store.db import read_session
+from core.store.models import Agent, NotificationChannel, Workflow, utcnow
 from support.fakes import Reply
 from support.processes import planner
 from tests.conftest import everything_stored, snapshot

@@ -10,10 +10,11 @@ from datetime import date, time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import channels, jobs
-from core.jobs import JobFields
-from core.models import utcnow
-from core.schedule import describe, next_occurrence, zone
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.notifications import channels
+from core.scheduling.occurrences import describe, next_occurrence, zone
+from core.store.models import utcnow
 from tests.conftest import snapshot
 from tests.screens import briefing, stored_jobs, texts
 

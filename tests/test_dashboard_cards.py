@@ -10,18 +10,19 @@ from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Expander
 
-from core import agents, jobs, triggers
-from core.catalog import sample_events
-from core.db import read_session
+from core.agents import registry
+from core.automations import jobs, triggers
+from core.automations.jobs import JobFields
+from core.automations.shared import card_link
+from core.automations.triggers import TriggerFields
 from core.errors import ValidationError
-from core.heartbeats import beat
-from core.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
-from core.jobs import JobFields
-from core.models import EventTrigger, Run, ScheduledJob, SyncState, WebhookEvent, utcnow
-from core.overview import local_time, moment_in_words, relative
-from core.owners import card_link
-from core.triggers import TriggerFields
-from core.webhooks import inbox_row, store_rows
+from core.events.catalog import sample_events
+from core.events.deliveries import inbox_row, store_rows
+from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
+from core.running.heartbeats import beat
+from core.store.db import read_session
+from core.store.models import EventTrigger, Run, ScheduledJob, SyncState, WebhookEvent, utcnow
+from core.views.overview import local_time, moment_in_words, relative
 from support.fakes import Reply
 from support.flights import execute_run
 from support.processes import ROOT, free_port
@@ -257,7 +258,7 @@ GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
 
 def _delivered(settings, event_id: str = "msg_1") -> str:
     """The sample Gmail event, stored as the webhook stores a delivery (of user-42)."""
-    from core.envelope import read_envelope
+    from core.events.envelope import read_envelope
 
     metadata = {k: v for k, v in GMAIL["metadata"].items() if k != "trigger_id"}
     payload = GMAIL | {"id": event_id, "metadata": metadata}
@@ -430,9 +431,10 @@ def test_a_one_off_that_ran_is_done_in_grey(dashboard, agent, settings, session,
 
 
 def test_an_alerts_link_opens_its_card_and_then_everything(dashboard, agent, settings, session):
-    """An alert's link (core.owners.card_link) names a job by its key: the page opens its
+    """An alert's link (core.automations.shared.card_link) names a job by its key: the page
+    opens its
     agent and shows that card alone, until the person asks for the rest."""
-    agents.save_agent(session, "Helper", "openai", agent.base_url, "test-model", "")
+    registry.save_agent(session, "Helper", "openai", agent.base_url, "test-model", "")
     fields = JobFields(agent="Helper", schedule="0 9 * * *", chat="Hi")
     linked = jobs.create_job(session, "Linked job", fields, utcnow(), "UTC")
     fields = JobFields(agent="Helper", schedule="0 10 * * *", chat="Hi")

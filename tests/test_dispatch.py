@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import jobs
-from core.claims import CLAIMS_OF_JOB
+from core.automations import jobs
+from core.automations.jobs import JobFields
 from core.config import Settings
-from core.db import session as open_session
-from core.db import take_many_turns
-from core.dispatch import LOOKAHEAD, SUBMIT_AHEAD, tick
-from core.jobs import JobFields
-from core.models import Heartbeat, Run, RunStatus, ScheduledJob
-from core.overview import worker_status
-from core.sweeps import SWEEP_AFTER
+from core.running.claims import CLAIMS_OF_JOB
+from core.running.sweeps import SWEEP_AFTER
+from core.scheduling.tick import LOOKAHEAD, SUBMIT_AHEAD, tick
+from core.store.db import session as open_session
+from core.store.db import take_many_turns
+from core.store.models import Heartbeat, Run, RunStatus, ScheduledJob
+from core.views.overview import worker_status
 from support.queues import RecordingQueue
 
 NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)

@@ -9,22 +9,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from core import triggers
-from core.catalog import sample_events
-from core.db import session as open_session
-from core.dispatch import tick
-from core.envelope import parse
-from core.inbox import (
+from core.automations import triggers
+from core.automations.triggers import TriggerFields
+from core.events.catalog import sample_events
+from core.events.deliveries import inbox_row, store_rows
+from core.events.envelope import parse
+from core.events.inbox import (
     fire_test_event,
     process_event,
     process_events,
     replay_event,
     sample_payload,
 )
-from core.models import EventTrigger, Run, WebhookEvent
-from core.sweeps import EVENT_SWEEP_AFTER
-from core.triggers import TriggerFields
-from core.webhooks import inbox_row, store_rows
+from core.running.sweeps import EVENT_SWEEP_AFTER
+from core.scheduling.tick import tick
+from core.store.db import session as open_session
+from core.store.models import EventTrigger, Run, WebhookEvent
 from support.fakes import Reply
 from support.flights import execute_run
 from tests.conftest import planner_cli, snapshot

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from core import agents, jobs
-from core.dispatch import SUBMIT_AHEAD, tick
+from core.agents import registry
+from core.automations import jobs
+from core.automations.jobs import JobFields
 from core.errors import NotFoundError, ValidationError
-from core.jobs import JobFields
-from core.models import Agent, Run, RunSource, RunStatus, ScheduledJob
+from core.scheduling.tick import SUBMIT_AHEAD, tick
+from core.store.models import Agent, Run, RunSource, RunStatus, ScheduledJob
 from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -190,13 +191,13 @@ def test_duplicate_and_empty_names_are_refused(session, agent):
 
 def test_agents_store_the_name_of_the_key_variable_never_the_key(session):
     with pytest.raises(ValidationError, match="not the key itself"):
-        agents.save_agent(session, "A", "openai", "http://x/v1", "m", "", "sk-live-123abc!")
+        registry.save_agent(session, "A", "openai", "http://x/v1", "m", "", "sk-live-123abc!")
     with pytest.raises(ValidationError, match="not a web address"):
-        agents.save_agent(session, "A", "openai", "localhost:11434", "m")
+        registry.save_agent(session, "A", "openai", "localhost:11434", "m")
     with pytest.raises(ValidationError, match="needs a model"):
-        agents.save_agent(session, "A", "openai", "http://x/v1", "")
+        registry.save_agent(session, "A", "openai", "http://x/v1", "")
     with pytest.raises(ValidationError, match="Backend must be"):
-        agents.save_agent(session, "A", "llama", "http://x/v1", "m")
+        registry.save_agent(session, "A", "llama", "http://x/v1", "m")
     assert count(session, Agent) == 0
 
 

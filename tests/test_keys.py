@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
-from core.db import alembic_config, get_engine
+from core.store.db import alembic_config, get_engine
 from support.processes import planner
 
 

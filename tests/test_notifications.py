@@ -18,18 +18,19 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlmodel import Session, select
 
-from core import alerts, channels, jobs
-from core.db import read_session
+from core.automations import jobs
+from core.automations.jobs import JobFields
 from core.errors import NotFoundError, ValidationError
-from core.flight import STOP_MARGIN_SECONDS
-from core.jobs import JobFields
-from core.models import Notification, NotificationChannel, Run, ScheduledJob, utcnow
+from core.notifications import alerts, channels
+from core.store.db import read_session
+from core.store.models import Notification, NotificationChannel, Run, ScheduledJob, utcnow
 from support.fakes import Reply, TricklingTarget
 from support.flights import execute_run
 from support.processes import Consumer, free_port
 from support.waiting import wait_until
 from tests.conftest import everything_stored, planner_cli, snapshot
 from tests.screens import settings_page, texts
+from worker.flight import STOP_MARGIN_SECONDS
 from worker.queue import HueyRunQueue, make_huey
 
 CHAT = "/v1/chat/completions"

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from core import agents, channels, jobs, tokens
+from core.access import tokens
+from core.agents import registry
+from core.automations import jobs
+from core.automations.jobs import JobFields
 from core.config import Settings, get_settings
-from core.db import read_session
-from core.db import session as open_session
 from core.errors import ValidationError
-from core.jobs import JobFields
-from core.models import Agent, Run, RunSource, RunStatus, utcnow
+from core.notifications import channels
 from core.outbound import (
     ANYWHERE,
     Refused,
@@ -30,6 +30,9 @@ from core.outbound import (
     parse_allowed,
     permitted,
 )
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import Agent, Run, RunSource, RunStatus, utcnow
 from support.flights import execute_run
 from support.processes import get, planner, serve_webhook, settings_env
 from support.waiting import wait_until
@@ -93,9 +96,9 @@ def test_an_agent_or_workflow_at_a_metadata_or_link_local_address_is_refused(
 ):
     before = snapshot(settings.database_url)
     with pytest.raises(ValidationError) as agent_refusal:
-        agents.save_agent(session, "Thief", "http", url, settings=settings)
+        registry.save_agent(session, "Thief", "http", url, settings=settings)
     with pytest.raises(ValidationError) as workflow_refusal:
-        agents.save_workflow(session, "Thief", url, settings=settings)
+        registry.save_workflow(session, "Thief", url, settings=settings)
 
     for refused in (agent_refusal.value, workflow_refusal.value):
         assert refused.field == "url"
@@ -108,7 +111,7 @@ def test_metadata_addresses_stay_refused_whatever_the_allow_list_says(settings, 
     everything = allowing(settings, "0.0.0.0/0,::/0,*.internal")
     for url in NEVER_CALLED:
         with pytest.raises(ValidationError, match=r"^Planner never calls"):
-            agents.save_workflow(session, "Thief", url, settings=everything)
+            registry.save_workflow(session, "Thief", url, settings=everything)
 
 
 @pytest.fixture
@@ -146,33 +149,33 @@ def test_an_api_token_cannot_save_a_workflow_or_agent_at_a_metadata_address(api)
 
 
 def test_without_an_allow_list_local_agents_are_still_saved(settings, session, target):
-    agents.save_agent(session, "Ollama", "openai", "http://localhost:11434/v1", "llama3.2",
+    registry.save_agent(session, "Ollama", "openai", "http://localhost:11434/v1", "llama3.2",
                       settings=settings)  # fmt: skip
-    agents.save_workflow(session, "Local", target.url + "/hooks/a", settings=settings)
-    agents.save_workflow(session, "Private", "http://10.0.0.5/hooks", settings=settings)
+    registry.save_workflow(session, "Local", target.url + "/hooks/a", settings=settings)
+    registry.save_workflow(session, "Private", "http://10.0.0.5/hooks", settings=settings)
 
 
 def test_with_an_allow_list_only_what_it_names_is_saved(settings, session, target):
     local = allowing(settings, ALLOW_LOCAL)
-    agents.save_agent(session, "Local", "http", target.url + "/agent", settings=local)
-    agents.save_agent(session, "By name", "http", "http://localhost:9/agent", settings=local)
+    registry.save_agent(session, "Local", "http", target.url + "/agent", settings=local)
+    registry.save_agent(session, "By name", "http", "http://localhost:9/agent", settings=local)
 
     with pytest.raises(ValidationError) as refused:
-        agents.save_agent(session, "Other", "http", "http://10.0.0.5/agent", settings=local)
+        registry.save_agent(session, "Other", "http", "http://10.0.0.5/agent", settings=local)
     assert (str(refused.value), refused.value.field) == (NOT_ALLOWED, "url")
     with pytest.raises(ValidationError, match=r"^Planner may not call api\.openai\.com: "):
-        agents.save_workflow(session, "Cloud", "https://api.openai.com/v1", settings=local)
+        registry.save_workflow(session, "Cloud", "https://api.openai.com/v1", settings=local)
 
 
 def test_host_names_on_the_allow_list_are_exact_or_below_a_domain(settings, session):
     named = allowing(settings, "ollama.internal,*.agents.example.com")
     for n, url in enumerate(("http://ollama.internal:11434/v1", "https://eu.agents.example.com/run",
                 "https://A.B.agents.example.com./run")):  # fmt: skip
-        agents.save_workflow(session, f"Allowed {n}", url, settings=named)
-    for url in ("http://other.internal/v1", "https://agents.example.com/run",
+        registry.save_workflow(session, f"Allowed {n}", url, settings=named)
+    for url in ("http://other.internal/v1", "https://registry.example.com/run",
                 "https://evilagents.example.com/run", "http://127.0.0.1:9/"):  # fmt: skip
         with pytest.raises(ValidationError, match="PLANNER_OUTBOUND_ALLOW does not include it"):
-            agents.save_workflow(session, "Refused", url, settings=named)
+            registry.save_workflow(session, "Refused", url, settings=named)
 
 
 def test_the_cli_refuses_an_agent_outside_the_allow_list_and_tests_one_inside(settings, target):
@@ -195,7 +198,7 @@ def test_the_cli_refuses_an_agent_outside_the_allow_list_and_tests_one_inside(se
 def test_a_run_inside_the_allow_list_calls_its_agent(settings, session, target, queue, allow_list):
     allow_list(ALLOW_LOCAL)
     local = allowing(settings, ALLOW_LOCAL)
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent", settings=local)
+    registry.save_agent(session, "Assistant", "http", target.url + "/agent", settings=local)
     done = run_once(local, queue, queued_chat_run(session, "Assistant"))
     assert done.status == RunStatus.succeeded, done.error
     assert len(target.received("/agent")) == 1
@@ -205,7 +208,7 @@ def test_a_run_outside_the_allow_list_fails_with_the_reason_and_calls_nothing(
     settings, session, target, queue, allow_list
 ):
     # Saved while anything could be; then the operator limits calls to the 10.x network.
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent", settings=settings)
+    registry.save_agent(session, "Assistant", "http", target.url + "/agent", settings=settings)
     allow_list("10.0.0.0/8")
     done = run_once(allowing(settings, "10.0.0.0/8"), queue, queued_chat_run(session, "Assistant"))
 
@@ -254,13 +257,13 @@ def test_a_name_that_resolves_to_a_metadata_address_is_refused_at_call_time():
     # a name saved while it pointed elsewhere).
     found = [ip_address("93.184.215.14"), ip_address("169.254.169.254")]
     with pytest.raises(Refused) as refused:
-        permitted("agents.example.com", found, ANYWHERE)
+        permitted("registry.example.com", found, ANYWHERE)
     assert str(refused.value) == (
-        "Planner never calls agents.example.com (169.254.169.254): it is a link-local or cloud "
+        "Planner never calls registry.example.com (169.254.169.254): it is a link-local or cloud "
         "metadata address."
     )
     with pytest.raises(Refused, match="never calls"):
-        permitted("agents.example.com", [ip_address("fd00:ec2::254")], parse_allowed("::/0"))
+        permitted("registry.example.com", [ip_address("fd00:ec2::254")], parse_allowed("::/0"))
     # An allowed name still never reaches a metadata address.
     with pytest.raises(Refused, match="never calls"):
         permitted("ollama.internal", found, parse_allowed("ollama.internal"))

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from core import agents
+from core.agents import registry
+from core.automations.shared import clean_name, name_key, named_like, names_at_hand
 from core.errors import ValidationError
-from core.models import Agent
-from core.owners import clean_name, name_key, named_like, names_at_hand
+from core.store.models import Agent
 from tests.conftest import planner_cli, snapshot
 
 
@@ -295,9 +295,11 @@ def test_named_like_finds_what_a_person_reads_as_the_name(session):
 
 def test_names_at_hand_follows_what_the_session_writes(session):
     with names_at_hand(session, Agent):
-        helper = agents.save_agent(session, "Helper", "openai", "http://127.0.0.1:9/v1", "m")
+        helper = registry.save_agent(session, "Helper", "openai", "http://127.0.0.1:9/v1", "m")
         assert named_like(session, Agent, " HELPER") == helper
-        agents.save_agent(session, "Aide", "openai", "http://127.0.0.1:9/v1", "m", existing=helper)
+        registry.save_agent(
+            session, "Aide", "openai", "http://127.0.0.1:9/v1", "m", existing=helper
+        )
         assert named_like(session, Agent, "helper") is None
         assert named_like(session, Agent, "aide") == helper
         assert named_like(session, Agent, "aide", other_than=helper.id) is None

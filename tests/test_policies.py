@@ -8,15 +8,15 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import jobs, triggers
-from core.claims import claim_prepared, prepare
-from core.db import read_session
+from core.automations import jobs, triggers
+from core.automations.jobs import JobFields
+from core.automations.triggers import TriggerFields
 from core.errors import ValidationError
-from core.inbox import fire_test_event
-from core.jobs import JobFields
-from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
-from core.runs import run_row
-from core.triggers import TriggerFields
+from core.events.inbox import fire_test_event
+from core.running.claims import claim_prepared, prepare
+from core.running.runs import run_row
+from core.store.db import read_session
+from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from support.fakes import HoldingTarget, Reply
 from support.waiting import wait_until
 from tests.conftest import run_as_stored, run_ends_as, snapshot

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from core.secrets import TOO_SHORT
+from core.access.secrets import TOO_SHORT
 from support.processes import ROOT, get, procfile_command, procfile_env, serve_webhook, settings_env
 from support.waiting import wait_until
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from core import jobs, triggers
-from core.db import read_session
-from core.db import session as open_session
-from core.envelope import parse
-from core.jobs import JobFields
-from core.models import Run, RunSource, RunStatus, utcnow
-from core.runs import NOT_HANDED_ON, run_row
-from core.sweeps import SWEEP_AFTER, resubmit_lost
-from core.triggers import TriggerFields
-from core.webhooks import inbox_row, store_rows
+from core.automations import jobs, triggers
+from core.automations.jobs import JobFields
+from core.automations.triggers import TriggerFields
+from core.events.deliveries import inbox_row, store_rows
+from core.events.envelope import parse
+from core.running.runs import NOT_HANDED_ON, run_row
+from core.running.sweeps import SWEEP_AFTER, resubmit_lost
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import Run, RunSource, RunStatus, utcnow
 from support.delivery import event_body
 from support.processes import free_port, planner
 from support.queues import RecordingQueue

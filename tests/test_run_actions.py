@@ -8,11 +8,12 @@ import json
 import pytest
 from sqlmodel import Session
 
-from core import agents, jobs
-from core.db import read_session
-from core.jobs import JobFields
-from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
-from core.runs import run_row
+from core.agents import registry
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.running.runs import run_row
+from core.store.db import read_session
+from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from support.fakes import HoldingTarget, Reply
 from support.waiting import wait_until
 from tests.conftest import planner_cli, run_as_stored, run_ends_as, snapshot
@@ -105,7 +106,7 @@ def test_a_cancelled_call_keeps_its_agents_slot_until_its_lease_ends(
 ):
     """The call was abandoned, not ended: for an agent that takes one call at a time,
     another run waits until the cancelled call's timeout has passed."""
-    agents.save_agent(session, agent.name, "openai", agent.base_url, agent.model,
+    registry.save_agent(session, agent.name, "openai", agent.base_url, agent.model,
                       existing=agent, max_concurrency=1)  # fmt: skip
     other = jobs.create_job(
         session, "Other", JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi"),

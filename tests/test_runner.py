@@ -11,19 +11,21 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select, update
 
-from core import agents, credentials, jobs
-from core.claims import CLAIMS_OF_JOB, claim_prepared, prepare
-from core.db import get_engine, take_many_turns
-from core.db import session as open_session
-from core.flight import Flight
-from core.jobs import JobFields
-from core.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
-from core.outcomes import KEEP_RUNS
-from core.runner import retry_delay
+from core.access import credentials
+from core.agents import registry
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.running.attempts import retry_delay
+from core.running.claims import CLAIMS_OF_JOB, claim_prepared, prepare
+from core.running.outcomes import KEEP_RUNS
+from core.store.db import get_engine, take_many_turns
+from core.store.db import session as open_session
+from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from support.fakes import Raw, Reply, TricklingTarget
 from support.flights import execute_run
 from support.waiting import wait_until
 from tests.conftest import snapshot
+from worker.flight import Flight
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -91,7 +93,7 @@ def test_continue_thread_sends_the_earlier_exchanges(settings, session, agent, t
 
 
 def test_http_backend_posts_agent_thread_message_and_source(settings, session, target, queue):
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent", "remote-7")
+    registry.save_agent(session, "Assistant", "http", target.url + "/agent", "remote-7")
     target.script("/agent", Reply(200, {"reply": "Done."}))
     job = chat_job(session, "Do it")
     run = queued_run(session, job)
@@ -110,7 +112,7 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
     settings, session, agent, target, queue, monkeypatch
 ):
     monkeypatch.setenv("ANALYZE_TOKEN", "s3cret")
-    agents.save_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
+    registry.save_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
     fields = JobFields(
         agent="Assistant", schedule="0 9 * * 1", workflow="analyze", input='{"scope": "week"}'
     )
@@ -215,14 +217,14 @@ def test_retries_stop_after_the_maximum(settings, session, agent, target, queue)
 
 
 def test_timeouts_and_refused_connections_are_retryable(settings, session, target, queue):
-    agents.save_agent(session, "Assistant", "http", target.url + "/slow")
+    registry.save_agent(session, "Assistant", "http", target.url + "/slow")
     target.script("/slow", Reply(200, {"reply": "late"}, delay=1.0))
     job = chat_job(session)
     impatient = replace(settings, http_timeout_seconds=0.2)
     timed_out = run_once(impatient, queue, queued_run(session, job).id)
     assert timed_out.status == "retrying" and "timeout" in timed_out.error
 
-    agents.save_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
+    registry.save_agent(session, "Offline", "http", "http://127.0.0.1:9/agent")
     jobs.update_job(session, job.id, JobFields(agent="Offline"), NOW)
     tomorrow = NOW + timedelta(days=1)
     refused_run = queued_run(session, job, tomorrow)
@@ -235,7 +237,7 @@ def test_a_trickling_target_fails_the_attempt_at_the_overall_deadline(
     settings, session, queue, part
 ):
     trickling = TricklingTarget(part=part, interval=0.2).start()
-    agents.save_agent(session, "Assistant", "http", trickling.url + "/agent")
+    registry.save_agent(session, "Assistant", "http", trickling.url + "/agent")
     run = queued_run(session, chat_job(session))
     timed_out = run_once(replace(settings, http_timeout_seconds=1), queue, run.id)
     trickling.stop()
@@ -268,7 +270,7 @@ MALFORMED_ANSWERS = {
 def test_a_malformed_answer_fails_the_attempt_with_the_reason(
     settings, session, target, queue, answer, reason
 ):
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent")
+    registry.save_agent(session, "Assistant", "http", target.url + "/agent")
     target.script("/agent", Reply(200, answer))
     job = chat_job(session)
 
@@ -282,7 +284,7 @@ def test_a_malformed_answer_fails_the_attempt_with_the_reason(
 
 
 def test_an_answer_in_an_unknown_charset_is_read_as_utf8(settings, session, target, queue):
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent")
+    registry.save_agent(session, "Assistant", "http", target.url + "/agent")
     target.script(
         "/agent", Reply(200, Raw(b"Bonjour", {"content-type": "text/plain; charset=hex"}))
     )
@@ -330,7 +332,7 @@ def test_a_key_the_target_echoes_back_is_never_stored(
         where = {"api_key_env": "AGENT_KEY"}
     else:
         where = {"api_key_secret": credentials.seal(settings, "sk-live-4f9a", "key")}
-    agents.save_agent(session, "Assistant", "http", target.url + "/agent", "", "", **where)
+    registry.save_agent(session, "Assistant", "http", target.url + "/agent", "", "", **where)
     target.script(
         "/agent",
         Reply(401, Raw(b"invalid key Bearer sk-live-4f9a", {"content-type": "text/plain"})),
@@ -351,7 +353,7 @@ def test_a_key_the_target_echoes_back_is_never_stored(
 
 
 def test_a_missing_key_variable_fails_with_its_name(settings, session, target, queue):
-    agents.save_agent(session, "Assistant", "openai", target.url + "/v1", "m", "", "NO_SUCH_KEY")
+    registry.save_agent(session, "Assistant", "openai", target.url + "/v1", "m", "", "NO_SUCH_KEY")
     failed = run_once(settings, queue, queued_run(session, chat_job(session)).id)
     assert failed.status == "failed"
     assert failed.error == "The environment variable NO_SUCH_KEY is not set."

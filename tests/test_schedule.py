@@ -11,12 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from core import jobs
-from core.dispatch import tick
+from core.automations import jobs
+from core.automations.jobs import JobFields
 from core.errors import ValidationError
-from core.jobs import JobFields
-from core.models import Run
-from core.schedule import (
+from core.scheduling.occurrences import (
     custom_cron,
     describe,
     next_occurrence,
@@ -27,6 +25,8 @@ from core.schedule import (
     validate_timezone,
     zone,
 )
+from core.scheduling.tick import tick
+from core.store.models import Run
 from tests.conftest import planner_cli, snapshot
 
 

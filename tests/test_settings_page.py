@@ -10,11 +10,12 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import composio_sync, credentials, tokens
-from core.db import read_session
-from core.db import session as open_session
-from core.models import Heartbeat, utcnow
-from core.secrets import new_secret_key
+from core.access import credentials, tokens
+from core.access.secrets import new_secret_key
+from core.composio import client
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import Heartbeat, utcnow
 from tests.conftest import everything_stored, snapshot
 from tests.screens import settings_page, texts
 
@@ -129,7 +130,7 @@ def test_connect_stores_the_signing_secret_without_showing_it(settings, composio
 
 def test_without_a_public_address_the_page_says_what_to_do(composio_page):
     app = composio_page(COMPOSIO_API_KEY="test-key", PUBLIC_BASE_URL="")
-    assert composio_sync.NO_PUBLIC_ADDRESS in texts(app)
+    assert client.NO_PUBLIC_ADDRESS in texts(app)
     assert app.button(key="composio_connect").disabled
 
 
@@ -165,9 +166,9 @@ def test_an_app_is_connected_signed_in_to_and_disconnected(composio_page, compos
 
 
 def test_an_expired_sign_in_says_reconnect(composio_page, composio, connected):
-    from core import composio_setup
+    from core.composio import setup
 
-    composio_setup.start_sign_in(connected, "gmail")
+    setup.start_sign_in(connected, "gmail")
     composio.complete_sign_in("gmail", "jane@example.com")
     composio.expire("gmail")
     app = composio_page(COMPOSIO_API_KEY="test-key")

@@ -14,12 +14,14 @@ import sqlalchemy as sa
 import yaml
 from sqlmodel import select
 
-from core import agents, jobs, setup_document, setup_file
-from core.db import read_session
-from core.db import session as open_session
+from core.agents import registry
+from core.automations import jobs
 from core.errors import PlannerError, ValidationError
-from core.models import Run, ScheduledJob, utcnow
 from core.outbound import parse_allowed
+from core.setup import schema, transfer
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import Run, ScheduledJob, utcnow
 from support.processes import planner
 from support.waiting import wait_until
 from tests.conftest import planner_cli, snapshot
@@ -273,7 +275,7 @@ def test_a_dry_run_holds_no_write_lock(settings, tmp_path: Path):
     only_on_sqlite(settings)
     path = big_setup(tmp_path)
     with open_session(settings.database_url) as session:
-        agents.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
+        registry.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
         # A write transaction (BEGIN IMMEDIATE: the write lock), open while the dry run runs.
         session.connection().execute(sa.text("UPDATE workflow SET auth_env = 'HELD'"))
         done = planner(settings, "import", str(path), "--dry-run")
@@ -324,18 +326,18 @@ def test_a_refusal_part_way_keeps_what_was_done_and_says_it(settings, session):
     """Someone removes a workflow the file uses after the check found the file good: the
     import stops at the first job that needs it. What it saved before, in the same
     transaction too, stays and is named; importing again goes on from there."""
-    agents.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
-    document = setup_document.read_setup(
+    registry.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
+    document = schema.read_setup(
         AN_AGENT + "jobs:\n"
         "- {name: First, agent: Assistant, schedule: '@daily', chat: hi}\n"
         "- {name: Second, agent: Assistant, schedule: '@daily', workflow: analyze}\n"
         "- {name: Third, agent: Assistant, schedule: '@daily', chat: hi}\n"
     )
     now = utcnow()
-    setup_file.check_setup(settings.database_url, document, settings, now)
-    agents.remove_workflow(session, "analyze")
+    transfer.check_setup(settings.database_url, document, settings, now)
+    registry.remove_workflow(session, "analyze")
     with pytest.raises(PlannerError) as refused:
-        setup_file.import_setup(settings.database_url, document, settings, None, now)
+        transfer.import_setup(settings.database_url, document, settings, None, now)
     assert str(refused.value) == (
         "job 'Second': There is no workflow named 'analyze'. Stopped there; done before it: "
         "created agent 'Assistant'; created job 'First'. Import the file again to go on."
@@ -343,8 +345,8 @@ def test_a_refusal_part_way_keeps_what_was_done_and_says_it(settings, session):
     with read_session(settings.database_url) as reading:
         assert list(reading.exec(select(ScheduledJob.name))) == ["First"]
 
-    agents.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
-    outcome = setup_file.import_setup(settings.database_url, document, settings, None, now)
+    registry.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
+    outcome = transfer.import_setup(settings.database_url, document, settings, None, now)
     assert [str(c) for c in outcome.changes] == [
         "unchanged agent 'Assistant'", "unchanged job 'First'", "created job 'Second'",
         "created job 'Third'",
@@ -369,13 +371,13 @@ class LookingQueue:
 def test_runs_an_import_plans_are_handed_over_once_committed(settings):
     """Jobs due within the minute have their runs planned as they are imported; a worker
     is handed them only once the transaction that made them is committed."""
-    count = setup_file.BATCH + 20  # a transaction and part of the next
-    document = setup_document.read_setup(AN_AGENT + "jobs:\n" + "".join(
+    count = transfer.BATCH + 20  # a transaction and part of the next
+    document = schema.read_setup(AN_AGENT + "jobs:\n" + "".join(
         f"- {{name: Minute {n}, agent: Assistant, schedule: '* * * * *', chat: hi}}\n"
         for n in range(count)
     ))  # fmt: skip
     queue = LookingQueue(settings.database_url)
-    setup_file.import_setup(settings.database_url, document, settings, queue, utcnow())
+    transfer.import_setup(settings.database_url, document, settings, queue, utcnow())
     assert len(queue.found) >= count and all(queue.found)
 
 
@@ -403,11 +405,11 @@ def test_a_trigger_composio_refuses_stops_the_import_and_says_what_was_done(
 
 def test_an_import_holds_addresses_to_the_settings_it_is_given(settings):
     """PLANNER_OUTBOUND_ALLOW as the import's settings say, in the check and after."""
-    document = setup_document.read_setup(AN_AGENT.replace("127.0.0.1:9", "10.0.0.5"))
+    document = schema.read_setup(AN_AGENT.replace("127.0.0.1:9", "10.0.0.5"))
     only_here = replace(settings, outbound_allow=parse_allowed("127.0.0.1/32"))
     refusal = "agent 'Assistant': Planner may not call 10.0.0.5: PLANNER_OUTBOUND_ALLOW"
     with pytest.raises(ValidationError, match=refusal):
-        setup_file.check_setup(settings.database_url, document, only_here, utcnow())
+        transfer.check_setup(settings.database_url, document, only_here, utcnow())
     with pytest.raises(PlannerError, match=refusal):
-        setup_file.import_setup(settings.database_url, document, only_here, None, utcnow())
+        transfer.import_setup(settings.database_url, document, only_here, None, utcnow())
     assert job_keys(settings) == set() and snapshot(settings.database_url)["agent"] == []

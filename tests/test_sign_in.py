@@ -1,4 +1,4 @@
-"""The dashboard password's rule (core.sign_in) with a clock of the test's own: five wrong
+"""The dashboard password's rule (core.access.sign_in) with a clock of the test's own: five wrong
 passwords from one address are free, then each makes it wait longer (up to 15 minutes)
 and a try while it waits is not even checked; fifty from everywhere within ten minutes
 pause new addresses, never one that signed in before; the right password works once a
@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from core import sign_in
-from core.sign_in import Hold, SignInGuard, client_address, in_words
+from core.access import sign_in
+from core.access.sign_in import Hold, SignInGuard, client_address, in_words
 from dashboard import auth
 from tests.screens import texts
 

@@ -1,10 +1,10 @@
-"""Composio's webhook signature rule, at its edges (core.webhooks, no process needed)."""
+"""Composio's webhook signature rule, at its edges (core.events.deliveries, no process needed)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.webhooks import Rejected, signature, verify
+from core.events.deliveries import Rejected, signature, verify
 
 NOW = 1_800_000_000
 BODY = b'{"type": "composio.trigger.message"}'

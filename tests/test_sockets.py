@@ -1,4 +1,4 @@
-"""Connections opened ahead of a moment's calls (core.sockets): a call takes one instead of
+"""Connections opened ahead of a moment's calls (core.agents.sockets): a call takes one instead of
 opening its own, never one its server has closed, and those not taken are closed. Every
 connection, opened ahead or not, goes only where core.outbound allows."""
 
@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from core.models import Agent, Workflow
+from core.agents.calls import Clients
+from core.agents.sockets import AsyncioBackend
 from core.outbound import ANYWHERE, Refused, parse_allowed
-from core.sockets import AsyncioBackend
-from core.targets import Clients
+from core.store.models import Agent, Workflow
 
 HOST = "127.0.0.1"
 

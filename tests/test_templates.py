@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.templates import (
+from core.automations.templates import (
     default_variables,
     did_you_mean,
     missing_variables,

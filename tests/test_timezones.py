@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.schedule import timezone_names
-from core.timezones import timezone_choices, timezone_label
+from core.scheduling.occurrences import timezone_names
+from core.scheduling.timezones import timezone_choices, timezone_label
 
 
 def found(text: str) -> dict[str, str]:

@@ -8,12 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import jobs, schedule
-from core.dispatch import SUBMIT_AHEAD, tick
+from core.automations import jobs
+from core.automations.jobs import JobFields
 from core.errors import ValidationError
-from core.jobs import JobFields
-from core.models import Run, RunStatus, ScheduledJob, utcnow
-from core.timing import Timing, delay, jitter_from_text
+from core.scheduling import occurrences
+from core.scheduling.tick import SUBMIT_AHEAD, tick
+from core.scheduling.timing import Timing, delay, jitter_from_text
+from core.store.models import Run, RunStatus, ScheduledJob, utcnow
 from support.waiting import wait_until
 from tests.conftest import snapshot
 
@@ -231,6 +232,8 @@ def test_a_one_off_at_a_time_the_clocks_skip_runs_a_second_after_the_jump():
         2027, 3, 28, 1, 0, 1, tzinfo=UTC
     )
     cron = next(
-        schedule.occurrences("30 2 * * *", "Europe/Berlin", datetime(2027, 3, 27, 12, tzinfo=UTC))
+        occurrences.occurrences(
+            "30 2 * * *", "Europe/Berlin", datetime(2027, 3, 27, 12, tzinfo=UTC)
+        )
     )
     assert cron == datetime(2027, 3, 28, 1, 0, 1, tzinfo=UTC)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core import triggers
-from core.db import read_session
-from core.models import EventTrigger, utcnow
+from core.automations import triggers
+from core.store.db import read_session
+from core.store.models import EventTrigger, utcnow
 from tests.conftest import snapshot
 from tests.screens import texts, triage
 

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core import composio_sync, triggers
-from core.composio_sync import ComposioError
+from core.automations import triggers
+from core.automations.shared import list_owned
+from core.automations.triggers import TriggerFields
+from core.composio import client
+from core.composio.client import ComposioError
 from core.errors import NotFoundError, ValidationError
-from core.models import EventTrigger
-from core.owners import list_owned
-from core.triggers import TriggerFields
+from core.store.models import EventTrigger
 from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -203,11 +204,11 @@ def test_a_composio_failure_on_delete_keeps_the_trigger(session, agent, connecte
 
 
 def test_connect_sets_the_webhook_subscription_to_the_public_url(connected, composio):
-    first = composio_sync.connect_webhook(connected)
+    first = client.connect_webhook(connected)
     assert first["webhook_url"] == "https://planner.example.com/webhooks/composio"
     assert first["secret"] == "whsec_fake_secret"
-    assert composio.subscription["enabled_events"] == list(composio_sync.SUBSCRIBED_EVENTS)
-    again = composio_sync.connect_webhook(connected)
+    assert composio.subscription["enabled_events"] == list(client.SUBSCRIBED_EVENTS)
+    again = client.connect_webhook(connected)
     assert again["id"] == first["id"]
     assert [m for m, p, _ in composio.requests if "webhook_subscriptions" in p] == [
         "GET", "POST", "GET", "PATCH"

@@ -15,12 +15,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from core import jobs, tokens
-from core.db import read_session
-from core.db import session as open_session
-from core.jobs import JobFields
-from core.models import Run, RunStatus, WebhookEvent, utcnow
-from core.secrets import TOO_SHORT
+from core.access import tokens
+from core.access.secrets import TOO_SHORT
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import Run, RunStatus, WebhookEvent, utcnow
 from support.delivery import event_body, signed
 from support.load import AGENT, Load, prepare_agent, run_load
 from support.processes import Consumer, free_port, get, serve_web, settings_env, stop

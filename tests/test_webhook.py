@@ -14,14 +14,16 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from core import composio_setup, credentials, triggers
-from core.db import get_engine, read_session
-from core.db import session as open_session
-from core.envelope import parse
-from core.models import Run, WebhookEvent, utcnow
-from core.secrets import new_secret_key
-from core.triggers import TriggerFields
-from core.webhooks import InboxWriter, Rejected
+from core.access import credentials
+from core.access.secrets import new_secret_key
+from core.automations import triggers
+from core.automations.triggers import TriggerFields
+from core.composio import setup
+from core.events.deliveries import InboxWriter, Rejected
+from core.events.envelope import parse
+from core.store.db import get_engine, read_session
+from core.store.db import session as open_session
+from core.store.models import Run, WebhookEvent, utcnow
 from support.delivery import SECRET, event_body, signed
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until
@@ -216,7 +218,7 @@ def test_without_a_secret_it_starts_refuses_and_takes_the_stored_one_without_a_r
         assert count(config) == 0
 
         with open_session(config.database_url) as session:
-            assert composio_setup.connect(session, config).secret_stored
+            assert setup.connect(session, config).secret_stored
         secret = composio.subscription["secret"]
 
         def accepted() -> httpx.Response | None:

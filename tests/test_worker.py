@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core import jobs
-from core.db import read_session
-from core.db import session as open_session
-from core.jobs import JobFields
-from core.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
-from core.overview import worker_status
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
+from core.views.overview import worker_status
 from support.fakes import Reply
 from support.processes import ROOT
 from support.waiting import wait_until

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.automations.workflow_input import as_rows, from_rows
 from core.errors import ValidationError
-from core.workflow_input import as_rows, from_rows
 
 
 def test_rows_are_the_input_when_every_value_is_text():

@@ -34,9 +34,9 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.access.secrets import check_key
 from core.config import get_settings
 from core.errors import ConfigError
-from core.secrets import check_key
 from web.embedded import embedded_worker
 from webhook import app as intake
 

@@ -11,7 +11,7 @@ known (revoked, mistyped, guessed) a minute, then gets 429 for them. Bodies are 
 for one inside another), 401 no or unknown token, 404 nothing by that name or id, 409 a
 name in use, 413 a body over 1 MiB, 415 a body that is not JSON, 429 too many requests,
 502 Composio refused. A run saved is the answer also when the queue fails (its
-`waiting_reason` says it starts within about 3 minutes; core.runs.hand_on).
+`waiting_reason` says it starts within about 3 minutes; core.running.runs.hand_on).
 Lists come a page at a time: `?limit=` (1-200, default 50) and the `next_cursor` of the
 page before as `?cursor=`.
 """
@@ -30,15 +30,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from core import standard_json, tokens
-from core.composio_sync import ComposioError
+from core.access import tokens
+from core.composio.client import ComposioError
 from core.config import Settings
-from core.db import read_session
-from core.db import session as open_session
 from core.errors import NameInUseError, NotFoundError, PlannerError
-from core.models import utcnow
-from core.queue import RunQueue
-from core.webhooks import MAX_BODY_BYTES
+from core.events.deliveries import MAX_BODY_BYTES
+from core.running.queue import RunQueue
+from core.store import standard_json
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import utcnow
 from webhook import api_models as models
 from webhook.api_routes import ENDPOINTS, Call, Endpoint
 from webhook.openapi import document

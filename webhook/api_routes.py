@@ -11,12 +11,18 @@ from typing import Any
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from core import agents, credentials, events, inbox, jobs, pages, runs, triggers
+from core.access import credentials
+from core.agents import registry
+from core.automations import jobs, triggers
+from core.automations.shared import find
 from core.config import Settings
 from core.errors import ValidationError
-from core.models import Agent, EventTrigger, Run, ScheduledJob, WebhookEvent, Workflow
-from core.owners import find
-from core.queue import RunQueue
+from core.events import inbox
+from core.running import runs
+from core.running.queue import RunQueue
+from core.store import pages
+from core.store.models import Agent, EventTrigger, Run, ScheduledJob, WebhookEvent, Workflow
+from core.views import events
 from webhook import api_models as models
 
 
@@ -223,25 +229,25 @@ def save_agent(call: Call) -> Any:
     existing = find(call.session, Agent, call.ref) if call.ref else None
     defaults = {"backend": "openai", "model": "", "system_prompt": "", "api_key_env": ""}
     given = _kept(call.body, existing, defaults)
-    agent = agents.save_agent(
+    agent = registry.save_agent(
         call.session, given["name"], given["backend"], given["url"], given["model"],
         given["system_prompt"], given["api_key_env"], existing,
         api_key_secret=_sealed(call, call.body.api_key, "api_key"),
         max_concurrency=given["max_concurrency"],
     )  # fmt: skip
-    return agents.row_json(agent)
+    return registry.row_json(agent)
 
 
 def save_workflow(call: Call) -> Any:
     """Add a workflow (no name in the path) or change the one named."""
     existing = find(call.session, Workflow, call.ref) if call.ref else None
     given = _kept(call.body, existing, {"auth_env": ""})
-    workflow = agents.save_workflow(
+    workflow = registry.save_workflow(
         call.session, given["name"], given["url"], given["auth_env"], existing,
         auth_secret=_sealed(call, call.body.token, "token"),
         max_concurrency=given["max_concurrency"],
     )  # fmt: skip
-    return agents.row_json(workflow)
+    return registry.row_json(workflow)
 
 
 def _target_endpoints(
@@ -253,13 +259,13 @@ def _target_endpoints(
     plural, article = f"/{what}s", "an" if what[0] in "aeiou" else "a"
 
     def listing(call: Call) -> Any:
-        return _page(call, select(model), [col(model.id)], agents.row_json)
+        return _page(call, select(model), [col(model.id)], registry.row_json)
 
     def one(call: Call) -> Any:
-        return agents.row_json(find(call.session, model, call.ref))
+        return registry.row_json(find(call.session, model, call.ref))
 
     def remove(call: Call) -> None:
-        agents.remove_target(call.session, model, call.ref)
+        registry.remove_target(call.session, model, call.ref)
 
     return [
         Endpoint("GET", plural, f"List {what}s", listing),

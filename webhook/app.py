@@ -38,13 +38,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from core import credentials
+from core.access import credentials
 from core.config import Settings, get_settings
-from core.db import get_engine, read_session
-from core.envelope import parse
 from core.errors import PlannerError
-from core.models import utcnow
-from core.webhooks import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
+from core.events.deliveries import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
+from core.events.envelope import parse
+from core.store.db import get_engine, read_session
+from core.store.models import utcnow
 from webhook.api import API, Api, not_there
 from webhook.api import routes as api_routes
 

@@ -14,9 +14,9 @@ import logging
 
 from huey.consumer_options import ConsumerConfig
 
+from core.access.secrets import check_key
 from core.config import get_settings
 from core.errors import ConfigError
-from core.secrets import check_key
 
 
 def main() -> None:

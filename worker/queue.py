@@ -3,7 +3,7 @@
 A HueyRunQueue registers its methods as huey's tasks on the huey instance it is given,
 so a process can submit to any queue URL (a test's temporary queue, say) under the same
 task names the consumer runs. Each task is one call into core; the calls themselves are
-the process's Flight's (core.flight), so a task hands its runs over and returns, and the
+the process's Flight's (worker.flight), so a task hands its runs over and returns, and the
 worker's threads stay free for the clock, the fan-out and the inbox.
 """
 
@@ -24,13 +24,13 @@ from huey.storage import SqliteStorage
 from redis import ConnectionPool
 
 from core.config import Settings
-from core.dispatch import tick
 from core.errors import ConfigError
-from core.flight import STOP_MARGIN_SECONDS, Flight
-from core.heartbeats import beat, worker_name
-from core.inbox import process_events
-from core.models import utcnow
-from core.outbox import Outbox
+from core.events.inbox import process_events
+from core.running.heartbeats import beat, worker_name
+from core.scheduling.tick import tick
+from core.store.models import utcnow
+from worker.flight import STOP_MARGIN_SECONDS, Flight
+from worker.outbox import Outbox
 
 
 class SqliteQueueStorage(SqliteStorage):
@@ -110,7 +110,7 @@ def _chunks(run_ids: Sequence[int]) -> list[list[int]]:
 
 
 class HueyRunQueue:
-    """core.queue.RunQueue on huey: messages of up to RUNS_PER_MESSAGE runs, now or at a
+    """core.running.queue.RunQueue on huey: messages of up to RUNS_PER_MESSAGE runs, now or at a
     future moment (the thread executor: one message per run, so the threads share them)."""
 
     def __init__(self, huey: Huey, settings: Settings) -> None:
@@ -146,7 +146,7 @@ class HueyRunQueue:
 
     def send_notifications(self) -> None:
         """Every minute (and at consumer start): what there is to tell, sent by this
-        process's outbox in a thread of its own (core.outbox), so the task returns at once
+        process's outbox in a thread of its own (worker.outbox), so the task returns at once
         and a slow channel holds no worker thread."""
         self.outbox.send_due()
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import agents, jobs
-from core.jobs import JobFields
-from core.models import utcnow
+from core.agents import registry
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.store.models import utcnow
 from support.fakes import Reply
 from tests.browser.browsing import card
 
@@ -49,7 +50,7 @@ def test_an_empty_planner_links_to_the_page_that_fixes_it(page: Page):
 def test_the_chosen_agent_stays_chosen_on_the_way_back_from_another_page(
     page: Page, session, settings, agent, target
 ):
-    agents.save_agent(session, "Aardvark", "http", target.url + "/agent")
+    registry.save_agent(session, "Aardvark", "http", target.url + "/agent")
     page.reload()
     choice = page.get_by_role("combobox", name="Agent")
     expect(choice).to_have_value("Aardvark")

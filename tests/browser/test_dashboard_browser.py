@@ -10,13 +10,15 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from core import channels, jobs, tokens
-from core.db import read_session
-from core.dispatch import tick
-from core.jobs import JobFields
-from core.models import ScheduledJob, utcnow
-from core.overview import moment_in_words
-from core.schedule import next_occurrence
+from core.access import tokens
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.notifications import channels
+from core.scheduling.occurrences import next_occurrence
+from core.scheduling.tick import tick
+from core.store.db import read_session
+from core.store.models import ScheduledJob, utcnow
+from core.views.overview import moment_in_words
 from support.fakes import Reply
 from support.queues import RecordingQueue
 from tests.browser.browsing import SCREENSHOTS, card, is_green, is_grey

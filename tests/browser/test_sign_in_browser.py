@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from core.owners import card_link
+from core.automations.shared import card_link
 from support.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.screens import briefing
 

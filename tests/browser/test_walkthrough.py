@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from core.db import read_session
-from core.models import Agent, EventTrigger
+from core.store.db import read_session
+from core.store.models import Agent, EventTrigger
 from support.delivery import event_body, signed
 from tests.browser.browsing import SCREENSHOTS, card
 

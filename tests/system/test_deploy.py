@@ -22,10 +22,10 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from core import credentials, tokens
+from core.access import credentials, tokens
 from core.config import Settings
-from core.db import session as open_session
-from core.models import utcnow
+from core.store.db import session as open_session
+from core.store.models import utcnow
 from support.backends import BACKENDS, TEST_QUEUE_URL, postgres_database
 from support.delivery import SECRET, event_body, signed
 from support.fakes import FakeTarget

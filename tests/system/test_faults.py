@@ -18,10 +18,11 @@ from datetime import timedelta
 import httpx
 from sqlmodel import select
 
-from core import jobs, triggers
-from core.db import read_session
-from core.jobs import JobFields
-from core.models import (
+from core.automations import jobs, triggers
+from core.automations.jobs import JobFields
+from core.automations.triggers import TriggerFields
+from core.store.db import read_session
+from core.store.models import (
     TERMINAL_STATUSES,
     EventTrigger,
     Run,
@@ -29,8 +30,7 @@ from core.models import (
     WebhookEvent,
     utcnow,
 )
-from core.overview import page_of, recent_runs, worker_status
-from core.triggers import TriggerFields
+from core.views.overview import page_of, recent_runs, worker_status
 from support.delivery import numbered_event, signed
 from support.fakes import Reply
 from support.processes import free_port, get, planner, serve_webhook, settings_env

@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from core import agents, jobs
-from core.db import read_session
-from core.jobs import JobFields
-from core.models import TERMINAL_STATUSES, Run, ScheduledJob, utcnow
+from core.agents import registry
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.store.db import read_session
+from core.store.models import TERMINAL_STATUSES, Run, ScheduledJob, utcnow
 from support.fakes import Raw, Reply, TricklingTarget
 from support.waiting import wait_until
 from worker.queue import HueyRunQueue, make_huey
@@ -44,7 +45,7 @@ def test_a_trickling_target_sees_one_open_call_per_attempt_and_the_run_fails_in_
     settings, session, consumer, part
 ):
     trickling = TricklingTarget(part=part, interval=0.5).start()
-    agents.save_agent(session, "Slow", "http", trickling.url + "/agent")
+    registry.save_agent(session, "Slow", "http", trickling.url + "/agent")
     consumer(max_retries=1, **HOSTILE)
 
     run = run_now(settings, session, JobFields(agent="Slow", schedule="0 9 * * 1", chat="Go"))

@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core import jobs
-from core.db import read_session
-from core.jobs import JobFields
-from core.models import WAITING_STATUSES, Run, RunSource, ScheduledJob, utcnow
-from core.runs import run_row
-from core.sweeps import SWEEP_AFTER
+from core.automations import jobs
+from core.automations.jobs import JobFields
+from core.running.runs import run_row
+from core.running.sweeps import SWEEP_AFTER
+from core.store.db import read_session
+from core.store.models import WAITING_STATUSES, Run, RunSource, ScheduledJob, utcnow
 from support.fakes import HoldingTarget, Raw, Reply
 from support.waiting import wait_until
 from tests.system.test_faults import all_runs, settled

@@ -12,11 +12,11 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import select
 
-from core import triggers
-from core.db import read_session
-from core.db import session as open_session
-from core.models import WebhookEvent, utcnow
-from core.triggers import TriggerFields
+from core.automations import triggers
+from core.automations.triggers import TriggerFields
+from core.store.db import read_session
+from core.store.db import session as open_session
+from core.store.models import WebhookEvent, utcnow
 from support.delivery import event_body, signed
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until

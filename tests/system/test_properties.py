@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cron import FIELDS, Field, parse_field
+from core.automations.templates import missing_variables, render, variable_names
 from core.errors import ValidationError
-from core.schedule import (
+from core.scheduling.cron import FIELDS, Field, parse_field
+from core.scheduling.occurrences import (
     describe,
     next_occurrence,
     next_occurrences,
@@ -20,7 +21,6 @@ from core.schedule import (
     validate_cron,
     zone,
 )
-from core.templates import missing_variables, render, variable_names
 
 CRON_PIECES = st.sampled_from(
     ["*", "*/5", "0", "59", "60", "1-5", "5-1", "MON", "JAN", "L", "#", "?", "H", ",", "/",

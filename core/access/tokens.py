@@ -1,0 +1,91 @@
+"""Bearer tokens of the HTTP API: made, listed, revoked (the CLI and Settings alike), and
+checked on each request.
+
+A token is 32 random bytes behind a `pln_` prefix, shown once when it is made; only its
+SHA-256 is stored, so a copy of the database gives no way in. A request's token is found
+by its hash (a unique index) and compared again in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select, update
+
+from core.automations.shared import clean_name, ensure_unique_name, find
+from core.errors import NotFoundError
+from core.store.models import ApiToken, iso
+
+PREFIX = "pln_"
+SHOWN_CHARACTERS = 8  # of the token, after the prefix, kept to tell tokens apart
+# The last-used time is written at most this often per token, not on every request.
+USE_NOTED_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    row: ApiToken
+    token: str  # shown once, never stored
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, name: str, now: datetime) -> NewToken:
+    name = clean_name(name, "token")
+    ensure_unique_name(session, ApiToken, name, "token")
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=name, token_hash=digest(token), prefix=token[: len(PREFIX) + SHOWN_CHARACTERS],
+        created_at=now,
+    )  # fmt: skip
+    session.add(row)
+    session.commit()
+    return NewToken(row, token)
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.exec(select(ApiToken).order_by(ApiToken.name)))
+
+
+def revoke_token(session: Session, ref: str | int) -> ApiToken:
+    """Delete a token (by id or name): requests with it are refused from now on."""
+    row = find(session, ApiToken, ref, "token")
+    session.delete(row)
+    session.commit()
+    return row
+
+
+def authenticate(session: Session, token: str) -> ApiToken:
+    """The token's row; NotFoundError when no token is that one."""
+    wanted = digest(token)
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == wanted)).first()
+    if row is None or not hmac.compare_digest(row.token_hash, wanted):
+        raise NotFoundError("That API token is not known (revoked, or mistyped).")
+    return row
+
+
+def use_is_stale(row: ApiToken, now: datetime) -> bool:
+    """Whether the token's last use shown is older than USE_NOTED_EVERY."""
+    return row.last_used_at is None or now - row.last_used_at >= USE_NOTED_EVERY
+
+
+def note_use(session: Session, token_id: int, now: datetime) -> None:
+    session.exec(update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now))
+    session.commit()
+
+
+def token_json(row: ApiToken) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "created_at": iso(row.created_at),
+        "last_used_at": iso(row.last_used_at),
+    }

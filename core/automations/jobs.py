@@ -1,0 +1,277 @@
+"""Scheduled jobs: create, update, pause, resume, delete and run now.
+
+The CLI and the dashboard both call these functions; every rule about what a valid job
+is lives here. A function either succeeds and commits, or raises a PlannerError and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, delete
+
+from core.automations import policies
+from core.automations.shared import (
+    OwnerFields,
+    action_config,
+    clean_name,
+    ensure_unique_name,
+    find,
+    owner_json,
+)
+from core.automations.templates import default_variables, missing_warning
+from core.errors import ValidationError
+from core.notifications import channels
+from core.running.queue import RunQueue
+from core.running.runs import hand_on, run_row
+from core.scheduling import timing
+from core.scheduling.tick import plan_soon
+from core.store.models import (
+    ActionKind,
+    Agent,
+    MisfirePolicy,
+    Run,
+    RunSource,
+    RunStatus,
+    ScheduledJob,
+    Status,
+    iso,
+)
+
+
+@dataclass(frozen=True)
+class JobFields(OwnerFields):
+    """What a user sets on a job; None means "not given" (keep it, on update)."""
+
+    schedule: str | None = None
+    at: str | None = None  # instead of a schedule: run once at this local date and time
+    timezone: str | None = None
+    misfire: str | None = None
+    starts_on: str | None = None  # a date, or "" / "none" for none
+    ends_on: str | None = None
+    jitter: str | None = None  # "5m"; "0" for none
+
+    def schedule_given(self) -> str | None:
+        """The schedule asked for: --schedule, or the one-off of --at (not both)."""
+        if self.schedule is not None and self.at is not None:
+            raise ValidationError("Give a schedule or a time to run once at, not both.", "at")
+        return timing.once_schedule(self.at) if self.at is not None else self.schedule
+
+
+def _misfire(value: str) -> MisfirePolicy:
+    if value not in MisfirePolicy.__members__:
+        raise ValidationError("Misfire policy must be 'catch_up_once' or 'skip'.", "misfire")
+    return MisfirePolicy(value)
+
+
+def _clear_waiting_occurrences(session: Session, job: ScheduledJob) -> None:
+    """Drop runs queued for future occurrences; a run-now request stays."""
+    session.exec(
+        delete(Run).where(
+            col(Run.job_id) == job.id,
+            col(Run.status) == RunStatus.queued,
+            col(Run.source).in_([RunSource.schedule, RunSource.catch_up]),
+        )
+    )
+
+
+def create_job(
+    session: Session,
+    name: str,
+    fields: JobFields,
+    now: datetime,
+    default_timezone: str,
+    queue: RunQueue | None = None,
+    finished_ok: bool = False,
+) -> ScheduledJob:
+    """Add a job. With `queue`, an occurrence within the tick's look-ahead is planned and
+    submitted at once, so a job made just before its time still starts on time.
+    `finished_ok`: a job whose timing is over is saved as done (a restored setup), not
+    refused."""
+    if fields.agent is None:
+        raise ValidationError("Choose the agent this job belongs to.", "agent")
+    if fields.schedule_given() is None:
+        raise ValidationError("Give the job a schedule, for example '0 9 * * *'.", "schedule")
+    name = clean_name(name, "job")
+    agent = find(session, Agent, fields.agent)
+    when = _chosen_timing(fields, timing.Timing("", default_timezone), now, finished_ok)
+    jitter = timing.jitter_from_text(fields.jitter) if fields.jitter is not None else 0
+    action, config = action_config(session, fields, None, "job")
+    misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
+    chosen = policies.chosen(fields, policies.Policies())
+    told = channels.subscription(session, None, fields.notify, fields.notify_on)
+    ensure_unique_name(session, ScheduledJob, name, "job")
+    job = ScheduledJob(
+        agent_id=agent.id,
+        name=name,
+        schedule=when.schedule,
+        timezone=when.timezone,
+        starts_on=when.starts_on,
+        ends_on=when.ends_on,
+        jitter_seconds=jitter,
+        action=action,
+        config=config,
+        misfire_policy=misfire,
+        next_run_at=when.next_after(now),
+        created_at=now,
+        updated_at=now,
+    )
+    policies.apply(job, chosen)
+    job.notify_channel_ids, job.notify_on = told
+    session.add(job)
+    session.commit()
+    _plan_soon(session, job, queue, now)
+    return job
+
+
+def _plan_soon(session: Session, job: ScheduledJob, queue: RunQueue | None, now: datetime) -> None:
+    if queue is not None and job.status == Status.active:
+        plan_soon(session, job.id, queue, now)
+
+
+def find_job(session: Session, ref: str | int) -> ScheduledJob:
+    """A job by id (all digits), else by exact name."""
+    return find(session, ScheduledJob, ref, "job")
+
+
+def update_job(
+    session: Session,
+    ref: str | int,
+    fields: JobFields,
+    now: datetime,
+    queue: RunQueue | None = None,
+    finished_ok: bool = False,
+) -> ScheduledJob:
+    """Change a job; a new schedule is planned at once as on create (with `queue`)."""
+    job = find_job(session, ref)
+    name = clean_name(fields.name, "job") if fields.name is not None else job.name
+    agent = find(session, Agent, fields.agent) if fields.agent is not None else None
+    when = _chosen_timing(fields, job.timing, now, finished_ok)
+    jitter = (
+        timing.jitter_from_text(fields.jitter) if fields.jitter is not None else job.jitter_seconds
+    )
+    action, config = action_config(session, fields, job, "job")
+    misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
+    chosen = policies.chosen(fields, policies.of(job))
+    told = channels.subscription(session, job, fields.notify, fields.notify_on)
+    ensure_unique_name(session, ScheduledJob, name, "job", job.id)
+
+    timing_changed = when != job.timing
+    job.name, job.schedule, job.timezone = name, when.schedule, when.timezone
+    job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, jitter
+    job.action, job.config, job.misfire_policy = action, config, misfire
+    policies.apply(job, chosen)
+    job.notify_channel_ids, job.notify_on = told
+    if agent is not None:
+        job.agent_id = agent.id
+    if timing_changed and job.status == Status.active:
+        _clear_waiting_occurrences(session, job)
+        job.next_run_at = when.next_after(now)
+    job.updated_at = now
+    session.add(job)
+    session.commit()
+    if timing_changed:
+        _plan_soon(session, job, queue, now)
+    return job
+
+
+def _chosen_timing(
+    fields: JobFields, current: timing.Timing, now: datetime, finished_ok: bool
+) -> timing.Timing:
+    """`current` with what `fields` change, checked only when it changes (a job that is
+    done can still be renamed); a new job's `current` has no schedule yet. A job made to
+    run once drops the days it had, unless they are given (and so refused)."""
+    given = fields.schedule_given()
+    once = given is not None and timing.Timing(given, current.timezone).once_at is not None
+
+    def day(text: str | None, kept: date | None, field: str) -> date | None:
+        if text is None:
+            return None if once else kept
+        return timing.day_from_text(text, field)
+
+    when = timing.Timing(
+        given if given is not None else current.schedule,
+        fields.timezone or current.timezone,
+        day(fields.starts_on, current.starts_on, "starts_on"),
+        day(fields.ends_on, current.ends_on, "ends_on"),
+    )
+    return when if when == current else timing.checked(when, now, finished_ok)
+
+
+def pause_job(session: Session, ref: str | int, now: datetime) -> ScheduledJob:
+    job = find_job(session, ref)
+    if job.status != Status.paused:
+        _clear_waiting_occurrences(session, job)
+        job.status, job.next_run_at, job.updated_at = Status.paused, None, now
+        session.add(job)
+        session.commit()
+    return job
+
+
+def resume_job(
+    session: Session, ref: str | int, now: datetime, queue: RunQueue | None = None
+) -> ScheduledJob:
+    """Resume from now on: occurrences that fell in the pause are not replayed; the next
+    one is planned at once as on create (with `queue`). A job with no run left (a one-off
+    whose time passed in the pause) is refused, rather than shown done without running."""
+    job = find_job(session, ref)
+    if job.status != Status.active:
+        next_run = job.timing.next_after(now)
+        if next_run is None:
+            raise ValidationError(
+                f"{job.name} has no run left: {job.timing.describe()} has passed. "
+                "Give it a new time to resume it.",
+                "schedule",
+            )
+        job.status = Status.active
+        job.next_run_at = next_run
+        job.updated_at = now
+        session.add(job)
+        session.commit()
+        _plan_soon(session, job, queue, now)
+    return job
+
+
+def delete_job(session: Session, ref: str | int) -> None:
+    """Delete the job with its runs (queued ones included)."""
+    job = find_job(session, ref)
+    session.exec(delete(Run).where(col(Run.job_id) == job.id))
+    session.delete(job)
+    session.commit()
+
+
+def run_job_now(session: Session, ref: str | int, queue: RunQueue, now: datetime) -> Run:
+    """Queue one immediate run, also for a paused job (a deliberate request). Once it is
+    saved it is the answer, also when the queue fails (core.running.runs.hand_on)."""
+    job = find_job(session, ref)
+    run = Run(**run_row(RunSource.run_now, now, now, job_id=job.id))
+    session.add(run)
+    session.commit()
+    return hand_on(session, run, queue)
+
+
+def template_warning(session: Session, job: ScheduledJob, now: datetime) -> str | None:
+    """What a chat job's message uses that no run will fill in (with the names it was
+    most likely meant to be), or None: said when it is saved, never refused."""
+    if job.action != ActionKind.chat:
+        return None
+    agent = session.get(Agent, job.agent_id)
+    variables = default_variables(now, job.timezone, job.name, agent.name, job.key)
+    return missing_warning(job.config.get("template", ""), variables)
+
+
+def job_json(job: ScheduledJob) -> dict[str, Any]:
+    """The job as the CLI's --json and outside scripts see it."""
+    return owner_json(job) | {
+        "schedule": job.schedule,
+        "timezone": job.timezone,
+        "starts_on": job.starts_on.isoformat() if job.starts_on else None,
+        "ends_on": job.ends_on.isoformat() if job.ends_on else None,
+        "jitter_seconds": job.jitter_seconds,
+        "description": job.timing.describe(),
+        "misfire_policy": str(job.misfire_policy),
+        "next_run_at": iso(job.next_run_at),
+    }

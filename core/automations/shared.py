@@ -1,0 +1,367 @@
+"""What scheduled jobs and event triggers share: names, lookup, the action, who uses what.
+
+`core.automations.jobs` and `core.automations.triggers` are siblings over this module; a
+rule that concerns both lives here once, so it can never hold for one and be forgotten for
+the other.
+"""
+
+from __future__ import annotations
+
+import bisect
+import string
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core.automations.policies import policies_json
+from core.errors import NameInUseError, NotFoundError, ValidationError
+from core.store import standard_json
+from core.store.models import (
+    ActionKind,
+    ActionOwner,
+    Agent,
+    EventTrigger,
+    Run,
+    ScheduledJob,
+    Workflow,
+    iso,
+)
+
+OWNER_MODELS: tuple[type[ActionOwner], ...] = (ScheduledJob, EventTrigger)
+OWNER_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
+THREAD_MODES = ("new", "continue")
+MAX_NAME = 200
+Named = TypeVar("Named", Agent, Workflow, ScheduledJob, EventTrigger)
+
+
+@dataclass(frozen=True)
+class OwnerFields:
+    """What a user sets on a job or a trigger alike; None means "not given" (keep it)."""
+
+    name: str | None = None
+    agent: str | int | None = None
+    chat: str | None = None
+    thread: str | None = None
+    workflow: str | int | None = None
+    input: str | dict[str, Any] | None = None
+    retries: str | int | None = None  # core.automations.policies: a number, or "default"
+    timeout: str | int | None = None
+    overlap: str | None = None
+    notify: str | list[str] | None = None  # core.notifications.alerts: channel names, or "none"
+    notify_on: str | list[str] | None = None  # failure, recovery, digest
+
+
+def clean_name(name: str, what: str) -> str:
+    """A name as people see it: spaces folded, not empty, not all digits (that is an id),
+    nothing invisible in it."""
+    text = storable_text(" ".join(name.split()), "name", f"{what} name")
+    hidden = next((c for c in text if unicodedata.category(c) == "Cf"), None)
+    if hidden is not None:
+        # Bidi controls (U+202E turns "evil.exe" around on screen), zero-width spaces, a
+        # byte order mark: a name that shows as another, or two names that look alike.
+        raise ValidationError(
+            f"The {what} name holds an invisible formatting character (U+{ord(hidden):04X}); "
+            "type the name again without it.",
+            "name",
+        )
+    if not text:
+        raise ValidationError(f"Give the {what} a name.", "name")
+    if len(text) > MAX_NAME:
+        raise ValidationError(f"The {what} name is longer than {MAX_NAME} characters.", "name")
+    if text.isdigit():
+        article = "An" if what[0] in "aeiou" else "A"
+        raise ValidationError(
+            f"{article} {what} name can't be only digits (it would read as an id); add a word.",
+            "name",
+        )
+    return text
+
+
+def name_key(name: str) -> str:
+    """What two names are compared by: "Morning briefing" and " morning  Briefing " are
+    one name to a person, so they are one name here."""
+    return " ".join(name.split()).casefold()
+
+
+# Ids are 64-bit integers in every database; a longer number names no row (and the
+# driver would refuse to send it).
+MAX_ID = 2**63 - 1
+
+
+def by_id(session: Session, model: type[Any], text: str) -> Any:
+    """The row with this id (`text` all ASCII digits), or None."""
+    number = int(text)
+    return session.get(model, number) if number <= MAX_ID else None
+
+
+def find(session: Session, model: type[Named], ref: str | int, what: str | None = None) -> Named:
+    """A row by id when `ref` is all digits (names never are), else by exact name."""
+    text, label = str(ref).strip(), what or model.__name__.lower()
+    if text.isascii() and text.isdigit():
+        found = by_id(session, model, text)
+        if found is None:
+            raise NotFoundError(f"There is no {label} with id {text}.", label)
+        return found
+    found = session.exec(select(model).where(model.name == text)).first()
+    if found is None:
+        raise NotFoundError(f"There is no {label} named {text!r}.", label)
+    return found
+
+
+def named_like(
+    session: Session, model: type[Named], name: str, other_than: int | None = None
+) -> Named | None:
+    """The row (other than `other_than`) whose name is `name` to a person: case and spaces
+    aside; the oldest, should there be several. Inside `names_at_hand`, from its dict;
+    else the database is asked only for the rows that can be it (`_may_be_named`)."""
+    key = name_key(name)
+    index: _Names | None = session.info.get(_NAMES)
+    if index is not None and model in index.ids:
+        if session.autoflush:  # as a query would: what the session holds is counted
+            session.flush()
+        ids = index.ids[model].get(key, ())
+    else:
+        query = select(model.id, model.name).where(_may_be_named(session, model, key))
+        ids = [row_id for row_id, row_name in session.exec(query) if name_key(row_name) == key]
+    found = min((row_id for row_id in ids if row_id != other_than), default=None)
+    return session.get(model, found) if found is not None else None
+
+
+def _may_be_named(session: Session, model: type[Named], key: str) -> Any:
+    """A condition the database checks on every row for a name whose key can be `key`:
+    a name of plain ASCII with its spaces folded (as clean_name stores it) has its
+    lowercase as its key, which SQL compares; any other name (a letter beyond ASCII, a
+    control character, spaces to fold) passes, and is compared by name_key."""
+    name = model.__table__.c.name
+    if session.get_bind().dialect.name == "postgresql":  # lower() there follows a locale
+        lowered = sa.func.translate(name, string.ascii_uppercase, string.ascii_lowercase)
+        not_plain = name.regexp_match("[^ -~]")
+    else:  # SQLite's lower() changes only A to Z
+        lowered, not_plain = sa.func.lower(name), name.op("GLOB")("*[^ -~]*")
+    unfolded = sa.or_(name.startswith(" "), name.endswith(" "), name.contains("  "))
+    return sa.or_(lowered == key, not_plain, unfolded)
+
+
+_NAMES = "planner_names_at_hand"
+
+
+class _Names:
+    """The ids of some tables' rows by the key of their name (name_key), each list
+    oldest first: read with one query per table, then kept up to date with what the
+    session flushes."""
+
+    def __init__(self, session: Session, models: tuple[type[Any], ...]) -> None:
+        self.ids: dict[type[Any], dict[str, list[int]]] = {model: {} for model in models}
+        self.keys: dict[type[Any], dict[int, str]] = {model: {} for model in models}
+        for model in models:
+            for row_id, row_name in session.exec(select(model.id, model.name)):
+                self.put(model, row_id, row_name)
+
+    def put(self, model: type[Any], row_id: int, name: str | None) -> None:
+        old = self.keys[model].pop(row_id, None)
+        if old is not None:
+            self.ids[model][old].remove(row_id)
+        if name is not None:
+            self.keys[model][row_id] = key = name_key(name)
+            bisect.insort(self.ids[model].setdefault(key, []), row_id)
+
+    def flushed(self, session: Session, _context: Any) -> None:
+        """After a flush, what it wrote: `new` and `dirty` still hold what it was about."""
+        for row in (*session.new, *session.dirty, *session.deleted):
+            if type(row) in self.ids and row.id is not None:
+                gone = row in session.deleted
+                self.put(type(row), row.id, None if gone else row.name)
+
+
+@contextmanager
+def names_at_hand(session: Session, *models: type[Named]) -> Iterator[None]:
+    """For many lookups in one transaction (an import): inside, named_like and so
+    ensure_unique_name answer for `models` from a dict read once, not from the database.
+
+    The dict follows what this session writes; what another connection writes after it
+    was read is not in it, so use it inside a transaction that keeps other writers out
+    (SQLite's write lock) or on a copy nobody else writes. A rollback drops it (what it
+    holds may have been undone): lookups go to the database again."""
+    index = _Names(session, models)
+    session.info[_NAMES] = index
+
+    def dropped(*_: Any) -> None:
+        session.info.pop(_NAMES, None)
+
+    sa.event.listen(session, "after_flush", index.flushed)
+    sa.event.listen(session, "after_soft_rollback", dropped)
+    try:
+        yield
+    finally:
+        sa.event.remove(session, "after_flush", index.flushed)
+        sa.event.remove(session, "after_soft_rollback", dropped)
+        if session.info.get(_NAMES) is index:
+            dropped()
+
+
+def ensure_unique_name(
+    session: Session, model: type[Named], name: str, what: str | None = None,
+    own_id: int | None = None,
+) -> None:  # fmt: skip
+    """Refuse a name another row of the table already has, case and spaces aside."""
+    other = named_like(session, model, name, own_id)
+    if other is not None:
+        label = what or model.__name__.lower()
+        article = "An" if label[0] in "aeiou" else "A"
+        message = f"{article} {label} named {other.name!r} already exists"
+        if other.name != name:
+            message += "; names that differ only in capitals or spaces count as the same"
+        raise NameInUseError(f"{message}. Choose another name.", "name")
+
+
+def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:
+    """A standard JSON object given as text (or already parsed): no NaN or Infinity, no
+    text a database cannot store."""
+    try:
+        parsed = value if isinstance(value, dict) else standard_json.loads(value.strip() or "{}")
+        standard_json.check(parsed)
+    except ValueError as error:
+        raise ValidationError(f"That is not valid JSON for the {what}: {error}.", field) from None
+    if not isinstance(parsed, dict):
+        raise ValidationError(
+            f'The {what} must be a JSON object, such as {{"scope": "week"}}.', field
+        )
+    return parsed
+
+
+def storable_text(text: str, field: str, what: str) -> str:
+    """Text a person gave, refused if it holds a NUL or a character that is not valid
+    Unicode (a terminal's undecodable bytes): stored, it would break every listing."""
+    try:
+        standard_json.check_text(text)
+    except ValueError:
+        raise ValidationError(
+            f"The {what} holds a character that cannot be stored; type it again.", field
+        ) from None
+    return text
+
+
+def action_config(
+    session: Session, fields: OwnerFields, owner: ActionOwner | None, what: str
+) -> tuple[str, dict[str, Any]]:
+    """The action and config of a job or trigger after applying `fields` (None: new).
+
+    A chat template or a workflow, never both; a thread mode only for chats.
+    """
+    if fields.chat is not None and fields.workflow is not None:
+        raise ValidationError("Choose one action: start a chat or run a workflow, not both.")
+    action = owner.action if owner else None
+    config = dict(owner.config) if owner else {}
+    if fields.chat is not None:
+        if not fields.chat.strip():
+            raise ValidationError(
+                "The chat message is empty; write what the agent should be asked.", "chat"
+            )
+        template = storable_text(fields.chat, "chat", "chat message")
+        action, config = ActionKind.chat, {"template": template, "thread": "new"}
+        if owner and owner.action == ActionKind.chat:
+            config["thread"] = owner.config.get("thread", "new")
+    if fields.workflow is not None:
+        workflow = find(session, Workflow, fields.workflow)
+        action, config = ActionKind.workflow, {"workflow_id": workflow.id, "input": {}}
+        if owner and owner.action == ActionKind.workflow:
+            config["input"] = owner.config.get("input", {})
+    if action is None:
+        raise ValidationError(f"Choose what the {what} does: a chat message or a workflow to run.")
+    if fields.thread is not None:
+        if fields.thread not in THREAD_MODES:
+            raise ValidationError("Thread must be 'new' or 'continue'.", "thread")
+        if action != ActionKind.chat:
+            raise ValidationError(f"A thread mode only applies to chat {what}s.", "thread")
+        config["thread"] = fields.thread
+    if fields.input is not None:
+        if action != ActionKind.workflow:
+            raise ValidationError(f"Input only applies to workflow {what}s.", "input")
+        config["input"] = parse_object(fields.input, "input", "workflow input")
+    return action, config
+
+
+def users_of(
+    session: Session, agent: Agent | None = None, workflow: Workflow | None = None
+) -> list[str]:
+    """The jobs and triggers that belong to `agent` or run `workflow`, as "job 'X'"."""
+    found = []
+    for model in OWNER_MODELS:
+        query = select(model).order_by(model.name)
+        if agent is not None:
+            owners = session.exec(query.where(model.agent_id == agent.id))
+        else:
+            candidates = session.exec(query.where(model.action == ActionKind.workflow))
+            owners = (o for o in candidates if o.config.get("workflow_id") == workflow.id)
+        found.extend(f"{OWNER_WORDS[model]} {owner.name!r}" for owner in owners)
+    return found
+
+
+def list_owned(session: Session, model: type[Named], agent: str | int | None = None) -> list[Named]:
+    """Jobs or triggers by name, only one agent's when given."""
+    query = select(model).order_by(model.name)
+    if agent is not None:
+        query = query.where(model.agent_id == find(session, Agent, agent).id)
+    return list(session.exec(query))
+
+
+def owner_json(owner: ActionOwner) -> dict[str, Any]:
+    """What a job's and a trigger's JSON (CLI --json, outside scripts) have in common."""
+    return {
+        "id": owner.id,
+        "key": owner.key,
+        "agent_id": owner.agent_id,
+        "name": owner.name,
+        "action": str(owner.action),
+        "config": owner.config,
+        "status": str(owner.status),
+        "health": owner.health,
+        "last_run_at": iso(owner.last_run_at),
+        "last_outcome": owner.last_outcome,
+        "consecutive_failures": owner.consecutive_failures,
+        **policies_json(owner),
+        "notify_channel_ids": owner.notify_channel_ids,
+        "notify_on": owner.notify_on,
+        "created_at": iso(owner.created_at),
+        "updated_at": iso(owner.updated_at),
+    }
+
+
+def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
+    """The table and id of the job or trigger a run belongs to."""
+    if run.job_id is not None:
+        return ScheduledJob, run.job_id
+    if run.trigger_id is not None:
+        return EventTrigger, run.trigger_id
+    return None
+
+
+def owner_column(model: type[ActionOwner]) -> Any:
+    """The Run column that points at rows of `model`."""
+    return Run.job_id if model is ScheduledJob else Run.trigger_id
+
+
+def card_link(base_url: str, model: type[ActionOwner], key: str) -> str:
+    """The address of a job's or trigger's card on the dashboard ("" without an address):
+    by its key, unique forever, so an old link never opens another job that took its id."""
+    base = base_url.rstrip("/")
+    return f"{base}/?{OWNER_WORDS[model]}={key}" if base else ""
+
+
+def linked_owner(session: Session, query: Mapping[str, str]) -> ActionOwner | None:
+    """The job or trigger a card link names (its query parameters), if it still exists."""
+    for model in OWNER_MODELS:
+        key = query.get(OWNER_WORDS[model], "")
+        if key:
+            return session.exec(select(model).where(model.key == key)).first()
+    return None
+
+
+def load_owner(session: Session, run: Run) -> ActionOwner | None:
+    key = owner_key(run)
+    return None if key is None else session.get(*key)

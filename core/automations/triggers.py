@@ -1,0 +1,285 @@
+"""Event triggers: create, update, pause, resume, delete — kept in step with Composio.
+
+Composio is asked first; the local row changes only when it agreed, so a Composio
+failure leaves the row as it was and says why (no orphans on either side). Without
+COMPOSIO_API_KEY a trigger is kept `local` (yellow) and can still be test-fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from core.automations import policies
+from core.automations.shared import (
+    OwnerFields,
+    action_config,
+    clean_name,
+    ensure_unique_name,
+    find,
+    owner_json,
+    parse_object,
+)
+from core.composio import client
+from core.config import Settings
+from core.errors import ValidationError
+from core.events.catalog import TriggerType, missing_filters, offline_catalog, toolkit_of
+from core.notifications import channels
+from core.store.models import Agent, EventTrigger, Status, SyncState, iso
+
+MIN_POLL_MINUTES = 15
+
+
+@dataclass(frozen=True)
+class TriggerFields(OwnerFields):
+    """What a user sets on a trigger; None means "not given" (keep it, on update).
+
+    A workflow trigger's input is always the event's data, so `input` is refused.
+    """
+
+    event: str | None = None
+    filters: str | dict[str, Any] | None = None
+    user_id: str | None = None
+
+
+def catalog(settings: Settings, toolkit: str | None = None) -> list[TriggerType]:
+    """Composio's list with an API key, else the one shipped with Planner."""
+    if settings.composio_api_key:
+        return client.trigger_types(settings, toolkit)
+    wanted = (toolkit or "").upper()
+    return [t for t in offline_catalog() if not wanted or t.toolkit == wanted]
+
+
+def _known_type(slug: str) -> TriggerType | None:
+    return next((t for t in offline_catalog() if t.slug == slug), None)
+
+
+def validate_event(settings: Settings, slug: str) -> str:
+    text = slug.strip().upper()
+    if not text:
+        raise ValidationError("Choose the event that starts this trigger.", "event")
+    if not settings.composio_api_key and _known_type(text) is None:
+        raise ValidationError(
+            f"{text!r} is not an event Planner knows; see 'planner composio catalog'.", "event"
+        )
+    return text
+
+
+def validate_filters(slug: str, value: str | dict[str, Any]) -> dict[str, Any]:
+    """Filters (Composio's trigger_config): a JSON object with the event's required fields."""
+    filters = parse_object(value, "filters", "filters")
+    known = _known_type(slug)
+    fields = known.config_fields if known else ()
+    missing = missing_filters(fields, filters)
+    if missing:
+        names = ", ".join(f"{f.short_label} ({f.name})" for f in missing)
+        raise ValidationError(f"Fill in {names}: this event needs them.", "filters")
+    interval = filters.get("interval")
+    if isinstance(interval, (int, float)) and interval < MIN_POLL_MINUTES:
+        label = next((f.short_label for f in fields if f.name == "interval"), "interval")
+        raise ValidationError(
+            f"{label} must be {MIN_POLL_MINUTES} or more: Composio checks for new events "
+            f"at most once every {MIN_POLL_MINUTES} minutes.",
+            "filters",
+        )
+    return filters
+
+
+def _action(
+    session: Session, fields: TriggerFields, trigger: EventTrigger | None
+) -> tuple[str, dict[str, Any]]:
+    if fields.input is not None:
+        raise ValidationError(
+            "A trigger's workflow gets the event's data as its input; it takes no other.",
+            "input",
+        )
+    return action_config(session, fields, trigger, "trigger")
+
+
+def find_trigger(session: Session, ref: str | int) -> EventTrigger:
+    return find(session, EventTrigger, ref, "trigger")
+
+
+def create_trigger(
+    session: Session, name: str, fields: TriggerFields, settings: Settings, now: datetime
+) -> EventTrigger:
+    if fields.agent is None:
+        raise ValidationError("Choose the agent this trigger belongs to.", "agent")
+    if fields.event is None:
+        raise ValidationError("Choose the event that starts this trigger.", "event")
+    name = clean_name(name, "trigger")
+    agent = find(session, Agent, fields.agent)
+    event = validate_event(settings, fields.event)
+    filters = validate_filters(event, fields.filters if fields.filters is not None else {})
+    action, config = _action(session, fields, None)
+    chosen = policies.chosen(fields, policies.Policies())
+    told = channels.subscription(session, None, fields.notify, fields.notify_on)
+    ensure_unique_name(session, EventTrigger, name, "trigger")
+    trigger = EventTrigger(
+        agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
+        user_id=(fields.user_id or settings.composio_user_id).strip(), action=action,
+        config=config, created_at=now, updated_at=now,
+    )  # fmt: skip
+    policies.apply(trigger, chosen)
+    trigger.notify_channel_ids, trigger.notify_on = told
+    if settings.composio_api_key:
+        _register(trigger, settings)
+    _commit(session, trigger, settings, trigger.composio_trigger_id)
+    return trigger
+
+
+def _register(trigger: EventTrigger, settings: Settings) -> None:
+    """A new Composio instance for the trigger as it is now (disabled if it is paused)."""
+    instance = client.register(settings, trigger.event, trigger.user_id, trigger.filters)
+    if trigger.status == Status.paused:
+        client.set_enabled(settings, instance, False)
+    trigger.composio_trigger_id, trigger.sync_state, trigger.sync_error = (
+        instance, SyncState.registered, None,
+    )  # fmt: skip
+
+
+def _commit(
+    session: Session, trigger: EventTrigger, settings: Settings, new_instance: str | None
+) -> None:
+    """Commit the trigger; if that fails, remove the instance just registered for it
+    again (no orphan in Composio)."""
+    session.add(trigger)
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        if new_instance:
+            client.remove(settings, new_instance)
+        raise
+
+
+def sync_trigger(
+    session: Session, ref: str | int, settings: Settings, now: datetime
+) -> EventTrigger:
+    """Register a trigger kept local (made before there was an API key) with Composio,
+    or enable again one Composio disabled; a trigger already in step is left alone."""
+    trigger = find_trigger(session, ref)
+    if not settings.composio_api_key:
+        raise ValidationError(
+            "Planner has no Composio API key yet: paste it on Settings (or set "
+            "COMPOSIO_API_KEY), then try again."
+        )
+    if trigger.composio_trigger_id is None:
+        _register(trigger, settings)
+        trigger.updated_at = now
+        _commit(session, trigger, settings, trigger.composio_trigger_id)
+    elif trigger.sync_state != SyncState.registered and trigger.status == Status.active:
+        _enable(session, trigger, settings, now)
+    return trigger
+
+
+def _enable(session: Session, trigger: EventTrigger, settings: Settings, now: datetime) -> None:
+    """Enable the trigger's instance; once Composio agreed, it is in step again (green)."""
+    client.set_enabled(settings, trigger.composio_trigger_id, True)
+    trigger.status, trigger.sync_state, trigger.sync_error = (
+        Status.active, SyncState.registered, None,
+    )  # fmt: skip
+    trigger.updated_at = now
+    session.add(trigger)
+    session.commit()
+
+
+def update_trigger(
+    session: Session, ref: str | int, fields: TriggerFields, settings: Settings, now: datetime
+) -> EventTrigger:
+    """Change a trigger. A new event or new filters register a new Composio instance
+    first, then delete the old one (Composio cannot change an instance's config)."""
+    trigger = find_trigger(session, ref)
+    name = clean_name(fields.name, "trigger") if fields.name is not None else trigger.name
+    agent = find(session, Agent, fields.agent) if fields.agent is not None else None
+    event = validate_event(settings, fields.event) if fields.event is not None else trigger.event
+    raw_filters = fields.filters if fields.filters is not None else trigger.filters
+    filters = validate_filters(event, raw_filters)
+    user_id = fields.user_id.strip() if fields.user_id is not None else trigger.user_id
+    action, config = _action(session, fields, trigger)
+    chosen = policies.chosen(fields, policies.of(trigger))
+    told = channels.subscription(session, trigger, fields.notify, fields.notify_on)
+    ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
+
+    old_instance = trigger.composio_trigger_id
+    reregister = (event, filters, user_id) != (trigger.event, trigger.filters, trigger.user_id)
+    trigger.name, trigger.event, trigger.toolkit = name, event, toolkit_of(event)
+    trigger.filters, trigger.user_id = filters, user_id
+    trigger.action, trigger.config, trigger.updated_at = action, config, now
+    policies.apply(trigger, chosen)
+    trigger.notify_channel_ids, trigger.notify_on = told
+    if agent is not None:
+        trigger.agent_id = agent.id
+    if reregister and settings.composio_api_key:
+        _register(trigger, settings)
+    new_instance = (
+        trigger.composio_trigger_id if trigger.composio_trigger_id != old_instance else None
+    )
+    _commit(session, trigger, settings, new_instance)
+    if new_instance and old_instance:
+        client.remove(settings, old_instance)
+    return trigger
+
+
+def pause_trigger(
+    session: Session, ref: str | int, settings: Settings, now: datetime
+) -> EventTrigger:
+    trigger = find_trigger(session, ref)
+    if trigger.status != Status.paused:
+        if trigger.composio_trigger_id and settings.composio_api_key:
+            client.set_enabled(settings, trigger.composio_trigger_id, False)
+        trigger.status, trigger.updated_at = Status.paused, now
+        session.add(trigger)
+        session.commit()
+    return trigger
+
+
+def resume_trigger(
+    session: Session, ref: str | int, settings: Settings, now: datetime
+) -> EventTrigger:
+    """Active again; a trigger Composio disabled is enabled there too, and green once it
+    agreed."""
+    trigger = find_trigger(session, ref)
+    out_of_step = trigger.sync_state == SyncState.error
+    if trigger.composio_trigger_id and settings.composio_api_key:
+        if trigger.status != Status.active or out_of_step:
+            _enable(session, trigger, settings, now)
+    elif trigger.status != Status.active:
+        trigger.status, trigger.updated_at = Status.active, now
+        session.add(trigger)
+        session.commit()
+    return trigger
+
+
+def delete_trigger(session: Session, ref: str | int, settings: Settings) -> None:
+    """Delete from Composio first (gone there counts), then here with the trigger's runs.
+    One registered with Composio is not deleted without a key to remove it there: it
+    would go on running at Composio, its events arriving for no trigger."""
+    trigger = find_trigger(session, ref)
+    if trigger.composio_trigger_id and not settings.composio_api_key:
+        raise ValidationError(
+            f"{trigger.name!r} is registered with Composio, and without the Composio API key "
+            "Planner cannot remove it there. Add the key on Settings first, then delete it."
+        )
+    if trigger.composio_trigger_id:
+        client.remove(settings, trigger.composio_trigger_id)
+    session.delete(trigger)
+    session.commit()
+
+
+def trigger_json(trigger: EventTrigger) -> dict[str, Any]:
+    known = _known_type(trigger.event)
+    return owner_json(trigger) | {
+        "event": trigger.event,
+        "event_name": known.name if known else trigger.event,
+        "toolkit": trigger.toolkit,
+        "filters": trigger.filters,
+        "user_id": trigger.user_id,
+        "composio_trigger_id": trigger.composio_trigger_id,
+        "sync_state": trigger.sync_state,
+        "sync_error": trigger.sync_error,
+        "last_fired_at": iso(trigger.last_fired_at),
+    }

@@ -1,0 +1,309 @@
+"""Telling people: who is told about a job or trigger and when ("failure", "recovery",
+"digest"), the messages, and the outbox the worker sends them from.
+
+A failure is told once, when a job or trigger starts failing (after its retries), not
+again while it keeps failing; its recovery is told when a run succeeds again. Messages
+are written to the outbox in the transaction that records the run's outcome, so none is
+lost, and sent by the worker within a minute, each tried up to MAX_ATTEMPTS times with a
+longer wait each time; sending never holds up a run. Each send ends after
+SEND_DEADLINE_SECONDS however the service answers, and channels are sent to at the same
+time, so a slow one never delays another; a channel's own messages keep their order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, time, timedelta
+from time import monotonic
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.automations.shared import OWNER_WORDS, card_link, owner_column
+from core.config import Settings
+from core.notifications import channels
+from core.notifications.sending import SEND_DEADLINE_SECONDS, Stopping
+from core.scheduling.occurrences import zone
+from core.store.db import session as open_session
+from core.store.models import (
+    ActionOwner,
+    Notification,
+    NotificationChannel,
+    Run,
+    RunStatus,
+    ScheduledJob,
+)
+from core.views.overview import local_time
+from core.views.words import error_in_words
+
+DIGEST_AT = time(9, 0)  # each morning, on PLANNER_TIMEZONE's clock
+MAX_ATTEMPTS = 5
+# Channels sent to at the same time by one process: each send is a child process of about
+# 50 MB while it lasts (core.notifications.sending),
+# so a burst to many channels stays within memory.
+CHANNELS_AT_ONCE = 8
+SENDING_LEASE = timedelta(minutes=2)  # a sender that died lets another try after this
+FIRST_RETRY = timedelta(minutes=1)
+BATCH = 50
+NOTIFICATION_TABLE: sa.Table = Notification.__table__  # type: ignore[assignment]
+CHANNEL_TABLE: sa.Table = NotificationChannel.__table__  # type: ignore[assignment]
+
+
+def _message(
+    owner: Any, model: type[ActionOwner], outcome: str, when: datetime, settings: Settings,
+    failed: bool,
+) -> tuple[str, str]:  # fmt: skip
+    """What a failure or a recovery says: what, when, why in plain words, where to look."""
+    clock = owner.timezone if model is ScheduledJob else settings.timezone
+    at = local_time(when, clock, when)
+    what = f"{OWNER_WORDS[model].capitalize()} {owner.name}"
+    if failed:
+        reason = error_in_words(outcome.removeprefix("failed: "))
+        subject, lines = f"Planner: {owner.name} failed", [
+            f"{what} failed at {at}, after its retries.", f"What went wrong: {reason}"
+        ]  # fmt: skip
+    else:
+        subject, lines = f"Planner: {owner.name} works again", [
+            f"{what} succeeded at {at}, after failing before."
+        ]  # fmt: skip
+    link = card_link(settings.public_base_url, model, owner.key)
+    if link:
+        lines.append(f"Open it in Planner: {link}")
+    return subject, "\n".join(lines)
+
+
+def queue_alerts(
+    connection: sa.Connection, settings: Settings, model: type[ActionOwner],
+    finished: Sequence[dict[str, Any]], now: datetime,
+) -> int:  # fmt: skip
+    """In the recording transaction: the messages a batch of finished runs makes their
+    owners send (a failure told once, a recovery), and each owner's new alerting state.
+    `finished` holds the rows core.running.outcomes wrote (owner, outcome, succeeded)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    ids = sorted({row["owner"] for row in finished})
+    columns = ["id", "key", "name", "notify_channel_ids", "notify_on", "alerting"]
+    columns += ["timezone"] if model is ScheduledJob else []
+    read = sa.select(*(table.c[name] for name in columns)).where(table.c.id.in_(ids))
+    owners = {row.id: row for row in connection.execute(read).all() if row.notify_channel_ids}
+    alerting = {owner_id: owner.alerting for owner_id, owner in owners.items()}
+    messages, states = [], []
+    for row in finished:
+        owner = owners.get(row["owner"])
+        failed = not row["succeeded"]
+        if owner is None or failed == alerting[owner.id]:
+            continue
+        if ("failure" if failed else "recovery") in owner.notify_on:
+            subject, body = _message(owner, model, row["outcome"], now, settings, failed)
+            messages += [
+                {"channel_id": channel, "subject": subject, "body": body, "created_at": now,
+                 "due_at": now, "attempts": 0}
+                for channel in owner.notify_channel_ids
+            ]  # fmt: skip
+        states.append({"owner": owner.id, "alerting": failed})
+        alerting[owner.id] = failed
+    if states:
+        connection.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("owner"))
+            .values(alerting=sa.bindparam("alerting")),
+            states,
+        )
+    if messages:
+        known = set(connection.execute(sa.select(NotificationChannel.id)).scalars())
+        messages = [m for m in messages if m["channel_id"] in known]
+        if messages:
+            connection.execute(NOTIFICATION_TABLE.insert(), messages)
+    return len(messages)
+
+
+def make_digests(session: Session, settings: Settings, now: datetime) -> int:
+    """Once a day, after DIGEST_AT on PLANNER_TIMEZONE's clock: to each channel, how the
+    jobs and triggers that asked for a digest did in the last 24 hours."""
+    local = now.astimezone(zone(settings.timezone))
+    if local.time() < DIGEST_AT:
+        return 0
+    made = 0
+    today = local.date()
+    for channel in channels.list_channels(session):
+        # taken with a conditional update: of several workers, one makes the day's digest
+        claimed = (
+            session.connection()
+            .execute(
+                CHANNEL_TABLE.update()
+                .where(
+                    CHANNEL_TABLE.c.id == channel.id,
+                    sa.or_(
+                        CHANNEL_TABLE.c.digest_sent_on.is_(None),
+                        CHANNEL_TABLE.c.digest_sent_on != today,
+                    ),
+                )
+                .values(digest_sent_on=today)
+            )
+            .rowcount
+        )
+        if not claimed:
+            continue
+        lines = _digest_lines(session, channel.id, now)
+        if lines:
+            session.add(Notification(
+                channel_id=channel.id, subject=f"Planner: the day's runs ({local:%a %d %b})",
+                body="\n".join(lines), created_at=now, due_at=now,
+            ))  # fmt: skip
+            made += 1
+    session.commit()
+    return made
+
+
+def _digest_lines(session: Session, channel_id: int, now: datetime) -> list[str]:
+    lines = []
+    for owner in channels.owners_telling(session, channel_id):
+        if "digest" not in owner.notify_on:
+            continue
+        counts = dict(
+            session.exec(
+                select(Run.status, sa.func.count())
+                .where(
+                    owner_column(type(owner)) == owner.id,
+                    col(Run.created_at) > now - timedelta(days=1),
+                )
+                .group_by(Run.status)
+            ).all()
+        )
+        ok, failed = counts.get(RunStatus.succeeded, 0), counts.get(RunStatus.failed, 0)
+        state = "failing" if owner.consecutive_failures else "fine"
+        what = OWNER_WORDS[type(owner)].capitalize()
+        lines.append(f"{what} {owner.name}: {ok} succeeded, {failed} failed — {state}.")
+    return lines
+
+
+def deliver(
+    settings: Settings, now: datetime, deadline: float = SEND_DEADLINE_SECONDS,
+    stopping: Stopping | None = None,
+) -> int:  # fmt: skip
+    """The worker's minute: the day's digests once it is time, then the outbox's messages
+    that are due (worker.outbox runs it beside the tick, so a slow channel never holds the
+    worker up)."""
+    with open_session(settings.database_url) as session:
+        make_digests(session, settings, now)
+    return send_due(settings, now, deadline, stopping)
+
+
+def send_due(
+    settings: Settings, now: datetime, deadline: float = SEND_DEADLINE_SECONDS,
+    stopping: Stopping | None = None,
+) -> int:  # fmt: skip
+    """Send the outbox's messages that are due; returns how many got through.
+
+    Channels are sent to at the same time (up to CHANNELS_AT_ONCE), so a slow one never
+    delays another; each send ends after `deadline` seconds (core.notifications.sending). A
+    channel's
+    messages go one after another in the order they were made: one is sent only once
+    every earlier one to that channel got through or was given up, and a channel's turn
+    in this round ends at its first failure (its next message waits for the retry). Each
+    message is claimed first (a sender that dies leaves it to another after
+    SENDING_LEASE); once `stopping` is asked, no new send starts."""
+    started = monotonic()
+
+    def clock() -> datetime:  # `now`, moved on as this round takes its time
+        return now + timedelta(seconds=monotonic() - started)
+
+    lanes = _due_by_channel(settings, now)
+    if not lanes:
+        return 0
+    with ThreadPoolExecutor(min(len(lanes), CHANNELS_AT_ONCE), "send") as senders:
+        done = senders.map(
+            lambda ids: _send_in_order(settings, ids, clock, deadline, stopping), lanes
+        )
+        return sum(done)
+
+
+def _due_by_channel(settings: Settings, now: datetime) -> list[list[int]]:
+    """Per channel, the messages that may be sent now, in order: those waiting, oldest
+    first, up to the first that is not due (a retry later, or another sender's lease)."""
+    column = NOTIFICATION_TABLE.c
+    place = sa.func.row_number().over(partition_by=column.channel_id, order_by=column.id)
+    waiting = (
+        sa.select(column.id, column.channel_id, column.due_at, place.label("place"))
+        .where(column.sent_at.is_(None), column.gave_up_at.is_(None))
+        .subquery()
+    )
+    with open_session(settings.database_url) as session:
+        rows = session.connection().execute(
+            sa.select(waiting.c.id, waiting.c.channel_id, waiting.c.due_at)
+            .where(waiting.c.place <= BATCH)
+            .order_by(waiting.c.channel_id, waiting.c.place)
+        )
+        lanes: dict[int, list[int]] = {}
+        blocked: set[int] = set()
+        for message_id, channel_id, due_at in rows:
+            if channel_id in blocked:
+                continue
+            if due_at > now:
+                blocked.add(channel_id)
+            else:
+                lanes.setdefault(channel_id, []).append(message_id)
+    return list(lanes.values())
+
+
+def _send_in_order(
+    settings: Settings, message_ids: list[int], clock: Callable[[], datetime], deadline: float,
+    stopping: Stopping | None,
+) -> int:  # fmt: skip
+    """One channel's turn: its messages one after another, until one does not get through
+    (or another sender took it, or the worker is stopping)."""
+    sent = 0
+    for message_id in message_ids:
+        if stopping is not None and stopping.is_set():
+            break
+        if not _send_one(settings, message_id, clock, deadline, stopping):
+            break
+        sent += 1
+    return sent
+
+
+def _send_one(
+    settings: Settings, message_id: int, clock: Callable[[], datetime], deadline: float,
+    stopping: Stopping | None,
+) -> bool:  # fmt: skip
+    now = clock()
+    with open_session(settings.database_url) as session:
+        claimed = (
+            session.connection()
+            .execute(
+                NOTIFICATION_TABLE.update()
+                .where(
+                    NOTIFICATION_TABLE.c.id == message_id,
+                    NOTIFICATION_TABLE.c.sent_at.is_(None),
+                    NOTIFICATION_TABLE.c.due_at <= now,
+                )
+                .values(due_at=now + SENDING_LEASE, attempts=NOTIFICATION_TABLE.c.attempts + 1)
+            )
+            .rowcount
+        )
+        session.commit()
+        message = session.get(Notification, message_id) if claimed else None
+        channel = session.get(NotificationChannel, message.channel_id) if message else None
+    if message is None or channel is None:
+        return False
+    sent = channels.send(settings, channel, message.subject, message.body, deadline, stopping)
+    now = clock()
+    with open_session(settings.database_url) as session:
+        message, channel = session.merge(message), session.merge(channel)
+        if sent.stopped:  # not this channel's failure: another worker tries it at once
+            message.due_at, message.attempts = now, message.attempts - 1
+            session.add(message)
+            session.commit()
+            return False
+        channels.note_outcome(channel, sent, now)
+        if sent.ok:
+            message.sent_at, message.error = now, None
+        elif message.attempts >= MAX_ATTEMPTS:
+            message.gave_up_at, message.error = now, sent.error
+        else:
+            message.error = sent.error
+            message.due_at = now + FIRST_RETRY * 2 ** (message.attempts - 1)
+        session.add_all([message, channel])
+        session.commit()
+    return sent.ok

@@ -1,0 +1,219 @@
+"""Notification channels: where Planner tells someone that a job or trigger failed. Each
+is an Apprise URL (email over SMTP, Slack, Discord, Telegram, Microsoft Teams, ntfy, a
+plain JSON webhook, and many more), so no client of each service lives here.
+
+A URL holds a password or token: it is stored encrypted like a pasted key and never
+shown, logged or put into an error again; a channel is shown by its name and service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import apprise
+from sqlmodel import Session, col, select
+
+from core import outbound
+from core.access import secrets
+from core.automations.shared import OWNER_MODELS, OWNER_WORDS, clean_name, ensure_unique_name, find
+from core.config import Settings
+from core.errors import ValidationError
+from core.notifications import sending
+from core.store.models import ActionOwner, NotificationChannel, iso
+
+MAX_URL_CHARS = 2000
+EVENTS = ("failure", "recovery", "digest")  # what a job or trigger can tell
+DEFAULT_EVENTS = ["failure", "recovery"]
+ERROR_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What came of a send: `stopped` when a stop of the worker ended it (the message is
+    tried again; the channel is not to blame)."""
+
+    ok: bool
+    error: str = ""
+    stopped: bool = False
+
+
+def _service(url: str) -> apprise.NotifyBase:
+    """The Apprise service a URL names, or the refusal."""
+    try:
+        service = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # Apprise's own parsing of a hostile URL
+        service = None
+    if not service:
+        raise ValidationError(
+            "That is not a notification address Apprise knows, such as "
+            "mailtos://user:password@example.com?to=me@example.com or "
+            "slack://token/#channel (see Apprise's list of services).",
+            "url",
+        )
+    return service
+
+
+def add_channel(
+    session: Session, settings: Settings, name: str, url: str, now: datetime
+) -> NotificationChannel:
+    name = clean_name(name, "channel")
+    url = url.strip()
+    if not url:
+        raise ValidationError("Give the channel's address, an Apprise URL.", "url")
+    if len(url) > MAX_URL_CHARS or any(c.isspace() or not c.isprintable() for c in url):
+        raise ValidationError(
+            f"An address is one line without spaces, at most {MAX_URL_CHARS} characters.", "url"
+        )
+    service = _service(url)
+    outbound.check_address(url, settings)  # never cloud metadata; PLANNER_OUTBOUND_ALLOW
+    ensure_unique_name(session, NotificationChannel, name, "channel")
+    channel = NotificationChannel(
+        name=name, url_secret=secrets.encrypt(settings, url), kind=str(service.service_name),
+        created_at=now,
+    )  # fmt: skip
+    session.add(channel)
+    session.commit()
+    return channel
+
+
+def list_channels(session: Session) -> list[NotificationChannel]:
+    return list(session.exec(select(NotificationChannel).order_by(NotificationChannel.name)))
+
+
+def find_channel(session: Session, ref: str | int) -> NotificationChannel:
+    return find(session, NotificationChannel, ref, "channel")
+
+
+def remove_channel(session: Session, ref: str | int) -> NotificationChannel:
+    """Remove a channel; jobs and triggers that told it stop doing so (its unsent
+    messages go with it)."""
+    channel = find_channel(session, ref)
+    for owner in owners_telling(session, channel.id):
+        owner.notify_channel_ids = [i for i in owner.notify_channel_ids if i != channel.id]
+        session.add(owner)
+    session.delete(channel)
+    session.commit()
+    return channel
+
+
+def channel_ids(session: Session, names: list[str]) -> list[int]:
+    """The channels named (by name or id), in order, each once."""
+    found: list[int] = []
+    for name in names:
+        channel = find_channel(session, name.strip())
+        if channel.id not in found:
+            found.append(channel.id)
+    return found
+
+
+def _redacted(text: str, url: str) -> str:
+    """An error without any part of the channel's URL that could be a secret."""
+    parts = urlsplit(url)
+    for secret in (url, parts.password, parts.username, parts.path.strip("/"), parts.query):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text[:ERROR_CHARS]
+
+
+def send(
+    settings: Settings, channel: NotificationChannel, subject: str, body: str,
+    deadline: float = sending.SEND_DEADLINE_SECONDS, stopping: sending.Stopping | None = None,
+) -> Sent:  # fmt: skip
+    """Send one message through the channel now, ended after `deadline` seconds however
+    the service answers (core.notifications.sending: a child process). Blocking: only the worker's
+    sender and a person's Test button call it."""
+    try:
+        url = secrets.decrypt(settings, channel.url_secret)
+    except secrets.SecretKeyError as error:
+        return Sent(False, str(error))
+    tried = sending.send(url, subject, body, deadline, stopping)
+    if tried.ok:
+        return Sent(True)
+    return Sent(False, _redacted(tried.reason, url), stopped=tried.stopped)
+
+
+def note_outcome(channel: NotificationChannel, sent: Sent, now: datetime) -> None:
+    """The channel's state after a try: green once a message got through, red with the
+    error until one does."""
+    if sent.ok:
+        channel.last_sent_at, channel.last_error, channel.last_error_at = now, None, None
+    else:
+        channel.last_error, channel.last_error_at = sent.error, now
+
+
+def test_channel(
+    session: Session, settings: Settings, ref: str | int, now: datetime, base_url: str = ""
+) -> Sent:
+    """Send a test message now and keep what came of it on the channel."""
+    channel = find_channel(session, ref)
+    where = f" Planner: {base_url}" if base_url else ""
+    sent = send(settings, channel, "Planner: a test message",
+                f"This channel ({channel.name}) works: Planner can tell you here when a job "
+                f"or trigger fails.{where}")  # fmt: skip
+    note_outcome(channel, sent, now)
+    session.add(channel)
+    session.commit()
+    return sent
+
+
+def channel_json(channel: NotificationChannel) -> dict[str, Any]:
+    """A channel as `--json` shows it: never its URL."""
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "service": channel.kind,
+        "created_at": iso(channel.created_at),
+        "last_sent_at": iso(channel.last_sent_at),
+        "last_error": channel.last_error,
+        "last_error_at": iso(channel.last_error_at),
+    }
+
+
+def owners_telling(session: Session, channel_id: int) -> list[ActionOwner]:
+    """The jobs, then the triggers, that tell the channel, each by name."""
+    return [
+        owner
+        for model in OWNER_MODELS
+        for owner in session.exec(select(model).order_by(col(model.name)))
+        if channel_id in owner.notify_channel_ids
+    ]
+
+
+def in_use_by(session: Session, channel_id: int) -> list[str]:
+    """The jobs and triggers that tell the channel, as "job 'X'"."""
+    return [
+        f"{OWNER_WORDS[type(owner)]} {owner.name!r}"
+        for owner in owners_telling(session, channel_id)
+    ]
+
+
+def _names(value: str | list[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    return [item.strip() for item in items if item.strip()]
+
+
+def subscription(
+    session: Session, owner: ActionOwner | None, notify: str | list[str] | None,
+    notify_on: str | list[str] | None,
+) -> tuple[list[int], list[str]]:  # fmt: skip
+    """Who the owner tells and when, from what was given (None keeps what it has; "none"
+    tells nobody); telling someone without saying when means failures and recoveries."""
+    ids = list(owner.notify_channel_ids) if owner is not None else []
+    events = list(owner.notify_on) if owner is not None else []
+    if notify is not None:
+        names = _names(notify)
+        ids = [] if [n.lower() for n in names] in ([], ["none"]) else channel_ids(session, names)
+    if notify_on is not None:
+        events = _names(notify_on)
+        unknown = [event for event in events if event not in EVENTS]
+        if unknown:
+            raise ValidationError(
+                f"Tell about {unknown[0]!r}? Choose from failure, recovery and digest.",
+                "notify_on",
+            )
+    elif ids and not events:
+        events = list(DEFAULT_EVENTS)
+    return ids, [event for event in EVENTS if event in events]

@@ -1,0 +1,133 @@
+"""What a run sends: the action of its job or trigger, with the input filled in.
+
+The input is fixed at the first attempt and stored on the run, so retries send exactly
+what the first attempt sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from core.access.credentials import MissingCredential, token_for
+from core.access.secrets import SecretKeyError
+from core.automations.policies import timeout_of
+from core.automations.shared import OWNER_WORDS, owner_column
+from core.automations.templates import default_variables, render
+from core.config import Settings
+from core.events.catalog import event_variables
+from core.running.executor import Action, ChatAction, RunResult, WorkflowAction
+from core.store.models import (
+    ActionKind,
+    ActionOwner,
+    Agent,
+    Run,
+    RunStatus,
+    ScheduledJob,
+    WebhookEvent,
+    Workflow,
+    iso,
+)
+
+THREAD_HISTORY = 20
+
+
+def _source(run: Run, owner: ActionOwner) -> dict[str, Any]:
+    """Where the run comes from, for the target: keys, never database ids (those are
+    handed out again after a delete)."""
+    if isinstance(owner, ScheduledJob):
+        return {
+            "type": str(run.source),
+            "jobId": owner.key,
+            "jobName": owner.name,
+            "runId": run.key,
+            "scheduledFor": iso(run.scheduled_for),
+        }
+    return {
+        "type": str(run.source),
+        "triggerId": owner.key,
+        "triggerName": owner.name,
+        "runId": run.key,
+        "event": owner.event,
+        "eventId": run.event_id,
+    }
+
+
+def _thread(session: Session, run: Run, owner: ActionOwner) -> list[dict[str, str]]:
+    """The owner's earlier exchanges, oldest first: its succeeded chat runs."""
+    column = owner_column(type(owner))
+    earlier = session.exec(
+        select(Run)
+        .where(column == owner.id, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
+        .order_by(col(Run.id).desc())
+        .limit(THREAD_HISTORY)
+    ).all()
+    messages = []
+    for previous in reversed(earlier):
+        messages.append({"role": "user", "content": str(previous.input)})
+        messages.append({"role": "assistant", "content": str(previous.output)})
+    return messages
+
+
+def _event_data(session: Session, run: Run) -> tuple[str | None, dict[str, Any]]:
+    event = session.get(WebhookEvent, run.event_id) if run.event_id else None
+    if event is None:
+        return None, {}
+    return event.trigger_slug, event.payload.get("data") or {}
+
+
+def _variables(
+    session: Session, run: Run, owner: ActionOwner, agent: Agent, timezone: str
+) -> dict[str, Any]:
+    moment = run.scheduled_for or run.due_at
+    zone_name = owner.timezone if isinstance(owner, ScheduledJob) else timezone
+    defaults = default_variables(moment, zone_name, owner.name, agent.name, run.key)
+    slug, data = _event_data(session, run)
+    return {**event_variables(slug, data), **defaults} if slug or data else defaults
+
+
+def build_action(
+    session: Session, run: Run, owner: ActionOwner, settings: Settings
+) -> Action | RunResult:
+    """The action for one run of `owner`; sets `run.input` on the first attempt.
+
+    The settings' timezone is used for a trigger's date and time variables (jobs have
+    their own); a target's key that cannot be found or opened fails the run, in words.
+    """
+    try:
+        return _action(session, run, owner, settings)
+    except (MissingCredential, SecretKeyError) as error:
+        return RunResult(succeeded=False, error=str(error))
+
+
+def _action(
+    session: Session, run: Run, owner: ActionOwner, settings: Settings
+) -> Action | RunResult:
+    if owner.action == ActionKind.workflow:
+        workflow = session.get(Workflow, owner.config.get("workflow_id"))
+        if workflow is None:
+            return RunResult(succeeded=False, error="The workflow no longer exists.")
+        if run.input is None:
+            given = owner.config.get("input", {}) if isinstance(owner, ScheduledJob) else None
+            data = given if given is not None else _event_data(session, run)[1]
+            run.input = {"input": data, "source": _source(run, owner)}
+        return WorkflowAction(
+            workflow=workflow, body=run.input, token=token_for(workflow, settings),
+            timeout=timeout_of(owner, settings),
+        )  # fmt: skip
+    agent = session.get(Agent, owner.agent_id)
+    if run.input is None:
+        variables = _variables(session, run, owner, agent, settings.timezone)
+        run.input = render(owner.config["template"], variables)
+    continues = owner.config.get("thread") == "continue"
+    history = _thread(session, run, owner) if continues else []
+    kind = OWNER_WORDS[type(owner)]
+    return ChatAction(
+        agent=agent,
+        messages=[*history, {"role": "user", "content": run.input}],
+        thread_id=f"{kind}-{owner.key}" if continues else f"run-{run.key}",
+        source=_source(run, owner),
+        token=token_for(agent, settings),
+        timeout=timeout_of(owner, settings),
+    )
