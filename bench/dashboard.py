@@ -47,13 +47,13 @@ def populate(settings: Settings, jobs: int, trigger_count: int, runs: int) -> No
             triggers.create_trigger(session, f"Trigger {n}", fields, settings, utcnow())
     insert_jobs(settings, agent.id, jobs, lambda n: SCHEDULES[n % len(SCHEDULES)],
                 utcnow() + timedelta(hours=1), jobs)  # fmt: skip
-    now, owners = utcnow(), jobs + trigger_count
+    now, automations = utcnow(), jobs + trigger_count
     rows = [
         {
-            "job_id": n % owners + 1 if n % owners < jobs else None,
-            "trigger_id": n % owners - jobs + 1 if n % owners >= jobs else None,
-            "event_id": f"evt_{n}" if n % owners >= jobs else None,
-            "source": "schedule" if n % owners < jobs else "event",
+            "job_id": n % automations + 1 if n % automations < jobs else None,
+            "trigger_id": n % automations - jobs + 1 if n % automations >= jobs else None,
+            "event_id": f"evt_{n}" if n % automations >= jobs else None,
+            "source": "schedule" if n % automations < jobs else "event",
             "status": "succeeded" if n % 7 else "failed", "scheduled_for": None,
             "due_at": now - timedelta(minutes=n), "attempt": 1, "attempts": [],
             "started_at": now - timedelta(minutes=n), "finished_at": now - timedelta(minutes=n),

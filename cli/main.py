@@ -68,9 +68,9 @@ def _job_line(job: dict[str, Any]) -> str:
 
 def _run_line(run: dict[str, Any]) -> str:
     detail = run["waiting_reason"] or run["error"] or ""
-    owner = f"job {run['job_id']}" if run["job_id"] else f"trigger {run['trigger_id']}"
+    automation = f"job {run['job_id']}" if run["job_id"] else f"trigger {run['trigger_id']}"
     return (
-        f"{run['id']:>6}  {owner}  {run['source']:<9} {run['status']:<9} "
+        f"{run['id']:>6}  {automation}  {run['source']:<9} {run['status']:<9} "
         f"attempts {run['attempt']}  for {run['scheduled_for'] or run['due_at']}  {detail}"
     ).rstrip()
 

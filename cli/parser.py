@@ -152,7 +152,7 @@ def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
     _json_flag(parser)
 
 
-def _owner_commands(
+def _automation_commands(
     commands: argparse._SubParsersAction,
     plural: str,
     singular: str,
@@ -188,7 +188,7 @@ def _trigger_commands(commands: argparse._SubParsersAction) -> None:
         ("test", "fire a trigger with a sample event"),
         ("sync", "register a local trigger with Composio (or enable one it disabled)"),
     ]
-    test = _owner_commands(commands, "triggers", "trigger", _trigger_options, verbs)["test"]
+    test = _automation_commands(commands, "triggers", "trigger", _trigger_options, verbs)["test"]
     test.add_argument("--payload", metavar="FILE", help="event JSON (or just its data)")
 
     events = commands.add_parser("events", help="the webhook inbox, newest first")
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("rm", "delete a job and its runs"),
         ("run", "run a job now (queued for the worker)"),
     ]
-    _owner_commands(commands, "jobs", "job", _job_options, job_verbs)
+    _automation_commands(commands, "jobs", "job", _job_options, job_verbs)
 
     runs = commands.add_parser("runs", help="list runs, newest first; retry or cancel one")
     runs.add_argument("--job", help="only this job's runs")

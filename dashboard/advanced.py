@@ -12,7 +12,7 @@ from core.automations import policies
 from core.config import Settings
 from core.notifications import channels
 from core.scheduling import timing
-from core.store.models import ActionOwner
+from core.store.models import Automation
 from dashboard.context import reading
 from dashboard.dialog_parts import field_error
 
@@ -39,14 +39,14 @@ def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: st
 
 
 def advanced_inputs(
-    model: type[ActionOwner], owner: ActionOwner | None, defaults: Settings
+    model: type[Automation], automation: Automation | None, defaults: Settings
 ) -> dict[str, str]:
-    """A job's or trigger's (`owner`, None for a new one) own retries, call timeout and
+    """A job's or trigger's (`automation`, None for a new one) own retries, call timeout and
     overlap policy, folded away unless it has them, as its fields take them ("default":
     Planner's)."""
-    own = policies.of(owner) if owner is not None else policies.Policies()
+    own = policies.of(automation) if automation is not None else policies.Policies()
     usual_overlap = policies.OVERLAP_WORDS[policies.default_overlap(model)]
-    told = bool(owner is not None and owner.notify_channel_ids)
+    told = bool(automation is not None and automation.notify_channel_ids)
     with st.expander("Advanced", expanded=own != policies.Policies() or told):
         retries = choice(
             "Tries again after a failure",
@@ -68,7 +68,7 @@ def advanced_inputs(
             own.overlap, "action_overlap",
             "Run it when the previous one has finished: one run waits, more are skipped.",
         )  # fmt: skip
-        telling = _telling_inputs(owner)
+        telling = _telling_inputs(automation)
     return {
         "retries": policies.DEFAULT if retries is None else str(retries),
         "timeout": policies.DEFAULT if timeout is None else str(timeout),
@@ -77,20 +77,20 @@ def advanced_inputs(
     }
 
 
-def _telling_inputs(owner: ActionOwner | None) -> dict[str, Any]:
+def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
     """Which channels are told, and about what (failures and recoveries by default)."""
     with reading() as session:
         known = {row.id: row.name for row in channels.list_channels(session)}
     if not known:
         st.caption("Add a channel on Settings → Notifications to be told when it fails.")
         return {}
-    chosen_ids = owner.notify_channel_ids if owner is not None else []
+    chosen_ids = automation.notify_channel_ids if automation is not None else []
     names = st.multiselect(
         "Tell", list(known.values()), default=[known[i] for i in chosen_ids if i in known],
         key="action_notify", placeholder="Nobody",
     )  # fmt: skip
     field_error("notify")
-    events = (owner.notify_on if owner is not None else []) or channels.DEFAULT_EVENTS
+    events = (automation.notify_on if automation is not None else []) or channels.DEFAULT_EVENTS
     when = st.multiselect(
         "About", list(WHEN_TOLD.values()), default=[WHEN_TOLD[e] for e in events],
         key="action_notify_on", disabled=not names,

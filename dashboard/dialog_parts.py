@@ -18,7 +18,7 @@ from core.agents import registry
 from core.automations import workflow_input
 from core.automations.templates import missing_warning, render
 from core.errors import PlannerError, ValidationError
-from core.store.models import ActionKind, ActionOwner, Agent, Workflow
+from core.store.models import ActionKind, Agent, Automation, Workflow
 from dashboard.context import plain, reading
 
 SAMPLE_KEY = "3f9c2a7be1d04c5e8a6f0b1d2c3e4f5a"  # what {runId} looks like in a preview
@@ -87,7 +87,7 @@ def show_pending_toast() -> None:
         st.toast(message)
 
 
-def editing(model: type[ActionOwner]) -> tuple[Any, Agent]:
+def editing(model: type[Automation]) -> tuple[Any, Agent]:
     """The job or trigger the open dialog edits (None for a new one) and its agent."""
     spec = st.session_state.dialog
     with reading() as session:
@@ -114,12 +114,12 @@ def _variable_chips(offered: list[str]) -> None:
             )
 
 
-def _chat_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: list[str],
+def _chat_inputs(automation: Automation | None, sample: dict[str, Any], offered: list[str],
                  preview_for: str) -> dict[str, str]:  # fmt: skip
     """The message with its variable chips and a live preview, and the thread mode."""
-    is_chat = owner is not None and owner.action == ActionKind.chat
+    is_chat = automation is not None and automation.action == ActionKind.chat
     if TEMPLATE_KEY not in st.session_state:
-        st.session_state[TEMPLATE_KEY] = owner.config.get("template", "") if is_chat else ""
+        st.session_state[TEMPLATE_KEY] = automation.config.get("template", "") if is_chat else ""
     template = st.text_area(
         "Message to the agent",
         key=TEMPLATE_KEY,
@@ -135,16 +135,16 @@ def _chat_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: lis
             st.warning(plain(warning))
     continues = st.checkbox(
         "Continue the same conversation each time",
-        value=bool(is_chat and owner.config.get("thread") == "continue"),
+        value=bool(is_chat and automation.config.get("thread") == "continue"),
         key="action_thread",
     )
     return {"chat": template, "thread": "continue" if continues else "new"}
 
 
-def action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: list[str],
+def action_inputs(automation: Automation | None, sample: dict[str, Any], offered: list[str],
                   preview_for: str) -> dict[str, str]:  # fmt: skip
     """Chat message (previewed against `sample`, `preview_for` saying when) or workflow."""
-    is_workflow = owner is not None and owner.action == ActionKind.workflow
+    is_workflow = automation is not None and automation.action == ActionKind.workflow
     kind = st.radio(
         "What should happen",
         ["Start a chat", "Run a workflow"],
@@ -153,7 +153,7 @@ def action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: li
         key="action_kind",
     )
     if kind == "Start a chat":
-        return _chat_inputs(owner, sample, offered, preview_for)
+        return _chat_inputs(automation, sample, offered, preview_for)
     with reading() as session:
         workflows = registry.list_all(session, Workflow)
     if not workflows:
@@ -161,7 +161,8 @@ def action_inputs(owner: ActionOwner | None, sample: dict[str, Any], offered: li
         return {"workflow": ""}
     names = [w.name for w in workflows]
     current = next(
-        (w.name for w in workflows if owner and w.id == owner.config.get("workflow_id")), names[0]
+        (w.name for w in workflows if automation and w.id == automation.config.get("workflow_id")),
+        names[0],
     )
     workflow = st.selectbox("Workflow", names, index=names.index(current), key="action_workflow")
     field_error("workflow")

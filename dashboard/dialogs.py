@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.automations import jobs, triggers
-from core.automations.shared import OWNER_WORDS
+from core.automations.shared import AUTOMATION_WORDS
 from core.store.models import EventTrigger, ScheduledJob
 from dashboard.context import plain, reading, settings, writing
 from dashboard.dialog_parts import close_dialog, confirmed, open_dialog, save, show_pending_toast
@@ -26,7 +26,7 @@ def delete_dialog() -> None:
     if item is None:
         close_dialog()
         st.rerun()
-    what = OWNER_WORDS[model]
+    what = AUTOMATION_WORDS[model]
     st.write(f"Delete the {what} **{plain(item.name)}** and its history? This cannot be undone.")
     if confirmed("delete", confirm="Delete", keep="Keep it", action="confirm"):
 

@@ -20,8 +20,8 @@ from core.running.runs import NOT_HANDED_ON
 from core.scheduling import timing
 from core.store.models import (
     TERMINAL_STATUSES,
-    ActionOwner,
     Agent,
+    Automation,
     EventTrigger,
     Run,
     RunStatus,
@@ -78,7 +78,7 @@ class CardContext:
     has_composio_key: bool
 
 
-def status_label(item: ActionOwner, ctx: CardContext, latest: Run | None) -> tuple[str, str]:
+def status_label(item: Automation, ctx: CardContext, latest: Run | None) -> tuple[str, str]:
     """The status dot and word — green Active, yellow Paused / Not connected, red Failed
     or an expired sign-in, grey Done once a job's last run has ended — with why; and the
     label of a link to Settings when that is where it is fixed, else "". `latest`: the
@@ -108,7 +108,7 @@ def status_label(item: ActionOwner, ctx: CardContext, latest: Run | None) -> tup
     return f"{DOTS['green']} **Active**", ""
 
 
-def _out_of_step(item: ActionOwner, ctx: CardContext) -> bool:
+def _out_of_step(item: Automation, ctx: CardContext) -> bool:
     """A trigger Composio does not know yet, or disabled, while Planner has a key."""
     return (
         isinstance(item, EventTrigger)
@@ -152,18 +152,18 @@ def _act(change: Callable[[Session], object], message: str, follow: bool = False
 class CardKind:
     """What differs between jobs and triggers on the page; card and list are one."""
 
-    model: type[ActionOwner]
+    model: type[Automation]
     title: str
     empty: str  # what an empty list says, with {agent}
     key: str  # prefix of the widget keys
     dialog: str  # also names the add button and the list's page
     primary: str  # the button that makes it act now
     primary_key: str
-    act_now: Callable[[Session, ActionOwner], object]
+    act_now: Callable[[Session, Automation], object]
     acted: str  # what the toast says, with {name}
-    pause: Callable[[Session, ActionOwner], object]
-    resume: Callable[[Session, ActionOwner], object]
-    when: Callable[[ActionOwner, CardContext], tuple[str, str]]  # (in bold, small print)
+    pause: Callable[[Session, Automation], object]
+    resume: Callable[[Session, Automation], object]
+    when: Callable[[Automation, CardContext], tuple[str, str]]  # (in bold, small print)
 
     @property
     def page_key(self) -> str:
@@ -216,7 +216,7 @@ TRIGGER = CardKind(
 )  # fmt: skip
 
 
-def _buttons(item: ActionOwner, kind: CardKind, ctx: CardContext) -> None:
+def _buttons(item: Automation, kind: CardKind, ctx: CardContext) -> None:
     full = {"use_container_width": True}
     if st.button(kind.primary, key=f"{kind.primary_key}{item.id}", **full):
         _act(lambda s: kind.act_now(s, item), kind.acted.format(name=item.name), follow=True)
@@ -243,7 +243,7 @@ def _buttons(item: ActionOwner, kind: CardKind, ctx: CardContext) -> None:
 
 
 def card(
-    item: ActionOwner, kind: CardKind, runs: list, workflows: dict[int, Workflow],
+    item: Automation, kind: CardKind, runs: list, workflows: dict[int, Workflow],
     ctx: CardContext,
 ) -> None:  # fmt: skip
     """One job or trigger: what it does, when, its status, its latest reply, its history."""
@@ -271,7 +271,7 @@ def card(
 
 
 def _items(
-    session: Session, model: type, agent_id: int, key: str, linked: ActionOwner | None
+    session: Session, model: type, agent_id: int, key: str, linked: Automation | None
 ) -> tuple[list, int]:
     """The chosen page of the agent's items, or only the one a link opened (an alert's)."""
     if linked is not None:
@@ -321,9 +321,9 @@ def _cards(agent_id: int, every: float) -> None:
         _section(kind, agent, items, total, runs, workflows, ctx, linked is not None)
 
 
-def _linked(session: Session, agent_id: int) -> ActionOwner | None:
+def _linked(session: Session, agent_id: int) -> Automation | None:
     """The agent's job or trigger the page's link names (an alert's), if any."""
-    linked = shared.linked_owner(session, st.query_params.to_dict())
+    linked = shared.linked_automation(session, st.query_params.to_dict())
     return linked if linked is not None and linked.agent_id == agent_id else None
 
 
@@ -337,13 +337,13 @@ def render() -> None:
     st.title("Planner")
     with reading() as session:
         known = registry.list_all(session, Agent)
-        linked = shared.linked_owner(session, st.query_params.to_dict())
+        linked = shared.linked_automation(session, st.query_params.to_dict())
     if not known:
         st.info("No agents yet — add the agent Planner should talk to first.")
         navigation.link(navigation.AGENTS, "Add an agent on Agents & workflows")
         return
     names = [agent.name for agent in known]
-    if linked is None and any(st.query_params.get(w) for w in shared.OWNER_WORDS.values()):
+    if linked is None and any(st.query_params.get(w) for w in shared.AUTOMATION_WORDS.values()):
         st.info("The job or trigger this link was made for has been deleted.")
     if linked is not None and st.session_state.get(OPENED_LINK) != linked.key:
         # a link opens its card once; the sidebar then chooses as usual

@@ -74,7 +74,7 @@ class JsonServer(LocalServer):
         raise NotImplementedError
 
     def start(self):
-        owner = self
+        automation = self
 
         class Handler(QuietHandler):
             def _serve(self) -> None:
@@ -83,7 +83,7 @@ class JsonServer(LocalServer):
                 raw = self.rfile.read(length)
                 if len(raw) < length:
                     return  # the caller hung up (its call timed out) before sending it all
-                status, answer, delay = owner.respond(
+                status, answer, delay = automation.respond(
                     self.command, parts.path, parse_qs(parts.query), dict(self.headers),
                     json.loads(raw) if raw else None,
                 )  # fmt: skip
@@ -229,19 +229,19 @@ class TricklingTarget(LocalServer):
             self.condition.notify_all()
 
     def start(self):
-        owner = self
+        automation = self
 
         class Handler(QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 call = Call(self.headers.get("Idempotency-Key", ""), time.monotonic())
-                owner._record(call)
+                automation._record(call)
                 try:
-                    owner._trickle(self)
+                    automation._trickle(self)
                 except OSError:
                     pass  # the caller hung up mid-write
                 finally:
-                    owner._end(call)
+                    automation._end(call)
                     self.close_connection = True
 
         return self.serve(Handler)

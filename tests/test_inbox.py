@@ -127,10 +127,10 @@ def registered(session, settings, name: str, instance: str, **fields) -> EventTr
 
 
 def test_an_event_of_an_instance_starts_only_its_trigger(settings, session, agent, queue):
-    owner = registered(session, settings, "Registered", GMAIL["metadata"]["trigger_id"])
+    automation = registered(session, settings, "Registered", GMAIL["metadata"]["trigger_id"])
     add_trigger(session, settings, "Same event, local")
     process_event(settings, receive(settings, GMAIL), queue, NOW)
-    assert [run.trigger_id for run in runs(settings)] == [owner.id]
+    assert [run.trigger_id for run in runs(settings)] == [automation.id]
 
 
 def test_an_event_of_an_unknown_instance_starts_nothing(settings, session, agent, queue):

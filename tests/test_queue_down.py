@@ -37,7 +37,7 @@ def down(settings):
 
 
 @pytest.fixture
-def owners(settings, session: Session, agent) -> None:
+def automations(settings, session: Session, agent) -> None:
     """A job and a trigger (kept here: no Composio key) of the agent."""
     now = utcnow()
     fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi")
@@ -75,7 +75,7 @@ def api(down, tmp_path: Path) -> Iterator[Api]:
     yield from serve(down, tmp_path)
 
 
-def test_the_api_answers_with_the_run_the_sweep_will_start(api, down, owners, tmp_path):
+def test_the_api_answers_with_the_run_the_sweep_will_start(api, down, automations, tmp_path):
     retried = failed_run(down)
 
     ran = api("POST", "/jobs/Briefing/run")
@@ -98,7 +98,7 @@ def test_the_api_answers_with_the_run_the_sweep_will_start(api, down, owners, tm
     assert "not handed to the queue" in (tmp_path / "webhook.log").read_text()
 
 
-def test_the_cli_prints_the_run_and_when_it_starts(down, owners):
+def test_the_cli_prints_the_run_and_when_it_starts(down, automations):
     retried = failed_run(down)
 
     ran = planner(down, "jobs", "run", "Briefing")
@@ -122,7 +122,7 @@ def test_the_cli_prints_the_run_and_when_it_starts(down, owners):
 
 
 def test_a_job_due_within_the_look_ahead_and_a_replay_are_saved_when_the_queue_fails(
-    api, down, owners
+    api, down, automations
 ):
     """A job made just before its time plans its run at once, and a replayed event is a
     new inbox entry: both are answered as saved (not a 500 or a traceback), and the

@@ -134,7 +134,7 @@ def test_fifty_wrong_passwords_spread_over_more_than_ten_minutes_lock_nobody(gua
 
 
 def test_an_address_that_signed_in_before_is_not_kept_out_by_a_flood(guard, clock):
-    """The owner's address stays open however long the flood lasts; only its own wrong
+    """The automation's address stays open however long the flood lasts; only its own wrong
     passwords hold it back."""
     assert right(guard).right
     clock.advance(3600)

@@ -264,7 +264,7 @@ class Flight:
     ) -> None:
         """Claim `group` ahead of its moment and open its connections meanwhile; at the
         moment, open a call per run taken, then claim the rest as of now (whether the
-        previous run ended, a slot freed, the owner was paused is decided at the moment)."""
+        previous run ended, a slot freed, the automation was paused is decided at the moment)."""
         if moment > self.clock():
             claims = await self._claim(group, moment, held, ahead=True)
             targets = [p.target for p, _ in claims.attempts if p.target is not None]
@@ -377,7 +377,7 @@ class Flight:
                 self._forget(prepared.run.id for prepared, _, _ in group)
                 for run_id, retry_at in retries.items():
                     self._spawn(self._in_thread(self.queue.submit, [run_id], retry_at))
-                ended = {key for p, _, _ in group for key in (p.target_key, p.owner_tag)}
+                ended = {key for p, _, _ in group for key in (p.target_key, p.automation_tag)}
                 for key in ended & set(self._held):
                     self._unhold(key)
             self._check_idle()

@@ -11,7 +11,7 @@ first quarter of an hour, then 4 an hour (about 100 a day), where it had 6 a sec
 From all addresses together, OVERALL_TRIES wrong passwords within OVERALL_WINDOW (guesses
 spread over many addresses) close the sign-in for OVERALL_LOCK, renewed while they go on —
 but not to an address that signed in before (within KNOWN_FOR): a flood of wrong passwords
-from elsewhere must not keep the owner out for as long as it lasts. An attacker cannot make
+from elsewhere must not keep the automation out for as long as it lasts. An attacker cannot make
 an address of their own known without the password. A new address waits until the flood
 stops and the lock ends.
 

@@ -15,12 +15,12 @@ from sqlmodel import Session, col, delete
 
 from core.automations import policies
 from core.automations.shared import (
-    OwnerFields,
+    AutomationFields,
     action_config,
+    automation_json,
     clean_name,
     ensure_unique_name,
     find,
-    owner_json,
 )
 from core.automations.templates import default_variables, missing_warning
 from core.errors import ValidationError
@@ -43,7 +43,7 @@ from core.store.models import (
 
 
 @dataclass(frozen=True)
-class JobFields(OwnerFields):
+class JobFields(AutomationFields):
     """What a user sets on a job; None means "not given" (keep it, on update)."""
 
     schedule: str | None = None
@@ -265,7 +265,7 @@ def template_warning(session: Session, job: ScheduledJob, now: datetime) -> str 
 
 def job_json(job: ScheduledJob) -> dict[str, Any]:
     """The job as the CLI's --json and outside scripts see it."""
-    return owner_json(job) | {
+    return automation_json(job) | {
         "schedule": job.schedule,
         "timezone": job.timezone,
         "starts_on": job.starts_on.isoformat() if job.starts_on else None,

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from core.config import Settings
 from core.errors import ValidationError
 from core.scheduling.timing import duration_from_text
-from core.store.models import ActionOwner, ScheduledJob
+from core.store.models import Automation, ScheduledJob
 
 if TYPE_CHECKING:
-    from core.automations.shared import OwnerFields
+    from core.automations.shared import AutomationFields
 
 MOST_RETRIES = 10
 SHORTEST_TIMEOUT_SECONDS = 1
@@ -43,7 +43,7 @@ OVERLAP_WORDS = {
 
 @dataclass(frozen=True)
 class Policies:
-    """An owner's own settings, None where it follows Planner's."""
+    """An automation's own settings, None where it follows Planner's."""
 
     max_retries: int | None = None
     timeout_seconds: int | None = None
@@ -90,7 +90,7 @@ def overlap_from_text(value: str) -> str | None:
     return text
 
 
-def chosen(fields: OwnerFields, current: Policies) -> Policies:
+def chosen(fields: AutomationFields, current: Policies) -> Policies:
     """`current` with what `fields` change, each checked: text as the CLI and a file
     give it, None keeps what is set, "default" goes back to Planner's."""
     return Policies(
@@ -100,44 +100,44 @@ def chosen(fields: OwnerFields, current: Policies) -> Policies:
     )
 
 
-def of(owner: ActionOwner) -> Policies:
-    """What the owner has of its own."""
-    return Policies(owner.max_retries, owner.timeout_seconds, owner.overlap)
+def of(automation: Automation) -> Policies:
+    """What the automation has of its own."""
+    return Policies(automation.max_retries, automation.timeout_seconds, automation.overlap)
 
 
-def apply(owner: ActionOwner, policies: Policies) -> None:
-    """Set the owner's own settings (not saved until the caller commits)."""
-    owner.max_retries = policies.max_retries
-    owner.timeout_seconds = policies.timeout_seconds
-    owner.overlap = policies.overlap
+def apply(automation: Automation, policies: Policies) -> None:
+    """Set the automation's own settings (not saved until the caller commits)."""
+    automation.max_retries = policies.max_retries
+    automation.timeout_seconds = policies.timeout_seconds
+    automation.overlap = policies.overlap
 
 
-def retries_of(owner: ActionOwner | None, settings: Settings) -> int:
+def retries_of(automation: Automation | None, settings: Settings) -> int:
     """How many times a failed call is tried again."""
-    own = owner.max_retries if owner is not None else None
+    own = automation.max_retries if automation is not None else None
     return settings.max_retries if own is None else own
 
 
-def timeout_of(owner: ActionOwner | None, settings: Settings) -> float:
+def timeout_of(automation: Automation | None, settings: Settings) -> float:
     """How long one call may take, in seconds."""
-    own = owner.timeout_seconds if owner is not None else None
+    own = automation.timeout_seconds if automation is not None else None
     return settings.http_timeout_seconds if own is None else float(own)
 
 
-def default_overlap(model: type[ActionOwner]) -> Overlap:
+def default_overlap(model: type[Automation]) -> Overlap:
     """Planner's: a job's occurrence is not run twice at once; every event gets its run."""
     return Overlap.skip if model is ScheduledJob else Overlap.allow
 
 
-def overlap_of(owner: ActionOwner) -> Overlap:
-    """The owner's overlap policy, its own or Planner's."""
-    return Overlap(owner.overlap) if owner.overlap else default_overlap(type(owner))
+def overlap_of(automation: Automation) -> Overlap:
+    """The automation's overlap policy, its own or Planner's."""
+    return Overlap(automation.overlap) if automation.overlap else default_overlap(type(automation))
 
 
-def policies_json(owner: ActionOwner) -> dict[str, object]:
-    """The owner's own settings (null: Planner's), as JSON shows them."""
+def policies_json(automation: Automation) -> dict[str, object]:
+    """The automation's own settings (null: Planner's), as JSON shows them."""
     return {
-        "retries": owner.max_retries,
-        "timeout_seconds": owner.timeout_seconds,
-        "overlap": owner.overlap,
+        "retries": automation.max_retries,
+        "timeout_seconds": automation.timeout_seconds,
+        "overlap": automation.overlap,
     }

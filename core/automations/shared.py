@@ -23,8 +23,8 @@ from core.errors import NameInUseError, NotFoundError, ValidationError
 from core.store import standard_json
 from core.store.models import (
     ActionKind,
-    ActionOwner,
     Agent,
+    Automation,
     EventTrigger,
     Run,
     ScheduledJob,
@@ -32,15 +32,15 @@ from core.store.models import (
     iso,
 )
 
-OWNER_MODELS: tuple[type[ActionOwner], ...] = (ScheduledJob, EventTrigger)
-OWNER_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
+AUTOMATION_MODELS: tuple[type[Automation], ...] = (ScheduledJob, EventTrigger)
+AUTOMATION_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
 THREAD_MODES = ("new", "continue")
 MAX_NAME = 200
 Named = TypeVar("Named", Agent, Workflow, ScheduledJob, EventTrigger)
 
 
 @dataclass(frozen=True)
-class OwnerFields:
+class AutomationFields:
     """What a user sets on a job or a trigger alike; None means "not given" (keep it)."""
 
     name: str | None = None
@@ -247,7 +247,7 @@ def storable_text(text: str, field: str, what: str) -> str:
 
 
 def action_config(
-    session: Session, fields: OwnerFields, owner: ActionOwner | None, what: str
+    session: Session, fields: AutomationFields, automation: Automation | None, what: str
 ) -> tuple[str, dict[str, Any]]:
     """The action and config of a job or trigger after applying `fields` (None: new).
 
@@ -255,8 +255,8 @@ def action_config(
     """
     if fields.chat is not None and fields.workflow is not None:
         raise ValidationError("Choose one action: start a chat or run a workflow, not both.")
-    action = owner.action if owner else None
-    config = dict(owner.config) if owner else {}
+    action = automation.action if automation else None
+    config = dict(automation.config) if automation else {}
     if fields.chat is not None:
         if not fields.chat.strip():
             raise ValidationError(
@@ -264,13 +264,13 @@ def action_config(
             )
         template = storable_text(fields.chat, "chat", "chat message")
         action, config = ActionKind.chat, {"template": template, "thread": "new"}
-        if owner and owner.action == ActionKind.chat:
-            config["thread"] = owner.config.get("thread", "new")
+        if automation and automation.action == ActionKind.chat:
+            config["thread"] = automation.config.get("thread", "new")
     if fields.workflow is not None:
         workflow = find(session, Workflow, fields.workflow)
         action, config = ActionKind.workflow, {"workflow_id": workflow.id, "input": {}}
-        if owner and owner.action == ActionKind.workflow:
-            config["input"] = owner.config.get("input", {})
+        if automation and automation.action == ActionKind.workflow:
+            config["input"] = automation.config.get("input", {})
     if action is None:
         raise ValidationError(f"Choose what the {what} does: a chat message or a workflow to run.")
     if fields.thread is not None:
@@ -291,14 +291,14 @@ def users_of(
 ) -> list[str]:
     """The jobs and triggers that belong to `agent` or run `workflow`, as "job 'X'"."""
     found = []
-    for model in OWNER_MODELS:
+    for model in AUTOMATION_MODELS:
         query = select(model).order_by(model.name)
         if agent is not None:
-            owners = session.exec(query.where(model.agent_id == agent.id))
+            automations = session.exec(query.where(model.agent_id == agent.id))
         else:
             candidates = session.exec(query.where(model.action == ActionKind.workflow))
-            owners = (o for o in candidates if o.config.get("workflow_id") == workflow.id)
-        found.extend(f"{OWNER_WORDS[model]} {owner.name!r}" for owner in owners)
+            automations = (o for o in candidates if o.config.get("workflow_id") == workflow.id)
+        found.extend(f"{AUTOMATION_WORDS[model]} {automation.name!r}" for automation in automations)
     return found
 
 
@@ -310,29 +310,29 @@ def list_owned(session: Session, model: type[Named], agent: str | int | None = N
     return list(session.exec(query))
 
 
-def owner_json(owner: ActionOwner) -> dict[str, Any]:
+def automation_json(automation: Automation) -> dict[str, Any]:
     """What a job's and a trigger's JSON (CLI --json, outside scripts) have in common."""
     return {
-        "id": owner.id,
-        "key": owner.key,
-        "agent_id": owner.agent_id,
-        "name": owner.name,
-        "action": str(owner.action),
-        "config": owner.config,
-        "status": str(owner.status),
-        "health": owner.health,
-        "last_run_at": iso(owner.last_run_at),
-        "last_outcome": owner.last_outcome,
-        "consecutive_failures": owner.consecutive_failures,
-        **policies_json(owner),
-        "notify_channel_ids": owner.notify_channel_ids,
-        "notify_on": owner.notify_on,
-        "created_at": iso(owner.created_at),
-        "updated_at": iso(owner.updated_at),
+        "id": automation.id,
+        "key": automation.key,
+        "agent_id": automation.agent_id,
+        "name": automation.name,
+        "action": str(automation.action),
+        "config": automation.config,
+        "status": str(automation.status),
+        "health": automation.health,
+        "last_run_at": iso(automation.last_run_at),
+        "last_outcome": automation.last_outcome,
+        "consecutive_failures": automation.consecutive_failures,
+        **policies_json(automation),
+        "notify_channel_ids": automation.notify_channel_ids,
+        "notify_on": automation.notify_on,
+        "created_at": iso(automation.created_at),
+        "updated_at": iso(automation.updated_at),
     }
 
 
-def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
+def automation_key(run: Run) -> tuple[type[Automation], int] | None:
     """The table and id of the job or trigger a run belongs to."""
     if run.job_id is not None:
         return ScheduledJob, run.job_id
@@ -341,27 +341,27 @@ def owner_key(run: Run) -> tuple[type[ActionOwner], int] | None:
     return None
 
 
-def owner_column(model: type[ActionOwner]) -> Any:
+def automation_column(model: type[Automation]) -> Any:
     """The Run column that points at rows of `model`."""
     return Run.job_id if model is ScheduledJob else Run.trigger_id
 
 
-def card_link(base_url: str, model: type[ActionOwner], key: str) -> str:
+def card_link(base_url: str, model: type[Automation], key: str) -> str:
     """The address of a job's or trigger's card on the dashboard ("" without an address):
     by its key, unique forever, so an old link never opens another job that took its id."""
     base = base_url.rstrip("/")
-    return f"{base}/?{OWNER_WORDS[model]}={key}" if base else ""
+    return f"{base}/?{AUTOMATION_WORDS[model]}={key}" if base else ""
 
 
-def linked_owner(session: Session, query: Mapping[str, str]) -> ActionOwner | None:
+def linked_automation(session: Session, query: Mapping[str, str]) -> Automation | None:
     """The job or trigger a card link names (its query parameters), if it still exists."""
-    for model in OWNER_MODELS:
-        key = query.get(OWNER_WORDS[model], "")
+    for model in AUTOMATION_MODELS:
+        key = query.get(AUTOMATION_WORDS[model], "")
         if key:
             return session.exec(select(model).where(model.key == key)).first()
     return None
 
 
-def load_owner(session: Session, run: Run) -> ActionOwner | None:
-    key = owner_key(run)
+def load_automation(session: Session, run: Run) -> Automation | None:
+    key = automation_key(run)
     return None if key is None else session.get(*key)

@@ -15,12 +15,12 @@ from sqlmodel import Session
 
 from core.automations import policies
 from core.automations.shared import (
-    OwnerFields,
+    AutomationFields,
     action_config,
+    automation_json,
     clean_name,
     ensure_unique_name,
     find,
-    owner_json,
     parse_object,
 )
 from core.composio import client
@@ -34,7 +34,7 @@ MIN_POLL_MINUTES = 15
 
 
 @dataclass(frozen=True)
-class TriggerFields(OwnerFields):
+class TriggerFields(AutomationFields):
     """What a user sets on a trigger; None means "not given" (keep it, on update).
 
     A workflow trigger's input is always the event's data, so `input` is refused.
@@ -272,7 +272,7 @@ def delete_trigger(session: Session, ref: str | int, settings: Settings) -> None
 
 def trigger_json(trigger: EventTrigger) -> dict[str, Any]:
     known = _known_type(trigger.event)
-    return owner_json(trigger) | {
+    return automation_json(trigger) | {
         "event": trigger.event,
         "event_name": known.name if known else trigger.event,
         "toolkit": trigger.toolkit,

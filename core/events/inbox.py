@@ -58,14 +58,14 @@ def _matching_triggers(session: Session, envelope: Envelope) -> tuple[list[Event
     instance; only an event that names no instance goes to the active triggers of its
     event type and user — never to another user's triggers."""
     if envelope.trigger_id:
-        owner = session.exec(
+        automation = session.exec(
             select(EventTrigger).where(EventTrigger.composio_trigger_id == envelope.trigger_id)
         ).first()
-        if owner is None:
+        if automation is None:
             return [], f"No trigger here is Composio instance {envelope.trigger_id}."
-        if owner.status != Status.active:
-            return [], f"{owner.name} is paused."
-        return [owner], ""
+        if automation.status != Status.active:
+            return [], f"{automation.name} is paused."
+        return [automation], ""
     if not (envelope.trigger_slug and envelope.user_id):
         return [], "The event names no trigger instance, or no event type and user."
     found = session.exec(

@@ -21,14 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.automations.shared import OWNER_WORDS, card_link, owner_column
+from core.automations.shared import AUTOMATION_WORDS, automation_column, card_link
 from core.config import Settings
 from core.notifications import channels
 from core.notifications.sending import SEND_DEADLINE_SECONDS, Stopping
 from core.scheduling.occurrences import zone
 from core.store.db import session as open_session
 from core.store.models import (
-    ActionOwner,
+    Automation,
     Notification,
     NotificationChannel,
     Run,
@@ -52,61 +52,63 @@ CHANNEL_TABLE: sa.Table = NotificationChannel.__table__  # type: ignore[assignme
 
 
 def _message(
-    owner: Any, model: type[ActionOwner], outcome: str, when: datetime, settings: Settings,
+    automation: Any, model: type[Automation], outcome: str, when: datetime, settings: Settings,
     failed: bool,
 ) -> tuple[str, str]:  # fmt: skip
     """What a failure or a recovery says: what, when, why in plain words, where to look."""
-    clock = owner.timezone if model is ScheduledJob else settings.timezone
+    clock = automation.timezone if model is ScheduledJob else settings.timezone
     at = local_time(when, clock, when)
-    what = f"{OWNER_WORDS[model].capitalize()} {owner.name}"
+    what = f"{AUTOMATION_WORDS[model].capitalize()} {automation.name}"
     if failed:
         reason = error_in_words(outcome.removeprefix("failed: "))
-        subject, lines = f"Planner: {owner.name} failed", [
+        subject, lines = f"Planner: {automation.name} failed", [
             f"{what} failed at {at}, after its retries.", f"What went wrong: {reason}"
         ]  # fmt: skip
     else:
-        subject, lines = f"Planner: {owner.name} works again", [
+        subject, lines = f"Planner: {automation.name} works again", [
             f"{what} succeeded at {at}, after failing before."
         ]  # fmt: skip
-    link = card_link(settings.public_base_url, model, owner.key)
+    link = card_link(settings.public_base_url, model, automation.key)
     if link:
         lines.append(f"Open it in Planner: {link}")
     return subject, "\n".join(lines)
 
 
 def queue_alerts(
-    connection: sa.Connection, settings: Settings, model: type[ActionOwner],
+    connection: sa.Connection, settings: Settings, model: type[Automation],
     finished: Sequence[dict[str, Any]], now: datetime,
 ) -> int:  # fmt: skip
     """In the recording transaction: the messages a batch of finished runs makes their
-    owners send (a failure told once, a recovery), and each owner's new alerting state.
-    `finished` holds the rows core.running.outcomes wrote (owner, outcome, succeeded)."""
+    automations send (a failure told once, a recovery), and each automation's new alerting state.
+    `finished` holds the rows core.running.outcomes wrote (automation, outcome, succeeded)."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
-    ids = sorted({row["owner"] for row in finished})
+    ids = sorted({row["automation"] for row in finished})
     columns = ["id", "key", "name", "notify_channel_ids", "notify_on", "alerting"]
     columns += ["timezone"] if model is ScheduledJob else []
     read = sa.select(*(table.c[name] for name in columns)).where(table.c.id.in_(ids))
-    owners = {row.id: row for row in connection.execute(read).all() if row.notify_channel_ids}
-    alerting = {owner_id: owner.alerting for owner_id, owner in owners.items()}
+    automations = {row.id: row for row in connection.execute(read).all() if row.notify_channel_ids}
+    alerting = {
+        automation_id: automation.alerting for automation_id, automation in automations.items()
+    }
     messages, states = [], []
     for row in finished:
-        owner = owners.get(row["owner"])
+        automation = automations.get(row["automation"])
         failed = not row["succeeded"]
-        if owner is None or failed == alerting[owner.id]:
+        if automation is None or failed == alerting[automation.id]:
             continue
-        if ("failure" if failed else "recovery") in owner.notify_on:
-            subject, body = _message(owner, model, row["outcome"], now, settings, failed)
+        if ("failure" if failed else "recovery") in automation.notify_on:
+            subject, body = _message(automation, model, row["outcome"], now, settings, failed)
             messages += [
                 {"channel_id": channel, "subject": subject, "body": body, "created_at": now,
                  "due_at": now, "attempts": 0}
-                for channel in owner.notify_channel_ids
+                for channel in automation.notify_channel_ids
             ]  # fmt: skip
-        states.append({"owner": owner.id, "alerting": failed})
-        alerting[owner.id] = failed
+        states.append({"automation": automation.id, "alerting": failed})
+        alerting[automation.id] = failed
     if states:
         connection.execute(
             table.update()
-            .where(table.c.id == sa.bindparam("owner"))
+            .where(table.c.id == sa.bindparam("automation"))
             .values(alerting=sa.bindparam("alerting")),
             states,
         )
@@ -158,23 +160,23 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
 
 def _digest_lines(session: Session, channel_id: int, now: datetime) -> list[str]:
     lines = []
-    for owner in channels.owners_telling(session, channel_id):
-        if "digest" not in owner.notify_on:
+    for automation in channels.automations_telling(session, channel_id):
+        if "digest" not in automation.notify_on:
             continue
         counts = dict(
             session.exec(
                 select(Run.status, sa.func.count())
                 .where(
-                    owner_column(type(owner)) == owner.id,
+                    automation_column(type(automation)) == automation.id,
                     col(Run.created_at) > now - timedelta(days=1),
                 )
                 .group_by(Run.status)
             ).all()
         )
         ok, failed = counts.get(RunStatus.succeeded, 0), counts.get(RunStatus.failed, 0)
-        state = "failing" if owner.consecutive_failures else "fine"
-        what = OWNER_WORDS[type(owner)].capitalize()
-        lines.append(f"{what} {owner.name}: {ok} succeeded, {failed} failed — {state}.")
+        state = "failing" if automation.consecutive_failures else "fine"
+        what = AUTOMATION_WORDS[type(automation)].capitalize()
+        lines.append(f"{what} {automation.name}: {ok} succeeded, {failed} failed — {state}.")
     return lines
 
 

@@ -18,11 +18,17 @@ from sqlmodel import Session, col, select
 
 from core import outbound
 from core.access import secrets
-from core.automations.shared import OWNER_MODELS, OWNER_WORDS, clean_name, ensure_unique_name, find
+from core.automations.shared import (
+    AUTOMATION_MODELS,
+    AUTOMATION_WORDS,
+    clean_name,
+    ensure_unique_name,
+    find,
+)
 from core.config import Settings
 from core.errors import ValidationError
 from core.notifications import sending
-from core.store.models import ActionOwner, NotificationChannel, iso
+from core.store.models import Automation, NotificationChannel, iso
 
 MAX_URL_CHARS = 2000
 EVENTS = ("failure", "recovery", "digest")  # what a job or trigger can tell
@@ -91,9 +97,11 @@ def remove_channel(session: Session, ref: str | int) -> NotificationChannel:
     """Remove a channel; jobs and triggers that told it stop doing so (its unsent
     messages go with it)."""
     channel = find_channel(session, ref)
-    for owner in owners_telling(session, channel.id):
-        owner.notify_channel_ids = [i for i in owner.notify_channel_ids if i != channel.id]
-        session.add(owner)
+    for automation in automations_telling(session, channel.id):
+        automation.notify_channel_ids = [
+            i for i in automation.notify_channel_ids if i != channel.id
+        ]
+        session.add(automation)
     session.delete(channel)
     session.commit()
     return channel
@@ -172,21 +180,21 @@ def channel_json(channel: NotificationChannel) -> dict[str, Any]:
     }
 
 
-def owners_telling(session: Session, channel_id: int) -> list[ActionOwner]:
+def automations_telling(session: Session, channel_id: int) -> list[Automation]:
     """The jobs, then the triggers, that tell the channel, each by name."""
     return [
-        owner
-        for model in OWNER_MODELS
-        for owner in session.exec(select(model).order_by(col(model.name)))
-        if channel_id in owner.notify_channel_ids
+        automation
+        for model in AUTOMATION_MODELS
+        for automation in session.exec(select(model).order_by(col(model.name)))
+        if channel_id in automation.notify_channel_ids
     ]
 
 
 def in_use_by(session: Session, channel_id: int) -> list[str]:
     """The jobs and triggers that tell the channel, as "job 'X'"."""
     return [
-        f"{OWNER_WORDS[type(owner)]} {owner.name!r}"
-        for owner in owners_telling(session, channel_id)
+        f"{AUTOMATION_WORDS[type(automation)]} {automation.name!r}"
+        for automation in automations_telling(session, channel_id)
     ]
 
 
@@ -196,13 +204,13 @@ def _names(value: str | list[str]) -> list[str]:
 
 
 def subscription(
-    session: Session, owner: ActionOwner | None, notify: str | list[str] | None,
+    session: Session, automation: Automation | None, notify: str | list[str] | None,
     notify_on: str | list[str] | None,
 ) -> tuple[list[int], list[str]]:  # fmt: skip
-    """Who the owner tells and when, from what was given (None keeps what it has; "none"
+    """Who the automation tells and when, from what was given (None keeps what it has; "none"
     tells nobody); telling someone without saying when means failures and recoveries."""
-    ids = list(owner.notify_channel_ids) if owner is not None else []
-    events = list(owner.notify_on) if owner is not None else []
+    ids = list(automation.notify_channel_ids) if automation is not None else []
+    events = list(automation.notify_on) if automation is not None else []
     if notify is not None:
         names = _names(notify)
         ids = [] if [n.lower() for n in names] in ([], ["none"]) else channel_ids(session, names)

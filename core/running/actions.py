@@ -13,15 +13,15 @@ from sqlmodel import Session, col, select
 from core.access.credentials import MissingCredential, token_for
 from core.access.secrets import SecretKeyError
 from core.automations.policies import timeout_of
-from core.automations.shared import OWNER_WORDS, owner_column
+from core.automations.shared import AUTOMATION_WORDS, automation_column
 from core.automations.templates import default_variables, render
 from core.config import Settings
 from core.events.catalog import event_variables
 from core.running.executor import Action, ChatAction, RunResult, WorkflowAction
 from core.store.models import (
     ActionKind,
-    ActionOwner,
     Agent,
+    Automation,
     Run,
     RunStatus,
     ScheduledJob,
@@ -33,33 +33,33 @@ from core.store.models import (
 THREAD_HISTORY = 20
 
 
-def _source(run: Run, owner: ActionOwner) -> dict[str, Any]:
+def _source(run: Run, automation: Automation) -> dict[str, Any]:
     """Where the run comes from, for the target: keys, never database ids (those are
     handed out again after a delete)."""
-    if isinstance(owner, ScheduledJob):
+    if isinstance(automation, ScheduledJob):
         return {
             "type": str(run.source),
-            "jobId": owner.key,
-            "jobName": owner.name,
+            "jobId": automation.key,
+            "jobName": automation.name,
             "runId": run.key,
             "scheduledFor": iso(run.scheduled_for),
         }
     return {
         "type": str(run.source),
-        "triggerId": owner.key,
-        "triggerName": owner.name,
+        "triggerId": automation.key,
+        "triggerName": automation.name,
         "runId": run.key,
-        "event": owner.event,
+        "event": automation.event,
         "eventId": run.event_id,
     }
 
 
-def _thread(session: Session, run: Run, owner: ActionOwner) -> list[dict[str, str]]:
-    """The owner's earlier exchanges, oldest first: its succeeded chat runs."""
-    column = owner_column(type(owner))
+def _thread(session: Session, run: Run, automation: Automation) -> list[dict[str, str]]:
+    """The automation's earlier exchanges, oldest first: its succeeded chat runs."""
+    column = automation_column(type(automation))
     earlier = session.exec(
         select(Run)
-        .where(column == owner.id, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
+        .where(column == automation.id, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
         .order_by(col(Run.id).desc())
         .limit(THREAD_HISTORY)
     ).all()
@@ -78,56 +78,58 @@ def _event_data(session: Session, run: Run) -> tuple[str | None, dict[str, Any]]
 
 
 def _variables(
-    session: Session, run: Run, owner: ActionOwner, agent: Agent, timezone: str
+    session: Session, run: Run, automation: Automation, agent: Agent, timezone: str
 ) -> dict[str, Any]:
     moment = run.scheduled_for or run.due_at
-    zone_name = owner.timezone if isinstance(owner, ScheduledJob) else timezone
-    defaults = default_variables(moment, zone_name, owner.name, agent.name, run.key)
+    zone_name = automation.timezone if isinstance(automation, ScheduledJob) else timezone
+    defaults = default_variables(moment, zone_name, automation.name, agent.name, run.key)
     slug, data = _event_data(session, run)
     return {**event_variables(slug, data), **defaults} if slug or data else defaults
 
 
 def build_action(
-    session: Session, run: Run, owner: ActionOwner, settings: Settings
+    session: Session, run: Run, automation: Automation, settings: Settings
 ) -> Action | RunResult:
-    """The action for one run of `owner`; sets `run.input` on the first attempt.
+    """The action for one run of `automation`; sets `run.input` on the first attempt.
 
     The settings' timezone is used for a trigger's date and time variables (jobs have
     their own); a target's key that cannot be found or opened fails the run, in words.
     """
     try:
-        return _action(session, run, owner, settings)
+        return _action(session, run, automation, settings)
     except (MissingCredential, SecretKeyError) as error:
         return RunResult(succeeded=False, error=str(error))
 
 
 def _action(
-    session: Session, run: Run, owner: ActionOwner, settings: Settings
+    session: Session, run: Run, automation: Automation, settings: Settings
 ) -> Action | RunResult:
-    if owner.action == ActionKind.workflow:
-        workflow = session.get(Workflow, owner.config.get("workflow_id"))
+    if automation.action == ActionKind.workflow:
+        workflow = session.get(Workflow, automation.config.get("workflow_id"))
         if workflow is None:
             return RunResult(succeeded=False, error="The workflow no longer exists.")
         if run.input is None:
-            given = owner.config.get("input", {}) if isinstance(owner, ScheduledJob) else None
+            given = (
+                automation.config.get("input", {}) if isinstance(automation, ScheduledJob) else None
+            )
             data = given if given is not None else _event_data(session, run)[1]
-            run.input = {"input": data, "source": _source(run, owner)}
+            run.input = {"input": data, "source": _source(run, automation)}
         return WorkflowAction(
             workflow=workflow, body=run.input, token=token_for(workflow, settings),
-            timeout=timeout_of(owner, settings),
+            timeout=timeout_of(automation, settings),
         )  # fmt: skip
-    agent = session.get(Agent, owner.agent_id)
+    agent = session.get(Agent, automation.agent_id)
     if run.input is None:
-        variables = _variables(session, run, owner, agent, settings.timezone)
-        run.input = render(owner.config["template"], variables)
-    continues = owner.config.get("thread") == "continue"
-    history = _thread(session, run, owner) if continues else []
-    kind = OWNER_WORDS[type(owner)]
+        variables = _variables(session, run, automation, agent, settings.timezone)
+        run.input = render(automation.config["template"], variables)
+    continues = automation.config.get("thread") == "continue"
+    history = _thread(session, run, automation) if continues else []
+    kind = AUTOMATION_WORDS[type(automation)]
     return ChatAction(
         agent=agent,
         messages=[*history, {"role": "user", "content": run.input}],
-        thread_id=f"{kind}-{owner.key}" if continues else f"run-{run.key}",
-        source=_source(run, owner),
+        thread_id=f"{kind}-{automation.key}" if continues else f"run-{run.key}",
+        source=_source(run, automation),
         token=token_for(agent, settings),
-        timeout=timeout_of(owner, settings),
+        timeout=timeout_of(automation, settings),
     )

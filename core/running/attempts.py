@@ -19,18 +19,18 @@ from typing import Any
 import httpx
 
 from core.automations.policies import Overlap, overlap_of
-from core.automations.shared import OWNER_WORDS
+from core.automations.shared import AUTOMATION_WORDS
 from core.config import Settings
 from core.running.executor import Action, ChatAction, RunResult, execute
-from core.store.models import ActionOwner, Agent, Run, RunSource, Workflow
+from core.store.models import Agent, Automation, Run, RunSource, Workflow
 
 # A worker may pick a run up this early, and then waits for the exact moment: huey starts
 # eta tasks up to 1.5 s late, and a thousand runs take a few tenths of a second to
 # prepare, so the dispatcher submits them 3 s ahead (core.scheduling.tick.SUBMIT_AHEAD).
 EARLY_START = timedelta(seconds=4)
 MAX_BACKOFF_SECONDS = 86_400.0
-# Runs that exist because of the owner's schedule or subscription, not a person's request:
-# they do not start once the owner is paused.
+# Runs that exist because of the automation's schedule or subscription, not a person's request:
+# they do not start once the automation is paused.
 AUTOMATIC_SOURCES = (RunSource.schedule, RunSource.catch_up, RunSource.event)
 log = logging.getLogger("planner.runner")
 
@@ -40,7 +40,7 @@ class Attempt:
     """One attempt this worker owns: run `run_id` is `running` with attempt `number`."""
 
     run_id: int
-    owner: tuple[type[ActionOwner], int] | None
+    automation: tuple[type[Automation], int] | None
     number: int
     started_at: datetime
     earlier: list[dict[str, Any]]
@@ -52,7 +52,7 @@ class Prepared:
     """A waiting run as read, with what its next attempt sends (or why it cannot)."""
 
     run: Run
-    owner: ActionOwner
+    automation: Automation
     action: Action | RunResult
 
     @cached_property  # asked several times per run on the claim's path
@@ -68,13 +68,13 @@ class Prepared:
         return None if target is None else f"{type(target).__name__.lower()}:{target.id}"
 
     @cached_property
-    def owner_tag(self) -> str:
+    def automation_tag(self) -> str:
         """Its job or trigger, as the key of the runs held for it: "job:5", "trigger:2"."""
-        return f"{OWNER_WORDS[type(self.owner)]}:{self.owner.id}"
+        return f"{AUTOMATION_WORDS[type(self.automation)]}:{self.automation.id}"
 
     @cached_property
     def overlap(self) -> Overlap:
-        return overlap_of(self.owner)
+        return overlap_of(self.automation)
 
     @property
     def timeout(self) -> float | None:

@@ -17,7 +17,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, exists, select, update
 
 from core.automations.policies import Overlap, retries_of
-from core.automations.shared import OWNER_WORDS, load_owner, owner_column, owner_key
+from core.automations.shared import (
+    AUTOMATION_WORDS,
+    automation_column,
+    automation_key,
+    load_automation,
+)
 from core.config import Settings
 from core.running.actions import build_action
 from core.running.attempts import (
@@ -34,8 +39,8 @@ from core.store.db import read_session, take_many_turns
 from core.store.db import session as open_session
 from core.store.models import (
     WAITING_STATUSES,
-    ActionOwner,
     Agent,
+    Automation,
     EventTrigger,
     Run,
     RunStatus,
@@ -49,15 +54,15 @@ from core.store.models import (
 # across workers.
 CLAIMS_OF_JOB = 1
 CLAIMS_OF_TARGET = {Agent: 2, Workflow: 3}
-CLAIMS_OF_OWNER = {ScheduledJob: CLAIMS_OF_JOB, EventTrigger: 4}
-OVERLAP = "The previous run of this {owner} was still running."
-QUEUED = "Waiting for the previous run of this {owner} to finish."
-ALREADY_QUEUED = "Another run of this {owner} was already waiting for the previous one."
+CLAIMS_OF_AUTOMATION = {ScheduledJob: CLAIMS_OF_JOB, EventTrigger: 4}
+OVERLAP = "The previous run of this {automation} was still running."
+QUEUED = "Waiting for the previous run of this {automation} to finish."
+ALREADY_QUEUED = "Another run of this {automation} was already waiting for the previous one."
 SIBLING = aliased(Run)  # built once: aliasing a table is costly on the hot path
 # No other run of the same job (or trigger) is running.
 NOT_OVERLAPPING = {
     model: ~exists().where(
-        getattr(SIBLING, owner_column(model).key) == owner_column(model),
+        getattr(SIBLING, automation_column(model).key) == automation_column(model),
         SIBLING.status == RunStatus.running,
         SIBLING.id != Run.id,
     )
@@ -78,12 +83,12 @@ def holds_a_call(run: Any, now: datetime) -> sa.ColumnElement[bool]:
 
 
 def _action_or_failure(
-    session: Session, run: Run, owner: ActionOwner, settings: Settings
+    session: Session, run: Run, automation: Automation, settings: Settings
 ) -> Action | RunResult:
     """The run's action, or a failed attempt saying what was raised: a run never stays
     queued or running because of an exception in its own preparation."""
     try:
-        return build_action(session, run, owner, settings)
+        return build_action(session, run, automation, settings)
     except OperationalError:
         raise  # the database, not the run: the sweep submits the run again
     except Exception as error:
@@ -93,18 +98,18 @@ def _action_or_failure(
 
 
 def _preload(session: Session, runs: Sequence[Run]) -> list[object]:
-    """Owners, agents and workflows of `runs` in one query per table: preparing then
+    """Automations, agents and workflows of `runs` in one query per table: preparing then
     finds them in the session instead of asking the database once per run. The caller
     keeps the list while it prepares: a session's identity map holds its rows only weakly."""
     job_ids = {run.job_id for run in runs if run.job_id is not None}
     trigger_ids = {run.trigger_id for run in runs if run.trigger_id is not None}
-    owners: list[ActionOwner] = []
+    automations: list[Automation] = []
     for model, ids in ((ScheduledJob, job_ids), (EventTrigger, trigger_ids)):
         if ids:
-            owners += session.exec(select(model).where(col(model.id).in_(ids))).all()
-    agent_ids = {owner.agent_id for owner in owners}
-    workflow_ids = {owner.config.get("workflow_id") for owner in owners} - {None}
-    loaded: list[object] = list(owners)
+            automations += session.exec(select(model).where(col(model.id).in_(ids))).all()
+    agent_ids = {automation.agent_id for automation in automations}
+    workflow_ids = {automation.config.get("workflow_id") for automation in automations} - {None}
+    loaded: list[object] = list(automations)
     for model, ids in ((Agent, agent_ids), (Workflow, workflow_ids)):
         if ids:
             loaded += session.exec(select(model).where(col(model.id).in_(ids))).all()
@@ -126,10 +131,12 @@ def prepare(settings: Settings, run_ids: Iterable[int]) -> list[Prepared]:
         session.info["preloaded"] = _preload(session, runs)  # held while the session lives
         prepared = []
         for run in runs:
-            owner = load_owner(session, run)
-            if owner is None:
+            automation = load_automation(session, run)
+            if automation is None:
                 continue
-            prepared.append(Prepared(run, owner, _action_or_failure(session, run, owner, settings)))
+            prepared.append(
+                Prepared(run, automation, _action_or_failure(session, run, automation, settings))
+            )
         return prepared
 
 
@@ -138,7 +145,9 @@ def _take_turns(session: Session, prepared: Sequence[Prepared]) -> None:
     agent or workflow, one after another across workers (in a fixed order, so two
     batches never wait on each other)."""
     turns = {
-        (CLAIMS_OF_OWNER[type(p.owner)], p.owner.id) for p in prepared if p.overlap != Overlap.allow
+        (CLAIMS_OF_AUTOMATION[type(p.automation)], p.automation.id)
+        for p in prepared
+        if p.overlap != Overlap.allow
     }
     for p in prepared:
         target = p.target
@@ -189,19 +198,19 @@ def _within_limits(
 def _claim_round(
     session: Session, batch: Sequence[Prepared], now: datetime, settings: Settings
 ) -> set[int]:
-    """One conditional UPDATE … RETURNING per target (and per kind of owner and timeout)
+    """One conditional UPDATE … RETURNING per target (and per kind of automation and timeout)
     for runs of distinct jobs and triggers: each is taken only if it is still waiting at
     the attempt read, is due, and — unless its runs may overlap — no other run of its
     job or trigger is running. Returns the ids taken."""
     groups: dict[tuple[str, str, float], list[Prepared]] = defaultdict(list)
     for p in batch:
-        checked = OWNER_WORDS[type(p.owner)] if p.overlap != Overlap.allow else ""
+        checked = AUTOMATION_WORDS[type(p.automation)] if p.overlap != Overlap.allow else ""
         groups[(p.target_key or "", checked, p.timeout or 0.0)].append(p)
     claimed: set[int] = set()
     for key in sorted(groups):  # one order for all workers
         group = groups[key]
         target, checked, timeout = key
-        overlap = [NOT_OVERLAPPING[type(group[0].owner)]] if checked else []
+        overlap = [NOT_OVERLAPPING[type(group[0].automation)]] if checked else []
         statement = (
             update(Run)
             .where(
@@ -231,8 +240,8 @@ def _rounds(prepared: Sequence[Prepared]) -> list[list[Prepared]]:
     seen: dict[str, int] = defaultdict(int)
     for p in prepared:
         checked = p.overlap != Overlap.allow
-        index = seen[p.owner_tag] if checked else 0
-        seen[p.owner_tag] += checked
+        index = seen[p.automation_tag] if checked else 0
+        seen[p.automation_tag] += checked
         while len(rounds) <= index:
             rounds.append([])
         rounds[index].append(p)
@@ -293,13 +302,13 @@ def claim(
 
     `ahead`: claimed before their moment, as of it (`now` is the moment). Only runs free
     to start are taken; the others are left as they are, for a claim at the moment to
-    decide (the previous run may end, a slot may free, the owner may be resumed meanwhile).
+    decide (the previous run may end, a slot may free, the automation may be resumed meanwhile).
     """
     _take_turns(session, prepared)  # first: every row lock below is taken under the turns
     paused = {
         p.run.id
         for p in prepared
-        if p.owner.status == Status.paused and p.run.source in AUTOMATIC_SOURCES
+        if p.automation.status == Status.paused and p.run.source in AUTOMATIC_SOURCES
     }
     candidates = [p for p in prepared if p.run.id not in paused]
     starting, waiting = _within_limits(session, candidates, now)
@@ -316,7 +325,7 @@ def claim(
     queued = _settle_overlapping(session, [p for p in starting if p.run.id not in claimed], now)
     _wait_for_slot(session, waiting)
     session.commit()
-    held = waiting + [Held(p, p.owner_tag, 1) for p in queued]
+    held = waiting + [Held(p, p.automation_tag, 1) for p in queued]
     return Claims(_attempts(taken, now, settings), held)
 
 
@@ -324,8 +333,8 @@ def _attempts(
     taken: Sequence[Prepared], now: datetime, settings: Settings
 ) -> list[tuple[Prepared, Attempt]]:
     return [
-        (p, Attempt(p.run.id, owner_key(p.run), p.run.attempt + 1, now, list(p.run.attempts),
-                    retries_of(p.owner, settings)))
+        (p, Attempt(p.run.id, automation_key(p.run), p.run.attempt + 1, now, list(p.run.attempts),
+                    retries_of(p.automation, settings)))
         for p in taken
     ]  # fmt: skip
 
@@ -335,7 +344,7 @@ def _settle_overlapping(
 ) -> list[Prepared]:
     """Runs not taken although unchanged since read, because the previous run of their
     job or trigger is running (a run changed meanwhile belongs to whoever changed it):
-    skipped, or (overlap `queue`) the one of its owner's that came due first waits and
+    skipped, or (overlap `queue`) the one of its automation's that came due first waits and
     the others are skipped. Returns those that wait."""
     if not missed:
         return []
@@ -348,39 +357,44 @@ def _settle_overlapping(
     }
     overlapping = [p for p in missed if p.run.id in still]
     queueing = [p for p in overlapping if p.overlap == Overlap.queue]
-    waits = _first_due_per_owner(session, queueing, now)
+    waits = _first_due_per_automation(session, queueing, now)
     for p in overlapping:
         if p not in waits:
             reason = ALREADY_QUEUED if p.overlap == Overlap.queue else OVERLAP
-            _skip(session, [p.run.id], now, reason.format(owner=OWNER_WORDS[type(p.owner)]))
+            _skip(
+                session,
+                [p.run.id],
+                now,
+                reason.format(automation=AUTOMATION_WORDS[type(p.automation)]),
+            )
     for p in waits:
         session.exec(
             update(Run)
             .where(col(Run.id) == p.run.id, col(Run.status).in_(WAITING_STATUSES))
-            .values(waiting_reason=QUEUED.format(owner=OWNER_WORDS[type(p.owner)]))
+            .values(waiting_reason=QUEUED.format(automation=AUTOMATION_WORDS[type(p.automation)]))
         )
     return waits
 
 
-def _first_due_per_owner(
+def _first_due_per_automation(
     session: Session, queueing: Sequence[Prepared], now: datetime
 ) -> list[Prepared]:
     """Of these runs, each that came due first of all its job's or trigger's waiting runs
     (runs elsewhere count too: one waits, the others are skipped, whatever their ids)."""
-    owners = {p.owner_tag: p.owner for p in queueing}
+    automations = {p.automation_tag: p.automation for p in queueing}
     first: dict[str, int | None] = {}
-    for tag, owner in owners.items():
+    for tag, automation in automations.items():
         first[tag] = session.exec(
             select(Run.id)
             .where(
-                owner_column(type(owner)) == owner.id,
+                automation_column(type(automation)) == automation.id,
                 col(Run.status).in_(WAITING_STATUSES),
                 col(Run.due_at) <= now + EARLY_START,
             )
             .order_by(col(Run.due_at), col(Run.id))
             .limit(1)
         ).first()
-    return [p for p in queueing if first[p.owner_tag] == p.run.id]
+    return [p for p in queueing if first[p.automation_tag] == p.run.id]
 
 
 def claim_prepared(

@@ -1,5 +1,5 @@
 """Recording what came of attempts: each run finishes or waits for its retry, and the
-owners of finished runs get their outcome (their health colour) and keep their newest
+automations of finished runs get their outcome (their health colour) and keep their newest
 KEEP_RUNS runs — many outcomes in one commit, with statements built once.
 """
 
@@ -21,7 +21,7 @@ from core.running.executor import RunResult
 from core.store.db import session as open_session
 from core.store.models import (
     TERMINAL_STATUSES,
-    ActionOwner,
+    Automation,
     EventTrigger,
     Run,
     RunStatus,
@@ -41,7 +41,7 @@ def storable_text(text: str | None) -> str | None:
 
 
 RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
-OWNER_TABLES: dict[type[ActionOwner], sa.Table] = {
+AUTOMATION_TABLES: dict[type[Automation], sa.Table] = {
     ScheduledJob: ScheduledJob.__table__,  # type: ignore[dict-item]
     EventTrigger: EventTrigger.__table__,  # type: ignore[dict-item]
 }
@@ -81,7 +81,7 @@ def _outcome_statement(table: sa.Table) -> sa.Update:
     """A job's or trigger's last outcome, which its health colour follows."""
     return (
         table.update()
-        .where(table.c.id == sa.bindparam("owner"))
+        .where(table.c.id == sa.bindparam("automation"))
         .values(
             last_run_at=sa.bindparam("now"),
             last_outcome=sa.bindparam("outcome"),
@@ -92,18 +92,18 @@ def _outcome_statement(table: sa.Table) -> sa.Update:
     )
 
 
-_OUTCOMES = {model: _outcome_statement(table) for model, table in OWNER_TABLES.items()}
+_OUTCOMES = {model: _outcome_statement(table) for model, table in AUTOMATION_TABLES.items()}
 
 
-def _owner_column(runs: sa.FromClause, model: type[ActionOwner]) -> sa.ColumnElement[Any]:
+def _automation_column(runs: sa.FromClause, model: type[Automation]) -> sa.ColumnElement[Any]:
     return runs.c.job_id if model is ScheduledJob else runs.c.trigger_id
 
 
-def _prune_statement(model: type[ActionOwner]) -> sa.Delete:
+def _prune_statement(model: type[Automation]) -> sa.Delete:
     """Keep the newest KEEP_RUNS runs of each of some jobs or triggers; unfinished ones
     always stay."""
     newer = RUN_TABLE.alias("newer")
-    column, newer_column = _owner_column(RUN_TABLE, model), _owner_column(newer, model)
+    column, newer_column = _automation_column(RUN_TABLE, model), _automation_column(newer, model)
     cutoff = (
         sa.select(newer.c.id)
         .where(newer_column == column)
@@ -113,13 +113,13 @@ def _prune_statement(model: type[ActionOwner]) -> sa.Delete:
         .scalar_subquery()
     )
     return RUN_TABLE.delete().where(
-        column.in_(sa.bindparam("owners", expanding=True)),
+        column.in_(sa.bindparam("automations", expanding=True)),
         RUN_TABLE.c.id < cutoff,
         RUN_TABLE.c.status.in_(TERMINAL_STATUSES),
     )
 
 
-_PRUNES = {model: _prune_statement(model) for model in OWNER_TABLES}
+_PRUNES = {model: _prune_statement(model) for model in AUTOMATION_TABLES}
 
 
 def _retry_at(attempt: Attempt, result: RunResult, now: datetime, settings: Settings) -> datetime:
@@ -168,31 +168,38 @@ def record(
     settings: Settings,
 ) -> dict[int, datetime]:
     """Store attempts' results in one commit: each run finishes, or waits for a retry;
-    the owners of finished runs get their outcome and keep their newest KEEP_RUNS runs.
+    the automations of finished runs get their outcome and keep their newest KEEP_RUNS runs.
 
     Returns the retries' due times by run id (the caller submits them). An attempt that
     lost its lease (the sweep took the run back) records nothing.
     """
     connection = session.connection()
     retries: dict[int, datetime] = {}
-    finished: dict[type[ActionOwner], list[dict[str, Any]]] = defaultdict(list)
-    # Rows are locked in one order by every writer (runs, then owners, by id): two groups
+    finished: dict[type[Automation], list[dict[str, Any]]] = defaultdict(list)
+    # Rows are locked in one order by every writer (runs, then automations, by id): two groups
     # recorded at once never wait on each other.
     for attempt, result in sorted(outcomes, key=lambda outcome: outcome[0].run_id):
         recorded, retry_at = _record_one(connection, attempt, result, now, settings)
         if retry_at is not None:
             retries[attempt.run_id] = retry_at
-        elif recorded and attempt.owner is not None:
-            model, owner_id = attempt.owner
+        elif recorded and attempt.automation is not None:
+            model, automation_id = attempt.automation
             outcome = "succeeded" if result.succeeded else f"failed: {storable_text(result.error)}"
             finished[model].append(
-                {"owner": owner_id, "now": now, "outcome": outcome, "succeeded": result.succeeded}
+                {
+                    "automation": automation_id,
+                    "now": now,
+                    "outcome": outcome,
+                    "succeeded": result.succeeded,
+                }
             )
     for model, rows in finished.items():
-        connection.execute(_OUTCOMES[model], sorted(rows, key=lambda row: row["owner"]))
-        # after the owners' rows are locked: another group's alerts wait, then see ours
+        connection.execute(_OUTCOMES[model], sorted(rows, key=lambda row: row["automation"]))
+        # after the automations' rows are locked: another group's alerts wait, then see ours
         queue_alerts(connection, settings, model, rows, now)
-        connection.execute(_PRUNES[model], {"owners": sorted({row["owner"] for row in rows})})
+        connection.execute(
+            _PRUNES[model], {"automations": sorted({row["automation"] for row in rows})}
+        )
     session.commit()
     return retries
 

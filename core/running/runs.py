@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from core.automations.shared import OWNER_WORDS, by_id, find, load_owner
+from core.automations.shared import AUTOMATION_WORDS, by_id, find, load_automation
 from core.errors import NotFoundError, ValidationError, require_one_of
 from core.running.queue import RunQueue, handed_on
 from core.store.models import (
@@ -52,7 +52,7 @@ CANCELLED_RUNNING = (
 def run_row(source: str, due_at: datetime, now: datetime, **fields: Any) -> dict[str, Any]:
     """A new run's columns, for bulk inserts and for `Run(**run_row(...))` alike.
 
-    `fields` names its owner (`job_id=` or `trigger_id=`) and anything else it sets.
+    `fields` names its automation (`job_id=` or `trigger_id=`) and anything else it sets.
     """
     row = {
         "key": new_key(),
@@ -210,10 +210,10 @@ def retry_run(session: Session, ref: str | int, queue: RunQueue, now: datetime) 
     cancelled attempt's call may still be open (until its lease ends): the two would
     overlap."""
     run = find_run(session, ref)
-    owner = load_owner(session, run)
-    if owner is not None and owner.status == Status.paused:
-        what = OWNER_WORDS[type(owner)]
-        raise ValidationError(f"Its {what} {owner.name!r} is paused; resume it first.", "run")
+    automation = load_automation(session, run)
+    if automation is not None and automation.status == Status.paused:
+        what = AUTOMATION_WORDS[type(automation)]
+        raise ValidationError(f"Its {what} {automation.name!r} is paused; resume it first.", "run")
     if run.status == RunStatus.cancelled and run.lease_expires_at and run.lease_expires_at > now:
         seconds = math.ceil((run.lease_expires_at - now).total_seconds())
         raise ValidationError(

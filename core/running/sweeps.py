@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from core.automations.policies import retries_of, timeout_of
-from core.automations.shared import load_owner, owner_key
+from core.automations.shared import automation_key, load_automation
 from core.config import Settings
 from core.running.attempts import Attempt, lease_length
 from core.running.executor import RunResult
@@ -76,14 +76,14 @@ def take_back_expired(settings: Settings, queue: RunQueue, now: datetime) -> int
         expired = session.exec(
             select(Run).where(Run.status == RunStatus.running, col(Run.lease_expires_at) < now)
         ).all()
-        owners = {run.id: load_owner(session, run) for run in expired}
+        automations = {run.id: load_automation(session, run) for run in expired}
     outcomes = []
     for run in expired:
-        owner = owners[run.id]
-        started = run.lease_expires_at - lease_length(settings, timeout_of(owner, settings))
+        automation = automations[run.id]
+        started = run.lease_expires_at - lease_length(settings, timeout_of(automation, settings))
         attempt = Attempt(
-            run.id, owner_key(run), run.attempt, started, list(run.attempts),
-            retries_of(owner, settings),
+            run.id, automation_key(run), run.attempt, started, list(run.attempts),
+            retries_of(automation, settings),
         )  # fmt: skip
         lost = RunResult(
             succeeded=False,

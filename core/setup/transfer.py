@@ -34,8 +34,8 @@ from core.setup.schema import FORMAT, POLICIES, SECTIONS, SINGULAR, Document
 from core.store.db import get_engine, read_session
 from core.store.models import (
     ActionKind,
-    ActionOwner,
     Agent,
+    Automation,
     EventTrigger,
     NotificationChannel,
     ScheduledJob,
@@ -82,12 +82,12 @@ def _by_id(session: Session, model: type[Agent] | type[Workflow]) -> dict[int, s
     return {row.id: row.name for row in session.exec(select(model))}
 
 
-def _action(owner: ActionOwner, workflows: dict[int, str], with_input: bool) -> dict[str, Any]:
-    if owner.action == ActionKind.chat:
-        return {"chat": owner.config.get("template", ""),
-                "thread": owner.config.get("thread", "new")}  # fmt: skip
-    action = {"workflow": workflows.get(owner.config.get("workflow_id"), "")}
-    return action | ({"input": owner.config.get("input", {})} if with_input else {})
+def _action(automation: Automation, workflows: dict[int, str], with_input: bool) -> dict[str, Any]:
+    if automation.action == ActionKind.chat:
+        return {"chat": automation.config.get("template", ""),
+                "thread": automation.config.get("thread", "new")}  # fmt: skip
+    action = {"workflow": workflows.get(automation.config.get("workflow_id"), "")}
+    return action | ({"input": automation.config.get("input", {})} if with_input else {})
 
 
 def agent_entry(agent: Agent) -> dict[str, Any]:
@@ -115,12 +115,12 @@ def job_entry(job: ScheduledJob, names: dict[int, str], workflows: dict[int, str
     }  # fmt: skip
 
 
-def _policies(owner: ActionOwner) -> dict[str, Any]:
-    timeout = owner.timeout_seconds
+def _policies(automation: Automation) -> dict[str, Any]:
+    timeout = automation.timeout_seconds
     return {
-        "retries": owner.max_retries,
+        "retries": automation.max_retries,
         "timeout": timing.duration_text(timeout) if timeout is not None else None,
-        "overlap": owner.overlap,
+        "overlap": automation.overlap,
     }
 
 

@@ -122,7 +122,7 @@ class Workflow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class ActionOwner(SQLModel):
+class Automation(SQLModel):
     """What scheduled jobs and event triggers share: an agent, an action, an outcome.
 
     The runner treats both alike through these columns (one code path for retries,
@@ -159,7 +159,7 @@ class ActionOwner(SQLModel):
         return "red" if self.consecutive_failures else "green"
 
 
-class ScheduledJob(ActionOwner, table=True):
+class ScheduledJob(Automation, table=True):
     __tablename__ = "scheduled_job"
     __table_args__ = (sa.Index("ix_scheduled_job_status_next_run_at", "status", "next_run_at"),)
 
@@ -191,7 +191,7 @@ class SyncState(StrEnum):
     error = "error"
 
 
-class EventTrigger(ActionOwner, table=True):
+class EventTrigger(Automation, table=True):
     """Runs its action for each matching Composio event.
 
     `composio_trigger_id` is the Composio instance (`ti_…`) when registered; `local`

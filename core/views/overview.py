@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.automations.shared import owner_column
+from core.automations.shared import automation_column
 from core.scheduling.occurrences import zone
 from core.store.models import (
     TERMINAL_STATUSES,
     ActionKind,
-    ActionOwner,
+    Automation,
     Heartbeat,
     Run,
     ScheduledJob,
@@ -44,12 +44,15 @@ def worker_status(session: Session, now: datetime) -> WorkerStatus:
 
 
 def recent_runs(
-    session: Session, model: type[ActionOwner], owner_ids: list[int], per_owner: int = HISTORY
+    session: Session,
+    model: type[Automation],
+    automation_ids: list[int],
+    per_automation: int = HISTORY,
 ) -> dict[int, list[Run]]:
     """The newest runs of each job or trigger, in one query (no query per card)."""
-    if not owner_ids:
+    if not automation_ids:
         return {}
-    column = owner_column(model)
+    column = automation_column(model)
     ranked = (
         select(
             Run.id,
@@ -57,26 +60,26 @@ def recent_runs(
             .over(partition_by=column, order_by=col(Run.id).desc())
             .label("rank"),
         )
-        .where(column.in_(owner_ids))
+        .where(column.in_(automation_ids))
         .subquery()
     )
     runs = session.exec(
         select(Run)
         .join(ranked, ranked.c.id == Run.id)
-        .where(ranked.c.rank <= per_owner)
+        .where(ranked.c.rank <= per_automation)
         .order_by(col(Run.id).desc())
     ).all()
-    grouped: dict[int, list[Run]] = {owner_id: [] for owner_id in owner_ids}
+    grouped: dict[int, list[Run]] = {automation_id: [] for automation_id in automation_ids}
     for run in runs:
         grouped[run.job_id if run.job_id is not None else run.trigger_id].append(run)
     return grouped
 
 
-def action_in_words(owner: ActionOwner, workflows: dict[int, Workflow], limit: int = 80) -> str:
-    if owner.action == ActionKind.workflow:
-        workflow = workflows.get(owner.config.get("workflow_id"))
+def action_in_words(automation: Automation, workflows: dict[int, Workflow], limit: int = 80) -> str:
+    if automation.action == ActionKind.workflow:
+        workflow = workflows.get(automation.config.get("workflow_id"))
         return f"Runs workflow {workflow.name if workflow else '(deleted)'}"
-    template = " ".join(str(owner.config.get("template", "")).split())
+    template = " ".join(str(automation.config.get("template", "")).split())
     shown = template if len(template) <= limit else template[: limit - 1] + "…"
     return f"Starts a chat: {shown}"
 
@@ -123,18 +126,18 @@ def moment_in_words(moment: datetime | None, timezone: str, now: datetime) -> st
     return f"{relative(moment, now)} — {local_time(moment, timezone, now)}"
 
 
-def clock_of(owner: ActionOwner, viewer_timezone: str) -> str:
-    """The timezone an owner's times are shown in: a job's own, else the viewer's."""
-    return owner.timezone if isinstance(owner, ScheduledJob) else viewer_timezone
+def clock_of(automation: Automation, viewer_timezone: str) -> str:
+    """The timezone an automation's times are shown in: a job's own, else the viewer's."""
+    return automation.timezone if isinstance(automation, ScheduledJob) else viewer_timezone
 
 
-def waiting_for_worker(owner: ActionOwner, worker: WorkerStatus, now: datetime) -> bool:
+def waiting_for_worker(automation: Automation, worker: WorkerStatus, now: datetime) -> bool:
     """An active job whose next run is due while no worker is there to start it."""
     return (
-        isinstance(owner, ScheduledJob)
-        and owner.status == Status.active
-        and owner.next_run_at is not None
-        and owner.next_run_at <= now
+        isinstance(automation, ScheduledJob)
+        and automation.status == Status.active
+        and automation.next_run_at is not None
+        and automation.next_run_at <= now
         and not worker.online
     )
 
@@ -155,8 +158,8 @@ PAGE_SIZE = 20
 
 
 def page_of(
-    session: Session, model: type[ActionOwner], agent_id: int, page: int, size: int = PAGE_SIZE
-) -> tuple[list[ActionOwner], int]:
+    session: Session, model: type[Automation], agent_id: int, page: int, size: int = PAGE_SIZE
+) -> tuple[list[Automation], int]:
     """One page of an agent's jobs or triggers (by name), and how many there are."""
     where = model.agent_id == agent_id
     total = session.exec(select(sa.func.count()).select_from(model).where(where)).one()

@@ -1,4 +1,4 @@
-"""Rules jobs and triggers share (core/owners.py), checked for both through the `planner`
+"""Rules jobs and triggers share (core/automations.py), checked for both through the `planner`
 command: removals refused with who uses what, names, lookups, runs per trigger, threads,
 and agents' addresses and key variables."""
 
