@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from core.automations.shared import automation_column
 from core.config import Settings
 from core.notifications.alerts import queue_alerts
 from core.running.attempts import Attempt, retry_delay
@@ -32,9 +33,10 @@ KEEP_RUNS = 50
 log = logging.getLogger("planner.outcomes")
 
 
-def storable_text(text: str | None) -> str | None:
-    """Text every database stores: PostgreSQL refuses NUL characters, and lone surrogates
-    cannot be encoded; both can come from a target's answer."""
+def scrubbed_text(text: str | None) -> str | None:
+    """A target's text with NUL characters dropped and lone surrogates replaced: PostgreSQL
+    refuses the one and no database can encode the other (a person's text with either is
+    refused instead: core.automations.shared.storable_text)."""
     if text is None:
         return None
     return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
@@ -95,15 +97,12 @@ def _outcome_statement(table: sa.Table) -> sa.Update:
 _OUTCOMES = {model: _outcome_statement(table) for model, table in AUTOMATION_TABLES.items()}
 
 
-def _automation_column(runs: sa.FromClause, model: type[Automation]) -> sa.ColumnElement[Any]:
-    return runs.c.job_id if model is ScheduledJob else runs.c.trigger_id
-
-
 def _prune_statement(model: type[Automation]) -> sa.Delete:
     """Keep the newest KEEP_RUNS runs of each of some jobs or triggers; unfinished ones
     always stay."""
     newer = RUN_TABLE.alias("newer")
-    column, newer_column = _automation_column(RUN_TABLE, model), _automation_column(newer, model)
+    key = automation_column(model).key
+    column, newer_column = RUN_TABLE.c[key], newer.c[key]
     cutoff = (
         sa.select(newer.c.id)
         .where(newer_column == column)
@@ -136,7 +135,7 @@ def _record_one(
     settings: Settings,
 ) -> tuple[bool, datetime | None]:
     """Store one attempt's result; (whether it was still this worker's, its retry time)."""
-    error = storable_text(result.error)
+    error = scrubbed_text(result.error)
     entry = {
         "attempt": attempt.number,
         "started_at": attempt.started_at.isoformat(),
@@ -184,7 +183,7 @@ def record(
             retries[attempt.run_id] = retry_at
         elif recorded and attempt.automation is not None:
             model, automation_id = attempt.automation
-            outcome = "succeeded" if result.succeeded else f"failed: {storable_text(result.error)}"
+            outcome = "succeeded" if result.succeeded else f"failed: {scrubbed_text(result.error)}"
             finished[model].append(
                 {
                     "automation": automation_id,
