@@ -18,11 +18,9 @@ from urllib.parse import urlsplit
 from core.config import Settings
 from core.errors import PlannerError
 from core.events.catalog import ConfigField, TriggerType, trigger_type
+from core.events.envelope import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 
 T = TypeVar("T")
-TRIGGER_MESSAGE = "composio.trigger.message"
-TRIGGER_DISABLED = "composio.trigger.disabled"
-ACCOUNT_EXPIRED = "composio.connected_account.expired"
 SUBSCRIBED_EVENTS = (TRIGGER_MESSAGE, TRIGGER_DISABLED, ACCOUNT_EXPIRED)
 
 

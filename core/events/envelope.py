@@ -14,9 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.composio.client import ACCOUNT_EXPIRED, TRIGGER_DISABLED
 from core.store import standard_json
 
+# The event types Composio sends: what one of our triggers saw, a trigger instance Composio
+# disabled, a connected account that expired (the subscription asks for these three).
+TRIGGER_MESSAGE = "composio.trigger.message"
+TRIGGER_DISABLED = "composio.trigger.disabled"
+ACCOUNT_EXPIRED = "composio.connected_account.expired"
 MAX_JSON_DEPTH = 64
 EVENT_TYPE = re.compile(r"composio\.[a-z0-9_.]+")
 # NUL: PostgreSQL stores no NUL in text, and a value from the data ends up in a run's

@@ -18,11 +18,17 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select, update
 
 from core.automations.triggers import find_trigger
-from core.composio.client import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 from core.config import Settings
 from core.errors import NotFoundError, ValidationError
 from core.events.catalog import offline_catalog, sample_events
-from core.events.envelope import Envelope, Rejected, read_envelope
+from core.events.envelope import (
+    ACCOUNT_EXPIRED,
+    TRIGGER_DISABLED,
+    TRIGGER_MESSAGE,
+    Envelope,
+    Rejected,
+    read_envelope,
+)
 from core.running.queue import RunQueue, handed_on
 from core.running.runs import hand_on, run_row
 from core.store import standard_json

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.composio.client import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 from core.events.catalog import TOOLKIT_NAMES, event_variables, offline_catalog, toolkit_of
+from core.events.envelope import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 from core.events.inbox import sign_in_expired
 from core.store.models import (
     EventStatus,
