@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from webhook.api_models import BODIES
-
-if TYPE_CHECKING:
-    from webhook.api import Endpoint
+from webhook.api_routes import Endpoint
 
 SCHEMAS = "#/components/schemas/{model}"
 ERROR = {
