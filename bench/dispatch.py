@@ -48,10 +48,10 @@ from core.scheduling.tick import JOB_TABLE, tick  # noqa: E402
 from core.store.db import get_engine  # noqa: E402
 from core.store.db import session as open_session  # noqa: E402
 from core.store.models import utcnow  # noqa: E402
+from queueing import queue_for  # noqa: E402
 from support.load import Load, Outcome, due_for, insert_jobs, prepare_agent, run_load  # noqa: E402
 from support.processes import Workers  # noqa: E402
 from support.slow_agent import SlowAgent  # noqa: E402
-from worker.queue import HueyRunQueue, make_huey  # noqa: E402
 
 # The worker's CPU is counted from this long before the jobs' time: after its start-up
 # and the tick that planned them, before the due moment's fan-out.
@@ -231,7 +231,7 @@ def tick_cost(backend: str, size: int, schedule: Callable[[int, datetime], str],
 
 def _tick_durations(settings: Settings, size: int, schedule: Callable[[int, datetime], str],
                     repeats: int) -> list[float]:  # fmt: skip
-    queue = HueyRunQueue(make_huey(settings.queue_url), settings)
+    queue = queue_for(settings)
     with open_session(settings.database_url) as session:
         agent = registry.save_agent(session, "Bench", "openai", "http://127.0.0.1:9/v1", "m")
     first_due = (utcnow() + timedelta(minutes=2)).replace(second=0, microsecond=0)

@@ -34,9 +34,9 @@ def read_secret(what: str) -> str:
 
 
 def task_queue() -> RunQueue:
-    """The worker's queue client for the settings in force (imported only by the commands
+    """The queue client for the settings in force (imported only by the commands
     that submit work)."""
-    from worker.queue import queue_for
+    from queueing import queue_for
 
     return queue_for(get_settings())
 

@@ -49,6 +49,8 @@ MAXIMUM = {
     "PLANNER_MAX_IN_FLIGHT": 100_000,
     "PLANNER_API_REQUESTS_PER_MINUTE": 1_000_000,
     "WORKER_THREADS": 64,
+    # The tick looks 75 s ahead (core.scheduling.tick.LOOKAHEAD): a longer wait starts late.
+    "PLANNER_TICK_SECONDS": 60,
 }
 
 
@@ -82,19 +84,6 @@ def _at_most(name: str, value: T) -> T:
     if value > MAXIMUM[name]:
         raise ConfigError(f"{name} must be at most {MAXIMUM[name]:,}, got {value}")
     return value
-
-
-EXECUTORS = ("async", "thread")
-
-
-def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
-    """One of `choices` (the first when unset)."""
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return choices[0]
-    if raw not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
-    return raw
 
 
 FLAGS = {
@@ -204,16 +193,17 @@ class Settings:
     http_timeout_seconds: float = 60.0
     lease_margin_seconds: float = 60.0
     inbox_days: int = 30
-    # Calls one worker process keeps open at once, and how it hosts them: "async" (one
-    # event loop, calls cost a socket each) or "thread" (one worker thread per call). Room
+    # Calls one worker process keeps open at once, on one event loop, a socket each: room
     # for a moment of a thousand slow calls and the events that arrive meanwhile.
     max_in_flight: int = 2000
-    executor: str = "async"
     # Requests one API token may make per minute, per webhook process (then 429).
     api_requests_per_minute: int = 120
     # huey threads per worker process: they take messages, tick and turn events into runs;
     # they never wait on a call (python -m worker).
     worker_threads: int = 4
+    # How often a worker ticks (plans due jobs, sweeps, sends alerts), besides at its start;
+    # the tick looks 75 s ahead, so once a minute keeps every job on time.
+    tick_seconds: int = 60
     composio_api_key: str = field(default="", repr=False)
     composio_webhook_secret: str = field(default="", repr=False)
     composio_user_id: str = "default"
@@ -257,11 +247,11 @@ class Settings:
             ),
             inbox_days=_int(values, "PLANNER_INBOX_DAYS", cls.inbox_days, minimum=1),
             max_in_flight=_int(values, "PLANNER_MAX_IN_FLIGHT", cls.max_in_flight, minimum=1),
-            executor=_choice(values, "PLANNER_EXECUTOR", EXECUTORS),
             api_requests_per_minute=_int(
                 values, "PLANNER_API_REQUESTS_PER_MINUTE", cls.api_requests_per_minute, minimum=1
             ),
             worker_threads=_int(values, "WORKER_THREADS", cls.worker_threads, minimum=1),
+            tick_seconds=_int(values, "PLANNER_TICK_SECONDS", cls.tick_seconds, minimum=1),
             composio_api_key=values.get("COMPOSIO_API_KEY", "").strip(),
             composio_webhook_secret=values.get("COMPOSIO_WEBHOOK_SECRET", "").strip(),
             composio_user_id=values.get("COMPOSIO_USER_ID", "").strip() or cls.composio_user_id,

@@ -25,14 +25,10 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import TYPE_CHECKING
 
 import httpx
 
 from core.errors import ConfigError, ValidationError
-
-if TYPE_CHECKING:
-    from core.config import Settings
 
 IPAddress = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -255,14 +251,14 @@ def url_host(url: str) -> str | None:
     return host.decode("ascii") or None
 
 
-def check_url(url: str, settings: Settings) -> None:
+def check_url(url: str, allowed: Allowed) -> None:
     """An agent's or workflow's address, when it is saved: a ValidationError naming the
     field "url" if Planner may not call it."""
     host = url_host(url)
     if host is None:
         return
     try:
-        check_host(host, settings.outbound_allow)
+        check_host(host, allowed)
     except Refused as refusal:
         raise ValidationError(str(refusal), "url") from None
 
@@ -288,12 +284,12 @@ def channel_hosts(url: str) -> list[str]:
     return []
 
 
-def check_address(url: str, settings: Settings, look_up: bool = True) -> None:
+def check_address(url: str, allowed: Allowed, look_up: bool = True) -> None:
     """A notification channel's address (an Apprise URL): a ValidationError naming the
     field "url" if it names a server Planner may not call. A URL Apprise cannot read is
     left to the channel's own check."""
     try:
         for host in channel_hosts(url):
-            check_host(host, settings.outbound_allow, look_up)
+            check_host(host, allowed, look_up)
     except Refused as refusal:
         raise ValidationError(str(refusal), "url") from None

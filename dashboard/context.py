@@ -78,7 +78,7 @@ def reading() -> Session:
 
 def queue() -> RunQueue:
     """The worker's queue: "run now" and test events are submitted, never run here."""
-    from worker.queue import queue_for
+    from queueing import queue_for
 
     return queue_for(get_settings())
 

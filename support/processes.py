@@ -33,7 +33,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PLANNER_MISFIRE_GRACE_SECONDS": str(settings.misfire_grace_seconds),
         "PLANNER_LEASE_MARGIN_SECONDS": str(settings.lease_margin_seconds),
         "PLANNER_MAX_IN_FLIGHT": str(settings.max_in_flight),
-        "PLANNER_EXECUTOR": settings.executor,
+        "PLANNER_TICK_SECONDS": str(settings.tick_seconds),
         "PLANNER_API_REQUESTS_PER_MINUTE": str(settings.api_requests_per_minute),
         "COMPOSIO_API_KEY": settings.composio_api_key,
         "COMPOSIO_BASE_URL": settings.composio_base_url,
@@ -102,7 +102,7 @@ def get(url: str) -> httpx.Response | None:
 class Consumer:
     """A real worker process (`python -m worker`), started as the Procfile starts it,
     with `env` added to its environment (variables Settings does not carry, such as
-    PLANNER_EXECUTOR or WORKER_THREADS)."""
+    WORKER_THREADS)."""
 
     def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None):
         self.settings = settings

@@ -79,10 +79,11 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=BACKENDS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: Path):
     """Settings on a fresh database and queue: SQLite files, or (when TEST_DATABASE_URL and
-    TEST_QUEUE_URL are set) a new PostgreSQL database and an emptied Redis queue."""
+    TEST_QUEUE_URL are set) a new PostgreSQL database and an emptied Redis queue. Workers
+    started with them tick every second, so that no test waits for a minute to turn."""
     with backend_settings(
         request.param, tmp_path, template=migrated_database, retry_base_seconds=0.2,
-        http_timeout_seconds=5, composio_webhook_secret="whsec_test_secret",
+        http_timeout_seconds=5, composio_webhook_secret="whsec_test_secret", tick_seconds=1,
     ) as configured:  # fmt: skip
         yield configured
 
@@ -183,10 +184,11 @@ def webhook(settings: Settings, tmp_path: Path) -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `sqlite_only` exercise what lies outside the database (a browser,
-    Composio's SDK in a subprocess) and are slow; their PostgreSQL runs would repeat them
-    without testing anything new, so they are left out (and counted as deselected)."""
-    repeats = [item for item in items if item.get_closest_marker("sqlite_only")
+    """A test runs on PostgreSQL + Redis too only when it is marked `database`: it is about
+    what the database and the queue do (transactions, conflicts, locks, concurrent
+    workers). Run there, the others would repeat themselves without testing anything new,
+    so they are left out (and counted as deselected)."""
+    repeats = [item for item in items if not item.get_closest_marker("database")
                and getattr(item, "callspec", None) and item.callspec.params.get("settings")
                not in (None, "sqlite")]  # fmt: skip
     if repeats:

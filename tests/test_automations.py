@@ -16,6 +16,8 @@ from core.errors import ValidationError
 from core.store.models import Agent
 from tests.conftest import planner_cli, snapshot
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 
 @pytest.fixture
 def cli(connected, monkeypatch):

@@ -29,8 +29,6 @@ from core.store.models import utcnow
 from support.processes import planner
 from tests.conftest import everything_stored, snapshot
 
-pytestmark = pytest.mark.sqlite_only  # about Composio, not the database
-
 API = "/api/v3.1"
 
 

@@ -27,9 +27,9 @@ from cryptography.x509.oid import NameOID
 from core.access.secrets import SecretKeyError, decrypt, encrypt, new_secret_key, reencrypt
 from core.config import Settings, is_own_variable
 from core.errors import ConfigError
+from queueing import make_huey
 from support.processes import ROOT, free_port
 from support.waiting import wait_until
-from worker.queue import make_huey
 
 
 def test_defaults_when_nothing_is_set():

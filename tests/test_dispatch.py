@@ -22,6 +22,8 @@ from core.store.models import Heartbeat, Run, RunStatus, ScheduledJob
 from core.views.overview import worker_status
 from support.queues import RecordingQueue
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)
 
 

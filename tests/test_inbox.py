@@ -29,6 +29,8 @@ from support.fakes import Reply
 from support.flights import execute_run
 from tests.conftest import planner_cli, snapshot
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 GMAIL = sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
 TEMPLATE = "From {emailFrom}: {emailSubject} | {sender} | {preview.subject} | {nothing}."

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from core.store.db import alembic_config, get_engine
 from support.processes import planner
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 
 def run(settings, *args: str) -> None:

@@ -24,6 +24,7 @@ from core.errors import NotFoundError, ValidationError
 from core.notifications import alerts, channels
 from core.store.db import read_session
 from core.store.models import Notification, NotificationChannel, Run, ScheduledJob, utcnow
+from queueing import queue_for
 from support.fakes import Reply, TricklingTarget
 from support.flights import execute_run
 from support.processes import Consumer, free_port
@@ -31,7 +32,8 @@ from support.waiting import wait_until
 from tests.conftest import everything_stored, planner_cli, snapshot
 from tests.screens import settings_page, texts
 from worker.flight import STOP_MARGIN_SECONDS
-from worker.queue import HueyRunQueue, make_huey
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 CHAT = "/v1/chat/completions"
 PASSWORD = "s3cret-smtp-password"
@@ -181,9 +183,9 @@ def test_a_channel_that_fails_is_tried_again_shown_red_then_given_up(
 def test_the_worker_sends_them(settings, session, told, target, mailbox, consumer):
     target.script(CHAT, Reply(401, {"error": "bad key"}))
     consumer()
-    jobs.run_job_now(session, told.id, HueyRunQueue(make_huey(settings.queue_url), settings),
+    jobs.run_job_now(session, told.id, queue_for(settings),
                      utcnow())  # fmt: skip
-    wait_until(lambda: mailbox.received, timeout=150, what="the failure mail")
+    wait_until(lambda: mailbox.received, timeout=30, what="the failure mail")
     assert mailbox.received[0]["Subject"] == "Planner: Briefing failed"
 
 
@@ -311,8 +313,7 @@ def test_a_worker_stays_free_while_a_channel_trickles_and_stops_in_its_time(
     worker = Consumer(worker_settings, tmp_path / "worker.log", {"WORKER_THREADS": "1"}).start()
     try:
         wait_until(lambda: trickling.calls, timeout=60, what="the slow send to start")
-        run = jobs.run_job_now(session, other.id, HueyRunQueue(make_huey(settings.queue_url),
-                                                               settings), utcnow())  # fmt: skip
+        run = jobs.run_job_now(session, other.id, queue_for(settings), utcnow())  # fmt: skip
 
         def succeeded() -> bool:
             with read_session(settings.database_url) as db:

@@ -290,29 +290,33 @@ def test_of_a_name_s_addresses_only_the_allowed_ones_are_called():
 )
 def test_a_channel_at_a_metadata_or_link_local_address_is_refused(settings, url):
     with pytest.raises(ValidationError, match=r"^Planner never calls ") as refused:
-        check_address(url, settings)
+        check_address(url, settings.outbound_allow)
     assert refused.value.field == "url"
 
 
 def test_a_channel_address_respects_the_allow_list(settings):
-    check_address("json://127.0.0.1:8080/hook", settings)  # no list: anything else
-    check_address("json://10.0.0.5/hook", settings)
+    check_address("json://127.0.0.1:8080/hook", settings.outbound_allow)  # no list: anything else
+    check_address("json://10.0.0.5/hook", settings.outbound_allow)
 
     local = allowing(settings, f"{ALLOW_LOCAL},ntfy.example.com")
-    check_address("json://127.0.0.1:8080/hook", local)
-    check_address("ntfy://ntfy.example.com/alerts", local)
+    check_address("json://127.0.0.1:8080/hook", local.outbound_allow)
+    check_address("ntfy://ntfy.example.com/alerts", local.outbound_allow)
     with pytest.raises(ValidationError) as refused:
-        check_address("json://10.0.0.5/hook", local)
+        check_address("json://10.0.0.5/hook", local.outbound_allow)
     assert (str(refused.value), refused.value.field) == (NOT_ALLOWED, "url")
     with pytest.raises(ValidationError, match=r"^Planner may not call smtp\.example\.com: "):
-        check_address("mailtos://me:password@example.com?smtp=smtp.example.com", local)
+        check_address(
+            "mailtos://me:password@example.com?smtp=smtp.example.com", local.outbound_allow
+        )
 
 
 def test_a_channel_service_at_its_own_fixed_address_names_no_server_to_check(settings):
     # Slack's URL holds tokens, not a host: Apprise always calls hooks.slack.com.
     local = allowing(settings, ALLOW_LOCAL)
-    check_address("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", local)
-    check_address("not a channel at all", local)  # left to the channel's own check
+    check_address(
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#general", local.outbound_allow
+    )
+    check_address("not a channel at all", local.outbound_allow)  # left to the channel's own check
 
 
 def test_a_channel_at_a_cloud_metadata_address_or_outside_the_allow_list_is_not_added(

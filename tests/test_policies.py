@@ -17,10 +17,12 @@ from core.running.claims import claim_prepared, prepare
 from core.running.runs import run_row
 from core.store.db import read_session
 from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
+from queueing import HueyQueue, queue_for
 from support.fakes import HoldingTarget, Reply
 from support.waiting import wait_until
 from tests.conftest import run_as_stored, run_ends_as, snapshot
-from worker.queue import HueyRunQueue, make_huey
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 CHAT = "/v1/chat/completions"
 
@@ -40,8 +42,8 @@ def run_now(settings, session: Session, job: ScheduledJob) -> Run:
     return jobs.run_job_now(session, job.id, queue_of(settings), utcnow())
 
 
-def queue_of(settings) -> HueyRunQueue:
-    return HueyRunQueue(make_huey(settings.queue_url), settings)
+def queue_of(settings) -> HueyQueue:
+    return queue_for(settings)
 
 
 def test_each_job_tries_again_as_often_as_it_says(settings, session, agent, target, consumer):

@@ -33,7 +33,8 @@ def test_webhook_healthz_reports_the_database(settings, tmp_path):
 @pytest.mark.parametrize(
     ("variable", "value", "said"),
     [
-        ("PLANNER_EXECUTOR", "bogus", "PLANNER_EXECUTOR must be one of async, thread; got 'bogus'"),
+        ("PLANNER_TICK_SECONDS", "0", "PLANNER_TICK_SECONDS must be at least 1, got 0"),
+        ("PLANNER_TICK_SECONDS", "61", "PLANNER_TICK_SECONDS must be at most 60, got 61"),
         ("PLANNER_MAX_IN_FLIGHT", "0", "PLANNER_MAX_IN_FLIGHT must be at least 1, got 0"),
         ("PLANNER_MAX_IN_FLIGHT", "abc", "PLANNER_MAX_IN_FLIGHT must be a whole number, got 'abc'"),
         ("WORKER_THREADS", "0", "WORKER_THREADS must be at least 1, got 0"),

@@ -29,6 +29,8 @@ from support.processes import free_port, planner
 from support.queues import RecordingQueue
 from tests.test_api import Api, serve
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 
 @pytest.fixture
 def down(settings):

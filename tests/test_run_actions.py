@@ -14,10 +14,12 @@ from core.automations.jobs import JobFields
 from core.running.runs import run_row
 from core.store.db import read_session
 from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
+from queueing import queue_for
 from support.fakes import HoldingTarget, Reply
 from support.waiting import wait_until
 from tests.conftest import planner_cli, run_as_stored, run_ends_as, snapshot
-from worker.queue import HueyRunQueue, make_huey
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 CHAT = "/v1/chat/completions"
 
@@ -35,7 +37,7 @@ def job(session: Session, agent) -> ScheduledJob:
 
 
 def run_now(settings, session: Session, job: ScheduledJob) -> Run:
-    queue = HueyRunQueue(make_huey(settings.queue_url), settings)
+    queue = queue_for(settings)
     return jobs.run_job_now(session, job.id, queue, utcnow())
 
 

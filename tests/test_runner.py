@@ -27,6 +27,8 @@ from support.waiting import wait_until
 from tests.conftest import snapshot
 from worker.flight import Flight
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 

@@ -26,6 +26,8 @@ from support.processes import planner
 from support.waiting import wait_until
 from tests.conftest import planner_cli, snapshot
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 
 def ok(settings, *args: str, stdin: str = "") -> str:
     done = planner(settings, *args, stdin=stdin)

@@ -27,6 +27,8 @@ from support.load import AGENT, Load, prepare_agent, run_load
 from support.processes import Consumer, free_port, get, serve_web, settings_env, stop
 from support.waiting import wait_until
 
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -28,6 +28,9 @@ from support.delivery import SECRET, event_body, signed
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until
 from tests.conftest import planner_cli
+from webhook.app import STATUSES
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 
 def count(settings, model=WebhookEvent) -> int:
@@ -162,7 +165,10 @@ def test_a_key_given_twice_is_named_in_the_refusal():
     )
     with pytest.raises(Rejected) as refused:
         parse(body)
-    assert (refused.value.status, str(refused.value)) == (400, "the event gives 'metadata' twice")
+    assert (STATUSES[refused.value.reason], str(refused.value)) == (
+        400,
+        "the event gives 'metadata' twice",
+    )
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])

@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+import pytest
 from sqlmodel import Session, select
 
 from core.automations import jobs
@@ -17,10 +18,13 @@ from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import Heartbeat, Run, RunStatus, ScheduledJob, utcnow
 from core.views.overview import worker_status
+from queueing import HueyQueue, make_huey, queue_for
 from support.fakes import Reply
 from support.processes import ROOT
 from support.waiting import wait_until
-from worker.queue import HueyRunQueue, make_huey
+from worker.consumer import Worker
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 
 def finished_runs(database_url: str, job_id: int) -> list[Run]:
@@ -38,9 +42,7 @@ def test_run_now_executes_through_the_consumer(settings, session: Session, agent
         "UTC",
     )
     consumer()
-    run = jobs.run_job_now(
-        session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
-    )
+    run = jobs.run_job_now(session, job.id, queue_for(settings), utcnow())
 
     [done] = wait_until(lambda: finished_runs(settings.database_url, job.id), what="the run")
     assert done.id == run.id
@@ -57,17 +59,21 @@ def test_a_due_job_starts_within_a_second_of_its_time(
 ):
     job = jobs.create_job(
         session,
-        "Every minute",
-        JobFields(agent="Assistant", schedule="* * * * *", chat="tick"),
+        "New year",
+        JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="tick"),
         utcnow(),
         "UTC",
     )
+    job.next_run_at = due = utcnow() + timedelta(seconds=2)  # its next time, two seconds away
+    session.add(job)
+    session.commit()
     consumer()
 
     [done] = wait_until(
-        lambda: finished_runs(settings.database_url, job.id), timeout=90, what="the scheduled run"
+        lambda: finished_runs(settings.database_url, job.id), timeout=30, what="the scheduled run"
     )
     assert done.source == "schedule" and done.status == RunStatus.succeeded
+    assert done.scheduled_for == due
     [request] = target.received("/v1/chat/completions")
     # Never early; and started by the look-ahead eta, not by a later tick (up to a minute
     # late). The exact lag is measured by bench/dispatch.py, not asserted here.
@@ -95,9 +101,7 @@ def test_failing_target_is_retried_then_succeeds(
         "UTC",
     )
     consumer()
-    jobs.run_job_now(
-        session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
-    )
+    jobs.run_job_now(session, job.id, queue_for(settings), utcnow())
 
     [done] = wait_until(
         lambda: finished_runs(settings.database_url, job.id), what="the retried run"
@@ -163,7 +167,7 @@ def test_each_worker_process_is_counted_online(settings, consumer):
 def test_worker_threads_starting_together_share_one_flight(settings):
     """Every worker thread hands its runs to the process's one event loop and client,
     even when all of them do so at start-up."""
-    flight = HueyRunQueue(make_huey(settings.queue_url), settings).flight
+    flight = Worker(HueyQueue(make_huey(settings.queue_url)), settings).flight
     threads = 200
     everyone_ready = threading.Barrier(threads)
 
@@ -182,7 +186,7 @@ def test_a_worker_makes_room_for_its_calls_in_flight():
     """A soft open-files limit below PLANNER_MAX_IN_FLIGHT is raised (up to the hard one)."""
     script = (
         "import resource\n"
-        "from worker.queue import OTHER_OPEN_FILES, allow_open_calls\n"
+        "from worker.consumer import OTHER_OPEN_FILES, allow_open_calls\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
         "allow_open_calls(1000)\n"
@@ -197,17 +201,18 @@ def test_a_worker_makes_room_for_its_calls_in_flight():
 
 
 def test_a_stopping_worker_hands_runs_back_to_the_queue_not_to_itself(settings):
-    queue = HueyRunQueue(make_huey(settings.queue_url), settings)
-    queue.start_heartbeat()  # as huey does when it starts this process as a consumer
-    queue.flight.submit([])  # its flight is running
-    queue.flight.drain(timeout=10)  # SIGTERM: stopping, nothing in flight
+    queue = HueyQueue(make_huey(settings.queue_url))
+    worker = Worker(queue, settings)
+    worker.start_heartbeat()  # as huey does when it starts this process as a consumer
+    worker.flight.submit([])  # its flight is running
+    worker.flight.drain(timeout=10)  # SIGTERM: stopping, nothing in flight
 
     queue.submit([12345])
 
     [message] = queue.huey.pending()
     assert (message.name, message.args) == ("start_runs", ([12345],))
-    queue.finish_calls()  # as huey does on the way out: the heartbeat stops too
-    queue.flight.close()
+    worker.finish_calls()  # as huey does on the way out: the heartbeat stops too
+    worker.flight.close()
     wait_until(lambda: "heartbeat" not in {t.name for t in threading.enumerate()}, what="stop")
 
 

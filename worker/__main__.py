@@ -5,18 +5,35 @@ started the same way.
 Threads: WORKER_THREADS (4) huey threads, which only plan, fan out and hand runs to the
 flight (calls are in flight on one event loop, not in threads). `max_delay` 0.5 s keeps an
 idle consumer polling the queue twice a second (huey's default backs off to 10 s); TERM is
-the graceful signal because it is how platforms, honcho and the web process stop one.
+the graceful signal because it is how platforms, honcho and the web process stop one. The
+periodic tick runs at start and then every PLANNER_TICK_SECONDS (huey's is every minute).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from huey import Huey
+from huey.consumer import Consumer, Scheduler
 from huey.consumer_options import ConsumerConfig
 
 from core.access.secrets import check_key
 from core.config import get_settings
 from core.errors import ConfigError
+
+
+class TickingConsumer(Consumer):
+    """huey's consumer with its periodic tasks every `tick_seconds` instead of 60."""
+
+    def __init__(self, huey: Huey, tick_seconds: int, **options: Any) -> None:
+        self.tick_seconds = tick_seconds
+        super().__init__(huey, **options)
+
+    def _create_scheduler(self) -> Scheduler:
+        scheduler = super()._create_scheduler()
+        scheduler.periodic_task_seconds = self.tick_seconds
+        return scheduler
 
 
 def main() -> None:
@@ -32,7 +49,7 @@ def main() -> None:
     )
     config.validate()
     config.setup_logger(logging.getLogger("huey"))
-    huey.create_consumer(**config.values).run()
+    TickingConsumer(huey, settings.tick_seconds, **config.values).run()
 
 
 if __name__ == "__main__":

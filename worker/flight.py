@@ -88,8 +88,8 @@ class Flight:
 
     def run(self, run_ids: Iterable[int]) -> None:
         """Submit and wait until each run has ended here (or waits for its agent's free
-        slot, which may be another worker's to give): one run per calling thread is the
-        thread executor's shape (PLANNER_EXECUTOR=thread)."""
+        slot, which may be another worker's to give): for a caller that needs the outcome
+        before it goes on, such as a test."""
         for ended in self.submit(run_ids):
             ended.wait()
 

@@ -73,7 +73,7 @@ def check_target_url(url: str, settings: Settings | None) -> None:
     """Refuses, naming the field "url", an address Planner may not call: a link-local or
     cloud metadata address, or one PLANNER_OUTBOUND_ALLOW leaves out (core.outbound).
     Without `settings`, the process's own."""
-    outbound.check_url(url, settings or get_settings())
+    outbound.check_url(url, (settings or get_settings()).outbound_allow)
 
 
 def validate_env_name(name: str, field: str) -> str:

@@ -74,7 +74,8 @@ def add_channel(
             f"An address is one line without spaces, at most {MAX_URL_CHARS} characters.", "url"
         )
     service = _service(url)
-    outbound.check_address(url, settings)  # never cloud metadata; PLANNER_OUTBOUND_ALLOW
+    # never cloud metadata; PLANNER_OUTBOUND_ALLOW
+    outbound.check_address(url, settings.outbound_allow)
     ensure_unique_name(session, NotificationChannel, name, "channel")
     channel = NotificationChannel(
         name=name, url_secret=secrets.encrypt(settings, url), kind=str(service.service_name),

@@ -4,7 +4,6 @@ page reads it as a log line."""
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from core.agents import registry
@@ -13,8 +12,6 @@ from core.automations.jobs import JobFields
 from core.store.models import utcnow
 from support.fakes import Reply
 from tests.browser.browsing import card
-
-pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
 
 REPLY = "reply to: Good morning, Berlin!"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
@@ -22,8 +21,6 @@ from core.views.overview import moment_in_words
 from support.fakes import Reply
 from support.queues import RecordingQueue
 from tests.browser.browsing import SCREENSHOTS, card, is_green, is_grey
-
-pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
 
 
 def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, target, consumer):

@@ -4,13 +4,10 @@ a variable chip writes itself into the message."""
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.browsing import SCREENSHOTS
 from tests.screens import stored_jobs
-
-pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
 
 
 def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):

@@ -19,8 +19,6 @@ from core.automations.shared import card_link
 from support.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.screens import briefing
 
-pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
-
 PASSWORD = "correct horse battery staple"
 # Each page's address, and a heading only that page shows once signed in.
 PAGES = {"": "Planner", "activity": "Activity", "agents": "Agents & workflows",

@@ -19,8 +19,6 @@ from core.store.models import Agent, EventTrigger
 from support.delivery import event_body, signed
 from tests.browser.browsing import SCREENSHOTS, card
 
-pytestmark = pytest.mark.sqlite_only  # about the browser, not the database
-
 KEY = "sk-walkthrough-5f0c1d2e"
 
 

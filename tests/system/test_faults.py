@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from core.automations import jobs, triggers
@@ -35,6 +36,8 @@ from support.delivery import numbered_event, signed
 from support.fakes import Reply
 from support.processes import free_port, get, planner, serve_webhook, settings_env
 from support.waiting import wait_until
+
+pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 
 def all_runs(settings) -> list[Run]:
@@ -256,7 +259,7 @@ def test_a_webhook_restarted_under_load_loses_nothing(settings, session, agent, 
     assert sent == sorted(f"event {n}" for n in range(150))
 
 
-BUSY_SECONDS = 60
+BUSY_SECONDS = 10
 
 
 def test_a_busy_database_reports_no_locks_and_loses_no_writes(

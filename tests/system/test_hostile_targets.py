@@ -13,9 +13,9 @@ from core.automations import jobs
 from core.automations.jobs import JobFields
 from core.store.db import read_session
 from core.store.models import TERMINAL_STATUSES, Run, ScheduledJob, utcnow
+from queueing import queue_for
 from support.fakes import Raw, Reply, TricklingTarget
 from support.waiting import wait_until
-from worker.queue import HueyRunQueue, make_huey
 
 # A short call deadline and lease margin, so a call that outlived its deadline would
 # outlive its lease (3 s) too and be taken back by the sweep.
@@ -24,9 +24,7 @@ HOSTILE = {"http_timeout_seconds": 2, "lease_margin_seconds": 1}
 
 def run_now(settings, session: Session, fields: JobFields) -> Run:
     job = jobs.create_job(session, "Report", fields, utcnow(), "UTC")
-    return jobs.run_job_now(
-        session, job.id, HueyRunQueue(make_huey(settings.queue_url), settings), utcnow()
-    )
+    return jobs.run_job_now(session, job.id, queue_for(settings), utcnow())
 
 
 def finished(settings, run_id: int):

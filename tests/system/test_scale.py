@@ -14,10 +14,13 @@ from support.load import Load, prepare_agent, run_load
 from support.processes import Workers
 from support.slow_agent import SlowAgent
 
-pytestmark = pytest.mark.skipif(
-    "postgres" not in BACKENDS,
-    reason="needs PostgreSQL + Redis: set TEST_DATABASE_URL and TEST_QUEUE_URL",
-)
+pytestmark = [
+    pytest.mark.database,
+    pytest.mark.skipif(
+        "postgres" not in BACKENDS,
+        reason="needs PostgreSQL + Redis: set TEST_DATABASE_URL and TEST_QUEUE_URL",
+    ),
+]
 
 
 # What one worker cannot do alone: its calls in flight are all taken by a burst of slow calls.
