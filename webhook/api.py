@@ -34,7 +34,6 @@ from core.access import tokens
 from core.composio.client import ComposioError
 from core.config import Settings
 from core.errors import NameInUseError, NotFoundError, PlannerError
-from core.events.deliveries import MAX_BODY_BYTES
 from core.running.queue import RunQueue
 from core.store import standard_json
 from core.store.db import read_session
@@ -42,6 +41,7 @@ from core.store.db import session as open_session
 from core.store.models import utcnow
 from webhook import api_models as models
 from webhook.api_routes import ENDPOINTS, Call, Endpoint
+from webhook.bodies import TooLarge, read_body
 from webhook.openapi import document
 
 API = "/api/v1"
@@ -139,15 +139,11 @@ def _refused_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def _read(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Refused(413, "The body is larger than 1 MiB.")
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise Refused(413, "The body is larger than 1 MiB.")
-    return raw
+    """The request's body, refused with 413 past the limit."""
+    try:
+        return await read_body(request.headers, request.receive)
+    except TooLarge:
+        raise Refused(413, "The body is larger than 1 MiB.") from None
 
 
 def _field(location: tuple[Any, ...]) -> str | None:

@@ -33,7 +33,7 @@ from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -41,18 +41,28 @@ from starlette.types import Receive, Scope, Send
 from core.access import credentials
 from core.config import Settings, get_settings
 from core.errors import PlannerError
-from core.events.deliveries import EVENT_TABLE, MAX_BODY_BYTES, InboxWriter, Rejected, verify
+from core.events.deliveries import EVENT_TABLE, InboxWriter, Refusal, Rejected, verify
 from core.events.envelope import parse
 from core.store.db import get_engine, read_session
 from core.store.models import utcnow
 from webhook.api import API, Api, not_there
 from webhook.api import routes as api_routes
+from webhook.bodies import TooLarge, read_body
 
 log = logging.getLogger("planner.webhook")
 DELIVERIES = "/webhooks/composio"
 HEALTH = "/healthz"
 SECRET_CACHE_SECONDS = 5.0
-NOT_SET_UP = "webhook not set up yet"
+# The answer to each refusal. Composio delivers again after a 5xx (the event may yet be
+# stored), never after a 4xx.
+STATUSES = {
+    Refusal.not_json: 415,
+    Refusal.too_large: 413,
+    Refusal.no_secret: 401,
+    Refusal.unsigned: 401,
+    Refusal.malformed: 400,
+    Refusal.secret_unreadable: 503,
+}
 
 
 class SigningSecret:
@@ -69,13 +79,16 @@ class SigningSecret:
         self.lock = asyncio.Lock()
 
     async def current(self) -> str:
-        """The secret ("" while there is none); raises Rejected(503) when it cannot be read."""
+        """The secret ("" while there is none); refused as unreadable when it cannot be
+        read."""
         if time.monotonic() >= self.fresh_until:
             async with self.lock:
                 if time.monotonic() >= self.fresh_until:
                     await asyncio.to_thread(self.read)
         if not self.value and self.problem:
-            raise Rejected(503, "the webhook secret cannot be read; try again")
+            raise Rejected(
+                Refusal.secret_unreadable, "the webhook secret cannot be read; try again"
+            )
         return self.value
 
     def read(self) -> None:
@@ -136,24 +149,12 @@ def _headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
-async def _body(headers: dict[str, str], receive: Receive) -> bytes | None:
-    """The request body, refused with 413 as soon as it passes the limit; None when the
-    client went away before sending it all."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Rejected(413, "body larger than 1 MiB")
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise Rejected(413, "body larger than 1 MiB")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+async def _body(headers: dict[str, str], receive: Receive) -> bytes:
+    """The delivery's body, refused as too large past the limit."""
+    try:
+        return await read_body(headers, receive)
+    except TooLarge:
+        raise Rejected(Refusal.too_large, "body larger than 1 MiB") from None
 
 
 async def _answer(
@@ -177,19 +178,20 @@ async def receive_composio(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         headers = _headers(scope)
         if not _is_json(headers.get("content-type", "")):
-            raise Rejected(415, "content-type must be application/json")
+            raise Rejected(Refusal.not_json, "content-type must be application/json")
         body = await _body(headers, receive)
-        if body is None:
-            return
         secret = await state.secret.current()
         if not secret:
-            raise Rejected(401, NOT_SET_UP)
+            raise Rejected(Refusal.no_secret, "webhook not set up yet")
         event_id = verify(secret, headers, body, time.time())
         envelope = parse(body)
+    except ClientDisconnect:
+        return
     except Rejected as refusal:
-        if str(refusal) != NOT_SET_UP:  # said once, when the secret was found missing
-            log.warning("refused delivery: %s %s", refusal.status, refusal)
-        await _answer(send, refusal.status, {"error": str(refusal)})
+        status = STATUSES[refusal.reason]
+        if refusal.reason is not Refusal.no_secret:  # said once, when found missing
+            log.warning("refused delivery: %s %s", status, refusal)
+        await _answer(send, status, {"error": str(refusal)})
         return
     try:
         stored = await state.inbox.store(event_id, envelope, utcnow())

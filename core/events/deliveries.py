@@ -22,11 +22,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.events.envelope import Envelope, Rejected
+from core.events.envelope import Envelope, Refusal, Rejected
 from core.store.db import get_engine, insert_ignoring_conflicts
 from core.store.models import EventStatus, WebhookEvent
 
-MAX_BODY_BYTES = 1024 * 1024
 TOLERANCE_SECONDS = 300
 # Unix seconds have 10 digits until the year 2286; a longer value is no timestamp, and a
 # very long one makes `int()` or the float comparison raise.
@@ -39,7 +38,7 @@ log = logging.getLogger("planner.inbox")
 Answer = Future[bool] | asyncio.Future[bool]
 Pending = tuple[dict[str, Any], Answer]
 
-__all__ = ["InboxWriter", "Rejected", "signature", "verify"]
+__all__ = ["InboxWriter", "Refusal", "Rejected", "signature", "verify"]
 
 
 def signature(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
@@ -50,7 +49,8 @@ def signature(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> str:
-    """Check a delivery's headers against its body; returns its webhook id, else 401.
+    """Check a delivery's headers against its body; returns its webhook id, else refuses
+    it as unsigned.
 
     Header values may hold any byte (Starlette decodes them as latin-1): anything but
     ASCII is refused before `int()` (`'¹'.isdigit()` is true) or `compare_digest` (which
@@ -60,18 +60,20 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> 
     timestamp = headers.get("webhook-timestamp", "")
     offered = headers.get("webhook-signature", "")
     if not (webhook_id and timestamp and offered):
-        raise Rejected(401, "missing webhook-id, webhook-timestamp or webhook-signature")
+        raise Rejected(
+            Refusal.unsigned, "missing webhook-id, webhook-timestamp or webhook-signature"
+        )
     if not WEBHOOK_ID.fullmatch(webhook_id):
-        raise Rejected(401, "malformed webhook-id")
+        raise Rejected(Refusal.unsigned, "malformed webhook-id")
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= TIMESTAMP_DIGITS):
-        raise Rejected(401, "webhook-timestamp is not a number of seconds")
+        raise Rejected(Refusal.unsigned, "webhook-timestamp is not a number of seconds")
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
-        raise Rejected(401, "timestamp outside the 5-minute tolerance")
+        raise Rejected(Refusal.unsigned, "timestamp outside the 5-minute tolerance")
     if not offered.isascii():
-        raise Rejected(401, "signature does not match")
+        raise Rejected(Refusal.unsigned, "signature does not match")
     expected = signature(secret, webhook_id, timestamp, body)
     if not any(hmac.compare_digest(expected, candidate) for candidate in offered.split()):
-        raise Rejected(401, "signature does not match")
+        raise Rejected(Refusal.unsigned, "signature does not match")
     return webhook_id
 
 

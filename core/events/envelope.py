@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from core.store import standard_json
@@ -39,12 +40,25 @@ NATURAL_IDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-class Rejected(Exception):
-    """A delivery refused with an HTTP status; nothing was stored."""
+class Refusal(Enum):
+    """Why a delivery is refused: its signature and what it says are checked in core, the
+    rest at the webhook's door, which answers each with its HTTP status (webhook.app)."""
 
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
+    not_json = "not_json"  # the body is not sent as JSON
+    too_large = "too_large"  # the body is over the limit
+    no_secret = "no_secret"  # no signing secret yet: nothing can be checked
+    secret_unreadable = "secret_unreadable"  # the stored secret cannot be read now
+    unsigned = "unsigned"  # signature headers missing, malformed, stale or not matching
+    malformed = "malformed"  # not a Composio event, or one that cannot be stored
+
+
+class Rejected(Exception):
+    """A delivery refused, and why (`reason`); nothing was stored. The message says what
+    was wrong, in words its sender can act on."""
+
+    def __init__(self, reason: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -82,17 +96,17 @@ class Envelope:
 
 
 def parse(body: bytes) -> Envelope:
-    """The envelope of a delivery, or 400 when the body is not a Composio event (or gives
-    a key twice: json keeps the last, so the one stored could differ from the one another
-    reader — or the signature's sender — meant, as the API refuses it too)."""
+    """The envelope of a delivery, refused as malformed when the body is not a Composio
+    event (or gives a key twice: json keeps the last, so the one stored could differ from
+    the one another reader — or the signature's sender — meant, as the API refuses it too)."""
     try:
         payload = standard_json.loads(body, object_pairs_hook=_once_each)
     except KeyTwice as twice:
-        raise Rejected(400, f"the event gives {twice.key[:80]!r} twice") from None
+        raise Rejected(Refusal.malformed, f"the event gives {twice.key[:80]!r} twice") from None
     except standard_json.NotStandardJson as error:
-        raise Rejected(400, f"the event is not standard JSON: {error}") from None
+        raise Rejected(Refusal.malformed, f"the event is not standard JSON: {error}") from None
     except (ValueError, RecursionError):
-        raise Rejected(400, "body is not JSON") from None
+        raise Rejected(Refusal.malformed, "body is not JSON") from None
     return read_envelope(payload, values_checked=_plainly_storable(body))
 
 
@@ -134,14 +148,16 @@ def _check_values(payload: Any) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise Rejected(400, "event nested too deeply")
+            raise Rejected(Refusal.malformed, "event nested too deeply")
         if isinstance(item, dict):
             stack.extend((key, depth + 1) for key in item)
             stack.extend((value, depth + 1) for value in item.values())
         elif isinstance(item, list):
             stack.extend((value, depth + 1) for value in item)
         elif isinstance(item, str) and standard_json.UNSTORABLE.search(item):
-            raise Rejected(400, "the event holds a NUL or a lone surrogate (\\u0000, \\ud800)")
+            raise Rejected(
+                Refusal.malformed, "the event holds a NUL or a lone surrogate (\\u0000, \\ud800)"
+            )
 
 
 def _object(parent: dict[str, Any], name: str) -> dict[str, Any]:
@@ -149,14 +165,14 @@ def _object(parent: dict[str, Any], name: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise Rejected(400, f"not a Composio event: '{name}' is not an object")
+        raise Rejected(Refusal.malformed, f"not a Composio event: '{name}' is not an object")
     return value
 
 
 def _text(parent: dict[str, Any], name: str, where: str) -> str | None:
     value = parent.get(name)
     if value is not None and not isinstance(value, str):
-        raise Rejected(400, f"not a Composio event: '{where}.{name}' is not a string")
+        raise Rejected(Refusal.malformed, f"not a Composio event: '{where}.{name}' is not a string")
     return value or None
 
 
@@ -172,18 +188,18 @@ def _toolkit(data: dict[str, Any]) -> str | None:
 
 def read_envelope(payload: Any, values_checked: bool = False) -> Envelope:
     """An event's envelope from its decoded JSON, every field used checked for its type
-    (400 otherwise): the webhook's door, and the inbox's check of what it stored.
-    `values_checked`: depth and strings are known to be fine already."""
+    (refused as malformed otherwise): the webhook's door, and the inbox's check of what it
+    stored. `values_checked`: depth and strings are known to be fine already."""
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        raise Rejected(400, "not a Composio event: no 'type'")
+        raise Rejected(Refusal.malformed, "not a Composio event: no 'type'")
     if not EVENT_TYPE.fullmatch(payload["type"]):
-        raise Rejected(400, f"not a Composio event type: {payload['type'][:80]!r}")
+        raise Rejected(Refusal.malformed, f"not a Composio event type: {payload['type'][:80]!r}")
     if not values_checked:
         _check_values(payload)
     kind, metadata, data = payload["type"], _object(payload, "metadata"), _object(payload, "data")
     data_id = data.get("id")
     if data_id is not None and not isinstance(data_id, str | int):
-        raise Rejected(400, "not a Composio event: 'data.id' is not a string")
+        raise Rejected(Refusal.malformed, "not a Composio event: 'data.id' is not a string")
     disabled, expired = kind == TRIGGER_DISABLED, kind == ACCOUNT_EXPIRED
     slug = _text(metadata, "trigger_slug", "metadata") or _text(data, "trigger_name", "data")
     instance = _text(data, "id", "data") if disabled else _text(metadata, "trigger_id", "metadata")
