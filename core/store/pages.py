@@ -1,6 +1,7 @@
-"""Lists a page at a time, for outside scripts: a page ends with a cursor that names where
+"""Lists a page at a time. For outside scripts, a page ends with a cursor that names where
 the next one starts (the last row's sort key), so rows added or deleted meanwhile neither
-repeat nor skip rows, as an offset would.
+repeat nor skip rows, as an offset would (`page_of`). People pick a page by its number
+among all of them, so theirs are numbered, with the count of rows (`numbered_page`).
 
 A cursor is opaque to its holder (base64 of JSON); one that was not handed out by a list
 is refused as bad input, never trusted.
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from core.errors import ValidationError
@@ -95,3 +96,17 @@ def page_of(
     last = items[-1] if more else None
     next_cursor = _encode([getattr(last, c.key) for c in order]) if last is not None else None
     return Page(items, next_cursor)
+
+
+def numbered_page(
+    session: Session,
+    query: SelectOfScalar[Row],
+    order: Sequence[sa.ColumnElement[Any]],
+    number: int,
+    size: int,
+) -> tuple[list[Row], int]:
+    """Page `number` (from 1) of `query`'s rows by the columns of `order`, and how many
+    rows there are in all."""
+    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(*order).offset((number - 1) * size).limit(size))
+    return list(rows), total

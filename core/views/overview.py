@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from core.automations.shared import automation_column
 from core.scheduling.occurrences import zone
+from core.store import pages
 from core.store.models import (
     TERMINAL_STATUSES,
     ActionKind,
@@ -161,9 +162,5 @@ def page_of(
     session: Session, model: type[Automation], agent_id: int, page: int, size: int = PAGE_SIZE
 ) -> tuple[list[Automation], int]:
     """One page of an agent's jobs or triggers (by name), and how many there are."""
-    where = model.agent_id == agent_id
-    total = session.exec(select(sa.func.count()).select_from(model).where(where)).one()
-    items = session.exec(
-        select(model).where(where).order_by(model.name).offset((page - 1) * size).limit(size)
-    ).all()
-    return list(items), total
+    query = select(model).where(model.agent_id == agent_id)
+    return pages.numbered_page(session, query, [model.name], page, size)
