@@ -4,67 +4,26 @@ a fake agent/workflow server on 127.0.0.1, and real worker and webhook processes
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from cli.main import main
 from core.agents import registry
 from core.config import Settings, get_settings
-from core.store.db import get_engine, migrate, read_session
+from core.store.db import get_engine, migrate
 from core.store.db import session as open_session
-from core.store.models import Agent, Run, RunStatus, Workflow
+from core.store.models import Agent, Workflow
+from support.api import Api, serve
 from support.backends import BACKENDS, backend_settings
 from support.fake_composio import FakeComposio
 from support.fakes import FakeTarget, HoldingTarget
 from support.processes import ROOT, Consumer, get, serve_webhook, settings_env
 from support.queues import RecordingQueue
 from support.waiting import wait_until
-
-
-def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every stored row of every table, to show that a refused command changed nothing."""
-    with read_session(database_url) as session:
-        return {
-            table.name: [
-                tuple(row)
-                for row in session.connection().execute(
-                    sa.select(table).order_by(*table.primary_key.columns)
-                )
-            ]
-            for table in SQLModel.metadata.sorted_tables
-        }
-
-
-def run_as_stored(settings: Settings, run: Run) -> Run:
-    """The run as the database has it now."""
-    with read_session(settings.database_url) as session:
-        return session.get(Run, run.id)
-
-
-def run_ends_as(settings: Settings, run: Run, status: RunStatus) -> Run:
-    """The run, once the database has it in `status` (waited for, with a deadline)."""
-    return wait_until(
-        lambda: (found := run_as_stored(settings, run)).status == status and found,
-        what=f"run {run.id} {status}",
-    )
-
-
-def everything_stored(settings) -> str:
-    """Every stored value, and for SQLite the bytes of the files themselves."""
-    text = repr(snapshot(settings.database_url))
-    if settings.database_url.startswith("sqlite:///"):
-        database = Path(settings.database_url.removeprefix("sqlite:///"))
-        for path in (database, Path(f"{database}-wal")):
-            if path.exists():
-                text += path.read_bytes().decode("latin-1")
-    return text
 
 
 @pytest.fixture(scope="session")
@@ -126,20 +85,6 @@ def workflow(session: Session, target: FakeTarget) -> Workflow:
     return registry.save_workflow(session, "analyze-email", target.url + "/hooks/analyze")
 
 
-@contextmanager
-def planner_cli(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., int]]:
-    """`planner` run in this process with these settings; calls return the exit code."""
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        yield lambda *args: main(list(args))
-    finally:
-        get_settings.cache_clear()
-
-
 @pytest.fixture
 def consumer(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Consumer]]:
     started: list[Consumer] = []
@@ -170,6 +115,12 @@ def connected(settings: Settings, composio: FakeComposio) -> Settings:
         composio_base_url=composio.url,
         public_base_url="https://planner.example.com",
     )
+
+
+@pytest.fixture
+def api(settings: Settings, tmp_path: Path) -> Iterator[Api]:
+    """The HTTP API of a real webhook process, called with a token of its own."""
+    yield from serve(settings, tmp_path)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import get_settings
 from support.fakes import Reply
 from support.processes import free_port, planner, settings_env
-from tests.screens import agents_page
+from support.screens import agents_page
 
 
 def add_agent(settings, url: str, *extra: str) -> None:

@@ -18,9 +18,8 @@ from core.running.runs import run_row
 from core.store.db import read_session
 from core.store.models import Agent, Run, RunSource, RunStatus, Workflow, utcnow
 from support.processes import planner
-from tests.conftest import snapshot
-from tests.screens import activity_page, agents_page, briefing, texts
-from tests.test_agents_page import field, submit
+from support.screens import activity_page, agents_page, briefing, field, submit, texts
+from support.stored import snapshot
 
 REASON = "Waiting for a free slot: Assistant takes at most 2 calls at once."
 SAID = "waiting for a free slot: Assistant takes at most 2 calls at once"

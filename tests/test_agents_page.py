@@ -12,8 +12,8 @@ from core.automations import jobs
 from core.automations.jobs import JobFields
 from core.store.db import read_session
 from core.store.models import Agent, utcnow
-from tests.conftest import everything_stored, snapshot
-from tests.screens import agent_rows, agents_page, texts
+from support.screens import agent_rows, agents_page, field, submit, texts
+from support.stored import everything_stored, snapshot
 
 KEY = "sk-live-0123456789abcdef"
 
@@ -23,21 +23,11 @@ def stored_agents(settings) -> list[Agent]:
         return list(session.exec(select(Agent)))
 
 
-def field(app: AppTest, label: str, index: int = 0):
-    """The text field with this label (the first: agents come before workflows)."""
-    return [w for w in app.text_input if w.label == label][index]
-
-
 def add_agent(app: AppTest, name: str, url: str, key: str = "") -> AppTest:
     field(app, "Name").input(name)
     field(app, "Address").input(url)
     field(app, "API key (if it needs one)").input(key)
     return submit(app, "Add agent")
-
-
-def submit(app: AppTest, label: str) -> AppTest:
-    [button] = [b for b in app.button if b.label == label]
-    return button.click().run()
 
 
 def test_a_preset_fills_the_address_and_the_model(page):

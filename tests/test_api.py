@@ -6,53 +6,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import select
 
 from core.access import tokens
 from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import ApiToken, utcnow
-from support.processes import get, serve_webhook, settings_env
-from support.waiting import wait_until
-from tests.conftest import everything_stored, snapshot
+from support.api import serve
+from support.stored import everything_stored, snapshot
 from webhook.api import FAILED_TOKENS_PER_MINUTE, SPEC, RateLimit
 from webhook.api_routes import ENDPOINTS
-
-
-@dataclass
-class Api:
-    """A client of one webhook process's API, with a token of its own."""
-
-    url: str
-    token: str
-
-    def __call__(self, method: str, path: str, body: Any = None, **options: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}", **options.pop("headers", {})}
-        return httpx.request(method, self.url + path, json=body, headers=headers, timeout=30,
-                             **options)  # fmt: skip
-
-
-def serve(settings, tmp_path: Path) -> Iterator[Api]:
-    with open_session(settings.database_url) as session:
-        token = tokens.create_token(session, "tests", utcnow()).token
-    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
-    try:
-        wait_until(lambda: get(health), what="the webhook process")
-        yield Api(health.removesuffix("/healthz") + "/api/v1", token)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def api(settings, tmp_path: Path) -> Iterator[Api]:
-    yield from serve(settings, tmp_path)
 
 
 def refusal(answer: httpx.Response, status: int) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from core.agents import registry
 from core.automations.shared import clean_name, name_key, named_like, names_at_hand
 from core.errors import ValidationError
 from core.store.models import Agent
-from tests.conftest import planner_cli, snapshot
+from support.cli import planner_cli
+from support.stored import snapshot
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

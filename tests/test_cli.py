@@ -14,9 +14,10 @@ from cli.main import main
 from core.config import get_settings
 from core.store.db import get_engine, migrate, read_session
 from core.store.models import ScheduledJob
+from support.cli import planner_cli
 from support.processes import free_port, planner
+from support.stored import everything_stored, snapshot
 from support.waiting import wait_until
-from tests.conftest import everything_stored, planner_cli, snapshot
 
 
 @pytest.fixture

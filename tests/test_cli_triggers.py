@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import planner_cli, snapshot
+from support.cli import planner_cli
+from support.stored import snapshot
 
 
 @pytest.fixture

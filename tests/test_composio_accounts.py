@@ -27,7 +27,7 @@ from core.errors import NotFoundError, ValidationError
 from core.store.db import read_session
 from core.store.models import utcnow
 from support.processes import planner
-from tests.conftest import everything_stored, snapshot
+from support.stored import everything_stored, snapshot
 
 API = "/api/v3.1"
 

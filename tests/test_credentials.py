@@ -18,7 +18,7 @@ from core.store.db import read_session
 from core.store.models import Agent, NotificationChannel, Workflow, utcnow
 from support.fakes import Reply
 from support.processes import planner
-from tests.conftest import everything_stored, snapshot
+from support.stored import everything_stored, snapshot
 
 KEY = "sk-live-0123456789abcdef"
 

@@ -15,8 +15,8 @@ from core.automations.jobs import JobFields
 from core.notifications import channels
 from core.scheduling.occurrences import describe, next_occurrence, zone
 from core.store.models import utcnow
-from tests.conftest import snapshot
-from tests.screens import briefing, stored_jobs, texts
+from support.screens import briefing, stored_jobs, texts
+from support.stored import snapshot
 
 
 def dialogs(app: AppTest) -> list[tuple[str, bool]]:

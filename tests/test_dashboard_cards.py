@@ -27,8 +27,8 @@ from support.fakes import Reply
 from support.flights import execute_run
 from support.processes import ROOT, free_port
 from support.queues import RecordingQueue
-from tests.conftest import snapshot
-from tests.screens import activity_page, briefing, stored_jobs, texts, triage
+from support.screens import activity_page, briefing, stored_jobs, texts, triage
+from support.stored import snapshot
 
 LONG_REPLY = "Good morning! " + "Here is today's agenda, point by point. " * 20 + "THE END"
 

@@ -25,9 +25,10 @@ from core.running.sweeps import EVENT_SWEEP_AFTER
 from core.scheduling.tick import tick
 from core.store.db import session as open_session
 from core.store.models import EventTrigger, Run, WebhookEvent
+from support.cli import planner_cli
 from support.fakes import Reply
 from support.flights import execute_run
-from tests.conftest import planner_cli, snapshot
+from support.stored import snapshot
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

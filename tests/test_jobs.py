@@ -13,7 +13,7 @@ from core.automations.jobs import JobFields
 from core.errors import NotFoundError, ValidationError
 from core.scheduling.tick import SUBMIT_AHEAD, tick
 from core.store.models import Agent, Run, RunSource, RunStatus, ScheduledJob
-from tests.conftest import snapshot
+from support.stored import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BRIEFING = JobFields(

@@ -25,12 +25,13 @@ from core.notifications import alerts, channels
 from core.store.db import read_session
 from core.store.models import Notification, NotificationChannel, Run, ScheduledJob, utcnow
 from queueing import queue_for
+from support.cli import planner_cli
 from support.fakes import Reply, TricklingTarget
 from support.flights import execute_run
 from support.processes import Consumer, free_port
+from support.screens import settings_page, texts
+from support.stored import everything_stored, snapshot
 from support.waiting import wait_until
-from tests.conftest import everything_stored, planner_cli, snapshot
-from tests.screens import settings_page, texts
 from worker.flight import STOP_MARGIN_SECONDS
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too

@@ -9,13 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from ipaddress import ip_address
-from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import Session
 
-from core.access import tokens
 from core.agents import registry
 from core.automations import jobs
 from core.automations.jobs import JobFields
@@ -31,12 +28,10 @@ from core.outbound import (
     permitted,
 )
 from core.store.db import read_session
-from core.store.db import session as open_session
 from core.store.models import Agent, Run, RunSource, RunStatus, utcnow
 from support.flights import execute_run
-from support.processes import get, planner, serve_webhook, settings_env
-from support.waiting import wait_until
-from tests.conftest import snapshot
+from support.processes import planner
+from support.stored import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 NEVER_CALLED = [
@@ -112,25 +107,6 @@ def test_metadata_addresses_stay_refused_whatever_the_allow_list_says(settings, 
     for url in NEVER_CALLED:
         with pytest.raises(ValidationError, match=r"^Planner never calls"):
             registry.save_workflow(session, "Thief", url, settings=everything)
-
-
-@pytest.fixture
-def api(settings, tmp_path: Path) -> Iterator[Callable[..., httpx.Response]]:
-    """The HTTP API of a real webhook process, called with a token of its own (any token
-    may save agents and workflows)."""
-    with open_session(settings.database_url) as session:
-        token = tokens.create_token(session, "script", utcnow()).token
-    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
-    base = health.removesuffix("/healthz") + "/api/v1"
-    try:
-        wait_until(lambda: get(health), what="the webhook process")
-        yield lambda method, path, body=None: httpx.request(
-            method, base + path, json=body, headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )  # fmt: skip
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_an_api_token_cannot_save_a_workflow_or_agent_at_a_metadata_address(api):

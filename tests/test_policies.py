@@ -19,8 +19,8 @@ from core.store.db import read_session
 from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from queueing import HueyQueue, queue_for
 from support.fakes import HoldingTarget, Reply
+from support.stored import run_as_stored, run_ends_as, snapshot
 from support.waiting import wait_until
-from tests.conftest import run_as_stored, run_ends_as, snapshot
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

@@ -24,10 +24,10 @@ from core.running.sweeps import SWEEP_AFTER, resubmit_lost
 from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import Run, RunSource, RunStatus, utcnow
+from support.api import Api, serve
 from support.delivery import event_body
 from support.processes import free_port, planner
 from support.queues import RecordingQueue
-from tests.test_api import Api, serve
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

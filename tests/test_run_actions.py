@@ -15,9 +15,10 @@ from core.running.runs import run_row
 from core.store.db import read_session
 from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from queueing import queue_for
+from support.cli import planner_cli
 from support.fakes import HoldingTarget, Reply
+from support.stored import run_as_stored, run_ends_as, snapshot
 from support.waiting import wait_until
-from tests.conftest import planner_cli, run_as_stored, run_ends_as, snapshot
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

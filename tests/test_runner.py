@@ -23,8 +23,8 @@ from core.store.db import session as open_session
 from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from support.fakes import Raw, Reply, TricklingTarget
 from support.flights import execute_run
+from support.stored import snapshot
 from support.waiting import wait_until
-from tests.conftest import snapshot
 from worker.flight import Flight
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too

@@ -27,7 +27,8 @@ from core.scheduling.occurrences import (
 )
 from core.scheduling.tick import tick
 from core.store.models import Run
-from tests.conftest import planner_cli, snapshot
+from support.cli import planner_cli
+from support.stored import snapshot
 
 
 def local_day(expression: str, timezone: str, day: datetime) -> list[str]:

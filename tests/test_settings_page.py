@@ -16,8 +16,8 @@ from core.composio import client
 from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import Heartbeat, utcnow
-from tests.conftest import everything_stored, snapshot
-from tests.screens import settings_page, texts
+from support.screens import settings_page, texts
+from support.stored import everything_stored, snapshot
 
 KEY = "ck_live_0123456789abcdef"
 

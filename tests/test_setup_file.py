@@ -22,9 +22,10 @@ from core.setup import schema, transfer
 from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import Run, ScheduledJob, utcnow
+from support.cli import planner_cli
 from support.processes import planner
+from support.stored import snapshot
 from support.waiting import wait_until
-from tests.conftest import planner_cli, snapshot
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

@@ -13,7 +13,7 @@ import pytest
 from core.access import sign_in
 from core.access.sign_in import Hold, SignInGuard, client_address, in_words
 from dashboard import auth
-from tests.screens import texts
+from support.screens import texts
 
 PASSWORD = "open sesame"
 HOME = "203.0.113.7"

@@ -15,8 +15,8 @@ from core.scheduling import occurrences
 from core.scheduling.tick import SUBMIT_AHEAD, tick
 from core.scheduling.timing import Timing, delay, jitter_from_text
 from core.store.models import Run, RunStatus, ScheduledJob, utcnow
+from support.stored import snapshot
 from support.waiting import wait_until
-from tests.conftest import snapshot
 
 NOW = datetime(2026, 11, 26, 8, 59, 0, tzinfo=UTC)
 BERLIN = "Europe/Berlin"

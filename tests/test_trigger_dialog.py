@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from core.automations import triggers
 from core.store.db import read_session
 from core.store.models import EventTrigger, utcnow
-from tests.conftest import snapshot
-from tests.screens import texts, triage
+from support.screens import texts, triage
+from support.stored import snapshot
 
 
 def chips(app: AppTest) -> list[str]:

@@ -13,7 +13,7 @@ from core.composio import client
 from core.composio.client import ComposioError
 from core.errors import NotFoundError, ValidationError
 from core.store.models import EventTrigger
-from tests.conftest import snapshot
+from support.stored import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TRIAGE = TriggerFields(

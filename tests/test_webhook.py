@@ -24,10 +24,10 @@ from core.events.envelope import parse
 from core.store.db import get_engine, read_session
 from core.store.db import session as open_session
 from core.store.models import Run, WebhookEvent, utcnow
+from support.cli import planner_cli
 from support.delivery import SECRET, event_body, signed
 from support.processes import get, serve_webhook, settings_env
 from support.waiting import wait_until
-from tests.conftest import planner_cli
 from webhook.app import STATUSES
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too

@@ -10,8 +10,8 @@ from core.agents import registry
 from core.automations import jobs
 from core.automations.jobs import JobFields
 from core.store.models import utcnow
+from support.browser import card
 from support.fakes import Reply
-from tests.browser.browsing import card
 
 REPLY = "reply to: Good morning, Berlin!"
 

@@ -18,9 +18,9 @@ from core.scheduling.tick import tick
 from core.store.db import read_session
 from core.store.models import ScheduledJob, utcnow
 from core.views.overview import moment_in_words
+from support.browser import SCREENSHOTS, card, is_green, is_grey
 from support.fakes import Reply
 from support.queues import RecordingQueue
-from tests.browser.browsing import SCREENSHOTS, card, is_green, is_grey
 
 
 def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, target, consumer):

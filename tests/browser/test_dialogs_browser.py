@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.browsing import SCREENSHOTS
-from tests.screens import stored_jobs
+from support.browser import SCREENSHOTS
+from support.screens import stored_jobs
 
 
 def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from core.automations.shared import card_link
 from support.browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.screens import briefing
+from support.screens import briefing
 
 PASSWORD = "correct horse battery staple"
 # Each page's address, and a heading only that page shows once signed in.

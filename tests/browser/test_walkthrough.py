@@ -16,8 +16,8 @@ from sqlmodel import select
 
 from core.store.db import read_session
 from core.store.models import Agent, EventTrigger
+from support.browser import SCREENSHOTS, card
 from support.delivery import event_body, signed
-from tests.browser.browsing import SCREENSHOTS, card
 
 KEY = "sk-walkthrough-5f0c1d2e"
 

@@ -35,25 +35,10 @@ from core.views.overview import page_of, recent_runs, worker_status
 from support.delivery import numbered_event, signed
 from support.fakes import Reply
 from support.processes import free_port, get, planner, serve_webhook, settings_env
+from support.stored import all_runs, settled
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
-
-
-def all_runs(settings) -> list[Run]:
-    with read_session(settings.database_url) as session:
-        return list(session.exec(select(Run).order_by(Run.id)))
-
-
-def settled(settings, expected: int):
-    """Wait until `expected` runs exist and all are terminal; return them."""
-
-    def probe() -> list[Run]:
-        runs = all_runs(settings)
-        done = len(runs) == expected and all(r.status in TERMINAL_STATUSES for r in runs)
-        return runs if done else []
-
-    return probe
 
 
 def email_trigger(session, settings) -> None:

@@ -20,8 +20,8 @@ from core.store.db import read_session
 from core.store.models import WAITING_STATUSES, Run, RunSource, ScheduledJob, utcnow
 from queueing import queue_for
 from support.fakes import HoldingTarget, Raw, Reply
+from support.stored import all_runs, settled
 from support.waiting import wait_until
-from tests.system.test_faults import all_runs, settled
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 

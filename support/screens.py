@@ -1,5 +1,6 @@
-"""What the dashboard tests share: what a page says, as a reader sees it, the rows a
-page changed, and a job and a trigger to show (the app fixtures are in conftest)."""
+"""What the dashboard tests share: what a page says, as a reader sees it, its fields and
+buttons, the rows a page changed, and a job and a trigger to show (the app fixtures are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,17 @@ def texts(app: AppTest) -> str:
         *app.success,
     ]
     return re.sub(r"\\(.)", r"\1", "\n".join(str(part.value) for part in parts))
+
+
+def field(app: AppTest, label: str, index: int = 0):
+    """The text field with this label (the first: agents come before workflows)."""
+    return [w for w in app.text_input if w.label == label][index]
+
+
+def submit(app: AppTest, label: str) -> AppTest:
+    """Press the button with this label; the page as it is after the rerun."""
+    [button] = [b for b in app.button if b.label == label]
+    return button.click().run()
 
 
 def briefing(session) -> ScheduledJob:
