@@ -1,16 +1,16 @@
 """Dispatch benchmark: prints figures, asserts nothing.
 
 (a) Start lag: N jobs due in the same minute, `--workers` real consumers (each as the
-    Procfile starts it, with PLANNER_EXECUTOR set to each of `--executor` in turn) and a
+    Procfile starts it, keeping at most `--max-in-flight` calls in flight on one event
+    loop, and ticking as often as production does: PLANNER_TICK_SECONDS' default) and a
     local agent answering after each of `--agent-delay` seconds; lag = when the agent
-    received the call minus the occurrence's time. Also counts lost and doubled runs, and
-    reads the workers' peak RSS and CPU time. The thread executor holds a thread per call:
-    with a slow agent it runs `--thread-jobs` jobs only, and the figures for N are
-    extrapolated (its lags grow linearly with the number of jobs).
+    received the call minus the occurrence's time. A slow agent shows whether the calls
+    wait for one another (the lags would grow with N) or are all open at once. Also counts
+    lost and doubled runs, and reads the workers' peak RSS and CPU time.
 (b) Tick cost: one dispatcher pass over 1,000 / 10,000 / 100,000 jobs with 1% due.
 
     .venv/bin/python bench/dispatch.py [--jobs 1000] [--workers 1] [--backend sqlite]
-        [--agent-delay 0,2,10] [--executor async,thread] [--thread-jobs 100]
+        [--agent-delay 0,2,10] [--max-in-flight 2000]
 """
 
 from __future__ import annotations
@@ -60,9 +60,8 @@ CPU_FROM = timedelta(seconds=10)
 
 @dataclass(frozen=True)
 class StartLag:
-    """One start-lag measurement: an executor, an agent's delay, and what the workers did."""
+    """One start-lag measurement: an agent's delay, and what the workers did."""
 
-    executor: str
     delay: float
     jobs: int
     outcome: Outcome
@@ -70,14 +69,12 @@ class StartLag:
     cpu_seconds: float  # from CPU_FROM before the jobs' time until every run ended
     cpu_seconds_all: float  # the workers' whole life: start-up and planning included
 
-    def columns(self, scale: float = 1.0) -> list[float]:
-        """all called, first, p50, p99, RSS, CPU ms per run; `scale` multiplies the lags
-        that grow with the number of jobs (all but the first call's)."""
+    def columns(self) -> list[float]:
+        """all called, first, p50, p99, RSS, CPU ms per run (the table's order)."""
         outcome = self.outcome
-        lags = [outcome.all_jobs_called, outcome.job_lag(0.5), outcome.job_lag(0.99)]
-        called, p50, p99 = (lag * scale for lag in lags)
         per_run = [self.cpu_seconds / self.jobs * 1000, self.cpu_seconds_all / self.jobs * 1000]
-        return [called, outcome.first_job_lag, p50, p99, self.peak_rss_mib, *per_run]
+        return [outcome.all_jobs_called, outcome.first_job_lag, outcome.job_lag(0.5),
+                outcome.job_lag(0.99), self.peak_rss_mib, *per_run]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,36 +83,30 @@ class Bench:
     jobs: int
     workers: int
     max_in_flight: int
-    thread_jobs: int
 
-    def jobs_for(self, executor: str, delay: float) -> int:
-        """The thread executor takes jobs * delay / threads with a slow agent: capped."""
-        return min(self.jobs, self.thread_jobs) if executor == "thread" and delay else self.jobs
-
-    def measure(self, executor: str, delay: float) -> StartLag:
-        jobs = self.jobs_for(executor, delay)
+    def measure(self, delay: float) -> StartLag:
         timeout = max(Settings.http_timeout_seconds, delay + 30)  # the shipped one, or longer
-        with bench_settings(self.backend, http_timeout_seconds=timeout) as (settings, folder):
+        fields = {"http_timeout_seconds": timeout, "max_in_flight": self.max_in_flight}
+        with bench_settings(self.backend, **fields) as (settings, folder):
             agent = SlowAgent(delay, folder / "agent.log").start()
             try:
-                return self._measure(settings, folder, agent, executor, delay, jobs)
+                return self._measure(settings, folder, agent, delay)
             finally:
                 agent.stop()
 
-    def _measure(self, settings: Settings, folder: Path, agent: SlowAgent, executor: str,
-                 delay: float, jobs: int) -> StartLag:  # fmt: skip
+    def _measure(self, settings: Settings, folder: Path, agent: SlowAgent,
+                 delay: float) -> StartLag:  # fmt: skip
         agent_id = prepare_agent(settings, agent)
-        load = Load(jobs, 0, 1, "bench")
+        load = Load(self.jobs, 0, 1, "bench")
         due = due_for(load)
-        env = {"PLANNER_EXECUTOR": executor, "PLANNER_MAX_IN_FLIGHT": str(self.max_in_flight)}
-        timeout = 300 + jobs * delay / 4
-        with Workers(settings, folder, self.workers, env) as pool:
+        timeout = 300 + self.jobs * delay / 4
+        with Workers(settings, folder, self.workers) as pool:
             cpu_before = _cpu_at(pool, due - CPU_FROM)
             outcome = run_load(settings, agent, agent_id, "", load, pool.start, timeout, due)
             pids = worker_pids(pool)
             rss = max(peak_rss_mib(pid) for pid in pids)
             cpu_after = sum(cpu_seconds(pid) for pid in pids)
-        return StartLag(executor, delay, jobs, outcome, rss, cpu_after - cpu_before(), cpu_after)
+        return StartLag(delay, self.jobs, outcome, rss, cpu_after - cpu_before(), cpu_after)
 
 
 def _cpu_at(pool: Workers, moment: datetime) -> Callable[[], float]:
@@ -135,48 +126,29 @@ def _cpu_at(pool: Workers, moment: datetime) -> Callable[[], float]:
     return value
 
 
-HEADER = (f"{'agent':>6}  {'executor':<22}{'jobs':>5}  {'all called':>10}  {'first':>7}  "
-          f"{'p50':>8}  {'p99':>8}  {'lost':>4}  {'doubled':>7}  {'peak RSS':>9}  "
-          f"{'CPU/run':>8}  {'(life)':>7}")  # fmt: skip
+HEADER = (f"{'agent':>6}  {'jobs':>5}  {'all called':>10}  {'first':>7}  {'p50':>8}  "
+          f"{'p99':>8}  {'lost':>4}  {'doubled':>7}  {'peak RSS':>9}  {'CPU/run':>8}  "
+          f"{'(life)':>7}")  # fmt: skip
+# The units of StartLag.columns: lags in seconds, then memory and CPU time
+UNITS = [" s"] * 4 + [" MiB", " ms", " ms"]
 
 
-def _row(delay: str, label: str, jobs: str, values: list[float], units: list[str],
-         lost: str = "", doubled: str = "") -> str:  # fmt: skip
-    texts = (_figure(value, unit) for value, unit in zip(values, units, strict=True))
+def _row(measure: StartLag) -> str:
+    """A measurement's line of the table under HEADER."""
+    texts = (_figure(value, unit) for value, unit in zip(measure.columns(), UNITS, strict=True))
     called, first, p50, p99, rss, cpu, cpu_all = texts
-    return (f"{delay:>6}  {label:<22}{jobs:>5}  {called:>10}  {first:>7}  {p50:>8}  {p99:>8}  "
+    delay, lost, doubled = f"{measure.delay:g} s", measure.outcome.lost, measure.outcome.doubled
+    return (f"{delay:>6}  {measure.jobs:>5}  {called:>10}  {first:>7}  {p50:>8}  {p99:>8}  "
             f"{lost:>4}  {doubled:>7}  {rss:>9}  {cpu:>8}  {cpu_all:>7}")  # fmt: skip
 
 
-SECONDS = [" s"] * 4 + [" MiB", " ms", " ms"]
-# Estimated: extrapolated from fewer jobs (all called, p50, p99)
-ESTIMATED = ["~ s", " s", "~ s", "~ s", " MiB", " ms", " ms"]
-
-
 def _figure(value: float, unit: str) -> str:
-    """`value` with its unit; a unit marked "~…" says the value is an estimate."""
-    digits = 2 if unit.endswith((" s", "x")) else 1
-    if unit.startswith("~"):
-        return f"~{value:.{digits}f}{unit[1:]}"
+    """`value` with its unit: seconds to the hundredth (lags are short), the rest to a tenth."""
+    digits = 2 if unit == " s" else 1
     return f"{value:.{digits}f}{unit}"
 
 
-def print_measure(measure: StartLag, total_jobs: int) -> list[float]:
-    """Print a measurement's row (and, for a capped run, its figures extrapolated to
-    `total_jobs`); returns the figures that compare with the other executor's."""
-    delay = f"{measure.delay:g} s"
-    outcome = measure.outcome
-    print(_row(delay, measure.executor, str(measure.jobs), measure.columns(), SECONDS,
-               str(outcome.lost), str(outcome.doubled)))  # fmt: skip
-    if measure.jobs == total_jobs:
-        return measure.columns()
-    scale = total_jobs / measure.jobs
-    estimate = measure.columns(scale)
-    print(_row(delay, f"{measure.executor} (estimate)", f"{total_jobs}", estimate, ESTIMATED))
-    return estimate
-
-
-def start_lag(bench: Bench, executors: list[str], delays: list[float]) -> None:
+def start_lag(bench: Bench, delays: list[float]) -> None:
     threads = os.environ.get("WORKER_THREADS", "4")
     print(f"(a) start lag: {bench.jobs} jobs due in the same minute; {bench.workers} worker "
           f"process(es) as the Procfile starts them ({threads} huey threads), "
@@ -186,21 +158,9 @@ def start_lag(bench: Bench, executors: list[str], delays: list[float]) -> None:
     print(f"    CPU/run: the workers' CPU from {CPU_FROM.seconds} s before the jobs' time until "
           "all ended, per run (with a slow agent it includes the idle worker's polling); "
           "(life): their whole life, start-up and planning included")  # fmt: skip
-    if "thread" in executors and any(delays) and bench.thread_jobs < bench.jobs:
-        print(f"    the thread executor runs {bench.thread_jobs} jobs with a slow agent "
-              f"(--thread-jobs); its lags for {bench.jobs} are estimated: times "
-              f"{bench.jobs / bench.thread_jobs:g}, as a thread per call makes them grow "
-              "linearly")  # fmt: skip
     print(HEADER, flush=True)
     for delay in delays:
-        figures = {}
-        for executor in executors:
-            figures[executor] = print_measure(bench.measure(executor, delay), bench.jobs)
-            sys.stdout.flush()
-        if len(figures) == 2:
-            (first, a), (second, b) = figures.items()
-            ratios = [y / x if x else float("inf") for x, y in zip(a, b, strict=True)]
-            print(_row(f"{delay:g} s", f"{second} / {first}", "", ratios, ["x"] * 7), flush=True)
+        print(_row(bench.measure(delay)), flush=True)
 
 
 def shared_schedule(n: int, due: datetime) -> str:
@@ -258,19 +218,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000, help="0: skip (a)")
     parser.add_argument("--workers", type=whole, default=1, help="consumer processes")
     parser.add_argument("--agent-delay", default="0", help="seconds the agent waits, e.g. 0,2,10")
-    parser.add_argument("--executor", default="async,thread", help="PLANNER_EXECUTOR values")
     add_max_in_flight_option(parser)
-    parser.add_argument("--thread-jobs", type=whole, default=100,
-                        help="jobs for the thread executor when the agent is slow")  # fmt: skip
     parser.add_argument("--sizes", default="1000,10000,100000", help="empty: skip (b)")
     add_backend_option(parser)
     args = parser.parse_args()
     with bench_settings(args.backend) as (settings, _):
         print(describe(settings))
     if args.jobs:
-        bench = Bench(args.backend, args.jobs, args.workers, args.max_in_flight, args.thread_jobs)
-        executors = [name for name in args.executor.split(",") if name]
-        start_lag(bench, executors, _numbers(args.agent_delay, float))
+        bench = Bench(args.backend, args.jobs, args.workers, args.max_in_flight)
+        start_lag(bench, _numbers(args.agent_delay, float))
     sizes = _numbers(args.sizes, int)
     if sizes:
         print("(b) tick cost")

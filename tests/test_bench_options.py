@@ -15,8 +15,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("script", "option", "value", "said"),
     [
-        ("dispatch", "--thread-jobs", "0", "must be above zero and finite, got 0"),
-        ("dispatch", "--thread-jobs", "inf", "must be above zero and finite, got inf"),
         ("dispatch", "--workers", "two", "not a number: 'two'"),
         ("dispatch", "--max-in-flight", "-5", "must be above zero and finite, got -5"),
         ("system", "--rate", "0", "must be above zero and finite, got 0"),
