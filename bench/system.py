@@ -1,7 +1,7 @@
 """System benchmark: prints figures, asserts nothing.
 
-The workers and the webhook run as the Procfile starts them (the workers with
-PLANNER_EXECUTOR=`--executor`), with a local agent that answers after `--agent-delay`
+The workers and the webhook run as the Procfile starts them (the workers keep at most
+`--max-in-flight` calls in flight), with a local agent that answers after `--agent-delay`
 seconds (support.slow_agent: it holds any number of calls open). Signed events arrive
 at `--rate` (50/s) for `--seconds` (60) while `--jobs` (1,000) jobs fall due in the
 minute in the middle of them. Prints events/s accepted, event → agent call latency, job
@@ -10,7 +10,7 @@ one call per run, keyed by Idempotency-Key), peak RSS.
 
     .venv/bin/python bench/system.py [--seconds 60] [--rate 50] [--jobs 1000]
                                      [--workers 1] [--backend sqlite|postgres]
-                                     [--agent-delay 2] [--executor async|thread]
+                                     [--agent-delay 2] [--max-in-flight 2000]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def report(
     threads = os.environ.get("WORKER_THREADS", "4")
     print(f"{load.events} signed events at {load.event_rate:.0f}/s; {load.jobs} jobs due at "
           f"{outcome.due:%H:%M:%S} UTC; {args.workers} worker(s) of {threads} threads, "
-          f"{args.executor} executor, PLANNER_MAX_IN_FLIGHT={args.max_in_flight}; 1 webhook; "
+          f"PLANNER_MAX_IN_FLIGHT={args.max_in_flight}; 1 webhook; "
           f"the agent answers in {args.agent_delay:g} s")  # fmt: skip
     print(f"    events accepted: {outcome.events_accepted} "
           f"({outcome.events_accepted / outcome.send_seconds:.1f}/s)")  # fmt: skip
@@ -66,15 +66,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=whole, default=1000)
     parser.add_argument("--workers", type=whole, default=1, help="consumer processes")
     parser.add_argument("--agent-delay", type=float, default=0, help="seconds the agent waits")
-    parser.add_argument("--executor", choices=["async", "thread"], default="async",
-                        help="PLANNER_EXECUTOR of the workers")  # fmt: skip
     add_max_in_flight_option(parser)
     add_backend_option(parser)
     args = parser.parse_args()
     load = Load(args.jobs, int(args.seconds * args.rate), args.rate, "bench")
-    env = {"PLANNER_EXECUTOR": args.executor, "PLANNER_MAX_IN_FLIGHT": str(args.max_in_flight)}
     timeout = max(Settings.http_timeout_seconds, args.agent_delay + 30)  # the shipped, or longer
-    fields = {"composio_webhook_secret": SECRET, "http_timeout_seconds": timeout}
+    fields = {
+        "composio_webhook_secret": SECRET,
+        "http_timeout_seconds": timeout,
+        "max_in_flight": args.max_in_flight,
+    }
     with bench_settings(args.backend, **fields) as (settings, folder):
         print(describe(settings))
         target = SlowAgent(args.agent_delay, folder / "agent.log").start()
@@ -83,7 +84,7 @@ def main() -> None:
         wait_until(lambda: get(health), what="the webhook")
         url = health.removesuffix("/healthz") + "/webhooks/composio"
         try:
-            with Workers(settings, folder, args.workers, env) as workers:
+            with Workers(settings, folder, args.workers) as workers:
                 outcome = run_load(settings, target, agent_id, url, load, workers.start)
                 rss = (
                     max(peak_rss_mib(pid) for pid in worker_pids(workers)),
