@@ -54,15 +54,9 @@ def session(settings: Settings) -> Iterator[Session]:
 
 
 @pytest.fixture
-def target() -> Iterator[FakeTarget]:
-    fake = FakeTarget().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def holding_target() -> Iterator[HoldingTarget]:
-    """A fake agent that keeps each call open while the test holds it (`holding`)."""
+def target() -> Iterator[HoldingTarget]:
+    """The fake agent and workflow server of the `agent` and `workflow` fixtures: it
+    answers at once, unless a test holds its calls (`holding`)."""
     fake = HoldingTarget(holding=False).start()
     yield fake
     fake.stop()

@@ -16,19 +16,13 @@ from core.store.db import read_session
 from core.store.models import Run, RunSource, RunStatus, ScheduledJob, utcnow
 from queueing import queue_for
 from support.cli import planner_cli
-from support.fakes import HoldingTarget, Reply
+from support.fakes import Reply
 from support.stored import run_as_stored, run_ends_as, snapshot
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-def target(holding_target: HoldingTarget) -> HoldingTarget:
-    """The agent of the `agent` fixture; it answers at once unless a test holds it."""
-    return holding_target
 
 
 @pytest.fixture
