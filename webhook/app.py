@@ -45,6 +45,7 @@ from core.events.deliveries import EVENT_TABLE, InboxWriter, Refusal, Rejected, 
 from core.events.envelope import parse
 from core.store.db import get_engine, read_session
 from core.store.models import utcnow
+from queueing import queue_for
 from webhook.api import API, Api, not_there
 from webhook.api import routes as api_routes
 from webhook.bodies import TooLarge, read_body
@@ -123,7 +124,7 @@ class SigningSecret:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings = get_settings()
-    from worker.tasks import task_queue
+    task_queue = queue_for(settings)
 
     app.state.settings = settings
     app.state.secret = SigningSecret(settings)
