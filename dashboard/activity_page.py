@@ -11,8 +11,8 @@ from typing import Any
 import streamlit as st
 
 from core.agents import registry
-from core.composio.client import TRIGGER_MESSAGE
 from core.events import inbox
+from core.events.envelope import TRIGGER_MESSAGE
 from core.store.models import Agent, RunStatus, WebhookEvent, Workflow
 from core.views.activity import ACTIVITY_PAGE, EventEntry, RunEntry, event_entries, run_entries
 from core.views.overview import action_in_words, local_time, worker_status

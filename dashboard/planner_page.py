@@ -34,9 +34,9 @@ from core.views.overview import (
     PAGE_SIZE,
     WorkerStatus,
     action_in_words,
+    automations_page,
     clock_of,
     moment_in_words,
-    page_of,
     recent_runs,
     unfinished,
     waiting_for_worker,
@@ -276,7 +276,7 @@ def _items(
     """The chosen page of the agent's items, or only the one a link opened (an alert's)."""
     if linked is not None:
         return ([linked], 1) if isinstance(linked, model) else ([], 0)
-    return chosen_page(key, lambda number: page_of(session, model, agent_id, number))
+    return chosen_page(key, lambda number: automations_page(session, model, agent_id, number))
 
 
 def _page(key: str, total: int) -> int:

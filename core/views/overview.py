@@ -158,7 +158,7 @@ def unfinished(session: Session, run_ids: Iterable[int]) -> set[int]:
 PAGE_SIZE = 20
 
 
-def page_of(
+def automations_page(
     session: Session, model: type[Automation], agent_id: int, page: int, size: int = PAGE_SIZE
 ) -> tuple[list[Automation], int]:
     """One page of an agent's jobs or triggers (by name), and how many there are."""

@@ -31,7 +31,7 @@ from core.store.models import (
     WebhookEvent,
     utcnow,
 )
-from core.views.overview import page_of, recent_runs, worker_status
+from core.views.overview import automations_page, recent_runs, worker_status
 from support.delivery import numbered_event, signed
 from support.fakes import Reply
 from support.processes import free_port, get, planner, serve_webhook, settings_env
@@ -271,7 +271,7 @@ def test_a_busy_database_reports_no_locks_and_loses_no_writes(
         while time.monotonic() < stop:
             try:
                 with read_session(settings.database_url) as db:
-                    found = page_of(db, EventTrigger, agent.id, 1)[0]
+                    found = automations_page(db, EventTrigger, agent.id, 1)[0]
                     recent_runs(db, EventTrigger, [t.id for t in found])
                     worker_status(db, utcnow())
                 next(reads)
