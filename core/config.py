@@ -1,7 +1,7 @@
 """Settings from the environment: the one place Planner reads configuration.
 
-Every variable is listed in `.env.example` and the README. A `.env` file in the working
-directory is read first, without overriding variables already set.
+Every variable is listed in `.env.example` and docs/operate/configuration.md. A `.env` file
+in the working directory is read first, without overriding variables already set.
 """
 
 from __future__ import annotations
