@@ -17,9 +17,11 @@ from support.browser import CHROMIUM, CHROMIUM_FLAGS
 from support.processes import free_port, serve_web, settings_env, stop
 from support.waiting import wait_until
 
-# A page may be busy for seconds (the first Composio call imports its SDK): assertions
-# wait as long as actions do.
-expect.set_options(timeout=30_000)
+# A page may be busy for seconds (the first Composio call imports its SDK), and many more
+# on a loaded two-core machine running the rest of the suite beside it: assertions wait as
+# long as actions do, on the condition itself, and a passing test never waits this long.
+BROWSER_DEADLINE_MS = 90_000
+expect.set_options(timeout=BROWSER_DEADLINE_MS)
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +74,7 @@ def open_tab(dashboard_url) -> Iterator[Callable[..., Page]]:
             tab = browser.new_page(
                 viewport={"width": 1400, "height": 1000}, timezone_id=timezone_id
             )
-            tab.set_default_timeout(30_000)
+            tab.set_default_timeout(BROWSER_DEADLINE_MS)
             tab.goto(dashboard_url)
             return tab
 
