@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from cli.output import emit, lines, read_secret, shared_fields, task_queue
+from cli.fields import given_fields
+from cli.output import emit, lines, read_secret, task_queue
 from core.access import credentials
 from core.automations import triggers
 from core.automations.shared import list_owned
@@ -21,20 +22,6 @@ from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import EventTrigger, utcnow
 from core.views import events
-
-
-def _fields(args: argparse.Namespace) -> triggers.TriggerFields:
-    return triggers.TriggerFields(
-        name=getattr(args, "new_name", None),
-        agent=args.agent,
-        event=args.event,
-        filters=args.filters,
-        user_id=args.user_id,
-        chat=args.chat,
-        thread=args.thread,
-        workflow=args.workflow,
-        **shared_fields(args),
-    )
 
 
 def _trigger_line(trigger: dict[str, Any]) -> str:
@@ -78,9 +65,11 @@ def cmd_triggers(args: argparse.Namespace, settings: Settings) -> None:
             emit(args, run_json(run), lambda: str(run.id))
             return
         if args.action == "add":
-            trigger = triggers.create_trigger(session, args.name, _fields(args), settings, now)
+            fields = given_fields(args, triggers.TriggerFields)
+            trigger = triggers.create_trigger(session, args.name, fields, settings, now)
         elif args.action == "update":
-            trigger = triggers.update_trigger(session, args.trigger, _fields(args), settings, now)
+            fields = given_fields(args, triggers.TriggerFields)
+            trigger = triggers.update_trigger(session, args.trigger, fields, settings, now)
         elif args.action == "pause":
             trigger = triggers.pause_trigger(session, args.trigger, settings, now)
         elif args.action == "resume":

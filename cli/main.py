@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from cli.events import cmd_composio, cmd_events, cmd_triggers
-from cli.output import emit, lines, read_secret, shared_fields, task_queue
+from cli.fields import given_fields
+from cli.output import emit, lines, read_secret, task_queue
 from cli.parser import build_parser
 from cli.setup_file import cmd_export, cmd_import
 from core.access import credentials, secrets, tokens
@@ -37,25 +38,6 @@ from core.store.db import session as open_session
 from core.store.models import Agent, ScheduledJob, Workflow, utcnow
 
 EXIT_BAD_INPUT = 2
-
-
-def _job_fields(args: argparse.Namespace) -> jobs.JobFields:
-    return jobs.JobFields(
-        name=getattr(args, "new_name", None),
-        agent=args.agent,
-        schedule=args.schedule,
-        at=args.at,
-        timezone=args.timezone,
-        starts_on=args.starts_on,
-        ends_on=args.ends_on,
-        jitter=args.jitter,
-        **shared_fields(args),
-        chat=args.chat,
-        thread=args.thread,
-        workflow=args.workflow,
-        input=args.input,
-        misfire=args.misfire,
-    )
 
 
 def _job_line(job: dict[str, Any]) -> str:
@@ -220,11 +202,11 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             print(f"Deleted job {args.job}.")
             return
         if args.action == "add":
-            job = jobs.create_job(
-                session, args.name, _job_fields(args), now, settings.timezone, task_queue()
-            )
+            fields = given_fields(args, jobs.JobFields)
+            job = jobs.create_job(session, args.name, fields, now, settings.timezone, task_queue())
         elif args.action == "update":
-            job = jobs.update_job(session, args.job, _job_fields(args), now, task_queue())
+            fields = given_fields(args, jobs.JobFields)
+            job = jobs.update_job(session, args.job, fields, now, task_queue())
         elif args.action == "pause":
             job = jobs.pause_job(session, args.job, now)
         elif args.action == "resume":

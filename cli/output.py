@@ -39,12 +39,3 @@ def task_queue() -> RunQueue:
     from queueing import queue_for
 
     return queue_for(get_settings())
-
-
-def shared_fields(args: argparse.Namespace) -> dict[str, str | None]:
-    """What a job or trigger alike is given: retries, call timeout and overlap
-    (core.automations.policies), who is told and when (core.notifications.alerts)."""
-    return {
-        "retries": args.retries, "timeout": args.timeout, "overlap": args.overlap,
-        "notify": args.notify, "notify_on": args.notify_on,
-    }  # fmt: skip

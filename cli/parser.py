@@ -25,9 +25,20 @@ def _json_flag(parser: argparse.ArgumentParser, nested: bool = False) -> None:
     parser.add_argument("--json", action="store_true", default=default, help="print JSON on stdout")
 
 
-def _shared_options(parser: argparse.ArgumentParser) -> None:
-    """What jobs and triggers both set: their own retries, call timeout and overlap, and
-    who is told when."""
+def _automation_options(
+    parser: argparse.ArgumentParser, update: bool, singular: str, workflow_help: str,
+    own: Callable[[argparse.ArgumentParser], None],
+) -> None:  # fmt: skip
+    """What jobs and triggers both set (their agent, action, own retries, call timeout and
+    overlap, who is told when), with `own`, the options of one of them."""
+    if update:
+        parser.add_argument("--name", dest="new_name", help=f"rename the {singular}")
+    parser.add_argument("--agent", help="agent name or id")
+    own(parser)
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
+    action.add_argument("--workflow", help=workflow_help)
+    parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
     parser.add_argument(
         "--retries", metavar="N", help="times a failed call is tried again, 0-10 (default: "
         "PLANNER_MAX_RETRIES)",
@@ -49,12 +60,10 @@ def _shared_options(parser: argparse.ArgumentParser) -> None:
         "--notify-on", dest="notify_on", metavar="WHEN",
         help="failure, recovery, digest (comma-separated; default failure,recovery)",
     )  # fmt: skip
+    _json_flag(parser)
 
 
-def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
-    if update:
-        parser.add_argument("--name", dest="new_name", help="rename the job")
-    parser.add_argument("--agent", help="agent name or id")
+def _job_options(parser: argparse.ArgumentParser) -> None:
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--schedule", help="5-field cron, e.g. '0 9 * * *', or @daily")
     when.add_argument("--at", metavar="DATETIME", help="run once, e.g. '2026-12-24 09:00'")
@@ -68,14 +77,8 @@ def _job_options(parser: argparse.ArgumentParser, update: bool) -> None:
     parser.add_argument(
         "--jitter", metavar="DELAY", help="start each run up to this much later at random (5m)"
     )
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
-    action.add_argument("--workflow", help="run this workflow (name or id)")
-    parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
     parser.add_argument("--input", help="workflow input as a JSON object")
     parser.add_argument("--misfire", choices=["catch_up_once", "skip"], help="after downtime")
-    _shared_options(parser)
-    _json_flag(parser)
 
 
 def _agent_options(parser: argparse.ArgumentParser, update: bool) -> None:
@@ -137,37 +140,30 @@ def _add_registry(
     return actions
 
 
-def _trigger_options(parser: argparse.ArgumentParser, update: bool) -> None:
-    if update:
-        parser.add_argument("--name", dest="new_name", help="rename the trigger")
-    parser.add_argument("--agent", help="agent name or id")
+def _trigger_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="Composio trigger slug, e.g. GMAIL_NEW_GMAIL_MESSAGE")
     parser.add_argument("--filters", help="the event's filters (trigger_config) as JSON")
     parser.add_argument("--user-id", dest="user_id", help="Composio user id (COMPOSIO_USER_ID)")
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--chat", metavar="TEMPLATE", help="start a chat with this message")
-    action.add_argument("--workflow", help="run this workflow with the event's data")
-    parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
-    _shared_options(parser)
-    _json_flag(parser)
 
 
 def _automation_commands(
     commands: argparse._SubParsersAction,
     plural: str,
     singular: str,
-    options: Callable[[argparse.ArgumentParser, bool], None],
+    own: Callable[[argparse.ArgumentParser], None],
+    workflow_help: str,
     verbs: list[tuple[str, str]],
 ) -> dict[str, argparse.ArgumentParser]:
-    """`planner jobs|triggers add|update|list|VERB…`: the same shape for both."""
+    """`planner jobs|triggers add|update|list|VERB…`: the same shape for both, `own`
+    adding the options of one of them."""
     parser = commands.add_parser(plural, help=f"manage {plural}")
     actions = parser.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help=f"add a {singular}")
     add.add_argument("name")
-    options(add, False)
+    _automation_options(add, False, singular, workflow_help, own)
     update = actions.add_parser("update", help=f"change a {singular}")
     update.add_argument(singular, help="name or id")
-    options(update, True)
+    _automation_options(update, True, singular, workflow_help, own)
     listing = actions.add_parser("list", help=f"list {plural}")
     listing.add_argument("--agent", help=f"only this agent's {plural}")
     _json_flag(listing)
@@ -188,7 +184,10 @@ def _trigger_commands(commands: argparse._SubParsersAction) -> None:
         ("test", "fire a trigger with a sample event"),
         ("sync", "register a local trigger with Composio (or enable one it disabled)"),
     ]
-    test = _automation_commands(commands, "triggers", "trigger", _trigger_options, verbs)["test"]
+    test = _automation_commands(
+        commands, "triggers", "trigger", _trigger_options,
+        "run this workflow with the event's data", verbs,
+    )["test"]  # fmt: skip
     test.add_argument("--payload", metavar="FILE", help="event JSON (or just its data)")
 
     events = commands.add_parser("events", help="the webhook inbox, newest first")
@@ -243,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("rm", "delete a job and its runs"),
         ("run", "run a job now (queued for the worker)"),
     ]
-    _automation_commands(commands, "jobs", "job", _job_options, job_verbs)
+    _automation_commands(
+        commands, "jobs", "job", _job_options, "run this workflow (name or id)", job_verbs
+    )
 
     runs = commands.add_parser("runs", help="list runs, newest first; retry or cancel one")
     runs.add_argument("--job", help="only this job's runs")
