@@ -1,5 +1,6 @@
 """What `planner jobs|triggers add|update` set, read from their options into core's
-fields: one reader for jobs and triggers alike; an option left out is not given."""
+typed fields: one reader for jobs and triggers alike, each option by the reader of its
+kind of text (core.automations.text); an option left out is UNCHANGED."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import argparse
 import dataclasses
 from typing import TypeVar
 
-from core.automations.shared import AutomationFields
+from core.automations import text
+from core.automations.fields import AutomationFields
 
 Fields = TypeVar("Fields", bound=AutomationFields)
 
@@ -20,5 +22,5 @@ def given_fields(args: argparse.Namespace, kind: type[Fields]) -> Fields:
         option = "new_name" if field.name == "name" else field.name
         given = getattr(args, option, None)
         if given is not None:
-            values[field.name] = given
+            values[field.name] = text.read(field.name, given)
     return kind(**values)

@@ -4,6 +4,7 @@ core.automations.policies' and core.notifications.channels'."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import streamlit as st
@@ -20,8 +21,10 @@ WHEN_TOLD = {"failure": "When it fails", "recovery": "When it works again",
              "digest": "A daily digest"}  # fmt: skip
 
 
-TIMEOUTS = {"10 s": 10, "30 s": 30, "1 min": 60, "2 min": 120, "5 min": 300, "10 min": 600,
-            "30 min": 1800, "1 hour": 3600}  # fmt: skip
+TIMEOUTS = {"10 s": timedelta(seconds=10), "30 s": timedelta(seconds=30),
+            "1 min": timedelta(minutes=1), "2 min": timedelta(minutes=2),
+            "5 min": timedelta(minutes=5), "10 min": timedelta(minutes=10),
+            "30 min": timedelta(minutes=30), "1 hour": timedelta(hours=1)}  # fmt: skip
 
 
 def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: str) -> Any:
@@ -30,7 +33,10 @@ def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: st
     saving keeps it."""
     shown = next((name for name, value in choices.items() if value == current), None)
     if shown is None:
-        shown = timing.length_in_words(current) if isinstance(current, int) else str(current)
+        if isinstance(current, timedelta):
+            shown = timing.length_in_words(int(current.total_seconds()))
+        else:
+            shown = str(current)
         choices = {**choices, shown: current}
     names = list(choices)
     picked = st.selectbox(label, names, index=names.index(shown), key=key, help=says)
@@ -40,9 +46,9 @@ def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: st
 
 def advanced_inputs(
     model: type[Automation], automation: Automation | None, defaults: Settings
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """A job's or trigger's (`automation`, None for a new one) own retries, call timeout and
-    overlap policy, folded away unless it has them, as its fields take them ("default":
+    overlap policy, folded away unless it has them, as its fields take them (None:
     Planner's)."""
     own = policies.of(automation) if automation is not None else policies.Policies()
     usual_overlap = policies.OVERLAP_WORDS[policies.default_overlap(model)]
@@ -52,29 +58,24 @@ def advanced_inputs(
             "Tries again after a failure",
             {f"Planner's default ({defaults.max_retries} times)": None, "Never": 0}
             | {f"{n} time{'s' if n > 1 else ''}": n for n in range(1, policies.MOST_RETRIES + 1)},
-            own.max_retries, "action_retries",
+            own.retries, "action_retries",
             "After a timeout, a 429 or a 5xx answer, with a longer wait each time.",
         )  # fmt: skip
         usual = timing.length_in_words(int(defaults.http_timeout_seconds))
         timeout = choice(
             "Gives up on a call after", {f"Planner's default ({usual})": None} | TIMEOUTS,
-            own.timeout_seconds, "action_timeout",
+            own.timeout, "action_timeout",
             "How long one call may take before it counts as failed (and is tried again).",
         )  # fmt: skip
         overlap = choice(
             "When the previous run is still running",
             {f"Planner's default ({usual_overlap.lower()})": None}
-            | {words: str(policy) for policy, words in policies.OVERLAP_WORDS.items()},
+            | {words: policy for policy, words in policies.OVERLAP_WORDS.items()},
             own.overlap, "action_overlap",
             "Run it when the previous one has finished: one run waits, more are skipped.",
         )  # fmt: skip
         telling = _telling_inputs(automation)
-    return {
-        "retries": policies.DEFAULT if retries is None else str(retries),
-        "timeout": policies.DEFAULT if timeout is None else str(timeout),
-        "overlap": overlap or policies.DEFAULT,
-        **telling,
-    }
+    return {"retries": retries, "timeout": timeout, "overlap": overlap, **telling}
 
 
 def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
@@ -97,6 +98,6 @@ def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
     )  # fmt: skip
     field_error("notify_on")
     return {
-        "notify": names or "none",
+        "notify": names,
         "notify_on": [event for event, words in WHEN_TOLD.items() if words in when],
     }

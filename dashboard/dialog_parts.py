@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from core.agents import registry
-from core.automations import workflow_input
+from core.automations import text, workflow_input
 from core.automations.templates import missing_warning, render
 from core.errors import PlannerError, ValidationError
 from core.store.models import ActionKind, Agent, Automation, Workflow
@@ -195,7 +195,7 @@ def _rows_so_far(given: dict[str, Any]) -> dict[str, Any]:
         return given
 
 
-def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any] | str]:
+def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     """A workflow's input as rows of a name and a value; JSON only behind the advanced
     toggle (and from the start when rows can't show the input as it is). Returns what
     reads the input at save time, so a bad row is refused like any other field."""
@@ -206,9 +206,9 @@ def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any] | str]:
         st.caption("This input holds numbers, lists or nested values, so it is shown as JSON.")
     if as_json:
         shown = json.dumps(_rows_so_far(given), indent=2)
-        text = st.text_area("Input (JSON)", value=shown, key="input_json")
+        written = st.text_area("Input (JSON)", value=shown, key="input_json")
         field_error("input")
-        return lambda: text
+        return lambda: text.read("input", written)
     filled = rows or []
     ids = st.session_state.setdefault(INPUT_ROWS, list(range(max(len(filled), 1))))
     for row in ids:

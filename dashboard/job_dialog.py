@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 import streamlit as st
 
 from core.automations import jobs
+from core.automations.fields import UNCHANGED
 from core.automations.templates import DEFAULT_VARIABLES, default_variables
 from core.errors import ValidationError
 from core.scheduling import occurrences, timing
@@ -31,9 +32,10 @@ CUSTOM = "Custom"
 ONCE = "Once"
 NEW_JOB_PRESET = "Every day at 9:00"
 CRON_KEY = "job_cron"
-# The random delays offered, in seconds ("None" first).
-DELAYS = {"None": 0, "Up to 1 min": 60, "Up to 5 min": 300, "Up to 15 min": 900,
-          "Up to 30 min": 1800, "Up to 1 hour": 3600}  # fmt: skip
+# The random delays offered ("None" first).
+DELAYS = {"None": timedelta(0), "Up to 1 min": timedelta(minutes=1),
+          "Up to 5 min": timedelta(minutes=5), "Up to 15 min": timedelta(minutes=15),
+          "Up to 30 min": timedelta(minutes=30), "Up to 1 hour": timedelta(hours=1)}  # fmt: skip
 
 
 def _once_input(current: str) -> str:
@@ -43,7 +45,7 @@ def _once_input(current: str) -> str:
     left, right = st.columns(2)
     day = left.date_input("On", value=when.date(), key="job_once_day", format="YYYY-MM-DD")
     at = right.time_input("At", value=when.time(), key="job_once_time", step=300)
-    return timing.once_schedule(f"{day:%Y-%m-%d} {at:%H:%M}")
+    return timing.once_schedule(datetime.combine(day, at))
 
 
 def _when_input(current: str) -> str:
@@ -107,9 +109,9 @@ def _timezone_input(current: str) -> str:
 
 def _days_and_delay_inputs(
     job: ScheduledJob | None, once: bool
-) -> tuple[date | None, date | None, int]:
-    """First and last day (not for a one-off) and the random delay in seconds; folded
-    away unless the job has them."""
+) -> tuple[date | None, date | None, timedelta]:
+    """First and last day (not for a one-off) and the random delay; folded away unless
+    the job has them."""
     given = bool(job and (job.starts_on or job.ends_on or job.jitter_seconds))
     with st.expander("Random delay" if once else "Dates and random delay", expanded=given):
         first = last = None
@@ -126,18 +128,17 @@ def _days_and_delay_inputs(
             field_error("starts_on")
             field_error("ends_on")
         delay = choice(
-            "Random delay", DELAYS, job.jitter_seconds if job else 0, "job_jitter",
+            "Random delay", DELAYS, timedelta(seconds=job.jitter_seconds if job else 0),
+            "job_jitter",
             "Start each run up to this much later, at random: jobs that call the same "
             "service at the same time then spread out.",
         )  # fmt: skip
     return first, last, delay
 
 
-def _day_text(day: date | None) -> str:
-    return day.isoformat() if day else ""
-
-
-def _schedule_inputs(job: ScheduledJob | None) -> tuple[timing.Timing, int, datetime | None]:
+def _schedule_inputs(
+    job: ScheduledJob | None,
+) -> tuple[timing.Timing, timedelta, datetime | None]:
     """Schedule, timezone and days, shown in words with the next runs; the random delay;
     the first run too (None while the timing is not valid)."""
     cron = _when_input(job.schedule if job else occurrences.PRESETS[NEW_JOB_PRESET])
@@ -152,7 +153,7 @@ def _schedule_inputs(job: ScheduledJob | None) -> tuple[timing.Timing, int, date
     except ValidationError as error:
         st.error(plain(error))
         return when, jitter, None
-    delay = timing.jitter_in_words(jitter)
+    delay = timing.jitter_in_words(int(jitter.total_seconds()))
     words = [checked.describe(), timezone_label(timezone), delay]
     st.caption(plain(" · ".join(word for word in words if word)))
     tz = occurrences.zone(timezone)
@@ -194,13 +195,13 @@ def job_dialog() -> None:
                 agent=agent.id,
                 schedule=chosen.schedule,
                 timezone=timezone,
-                starts_on=_day_text(chosen.starts_on),
-                ends_on=_day_text(chosen.ends_on),
-                jitter=str(jitter),
-                input=read_input() if read_input else None,
+                starts_on=chosen.starts_on,
+                ends_on=chosen.ends_on,
+                jitter=jitter,
+                input=read_input() if read_input else UNCHANGED,
                 **action,
                 **advanced,
-                name=name if job else None,
+                name=name if job else UNCHANGED,
             )
             with writing() as db:
                 if job is None:

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from core.automations import triggers
+from core.automations.fields import UNCHANGED
 from core.automations.templates import default_variables
 from core.composio import setup
 from core.errors import PlannerError, ValidationError
@@ -257,7 +258,7 @@ def trigger_dialog() -> None:
             agent=agent.id,
             event=kind.slug,
             filters=filters,
-            name=name if trigger else None,
+            name=name if trigger else UNCHANGED,
             **action,
             **advanced,
         )

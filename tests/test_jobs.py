@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from core.agents import registry
-from core.automations import jobs
+from core.automations import jobs, text
 from core.automations.jobs import JobFields
 from core.errors import NotFoundError, ValidationError
 from core.scheduling.tick import SUBMIT_AHEAD, tick
@@ -49,7 +49,7 @@ def test_timezone_defaults_to_the_configured_one(session, agent):
 
 def test_workflow_job_keeps_its_input(session, agent, workflow):
     fields = JobFields(
-        agent="Assistant", schedule="0 9 * * 1", workflow="analyze-email", input='{"scope":"week"}'
+        agent="Assistant", schedule="0 9 * * 1", workflow="analyze-email", input={"scope": "week"}
     )
     job = jobs.create_job(session, "Weekly report", fields, NOW, "UTC")
     assert job.action == "workflow"
@@ -139,16 +139,14 @@ BAD_JOBS = [
     (JobFields(agent="Assistant", schedule="0 9 * * *", chat="   "), "chat message is empty"),
     (JobFields(agent="Assistant", schedule="0 9 * * *", workflow="nope"),
      "no workflow named 'nope'"),
-    (JobFields(agent="Assistant", schedule="0 9 * * *", workflow="analyze-email", input="{oops"),
-     "not valid JSON"),
-    (JobFields(agent="Assistant", schedule="0 9 * * *", workflow="analyze-email", input="[1, 2]"),
+    (JobFields(agent="Assistant", schedule="0 9 * * *", workflow="analyze-email",
+               input={"ratio": float("nan")}), "not valid JSON for the workflow input: NaN"),
+    (JobFields(agent="Assistant", schedule="0 9 * * *", workflow="analyze-email", input=[1, 2]),
      "must be a JSON object"),
     (JobFields(agent="Assistant", schedule="0 9 * * *", chat="hi", workflow="analyze-email"),
      "not both"),
-    (JobFields(agent="Assistant", schedule="0 9 * * *", chat="hi", input="{}"),
+    (JobFields(agent="Assistant", schedule="0 9 * * *", chat="hi", input={}),
      "Input only applies to workflow jobs"),
-    (JobFields(agent="Assistant", schedule="0 9 * * *", chat="hi", misfire="later"),
-     "Misfire policy must be"),
 ]  # fmt: skip
 INCOMPLETE_NEW_JOBS = [
     (JobFields(agent="Assistant", schedule="0 9 * * *"), "Choose what the job does"),
@@ -171,6 +169,20 @@ def test_bad_jobs_are_refused_and_nothing_changes(
 
     session.rollback()
     assert snapshot(settings.database_url) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "message"),
+    [
+        ("input", "{oops", "That is not valid JSON for the workflow input: Expecting"),
+        ("input", "[1, 2]", 'The workflow input must be a JSON object, such as {"scope": "week"}.'),
+        ("misfire", "later", "Misfire policy must be 'catch_up_once' or 'skip'."),
+    ],
+)
+def test_text_a_job_cannot_take_is_refused_as_it_is_read(field, written, message):
+    with pytest.raises(ValidationError) as refused:
+        text.read(field, written)
+    assert str(refused.value).startswith(message)
 
 
 @pytest.mark.parametrize(("fields", "message"), INCOMPLETE_NEW_JOBS)

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core.automations import jobs, triggers
+from core.automations import jobs, text, triggers
 from core.automations.jobs import JobFields
+from core.automations.policies import Overlap
 from core.automations.triggers import TriggerFields
 from core.errors import ValidationError
 from core.events.inbox import fire_test_event
@@ -42,8 +43,8 @@ def queue_of(settings) -> HueyQueue:
 
 def test_each_job_tries_again_as_often_as_it_says(settings, session, agent, target, consumer):
     target.script(CHAT, *[Reply(503, {"error": "busy"})] * 3, Reply(200, {}))
-    never = a_job(session, "Never again", retries="0")
-    once = a_job(session, "Once more", retries="1")
+    never = a_job(session, "Never again", retries=0)
+    once = a_job(session, "Once more", retries=1)
     consumer(max_retries=5)
 
     failed = run_ends_as(settings, run_now(settings, session, never), RunStatus.failed)
@@ -55,7 +56,7 @@ def test_each_job_tries_again_as_often_as_it_says(settings, session, agent, targ
 def test_a_trigger_follows_its_own_retries(settings, session, agent, target, consumer):
     target.script(CHAT, *[Reply(503, {"error": "busy"})] * 3)
     fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="New mail",
-                           retries="0")  # fmt: skip
+                           retries=0)  # fmt: skip
     trigger = triggers.create_trigger(session, "Mail", fields, settings, utcnow())
     consumer(max_retries=5)
     fire_test_event(session, settings, trigger.id, queue_of(settings), utcnow())
@@ -73,7 +74,7 @@ def test_a_call_is_given_up_after_its_jobs_timeout_and_leased_for_that_long(
     settings, session, agent, target, consumer
 ):
     target.holding = True  # the agent never answers
-    job = a_job(session, "Patient", timeout="3s", retries="0")
+    job = a_job(session, "Patient", timeout=timedelta(seconds=3), retries=0)
     consumer(lease_margin_seconds=7)
     run = run_now(settings, session, job)
 
@@ -105,7 +106,7 @@ def test_overlap_queue_runs_one_after_the_previous_and_skips_more(
     settings, session, agent, target, consumer
 ):
     target.holding = True
-    job = a_job(session, "Briefing", overlap="queue")
+    job = a_job(session, "Briefing", overlap=Overlap.queue)
     consumer()
     first = run_now(settings, session, job)
     assert target.wait_open(1)
@@ -131,7 +132,7 @@ def test_overlap_queue_runs_one_after_the_previous_and_skips_more(
 
 def test_overlap_allow_runs_both_at_once(settings, session, agent, target, consumer):
     target.holding = True
-    job = a_job(session, "Briefing", overlap="allow")
+    job = a_job(session, "Briefing", overlap=Overlap.allow)
     consumer()
     first, second = run_now(settings, session, job), run_now(settings, session, job)
     assert target.wait_open(2), target
@@ -145,7 +146,7 @@ def test_a_trigger_can_skip_an_event_while_its_previous_run_runs(
 ):
     target.holding = True
     fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="New mail",
-                           overlap="skip")  # fmt: skip
+                           overlap=Overlap.skip)  # fmt: skip
     trigger = triggers.create_trigger(session, "Mail", fields, settings, utcnow())
     consumer()
     queue = queue_of(settings)
@@ -166,7 +167,7 @@ def test_a_trigger_can_skip_an_event_while_its_previous_run_runs(
 def test_one_run_waits_behind_the_previous_whatever_the_order_of_their_ids(
     settings, session, agent
 ):
-    job = a_job(session, "Briefing", overlap="queue")
+    job = a_job(session, "Briefing", overlap=Overlap.queue)
     now = utcnow()
 
     def waiting_run(due: datetime, **extra) -> Run:
@@ -197,33 +198,61 @@ def test_one_run_waits_behind_the_previous_whatever_the_order_of_their_ids(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"retries": "11"}, "from 0 to 10"),
-        ({"retries": "-1"}, "from 0 to 10"),
-        ({"retries": "two"}, "from 0 to 10"),
-        ({"retries": ""}, "from 0 to 10"),
-        ({"timeout": ""}, "not a length of time"),
-        ({"timeout": "0"}, "at least 1 second"),
-        ({"timeout": "2h"}, "longer than 1 hour"),
-        ({"timeout": "soon"}, "not a length of time"),
-        ({"overlap": "sideways"}, "skip, queue or allow"),
+        ({"retries": 11}, "Retries must be a whole number from 0 to 10 (or default), not '11'."),
+        ({"retries": -1}, "from 0 to 10 (or default), not '-1'."),
+        ({"timeout": timedelta(0)}, "A call's timeout must be at least 1 second."),
+        ({"timeout": timedelta(hours=2)}, "A call's timeout of 2 hours is longer than 1 hour"),
+        ({"timeout": timedelta(seconds=1.5)},
+         "must be a whole number of seconds, 0 or more, not 1.5 s."),
     ],
-)
+)  # fmt: skip
 def test_bad_policies_are_refused_and_change_nothing(settings, session, agent, fields, message):
-    job = a_job(session, "Briefing", retries="2")
+    job = a_job(session, "Briefing", retries=2)
     before = snapshot(settings.database_url)
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValidationError) as refused:
         jobs.update_job(session, job.id, JobFields(**fields), utcnow())
+    assert message in str(refused.value)
     session.rollback()
     assert snapshot(settings.database_url) == before
 
 
-def test_default_goes_back_to_planners_setting(session, agent):
-    job = a_job(session, "Briefing", retries="2", timeout="5m", overlap="queue")
+@pytest.mark.parametrize(
+    ("reader", "written", "read"),
+    [
+        (text.retries, "3", 3), (text.retries, 0, 0), (text.retries, " Default ", None),
+        (text.timeout, "90", timedelta(seconds=90)), (text.timeout, 300, timedelta(minutes=5)),
+        (text.timeout, "5 min", timedelta(minutes=5)), (text.timeout, "default", None),
+        (text.overlap, " Queue", Overlap.queue), (text.overlap, "DEFAULT", None),
+    ],
+)  # fmt: skip
+def test_policies_are_read_as_people_type_them(reader, written, read):
+    assert reader(written) == read
+
+
+@pytest.mark.parametrize(
+    ("reader", "written", "message"),
+    [
+        (text.retries, "two", "from 0 to 10 (or default), not 'two'."),
+        (text.retries, "-1", "from 0 to 10 (or default), not '-1'."),
+        (text.retries, "", "from 0 to 10 (or default), not ''."),
+        (text.timeout, "", "'' is not a length of time like 30s, 5m or 1h."),
+        (text.timeout, "soon", "'soon' is not a length of time like 30s, 5m or 1h."),
+        (text.overlap, "sideways", "Overlap must be skip, queue or allow (or default), not "
+         "'sideways'."),
+    ],
+)  # fmt: skip
+def test_text_that_is_no_policy_is_refused_in_words(reader, written, message):
+    with pytest.raises(ValidationError) as refused:
+        reader(written)
+    assert str(refused.value).endswith(message)
+
+
+def test_none_goes_back_to_planners_setting(session, agent):
+    job = a_job(session, "Briefing", retries=2, timeout=timedelta(minutes=5), overlap=Overlap.queue)
     assert (job.max_retries, job.timeout_seconds, job.overlap) == (2, 300, "queue")
     kept = jobs.update_job(session, job.id, JobFields(name="Renamed"), utcnow())
     assert (kept.max_retries, kept.timeout_seconds, kept.overlap) == (2, 300, "queue")
     reset = jobs.update_job(
-        session, job.id, JobFields(retries="default", timeout="default", overlap="default"),
-        utcnow(),
-    )  # fmt: skip
+        session, job.id, JobFields(retries=None, timeout=None, overlap=None), utcnow()
+    )
     assert (reset.max_retries, reset.timeout_seconds, reset.overlap) == (None, None, None)

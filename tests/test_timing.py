@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import Session, select
 
-from core.automations import jobs
+from core.automations import jobs, text
 from core.automations.jobs import JobFields
 from core.errors import ValidationError
 from core.scheduling import occurrences
 from core.scheduling.tick import SUBMIT_AHEAD, tick
-from core.scheduling.timing import Timing, delay, jitter_from_text
+from core.scheduling.timing import Timing, delay, moment_from_text
 from core.store.models import Run, RunStatus, ScheduledJob, utcnow
 from support.stored import snapshot
 from support.waiting import wait_until
@@ -62,11 +62,12 @@ def test_days_bound_a_cron_schedule_inclusively_on_the_jobs_clock():
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("0", 0), ("none", 0), ("90", 90), ("30s", 30), ("5m", 300), ("5 min", 300), ("1h", 3600)],
-)
-def test_a_delay_is_read_in_seconds_minutes_or_hours(text, seconds):
-    assert jitter_from_text(text) == seconds
+    ("written", "seconds"),
+    [("0", 0), ("none", 0), ("90", 90), ("30s", 30), ("5m", 300), ("5 min", 300), ("1h", 3600),
+     (120, 120)],
+)  # fmt: skip
+def test_a_delay_is_read_in_seconds_minutes_or_hours(written, seconds):
+    assert text.delay(written) == timedelta(seconds=seconds)
 
 
 def test_the_delay_is_within_its_bound_the_same_each_time_and_spread_across_jobs():
@@ -82,7 +83,7 @@ def test_the_delay_is_within_its_bound_the_same_each_time_and_spread_across_jobs
 
 
 def test_a_one_off_runs_once_at_its_time_and_then_is_done(settings, session, agent, queue):
-    job = add_job(session, "Christmas", at="2026-11-26 10:00", timezone=BERLIN)
+    job = add_job(session, "Christmas", at=datetime(2026, 11, 26, 10, 0), timezone=BERLIN)
     nine = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
     assert job.next_run_at == nine and job.health == "green"
 
@@ -101,7 +102,7 @@ def test_a_one_off_runs_once_at_its_time_and_then_is_done(settings, session, age
 
 
 def test_a_one_off_missed_while_no_worker_ran_catches_up_once(settings, session, agent, queue):
-    job = add_job(session, "Once", at="2026-11-26 09:00")
+    job = add_job(session, "Once", at=datetime(2026, 11, 26, 9, 0))
     tick(settings, queue, NOW + timedelta(hours=3), "w1")
     [run] = runs_of(session, job)
     assert (run.source, run.scheduled_for) == ("catch_up", datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
@@ -109,7 +110,7 @@ def test_a_one_off_missed_while_no_worker_ran_catches_up_once(settings, session,
 
 
 def test_a_bounded_schedule_stops_after_its_last_day(settings, session, agent, queue):
-    job = add_job(session, "Two days", schedule="0 9 * * *", ends_on="2026-11-27")
+    job = add_job(session, "Two days", schedule="0 9 * * *", ends_on=date(2026, 11, 27))
     tick(settings, queue, NOW, "w1")
     assert reread(session, job).next_run_at == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     session.rollback()
@@ -119,12 +120,12 @@ def test_a_bounded_schedule_stops_after_its_last_day(settings, session, agent, q
 
 
 def test_a_schedule_with_a_first_day_waits_for_it(session, agent):
-    job = add_job(session, "Advent", schedule="0 9 * * *", starts_on="2026-12-01")
+    job = add_job(session, "Advent", schedule="0 9 * * *", starts_on=date(2026, 12, 1))
     assert job.next_run_at == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def test_each_run_starts_within_its_random_delay_keyed_by_its_time(settings, session, agent, queue):
-    job = add_job(session, "Spread", schedule="0 9 * * *", jitter="5m")
+    job = add_job(session, "Spread", schedule="0 9 * * *", jitter=timedelta(minutes=5))
     tick(settings, queue, NOW, "w1")
     [run] = runs_of(session, job)
     nine = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -135,12 +136,12 @@ def test_each_run_starts_within_its_random_delay_keyed_by_its_time(settings, ses
 
 
 def test_a_done_job_can_be_renamed_and_given_a_new_time(settings, session, agent, queue):
-    job = add_job(session, "Once", at="2026-11-26 09:00")
+    job = add_job(session, "Once", at=datetime(2026, 11, 26, 9, 0))
     tick(settings, queue, NOW, "w1")
     session.rollback()
     jobs.update_job(session, job.id, JobFields(name="Once again"), NOW + timedelta(days=1))
     assert reread(session, job).next_run_at is None
-    later = jobs.update_job(session, job.id, JobFields(at="2026-12-01 09:00"), NOW)
+    later = jobs.update_job(session, job.id, JobFields(at=datetime(2026, 12, 1, 9, 0)), NOW)
     assert later.next_run_at == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert later.health == "green"
 
@@ -151,25 +152,24 @@ def test_a_done_job_can_be_renamed_and_given_a_new_time(settings, session, agent
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"at": "2026-11-26 08:00"}, "is in the past"),
-        ({"at": "2027-03-28 02:30", "timezone": BERLIN}, "the clocks jump over it"),
-        ({"at": "2026-12-24T09:00+01:00"}, "without an offset"),
-        ({"at": "2026-12-24 09:00:30"}, "to the minute"),
-        ({"at": "next friday"}, "not a date and time"),
-        ({"at": "2026-12-24 09:00", "schedule": "0 9 * * *"}, "not both"),
-        ({"at": "2026-12-24 09:00", "starts_on": "2026-12-01"}, "no first or last day"),
-        ({"schedule": "0 9 * * *", "ends_on": "2026-11-25"}, "has no run left after now"),
-        ({"schedule": "0 9 * * *", "starts_on": "2026-12-05", "ends_on": "2026-12-01"},
+        ({"at": datetime(2026, 11, 26, 8, 0)}, "is in the past"),
+        ({"at": datetime(2027, 3, 28, 2, 30), "timezone": BERLIN}, "the clocks jump over it"),
+        ({"at": moment_from_text("2026-12-24T09:00+01:00")},
+         "Give the time '2026-12-24 09:00[+]01:00' without an offset"),
+        ({"at": moment_from_text("2026-12-24 09:00:30")},
+         "Give the time '2026-12-24 09:00:30' to the minute"),
+        ({"at": datetime(2026, 12, 24, 9, 0), "schedule": "0 9 * * *"}, "not both"),
+        ({"at": datetime(2026, 12, 24, 9, 0), "starts_on": date(2026, 12, 1)},
+         "no first or last day"),
+        ({"schedule": "0 9 * * *", "ends_on": date(2026, 11, 25)}, "has no run left after now"),
+        ({"schedule": "0 9 * * *", "starts_on": date(2026, 12, 5), "ends_on": date(2026, 12, 1)},
          "before the first day"),
-        ({"schedule": "0 9 * * *", "starts_on": "05/12/2026"}, "not a date like"),
-        ({"schedule": "0 9 * * *", "jitter": "2h"}, "longer than 1 hour"),
-        ({"schedule": "0 9 * * *", "jitter": "-5m"}, "not a length of time like"),
-        ({"schedule": "0 9 * * *", "jitter": "5 days"}, "not a length of time like"),
-        ({"at": "9999-12-31 23:59", "timezone": "America/New_York"}, "between the years"),
-        ({"schedule": "0 9 * * *", "starts_on": "0001-01-01"}, "between the years"),
-        ({"at": "2027-01-01"}, "not a date and time like"),
-        ({"at": "2027-W01-1 09:00"}, "not a date and time like"),
-        ({"schedule": "0 9 * * *", "ends_on": "2027-1-1"}, "not a date like"),
+        ({"schedule": "0 9 * * *", "jitter": timedelta(hours=2)},
+         "A random delay of 2 hours is longer than 1 hour"),
+        ({"schedule": "0 9 * * *", "jitter": timedelta(minutes=-5)}, "whole number of seconds"),
+        ({"at": datetime(9999, 12, 31, 23, 59), "timezone": "America/New_York"},
+         "between the years"),
+        ({"schedule": "0 9 * * *", "starts_on": date(1, 1, 1)}, "between the years"),
     ],
 )  # fmt: skip
 def test_timings_that_cannot_run_are_refused_and_nothing_changes(
@@ -182,13 +182,38 @@ def test_timings_that_cannot_run_are_refused_and_nothing_changes(
     assert snapshot(settings.database_url) == before
 
 
+@pytest.mark.parametrize(
+    ("read", "written", "message"),
+    [
+        (moment_from_text, "next friday", "'next friday' is not a date and time like"),
+        (moment_from_text, "2027-01-01", "not a date and time like 2026-12-24 09:00."),
+        (moment_from_text, "2027-W01-1 09:00", "not a date and time like"),
+        (moment_from_text, "2026-02-30 09:00", "not a date and time like"),
+        (text.READERS["starts_on"], "05/12/2026", "'05/12/2026' is not a date like 2026-12-24."),
+        (text.READERS["ends_on"], "2027-1-1", "not a date like"),
+        (text.delay, "-5m", "'-5m' is not a length of time like 30s, 5m or 1h."),
+        (text.delay, "5 days", "not a length of time like"),
+    ],
+)  # fmt: skip
+def test_timing_text_that_is_no_time_is_refused_in_words(read, written, message):
+    with pytest.raises(ValidationError) as refused:
+        read(written)
+    assert message in str(refused.value)
+
+
+def test_days_are_read_as_written_and_none_is_no_day():
+    assert text.day("2026-12-24", "starts_on") == date(2026, 12, 24)
+    assert text.day(" None ", "ends_on") is text.day("", "ends_on") is None
+    assert moment_from_text("2026-12-24T09:00") == datetime(2026, 12, 24, 9, 0)
+
+
 # A real worker
 
 
 def test_a_one_off_fires_once_through_the_worker(settings, session, agent, target, consumer):
     later = (utcnow() + timedelta(days=1)).replace(second=0, microsecond=0)
     job = jobs.create_job(
-        session, "Soon", JobFields(agent="Assistant", at=f"{later:%Y-%m-%d %H:%M}", chat="once"),
+        session, "Soon", JobFields(agent="Assistant", at=later.replace(tzinfo=None), chat="once"),
         utcnow(), "UTC",
     )  # fmt: skip
     # As if it had been made a day ago for this minute, which began a moment ago (a run up
@@ -211,21 +236,22 @@ def test_a_one_off_fires_once_through_the_worker(settings, session, agent, targe
 
 
 def test_a_job_made_to_run_once_drops_its_days(session, agent):
-    job = add_job(session, "Advent", schedule="0 9 * * *", starts_on="2026-12-01", jitter="1m")
-    once = jobs.update_job(session, job.id, JobFields(at="2026-12-24 09:00"), NOW)
+    job = add_job(session, "Advent", schedule="0 9 * * *", starts_on=date(2026, 12, 1),
+                  jitter=timedelta(minutes=1))  # fmt: skip
+    once = jobs.update_job(session, job.id, JobFields(at=datetime(2026, 12, 24, 9, 0)), NOW)
     assert (once.schedule, once.starts_on, once.ends_on) == ("once 2026-12-24 09:00", None, None)
     assert once.jitter_seconds == 60  # a delay still applies to a one-off
 
 
 def test_a_one_off_whose_time_passed_while_paused_is_not_resumed_as_done(settings, session, agent):
-    job = add_job(session, "Paused", at="2026-11-26 10:00")
+    job = add_job(session, "Paused", at=datetime(2026, 11, 26, 10, 0))
     jobs.pause_job(session, job.id, NOW)
     before = snapshot(settings.database_url)
     with pytest.raises(ValidationError, match="has no run left: Once, on Thu 26 Nov 2026"):
         jobs.resume_job(session, job.id, NOW + timedelta(hours=2))
     session.rollback()
     assert snapshot(settings.database_url) == before
-    later = jobs.update_job(session, job.id, JobFields(at="2026-11-27 10:00"), NOW)
+    later = jobs.update_job(session, job.id, JobFields(at=datetime(2026, 11, 27, 10, 0)), NOW)
     assert jobs.resume_job(session, later.id, NOW).next_run_at is not None
 
 

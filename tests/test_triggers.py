@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.automations import triggers
+from core.automations import text, triggers
 from core.automations.shared import list_owned
 from core.automations.triggers import TriggerFields
 from core.composio import client
@@ -17,7 +17,7 @@ from support.stored import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TRIAGE = TriggerFields(
-    agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters='{"labelIds": "INBOX"}',
+    agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters={"labelIds": "INBOX"},
     user_id="user-42", chat="New email from {emailFrom}: {emailSubject}.",
 )  # fmt: skip
 
@@ -82,10 +82,11 @@ def test_composio_unreachable_saves_nothing(session, agent, connected, composio)
     [
         (TriggerFields(agent="Assistant", event="GITHUB_COMMIT_EVENT", chat="x"),
          r"Fill in Owner \(owner\), Repository \(repo\): this event needs them\."),
-        (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", filters="{bad",
-                       chat="x"), "not valid JSON for the filters"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
-                       filters='{"interval": 1}', chat="x"),
+                       filters={"labelIds": ["INBOX", float("inf")]}, chat="x"),
+         "not valid JSON for the filters: Infinity is not a number JSON allows"),
+        (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE",
+                       filters={"interval": 1}, chat="x"),
          "Check every .minutes. must be 15 or more: Composio checks for new events at most "
          "once every 15 minutes"),
         (TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat=""),
@@ -104,6 +105,13 @@ def test_bad_triggers_are_refused_before_composio_is_asked(session, agent, conne
     assert writes(composio) == []
 
 
+def test_filters_are_read_from_json_text():
+    assert text.read("filters", ' {"labelIds": "INBOX"} ') == {"labelIds": "INBOX"}
+    assert text.read("filters", "") == {}
+    with pytest.raises(ValidationError, match="not valid JSON for the filters"):
+        text.read("filters", "{bad")
+
+
 def test_unknown_events_are_refused_offline(session, agent, settings):
     fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_CARRIER_PIGEON", chat="x")
     with pytest.raises(ValidationError, match="not an event Planner knows"):
@@ -117,7 +125,7 @@ def test_new_filters_register_a_new_instance_first_then_delete_the_old(
     composio.requests.clear()
 
     updated = triggers.update_trigger(
-        session, "Email triage", TriggerFields(filters='{"labelIds": "IMPORTANT"}'), connected, NOW
+        session, "Email triage", TriggerFields(filters={"labelIds": "IMPORTANT"}), connected, NOW
     )
 
     assert updated.composio_trigger_id == "ti_0002"
@@ -143,7 +151,7 @@ def test_a_failed_re_registration_leaves_the_trigger_unchanged(session, agent, c
     before = snapshot(connected.database_url)
     composio.fail(400, "Invalid trigger config")
     with pytest.raises(ComposioError, match="Invalid trigger config"):
-        triggers.update_trigger(session, "Email triage", TriggerFields(filters='{"query": "x"}'),
+        triggers.update_trigger(session, "Email triage", TriggerFields(filters={"query": "x"}),
                                 connected, NOW)  # fmt: skip
     session.rollback()
     assert snapshot(connected.database_url) == before

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -13,13 +14,15 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from core.access import credentials
 from core.agents import registry
-from core.automations import jobs, triggers
+from core.automations import jobs, text, triggers
+from core.automations.fields import UNCHANGED
 from core.automations.shared import find
 from core.config import Settings
 from core.errors import ValidationError
 from core.events import inbox
 from core.running import runs
 from core.running.queue import RunQueue
+from core.scheduling.timing import moment_from_text
 from core.store import pages
 from core.store.models import Agent, EventTrigger, Run, ScheduledJob, WebhookEvent, Workflow
 from core.views import events
@@ -68,48 +71,52 @@ def _owned(call: Call, model: type[ScheduledJob] | type[EventTrigger]) -> dict[s
     return _page(call, query, [col(model.id)], shown)
 
 
+def _read(
+    body: models.Body, key: str, reader: Callable[[Any], Any] | None = None, null: Any = None
+) -> Any:
+    """A body's field as core takes it: UNCHANGED when left out, `null` when null, else
+    as pydantic gave it, or read by `reader` where the API takes text ("5m", a day)."""
+    if key not in body.model_fields_set:
+        return UNCHANGED
+    value = getattr(body, key)
+    if value is None:
+        return null
+    return value if reader is None else reader(value)
+
+
 def _action_fields(body: models.Owned) -> dict[str, Any]:
-    """A body's agent, action, retries, timeout and overlap as a job's or trigger's
-    fields; `null` policies go back to Planner's."""
+    """A body's agent, action, retries, timeout, overlap and who is told, as a job's or
+    trigger's fields; `null` policies go back to Planner's."""
     config = body.config or models.ActionConfig()
     if body.action == "chat" and body.config is not None and config.template is None:
         raise ValidationError("A chat needs its message: config.template.", "config.template")
     if body.action == "workflow" and body.config is not None and config.workflow is None:
         raise ValidationError("A workflow action needs config.workflow.", "config.workflow")
-    policies = {
-        key: "default" if getattr(body, key) is None else getattr(body, key)
-        for key in ("retries", "timeout", "overlap")
-        if key in body.model_fields_set
-    }
-    notify = {"notify": body.notify or "none"} if body.notify is not None else {}
     return {
-        "agent": body.agent, "chat": config.template, "thread": config.thread,
-        "workflow": config.workflow, "input": config.input, "notify_on": body.notify_on,
-        **policies, **notify,
+        "agent": _read(body, "agent"), "chat": _read(config, "template"),
+        "thread": _read(config, "thread"), "workflow": _read(config, "workflow"),
+        "input": _read(config, "input"), "retries": _read(body, "retries"),
+        "timeout": _read(body, "timeout", text.timeout),
+        "overlap": _read(body, "overlap", text.overlap),
+        "notify": _read(body, "notify"), "notify_on": _read(body, "notify_on"),
     }  # fmt: skip
 
 
-def _cleared(body: models.Body, keys: tuple[str, ...], none: str) -> dict[str, str]:
-    """Fields that `null` clears, as core takes them (`none` for none)."""
-    return {
-        key: none if getattr(body, key) is None else str(getattr(body, key))
-        for key in keys
-        if key in body.model_fields_set
-    }
-
-
-def _job_fields(body: models.JobChange, name: str | None) -> jobs.JobFields:
+def _job_fields(body: models.JobChange) -> jobs.JobFields:
     return jobs.JobFields(
-        name=name, schedule=body.schedule, at=body.at, timezone=body.timezone,
-        misfire=body.misfire_policy, **_action_fields(body),
-        **_cleared(body, ("starts_on", "ends_on"), ""), **_cleared(body, ("jitter",), "0"),
+        name=_read(body, "name"), schedule=_read(body, "schedule"),
+        at=_read(body, "at", moment_from_text), timezone=_read(body, "timezone"),
+        misfire=_read(body, "misfire_policy", text.misfire),
+        starts_on=_read(body, "starts_on", partial(text.day, field="starts_on")),
+        ends_on=_read(body, "ends_on", partial(text.day, field="ends_on")),
+        jitter=_read(body, "jitter", text.delay, timedelta(0)), **_action_fields(body),
     )  # fmt: skip
 
 
-def _trigger_fields(body: models.TriggerChange, name: str | None) -> triggers.TriggerFields:
+def _trigger_fields(body: models.TriggerChange) -> triggers.TriggerFields:
     return triggers.TriggerFields(
-        name=name, event=body.event, filters=body.filters, user_id=body.user_id,
-        **_action_fields(body),
+        name=_read(body, "name"), event=_read(body, "event"), filters=_read(body, "filters"),
+        user_id=_read(body, "user_id"), **_action_fields(body),
     )  # fmt: skip
 
 
@@ -143,7 +150,7 @@ def list_jobs(call: Call) -> Any:
 
 
 def create_job(call: Call) -> Any:
-    fields = _job_fields(call.body, None)
+    fields = _job_fields(call.body)
     job = jobs.create_job(
         call.session, call.body.name, fields, call.now, call.settings.timezone, call.queue
     )
@@ -155,7 +162,7 @@ def get_job(call: Call) -> Any:
 
 
 def update_job(call: Call) -> Any:
-    fields = _job_fields(call.body, call.body.name)
+    fields = _job_fields(call.body)
     return jobs.job_json(jobs.update_job(call.session, call.ref, fields, call.now, call.queue))
 
 
@@ -183,7 +190,7 @@ def list_triggers(call: Call) -> Any:
 
 
 def create_trigger(call: Call) -> Any:
-    fields = _trigger_fields(call.body, None)
+    fields = _trigger_fields(call.body)
     trigger = triggers.create_trigger(call.session, call.body.name, fields, call.settings, call.now)
     return triggers.trigger_json(trigger)
 
@@ -193,7 +200,7 @@ def get_trigger(call: Call) -> Any:
 
 
 def update_trigger(call: Call) -> Any:
-    fields = _trigger_fields(call.body, call.body.name)
+    fields = _trigger_fields(call.body)
     trigger = triggers.update_trigger(call.session, call.ref, fields, call.settings, call.now)
     return triggers.trigger_json(trigger)
 

@@ -1,21 +1,22 @@
 """Scheduled jobs: create, update, pause, resume, delete and run now.
 
-The CLI and the dashboard both call these functions; every rule about what a valid job
-is lives here. A function either succeeds and commits, or raises a PlannerError and
-changes nothing.
+The CLI, the dashboard, the API and a setup file's import call these functions with
+typed values (text is read where it is typed: core.automations.text); every rule about
+what a valid job is lives here. A function either succeeds and commits, or raises a
+PlannerError and changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, delete
 
 from core.automations import policies
+from core.automations.fields import UNCHANGED, AutomationFields, Unchanged, kept
 from core.automations.shared import (
-    AutomationFields,
     action_config,
     automation_json,
     clean_name,
@@ -44,27 +45,31 @@ from core.store.models import (
 
 @dataclass(frozen=True)
 class JobFields(AutomationFields):
-    """What a user sets on a job; None means "not given" (keep it, on update)."""
+    """What a user sets on a job; UNCHANGED keeps what it has (on a new job, its default)."""
 
-    schedule: str | None = None
-    at: str | None = None  # instead of a schedule: run once at this local date and time
-    timezone: str | None = None
-    misfire: str | None = None
-    starts_on: str | None = None  # a date, or "" / "none" for none
-    ends_on: str | None = None
-    jitter: str | None = None  # "5m"; "0" for none
+    schedule: str | Unchanged = UNCHANGED  # cron, or `once 2026-12-24 09:00`
+    at: datetime | Unchanged = UNCHANGED  # instead of a schedule: once, on the job's clock
+    timezone: str | Unchanged = UNCHANGED
+    misfire: MisfirePolicy | Unchanged = UNCHANGED
+    starts_on: date | Unchanged | None = UNCHANGED  # None: no first day
+    ends_on: date | Unchanged | None = UNCHANGED  # None: no last day
+    jitter: timedelta | Unchanged = UNCHANGED  # a random delay; 0 for none
 
     def schedule_given(self) -> str | None:
-        """The schedule asked for: --schedule, or the one-off of --at (not both)."""
-        if self.schedule is not None and self.at is not None:
+        """The schedule asked for: a schedule, or the one-off of `at` (not both)."""
+        if self.schedule is not UNCHANGED and self.at is not UNCHANGED:
             raise ValidationError("Give a schedule or a time to run once at, not both.", "at")
-        return timing.once_schedule(self.at) if self.at is not None else self.schedule
+        if self.at is not UNCHANGED:
+            return timing.once_schedule(self.at)
+        return None if self.schedule is UNCHANGED else self.schedule
 
-
-def _misfire(value: str) -> MisfirePolicy:
-    if value not in MisfirePolicy.__members__:
-        raise ValidationError("Misfire policy must be 'catch_up_once' or 'skip'.", "misfire")
-    return MisfirePolicy(value)
+    def delay_seconds(self, current: int) -> int:
+        """The random delay in whole seconds, at most an hour (`current` when unchanged)."""
+        if self.jitter is UNCHANGED:
+            return current
+        return timing.whole_seconds(
+            self.jitter, "A random delay", "jitter", timing.MAX_JITTER_SECONDS
+        )
 
 
 def _clear_waiting_occurrences(session: Session, job: ScheduledJob) -> None:
@@ -91,18 +96,18 @@ def create_job(
     submitted at once, so a job made just before its time still starts on time.
     `finished_ok`: a job whose timing is over is saved as done (a restored setup), not
     refused."""
-    if fields.agent is None:
+    if fields.agent is UNCHANGED:
         raise ValidationError("Choose the agent this job belongs to.", "agent")
     if fields.schedule_given() is None:
         raise ValidationError("Give the job a schedule, for example '0 9 * * *'.", "schedule")
     name = clean_name(name, "job")
     agent = find(session, Agent, fields.agent)
     when = _chosen_timing(fields, timing.Timing("", default_timezone), now, finished_ok)
-    jitter = timing.jitter_from_text(fields.jitter) if fields.jitter is not None else 0
+    jitter = fields.delay_seconds(0)
     action, config = action_config(session, fields, None, "job")
-    misfire = _misfire(fields.misfire or MisfirePolicy.catch_up_once)
-    chosen = policies.chosen(fields, policies.Policies())
-    told = channels.subscription(session, None, fields.notify, fields.notify_on)
+    misfire = MisfirePolicy(kept(fields.misfire, MisfirePolicy.catch_up_once))
+    chosen = fields.chosen_policies(policies.Policies())
+    told = channels.subscription(session, None, *fields.telling())
     ensure_unique_name(session, ScheduledJob, name, "job")
     job = ScheduledJob(
         agent_id=agent.id,
@@ -147,16 +152,14 @@ def update_job(
 ) -> ScheduledJob:
     """Change a job; a new schedule is planned at once as on create (with `queue`)."""
     job = find_job(session, ref)
-    name = clean_name(fields.name, "job") if fields.name is not None else job.name
-    agent = find(session, Agent, fields.agent) if fields.agent is not None else None
+    name = clean_name(fields.name, "job") if fields.name is not UNCHANGED else job.name
+    agent = find(session, Agent, fields.agent) if fields.agent is not UNCHANGED else None
     when = _chosen_timing(fields, job.timing, now, finished_ok)
-    jitter = (
-        timing.jitter_from_text(fields.jitter) if fields.jitter is not None else job.jitter_seconds
-    )
+    jitter = fields.delay_seconds(job.jitter_seconds)
     action, config = action_config(session, fields, job, "job")
-    misfire = _misfire(fields.misfire) if fields.misfire is not None else job.misfire_policy
-    chosen = policies.chosen(fields, policies.of(job))
-    told = channels.subscription(session, job, fields.notify, fields.notify_on)
+    misfire = MisfirePolicy(kept(fields.misfire, job.misfire_policy))
+    chosen = fields.chosen_policies(policies.of(job))
+    told = channels.subscription(session, job, *fields.telling())
     ensure_unique_name(session, ScheduledJob, name, "job", job.id)
 
     timing_changed = when != job.timing
@@ -187,16 +190,14 @@ def _chosen_timing(
     given = fields.schedule_given()
     once = given is not None and timing.Timing(given, current.timezone).once_at is not None
 
-    def day(text: str | None, kept: date | None, field: str) -> date | None:
-        if text is None:
-            return None if once else kept
-        return timing.day_from_text(text, field)
+    def day(value: date | Unchanged | None, current_day: date | None) -> date | None:
+        return kept(value, None if once else current_day)
 
     when = timing.Timing(
         given if given is not None else current.schedule,
-        fields.timezone or current.timezone,
-        day(fields.starts_on, current.starts_on, "starts_on"),
-        day(fields.ends_on, current.ends_on, "ends_on"),
+        kept(fields.timezone, "") or current.timezone,
+        day(fields.starts_on, current.starts_on),
+        day(fields.ends_on, current.ends_on),
     )
     return when if when == current else timing.checked(when, now, finished_ok)
 

@@ -9,21 +9,17 @@ Jobs and triggers set them alike, so the rules live here once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import ValidationError
-from core.scheduling.timing import duration_from_text
+from core.scheduling.timing import whole_seconds
 from core.store.models import Automation, ScheduledJob
-
-if TYPE_CHECKING:
-    from core.automations.shared import AutomationFields
 
 MOST_RETRIES = 10
 SHORTEST_TIMEOUT_SECONDS = 1
 LONGEST_TIMEOUT_SECONDS = 3600
-DEFAULT = "default"
 
 
 class Overlap(StrEnum):
@@ -45,71 +41,48 @@ OVERLAP_WORDS = {
 class Policies:
     """An automation's own settings, None where it follows Planner's."""
 
-    max_retries: int | None = None
-    timeout_seconds: int | None = None
-    overlap: str | None = None
+    retries: int | None = None
+    timeout: timedelta | None = None
+    overlap: Overlap | None = None
 
 
-def _is_default(value: str | int) -> bool:
-    return isinstance(value, str) and value.strip().lower() == DEFAULT
-
-
-def retries_from_text(value: str | int) -> int | None:
-    """Retries as given (a number, or "default" for Planner's: None)."""
-    if _is_default(value):
-        return None
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit() or int(text) > MOST_RETRIES:
-        raise ValidationError(
-            f"Retries must be a whole number from 0 to {MOST_RETRIES} (or default), not {text!r}.",
-            "retries",
-        )
-    return int(text)
-
-
-def timeout_from_text(value: str | int) -> int | None:
-    """A call's timeout as given (90, 90s, 5m), in seconds; "default": None."""
-    if _is_default(value):
-        return None
-    seconds = duration_from_text(str(value), "timeout", LONGEST_TIMEOUT_SECONDS)
-    if seconds < SHORTEST_TIMEOUT_SECONDS:
-        raise ValidationError("A call's timeout must be at least 1 second.", "timeout")
-    return seconds
-
-
-def overlap_from_text(value: str) -> str | None:
-    """An overlap policy as given (skip, queue, allow); "default": None."""
-    if _is_default(value):
-        return None
-    text = value.strip().lower()
-    if text not in Overlap.__members__:
-        raise ValidationError(
-            f"Overlap must be skip, queue or allow (or default), not {value.strip()!r}.",
-            "overlap",
-        )
-    return text
-
-
-def chosen(fields: AutomationFields, current: Policies) -> Policies:
-    """`current` with what `fields` change, each checked: text as the CLI and a file
-    give it, None keeps what is set, "default" goes back to Planner's."""
-    return Policies(
-        current.max_retries if fields.retries is None else retries_from_text(fields.retries),
-        current.timeout_seconds if fields.timeout is None else timeout_from_text(fields.timeout),
-        current.overlap if fields.overlap is None else overlap_from_text(fields.overlap),
+def retries_refused(given: object) -> ValidationError:
+    """The one sentence that refuses retries, out of range or not a number at all."""
+    return ValidationError(
+        f"Retries must be a whole number from 0 to {MOST_RETRIES} (or default), not '{given}'.",
+        "retries",
     )
+
+
+def checked(policies: Policies) -> Policies:
+    """`policies` when each is within its range, else the ValidationError saying why."""
+    if policies.retries is not None and not 0 <= policies.retries <= MOST_RETRIES:
+        raise retries_refused(policies.retries)
+    if policies.timeout is not None:
+        what = "A call's timeout"
+        seconds = whole_seconds(policies.timeout, what, "timeout", LONGEST_TIMEOUT_SECONDS)
+        if seconds < SHORTEST_TIMEOUT_SECONDS:
+            raise ValidationError("A call's timeout must be at least 1 second.", "timeout")
+    return policies
 
 
 def of(automation: Automation) -> Policies:
     """What the automation has of its own."""
-    return Policies(automation.max_retries, automation.timeout_seconds, automation.overlap)
+    timeout = automation.timeout_seconds
+    return Policies(
+        automation.max_retries,
+        None if timeout is None else timedelta(seconds=timeout),
+        Overlap(automation.overlap) if automation.overlap else None,
+    )
 
 
 def apply(automation: Automation, policies: Policies) -> None:
-    """Set the automation's own settings (not saved until the caller commits)."""
-    automation.max_retries = policies.max_retries
-    automation.timeout_seconds = policies.timeout_seconds
-    automation.overlap = policies.overlap
+    """Set the automation's own settings, once `checked` (not saved until the caller
+    commits)."""
+    timeout = policies.timeout
+    automation.max_retries = policies.retries
+    automation.timeout_seconds = None if timeout is None else int(timeout.total_seconds())
+    automation.overlap = None if policies.overlap is None else str(policies.overlap)
 
 
 def retries_of(automation: Automation | None, settings: Settings) -> int:

@@ -12,12 +12,12 @@ import string
 import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from core.automations.fields import UNCHANGED, AutomationFields
 from core.automations.policies import policies_json
 from core.errors import NameInUseError, NotFoundError, ValidationError
 from core.store import standard_json
@@ -37,23 +37,6 @@ AUTOMATION_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
 THREAD_MODES = ("new", "continue")
 MAX_NAME = 200
 Named = TypeVar("Named", Agent, Workflow, ScheduledJob, EventTrigger)
-
-
-@dataclass(frozen=True)
-class AutomationFields:
-    """What a user sets on a job or a trigger alike; None means "not given" (keep it)."""
-
-    name: str | None = None
-    agent: str | int | None = None
-    chat: str | None = None
-    thread: str | None = None
-    workflow: str | int | None = None
-    input: str | dict[str, Any] | None = None
-    retries: str | int | None = None  # core.automations.policies: a number, or "default"
-    timeout: str | int | None = None
-    overlap: str | None = None
-    notify: str | list[str] | None = None  # core.notifications.alerts: channel names, or "none"
-    notify_on: str | list[str] | None = None  # failure, recovery, digest
 
 
 def clean_name(name: str, what: str) -> str:
@@ -219,19 +202,24 @@ def ensure_unique_name(
         raise NameInUseError(f"{message}. Choose another name.", "name")
 
 
-def parse_object(value: str | dict[str, Any], field: str, what: str) -> dict[str, Any]:
-    """A standard JSON object given as text (or already parsed): no NaN or Infinity, no
-    text a database cannot store."""
-    try:
-        parsed = value if isinstance(value, dict) else standard_json.loads(value.strip() or "{}")
-        standard_json.check(parsed)
-    except ValueError as error:
-        raise ValidationError(f"That is not valid JSON for the {what}: {error}.", field) from None
-    if not isinstance(parsed, dict):
+def json_refused(error: ValueError, field: str, what: str) -> ValidationError:
+    """The one sentence that refuses a value that is not standard JSON (`error` says why)."""
+    return ValidationError(f"That is not valid JSON for the {what}: {error}.", field)
+
+
+def checked_object(value: object, field: str, what: str) -> dict[str, Any]:
+    """A JSON object as given; refused when it is another value, or holds what standard
+    JSON has not (NaN or Infinity, a key that is not text, bytes) or text a database
+    cannot store."""
+    if not isinstance(value, dict):
         raise ValidationError(
             f'The {what} must be a JSON object, such as {{"scope": "week"}}.', field
         )
-    return parsed
+    try:
+        standard_json.check(value)
+    except ValueError as error:
+        raise json_refused(error, field, what) from None
+    return value
 
 
 def storable_text(text: str, field: str, what: str) -> str:
@@ -253,11 +241,11 @@ def action_config(
 
     A chat template or a workflow, never both; a thread mode only for chats.
     """
-    if fields.chat is not None and fields.workflow is not None:
+    if fields.chat is not UNCHANGED and fields.workflow is not UNCHANGED:
         raise ValidationError("Choose one action: start a chat or run a workflow, not both.")
     action = automation.action if automation else None
     config = dict(automation.config) if automation else {}
-    if fields.chat is not None:
+    if fields.chat is not UNCHANGED:
         if not fields.chat.strip():
             raise ValidationError(
                 "The chat message is empty; write what the agent should be asked.", "chat"
@@ -266,23 +254,23 @@ def action_config(
         action, config = ActionKind.chat, {"template": template, "thread": "new"}
         if automation and automation.action == ActionKind.chat:
             config["thread"] = automation.config.get("thread", "new")
-    if fields.workflow is not None:
+    if fields.workflow is not UNCHANGED:
         workflow = find(session, Workflow, fields.workflow)
         action, config = ActionKind.workflow, {"workflow_id": workflow.id, "input": {}}
         if automation and automation.action == ActionKind.workflow:
             config["input"] = automation.config.get("input", {})
     if action is None:
         raise ValidationError(f"Choose what the {what} does: a chat message or a workflow to run.")
-    if fields.thread is not None:
+    if fields.thread is not UNCHANGED:
         if fields.thread not in THREAD_MODES:
             raise ValidationError("Thread must be 'new' or 'continue'.", "thread")
         if action != ActionKind.chat:
             raise ValidationError(f"A thread mode only applies to chat {what}s.", "thread")
         config["thread"] = fields.thread
-    if fields.input is not None:
+    if fields.input is not UNCHANGED:
         if action != ActionKind.workflow:
             raise ValidationError(f"Input only applies to workflow {what}s.", "input")
-        config["input"] = parse_object(fields.input, "input", "workflow input")
+        config["input"] = checked_object(fields.input, "input", "workflow input")
     return action, config
 
 

@@ -14,14 +14,14 @@ from typing import Any
 from sqlmodel import Session
 
 from core.automations import policies
+from core.automations.fields import UNCHANGED, AutomationFields, Unchanged, kept
 from core.automations.shared import (
-    AutomationFields,
     action_config,
     automation_json,
+    checked_object,
     clean_name,
     ensure_unique_name,
     find,
-    parse_object,
 )
 from core.composio import client
 from core.config import Settings
@@ -35,14 +35,15 @@ MIN_POLL_MINUTES = 15
 
 @dataclass(frozen=True)
 class TriggerFields(AutomationFields):
-    """What a user sets on a trigger; None means "not given" (keep it, on update).
+    """What a user sets on a trigger; UNCHANGED keeps what it has (on a new trigger, its
+    default).
 
     A workflow trigger's input is always the event's data, so `input` is refused.
     """
 
-    event: str | None = None
-    filters: str | dict[str, Any] | None = None
-    user_id: str | None = None
+    event: str | Unchanged = UNCHANGED  # Composio's trigger slug
+    filters: dict[str, Any] | Unchanged = UNCHANGED  # Composio's trigger_config
+    user_id: str | Unchanged = UNCHANGED  # Composio's; "" for COMPOSIO_USER_ID
 
 
 def catalog(settings: Settings, toolkit: str | None = None) -> list[TriggerType]:
@@ -68,9 +69,9 @@ def validate_event(settings: Settings, slug: str) -> str:
     return text
 
 
-def validate_filters(slug: str, value: str | dict[str, Any]) -> dict[str, Any]:
+def validate_filters(slug: str, value: dict[str, Any]) -> dict[str, Any]:
     """Filters (Composio's trigger_config): a JSON object with the event's required fields."""
-    filters = parse_object(value, "filters", "filters")
+    filters = checked_object(value, "filters", "filters")
     known = _known_type(slug)
     fields = known.config_fields if known else ()
     missing = missing_filters(fields, filters)
@@ -91,7 +92,7 @@ def validate_filters(slug: str, value: str | dict[str, Any]) -> dict[str, Any]:
 def _action(
     session: Session, fields: TriggerFields, trigger: EventTrigger | None
 ) -> tuple[str, dict[str, Any]]:
-    if fields.input is not None:
+    if fields.input is not UNCHANGED:
         raise ValidationError(
             "A trigger's workflow gets the event's data as its input; it takes no other.",
             "input",
@@ -106,21 +107,21 @@ def find_trigger(session: Session, ref: str | int) -> EventTrigger:
 def create_trigger(
     session: Session, name: str, fields: TriggerFields, settings: Settings, now: datetime
 ) -> EventTrigger:
-    if fields.agent is None:
+    if fields.agent is UNCHANGED:
         raise ValidationError("Choose the agent this trigger belongs to.", "agent")
-    if fields.event is None:
+    if fields.event is UNCHANGED:
         raise ValidationError("Choose the event that starts this trigger.", "event")
     name = clean_name(name, "trigger")
     agent = find(session, Agent, fields.agent)
     event = validate_event(settings, fields.event)
-    filters = validate_filters(event, fields.filters if fields.filters is not None else {})
+    filters = validate_filters(event, kept(fields.filters, {}))
     action, config = _action(session, fields, None)
-    chosen = policies.chosen(fields, policies.Policies())
-    told = channels.subscription(session, None, fields.notify, fields.notify_on)
+    chosen = fields.chosen_policies(policies.Policies())
+    told = channels.subscription(session, None, *fields.telling())
     ensure_unique_name(session, EventTrigger, name, "trigger")
     trigger = EventTrigger(
         agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
-        user_id=(fields.user_id or settings.composio_user_id).strip(), action=action,
+        user_id=(kept(fields.user_id, "") or settings.composio_user_id).strip(), action=action,
         config=config, created_at=now, updated_at=now,
     )  # fmt: skip
     policies.apply(trigger, chosen)
@@ -193,15 +194,14 @@ def update_trigger(
     """Change a trigger. A new event or new filters register a new Composio instance
     first, then delete the old one (Composio cannot change an instance's config)."""
     trigger = find_trigger(session, ref)
-    name = clean_name(fields.name, "trigger") if fields.name is not None else trigger.name
-    agent = find(session, Agent, fields.agent) if fields.agent is not None else None
-    event = validate_event(settings, fields.event) if fields.event is not None else trigger.event
-    raw_filters = fields.filters if fields.filters is not None else trigger.filters
-    filters = validate_filters(event, raw_filters)
-    user_id = fields.user_id.strip() if fields.user_id is not None else trigger.user_id
+    name = clean_name(fields.name, "trigger") if fields.name is not UNCHANGED else trigger.name
+    agent = find(session, Agent, fields.agent) if fields.agent is not UNCHANGED else None
+    event = trigger.event if fields.event is UNCHANGED else validate_event(settings, fields.event)
+    filters = validate_filters(event, kept(fields.filters, trigger.filters))
+    user_id = kept(fields.user_id, trigger.user_id).strip()
     action, config = _action(session, fields, trigger)
-    chosen = policies.chosen(fields, policies.of(trigger))
-    told = channels.subscription(session, trigger, fields.notify, fields.notify_on)
+    chosen = fields.chosen_policies(policies.of(trigger))
+    told = channels.subscription(session, trigger, *fields.telling())
     ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
 
     old_instance = trigger.composio_trigger_id

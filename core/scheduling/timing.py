@@ -21,13 +21,12 @@ from core.scheduling import occurrences
 ONCE = "once"
 ONCE_FORMAT = "%Y-%m-%d %H:%M"
 MAX_JITTER_SECONDS = 3600
-DURATION = re.compile(r"(?P<amount>[0-9]{1,5}) *(?P<unit>s|sec|m|min|h)?", re.IGNORECASE)
-UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
-CLEARED = ("", "none")
-DAY_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-ONCE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:00)?")
-SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}([.,][0-9]+)?")
-OFFSET = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?([.,][0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$")
+# A date and time as written: to the minute, or with seconds or an offset, which
+# `once_schedule` then refuses in words.
+MOMENT_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?"
+    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?"
+)
 # The years a date may fall in: beyond them, local midnight or a day's end in UTC can
 # fall outside what a datetime holds.
 FIRST_YEAR, LAST_YEAR = 1970, 9000
@@ -48,7 +47,7 @@ class Timing:
         head, _, rest = self.schedule.partition(" ")
         if head.lower() != ONCE:
             return None
-        return _once_moment(rest)
+        return _local_moment(moment_from_text(rest))
 
     def occurrences(self, after: datetime) -> Iterator[datetime]:
         """Every firing instant (aware UTC) strictly after `after` within the days, in
@@ -98,26 +97,33 @@ def _day(day: date) -> str:
     return f"{day:%a %d %b %Y}"
 
 
-def _once_moment(text: str) -> datetime:
-    """The local time of a one-off, written `2026-12-24 09:00` (or with a `T`)."""
+def moment_from_text(text: str) -> datetime:
+    """A date and time as people write it: 2026-12-24 09:00 (or with a `T`); seconds and
+    an offset are read too, so that `once_schedule` can say why it refuses them."""
     written = text.strip()
-    if OFFSET.search(written):
-        raise ValidationError(
-            f"Give the time {written!r} without an offset: it is read on the job's own clock "
-            "(its timezone).",
-            "schedule",
-        )
-    if SECONDS.fullmatch(written) and not ONCE_TEXT.fullmatch(written):
-        raise ValidationError(f"Give the time {written!r} to the minute.", "schedule")
     try:
-        if not ONCE_TEXT.fullmatch(written):
+        if not MOMENT_TEXT.fullmatch(written):
             raise ValueError(written)
-        moment = datetime.fromisoformat(written)
+        return datetime.fromisoformat(written)
     except ValueError:
         raise ValidationError(
             f"{written!r} is not a date and time like 2026-12-24 09:00.", "schedule"
         ) from None
-    return _in_years(moment, "schedule")
+
+
+def _local_moment(at: datetime) -> datetime:
+    """`at` as a one-off's time: on the job's own clock (no offset), to the minute, in
+    the years a schedule may use."""
+    shown = at.isoformat(sep=" ", timespec="auto" if at.second or at.microsecond else "minutes")
+    if at.tzinfo is not None:
+        raise ValidationError(
+            f"Give the time {shown!r} without an offset: it is read on the job's own clock "
+            "(its timezone).",
+            "schedule",
+        )
+    if at.second or at.microsecond:
+        raise ValidationError(f"Give the time {shown!r} to the minute.", "schedule")
+    return _in_years(at, "schedule")
 
 
 def _in_years(moment: datetime, field: str) -> datetime:
@@ -128,46 +134,34 @@ def _in_years(moment: datetime, field: str) -> datetime:
     return moment
 
 
-def once_schedule(at: str) -> str:
-    """The schedule of a job that runs once at `at` (a local date and time)."""
-    return f"{ONCE} {_once_moment(at):{ONCE_FORMAT}}"
+def once_schedule(at: datetime) -> str:
+    """The schedule of a job that runs once at `at`, a date and time on its own clock."""
+    return f"{ONCE} {_local_moment(at):{ONCE_FORMAT}}"
 
 
 def normalized_schedule(text: str) -> str:
     """A cron expression or a one-off as stored, or the ValidationError saying why not."""
     head, _, rest = text.strip().partition(" ")
     if head.lower() == ONCE:
-        return once_schedule(rest)
+        return once_schedule(moment_from_text(rest))
     return occurrences.validate_cron(text)
 
 
-def day_from_text(text: str, field: str) -> date | None:
-    """A first or last day given as 2026-12-24; "" or "none" for no such day."""
-    if text.strip().lower() in CLEARED:
-        return None
-    try:
-        if not DAY_TEXT.fullmatch(text.strip()):
-            raise ValueError(text)
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise ValidationError(f"{text.strip()!r} is not a date like 2026-12-24.", field) from None
-    _in_years(datetime.combine(day, time(0)), field)
-    return day
-
-
-def duration_from_text(text: str, field: str, most_seconds: int) -> int:
-    """A length of time as seconds: 90, 30s, 5m, 5 min, 1h; at most `most_seconds`."""
-    written = DURATION.fullmatch(text.strip())
-    if written is None:
+def whole_seconds(length: timedelta, what: str, field: str, longest: int) -> int:
+    """`length` in whole seconds, from none to `longest`; else the ValidationError that
+    says why (`what` names it: "A random delay")."""
+    seconds = length.total_seconds()
+    if seconds < 0 or not seconds.is_integer():
         raise ValidationError(
-            f"{text.strip()!r} is not a length of time like 30s, 5m or 1h.", field
+            f"{what} must be a whole number of seconds, 0 or more, not {seconds:g} s.", field
         )
-    seconds = int(written["amount"]) * UNIT_SECONDS[(written["unit"] or "s").lower()]
-    if seconds > most_seconds:
+    if seconds > longest:
         raise ValidationError(
-            f"{text.strip()!r} is longer than {length_in_words(most_seconds)}.", field
+            f"{what} of {length_in_words(int(seconds))} is longer than "
+            f"{length_in_words(longest)}, the longest it can be.",
+            field,
         )
-    return seconds
+    return int(seconds)
 
 
 def length_in_words(seconds: int) -> str:
@@ -177,15 +171,8 @@ def length_in_words(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
-def jitter_from_text(text: str) -> int:
-    """A random delay of at most 1 h, as seconds; 0 or none for none."""
-    if text.strip().lower() in CLEARED:
-        return 0
-    return duration_from_text(text, "jitter", MAX_JITTER_SECONDS)
-
-
 def duration_text(seconds: int) -> str:
-    """A length of time as `duration_from_text` reads it: "5m", "90s", "0"."""
+    """A length of time as core.automations.text reads it: "5m", "90s", "0"."""
     if seconds and seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s" if seconds else "0"
@@ -216,6 +203,9 @@ def checked(timing: Timing, now: datetime, finished_ok: bool = False) -> Timing:
         timing.starts_on,
         timing.ends_on,
     )
+    for day, field in ((timing.starts_on, "starts_on"), (timing.ends_on, "ends_on")):
+        if day is not None:
+            _in_years(datetime.combine(day, time(0)), field)
     once = timing.once_at
     if once is not None and (timing.starts_on or timing.ends_on):
         raise ValidationError("A job that runs once has no first or last day.", "starts_on")

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from core.automations import text
 from core.automations.shared import name_key
 from core.errors import ValidationError
 
@@ -146,3 +147,13 @@ def _entries(value: Any, section: str) -> list[dict[str, Any]]:
             )
         seen[key] = number
     return value
+
+
+def typed(entry: dict[str, Any]) -> dict[str, Any]:
+    """A job's or trigger's entry as core's commands take it: what it gives as text or a
+    number read as people type it (core.automations.text: "5m", "default", a day); null
+    (no day, Planner's policy), a mapping and a yes or no as they are."""
+    return {
+        key: text.read(key, value) if isinstance(value, (str, int)) else value
+        for key, value in entry.items()
+    }

@@ -24,13 +24,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from core.agents import registry
-from core.automations import jobs, policies, triggers
+from core.automations import jobs, triggers
+from core.automations.fields import UNCHANGED
 from core.automations.shared import named_like, names_at_hand
 from core.config import Settings
 from core.errors import PlannerError, ValidationError
 from core.running.queue import RunQueue
 from core.scheduling import timing
-from core.setup.schema import FORMAT, POLICIES, SECTIONS, SINGULAR, Document
+from core.setup.schema import FORMAT, SECTIONS, SINGULAR, Document, typed
 from core.store.db import get_engine, read_session
 from core.store.models import (
     ActionKind,
@@ -124,31 +125,10 @@ def _policies(automation: Automation) -> dict[str, Any]:
     }
 
 
-def _as_exported(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry with its lengths of time written as an export writes them ("5m" for 300),
-    so that an entry compares alike with the row it came from."""
-    entry = dict(entry)
-    for key in POLICIES:  # "default" as the CLI takes it: null in the file
-        if isinstance(entry.get(key), str) and entry[key].strip().lower() == policies.DEFAULT:
-            entry[key] = None
-    if "jitter" in entry:
-        entry["jitter"] = timing.duration_text(timing.jitter_from_text(str(entry["jitter"])))
-    if entry.get("timeout") is not None:
-        entry["timeout"] = timing.duration_text(policies.timeout_from_text(entry["timeout"]))
-    return entry
-
-
 def _fields_given(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as a job's or trigger's fields take it: a null day is none, a null
-    policy Planner's."""
-    given = {key: value for key, value in entry.items() if key not in ("name", "paused")}
-    for key in ("starts_on", "ends_on"):
-        if key in given and given[key] is None:
-            given[key] = ""
-    for key in POLICIES:
-        if key in given and given[key] is None:
-            given[key] = policies.DEFAULT
-    return given
+    """A typed entry as a job's or trigger's fields take it: all but its name and whether
+    it is paused."""
+    return {key: value for key, value in entry.items() if key not in ("name", "paused")}
 
 
 def _day(day: date | None) -> str | None:
@@ -184,7 +164,8 @@ def export_setup(session: Session) -> dict[str, Any]:
 
 
 def _differs(entry: dict[str, Any], current: dict[str, Any] | None) -> tuple[str, ...]:
-    """The fields the entry gives that differ from the row as it would be exported."""
+    """The fields the entry gives that differ from the row as it would be exported (a
+    job's or trigger's both `typed`: a timeout of 300 is one of 5m)."""
     if current is None:
         return ()
 
@@ -261,11 +242,11 @@ class _Importer:
             (pause if paused else resume)(row.id)
 
     def job(self, entry: dict[str, Any]) -> None:
-        entry = _as_exported(entry)
+        entry = typed(entry)
         existing = named_like(self.session, ScheduledJob, entry["name"])
-        current = job_entry(existing, *self._names()) if existing else None
+        current = typed(job_entry(existing, *self._names())) if existing else None
         given = _fields_given(entry)
-        fields = jobs.JobFields(name=entry["name"] if existing else None, **given)
+        fields = jobs.JobFields(name=entry["name"] if existing else UNCHANGED, **given)
         job = self._record("jobs", entry, current, lambda: (
             jobs.update_job(self.session, existing.id, fields, self.now, self.queue,
                             finished_ok=True)
@@ -279,11 +260,11 @@ class _Importer:
         )  # fmt: skip
 
     def trigger(self, entry: dict[str, Any]) -> None:
-        entry = _as_exported(entry)
+        entry = typed(entry)
         existing = named_like(self.session, EventTrigger, entry["name"])
-        current = trigger_entry(existing, *self._names()) if existing else None
+        current = typed(trigger_entry(existing, *self._names())) if existing else None
         given = _fields_given(entry)
-        fields = triggers.TriggerFields(name=entry["name"] if existing else None, **given)
+        fields = triggers.TriggerFields(name=entry["name"] if existing else UNCHANGED, **given)
         settings, now = self.settings, self.now
         trigger = self._record("triggers", entry, current, lambda: (
             triggers.update_trigger(self.session, existing.id, fields, settings, now)
