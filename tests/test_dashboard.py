@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.automations import jobs
+from core.automations.fields import UNCHANGED
 from core.automations.jobs import JobFields
 from core.notifications import channels
 from core.scheduling.occurrences import describe, next_occurrence, zone
@@ -299,7 +300,7 @@ def test_a_bad_input_row_is_refused_by_its_field(dashboard, agent, workflow, set
 
 
 def test_an_input_rows_cant_show_opens_as_json(dashboard, agent, workflow, session):
-    job_id = saved_job(session, "Counts", "@daily", chat=None, workflow="analyze-email",
+    job_id = saved_job(session, "Counts", "@daily", chat=UNCHANGED, workflow="analyze-email",
                        input={"limit": 3})  # fmt: skip
     app = dashboard()
     app.button(key=f"edit_{job_id}").click().run()

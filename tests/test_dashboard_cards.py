@@ -159,7 +159,7 @@ def test_a_failed_run_says_what_went_wrong_on_the_card(dashboard, agent, setting
 
 def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session):
     job = daily(
-        session, "Weekly report", "UTC", workflow="analyze-email", input='{"scope": "week"}'
+        session, "Weekly report", "UTC", workflow="analyze-email", input={"scope": "week"}
     )
     queue = RecordingQueue()
     jobs.run_job_now(session, job.id, queue, utcnow())
@@ -413,11 +413,10 @@ def test_a_filter_that_leaves_fewer_pages_goes_back_to_the_first(page, settings,
 
 
 def test_a_one_off_that_ran_is_done_in_grey(dashboard, agent, settings, session, queue):
-    soon = utcnow() + timedelta(minutes=1)
+    soon = (utcnow() + timedelta(minutes=1)).replace(second=0, microsecond=0, tzinfo=None)
     job = jobs.create_job(
-        session, "Once", JobFields(agent="Assistant", at=f"{soon:%Y-%m-%d %H:%M}", chat="Hi"),
-        utcnow(), "UTC",
-    )  # fmt: skip
+        session, "Once", JobFields(agent="Assistant", at=soon, chat="Hi"), utcnow(), "UTC"
+    )
     job.next_run_at = None  # as the tick leaves it once the occurrence is planned
     session.add(job)
     session.commit()

@@ -82,8 +82,8 @@ def mailbox() -> Iterator[Mailbox]:
 def told(settings, session: Session, agent, mailbox: Mailbox) -> ScheduledJob:
     """A job with no retries of its own that tells the mailbox about failures and recoveries."""
     channels.add_channel(session, settings, "Ops mail", mailbox.url, utcnow())
-    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries="0",
-                       notify="Ops mail")  # fmt: skip
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries=0,
+                       notify=["Ops mail"])  # fmt: skip
     return jobs.create_job(session, "Briefing", fields, utcnow(), "Europe/Berlin")
 
 
@@ -108,7 +108,7 @@ def hook(server, path: str) -> str:
 def job_telling(session, settings, name: str, *channel_names: str) -> ScheduledJob:
     """A job with no retries of its own that tells the channels, in this order, when it
     fails or works again."""
-    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries="0",
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries=0,
                        notify=list(channel_names))  # fmt: skip
     return jobs.create_job(session, name, fields, utcnow(), "UTC")
 
@@ -145,8 +145,8 @@ def test_a_failure_is_told_once_then_the_recovery(settings, session, told, targe
 def test_a_webhook_channel_gets_the_message_as_json(settings, session, agent, target, queue):
     hook = target.url.replace("http://", "json://") + "/alerts"
     channels.add_channel(session, settings, "Hook", hook, utcnow())
-    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries="0",
-                       notify=["Hook"], notify_on="failure")  # fmt: skip
+    fields = JobFields(agent="Assistant", schedule="0 9 1 1 *", chat="Hi", retries=0,
+                       notify=["Hook"], notify_on=["failure"])  # fmt: skip
     job = jobs.create_job(session, "Report", fields, utcnow(), "UTC")
     target.script(CHAT, Reply(400, {"error": "model not found"}))
     run_once(settings, session, job, queue)
@@ -191,7 +191,7 @@ def test_the_worker_sends_them(settings, session, told, target, mailbox, consume
 
 
 def test_a_daily_digest_once_a_day_after_nine(settings, session, told, target, mailbox, queue):
-    jobs.update_job(session, told.id, JobFields(notify_on="failure,digest"), utcnow())
+    jobs.update_job(session, told.id, JobFields(notify_on=["failure", "digest"]), utcnow())
     run_once(settings, session, told, queue)  # it succeeds
     morning = datetime(2026, 11, 27, 8, 59, tzinfo=UTC)  # PLANNER_TIMEZONE is UTC here
     assert alerts.make_digests(session, settings, morning) == 0

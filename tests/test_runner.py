@@ -116,7 +116,7 @@ def test_workflow_run_posts_input_and_source_with_the_bearer_token(
     monkeypatch.setenv("ANALYZE_TOKEN", "s3cret")
     registry.save_workflow(session, "analyze", target.url + "/hooks/analyze", "ANALYZE_TOKEN")
     fields = JobFields(
-        agent="Assistant", schedule="0 9 * * 1", workflow="analyze", input='{"scope": "week"}'
+        agent="Assistant", schedule="0 9 * * 1", workflow="analyze", input={"scope": "week"}
     )
     job = jobs.create_job(session, "Weekly", fields, NOW, "UTC")
     run = queued_run(session, job)

@@ -95,7 +95,7 @@ def test_failing_target_is_retried_then_succeeds(
             agent="Assistant",
             schedule="0 9 * * 1",
             workflow="analyze-email",
-            input='{"scope": "week"}',
+            input={"scope": "week"},
         ),
         utcnow(),
         "UTC",
