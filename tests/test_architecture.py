@@ -24,9 +24,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {
-    module_name(path): path for top in FIRST_PARTY for path in (ROOT / top).rglob("*.py")
-}
+MODULES = {module_name(path): path for top in FIRST_PARTY for path in (ROOT / top).rglob("*.py")}
 
 
 def imported(path: Path) -> set[str]:
