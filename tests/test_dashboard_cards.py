@@ -158,9 +158,7 @@ def test_a_failed_run_says_what_went_wrong_on_the_card(dashboard, agent, setting
 
 
 def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session):
-    job = daily(
-        session, "Weekly report", "UTC", workflow="analyze-email", input={"scope": "week"}
-    )
+    job = daily(session, "Weekly report", "UTC", workflow="analyze-email", input={"scope": "week"})
     queue = RecordingQueue()
     jobs.run_job_now(session, job.id, queue, utcnow())
     execute_all(settings, queue)
