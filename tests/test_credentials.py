@@ -16,6 +16,7 @@ from core.automations.shared import find
 from core.notifications import channels
 from core.store.db import read_session
 from core.store.models import Agent, NotificationChannel, Workflow, utcnow
+from support.cli import planner_here
 from support.fakes import Reply
 from support.processes import planner
 from support.stored import everything_stored, snapshot
@@ -23,8 +24,10 @@ from support.stored import everything_stored, snapshot
 KEY = "sk-live-0123456789abcdef"
 
 
-def add_helper(settings, target, *extra: str, stdin: str = "", **env: str):
-    return planner(
+def add_helper(settings, target, *extra: str, stdin: str = "", run=planner_here, **env: str):
+    """`planner agents add Helper`, in this process unless `run` is support.processes.planner
+    (for what only a process shows: a key piped into it, its real stderr)."""
+    return run(
         settings, "agents", "add", "Helper", "--url", target.url + "/v1", "--model", "m",
         *extra, stdin=stdin, **env,
     )  # fmt: skip
@@ -35,21 +38,22 @@ def sent_key(target) -> str:
 
 
 def test_a_key_read_from_stdin_is_stored_encrypted_and_sent(settings, target):
-    done = add_helper(settings, target, "--api-key-stdin", "--json", stdin=KEY + "\n")
+    """A real process: the key piped into it, and nothing of it on its stdout or stderr."""
+    done = add_helper(settings, target, "--api-key-stdin", "--json", stdin=KEY + "\n", run=planner)
     assert done.returncode == 0, done.stderr
     assert KEY not in done.stdout and json.loads(done.stdout)["key"] == "key saved (encrypted)"
     assert KEY not in everything_stored(settings)
-    assert planner(settings, "agents", "test", "Helper").returncode == 0
+    assert planner_here(settings, "agents", "test", "Helper").returncode == 0
     assert sent_key(target) == f"Bearer {KEY}"
-    listed = planner(settings, "agents", "list", "--json")
+    listed = planner_here(settings, "agents", "list", "--json")
     assert KEY not in listed.stdout and "api_key_secret" not in listed.stdout
 
 
 def test_the_environment_wins_over_a_stored_key(settings, target):
     add_helper(settings, target, "--api-key-stdin", "--api-key-env", "HELPER_KEY", stdin=KEY)
-    assert planner(settings, "agents", "test", "Helper", HELPER_KEY="from-env").returncode == 0
+    assert planner_here(settings, "agents", "test", "Helper", HELPER_KEY="from-env").returncode == 0
     assert sent_key(target) == "Bearer from-env"
-    assert planner(settings, "agents", "test", "Helper").returncode == 0  # not set: stored
+    assert planner_here(settings, "agents", "test", "Helper").returncode == 0  # not set: stored
     assert sent_key(target) == f"Bearer {KEY}"
 
 
@@ -69,8 +73,10 @@ def test_a_bad_key_is_refused_and_nothing_is_stored(settings, target, stdin, mes
 
 
 def test_without_a_secret_key_one_clear_error_and_nothing_stored(settings, target):
+    """A real process: its exit code, and its whole stderr one line (no traceback)."""
     before = snapshot(settings.database_url)
-    done = add_helper(settings, target, "--api-key-stdin", stdin=KEY, PLANNER_SECRET_KEY="")
+    done = add_helper(settings, target, "--api-key-stdin", stdin=KEY, run=planner,
+                      PLANNER_SECRET_KEY="")  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith("planner: PLANNER_SECRET_KEY is not set")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
@@ -89,7 +95,9 @@ def test_a_changed_secret_key_fails_the_call_in_words(settings, target, session)
 def test_rotating_keeps_every_stored_key_readable_with_the_new_key(settings, target):
     add_helper(settings, target, "--api-key-stdin", stdin=KEY)
     new = new_secret_key()
-    done = planner(settings, "secrets", "rotate", PLANNER_SECRET_KEY=f"{new},{settings.secret_key}")
+    done = planner_here(
+        settings, "secrets", "rotate", PLANNER_SECRET_KEY=f"{new},{settings.secret_key}"
+    )
     assert done.returncode == 0 and "Re-encrypted 1 stored key" in done.stdout
     with read_session(settings.database_url) as session:
         agent = find(session, Agent, "Helper")
@@ -100,19 +108,19 @@ def test_rotating_keeps_every_stored_key_readable_with_the_new_key(settings, tar
 
 def test_a_key_is_replaced_and_removed(settings, target):
     add_helper(settings, target, "--api-key-stdin", stdin=KEY)
-    done = planner(settings, "agents", "key", "Helper", stdin="sk-second\n")
+    done = planner_here(settings, "agents", "key", "Helper", stdin="sk-second\n")
     assert done.returncode == 0 and done.stdout == "Helper: key saved (encrypted).\n"
-    planner(settings, "agents", "test", "Helper")
+    planner_here(settings, "agents", "test", "Helper")
     assert sent_key(target) == "Bearer sk-second"
-    assert planner(settings, "agents", "key", "Helper").returncode == 2  # nothing on stdin
-    done = planner(settings, "agents", "key", "Helper", "--remove")
+    assert planner_here(settings, "agents", "key", "Helper").returncode == 2  # nothing on stdin
+    done = planner_here(settings, "agents", "key", "Helper", "--remove")
     assert done.stdout == "Helper: no key.\n"
-    planner(settings, "agents", "test", "Helper")
+    planner_here(settings, "agents", "test", "Helper")
     assert sent_key(target) == ""
 
 
 def test_a_workflow_token_is_stored_and_sent(settings, target):
-    done = planner(
+    done = planner_here(
         settings, "workflows", "add", "flow", "--url", target.url + "/hooks/flow",
         "--token-stdin", stdin="tok-secret",
     )  # fmt: skip
@@ -134,7 +142,7 @@ def test_planners_own_secrets_are_stored_encrypted(settings, session):
 
 
 def test_new_key_prints_a_usable_key(settings):
-    done = planner(settings, "secrets", "new-key")
+    done = planner_here(settings, "secrets", "new-key")
     key = done.stdout.strip()
     assert done.returncode == 0 and len(key) == 44
     assert credentials.seal(replace(settings, secret_key=key), "k", "key")
@@ -143,7 +151,7 @@ def test_new_key_prints_a_usable_key(settings):
 def test_a_refused_saved_key_says_to_replace_it(settings, target):
     add_helper(settings, target, "--api-key-stdin", stdin=KEY)
     target.script("/v1/chat/completions", Reply(401, {"error": "invalid key"}))
-    done = planner(settings, "agents", "test", "Helper")
+    done = planner_here(settings, "agents", "test", "Helper")
     assert done.stderr == (
         "planner: The key was refused (401): replace the saved key (Agents & workflows, or "
         "`planner agents key`).\n"
@@ -151,7 +159,7 @@ def test_a_refused_saved_key_says_to_replace_it(settings, target):
 
 
 def test_a_key_for_an_unknown_agent_is_refused_before_reading_it(settings):
-    done = planner(settings, "agents", "key", "Nobody", stdin="sk-x")
+    done = planner_here(settings, "agents", "key", "Nobody", stdin="sk-x")
     assert done.returncode == 2 and "no agent named 'Nobody'" in done.stderr
 
 
@@ -163,7 +171,9 @@ def test_rotating_re_encrypts_every_sealed_column(settings, session, target):
     session.commit()
     channels.add_channel(session, settings, "Ops", "json://127.0.0.1:9/hook", utcnow())
     new = new_secret_key()
-    done = planner(settings, "secrets", "rotate", PLANNER_SECRET_KEY=f"{new},{settings.secret_key}")
+    done = planner_here(
+        settings, "secrets", "rotate", PLANNER_SECRET_KEY=f"{new},{settings.secret_key}"
+    )
     assert done.returncode == 0 and "Re-encrypted 3 stored keys" in done.stdout, done.stdout
     only_new = replace(settings, secret_key=new)
     with read_session(settings.database_url) as fresh:
