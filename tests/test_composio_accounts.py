@@ -26,6 +26,7 @@ from core.composio.client import ComposioError
 from core.errors import NotFoundError, ValidationError
 from core.store.db import read_session
 from core.store.models import utcnow
+from support.cli import planner_here
 from support.processes import planner
 from support.stored import everything_stored, snapshot
 
@@ -191,7 +192,7 @@ def test_a_secret_stored_under_another_key_is_replaced_on_connect(session, conne
 def test_a_stored_secret_is_never_taken_for_an_environment_one(session, connected, composio):
     fresh = replace(connected, composio_webhook_secret="")
     credentials.store(session, fresh, credentials.COMPOSIO_WEBHOOK_SECRET, "whsec_older")
-    done = planner(fresh, "composio", "connect", "--json")  # a new subscription, a new secret
+    done = planner_here(fresh, "composio", "connect", "--json")  # a new subscription, a new secret
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["warning"] == ""
 
@@ -243,21 +244,21 @@ def test_connect_without_a_public_address_changes_nothing(session, connected, co
 
 
 def test_the_cli_links_lists_and_disconnects_an_app(user, composio):
-    linked = planner(user, "composio", "link", "gmail")
+    linked = planner_here(user, "composio", "link", "gmail")
     assert linked.returncode == 0, linked.stderr
     url = linked.stdout.splitlines()[-1]
     assert linked.stdout.startswith("Open this link to connect Gmail:")
     httpx.get(url).raise_for_status()  # the person signs in on Composio's page
 
-    listed = planner(user, "composio", "accounts")
+    listed = planner_here(user, "composio", "accounts")
     assert listed.stdout == "Gmail — connected as jane@example.com\n"
-    shown = json.loads(planner(user, "composio", "accounts", "--json").stdout)
+    shown = json.loads(planner_here(user, "composio", "accounts", "--json").stdout)
     assert [(a["toolkit"], a["app"], a["status"], a["connected_as"]) for a in shown] == [
         ("GMAIL", "Gmail", "ACTIVE", "jane@example.com")
     ]
     assert "ya29" not in listed.stdout + json.dumps(shown)  # the token stays in Composio
 
-    gone = planner(user, "composio", "disconnect", "gmail")
+    gone = planner_here(user, "composio", "disconnect", "gmail")
     assert (gone.returncode, gone.stdout) == (0, "Disconnected Gmail.\n")
     assert composio.accounts == {}
 
@@ -270,14 +271,14 @@ def test_the_cli_links_lists_and_disconnects_an_app(user, composio):
     ],
 )
 def test_the_cli_refuses_in_one_line(user, composio, args, message):
-    done = planner(user, "composio", *args)
+    done = planner_here(user, "composio", *args)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("args", [("accounts",), ("link", "gmail"), ("disconnect", "gmail")])
 def test_the_cli_without_a_key_says_so_in_one_line(settings, args):
-    done = planner(settings, "composio", *args)
+    done = planner_here(settings, "composio", *args)
     assert done.returncode == 2
     assert done.stderr == (
         "planner: There is no Composio API key yet: paste it on the dashboard's Settings "
@@ -288,42 +289,46 @@ def test_the_cli_without_a_key_says_so_in_one_line(settings, args):
 def test_the_cli_uses_a_stored_key(session, settings, composio):
     config = replace(settings, composio_base_url=composio.url)
     setup.save_api_key(session, config, "test-key")
-    done = planner(config, "composio", "link", "slack", "--json")
+    done = planner_here(config, "composio", "link", "slack", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["app"] == "Slack"
 
 
 def test_cli_connect_stores_the_secret_and_does_not_print_it(connected, composio):
+    """A real process: nothing of the secret on its stdout, nor logged to its stderr."""
     config = replace(connected, composio_webhook_secret="")
     done = planner(config, "composio", "connect")
     assert done.returncode == 0, done.stderr
     secret = composio.subscription["secret"]
-    assert secret not in done.stdout
+    assert secret not in done.stdout + done.stderr
     assert "The signing secret Composio sent is stored (encrypted)" in done.stdout
     with read_session(config.database_url) as session:
         assert credentials.stored(session, config, credentials.COMPOSIO_WEBHOOK_SECRET) == secret
 
 
 def test_cli_connect_to_a_local_address_warns_and_connects(connected, composio):
-    done = planner(replace(connected, public_base_url="http://127.0.0.1:8000"), "composio",
-                   "connect")  # fmt: skip
+    local = replace(connected, public_base_url="http://127.0.0.1:8000")
+    done = planner_here(local, "composio", "connect")
     assert done.returncode == 0, done.stderr
     assert "Warning: http://127.0.0.1:8000 is an address that only this computer" in done.stdout
     assert composio.subscription["webhook_url"] == "http://127.0.0.1:8000/webhooks/composio"
 
 
 def test_the_cli_stores_the_key_from_standard_input_once_composio_accepted_it(settings, composio):
+    """Real processes: the key piped into each, the refusal's exit code and its one line on
+    stderr, and nothing of the key on stdout or stderr."""
     config = replace(settings, composio_base_url=composio.url)
     before = snapshot(config.database_url)
     refused = planner(config, "composio", "key", stdin="ck_wrong\n")
     assert refused.returncode == 2
     assert refused.stderr.startswith("planner: Composio did not accept the API key")
+    assert refused.stderr.count("\n") == 1
     assert snapshot(config.database_url) == before
     done = planner(config, "composio", "key", stdin="test-key\n")
     assert done.returncode == 0 and "test-key" not in done.stdout + done.stderr
     assert "test-key" not in everything_stored(config)
     with read_session(config.database_url) as session:
         assert setup.key_source(session, config) == "stored"
-    assert planner(config, "composio", "key", "--remove").returncode == 0
+    assert planner_here(config, "composio", "key", "--remove").returncode == 0
     with read_session(config.database_url) as session:
         assert setup.key_source(session, config) == ""
