@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from core.automations import triggers
+from core.automations.fields import UNCHANGED
 from core.automations.triggers import TriggerFields
 from core.events.catalog import sample_events
 from core.events.deliveries import inbox_row, store_rows
@@ -109,7 +110,7 @@ def test_a_gmail_event_starts_a_chat_with_the_event_variables(settings, session,
 def test_a_workflow_trigger_receives_the_event_data_and_source(
     settings, session, agent, workflow, target, queue
 ):
-    add_trigger(session, settings, "Analyze", chat=None, workflow="analyze-email")
+    add_trigger(session, settings, "Analyze", chat=UNCHANGED, workflow="analyze-email")
     process_event(settings, receive(settings, LOCAL), queue, NOW)
 
     [run] = run_all(settings, queue)
