@@ -14,8 +14,7 @@ from core.access import tokens
 from core.config import Settings
 from core.store.db import session as open_session
 from core.store.models import utcnow
-from support.processes import get, serve_webhook, settings_env
-from support.waiting import wait_until
+from support.processes import webhook_process
 
 
 @dataclass
@@ -36,10 +35,5 @@ def serve(settings: Settings, tmp_path: Path) -> Iterator[Api]:
     stopped when the fixture ends."""
     with open_session(settings.database_url) as session:
         token = tokens.create_token(session, "tests", utcnow()).token
-    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
-    try:
-        wait_until(lambda: get(health), what="the webhook process")
-        yield Api(health.removesuffix("/healthz") + "/api/v1", token)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with webhook_process(settings, tmp_path / "webhook.log") as deliveries:
+        yield Api(deliveries.removesuffix("/webhooks/composio") + "/api/v1", token)

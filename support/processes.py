@@ -8,11 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from core.config import Settings
+from support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,6 +176,18 @@ def serve_webhook(
             cwd=ROOT, env=env, stdout=output, stderr=output,
         )  # fmt: skip
     return process, f"http://127.0.0.1:{port}/healthz"
+
+
+@contextmanager
+def webhook_process(settings: Settings, log: Path) -> Iterator[str]:
+    """A webhook process (serve_webhook) with these settings, once it answers its health
+    check; yields its delivery URL, and stops it on leaving."""
+    process, health = serve_webhook(settings_env(settings), log)
+    try:
+        wait_until(lambda: get(health), what="the webhook process")
+        yield health.removesuffix("/healthz") + "/webhooks/composio"
+    finally:
+        stop(process, timeout=10)
 
 
 def serve_web(

@@ -21,9 +21,8 @@ from support.api import Api, serve
 from support.backends import BACKENDS, backend_settings
 from support.fake_composio import FakeComposio
 from support.fakes import FakeTarget, HoldingTarget
-from support.processes import ROOT, Consumer, get, serve_webhook, settings_env
+from support.processes import ROOT, Consumer, settings_env, webhook_process
 from support.queues import RecordingQueue
-from support.waiting import wait_until
 
 
 @pytest.fixture(scope="session")
@@ -120,12 +119,8 @@ def api(settings: Settings, tmp_path: Path) -> Iterator[Api]:
 @pytest.fixture
 def webhook(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """A real webhook process (uvicorn) on a free port; yields its delivery URL."""
-
-    process, health = serve_webhook(settings_env(settings), tmp_path / "webhook.log")
-    wait_until(lambda: get(health), what="the webhook process")
-    yield health.removesuffix("/healthz") + "/webhooks/composio"
-    process.terminate()
-    process.wait(timeout=10)
+    with webhook_process(settings, tmp_path / "webhook.log") as url:
+        yield url
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
