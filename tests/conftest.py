@@ -4,6 +4,7 @@ a fake agent/workflow server on 127.0.0.1, and real worker and webhook processes
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,34 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: Path):
+def _test_settings(backend: str, folder: Path, template: Path) -> AbstractContextManager[Settings]:
     """Settings on a fresh database and queue: SQLite files, or (when TEST_DATABASE_URL and
     TEST_QUEUE_URL are set) a new PostgreSQL database and an emptied Redis queue. Workers
     started with them tick every second, so that no test waits for a minute to turn."""
-    with backend_settings(
-        request.param, tmp_path, template=migrated_database, retry_base_seconds=0.2,
-        http_timeout_seconds=5, composio_webhook_secret="whsec_test_secret", tick_seconds=1,
-    ) as configured:  # fmt: skip
+    return backend_settings(
+        backend, folder, template=template, retry_base_seconds=0.2, http_timeout_seconds=5,
+        composio_webhook_secret="whsec_test_secret", tick_seconds=1,
+    )  # fmt: skip
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, migrated_database: Path):
+    """A test's own settings, database and queue (_test_settings)."""
+    with _test_settings(request.param, tmp_path, migrated_database) as configured:
+        yield configured
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    migrated_database: Path,
+) -> Iterator[Settings]:  # fmt: skip
+    """Settings, database and queue (_test_settings) that a module's tests share, with the
+    processes started on them (a webhook: seconds each): for tests that only need *a*
+    database and compare it before and after their own request, or count rows by their own
+    unique ids, so that they pass in any order and beside each other."""
+    folder = tmp_path_factory.mktemp("module")
+    with _test_settings(request.param, folder, migrated_database) as configured:
         yield configured
 
 
@@ -129,8 +149,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     workers). Run there, the others would repeat themselves without testing anything new,
     so they are left out (and counted as deselected)."""
     repeats = [item for item in items if not item.get_closest_marker("database")
-               and getattr(item, "callspec", None) and item.callspec.params.get("settings")
-               not in (None, "sqlite")]  # fmt: skip
+               and getattr(item, "callspec", None)
+               and {item.callspec.params.get(name) for name in ("settings", "module_settings")}
+               - {None, "sqlite"}]  # fmt: skip
     if repeats:
         config.hook.pytest_deselected(items=repeats)
         items[:] = [item for item in items if item not in repeats]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -26,29 +26,44 @@ from core.store.db import session as open_session
 from core.store.models import Run, WebhookEvent, utcnow
 from support.cli import planner_cli
 from support.delivery import SECRET, event_body, signed
-from support.processes import get, serve_webhook, settings_env
+from support.processes import get, serve_webhook, settings_env, webhook_process
+from support.stored import snapshot
 from support.waiting import wait_until
 from webhook.app import STATUSES
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 
-def count(settings, model=WebhookEvent) -> int:
+@pytest.fixture(scope="module")
+def shared_webhook(module_settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One webhook process (and database) for the tests that only need *a* webhook to
+    send to: each compares the database around its own requests, or counts the rows of
+    its own unique ids, so they pass in any order; a process of their own would cost each
+    seconds. Tests about the process itself (its start, the secret it reads) start theirs."""
+    log = tmp_path_factory.mktemp("shared_webhook") / "webhook.log"
+    with webhook_process(module_settings, log) as url:
+        yield url
+
+
+def count(settings, model=WebhookEvent, *where) -> int:
+    """Rows of `model` (those matching `where`, when given)."""
     with read_session(settings.database_url) as session:
-        return session.exec(select(func.count()).select_from(model)).one()
+        return session.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
-def test_a_signed_delivery_is_stored_once(settings, webhook):
+def test_a_signed_delivery_is_stored_once(module_settings, shared_webhook):
+    before = count(module_settings)
     body, webhook_id = event_body()
-    first = httpx.post(webhook, content=body, headers=signed(body, webhook_id))
-    again = httpx.post(webhook, content=body, headers=signed(body, webhook_id))
+    first = httpx.post(shared_webhook, content=body, headers=signed(body, webhook_id))
+    again = httpx.post(shared_webhook, content=body, headers=signed(body, webhook_id))
     assert (first.status_code, first.json()["status"]) == (200, "accepted")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    with read_session(settings.database_url) as session:
-        [stored] = session.exec(select(WebhookEvent)).all()
+    with read_session(module_settings.database_url) as session:
+        [stored] = session.exec(select(WebhookEvent).where(WebhookEvent.id == webhook_id)).all()
     assert (stored.id, stored.trigger_slug, stored.type) == (
         webhook_id, "GMAIL_NEW_GMAIL_MESSAGE", "composio.trigger.message"
     )  # fmt: skip
+    assert count(module_settings) == before + 1
 
 
 def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
@@ -149,12 +164,15 @@ def _hostile() -> list[tuple[str, int, Callable[[], tuple[bytes, dict]]]]:
 
 @pytest.mark.parametrize(("label", "status", "build"), _hostile(),
                          ids=[case[0] for case in _hostile()])  # fmt: skip
-def test_bad_deliveries_get_their_status_and_store_nothing(settings, webhook, label, status, build):
+def test_bad_deliveries_get_their_status_and_store_nothing(
+    module_settings, shared_webhook, label, status, build
+):
     body, headers = build()
-    answer = httpx.post(webhook, content=body, headers=headers)
+    before = snapshot(module_settings.database_url)
+    answer = httpx.post(shared_webhook, content=body, headers=headers)
     assert answer.status_code == status, answer.text
-    assert count(settings) == 0
-    assert get(webhook.removesuffix("/webhooks/composio") + "/healthz").status_code == 200
+    assert snapshot(module_settings.database_url) == before
+    assert get(shared_webhook.removesuffix("/webhooks/composio") + "/healthz").status_code == 200
 
 
 def test_a_key_given_twice_is_named_in_the_refusal():
@@ -172,37 +190,44 @@ def test_a_key_given_twice_is_named_in_the_refusal():
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_another_method_on_the_delivery_path_is_405_and_stores_nothing(settings, webhook, method):
+def test_another_method_on_the_delivery_path_is_405_and_stores_nothing(
+    module_settings, shared_webhook, method
+):
     body, webhook_id = event_body()
-    answer = httpx.request(method, webhook, content=body, headers=signed(body, webhook_id))
+    before = snapshot(module_settings.database_url)
+    answer = httpx.request(method, shared_webhook, content=body, headers=signed(body, webhook_id))
     assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
     assert answer.json() == {"error": "method not allowed: POST a Composio event"}
-    assert count(settings) == 0
+    assert snapshot(module_settings.database_url) == before
 
 
-def test_an_unknown_path_is_404(webhook):
-    assert httpx.post(webhook + "/extra", content=b"{}").status_code == 404
+def test_an_unknown_path_is_404(shared_webhook):
+    assert httpx.post(shared_webhook + "/extra", content=b"{}").status_code == 404
 
 
-def test_a_flood_of_bad_requests_leaves_the_inbox_empty(settings, webhook):
+def test_a_flood_of_bad_requests_leaves_the_inbox_as_it_was(module_settings, shared_webhook):
     body, webhook_id = event_body()
     bad = signed(body, webhook_id, secret="guess")
+    before = snapshot(module_settings.database_url)
     with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: client.post(webhook, content=body, headers=bad),
+        answers = list(pool.map(lambda _: client.post(shared_webhook, content=body, headers=bad),
                                 range(200)))  # fmt: skip
     assert {answer.status_code for answer in answers} == {401}
-    assert count(settings) == 0
+    assert snapshot(module_settings.database_url) == before
 
 
-def test_ten_concurrent_deliveries_of_one_event_store_it_once(settings, webhook):
+def test_ten_concurrent_deliveries_of_one_event_store_it_once(module_settings, shared_webhook):
+    before = count(module_settings)
     body, webhook_id = event_body()
     headers = signed(body, webhook_id)
     with httpx.Client() as client, ThreadPoolExecutor(10) as pool:
-        answers = list(pool.map(lambda _: client.post(webhook, content=body, headers=headers),
-                                range(10)))  # fmt: skip
+        answers = list(pool.map(
+            lambda _: client.post(shared_webhook, content=body, headers=headers), range(10)
+        ))  # fmt: skip
     assert [answer.status_code for answer in answers] == [200] * 10
     assert sorted(answer.json()["status"] for answer in answers) == ["accepted"] + ["duplicate"] * 9
-    assert count(settings) == 1
+    assert count(module_settings, WebhookEvent, WebhookEvent.id == webhook_id) == 1
+    assert count(module_settings) == before + 1
 
 
 def test_without_a_secret_it_starts_refuses_and_takes_the_stored_one_without_a_restart(
@@ -242,6 +267,7 @@ def test_without_a_secret_it_starts_refuses_and_takes_the_stored_one_without_a_r
 
 
 def test_a_secret_in_the_environment_wins_over_the_stored_one(settings, webhook):
+    """A process of its own: the secret it stores must reach no other test's webhook."""
     with open_session(settings.database_url) as session:
         credentials.store(session, settings, credentials.COMPOSIO_WEBHOOK_SECRET, "whsec_stored")
     body, webhook_id = event_body()
