@@ -1,4 +1,9 @@
-"""A setup moves between machines as one YAML file: `planner export`, `planner import`."""
+"""A setup moves between machines as one YAML file: `planner export`, `planner import`.
+
+The command runs in the test's process (support.cli.planner_here): what is tested is its
+logic and its output, and each child process would pay seconds of imports. Two tests run
+the import as a process of its own, as they are about two processes: one holding SQLite's
+write lock or writing while the other imports."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from core.setup import schema, transfer
 from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import Run, ScheduledJob, utcnow
-from support.cli import planner_cli
+from support.cli import planner_cli, planner_here
 from support.processes import planner
 from support.stored import snapshot
 from support.waiting import wait_until
@@ -31,7 +36,8 @@ pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQ
 
 
 def ok(settings, *args: str, stdin: str = "") -> str:
-    done = planner(settings, *args, stdin=stdin)
+    """`planner` in this process: it must succeed; its standard output."""
+    done = planner_here(settings, *args, stdin=stdin)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -90,7 +96,7 @@ def test_a_setup_moves_through_a_file_and_comes_back_the_same(settings, tmp_path
 
     path = tmp_path / "planner.yaml"
     path.write_text(exported)
-    done = planner(settings, "import", str(path))
+    done = planner_here(settings, "import", str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "Imported (6 created, 0 updated, 0 unchanged)."
     assert "created job 'Weekly report'" in done.stdout
@@ -226,7 +232,7 @@ def test_a_job_that_ran_already_is_restored_as_done(settings, tmp_path: Path):
         + "- name: Advent\n  agent: Assistant\n  schedule: 0 9 * * *\n  starts_on: '2020-12-01'\n"
         "  ends_on: '2020-12-24'\n  chat: Door\n"
     )
-    done = planner(settings, "import", str(path))
+    done = planner_here(settings, "import", str(path))
     assert done.returncode == 0, done.stderr
     shown = json.loads(ok(settings, "jobs", "list", "--json"))
     assert [(j["name"], j["next_run_at"], j["health"]) for j in shown] == [
@@ -393,7 +399,7 @@ def test_a_trigger_composio_refuses_stops_the_import_and_says_what_was_done(
         "  event: GMAIL_NEW_GMAIL_MESSAGE\n  chat: 'New mail: {emailSubject}'\n"
     )
     composio.fail(400, "That connected account is gone")
-    done = planner(connected, "import", str(path))
+    done = planner_here(connected, "import", str(path))
     assert done.returncode != 0
     assert done.stderr.startswith("planner: trigger 'New mail': ")
     assert done.stderr.rstrip().endswith(
