@@ -1,9 +1,17 @@
-"""The `planner` command: the README's walkthrough as real processes, and its error contract."""
+"""The `planner` command: docs/cli.md's walkthrough, and its error contract.
+
+The command runs in the test's process (planner_cli, planner_here) where a test is about
+its logic and its output: each child process would pay seconds of imports. The installed
+command runs as a process of its own where the process is what is tested: its first
+command and a run it queues for a real worker, its exit into a closed pipe, and the one
+line of a release step that cannot reach the database."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from subprocess import CompletedProcess
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,7 +22,7 @@ from cli.main import main
 from core.config import get_settings
 from core.store.db import get_engine, migrate, read_session
 from core.store.models import ScheduledJob
-from support.cli import planner_cli
+from support.cli import planner_cli, planner_here
 from support.processes import free_port, planner
 from support.stored import everything_stored, snapshot
 from support.waiting import wait_until
@@ -27,13 +35,17 @@ def cli(settings, monkeypatch):
         yield run
 
 
-def test_the_readme_walkthrough(settings, target, consumer):
-    def ok(*args: str) -> str:
-        done = planner(settings, *args)
+def test_the_cli_walkthrough(settings, target, consumer):
+    """docs/cli.md from `planner migrate` on. End to end, the installed command in a process
+    of its own migrates the database and queues a run, which a real worker calls the agent
+    for; the steps between are the same commands in this process."""
+
+    def ok(*args: str, run: Callable[..., CompletedProcess[str]] = planner_here) -> str:
+        done = run(settings, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    ok("migrate")
+    ok("migrate", run=planner)
     ok("migrate")  # idempotent
     ok("agents", "add", "Assistant", "--backend", "openai", "--url", target.url + "/v1",
        "--model", "llama3.2")  # fmt: skip
@@ -60,7 +72,7 @@ def test_the_readme_walkthrough(settings, target, consumer):
             "last_outcome"} <= set(briefing)  # fmt: skip
 
     consumer()
-    run_id = int(ok("jobs", "run", "Morning Briefing").strip())
+    run_id = int(ok("jobs", "run", "Morning Briefing", run=planner).strip())
 
     def finished() -> list:
         runs = json.loads(ok("runs", "--job", "Morning Briefing", "--json"))
@@ -251,11 +263,11 @@ def test_migrate_is_idempotent_and_matches_the_models(settings):
 def test_a_job_added_just_before_its_time_is_called_without_waiting_for_a_tick(
     settings, target, agent, consumer
 ):
-    added = planner(settings, "jobs", "add", "Soon", "--agent", "Assistant", "--schedule",
-                    "* * * * *", "--chat", "on time", "--json")  # fmt: skip
+    added = planner_here(settings, "jobs", "add", "Soon", "--agent", "Assistant", "--schedule",
+                         "* * * * *", "--chat", "on time", "--json")  # fmt: skip
     assert added.returncode == 0, added.stderr
     job = json.loads(added.stdout)
-    runs = json.loads(planner(settings, "runs", "--job", "Soon", "--json").stdout)
+    runs = json.loads(planner_here(settings, "runs", "--job", "Soon", "--json").stdout)
     # Every occurrence inside the tick's 75-s look-ahead: the next minute, and the one
     # after when it is added late in a minute.
     assert {(r["source"], r["status"]) for r in runs} == {("schedule", "queued")}
@@ -274,7 +286,7 @@ def test_output_into_a_closed_pipe_ends_quietly(settings, agent):
 
 
 def test_a_near_miss_variable_is_pointed_out_when_a_job_is_saved(settings, agent):
-    done = planner(
+    done = planner_here(
         settings, "jobs", "add", "Briefing", "--agent", "Assistant", "--schedule", "0 9 * * *",
         "--chat", "Today is {dayofweek}.",
     )  # fmt: skip
@@ -283,7 +295,7 @@ def test_a_near_miss_variable_is_pointed_out_when_a_job_is_saved(settings, agent
         "planner: note: No value for: {dayofweek} — did you mean {dayOfWeek}? As it is, it "
         "will be left empty.\n"
     )
-    fixed = planner(settings, "jobs", "update", "Briefing", "--chat", "Today is {dayOfWeek}.")
+    fixed = planner_here(settings, "jobs", "update", "Briefing", "--chat", "Today is {dayOfWeek}.")
     assert fixed.returncode == 0 and fixed.stderr == ""
 
 
