@@ -256,9 +256,9 @@ def test_a_one_off_whose_time_passed_while_paused_is_not_resumed_as_done(setting
 
 
 def test_a_one_off_at_a_time_the_clocks_skip_runs_a_second_after_the_jump():
-    """As a skipped cron time does (README: 03:00:01); not at 03:30, where the UTC offset
-    before the change would put it. A one-off is refused at such a time when it is set,
-    but a zone's rules can change after that."""
+    """As a skipped cron time does (docs/guide/jobs.md: 03:00:01); not at 03:30, where the
+    UTC offset before the change would put it. A one-off is refused at such a time when it
+    is set, but a zone's rules can change after that."""
     timing = Timing("once 2027-03-28 02:30", "Europe/Berlin")
     assert timing.next_after(datetime(2027, 1, 1, tzinfo=UTC)) == datetime(
         2027, 3, 28, 1, 0, 1, tzinfo=UTC
