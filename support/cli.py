@@ -5,10 +5,12 @@ which runs it as a child process instead."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,9 @@ def planner_here(
             code = cli(*args)
     return subprocess.CompletedProcess(["planner", *args], code, stdout.getvalue(),
                                        stderr.getvalue())  # fmt: skip
+
+
+def json_printed(capsys: pytest.CaptureFixture[str]) -> Any:
+    """What a `--json` command run by planner_cli printed, read back; capsys is emptied for
+    the next command."""
+    return json.loads(capsys.readouterr().out)

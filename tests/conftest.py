@@ -20,6 +20,7 @@ from core.store.db import session as open_session
 from core.store.models import Agent, Workflow
 from support.api import Api, serve
 from support.backends import BACKENDS, backend_settings
+from support.cli import planner_cli
 from support.fake_composio import FakeComposio
 from support.fakes import FakeTarget, HoldingTarget
 from support.processes import ROOT, Consumer, settings_env, webhook_process
@@ -128,6 +129,16 @@ def connected(settings: Settings, composio: FakeComposio) -> Settings:
         composio_base_url=composio.url,
         public_base_url="https://planner.example.com",
     )
+
+
+@pytest.fixture
+def connected_cli(
+    connected: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., int]]:
+    """`planner` in this process (support.cli.planner_cli) with the `connected` settings:
+    trigger commands reach the fake Composio API."""
+    with planner_cli(connected, monkeypatch) as run:
+        yield run
 
 
 @pytest.fixture

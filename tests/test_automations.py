@@ -4,8 +4,6 @@ and agents' addresses and key variables."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
@@ -14,21 +12,10 @@ from core.agents import registry
 from core.automations.shared import clean_name, name_key, named_like, names_at_hand
 from core.errors import ValidationError
 from core.store.models import Agent
-from support.cli import planner_cli
+from support.cli import json_printed
 from support.stored import snapshot
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
-
-
-@pytest.fixture
-def cli(connected, monkeypatch):
-    """`planner` in this process, with Composio's API key pointed at the fake."""
-    with planner_cli(connected, monkeypatch) as run:
-        yield run
-
-
-def out(capsys) -> dict | list:
-    return json.loads(capsys.readouterr().out)
 
 
 def refused(cli, capsys, settings, *args: str) -> str:
@@ -47,63 +34,68 @@ def add_trigger(cli, name: str, *action: str) -> None:
                "GMAIL_NEW_GMAIL_MESSAGE", *action) == 0  # fmt: skip
 
 
-def test_an_agent_only_triggers_use_is_not_removed(cli, capsys, connected, agent):
-    add_trigger(cli, "Email triage", "--chat", "New mail: {emailSubject}")
-    error = refused(cli, capsys, connected, "agents", "rm", "Assistant")
+def test_an_agent_only_triggers_use_is_not_removed(connected_cli, capsys, connected, agent):
+    add_trigger(connected_cli, "Email triage", "--chat", "New mail: {emailSubject}")
+    error = refused(connected_cli, capsys, connected, "agents", "rm", "Assistant")
     assert "Agent 'Assistant' is used by trigger 'Email triage'" in error
 
 
-def test_a_workflow_a_trigger_runs_is_not_removed(cli, capsys, connected, agent, workflow):
-    add_trigger(cli, "Analyze", "--workflow", "analyze-email")
-    assert cli("jobs", "add", "Weekly", "--agent", "Assistant", "--schedule", "@weekly",
-               "--workflow", "analyze-email") == 0  # fmt: skip
-    error = refused(cli, capsys, connected, "workflows", "rm", "analyze-email")
+def test_a_workflow_a_trigger_runs_is_not_removed(
+    connected_cli, capsys, connected, agent, workflow
+):
+    add_trigger(connected_cli, "Analyze", "--workflow", "analyze-email")
+    assert connected_cli("jobs", "add", "Weekly", "--agent", "Assistant", "--schedule",
+                         "@weekly", "--workflow", "analyze-email") == 0  # fmt: skip
+    error = refused(connected_cli, capsys, connected, "workflows", "rm", "analyze-email")
     assert "used by job 'Weekly', trigger 'Analyze'" in error
 
-    assert cli("triggers", "rm", "Analyze") == 0 and cli("jobs", "rm", "Weekly") == 0
-    assert cli("workflows", "rm", "analyze-email") == 0
-    assert cli("agents", "rm", "Assistant") == 0
+    assert connected_cli("triggers", "rm", "Analyze") == 0
+    assert connected_cli("jobs", "rm", "Weekly") == 0
+    assert connected_cli("workflows", "rm", "analyze-email") == 0
+    assert connected_cli("agents", "rm", "Assistant") == 0
 
 
-def test_runs_lists_one_triggers_runs(cli, capsys, connected, agent):
-    add_trigger(cli, "Email triage", "--chat", "hi")
-    add_trigger(cli, "Other", "--chat", "hi")
-    assert cli("triggers", "test", "Email triage") == 0
-    assert cli("triggers", "test", "Other") == 0
-    assert cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule", "@daily",
-               "--chat", "hi") == 0  # fmt: skip
-    assert cli("jobs", "run", "Daily") == 0
+def test_runs_lists_one_triggers_runs(connected_cli, capsys, connected, agent):
+    add_trigger(connected_cli, "Email triage", "--chat", "hi")
+    add_trigger(connected_cli, "Other", "--chat", "hi")
+    assert connected_cli("triggers", "test", "Email triage") == 0
+    assert connected_cli("triggers", "test", "Other") == 0
+    assert connected_cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule",
+                         "@daily", "--chat", "hi") == 0  # fmt: skip
+    assert connected_cli("jobs", "run", "Daily") == 0
     capsys.readouterr()
-    assert cli("triggers", "show", "Email triage", "--json") == 0
-    triage = out(capsys)
+    assert connected_cli("triggers", "show", "Email triage", "--json") == 0
+    triage = json_printed(capsys)
 
-    assert cli("runs", "--trigger", "Email triage", "--json") == 0
-    [run] = out(capsys)
+    assert connected_cli("runs", "--trigger", "Email triage", "--json") == 0
+    [run] = json_printed(capsys)
     assert (run["trigger_id"], run["source"]) == (triage["id"], "test")
-    assert cli("runs", "--trigger", str(triage["id"]), "--json") == 0
-    assert [r["id"] for r in out(capsys)] == [run["id"]]
-    assert "no trigger named 'Nope'" in refused(cli, capsys, connected, "runs", "--trigger", "Nope")
+    assert connected_cli("runs", "--trigger", str(triage["id"]), "--json") == 0
+    assert [r["id"] for r in json_printed(capsys)] == [run["id"]]
+    assert "no trigger named 'Nope'" in refused(
+        connected_cli, capsys, connected, "runs", "--trigger", "Nope"
+    )
 
 
-def test_a_trigger_can_continue_one_conversation(cli, capsys, connected, agent, workflow):
-    add_trigger(cli, "Triage", "--chat", "hi", "--thread", "continue", "--json")
-    assert out(capsys)["config"]["thread"] == "continue"
-    assert cli("triggers", "update", "Triage", "--name", "Email triage", "--json") == 0
-    assert out(capsys)["config"] == {"template": "hi", "thread": "continue"}
-    assert cli("triggers", "update", "Email triage", "--thread", "new", "--json") == 0
-    assert out(capsys)["config"] == {"template": "hi", "thread": "new"}
-    error = refused(cli, capsys, connected, "triggers", "add", "Flow", "--agent", "Assistant",
-                    "--event", "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email",
-                    "--thread", "continue")  # fmt: skip
+def test_a_trigger_can_continue_one_conversation(connected_cli, capsys, connected, agent, workflow):
+    add_trigger(connected_cli, "Triage", "--chat", "hi", "--thread", "continue", "--json")
+    assert json_printed(capsys)["config"]["thread"] == "continue"
+    assert connected_cli("triggers", "update", "Triage", "--name", "Email triage", "--json") == 0
+    assert json_printed(capsys)["config"] == {"template": "hi", "thread": "continue"}
+    assert connected_cli("triggers", "update", "Email triage", "--thread", "new", "--json") == 0
+    assert json_printed(capsys)["config"] == {"template": "hi", "thread": "new"}
+    error = refused(connected_cli, capsys, connected, "triggers", "add", "Flow", "--agent",
+                    "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE", "--workflow",
+                    "analyze-email", "--thread", "continue")  # fmt: skip
     assert "thread mode only applies to chat triggers" in error
 
 
-def test_names_are_never_only_digits_and_digits_mean_an_id(cli, capsys, connected, agent):
-    error = refused(cli, capsys, connected, "jobs", "add", "42", "--agent", "Assistant",
-                    "--schedule", "@daily", "--chat", "hi")  # fmt: skip
+def test_names_are_never_only_digits_and_digits_mean_an_id(connected_cli, capsys, connected, agent):
+    error = refused(connected_cli, capsys, connected, "jobs", "add", "42", "--agent",
+                    "Assistant", "--schedule", "@daily", "--chat", "hi")  # fmt: skip
     assert "can't be only digits" in error
     assert "can't be only digits" in refused(
-        cli,
+        connected_cli,
         capsys,
         connected,
         "agents",
@@ -114,12 +106,12 @@ def test_names_are_never_only_digits_and_digits_mean_an_id(cli, capsys, connecte
         "--model",
         "m",
     )
-    assert cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule", "@daily",
-               "--chat", "hi", "--json") == 0  # fmt: skip
-    daily = out(capsys)
-    assert cli("jobs", "show", str(daily["id"]), "--json") == 0
-    assert out(capsys)["name"] == "Daily"
-    assert "no job with id 999" in refused(cli, capsys, connected, "jobs", "show", "999")
+    assert connected_cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule",
+                         "@daily", "--chat", "hi", "--json") == 0  # fmt: skip
+    daily = json_printed(capsys)
+    assert connected_cli("jobs", "show", str(daily["id"]), "--json") == 0
+    assert json_printed(capsys)["name"] == "Daily"
+    assert "no job with id 999" in refused(connected_cli, capsys, connected, "jobs", "show", "999")
 
 
 @pytest.mark.parametrize(
@@ -139,15 +131,15 @@ def test_names_are_never_only_digits_and_digits_mean_an_id(cli, capsys, connecte
         (["--api-key-env", "sk-live-123"], "not the key itself"),
     ],
 )
-def test_agents_refuse_bad_addresses_and_planners_own_settings(cli, capsys, connected, args,
-                                                               message):  # fmt: skip
+def test_agents_refuse_bad_addresses_and_planners_own_settings(connected_cli, capsys, connected,
+                                                               args, message):  # fmt: skip
     base = ["agents", "add", "Helper", "--model", "m"]
     url = [] if "--url" in args else ["--url", "http://127.0.0.1:9/v1"]
-    assert message in refused(cli, capsys, connected, *base, *url, *args)
+    assert message in refused(connected_cli, capsys, connected, *base, *url, *args)
 
 
-def test_workflows_refuse_planners_own_settings_as_their_token(cli, capsys, connected):
-    error = refused(cli, capsys, connected, "workflows", "add", "Leak", "--url",
+def test_workflows_refuse_planners_own_settings_as_their_token(connected_cli, capsys, connected):
+    error = refused(connected_cli, capsys, connected, "workflows", "add", "Leak", "--url",
                     "http://127.0.0.1:9/hook", "--auth-env", "COMPOSIO_WEBHOOK_SECRET")  # fmt: skip
     assert "one of Planner's own settings" in error
 
@@ -163,15 +155,15 @@ def test_workflows_refuse_planners_own_settings_as_their_token(cli, capsys, conn
     ],
 )
 def test_text_no_database_stores_is_refused_and_listings_keep_working(
-    cli, capsys, connected, agent, workflow, args, message
+    connected_cli, capsys, connected, agent, workflow, args, message
 ):
     """A terminal's undecodable bytes arrive as lone surrogates; stored, they broke every
     JSON listing and the agent's dashboard page."""
-    error = refused(cli, capsys, connected, "jobs", "add", "Odd", "--agent", "Assistant",
-                    "--schedule", "@daily", *args)  # fmt: skip
+    error = refused(connected_cli, capsys, connected, "jobs", "add", "Odd", "--agent",
+                    "Assistant", "--schedule", "@daily", *args)  # fmt: skip
     assert message in error
     assert "trigger name holds a character that cannot be stored" in refused(
-        cli,
+        connected_cli,
         capsys,
         connected,
         "triggers",
@@ -184,7 +176,7 @@ def test_text_no_database_stores_is_refused_and_listings_keep_working(
         "--chat",
         "x",
     )
-    assert cli("jobs", "list", "--json") == 0 and cli("runs", "--json") == 0
+    assert connected_cli("jobs", "list", "--json") == 0 and connected_cli("runs", "--json") == 0
 
 
 @pytest.mark.parametrize(
@@ -204,21 +196,23 @@ def test_text_no_database_stores_is_refused_and_listings_keep_working(
          "A workflow named 'Analyze mail' already exists"),
     ],
 )  # fmt: skip
-def test_names_are_one_name_whatever_their_capitals_and_spaces(cli, capsys, connected, agent,
-                                                               kind, taken, again, extra,
+def test_names_are_one_name_whatever_their_capitals_and_spaces(connected_cli, capsys, connected,
+                                                               agent, kind, taken, again, extra,
                                                                message):  # fmt: skip
     """Refused in every table, naming the one that exists."""
-    assert cli(kind, "add", taken, *extra) == 0
-    error = refused(cli, capsys, connected, kind, "add", again, *extra)
+    assert connected_cli(kind, "add", taken, *extra) == 0
+    error = refused(connected_cli, capsys, connected, kind, "add", again, *extra)
     assert f"{message}; names that differ only in capitals or spaces count as the same." in error
 
 
-def test_a_job_may_change_only_the_capitals_of_its_own_name(cli, capsys, connected, agent):
-    assert cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule", "@daily",
-               "--chat", "hi") == 0  # fmt: skip
+def test_a_job_may_change_only_the_capitals_of_its_own_name(
+    connected_cli, capsys, connected, agent
+):
+    assert connected_cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule",
+                         "@daily", "--chat", "hi") == 0  # fmt: skip
     capsys.readouterr()
-    assert cli("jobs", "update", "Daily", "--name", "DAILY", "--json") == 0
-    assert out(capsys)["name"] == "DAILY"
+    assert connected_cli("jobs", "update", "Daily", "--name", "DAILY", "--json") == 0
+    assert json_printed(capsys)["name"] == "DAILY"
 
 
 @pytest.mark.parametrize(
@@ -237,12 +231,12 @@ def test_a_job_may_change_only_the_capitals_of_its_own_name(cli, capsys, connect
     ids=["job", "trigger", "agent", "workflow", "channel", "token"],
 )  # fmt: skip
 def test_names_with_invisible_formatting_characters_are_refused(
-    cli, capsys, connected, agent, args, what, hidden
+    connected_cli, capsys, connected, agent, args, what, hidden
 ):
     """A bidi control turns a name around on screen ("Report\u202e2026" shows as another
     name); a zero-width space or a byte order mark makes two names that look alike."""
     name = f"Report{hidden} 2026"
-    error = refused(cli, capsys, connected, *[name if a == "{}" else a for a in args])
+    error = refused(connected_cli, capsys, connected, *[name if a == "{}" else a for a in args])
     assert error == (
         f"planner: The {what} name holds an invisible formatting character "
         f"(U+{ord(hidden):04X}); type the name again without it.\n"

@@ -6,58 +6,48 @@ import json
 
 import pytest
 
-from support.cli import planner_cli
+from support.cli import json_printed
 from support.stored import snapshot
 
 
-@pytest.fixture
-def cli(connected, monkeypatch):
-    """`planner` in this process, with Composio's API key pointed at the fake."""
-    with planner_cli(connected, monkeypatch) as run:
-        yield run
+def test_the_triggers_walkthrough(connected_cli, capsys, agent, workflow, composio, tmp_path):
+    assert connected_cli("composio", "connect", "--json") == 0
+    assert json_printed(capsys)["webhook_url"] == "https://planner.example.com/webhooks/composio"
+    assert connected_cli("composio", "catalog", "--toolkit", "gmail", "--json") == 0
+    assert [t["slug"] for t in json_printed(capsys)] == ["GMAIL_NEW_GMAIL_MESSAGE"]
 
-
-def out(capsys) -> dict | list:
-    return json.loads(capsys.readouterr().out)
-
-
-def test_the_triggers_walkthrough(cli, capsys, agent, workflow, composio, tmp_path):
-    assert cli("composio", "connect", "--json") == 0
-    assert out(capsys)["webhook_url"] == "https://planner.example.com/webhooks/composio"
-    assert cli("composio", "catalog", "--toolkit", "gmail", "--json") == 0
-    assert [t["slug"] for t in out(capsys)] == ["GMAIL_NEW_GMAIL_MESSAGE"]
-
-    assert cli("triggers", "add", "Email triage", "--agent", "Assistant", "--event",
-               "GMAIL_NEW_GMAIL_MESSAGE", "--filters", '{"labelIds":"INBOX"}', "--user-id",
-               "user-42", "--chat", "New email from {emailFrom}: {emailSubject}.",
-               "--json") == 0  # fmt: skip
-    triage = out(capsys)
+    assert connected_cli("triggers", "add", "Email triage", "--agent", "Assistant", "--event",
+                         "GMAIL_NEW_GMAIL_MESSAGE", "--filters", '{"labelIds":"INBOX"}',
+                         "--user-id", "user-42", "--chat",
+                         "New email from {emailFrom}: {emailSubject}.", "--json") == 0  # fmt: skip
+    triage = json_printed(capsys)
     assert (triage["sync_state"], triage["composio_trigger_id"]) == ("registered", "ti_0001")
-    assert cli("triggers", "add", "Analyze", "--agent", "Assistant", "--event",
-               "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email") == 0  # fmt: skip
+    assert connected_cli("triggers", "add", "Analyze", "--agent", "Assistant", "--event",
+                         "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email") == 0  # fmt: skip
     capsys.readouterr()
-    assert cli("triggers", "list", "--json") == 0
-    assert [t["name"] for t in out(capsys)] == ["Analyze", "Email triage"]
+    assert connected_cli("triggers", "list", "--json") == 0
+    assert [t["name"] for t in json_printed(capsys)] == ["Analyze", "Email triage"]
 
     payload = tmp_path / "event.json"
     payload.write_text(json.dumps({"sender": "Bob <bob@example.org>", "subject": "Hi"}))
-    assert cli("triggers", "test", "Email triage", "--payload", str(payload), "--json") == 0
-    test_run = out(capsys)
+    assert connected_cli("triggers", "test", "Email triage", "--payload", str(payload),
+                         "--json") == 0  # fmt: skip
+    test_run = json_printed(capsys)
     assert (test_run["source"], test_run["trigger_id"]) == ("test", triage["id"])
 
-    assert cli("events", "--json") == 0
-    [event] = out(capsys)
+    assert connected_cli("events", "--json") == 0
+    [event] = json_printed(capsys)
     assert event["runs"] == [{"run_id": test_run["id"], "trigger_id": triage["id"]}]
-    assert cli("events", "replay", event["id"], "--json") == 0
-    assert out(capsys)["id"].startswith(event["id"] + ":replay:")
+    assert connected_cli("events", "replay", event["id"], "--json") == 0
+    assert json_printed(capsys)["id"].startswith(event["id"] + ":replay:")
 
-    assert cli("triggers", "update", "Email triage", "--filters", '{"labelIds":"IMPORTANT"}',
-               "--json") == 0  # fmt: skip
-    assert out(capsys)["composio_trigger_id"] == "ti_0003"
-    assert cli("triggers", "pause", "Email triage", "--json") == 0
-    assert out(capsys)["health"] == "yellow"
-    assert cli("triggers", "resume", "Email triage") == 0
-    assert cli("triggers", "rm", "Email triage") == 0
+    assert connected_cli("triggers", "update", "Email triage", "--filters",
+                         '{"labelIds":"IMPORTANT"}', "--json") == 0  # fmt: skip
+    assert json_printed(capsys)["composio_trigger_id"] == "ti_0003"
+    assert connected_cli("triggers", "pause", "Email triage", "--json") == 0
+    assert json_printed(capsys)["health"] == "yellow"
+    assert connected_cli("triggers", "resume", "Email triage") == 0
+    assert connected_cli("triggers", "rm", "Email triage") == 0
     assert sorted(composio.instances) == ["ti_0002"]
 
 
@@ -76,33 +66,33 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD)
-def test_bad_trigger_commands_exit_2_and_change_nothing(cli, capsys, connected, agent, composio,
-                                                        args, message):  # fmt: skip
+def test_bad_trigger_commands_exit_2_and_change_nothing(connected_cli, capsys, connected, agent,
+                                                        composio, args, message):  # fmt: skip
     before = snapshot(connected.database_url)
-    assert cli(*args) == 2
+    assert connected_cli(*args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert snapshot(connected.database_url) == before
     assert composio.instances == {}
 
 
-def test_a_payload_file_that_cannot_be_read_is_refused(cli, capsys, agent, tmp_path):
-    assert cli("triggers", "add", "T", "--agent", "Assistant", "--event",
-               "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "x") == 0  # fmt: skip
+def test_a_payload_file_that_cannot_be_read_is_refused(connected_cli, capsys, agent, tmp_path):
+    assert connected_cli("triggers", "add", "T", "--agent", "Assistant", "--event",
+                         "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "x") == 0  # fmt: skip
     capsys.readouterr()
-    assert cli("triggers", "test", "T", "--payload", str(tmp_path / "missing.json")) == 2
+    assert connected_cli("triggers", "test", "T", "--payload", str(tmp_path / "missing.json")) == 2
     assert "Cannot read --payload" in capsys.readouterr().err
 
 
-def test_a_payload_file_that_is_not_utf8_is_refused_on_one_line(cli, capsys, connected, agent,
-                                                                tmp_path):  # fmt: skip
-    assert cli("triggers", "add", "T", "--agent", "Assistant", "--event",
-               "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "x") == 0  # fmt: skip
+def test_a_payload_file_that_is_not_utf8_is_refused_on_one_line(connected_cli, capsys, connected,
+                                                                agent, tmp_path):  # fmt: skip
+    assert connected_cli("triggers", "add", "T", "--agent", "Assistant", "--event",
+                         "GMAIL_NEW_GMAIL_MESSAGE", "--chat", "x") == 0  # fmt: skip
     payload = tmp_path / "payload.json"
     payload.write_bytes(b'\xff\xfe{"data": {}}')
     capsys.readouterr()
     before = snapshot(connected.database_url)
-    assert cli("triggers", "test", "T", "--payload", str(payload)) == 2
+    assert connected_cli("triggers", "test", "T", "--payload", str(payload)) == 2
     err = capsys.readouterr().err
     assert "is not UTF-8 text" in err and err.count("\n") == 1
     assert snapshot(connected.database_url) == before
