@@ -1,6 +1,7 @@
-"""A run's life, in steps over batches: core.running.claims reads and prepares runs and claims
-them, `call` makes an attempt's call, core.running.outcomes records what came of it; worker.flight
-strings them together on an event loop.
+"""Attempts: one call of a run, as a worker owns it (`Attempt`, `Prepared`), made by `call`
+through core.running.executor, and when a failed one is tried again. core.running.claims
+takes them, core.running.outcomes records what came of them; worker.flight strings the
+steps together on an event loop.
 
 Every state change is conditional, so a duplicate queue message, a second worker or a
 sweep racing with a slow worker can never make a run execute twice at once or finish
