@@ -9,19 +9,20 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import get_settings
+from support.cli import planner_here
 from support.fakes import Reply
-from support.processes import free_port, planner, settings_env
+from support.processes import free_port, settings_env
 from support.screens import agents_page
 
 
 def add_agent(settings, url: str, *extra: str) -> None:
-    done = planner(settings, "agents", "add", "Helper", "--url", url, "--model", "m", *extra)
+    done = planner_here(settings, "agents", "add", "Helper", "--url", url, "--model", "m", *extra)
     assert done.returncode == 0, done.stderr
 
 
 def test_the_agent_answers_the_test_message(settings, target):
     add_agent(settings, target.url + "/v1")
-    done = planner(settings, "agents", "test", "Helper", "--json")
+    done = planner_here(settings, "agents", "test", "Helper", "--json")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["agent"] == "Helper" and answer["reply"].startswith("reply to: This is a")
@@ -43,7 +44,7 @@ def test_a_refusal_is_said_in_plain_words(settings, target, monkeypatch, reply, 
     monkeypatch.setenv("HELPER_KEY", "sk-test")
     add_agent(settings, target.url + "/v1", "--api-key-env", "HELPER_KEY")
     target.script("/v1/chat/completions", reply)
-    done = planner(settings, "agents", "test", "Helper")
+    done = planner_here(settings, "agents", "test", "Helper")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert message in done.stderr
 
@@ -51,14 +52,14 @@ def test_a_refusal_is_said_in_plain_words(settings, target, monkeypatch, reply, 
 def test_an_agent_that_is_not_running_is_said_in_plain_words(settings):
     url = f"http://127.0.0.1:{free_port()}/v1"
     add_agent(settings, url)
-    done = planner(settings, "agents", "test", "Helper")
+    done = planner_here(settings, "agents", "test", "Helper")
     assert done.returncode == 2
     assert done.stderr == f"planner: Could not reach the agent at {url} — is it running?\n"
 
 
 def test_an_agent_outside_the_allow_list_is_not_called_and_the_test_says_why(settings, target):
     add_agent(settings, target.url + "/v1")  # before the operator limited the calls
-    done = planner(settings, "agents", "test", "Helper", PLANNER_OUTBOUND_ALLOW="10.0.0.0/8")
+    done = planner_here(settings, "agents", "test", "Helper", PLANNER_OUTBOUND_ALLOW="10.0.0.0/8")
     assert done.returncode == 2
     assert done.stderr == (
         "planner: Planner may not call 127.0.0.1: PLANNER_OUTBOUND_ALLOW does not include it.\n"

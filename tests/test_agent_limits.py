@@ -17,7 +17,7 @@ from core.running.heartbeats import beat
 from core.running.runs import run_row
 from core.store.db import read_session
 from core.store.models import Agent, Run, RunSource, RunStatus, Workflow, utcnow
-from support.processes import planner
+from support.cli import planner_here
 from support.screens import activity_page, agents_page, briefing, field, submit, texts
 from support.stored import snapshot
 
@@ -91,7 +91,7 @@ def test_limits_in_words():
 
 def test_the_command_line_adds_keeps_changes_and_removes_a_limit(settings, target):
     def ok(*args: str) -> str:
-        done = planner(settings, *args)
+        done = planner_here(settings, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

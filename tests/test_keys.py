@@ -11,13 +11,14 @@ import sqlalchemy as sa
 from alembic import command
 
 from core.store.db import alembic_config, get_engine
-from support.processes import planner
+from support.cli import planner_here
 
 pytestmark = pytest.mark.database  # about the database and the queue: PostgreSQL + Redis too
 
 
 def run(settings, *args: str) -> None:
-    done = planner(settings, *args)
+    """A planner command, run in this process (the worker that calls is a real one)."""
+    done = planner_here(settings, *args)
     assert done.returncode == 0, done.stderr
 
 

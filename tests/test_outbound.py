@@ -29,8 +29,8 @@ from core.outbound import (
 )
 from core.store.db import read_session
 from core.store.models import Agent, Run, RunSource, RunStatus, utcnow
+from support.cli import planner_here
 from support.flights import execute_run
-from support.processes import planner
 from support.stored import snapshot
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -156,14 +156,14 @@ def test_host_names_on_the_allow_list_are_exact_or_below_a_domain(settings, sess
 
 def test_the_cli_refuses_an_agent_outside_the_allow_list_and_tests_one_inside(settings, target):
     env = {"PLANNER_OUTBOUND_ALLOW": ALLOW_LOCAL}
-    done = planner(settings, "agents", "add", "Other", "--url", "http://10.0.0.5/v1",
+    done = planner_here(settings, "agents", "add", "Other", "--url", "http://10.0.0.5/v1",
                    "--model", "m", **env)  # fmt: skip
     assert (done.returncode, done.stderr) == (2, f"planner: {NOT_ALLOWED}\n")
 
-    added = planner(settings, "agents", "add", "Helper", "--url", target.url + "/v1",
+    added = planner_here(settings, "agents", "add", "Helper", "--url", target.url + "/v1",
                     "--model", "m", **env)  # fmt: skip
     assert added.returncode == 0, added.stderr
-    tested = planner(settings, "agents", "test", "Helper", **env)
+    tested = planner_here(settings, "agents", "test", "Helper", **env)
     assert tested.returncode == 0, tested.stderr
     assert len(target.received("/v1/chat/completions")) == 1
 

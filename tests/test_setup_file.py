@@ -257,7 +257,7 @@ def test_an_unreadable_file_is_refused(settings, monkeypatch, capsys, tmp_path: 
         assert "larger than 10 MiB" in capsys.readouterr().err
 
 
-BIG = 2000  # jobs in a file that takes a while to check and to import
+BIG = 500  # jobs in a file that takes five transactions to import
 AN_AGENT = "planner: 1\nagents:\n- name: Assistant\n  url: http://127.0.0.1:9/v1\n  model: m\n"
 
 
