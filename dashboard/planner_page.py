@@ -64,7 +64,7 @@ DOTS = {"green": ":green[●]", "yellow": ":orange[●]", "red": ":red[●]", "g
 # Session state: ids of the runs started from a card, followed until they finish.
 FOLLOWING = "following_runs"
 FOLLOW_SECONDS = 0.5
-REFRESH_SECONDS = 10
+REFRESH_SECONDS = 5  # a run an event started shows within seconds, not a reload
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _follow(run_id: int) -> None:
 
 def refresh_seconds() -> float:
     """How often the cards are read: every half second while a run started here has not
-    finished and a worker is there to finish it, else every ten seconds."""
+    finished and a worker is there to finish it, else every five seconds."""
     following = st.session_state.get(FOLLOWING) or set()
     if not following:
         return REFRESH_SECONDS

@@ -173,7 +173,7 @@ def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, sett
     job = briefing(session)
     beat(settings, "worker-1", utcnow())  # a worker is there to finish it
     app = page(planner_and_its_refresh)
-    assert "refresh every 10 s" in texts(app)
+    assert "refresh every 5 s" in texts(app)
 
     app.button(key=f"run_{job.id}").click().run()
     assert "refresh every 0.5 s" in texts(app)
@@ -185,7 +185,7 @@ def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, sett
     execute_run(run.id, RecordingQueue(), settings)  # what the worker does
     app.run()
     assert "reply to: Hi" in main_view(app)
-    assert "refresh every 10 s" in texts(app)
+    assert "refresh every 5 s" in texts(app)
 
 
 def test_a_run_waits_for_the_worker_without_fast_polling(page, agent, session):
@@ -197,7 +197,7 @@ def test_a_run_waits_for_the_worker_without_fast_polling(page, agent, session):
     assert "— waiting for the worker" in main_view(app)
     app.button(key=f"run_{job.id}").click().run()
     assert "ran by hand — waiting for the worker" in main_view(app)
-    assert "refresh every 10 s" in texts(app)
+    assert "refresh every 5 s" in texts(app)
 
 
 def test_times_are_on_one_labelled_clock(dashboard, agent, settings, session, queue):

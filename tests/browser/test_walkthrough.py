@@ -1,8 +1,9 @@
 """Both flows of a first-time user, from an empty database, only with clicks and typing
 in a real browser whose clock is in Berlin: add an agent with a pasted key and test it,
-add the Morning Briefing and read its reply; connect Composio and Gmail, add the Gmail →
-analyze-email trigger, and read the workflow's input and answer after a signed event.
-Each step leaves a screenshot in docs/screenshots/."""
+add the Morning Briefing and read its reply; connect Composio and Gmail in Settings; add
+the analyze-email workflow and the Gmail → analyze-email trigger, and read the workflow's
+input and answer after a signed event. Each step leaves a screenshot in
+docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
+from core.access import credentials
+from core.composio import setup
 from core.store.db import read_session
+from core.store.db import session as open_session
 from core.store.models import Agent, EventTrigger
 from support.browser import SCREENSHOTS, card
 from support.delivery import event_body, signed
@@ -52,7 +56,9 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def add_agent_with_a_key(page: Page, target) -> None:
+def add_an_agent(page: Page, target, key: str = "") -> None:
+    """From the empty Planner page, the Ollama preset pointed at the fake agent; with a
+    `key`, pasted into the form (and a screenshot of the form)."""
     expect(page.get_by_text("No agents yet")).to_be_visible()
     page.get_by_role("link", name="Add an agent on Agents & workflows").click()
     choose(page, "Start from", "Ollama on this computer")
@@ -61,9 +67,15 @@ def add_agent_with_a_key(page: Page, target) -> None:
     expect(form.get_by_label("Model")).to_have_value("llama3.2")
     form.get_by_label("Name", exact=True).fill("Assistant")
     form.get_by_label("Address").fill(target.url + "/v1")  # where this Ollama runs
-    form.get_by_label("API key (if it needs one)").fill(KEY)
-    shot(page, "walkthrough-1-agent")
+    if key:
+        form.get_by_label("API key (if it needs one)").fill(key)
+        shot(page, "walkthrough-1-agent")
     form.get_by_role("button", name="Add agent").click()
+    expect(page.get_by_role("button", name="Test connection")).to_be_visible()  # saved
+
+
+def add_agent_with_a_key(page: Page, target) -> None:
+    add_an_agent(page, target, KEY)
     page.get_by_role("button", name="Test connection").click()
     expect(
         page.get_by_text("Assistant answered: reply to: This is a connection test")
@@ -102,7 +114,8 @@ def test_morning_briefing_from_an_empty_database(open_tab, settings, target, con
         assert agent.api_key_secret and KEY not in agent.api_key_secret
 
 
-def connect_composio_and_gmail(page: Page, composio) -> None:
+def test_composio_and_gmail_are_connected_from_settings_on_a_fresh_deployment(open_tab, composio):
+    page = open_tab("Europe/Berlin")
     page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_role("textbox", name="Composio API key").fill("test-key")
     page.get_by_role("button", name="Save key").click()
@@ -118,21 +131,35 @@ def connect_composio_and_gmail(page: Page, composio) -> None:
     # (an invisible word joiner before the @ keeps the address from becoming a link)
     connected = re.compile("^Gmail — connected as jane\u2060?@example.com$")
     expect(page.get_by_text(connected)).to_be_visible()
+    settled(page)
     shot(page, "walkthrough-5-composio")
+
+
+def connect_composio_and_gmail(settings, composio) -> None:
+    """What Settings → Composio does (the test above), through the same core functions:
+    the key stored, deliveries' secret stored, Gmail signed in as jane@example.com."""
+    with open_session(settings.database_url) as session:
+        setup.save_api_key(session, settings, "test-key")
+        setup.connect(session, settings)
+        effective = credentials.effective_settings(session, settings)
+    setup.start_sign_in(effective, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")
 
 
 def test_gmail_to_a_workflow_from_an_empty_database(
     open_tab, dashboard_settings, target, composio, consumer
 ):
+    """Flow 2 on a deployment whose Composio is connected (the test above): the agent, the
+    workflow and the trigger by clicks, then a real signed delivery."""
+    connect_composio_and_gmail(dashboard_settings, composio)
     consumer()
     page = open_tab("Europe/Berlin")
-    add_agent_with_a_key(page, target)
+    add_an_agent(page, target)  # its key and its test are the morning briefing's
     form = page.get_by_test_id("stForm").last
     form.get_by_label("Name", exact=True).fill("analyze-email")
     form.get_by_label("Address").fill(target.url + "/hooks/analyze")
     form.get_by_role("button", name="Add workflow").click()
     expect(page.get_by_text("Saved analyze-email.")).to_be_visible()
-    connect_composio_and_gmail(page, composio)
 
     page.get_by_role("link", name="Planner", exact=True).click()
     page.get_by_role("button", name="+ Add trigger").click()
