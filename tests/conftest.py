@@ -3,6 +3,7 @@ a fake agent/workflow server on 127.0.0.1, and real worker and webhook processes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -166,6 +167,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if repeats:
         config.hook.pytest_deselected(items=repeats)
         items[:] = [item for item in items if item not in repeats]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`--numprocesses auto`: half as many workers again as there are cores, since most
+    tests spend their time waiting on a process, a socket or a browser, not computing."""
+    return max(2, (os.cpu_count() or 1) * 3 // 2)
 
 
 def pytest_report_header() -> str:
