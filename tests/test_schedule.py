@@ -247,9 +247,115 @@ def test_day_of_month_and_day_of_week_combine_as_in_vixie_cron(expression, days)
     assert days_fired(expression, 6) == days
 
 
-def test_describe_says_and_when_both_day_fields_must_match():
-    assert describe("0 0 */2 * 1") == "At 00:00, every 2 days, only on Monday"
-    assert describe("0 0 10 * 1") == "At 00:00, on day 10 of the month, or on Monday"
+def june(*days: int) -> list[str]:
+    """Days of June 2026 as days_fired says them ('Mon 01')."""
+    return [datetime(2026, 6, day).strftime("%a %d") for day in days]
+
+
+# (expression, its words, the days of June 2026 it runs on): the words name exactly the
+# days the scheduler picks. June 2026 starts on a Monday.
+WORDS_AND_DAYS = [
+    # each weekday once, however often it is written (0 and 7 are both Sunday)
+    ("0 0 * * 0,7", "At 00:00, only on Sunday", june(7, 14, 21, 28)),
+    ("0 0 * * 6,7,0", "At 00:00, only on Saturday and Sunday", june(6, 7, 13, 14, 20, 21, 27, 28)),
+    ("0 0 * * mon,MON,1", "At 00:00, only on Monday", JUNE_MONDAYS),
+    ("0 0 * * 5-7", "At 00:00, Friday through Sunday",
+     june(5, 6, 7, 12, 13, 14, 19, 20, 21, 26, 27, 28)),
+    ("0 0 * * 0-7", "At 00:00, every day", june(*range(1, 31))),
+    ("0 0 * * */2", "At 00:00, only on Tuesday, Thursday, Saturday, and Sunday",
+     june(2, 4, 6, 7, 9, 11, 13, 14, 16, 18, 20, 21, 23, 25, 27, 28, 30)),
+    # each day of the month once; a step of 2 is odd or even days
+    ("0 0 1,15,1 * *", "At 00:00, on days 1 and 15 of the month", june(1, 15)),
+    ("0 0 */2 * *", "At 00:00, on odd days of the month", ODD_DAYS),
+    ("0 0 */2,5 * *", "At 00:00, on odd days of the month", ODD_DAYS),
+    ("0 0 2-31/2 * *", "At 00:00, on even days of the month", june(*range(2, 31, 2))),
+    ("0 0 */15 * *", "At 00:00, on days 1, 16, and 31 of the month", june(1, 16)),
+    # one day field written with *: a day must match both
+    ("0 0 */2 * 1", "At 00:00, on odd days of the month that are Mondays", june(1, 15, 29)),
+    ("0 0 */2 * 0,7", "At 00:00, on odd days of the month that are Sundays", june(7, 21)),
+    ("0 0 10-20 * */3",
+     "At 00:00, on days 10 through 20 of the month that are Wednesdays, Saturdays, or Sundays",
+     june(10, 13, 14, 17, 20)),
+    ("0 0 */31 * 1,5", "At 00:00, on day 1 of the month if it is a Monday or Friday", june(1)),
+    ("0 0 */1 * 1", "At 00:00, only on Monday", JUNE_MONDAYS),
+    # neither written with *: either will do
+    ("0 0 10 * 1", "At 00:00, on day 10 of the month and every Monday",
+     june(1, 8, 10, 15, 22, 29)),
+    ("0 0 1-2 * SUN", "At 00:00, on days 1 and 2 of the month and every Sunday",
+     june(1, 2, 7, 14, 21, 28)),
+    ("0 0 2-31/2 * 1", "At 00:00, on even days of the month and every Monday",
+     june(1, 2, 4, 6, 8, 10, 12, 14, 15, 16, 18, 20, 22, 24, 26, 28, 29, 30)),
+    ("0 0 1-31 * 1-5", "At 00:00, every day", june(*range(1, 31))),  # the days alone: all
+    ("0 0 13 * 0-6", "At 00:00, every day", june(*range(1, 31))),  # the weekdays alone: all
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("expression", "words", "days"), WORDS_AND_DAYS)
+def test_the_words_name_each_day_once_and_the_days_the_schedule_runs_on(expression, words, days):
+    assert describe(expression) == words
+    assert days_fired(expression, 6) == days
+
+
+def times_fired(expression: str) -> list[str]:
+    """The times of Mon 1 June 2026 (UTC) the schedule fires at, as 'HH:MM'."""
+    after = datetime(2026, 6, 1, tzinfo=UTC) - timedelta(seconds=1)
+    found = next_occurrences(expression, "UTC", after, 400)
+    return [m.strftime("%H:%M") for m in found if m < after + timedelta(days=1)]
+
+
+def at(hour: int, *minutes: int) -> list[str]:
+    return [f"{hour:02d}:{minute:02d}" for minute in minutes]
+
+
+# (expression, its words, the times of one day it fires at): a list that mixes a step and
+# values says the step, then the values the step does not already have.
+WORDS_AND_TIMES = [
+    ("*/5,7 9 * * *",
+     "Every 5 minutes, and at 7 minutes past the hour, between 09:00 and 09:59, every day",
+     at(9, 0, 5, 7, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55)),
+    ("1,*/30 9 * * *",
+     "Every 30 minutes, and at 1 minute past the hour, between 09:00 and 09:59, every day",
+     at(9, 0, 1, 30)),
+    ("1-5,*/20 9 * * *",
+     "Every 20 minutes, and at 1 through 5 minutes past the hour, "
+     "between 09:00 and 09:59, every day",
+     at(9, 0, 1, 2, 3, 4, 5, 20, 40)),
+    ("*/15,*/20 9 * * *",
+     "Every 15 minutes, and at 20 and 40 minutes past the hour, between 09:00 and 09:59, every day",
+     at(9, 0, 15, 20, 30, 40, 45)),
+    ("0,*/20 9 * * *", "Every 20 minutes, between 09:00 and 09:59, every day", at(9, 0, 20, 40)),
+    ("0,5-59/15 9 * * *",
+     "At 0, 5, 20, 35, and 50 minutes past the hour, between 09:00 and 09:59, every day",
+     at(9, 0, 5, 20, 35, 50)),
+    ("5,5 9 * * *", "At 09:05, every day", at(9, 5)),
+    ("0 */6,9 * * *", "Every 6 hours, and at 09:00", ["00:00", "06:00", "09:00", "12:00", "18:00"]),
+    ("30 9,*/12 * * *", "At 30 minutes past the hour, every 12 hours, and at 09:30",
+     ["00:30", "09:30", "12:30"]),
+    ("0 1-3,5 * * *", "At 01:00, 02:00, 03:00 and 05:00, every day",
+     ["01:00", "02:00", "03:00", "05:00"]),
+    ("0 9-11 * * *", "Every hour, between 09:00 and 11:59, every day", ["09:00", "10:00", "11:00"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("expression", "words", "times"), WORDS_AND_TIMES)
+def test_a_list_of_steps_and_values_says_the_step_then_the_other_values(expression, words, times):
+    assert describe(expression) == words
+    assert times_fired(expression) == times
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("0 0 1 1,1 *", "At 00:00, on day 1 of the month, only in January"),
+        ("0 0 * 6-8 *", "At 00:00, June through August"),
+        (
+            "0 0 1 */3 *",
+            "At 00:00, on day 1 of the month, only in January, April, July, and October",
+        ),
+    ],
+)
+def test_the_words_name_each_month_once(expression, words):
+    assert describe(expression) == words
 
 
 def test_two_fixed_times_skipped_in_spring_each_run_once_right_after_the_jump():

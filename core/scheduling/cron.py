@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
-from cron_descriptor import ExpressionDescriptor, FormatError, Options
+from cron_descriptor import DescriptionTypeEnum, ExpressionDescriptor, Options
 
 from core.errors import ValidationError
 
@@ -215,43 +215,195 @@ def validate_cron(expression: str) -> str:
     return " ".join(expression.split())
 
 
-def _compact(values: frozenset[int], field: Field) -> str:
-    """A field's values as plain numbers and ranges ("1-5,7"), `*` when it is every value."""
-    if values == frozenset(range(field.low, field.high + 1)) or (
-        field is FIELDS[4] and values == frozenset(range(7))
-    ):
-        return "*"
-    runs = [
+# The words of a schedule. cron-descriptor says the time of day; the days and months are
+# said here, from the values the scheduler uses, because cron-descriptor reads the text as
+# written: it names Sunday twice for `0,7`, reads `*/5,7` as "every 5 minutes and 7 minutes",
+# and always joins the day fields with "or", where Vixie cron needs both when one starts
+# with `*`.
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_WORDS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+ODD_DAYS = frozenset(range(1, 32, 2))
+EVEN_DAYS = frozenset(range(2, 32, 2))
+
+
+def _listed(items: list[str], last: str = "and") -> str:
+    """Items as a person lists them: a; a and b; a, b, and c."""
+    if len(items) < 3:
+        return f" {last} ".join(items)
+    return f"{', '.join(items[:-1])}, {last} {items[-1]}"
+
+
+def _runs(values: list[int]) -> list[list[int]]:
+    """Sorted values grouped into runs of consecutive numbers."""
+    return [
         [value for _, value in run]
-        for _, run in itertools.groupby(enumerate(sorted(values)), lambda pair: pair[1] - pair[0])
+        for _, run in itertools.groupby(enumerate(values), lambda pair: pair[1] - pair[0])
     ]
-    return ",".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
 
 
-def _words(expression: str) -> str:
+def _spans(values: list[int], name: Callable[[int], str], last: str = "and") -> str:
+    """Values in the order given, named, three or more in a row said once (a through b)."""
+    items = []
+    for run in _runs(values):
+        if len(run) >= 3:
+            items.append(f"{name(run[0])} through {name(run[-1])}")
+        else:
+            items.extend(name(value) for value in run)
+    return _listed(items, last)
+
+
+def _weekday_order(weekdays: frozenset[int]) -> list[int]:
+    """Cron's weekday numbers (0 Sunday) as 1-7, Monday first, as the dialog's pickers."""
+    return sorted(7 if day == 0 else day for day in weekdays)
+
+
+def _only(ordered: list[int], name: Callable[[int], str], only: str) -> str:
+    """Each value once: one span reads alone (Monday through Friday), else after `only`
+    (only on Saturday and Sunday), as cron-descriptor words them."""
+    said = _spans(ordered, name)
+    one_span = len(ordered) >= 3 and ordered == list(range(ordered[0], ordered[-1] + 1))
+    return f", {said}" if one_span else f", {only} {said}"
+
+
+def _day_name(day: int) -> str:
+    return DAY_NAMES[day - 1]
+
+
+def _days_of_month(days: frozenset[int]) -> str:
+    """The days of the month as a person says them (odd days, day 10, days 1 through 15)."""
+    if days == ODD_DAYS:
+        return "odd days of the month"
+    if days == EVEN_DAYS:
+        return "even days of the month"
+    if len(days) == 1:
+        return f"day {min(days)} of the month"
+    return f"days {_spans(sorted(days), str)} of the month"
+
+
+def _day_words(cron: Cron) -> str:
+    """The days a schedule fires on, as the scheduler combines the two day fields (see
+    Cron.on_day); empty when that is every day."""
+    every_day_of_month = cron.days == frozenset(range(1, 32))
+    every_weekday = cron.weekdays == frozenset(range(7))
+    if cron.days_and_weekdays:
+        if every_day_of_month:
+            return (
+                "" if every_weekday else _only(_weekday_order(cron.weekdays), _day_name, "only on")
+            )
+        if every_weekday:
+            return f", on {_days_of_month(cron.days)}"
+        # Both restricted, one written with `*`: a day must be both (odd days that are Mondays).
+        days = _days_of_month(cron.days)
+        if len(cron.days) == 1:
+            weekdays = _spans(_weekday_order(cron.weekdays), _day_name, last="or")
+            return f", on {days} if it is a {weekdays}"
+        plural = _spans(_weekday_order(cron.weekdays), lambda day: _day_name(day) + "s", "or")
+        return f", on {days} that are {plural}"
+    if every_day_of_month or every_weekday:
+        return ""  # either field alone matches every day
+    # Both restricted, neither written with `*`: either one will do.
+    every = _spans(_weekday_order(cron.weekdays), _day_name)
+    return f", on {_days_of_month(cron.days)} and every {every}"
+
+
+def _month_words(months: frozenset[int]) -> str:
+    """The months, each once (only in January and July; June through August); empty for
+    every month."""
+    if months == frozenset(range(1, 13)):
+        return ""
+    return _only(sorted(months), lambda month: MONTH_WORDS[month - 1], "only in")
+
+
+def _options() -> Options:
     options = Options()
     options.use_24hour_time_format = True
     options.verbose = False
-    return ExpressionDescriptor(expression, options).get_description()
+    return options
+
+
+def _words(expression: str, part: DescriptionTypeEnum = DescriptionTypeEnum.FULL) -> str:
+    return ExpressionDescriptor(expression, _options()).get_description(part)
+
+
+def _tidy(text: str, values: tuple[int, ...], field: Field) -> tuple[str, list[int]]:
+    """A minute or hour field as cron-descriptor reads it right, and the values that text
+    leaves out: a list that mixes steps and values (`*/5,7`) becomes its widest step
+    (`*/5`) and the rest (7), which cron-descriptor would run together otherwise."""
+    every = range(field.low, field.high + 1)
+    if set(values) == set(every):
+        return "*", []
+    step = values[1] - values[0] if len(values) > 1 else 0
+    if values[0] == field.low and step > 1 and set(values) == set(every[::step]):
+        return f"*/{step}", []  # `0,*/20` is `*/20`
+    if "," not in text:
+        return text, []
+    steps = [item for item in text.split(",") if item.startswith("*/")]
+    if not steps:  # values, ranges and steps on ranges: a short list, each value once
+        return ",".join(_compact_list(values, 3 if field is FIELDS[0] else 2)), []
+    widest = min(steps, key=lambda item: int(item[2:]))
+    rest = sorted(set(values) - set(_item(widest, field, text)))
+    return widest, rest
+
+
+def _compact_list(values: tuple[int, ...], span: int = 3) -> list[str]:
+    """Values as cron list items, `span` or more in a row as one range."""
+    return [
+        f"{run[0]}-{run[-1]}" if len(run) >= span else str(value)
+        for run in _runs(list(values))
+        for value in (run if len(run) < span else run[:1])
+    ]
+
+
+def _time_words(cron: Cron, minute_text: str, hour_text: str) -> str:
+    """When in the day: cron-descriptor's words, with the values a mixed list adds after
+    its step ("Every 5 minutes, and at 7 minutes past the hour")."""
+    minute, extra_minutes = _tidy(minute_text, cron.minutes, FIELDS[0])
+    hour, extra_hours = _tidy(hour_text, cron.hours, FIELDS[1])
+    if extra_minutes and extra_hours:  # both mixed: every value, as a list
+        minute = ",".join(_compact_list(cron.minutes))
+        hour = ",".join(str(value) for value in cron.hours)
+        extra_minutes = extra_hours = []
+    if extra_hours and not minute.isdigit():  # "every 5 minutes ... and at 09:00" misleads
+        hour, extra_hours = ",".join(_compact_list(cron.hours, 2)), []
+    if minute.isdigit() and "," in hour:  # at one minute of listed hours: a list of times
+        hour = ",".join(str(value) for value in cron.hours)
+    text = _words(f"{minute} {hour} * * *")
+    said = _words(f"{minute} {hour} * * *", DescriptionTypeEnum.MINUTES)
+    if extra_minutes and text.lower().startswith(said.lower()):
+        plural = "minute" if extra_minutes == [1] else "minutes"
+        more = f", and at {_spans(extra_minutes, str)} {plural} past the hour"
+        text = text[: len(said)] + more + text[len(said) :]
+    elif extra_minutes:  # worded otherwise than expected: every minute, as a list
+        text = _words(f"{','.join(_compact_list(cron.minutes))} {hour} * * *")
+    if extra_hours:
+        times = [f"{h:02d}:{int(minute):02d}" for h in extra_hours]
+        text += f", and at {_listed(times)}"
+    one_hour = f"{int(hour):02d}" if hour.isdigit() else ""
+    if one_hour and not minute.isdigit() and text.endswith(f", at {one_hour}:00"):
+        # several minutes of one hour: cron-descriptor's "at 09:00" says only the first
+        text = (
+            text.removesuffix(f", at {one_hour}:00") + f", between {one_hour}:00 and {one_hour}:59"
+        )
+    # cron-descriptor says minute 0 of a range of hours as "At 0 minutes past the hour".
+    return re.sub(r"^At 0 minutes past the hour\b", "Every hour", text)
 
 
 def describe(expression: str) -> str:
-    """The schedule in words ("At 09:00, every day"); a stored expression that is no longer
-    valid says why instead, so one old row cannot break a page that lists them all."""
+    """The schedule in words ("At 09:00, every day"), saying what the scheduler does: each
+    day once, a list's step and its other values apart, and both day fields as they
+    combine. A stored expression that is no longer valid says why instead, so one old row
+    cannot break a page that lists them all."""
     try:
         cron = parse(expression)
     except ValidationError as error:
         return f"Not a valid schedule: {error}"
-    fields = expand(expression).split()
-    try:
-        text = _words(" ".join(fields))
-    except FormatError:  # cron-descriptor misreads some valid lists ("*/5,7"): say its values
-        values = (cron.minutes, cron.hours, cron.days, cron.months, cron.weekdays)
-        fields = [_compact(frozenset(v), f) for v, f in zip(values, FIELDS, strict=True)]
-        text = _words(" ".join(fields))
-    if cron.days_and_weekdays:
-        # cron-descriptor always reads the day fields as "or"; here a day must match both.
-        text = text.replace(", or on ", ", only on ")
-    if fields[2:] == ["*", "*", "*"] and "*" not in fields[1]:
+    minute_text, hour_text, *_ = expand(expression).split()
+    days = _day_words(cron)
+    text = _time_words(cron, minute_text, hour_text) + days + _month_words(cron.months)
+    every_month = cron.months == frozenset(range(1, 13))
+    if not days and every_month and "*" not in _tidy(hour_text, cron.hours, FIELDS[1])[0]:
         text += ", every day"
     return text
