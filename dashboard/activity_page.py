@@ -15,7 +15,7 @@ from core.events import inbox
 from core.events.envelope import TRIGGER_MESSAGE
 from core.store.models import Agent, RunStatus, WebhookEvent, Workflow
 from core.views.activity import ACTIVITY_PAGE, EventEntry, RunEntry, event_entries, run_entries
-from core.views.overview import action_in_words, local_time, worker_status
+from core.views.overview import action_in_words, late_in_words, local_time, worker_status
 from core.views.words import STATUS_WORDS, event_outcome, event_summary, value_lines
 from dashboard import history, navigation
 from dashboard.context import apply, chosen_page, now, plain, queue, reading, viewer_timezone
@@ -37,7 +37,8 @@ def _listing(entries: list, total: int, key: str, show: Callable[[Any], None]) -
 def _run(entry: RunEntry, viewer: str, moment: datetime, online: bool) -> None:
     run, timezone = entry.run, entry.timezone or viewer
     st.markdown(history.log_line(entry.name, run, moment, online))
-    st.caption(history.when(run, timezone, moment))
+    late = late_in_words(run)
+    st.caption(history.when(run, timezone, moment) + (f" · {plain(late)}" if late else ""))
     with st.expander("Details"):
         history.full(run, timezone, moment, online)
         raw = f"Run {run.id} · source: {run.source} · status: {run.status}"

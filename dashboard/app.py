@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.views.overview import worker_status
+from core.views.overview import WORKER_STATE_EVERY, worker_down_in_words, worker_status
 from dashboard import auth
 from dashboard.context import now, reading
 from dashboard.dialogs import show_open_dialog, show_pending_toast
@@ -20,20 +20,24 @@ ICON = Path(__file__).with_name("icon.svg")
 
 st.set_page_config(page_title="Planner", page_icon=str(ICON), layout="wide")
 
+
+@st.fragment(run_every=WORKER_STATE_EVERY.total_seconds())
+def worker_banner() -> None:
+    """The worker's state, read again every few seconds on its own: the banner comes when
+    the worker goes and goes when it is back, while the page stays open."""
+    moment = now()
+    with reading() as session:
+        worker = worker_status(session, moment)
+    if not worker.online:
+        st.error(worker_down_in_words(worker, moment), icon=":material/warning:")
+
+
 signed_in = auth.signed_in()
 # Declared before signing in too (hidden), so the page a link or a reload asked for is the
 # one shown once the password is in, not the first page.
 navigation = st.navigation(pages(), position="sidebar" if signed_in else "hidden")
 if signed_in:
-    with reading() as session:
-        worker = worker_status(session, now())
-    if not worker.online:
-        st.error(
-            "Nothing will run until the worker is started — no worker has checked in "
-            "for 3 minutes. Start it with `make run` (it starts everything), or ask whoever "
-            "runs Planner for you.",
-            icon=":material/warning:",
-        )
+    worker_banner()
     navigation.run()
     show_open_dialog()
     show_pending_toast()

@@ -36,6 +36,7 @@ from core.views.overview import (
     action_in_words,
     automations_page,
     clock_of,
+    late_in_words,
     moment_in_words,
     recent_runs,
     unfinished,
@@ -264,6 +265,9 @@ def card(
             _buttons(item, kind, ctx)
         if latest is not None:
             history.latest(latest, timezone, ctx.now, ctx.worker.online)
+            late = late_in_words(latest)
+            if late:
+                st.caption(f":material/schedule: {plain(late[0].upper() + late[1:])}")
         else:
             st.caption(f"No runs yet — press *{kind.primary}* to try it.")
         with st.expander("History"):

@@ -19,14 +19,13 @@ from huey import crontab
 
 from core.config import Settings
 from core.events.inbox import process_events
-from core.running.heartbeats import beat, worker_name
+from core.running.heartbeats import BEAT_EVERY, beat, stopped, worker_name
 from core.scheduling.tick import tick
 from core.store.models import utcnow
 from queueing import HueyQueue
 from worker.flight import STOP_MARGIN_SECONDS, Flight
 from worker.outbox import Outbox
 
-HEARTBEAT_SECONDS = 30
 # Files a worker keeps open besides its calls' sockets: database, queue, logs, libraries.
 OTHER_OPEN_FILES = 256
 log = logging.getLogger("planner.worker")
@@ -61,6 +60,7 @@ class Worker:
         self.outbox = Outbox(settings)
         self._consumer_started = False  # huey started this process as a consumer
         self._heartbeat_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
         self._stopping = threading.Event()
         huey = queue.huey
         huey.on_startup()(self.start_heartbeat)
@@ -77,7 +77,8 @@ class Worker:
                 return
             self._consumer_started = True
         allow_open_calls(self.settings.max_in_flight)
-        threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
+        self._heartbeat = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
+        self._heartbeat.start()
 
     def dispatcher_tick(self) -> None:
         """Every PLANNER_TICK_SECONDS, and at consumer start: the dispatcher pass."""
@@ -94,12 +95,14 @@ class Worker:
         and are recorded; runs not started go back to the queue; the heartbeat stops; no
         message is sent any more, and a send still open PLANNER_HTTP_TIMEOUT_SECONDS after
         the stop is ended (it is sent again at once by another worker). All of it within
-        PLANNER_HTTP_TIMEOUT_SECONDS + STOP_MARGIN_SECONDS."""
+        PLANNER_HTTP_TIMEOUT_SECONDS + STOP_MARGIN_SECONDS. Last, the process says it has
+        stopped, so the dashboard shows it gone at once rather than when its heartbeat ages."""
         self._stopping.set()
         self.outbox.stop(within=self.settings.http_timeout_seconds)
         self.flight.drain()
         if not self.outbox.wait(margin=STOP_MARGIN_SECONDS):
             log.warning("the outbox's last outcomes were not written; their leases bring them back")
+        self._say_stopped()
 
     def start_runs(self, run_ids: list[int]) -> None:
         """A due moment's runs, or runs submitted now: this process's flight takes them."""
@@ -116,6 +119,16 @@ class Worker:
         self.flight.submit(run_ids)
         return True
 
+    def _say_stopped(self) -> None:
+        """After the last beat (a beat written later would bring the worker back to life on
+        the dashboard for OFFLINE_AFTER), its heartbeat goes."""
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=STOP_MARGIN_SECONDS)
+        try:
+            stopped(self.settings, worker_name())
+        except sa.exc.SQLAlchemyError as error:
+            log.warning("heartbeat not removed (counted as up a while longer): %s", error)
+
     def _beat_forever(self) -> None:
         """Each process beats on its own: whichever process takes the shared periodic
         tick beats too, but that alone cannot tell how many processes are up."""
@@ -124,4 +137,4 @@ class Worker:
                 beat(self.settings, worker_name(), utcnow())
             except sa.exc.SQLAlchemyError as error:
                 log.warning("heartbeat not written: %s", error)
-            self._stopping.wait(HEARTBEAT_SECONDS)  # a timer between beats, cut short by a stop
+            self._stopping.wait(BEAT_EVERY.total_seconds())  # between beats, cut short by a stop

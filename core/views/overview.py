@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.automations.shared import automation_column
+from core.running.heartbeats import BEAT_EVERY
 from core.scheduling.occurrences import zone
 from core.store import pages
 from core.store.models import (
@@ -23,7 +24,19 @@ from core.store.models import (
     Workflow,
 )
 
-OFFLINE_AFTER = timedelta(minutes=3)
+# A worker is down once it has missed two beats in a row (core.running.heartbeats): one
+# beat late — a database busy for seconds — is no false alarm.
+OFFLINE_AFTER = 3 * BEAT_EVERY
+# How often an open page reads the worker's state again (the dashboard's banner).
+WORKER_STATE_EVERY = timedelta(seconds=5)
+# The promise: a worker that dies without a word is shown down this soon at the latest
+# (one that stops gracefully says so, and is shown down at the next read).
+SHOWN_DOWN_WITHIN = OFFLINE_AFTER + WORKER_STATE_EVERY
+# A run that started this much after its moment says so. Runs start within a second or
+# two of their moment (the flight claims a second ahead; idle workers poll twice a
+# second), so this is no ordinary delay, and it is shorter than OFFLINE_AFTER so that a
+# run the down worker kept waiting says why.
+LATE_AFTER = timedelta(seconds=30)
 HISTORY = 10
 
 
@@ -38,10 +51,26 @@ class WorkerStatus:
 
 
 def worker_status(session: Session, now: datetime) -> WorkerStatus:
-    """Online when some worker ticked within the last three minutes; how many did."""
+    """Online when some worker beat within OFFLINE_AFTER; how many did."""
     recent = sa.func.count().filter(col(Heartbeat.last_tick_at) > now - OFFLINE_AFTER)
     last, count = session.exec(select(sa.func.max(Heartbeat.last_tick_at), recent)).one()
     return WorkerStatus(online=count > 0, last_seen=last, workers_online=count)
+
+
+def worker_down_in_words(worker: WorkerStatus, now: datetime) -> str:
+    """What the dashboard says while no worker is running, to people who run Planner on a
+    hosting platform and do not program: what it means for them, and what to do there."""
+    since = now - worker.last_seen if worker.last_seen is not None else None
+    heard = f" (last heard from {span(since)} ago)" if since is not None else ""
+    return (
+        "Nothing will run until the worker is started. Planner's worker — the part that "
+        f"runs your jobs and answers events — is not running{heard}. Restart Planner "
+        "on your hosting platform (Heroku: More → Restart all dynos; Render or Railway: "
+        "restart the service). If you run separate workers, check that the *worker* "
+        "process is on. On your own computer, stop Planner and start it again. This "
+        "message goes away by itself once the worker is back; runs due meanwhile start "
+        "then."
+    )
 
 
 def recent_runs(
@@ -96,6 +125,58 @@ def relative(moment: datetime | None, now: datetime) -> str:
     unit, length = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("min", 60)) if size >= n)
     amount = round(size / length)
     return f"in {amount} {unit}" if seconds > 0 else f"{amount} {unit} ago"
+
+
+@dataclass(frozen=True)
+class Lateness:
+    by: timedelta
+    # Its run was made only after its moment: the tick that makes runs ahead of time did
+    # not run then, so no worker was running.
+    worker_was_down: bool
+
+
+def lateness(run: Run) -> Lateness | None:
+    """How late a run's first attempt started after its moment, when LATE_AFTER or more.
+
+    Its moment is `due_at` (the occurrence and its random delay, the "run now" press, the
+    event's processing) — except for an occurrence whose run was made after it (the
+    worker came back and made it then, with `due_at` then): its moment is the occurrence.
+    A retry moves `due_at` to the retry's time and keeps no earlier one, so the run of a
+    retry says nothing.
+    """
+    if run.started_at is None:
+        return None
+    made_late = run.scheduled_for is not None and run.created_at > run.scheduled_for
+    if made_late:
+        moment = run.scheduled_for
+    elif run.attempt <= 1:
+        moment = run.due_at
+    else:
+        return None
+    first = run.attempts[0].get("started_at") if run.attempts else None
+    started = datetime.fromisoformat(first) if first else run.started_at
+    late = started - moment
+    return Lateness(late, made_late) if late >= LATE_AFTER else None
+
+
+def span(length: timedelta) -> str:
+    """ "53 s", "4 min", "3 h", "2 days": a length of time, as people round it."""
+    seconds = length.total_seconds()
+    for unit, size, below in (("s", 1, 120), ("min", 60, 7200), ("h", 3600, 172800)):
+        if seconds < below:
+            return f"{round(seconds / size)} {unit}"
+    return f"{round(seconds / 86400)} days"
+
+
+def late_in_words(run: Run) -> str:
+    """ "ran 53 s late — the worker was down", or "" for a run that started on time. A
+    run made ahead but started late may also have waited for its agent or its previous
+    run, so it says both."""
+    late = lateness(run)
+    if late is None:
+        return ""
+    why = "the worker was down" if late.worker_was_down else "the worker was down or busy"
+    return f"ran {span(late.by)} late — {why}"
 
 
 def duration(run: Run) -> str:
