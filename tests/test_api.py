@@ -164,7 +164,7 @@ def test_triggers_agents_and_workflows(api, agent, settings):
     assert (changed["max_concurrency"], changed["model"], changed["key"]) == (
         2, "m", helper.json()["key"]
     )  # fmt: skip
-    in_use = refusal(api("DELETE", "/agents/Assistant"), 400)
+    in_use = refusal(api("DELETE", "/agents/Assistant"), 409)
     assert "is used by trigger 'Mail'" in in_use["message"]
     assert api("DELETE", "/agents/Helper").status_code == 204
     flow = api("POST", "/workflows", {"name": "analyze", "url": "http://127.0.0.1:9/w"})

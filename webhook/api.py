@@ -8,12 +8,18 @@ PLANNER_API_REQUESTS_PER_MINUTE requests a minute per process, then gets 429 wit
 known (revoked, mistyped, guessed) a minute, then gets 429 for them. Bodies are JSON
 (webhook.api_models); answers are the JSON of `--json`. Refusals are
 `{"error": {"message", "field"}}`: 400 bad input (the field at fault, `config.template`
-for one inside another), 401 no or unknown token, 404 nothing by that name or id, 409 a
-name in use, 413 a body over 1 MiB, 415 a body that is not JSON, 429 too many requests,
-502 Composio refused. A run saved is the answer also when the queue fails (its
-`waiting_reason` says it starts within about 3 minutes; core.running.runs.hand_on).
+for one inside another; a query parameter the path does not take), 401 no or unknown
+token, 404 nothing by that name or id (or no such path), 405 a method the path does not
+take (with `Allow`), 409 a name in use or a removal of what is still used, 413 a body over
+1 MiB, 415 a body that is not JSON, 429 too many requests, 502 Composio refused. A run
+saved is the answer also when the queue fails (its `waiting_reason` says it starts within
+about 3 minutes; core.running.runs.hand_on).
 Lists come a page at a time: `?limit=` (1-200, default 50) and the `next_cursor` of the
 page before as `?cursor=`.
+
+Paths are matched a segment at a time on the path as sent, each segment then decoded, so a
+name holding a "/" (sent as %2F) is one segment, and `GET /runs/1/cancel` is that action's
+path (405), never a run named "1/cancel".
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
+from urllib.parse import unquote
 
 import pydantic
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from core.access import tokens
 from core.composio.client import ComposioError
@@ -40,7 +48,7 @@ from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import utcnow
 from webhook import api_models as models
-from webhook.api_routes import ENDPOINTS, Call, Endpoint
+from webhook.api_routes import ENDPOINTS, Call, Endpoint, InUse
 from webhook.bodies import TooLarge, read_body
 from webhook.openapi import document
 
@@ -197,7 +205,7 @@ def _null_refused(body: models.Body, within: str = "") -> str | None:
 
 
 def _status_of(error: PlannerError) -> int:
-    if isinstance(error, NameInUseError):
+    if isinstance(error, NameInUseError | InUse):
         return 409
     if isinstance(error, NotFoundError):
         return 404
@@ -220,7 +228,7 @@ class Api:
         self.rate = RateLimit(settings.api_requests_per_minute)
         self.failures = RateLimit(FAILED_TOKENS_PER_MINUTE)
 
-    async def answer(self, endpoint: Endpoint, request: Request) -> Response:
+    async def answer(self, endpoint: Endpoint, request: Request, ref: str = "") -> Response:
         try:
             try:
                 token = await asyncio.to_thread(self._authenticate, _token(request))
@@ -233,8 +241,9 @@ class Api:
             wait = self.rate.wait(token, time.monotonic())
             if wait:
                 return _too_many(wait, "this token")
+            query = _query(request, endpoint)
             body = await _body(request, endpoint.body)
-            result = await asyncio.to_thread(self._handle, endpoint, request, body)
+            result = await asyncio.to_thread(self._handle, endpoint, ref, query, body)
         except Refused as refusal:
             headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
             return _refusal(refusal.status, str(refusal), refusal.field, headers)
@@ -264,24 +273,20 @@ class Api:
                 tokens.note_use(session, row.id, now)
         return row.token_hash
 
-    def _handle(self, endpoint: Endpoint, request: Request, body: Any) -> Any:
+    def _handle(self, endpoint: Endpoint, ref: str, query: dict[str, str], body: Any) -> Any:
         with open_session(self.settings.database_url) as session:
-            ref = request.path_params.get("ref", "")
-            query = dict(request.query_params)
             call = Call(session, self.settings, self.queue, utcnow(), ref, query, body)
             return endpoint.handle(call)
 
 
-def _answering(endpoints: list[Endpoint]) -> Callable[[Request], Awaitable[Response]]:
-    """One path's methods, answered by the process's Api (made at start-up)."""
-    by_method = {endpoint.method: endpoint for endpoint in endpoints}
-
-    async def answer(request: Request) -> Response:
-        api: Api = request.app.state.api
-        method = "GET" if request.method == "HEAD" else request.method  # Starlette's HEAD
-        return await api.answer(by_method[method], request)
-
-    return answer
+def _query(request: Request, endpoint: Endpoint) -> dict[str, str]:
+    """The query's parameters, refused when the endpoint does not take one (a misspelt
+    `?stauts=` would otherwise list everything)."""
+    for name in request.query_params:
+        if name not in endpoint.query:
+            takes = ", ".join(sorted(endpoint.query)) or "none"
+            raise Refused(400, f"Unknown query parameter {name!r}; this path takes {takes}.", name)
+    return dict(request.query_params)
 
 
 SPEC = document(ENDPOINTS, API)
@@ -299,21 +304,75 @@ async def not_there(request: Request, error: Exception) -> Response:
     return _refusal(status, NOT_THERE.get(status, "Not found."), headers=headers)
 
 
-async def openapi(request: Request) -> JSONResponse:
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+async def openapi(request: Request, ref: str = "") -> JSONResponse:
     return JSONResponse(SPEC)
 
 
+def _answering(endpoint: Endpoint) -> Handler:
+    async def answer(request: Request, ref: str) -> Response:
+        api: Api = request.app.state.api  # made at start-up
+        return await api.answer(endpoint, request, ref)
+
+    return answer
+
+
+def _paths() -> list[tuple[tuple[str, ...], dict[str, Handler]]]:
+    """Each path's segments ("{ref}" for a name or an id) and its handlers by method."""
+    found: dict[tuple[str, ...], dict[str, Handler]] = {("openapi.json",): {"GET": openapi}}
+    for endpoint in ENDPOINTS:
+        segments = tuple(endpoint.path.strip("/").split("/"))
+        found.setdefault(segments, {})[endpoint.method] = _answering(endpoint)
+    return list(found.items())
+
+
+PATHS = _paths()
+
+
+def _segments(request: Request) -> list[str]:
+    """The path after /api/v1/ as sent, split at its "/"s, each segment then decoded (a
+    %2F stays inside its segment); from the decoded path where the server gives no raw one."""
+    scope = request.scope
+    prefix = scope.get("root_path", "") + API + "/"
+    raw = scope.get("raw_path", b"").decode("latin-1").partition("?")[0]
+    if raw.startswith(prefix):
+        return [unquote(segment) for segment in raw[len(prefix) :].split("/")]
+    return request.url.path.removeprefix(API + "/").split("/")
+
+
+def _allowed(methods: dict[str, Handler]) -> str:
+    return ", ".join(sorted({*methods, *(["HEAD"] if "GET" in methods else [])}))
+
+
+async def dispatch(request: Request) -> Response:
+    """The handler of the path's pattern and the request's method; 405 with `Allow` for a
+    path the API has without that method, 404 for one it has not."""
+    segments = _segments(request)
+    for pattern, methods in PATHS:
+        if len(pattern) != len(segments):
+            continue
+        refs = [s for p, s in zip(pattern, segments, strict=True) if p == "{ref}"]
+        if any(p not in ("{ref}", s) for p, s in zip(pattern, segments, strict=True)) or "" in refs:
+            continue
+        method = "GET" if request.method == "HEAD" else request.method
+        if method not in methods:
+            return _refusal(405, NOT_THERE[405], headers={"Allow": _allowed(methods)})
+        return await methods[method](request, refs[0] if refs else "")
+    return _refusal(404, NOT_THERE[404])
+
+
+class _EveryMethod:
+    """`dispatch` as an ASGI app (not a function, whose Starlette route would take GET
+    alone), so that its route takes every method and `dispatch` says which ones a path has."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 def routes() -> list[Route]:
-    """The API's routes, each path answering its methods (405 for others); a path with a
-    name after the one of a shorter path (/jobs/{ref}/run after /jobs/{ref}) is tried
-    first, so a name ending in "/run" still reaches its job."""
-    paths: dict[str, list[Endpoint]] = {}
-    for endpoint in sorted(ENDPOINTS, key=lambda e: -e.path.count("/")):
-        paths.setdefault(endpoint.path, []).append(endpoint)
-    # a name may hold a "/" (sent as %2F): the path convertor takes it whole
-    found = [
-        Route(API + path.replace("{ref}", "{ref:path}"), _answering(group),
-              methods=[e.method for e in group])
-        for path, group in paths.items()
-    ]  # fmt: skip
-    return [Route(API + "/openapi.json", openapi), *found]
+    """Everything under /api/v1/, matched by `dispatch` (Starlette's path convertor would
+    take `1/cancel` as a name, and could not tell a %2F in a name from a "/")."""
+    return [Route(API + "/{rest:path}", _EveryMethod())]

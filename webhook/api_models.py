@@ -1,5 +1,6 @@
-"""What the HTTP API takes: one pydantic model per request body, the shapes its handlers
-validate with and its OpenAPI document describes (so the two cannot differ).
+"""What the HTTP API takes and answers: one pydantic model per request body, the shapes
+its handlers validate with and its OpenAPI document describes (so the two cannot differ),
+and one per answer (a job, a run, …), which the document gives as each operation's 2xx.
 
 They check shapes and types only (a string where a string goes, no unknown field);
 every rule about what is valid is core's, applied by the same functions as the CLI's.
@@ -9,9 +10,21 @@ day, a delay) or goes back to Planner's default (retries, timeout, overlap).
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.store.models import (
+    ActionKind,
+    Backend,
+    EventStatus,
+    MisfirePolicy,
+    RunSource,
+    RunStatus,
+    Status,
+    SyncState,
+)
 
 Ref = str | int  # a name, or an id
 
@@ -131,3 +144,122 @@ BODIES: tuple[type[Body], ...] = (
     JobCreate, JobChange, TriggerCreate, TriggerChange, AgentCreate, AgentChange,
     WorkflowCreate, WorkflowChange, TestEvent,
 )  # fmt: skip
+
+
+# What the API answers: the JSON of the CLI's --json (core's *_json functions), described.
+# A field may be added to an answer later (never removed or changed): clients ignore the
+# ones they do not know, so answers are not closed to other fields.
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Target(Answer):
+    id: int
+    name: str
+    max_concurrency: int | None = Field(description="null: no limit")
+    created_at: datetime
+    key: str = Field(description="where its key comes from, in words; never the key itself")
+
+
+class Agent(Target):
+    backend: Backend
+    base_url: str
+    model: str
+    system_prompt: str
+    api_key_env: str = Field(description="the variable that holds its key; empty: none")
+
+
+class Workflow(Target):
+    url: str
+    auth_env: str = Field(description="the variable that holds its token; empty: none")
+
+
+class Automation(Answer):
+    """What jobs and triggers have in common."""
+
+    id: int
+    key: str = Field(description="unique forever: names its thread at the agent")
+    agent_id: int
+    name: str
+    action: ActionKind
+    config: dict[str, Any] = Field(description="chat: template, thread; workflow: workflow, …")
+    status: Status
+    health: Literal["green", "yellow", "red", "grey"]
+    last_run_at: datetime | None
+    last_outcome: str | None
+    consecutive_failures: int
+    retries: int | None = Field(description="null: PLANNER_MAX_RETRIES")
+    timeout_seconds: int | None = Field(description="null: Planner's")
+    overlap: Literal["skip", "queue", "allow"] | None = Field(description="null: Planner's")
+    notify_channel_ids: list[int]
+    notify_on: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Job(Automation):
+    schedule: str = Field(description="5-field cron, or `once 2026-12-24 09:00`")
+    timezone: str
+    starts_on: date | None
+    ends_on: date | None
+    jitter_seconds: int
+    description: str = Field(description="its timing in words")
+    misfire_policy: MisfirePolicy
+    next_run_at: datetime | None = Field(description="null once its timing is over, or paused")
+
+
+class Trigger(Automation):
+    event: str = Field(description="the event type (Composio trigger slug)")
+    event_name: str
+    toolkit: str
+    filters: dict[str, Any]
+    user_id: str
+    composio_trigger_id: str | None
+    sync_state: SyncState
+    sync_error: str | None
+    last_fired_at: datetime | None
+
+
+class Run(Answer):
+    id: int
+    key: str = Field(description="unique forever: sent as its Idempotency-Key")
+    job_id: int | None
+    trigger_id: int | None
+    event_id: str | None
+    source: RunSource
+    status: RunStatus
+    attempt: int
+    attempts: list[dict[str, Any]]
+    scheduled_for: datetime | None
+    due_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    input: Any = Field(description="what was sent (any JSON)")
+    output: Any = Field(description="what came back (any JSON)")
+    error: str | None
+    target: str | None
+    waiting_reason: str | None
+
+
+class EventRun(Answer):
+    run_id: int
+    trigger_id: int | None
+
+
+class Event(Answer):
+    id: str
+    type: str
+    trigger_slug: str | None
+    composio_trigger_id: str | None
+    dedupe_key: str | None
+    status: EventStatus
+    received_at: datetime
+    processed_at: datetime | None
+    note: str | None
+    runs: list[EventRun]
+    payload: dict[str, Any]
+
+
+ANSWERS: tuple[type[Answer], ...] = (Job, Trigger, Agent, Workflow, Run, Event)

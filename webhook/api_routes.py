@@ -42,6 +42,10 @@ class Call:
     body: Any
 
 
+class InUse(ValidationError):
+    """A row that others still use, refused removal (409): core says who uses it."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -50,7 +54,17 @@ class Endpoint:
     handle: Callable[[Call], Any]
     body: type[models.Body] | None = None
     status: int = 200
+    # What a 2xx holds (a page of them when `listing`); None: nothing (204).
+    answer: type[models.Answer] | None = None
+    listing: bool = False
     filters: tuple[str, ...] = ()  # a list's query parameters besides limit and cursor
+    # Refusals of its own beyond what its path and body tell (openapi.py): 409, 502.
+    refusals: tuple[int, ...] = ()
+
+    @property
+    def query(self) -> frozenset[str]:
+        """The query parameters it takes; any other is refused."""
+        return frozenset({"limit", "cursor", *self.filters} if self.listing else ())
 
 
 def _page(
@@ -272,15 +286,21 @@ def _target_endpoints(
         return registry.row_json(find(call.session, model, call.ref))
 
     def remove(call: Call) -> None:
-        registry.remove_target(call.session, model, call.ref)
+        try:
+            registry.remove_target(call.session, model, call.ref)
+        except ValidationError as refused:
+            # core refuses a removal (past `find`'s 404) only for what still uses it
+            raise InUse(str(refused), refused.field) from None
 
+    answer = models.Agent if model is Agent else models.Workflow
     return [
-        Endpoint("GET", plural, f"List {what}s", listing),
-        Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201),
-        Endpoint("GET", plural + "/{ref}", f"{article.title()} {what}", one),
-        Endpoint("PATCH", plural + "/{ref}", f"Change {article} {what}", save, bodies[1]),
+        Endpoint("GET", plural, f"List {what}s", listing, answer=answer, listing=True),
+        Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201, answer),
+        Endpoint("GET", plural + "/{ref}", f"{article.title()} {what}", one, answer=answer),
+        Endpoint("PATCH", plural + "/{ref}", f"Change {article} {what}", save, bodies[1],
+                 answer=answer),
         Endpoint("DELETE", plural + "/{ref}", f"Remove {article} {what} nothing uses", remove,
-                 status=204),
+                 status=204, refusals=(409,)),
     ]  # fmt: skip
 
 
@@ -320,35 +340,43 @@ def get_event(call: Call) -> Any:
     return events.event_json(call.session, inbox.find_event(call.session, call.ref))
 
 
+JOB, TRIGGER, RUN, EVENT = models.Job, models.Trigger, models.Run, models.Event
+COMPOSIO = (502,)  # a trigger's change reaches Composio, which may refuse it
 ENDPOINTS = [
-    Endpoint("GET", "/jobs", "List jobs (?agent= for one agent's)", list_jobs,
-             filters=("agent",)),
-    Endpoint("POST", "/jobs", "Add a job", create_job, models.JobCreate, 201),
-    Endpoint("GET", "/jobs/{ref}", "A job", get_job),
-    Endpoint("PATCH", "/jobs/{ref}", "Change a job", update_job, models.JobChange),
+    Endpoint("GET", "/jobs", "List jobs (?agent= for one agent's)", list_jobs, answer=JOB,
+             listing=True, filters=("agent",)),
+    Endpoint("POST", "/jobs", "Add a job", create_job, models.JobCreate, 201, JOB),
+    Endpoint("GET", "/jobs/{ref}", "A job", get_job, answer=JOB),
+    Endpoint("PATCH", "/jobs/{ref}", "Change a job", update_job, models.JobChange, answer=JOB),
     Endpoint("DELETE", "/jobs/{ref}", "Delete a job and its runs", delete_job, status=204),
-    Endpoint("POST", "/jobs/{ref}/run", "Run a job now", run_job, status=202),
-    Endpoint("POST", "/jobs/{ref}/pause", "Pause a job", pause_job),
-    Endpoint("POST", "/jobs/{ref}/resume", "Resume a job", resume_job),
+    Endpoint("POST", "/jobs/{ref}/run", "Run a job now", run_job, status=202, answer=RUN),
+    Endpoint("POST", "/jobs/{ref}/pause", "Pause a job", pause_job, answer=JOB),
+    Endpoint("POST", "/jobs/{ref}/resume", "Resume a job", resume_job, answer=JOB),
     Endpoint("GET", "/triggers", "List triggers (?agent= for one agent's)", list_triggers,
-             filters=("agent",)),
-    Endpoint("POST", "/triggers", "Add a trigger", create_trigger, models.TriggerCreate, 201),
-    Endpoint("GET", "/triggers/{ref}", "A trigger", get_trigger),
-    Endpoint("PATCH", "/triggers/{ref}", "Change a trigger", update_trigger, models.TriggerChange),
+             answer=TRIGGER, listing=True, filters=("agent",)),
+    Endpoint("POST", "/triggers", "Add a trigger", create_trigger, models.TriggerCreate, 201,
+             TRIGGER, refusals=COMPOSIO),
+    Endpoint("GET", "/triggers/{ref}", "A trigger", get_trigger, answer=TRIGGER),
+    Endpoint("PATCH", "/triggers/{ref}", "Change a trigger", update_trigger, models.TriggerChange,
+             answer=TRIGGER, refusals=COMPOSIO),
     Endpoint("DELETE", "/triggers/{ref}", "Delete a trigger and its runs", delete_trigger,
-             status=204),
+             status=204, refusals=COMPOSIO),
     Endpoint("POST", "/triggers/{ref}/test", "Send a test event", test_trigger, models.TestEvent,
-             202),
-    Endpoint("POST", "/triggers/{ref}/pause", "Pause a trigger", pause_trigger),
-    Endpoint("POST", "/triggers/{ref}/resume", "Resume a trigger", resume_trigger),
+             202, RUN),
+    Endpoint("POST", "/triggers/{ref}/pause", "Pause a trigger", pause_trigger, answer=TRIGGER,
+             refusals=COMPOSIO),
+    Endpoint("POST", "/triggers/{ref}/resume", "Resume a trigger", resume_trigger,
+             answer=TRIGGER, refusals=COMPOSIO),
     *_target_endpoints(Agent, save_agent, (models.AgentCreate, models.AgentChange)),
     *_target_endpoints(Workflow, save_workflow, (models.WorkflowCreate, models.WorkflowChange)),
     Endpoint("GET", "/runs", "List runs, newest first (?job=, ?trigger=, ?status=)", list_runs,
-             filters=("job", "trigger", "status")),
-    Endpoint("GET", "/runs/{ref}", "A run", get_run),
-    Endpoint("POST", "/runs/{ref}/retry", "Try a failed or cancelled run again", retry_run),
-    Endpoint("POST", "/runs/{ref}/cancel", "Cancel a waiting or running run", cancel_run),
+             answer=RUN, listing=True, filters=("job", "trigger", "status")),
+    Endpoint("GET", "/runs/{ref}", "A run", get_run, answer=RUN),
+    Endpoint("POST", "/runs/{ref}/retry", "Try a failed or cancelled run again", retry_run,
+             answer=RUN),
+    Endpoint("POST", "/runs/{ref}/cancel", "Cancel a waiting or running run", cancel_run,
+             answer=RUN),
     Endpoint("GET", "/events", "List inbox events, newest first (?status=)", list_events,
-             filters=("status",)),
-    Endpoint("GET", "/events/{ref}", "An inbox event", get_event),
+             answer=EVENT, listing=True, filters=("status",)),
+    Endpoint("GET", "/events/{ref}", "An inbox event", get_event, answer=EVENT),
 ]  # fmt: skip

@@ -46,10 +46,44 @@ def render(document: dict[str, Any], prefix: str) -> str:
             section = noun
             parts.append(f"## {noun.capitalize()}\n")
         parts.append(_operation(method, path, operation, shared))
-    parts.append("## Bodies\n")
     schemas = document["components"]["schemas"]
-    parts.extend(_body(name, schema) for name, schema in schemas.items() if name != "Error")
+    taken = _named_from(document, "requestBody")
+    parts.append("## Bodies\n")
+    parts.extend(_body(name, schemas[name]) for name in schemas if name in taken)
+    parts.append("## Answers\n")
+    parts.append(ANSWERS)
+    answers = [name for name in schemas if name not in taken and name != "Error"]
+    parts.extend(_body(name, schemas[name]) for name in answers)
     return "\n".join(parts)
+
+
+ANSWERS = """What operations answer, and the words and values inside. An answer may gain fields
+later, never lose or change one: read the ones you know and ignore the others.
+"""
+
+
+def _named_from(document: dict[str, Any], part: str) -> set[str]:
+    """The schemas an operation's `part` (its requestBody) names, and those inside them."""
+    schemas = document["components"]["schemas"]
+    found: set[str] = set()
+    todo = [
+        operation[part]
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        if part in operation
+    ]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            name = ref.removeprefix(SCHEMAS)
+            if ref and name not in found and "enum" not in schemas.get(name, {}):
+                found.add(name)
+                todo.append(schemas.get(name, {}))
+            todo.extend(value for key, value in node.items() if key != "$ref")
+        elif isinstance(node, list):
+            todo.extend(node)
+    return found
 
 
 def _shared_answers(operations: list[dict[str, Any]]) -> dict[str, str]:
@@ -84,7 +118,7 @@ def _operation(method: str, path: str, operation: dict[str, Any], shared: dict[s
         needed = "required" if body.get("required") else "optional"
         parts.append(f"Body ({needed}): {_type(schema)}.\n")
     own = {
-        status: answer["description"]
+        status: _answer_words(answer)
         for status, answer in operation["responses"].items()
         if shared.get(status) != answer["description"]
     }
@@ -92,11 +126,23 @@ def _operation(method: str, path: str, operation: dict[str, Any], shared: dict[s
     return "\n".join(parts)
 
 
+def _answer_words(answer: dict[str, Any]) -> str:
+    """An answer's meaning, and what it holds when it is not a refusal (a link)."""
+    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None or schema.get("$ref") == SCHEMAS + "Error":
+        return answer["description"]
+    return f"{answer['description']}: {_type(schema)}"
+
+
 def _body(name: str, schema: dict[str, Any]) -> str:
-    """One body's fields, with an anchor of its name that the operations link to."""
+    """One body's or answer's fields (or an enum's values), with an anchor of its name
+    that the operations link to."""
     parts = [f"### {name} {{#{name}}}\n"]
     if "description" in schema:
         parts.append(f"{schema['description']}\n")
+    if "enum" in schema:
+        parts.append(_type(schema).capitalize() + ".\n")
+        return "\n".join(parts)
     required = set(schema.get("required", []))
     rows = [
         f"| `{field}` | {_type(spec)} | {'yes' if field in required else ''} | "
@@ -129,6 +175,8 @@ def _type(schema: dict[str, Any]) -> str:
         for key, words in (("minimum", "at least"), ("maximum", "at most"))
         if key in schema
     ]
+    shapes = (("format", "a"), ("pattern", "matching"))
+    bounds += [f"{words} `{schema[key]}`" for key, words in shapes if key in schema]
     return ", ".join([f"`{kinds}`", *bounds])
 
 
