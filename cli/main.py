@@ -35,7 +35,7 @@ from core.running import runs
 from core.scheduling import occurrences
 from core.store.db import migrate, read_session
 from core.store.db import session as open_session
-from core.store.models import Agent, ScheduledJob, Workflow, utcnow
+from core.store.models import Agent, NotificationChannel, ScheduledJob, Workflow, utcnow
 
 EXIT_BAD_INPUT = 2
 
@@ -279,16 +279,31 @@ def cmd_cron(args: argparse.Namespace, settings: Settings) -> None:
 
 def _channel_line(channel: dict[str, Any]) -> str:
     state = f"failing: {channel['last_error']}" if channel["last_error"] else "working"
-    return f"{channel['id']:>4}  {channel['name']}  ({channel['service']})  {state}"
+    told = "  told about every failure" if channel["every_failure"] else ""
+    return f"{channel['id']:>4}  {channel['name']}  ({channel['service']})  {state}{told}"
+
+
+def _every_failure_words(channel: NotificationChannel) -> str:
+    if channel.every_failure:
+        return "It is told when any job or trigger fails, unless one chose its own channels."
+    return "It is told only by the jobs and triggers that choose it."
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> None:
     with open_session(settings.database_url) as session:
         if args.action == "add":
             url = read_secret("URL") if args.url_stdin else args.url
-            channel = channels.add_channel(session, settings, args.name, url, utcnow())
+            told = args.every_failure == "yes"
+            channel = channels.add_channel(session, settings, args.name, url, utcnow(), told)
             shown = channels.channel_json(channel)
-            emit(args, shown, lambda: f"Added channel {channel.name} ({channel.kind}).")
+            emit(args, shown, lambda: f"Added channel {channel.name} ({channel.kind}). "
+                 + _every_failure_words(channel))  # fmt: skip
+        elif args.action == "update":
+            if args.every_failure is None:
+                raise PlannerError("Nothing to change: give --every-failure yes or no.")
+            channel = channels.set_every_failure(session, args.channel, args.every_failure == "yes")
+            shown = channels.channel_json(channel)
+            emit(args, shown, lambda: f"Channel {channel.name}: " + _every_failure_words(channel))
         elif args.action == "list":
             found = [channels.channel_json(row) for row in channels.list_channels(session)]
             empty = "No channels yet: add one with 'planner notify add NAME --url URL'."

@@ -54,13 +54,22 @@ def _automation_options(
     )  # fmt: skip
     parser.add_argument(
         "--notify", metavar="CHANNEL", help="tell these channels (comma-separated names; "
-        "'none' for nobody), see 'planner notify'",
+        "'none' for nobody; 'default' for the channels told about every failure, as new "
+        "jobs and triggers do), see 'planner notify'",
     )  # fmt: skip
     parser.add_argument(
         "--notify-on", dest="notify_on", metavar="WHEN",
         help="failure, recovery, digest (comma-separated; default failure,recovery)",
     )  # fmt: skip
     _json_flag(parser)
+
+
+def _every_failure_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--every-failure", dest="every_failure", choices=["yes", "no"], default=default,
+        help="whether the channel is told when any job or trigger fails (unless it chose "
+        "its own channels)" + (f"; {default} when left out" if default else ""),
+    )  # fmt: skip
 
 
 def _job_options(parser: argparse.ArgumentParser) -> None:
@@ -279,8 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--url-stdin", dest="url_stdin", action="store_true",
         help="read the URL from standard input (it holds a secret; kept out of shell history)",
     )  # fmt: skip
+    _every_failure_option(channel, "yes")
     _json_flag(channel)
     _json_flag(notify_actions.add_parser("list", help="list channels (never their URLs)"))
+    changed = notify_actions.add_parser("update", help="change what a channel is told")
+    changed.add_argument("channel", help="name or id")
+    _every_failure_option(changed, None)
+    _json_flag(changed)
     for verb, text in [("rm", "remove a channel"), ("test", "send a channel a test message")]:
         notify_actions.add_parser(verb, help=text).add_argument("channel", help="name or id")
 

@@ -52,7 +52,7 @@ def advanced_inputs(
     Planner's)."""
     own = policies.of(automation) if automation is not None else policies.Policies()
     usual_overlap = policies.OVERLAP_WORDS[policies.default_overlap(model)]
-    told = bool(automation is not None and automation.notify_channel_ids)
+    told = automation is not None and not automation.notify_as_settings
     with st.expander("Advanced", expanded=own != policies.Policies() or told):
         retries = choice(
             "Tries again after a failure",
@@ -78,26 +78,47 @@ def advanced_inputs(
     return {"retries": retries, "timeout": timeout, "overlap": overlap, **telling}
 
 
+AS_SETTINGS, CHOSEN, NOBODY = "settings", "chosen", "nobody"
+
+
 def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
-    """Which channels are told, and about what (failures and recoveries by default)."""
+    """Who is told, and about what: Settings' channels (what a new job or trigger does),
+    channels of its own, or nobody; failures and recoveries unless chosen otherwise."""
     with reading() as session:
-        known = {row.id: row.name for row in channels.list_channels(session)}
-    if not known:
+        rows = channels.list_channels(session)
+    if not rows:
         st.caption("Add a channel on Settings → Notifications to be told when it fails.")
         return {}
-    chosen_ids = automation.notify_channel_ids if automation is not None else []
-    names = st.multiselect(
-        "Tell", list(known.values()), default=[known[i] for i in chosen_ids if i in known],
-        key="action_notify", placeholder="Nobody",
+    known = {row.id: row.name for row in rows}
+    usual = [row.name for row in rows if row.every_failure]
+    ways = {
+        AS_SETTINGS: f"As in Settings ({', '.join(usual)})" if usual
+        else "As in Settings (no channel is told about every failure)",
+        CHOSEN: "These channels:", NOBODY: "Nobody",
+    }  # fmt: skip
+    if automation is None or automation.notify_as_settings:
+        current = AS_SETTINGS
+    else:
+        current = CHOSEN if automation.notify_channel_ids else NOBODY
+    way = st.radio(
+        "Tell", list(ways), format_func=ways.__getitem__, index=list(ways).index(current),
+        key="action_tell", horizontal=True,
     )  # fmt: skip
+    names: list[str] = []
+    if way == CHOSEN:
+        chosen_ids = automation.notify_channel_ids if automation is not None else []
+        names = st.multiselect(
+            "Channels", list(known.values()), default=[known[i] for i in chosen_ids if i in known],
+            key="action_notify", placeholder="Choose channels",
+        )  # fmt: skip
     field_error("notify")
     events = (automation.notify_on if automation is not None else []) or channels.DEFAULT_EVENTS
     when = st.multiselect(
         "About", list(WHEN_TOLD.values()), default=[WHEN_TOLD[e] for e in events],
-        key="action_notify_on", disabled=not names,
+        key="action_notify_on", disabled=way == NOBODY,
     )  # fmt: skip
     field_error("notify_on")
     return {
-        "notify": names,
+        "notify": [channels.SETTINGS_WORD] if way == AS_SETTINGS else names,
         "notify_on": [event for event, words in WHEN_TOLD.items() if words in when],
     }

@@ -13,6 +13,7 @@ from dashboard.context import now, plain, reading, settings, writing
 
 NOTICE = "channels_notice"  # (kind, text) a button's callback leaves for the next run
 NAME_KEY, URL_KEY = "channel_name", "channel_url"
+EVERY_FAILURE_KEY = "channels_every_failure"
 
 
 def _done(kind: str, text: str) -> None:
@@ -30,7 +31,8 @@ def _add() -> None:
         _done("error", str(error))
         return
     st.session_state[NAME_KEY] = st.session_state[URL_KEY] = ""
-    _done("success", f"Added {channel.name} ({channel.kind}).")
+    st.session_state.pop(EVERY_FAILURE_KEY, None)  # the list of channels told anew
+    _done("success", f"Added {channel.name} ({channel.kind}); it is told when anything fails.")
 
 
 def _test(channel_id: int, name: str) -> None:
@@ -44,23 +46,34 @@ def _test(channel_id: int, name: str) -> None:
         _done("error", f"{name}: the test message was not sent — {sent.error}")
 
 
+def _tell_every_failure() -> None:
+    chosen = set(st.session_state.get(EVERY_FAILURE_KEY) or [])
+    with writing() as session:
+        for row in channels.list_channels(session):
+            if row.every_failure != (row.id in chosen):
+                channels.set_every_failure(session, row.id, row.id in chosen)
+    _done("success", "Saved who is told when anything fails.")
+
+
 def _remove(channel_id: int, name: str) -> None:
     with writing() as session:
         channels.remove_channel(session, channel_id)
+    st.session_state.pop(EVERY_FAILURE_KEY, None)
     _done("success", f"Removed {name}; jobs and triggers that told it no longer do.")
 
 
 def section() -> None:
     st.subheader("Notifications")
     st.write(
-        "Where Planner tells you when a job or trigger fails, and when it works again "
-        "(choose which under *Advanced* in its dialog). A channel is an Apprise address: "
+        "Where Planner tells you when a job or trigger fails, and when it works again. "
+        "A new channel is told about every failure; a job or trigger can choose others "
+        "under *Advanced* in its dialog. A channel is an Apprise address: "
         "email (mailtos://user:password@example.com?to=you@example.com), Slack, Discord, "
         "Telegram, Microsoft Teams, ntfy or a webhook (json://…)."
     )
     with reading() as session:
         rows = channels.list_channels(session)
-        users = {row.id: channels.in_use_by(session, row.id) for row in rows}
+        users = {row.id: channels.in_use_by(session, row) for row in rows}
     for row in rows:
         words, test, remove = st.columns([6, 1, 1])
         if row.last_error:
@@ -77,7 +90,16 @@ def section() -> None:
         remove.button(
             "Remove", key=f"channel_remove_{row.id}", on_click=_remove, args=(row.id, row.name)
         )
-    if not rows:
+    if rows:
+        names = {row.id: row.name for row in rows}
+        st.multiselect(
+            "Tell me when anything fails", list(names), format_func=names.__getitem__,
+            default=[row.id for row in rows if row.every_failure], key=EVERY_FAILURE_KEY,
+            on_change=_tell_every_failure, placeholder="No channel",
+            help="Every job and trigger tells these channels when it fails (and when it "
+            "works again), unless it chose its own under *Advanced* in its dialog.",
+        )  # fmt: skip
+    else:
         st.caption("No channels yet.")
     name, url, add = st.columns([2, 4, 1])
     name.text_input("Name", key=NAME_KEY, placeholder="Ops mail")

@@ -384,6 +384,9 @@ def test_advanced_tells_the_chosen_channels(dashboard, agent, settings, session)
     app = dashboard()
     app.button(key="add_job").click().run()
     app.text_input(key="job_name").input("Told")
+    tell = app.radio(key="action_tell")
+    assert tell.value == "settings"  # a new job tells the channels Settings names
+    tell.set_value("chosen").run()
     app.multiselect(key="action_notify").set_value(["Ops hook"]).run()
     assert app.multiselect(key="action_notify_on").value == [
         "When it fails", "When it works again"
@@ -394,3 +397,4 @@ def test_advanced_tells_the_chosen_channels(dashboard, agent, settings, session)
     assert not app.exception
     [job] = stored_jobs(settings)
     assert (len(job.notify_channel_ids), job.notify_on) == (1, ["failure", "digest"])
+    assert not job.notify_as_settings

@@ -58,7 +58,11 @@ class Policies(Body):
 
 class Owned(Policies):
     agent: Ref | None = None
-    notify: list[str] | None = Field(None, description="channels told (names); [] for nobody")
+    notify: list[str] | None = Field(
+        None,
+        description='channels told (names); [] for nobody; ["default"] for the channels '
+        "Settings tells about every failure (what a new job or trigger does)",
+    )
     notify_on: list[Literal["failure", "recovery", "digest"]] | None = Field(
         None, description="what they are told about; default failure and recovery"
     )
@@ -193,7 +197,10 @@ class Automation(Answer):
     retries: int | None = Field(description="null: PLANNER_MAX_RETRIES")
     timeout_seconds: int | None = Field(description="null: Planner's")
     overlap: Literal["skip", "queue", "allow"] | None = Field(description="null: Planner's")
-    notify_channel_ids: list[int]
+    notify_as_settings: bool = Field(
+        description="tells the channels Settings tells about every failure, not its own"
+    )
+    notify_channel_ids: list[int] = Field(description="its own channels (when not as Settings)")
     notify_on: list[str]
     created_at: datetime
     updated_at: datetime

@@ -56,8 +56,8 @@ class Worker:
     def __init__(self, queue: HueyQueue, settings: Settings) -> None:
         self.queue = queue
         self.settings = settings
-        self.flight = Flight(settings, queue)
         self.outbox = Outbox(settings)
+        self.flight = Flight(settings, queue, told=self.outbox.send_due)  # told at once
         self._consumer_started = False  # huey started this process as a consumer
         self._heartbeat_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None

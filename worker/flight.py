@@ -53,9 +53,12 @@ class Flight:
     """The calls of one worker process: accepted run ids, their slots, their outcomes."""
 
     def __init__(
-        self, settings: Settings, queue: RunQueue, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.settings, self.queue, self.clock = settings, queue, clock
+        self, settings: Settings, queue: RunQueue, clock: Callable[[], datetime] = utcnow,
+        told: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
+        """`told` is called once recorded outcomes queued messages to tell someone (the
+        worker's outbox sends them then, not at its next tick)."""
+        self.settings, self.queue, self.clock, self.told = settings, queue, clock, told
         self._lock = threading.Lock()
         self._ended: dict[int, threading.Event] = {}  # accepted here, not yet ended here
         # Runs submitted again while still here (retried by hand the moment their outcome
@@ -367,9 +370,12 @@ class Flight:
                 retries: dict[int, datetime] = {}
                 try:
                     outcomes = [(attempt, result) for _, attempt, result in group]
-                    retries = await asyncio.to_thread(
+                    recorded = await asyncio.to_thread(
                         record_outcomes, self.settings, outcomes, self.clock()
                     )
+                    retries = recorded.retries
+                    if recorded.told:
+                        self.told()
                 except Exception:
                     log.exception("outcomes not recorded; the runs' leases bring them back")
                 finally:

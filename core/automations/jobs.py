@@ -125,7 +125,7 @@ def create_job(
         updated_at=now,
     )
     policies.apply(job, chosen)
-    job.notify_channel_ids, job.notify_on = told
+    channels.tell(job, told)
     session.add(job)
     session.commit()
     _plan_soon(session, job, queue, now)
@@ -167,7 +167,7 @@ def update_job(
     job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, jitter
     job.action, job.config, job.misfire_policy = action, config, misfire
     policies.apply(job, chosen)
-    job.notify_channel_ids, job.notify_on = told
+    channels.tell(job, told)
     if agent is not None:
         job.agent_id = agent.id
     if timing_changed and job.status == Status.active:

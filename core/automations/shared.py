@@ -313,6 +313,7 @@ def automation_json(automation: Automation) -> dict[str, Any]:
         "last_outcome": automation.last_outcome,
         "consecutive_failures": automation.consecutive_failures,
         **policies_json(automation),
+        "notify_as_settings": automation.notify_as_settings,
         "notify_channel_ids": automation.notify_channel_ids,
         "notify_on": automation.notify_on,
         "created_at": iso(automation.created_at),

@@ -125,7 +125,7 @@ def create_trigger(
         config=config, created_at=now, updated_at=now,
     )  # fmt: skip
     policies.apply(trigger, chosen)
-    trigger.notify_channel_ids, trigger.notify_on = told
+    channels.tell(trigger, told)
     if settings.composio_api_key:
         _register(trigger, settings)
     _commit(session, trigger, settings, trigger.composio_trigger_id)
@@ -210,7 +210,7 @@ def update_trigger(
     trigger.filters, trigger.user_id = filters, user_id
     trigger.action, trigger.config, trigger.updated_at = action, config, now
     policies.apply(trigger, chosen)
-    trigger.notify_channel_ids, trigger.notify_on = told
+    channels.tell(trigger, told)
     if agent is not None:
         trigger.agent_id = agent.id
     if reregister and settings.composio_api_key:

@@ -4,8 +4,8 @@
 A failure is told once, when a job or trigger starts failing (after its retries), not
 again while it keeps failing; its recovery is told when a run succeeds again. Messages
 are written to the outbox in the transaction that records the run's outcome, so none is
-lost, and sent by the worker within a minute, each tried up to MAX_ATTEMPTS times with a
-longer wait each time; sending never holds up a run. Each send ends after
+lost, and sent by the worker at once, each tried up to MAX_ATTEMPTS times with a longer
+wait each time; sending never holds up a run. Each send ends after
 SEND_DEADLINE_SECONDS however the service answers, and channels are sent to at the same
 time, so a slow one never delays another; a channel's own messages keep their order.
 """
@@ -48,21 +48,27 @@ SENDING_LEASE = timedelta(minutes=2)  # a sender that died lets another try afte
 FIRST_RETRY = timedelta(minutes=1)
 BATCH = 50
 NOTIFICATION_TABLE: sa.Table = Notification.__table__  # type: ignore[assignment]
-CHANNEL_TABLE: sa.Table = NotificationChannel.__table__  # type: ignore[assignment]
+CHANNEL_TABLE = channels.CHANNEL_TABLE
+
+
+def _tries_in_words(tries: int) -> str:
+    """ ", after 3 tries" once it was tried again; nothing when it was tried once."""
+    return f", after {tries} tries" if tries > 1 else ""
 
 
 def _message(
-    automation: Any, model: type[Automation], outcome: str, when: datetime, settings: Settings,
-    failed: bool,
+    automation: Any, model: type[Automation], finished: dict[str, Any], when: datetime,
+    settings: Settings,
 ) -> tuple[str, str]:  # fmt: skip
     """What a failure or a recovery says: what, when, why in plain words, where to look."""
     clock = automation.timezone if model is ScheduledJob else settings.timezone
     at = local_time(when, clock, when)
     what = f"{AUTOMATION_WORDS[model].capitalize()} {automation.name}"
-    if failed:
-        reason = error_in_words(outcome.removeprefix("failed: "))
+    if not finished["succeeded"]:
+        reason = error_in_words(finished["outcome"].removeprefix("failed: "))
+        tries = _tries_in_words(finished.get("tries", 1))
         subject, lines = f"Planner: {automation.name} failed", [
-            f"{what} failed at {at}, after its retries.", f"What went wrong: {reason}"
+            f"{what} failed at {at}{tries}.", f"What went wrong: {reason}"
         ]  # fmt: skip
     else:
         subject, lines = f"Planner: {automation.name} works again", [
@@ -79,14 +85,24 @@ def queue_alerts(
     finished: Sequence[dict[str, Any]], now: datetime,
 ) -> int:  # fmt: skip
     """In the recording transaction: the messages a batch of finished runs makes their
-    automations send (a failure told once, a recovery), and each automation's new alerting state.
-    `finished` holds the rows core.running.outcomes wrote (automation, outcome, succeeded)."""
+    automations send (a failure told once, a recovery), and each automation's new alerting
+    state. `finished` holds the rows core.running.outcomes wrote (automation, outcome,
+    succeeded, tries). An automation that chose no channels of its own tells Settings'
+    (those told about every failure)."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
     ids = sorted({row["automation"] for row in finished})
-    columns = ["id", "key", "name", "notify_channel_ids", "notify_on", "alerting"]
-    columns += ["timezone"] if model is ScheduledJob else []
+    columns = ["id", "key", "name", "notify_as_settings", "notify_channel_ids", "notify_on"]
+    columns += ["alerting"] + (["timezone"] if model is ScheduledJob else [])
     read = sa.select(*(table.c[name] for name in columns)).where(table.c.id.in_(ids))
-    automations = {row.id: row for row in connection.execute(read).all() if row.notify_channel_ids}
+    rows = connection.execute(read).all()
+    settings_channels = (
+        channels.every_failure_ids(connection) if any(r.notify_as_settings for r in rows) else []
+    )
+    told = {
+        row.id: settings_channels if row.notify_as_settings else row.notify_channel_ids
+        for row in rows
+    }
+    automations = {row.id: row for row in rows if told[row.id]}
     alerting = {
         automation_id: automation.alerting for automation_id, automation in automations.items()
     }
@@ -96,12 +112,13 @@ def queue_alerts(
         failed = not row["succeeded"]
         if automation is None or failed == alerting[automation.id]:
             continue
-        if ("failure" if failed else "recovery") in automation.notify_on:
-            subject, body = _message(automation, model, row["outcome"], now, settings, failed)
+        events = automation.notify_on or channels.DEFAULT_EVENTS
+        if ("failure" if failed else "recovery") in events:
+            subject, body = _message(automation, model, row, now, settings)
             messages += [
                 {"channel_id": channel, "subject": subject, "body": body, "created_at": now,
                  "due_at": now, "attempts": 0}
-                for channel in automation.notify_channel_ids
+                for channel in told[automation.id]
             ]  # fmt: skip
         states.append({"automation": automation.id, "alerting": failed})
         alerting[automation.id] = failed
@@ -147,7 +164,7 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
         )
         if not claimed:
             continue
-        lines = _digest_lines(session, channel.id, now)
+        lines = _digest_lines(session, channel, now)
         if lines:
             session.add(Notification(
                 channel_id=channel.id, subject=f"Planner: the day's runs ({local:%a %d %b})",
@@ -158,9 +175,9 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
     return made
 
 
-def _digest_lines(session: Session, channel_id: int, now: datetime) -> list[str]:
+def _digest_lines(session: Session, channel: NotificationChannel, now: datetime) -> list[str]:
     lines = []
-    for automation in channels.automations_telling(session, channel_id):
+    for automation in channels.automations_telling(session, channel):
         if "digest" not in automation.notify_on:
             continue
         counts = dict(

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import apprise
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core import outbound
@@ -34,6 +35,7 @@ MAX_URL_CHARS = 2000
 EVENTS = ("failure", "recovery", "digest")  # what a job or trigger can tell
 DEFAULT_EVENTS = ["failure", "recovery"]
 ERROR_CHARS = 300
+CHANNEL_TABLE: sa.Table = NotificationChannel.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,11 @@ def _service(url: str) -> apprise.NotifyBase:
 
 
 def add_channel(
-    session: Session, settings: Settings, name: str, url: str, now: datetime
-) -> NotificationChannel:
+    session: Session, settings: Settings, name: str, url: str, now: datetime,
+    every_failure: bool = True,
+) -> NotificationChannel:  # fmt: skip
+    """A channel; told about every failure unless `every_failure` is False, so that adding
+    one is all it takes to hear of failures."""
     name = clean_name(name, "channel")
     url = url.strip()
     if not url:
@@ -79,7 +84,7 @@ def add_channel(
     ensure_unique_name(session, NotificationChannel, name, "channel")
     channel = NotificationChannel(
         name=name, url_secret=secrets.encrypt(settings, url), kind=str(service.service_name),
-        created_at=now,
+        created_at=now, every_failure=every_failure,
     )  # fmt: skip
     session.add(channel)
     session.commit()
@@ -98,7 +103,7 @@ def remove_channel(session: Session, ref: str | int) -> NotificationChannel:
     """Remove a channel; jobs and triggers that told it stop doing so (its unsent
     messages go with it)."""
     channel = find_channel(session, ref)
-    for automation in automations_telling(session, channel.id):
+    for automation in automations_telling(session, channel, as_settings_too=False):
         automation.notify_channel_ids = [
             i for i in automation.notify_channel_ids if i != channel.id
         ]
@@ -174,6 +179,7 @@ def channel_json(channel: NotificationChannel) -> dict[str, Any]:
         "id": channel.id,
         "name": channel.name,
         "service": channel.kind,
+        "every_failure": channel.every_failure,
         "created_at": iso(channel.created_at),
         "last_sent_at": iso(channel.last_sent_at),
         "last_error": channel.last_error,
@@ -181,21 +187,26 @@ def channel_json(channel: NotificationChannel) -> dict[str, Any]:
     }
 
 
-def automations_telling(session: Session, channel_id: int) -> list[Automation]:
-    """The jobs, then the triggers, that tell the channel, each by name."""
+def automations_telling(
+    session: Session, channel: NotificationChannel, as_settings_too: bool = True
+) -> list[Automation]:
+    """The jobs, then the triggers, that tell the channel, each by name: those that chose
+    it, and (`as_settings_too`) those that tell Settings' channels when it is one."""
+    follows = as_settings_too and channel.every_failure
     return [
         automation
         for model in AUTOMATION_MODELS
         for automation in session.exec(select(model).order_by(col(model.name)))
-        if channel_id in automation.notify_channel_ids
+        if (automation.notify_as_settings and follows)
+        or (not automation.notify_as_settings and channel.id in automation.notify_channel_ids)
     ]
 
 
-def in_use_by(session: Session, channel_id: int) -> list[str]:
-    """The jobs and triggers that tell the channel, as "job 'X'"."""
+def in_use_by(session: Session, channel: NotificationChannel) -> list[str]:
+    """The jobs and triggers that chose to tell the channel, as "job 'X'"."""
     return [
         f"{AUTOMATION_WORDS[type(automation)]} {automation.name!r}"
-        for automation in automations_telling(session, channel_id)
+        for automation in automations_telling(session, channel, as_settings_too=False)
     ]
 
 
@@ -204,17 +215,33 @@ def _names(value: str | list[str]) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
+@dataclass(frozen=True)
+class Telling:
+    """Who a job or trigger tells, and about what: Settings' channels (`as_settings`), or
+    its own `channel_ids` ([] for nobody)."""
+
+    as_settings: bool
+    channel_ids: list[int]
+    events: list[str]
+
+
+SETTINGS_WORD = "default"  # `--notify default`: the channels Settings tells
+
+
 def subscription(
     session: Session, automation: Automation | None, notify: str | list[str] | None,
     notify_on: str | list[str] | None,
-) -> tuple[list[int], list[str]]:  # fmt: skip
-    """Who the automation tells and when, from what was given (None keeps what it has; "none"
-    tells nobody); telling someone without saying when means failures and recoveries."""
+) -> Telling:  # fmt: skip
+    """Who the automation tells and when, from what was given (None keeps what it has, a
+    new one telling Settings' channels; "none" tells nobody; "default" Settings'
+    channels); telling without saying when means failures and recoveries."""
+    as_settings = automation.notify_as_settings if automation is not None else True
     ids = list(automation.notify_channel_ids) if automation is not None else []
     events = list(automation.notify_on) if automation is not None else []
     if notify is not None:
-        names = _names(notify)
-        ids = [] if [n.lower() for n in names] in ([], ["none"]) else channel_ids(session, names)
+        names = [name.lower() for name in _names(notify)]
+        as_settings = names == [SETTINGS_WORD]
+        ids = [] if as_settings or names in ([], ["none"]) else channel_ids(session, _names(notify))
     if notify_on is not None:
         events = _names(notify_on)
         unknown = [event for event in events if event not in EVENTS]
@@ -223,6 +250,28 @@ def subscription(
                 f"Tell about {unknown[0]!r}? Choose from failure, recovery and digest.",
                 "notify_on",
             )
-    elif ids and not events:
+    elif (ids or as_settings) and not events:
         events = list(DEFAULT_EVENTS)
-    return ids, [event for event in EVENTS if event in events]
+    return Telling(as_settings, ids, [event for event in EVENTS if event in events])
+
+
+def tell(automation: Automation, telling: Telling) -> None:
+    """Keep who the automation tells on it."""
+    automation.notify_as_settings = telling.as_settings
+    automation.notify_channel_ids, automation.notify_on = telling.channel_ids, telling.events
+
+
+def every_failure_ids(connection: sa.Connection) -> list[int]:
+    """The channels Settings tells about every failure ("Tell me when anything fails")."""
+    query = sa.select(CHANNEL_TABLE.c.id).where(CHANNEL_TABLE.c.every_failure.is_(True))
+    return list(connection.execute(query.order_by(CHANNEL_TABLE.c.id)).scalars())
+
+
+def set_every_failure(session: Session, ref: str | int, told: bool) -> NotificationChannel:
+    """Whether the channel is told about every failure (of jobs and triggers that did not
+    choose their own channels)."""
+    channel = find_channel(session, ref)
+    channel.every_failure = told
+    session.add(channel)
+    session.commit()
+    return channel

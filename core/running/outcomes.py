@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -160,20 +161,32 @@ def _record_one(
     return bool(recorded), None
 
 
+@dataclass
+class Recorded:
+    """What recording outcomes left to do: the retries' due times by run id (the caller
+    submits them), and how many messages it queued to tell people (sent at once)."""
+
+    retries: dict[int, datetime] = field(default_factory=dict)
+    told: int = 0
+
+    def add(self, other: Recorded) -> None:
+        self.retries |= other.retries
+        self.told += other.told
+
+
 def record(
     session: Session,
     outcomes: Sequence[tuple[Attempt, RunResult]],
     now: datetime,
     settings: Settings,
-) -> dict[int, datetime]:
+) -> Recorded:
     """Store attempts' results in one commit: each run finishes, or waits for a retry;
     the automations of finished runs get their outcome and keep their newest KEEP_RUNS runs.
-
-    Returns the retries' due times by run id (the caller submits them). An attempt that
-    lost its lease (the sweep took the run back) records nothing.
+    An attempt that lost its lease (the sweep took the run back) records nothing.
     """
     connection = session.connection()
     retries: dict[int, datetime] = {}
+    told = 0
     finished: dict[type[Automation], list[dict[str, Any]]] = defaultdict(list)
     # Rows are locked in one order by every writer (runs, then automations, by id): two groups
     # recorded at once never wait on each other.
@@ -190,22 +203,23 @@ def record(
                     "now": now,
                     "outcome": outcome,
                     "succeeded": result.succeeded,
+                    "tries": attempt.number,
                 }
             )
     for model, rows in finished.items():
         connection.execute(_OUTCOMES[model], sorted(rows, key=lambda row: row["automation"]))
         # after the automations' rows are locked: another group's alerts wait, then see ours
-        queue_alerts(connection, settings, model, rows, now)
+        told += queue_alerts(connection, settings, model, rows, now)
         connection.execute(
             _PRUNES[model], {"automations": sorted({row["automation"] for row in rows})}
         )
     session.commit()
-    return retries
+    return Recorded(retries, told)
 
 
 def record_outcomes(
     settings: Settings, outcomes: Sequence[tuple[Attempt, RunResult]], now: datetime
-) -> dict[int, datetime]:
+) -> Recorded:
     """`record` in one transaction (a group commit); if the group cannot be stored, each
     outcome in its own, so one bad row or a lost race costs only its own run (which its
     lease then brings back), not the calls of the whole group."""
@@ -218,11 +232,11 @@ def record_outcomes(
         log.exception(
             "a group of %s outcomes was not stored; storing them one by one", len(outcomes)
         )
-    retries: dict[int, datetime] = {}
+    recorded = Recorded()
     for outcome in outcomes:
         try:
             with open_session(settings.database_url) as session:
-                retries |= record(session, [outcome], now, settings)
+                recorded.add(record(session, [outcome], now, settings))
         except sa.exc.SQLAlchemyError:
             log.exception("the outcome of run %s was not stored", outcome[0].run_id)
-    return retries
+    return recorded

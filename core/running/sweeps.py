@@ -92,6 +92,6 @@ def take_back_expired(settings: Settings, queue: RunQueue, now: datetime) -> int
         )
         outcomes.append((attempt, lost))
     if outcomes:
-        for run_id, retry_at in record_outcomes(settings, outcomes, now).items():
+        for run_id, retry_at in record_outcomes(settings, outcomes, now).retries.items():
             queue.submit([run_id], eta=retry_at)
     return len(expired)

@@ -143,8 +143,10 @@ class Automation(SQLModel):
     max_retries: int | None = None
     timeout_seconds: int | None = None
     overlap: str | None = None
-    # Who is told, and when (core.notify): channel ids, and some of "failure",
-    # "recovery", "digest"; `alerting` once a failure was told and no recovery yet.
+    # Who is told, and when (core.notifications): the channels Settings tells about every
+    # failure (`notify_as_settings`), or its own channel ids ([] for nobody); and some of
+    # "failure", "recovery", "digest"; `alerting` once a failure was told and no recovery yet.
+    notify_as_settings: bool = True
     notify_channel_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
     notify_on: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     alerting: bool = False
@@ -335,6 +337,8 @@ class NotificationChannel(SQLModel, table=True):
     name: str = Field(unique=True)
     url_secret: str = Field(repr=False)
     kind: str = ""  # the service, in words ("Email", "Slack")
+    # Told about every job's and trigger's failures, unless one chose its own channels.
+    every_failure: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = None
