@@ -229,7 +229,7 @@ def test_tick_writes_a_heartbeat(settings, session):
 def test_workers_are_counted_and_long_gone_ones_forgotten(settings, session):
     tick(settings, RecordingQueue(), NOW - timedelta(days=2), "old-host:7")
     tick(settings, RecordingQueue(), NOW - timedelta(minutes=10), "host:1")
-    tick(settings, RecordingQueue(), NOW - timedelta(minutes=1), "host:2")
+    tick(settings, RecordingQueue(), NOW - timedelta(seconds=30), "host:2")
     tick(settings, RecordingQueue(), NOW, "other-host:3")
 
     assert sorted(b.worker for b in session.exec(select(Heartbeat))) == [
