@@ -26,6 +26,7 @@ from core.running.sweeps import EVENT_SWEEP_AFTER
 from core.scheduling.tick import tick
 from core.store.db import session as open_session
 from core.store.models import EventTrigger, Run, WebhookEvent
+from core.views.overview import late_in_words
 from support.cli import planner_cli
 from support.fakes import Reply
 from support.flights import execute_run
@@ -364,3 +365,37 @@ def test_a_test_event_is_no_sample_for_the_next_one(settings, session, agent, qu
     custom = {"type": "composio.trigger.message", "data": {"custom": "value"}}
     fire_test_event(session, settings, trigger.id, queue, NOW, custom)
     assert sample_payload(session, trigger.event) == sample_events()["GMAIL_NEW_GMAIL_MESSAGE"]
+
+
+def test_an_event_taken_in_while_the_worker_was_down_says_its_run_ran_late(
+    settings, session, agent, target, queue
+):
+    """The event arrived at NOW; the worker came back five minutes later and made its run
+    then: the run is due at the arrival, so the card and Activity say it ran late, and why."""
+    add_trigger(session, settings, "Email triage")
+    back = NOW + timedelta(minutes=5)
+    process_event(settings, receive(settings, LOCAL), queue, back)
+    [run_id] = queue.run_ids
+    execute_run(run_id, queue, settings, clock=lambda: back)
+
+    [run] = runs(settings)
+    assert (run.status, run.due_at, run.created_at) == ("succeeded", NOW, back)
+    assert late_in_words(run) == "ran 5 min late — the worker was down"
+
+
+def test_an_event_taken_in_at_once_is_not_called_late(settings, session, agent, target, queue):
+    add_trigger(session, settings, "Email triage")
+    process_event(settings, receive(settings, LOCAL), queue, NOW + timedelta(seconds=1))
+    [run_id] = queue.run_ids
+    execute_run(run_id, queue, settings, clock=lambda: NOW + timedelta(seconds=2))
+    [run] = runs(settings)
+    assert (run.status, run.due_at, late_in_words(run)) == ("succeeded", NOW, "")
+
+
+def test_an_event_stamped_ahead_of_the_workers_clock_is_due_now(settings, session, agent,
+                                                                 queue):  # fmt: skip
+    """An intake whose clock runs ahead never makes a run the flight would hold back."""
+    add_trigger(session, settings, "Email triage")
+    process_event(settings, receive(settings, LOCAL), queue, NOW - timedelta(seconds=3))
+    [run] = runs(settings)
+    assert run.due_at == NOW - timedelta(seconds=3)

@@ -207,6 +207,15 @@ def prune_inbox(settings: Settings, now: datetime) -> int:
             return removed
 
 
+def event_due(event: WebhookEvent, now: datetime) -> datetime:
+    """An event's runs are due when it arrived, not when a worker got to it: an event that
+    waited in the inbox while the worker was down then makes runs that say they ran late
+    (core.views.overview.lateness). A due time in the past is still due — the flight and
+    the claim start it at once, the oldest first — and never later than `now`, whatever
+    the intake's clock said."""
+    return min(event.received_at, now)
+
+
 def _insert_runs(
     session: Session,
     settings: Settings,
@@ -215,8 +224,9 @@ def _insert_runs(
     source: RunSource,
     now: datetime,
 ) -> list[int]:
+    due = event_due(event, now)
     rows = [
-        run_row(source, now, now, trigger_id=trigger.id, event_id=event.id) for trigger in triggers
+        run_row(source, due, now, trigger_id=trigger.id, event_id=event.id) for trigger in triggers
     ]
     statement = insert_ignoring_conflicts(get_engine(settings.database_url), RUN_TABLE)
     inserted = session.connection().execute(statement.returning(RUN_TABLE.c.id), rows)
@@ -360,8 +370,9 @@ def replay_event(
     names = ", ".join(trigger.name for trigger in chosen)
     _finish(copy, EventStatus.dispatched, f"Replay of {original.id}, started: {names}.", now)
     session.add(copy)
+    due = event_due(copy, now)
     runs = [
-        Run(**run_row(RunSource.event, now, now, trigger_id=t.id, event_id=copy.id)) for t in chosen
+        Run(**run_row(RunSource.event, due, now, trigger_id=t.id, event_id=copy.id)) for t in chosen
     ]
     session.add_all([*runs, *chosen])
     for trigger in chosen:

@@ -139,18 +139,20 @@ def lateness(run: Run) -> Lateness | None:
     """How late a run's first attempt started after its moment, when LATE_AFTER or more.
 
     Its moment is `due_at` (the occurrence and its random delay, the "run now" press, the
-    event's processing) — except for an occurrence whose run was made after it (the
-    worker came back and made it then, with `due_at` then): its moment is the occurrence.
-    A retry moves `due_at` to the retry's time and keeps no earlier one, so the run of a
-    retry says nothing.
+    event's arrival: core.events.inbox.event_due) — except for an occurrence whose run was
+    made after it (the worker came back and made it then, with `due_at` then): its moment
+    is the occurrence. A run made LATE_AFTER or more after its moment was made late because
+    no worker was there to make it: the tick makes occurrences' runs ahead, and a running
+    worker turns an event into runs within a second of its arrival. A retry moves `due_at`
+    to the retry's time and keeps no earlier one, so the run of a retry says nothing.
     """
     if run.started_at is None:
         return None
-    made_late = run.scheduled_for is not None and run.created_at > run.scheduled_for
-    if made_late:
-        moment = run.scheduled_for
+    if run.scheduled_for is not None and run.created_at > run.scheduled_for:
+        moment, made_late = run.scheduled_for, True
     elif run.attempt <= 1:
         moment = run.due_at
+        made_late = run.created_at - moment >= LATE_AFTER
     else:
         return None
     first = run.attempts[0].get("started_at") if run.attempts else None
