@@ -8,10 +8,13 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core.automations import jobs
+from core.agents import registry
+from core.automations import jobs, triggers
+from core.automations.fields import UNCHANGED
 from core.automations.jobs import JobFields
+from core.automations.triggers import TriggerFields
 from core.store.db import read_session
-from core.store.models import Agent, utcnow
+from core.store.models import Agent, EventTrigger, utcnow
 from support.screens import agent_rows, agents_page, field, submit, texts
 from support.stored import everything_stored, snapshot
 
@@ -124,3 +127,19 @@ def test_removing_an_agent_asks_first(page, settings, agent):
     app.button(key=f"rm_agent_{agent.id}").click().run()
     app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
     assert agent_rows(settings) == []
+
+
+def test_an_agent_whose_only_trigger_runs_a_workflow_can_be_removed(page, settings, session,
+                                                                    agent, workflow):  # fmt: skip
+    """The trigger never calls the agent it is filed under: it moves to the other one."""
+    helper = registry.save_agent(session, "Helper", "openai", agent.base_url, "llama3.2")
+    triggers.create_trigger(session, "Analyze", TriggerFields(
+        agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat=UNCHANGED,
+        workflow="analyze-email", user_id="user-42"), settings, utcnow())  # fmt: skip
+    app = page(agents_page)
+    app.button(key=f"rm_agent_{agent.id}").click().run()
+    assert "Remove the agent **Assistant**? This cannot be undone." in texts(app)
+    app.button(key=f"confirm_rm_agent_{agent.id}").click().run()
+    assert [row[0] for row in agent_rows(settings)] == ["Helper"]
+    with read_session(settings.database_url) as reader:
+        assert reader.exec(select(EventTrigger.agent_id)).all() == [helper.id]

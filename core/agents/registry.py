@@ -15,10 +15,18 @@ from sqlmodel import Session, select
 
 from core import outbound
 from core.access.credentials import key_in_words, seal, sealed_column
-from core.automations.shared import clean_name, ensure_unique_name, find, storable_text, users_of
+from core.automations.shared import (
+    AUTOMATION_MODELS,
+    AUTOMATION_WORDS,
+    clean_name,
+    ensure_unique_name,
+    find,
+    storable_text,
+    users_of,
+)
 from core.config import Settings, get_settings, is_own_variable
 from core.errors import ValidationError
-from core.store.models import Agent, Backend, Workflow
+from core.store.models import ActionKind, Agent, Automation, Backend, Workflow
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -203,33 +211,110 @@ def list_all(session: Session, model: type[Target]) -> list[Target]:
     return list(session.exec(select(model).order_by(model.name)))
 
 
+def _filed_under(session: Session, agent: Agent) -> tuple[list[str], list[Automation]]:
+    """The jobs and triggers under `agent`: those that chat with it (in words, "job 'X'"),
+    and those that run a workflow and so never call it — it only files them."""
+    chatting: list[str] = []
+    filed: list[Automation] = []
+    for model in AUTOMATION_MODELS:
+        for automation in session.exec(
+            select(model).where(model.agent_id == agent.id).order_by(model.name)
+        ):
+            if automation.action == ActionKind.workflow:
+                filed.append(automation)
+            else:
+                chatting.append(f"{AUTOMATION_WORDS[model]} {automation.name!r}")
+    return chatting, filed
+
+
+def _heir(session: Session, agent: Agent) -> Agent | None:
+    """Where an agent's workflow jobs and triggers go when it is removed: the first other
+    agent by name. Every job and trigger is shown under an agent (the Planner page), so
+    they need one; which one changes nothing about what they do."""
+    return session.exec(select(Agent).where(Agent.id != agent.id).order_by(Agent.name)).first()
+
+
+def _names(automations: list[Automation]) -> str:
+    """ "trigger 'A'", "trigger 'A' and job 'B'", "trigger 'A', job 'B' and job 'C'"."""
+    names = [f"{AUTOMATION_WORDS[type(a)]} {a.name!r}" for a in automations]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def removable(session: Session, model: type[Target], ref: str | int) -> Target:
-    """The agent or workflow, if no job or trigger uses it; else say who does (asked
-    before "are you sure?", so nobody confirms a removal that cannot happen)."""
+    """The agent or workflow, if nothing really uses it; else say what does (asked before
+    "are you sure?", so nobody confirms a removal that cannot happen).
+
+    An agent is used by the jobs and triggers that chat with it. One that runs a workflow
+    is only filed under its agent — it never calls it — so it does not hold the agent: it
+    moves to another agent (removal_in_words says which). Only when there is no other
+    agent to move it to is the removal refused, with that reason."""
     target = find(session, model, ref)
     what = model.__name__.lower()
-    users = users_of(session, **{what: target})
+    if isinstance(target, Agent):
+        users, filed = _filed_under(session, target)
+    else:
+        users, filed = users_of(session, workflow=target), []
     if users:
         raise ValidationError(
             f"{what.title()} {target.name!r} is used by {', '.join(users)}; "
             "change or delete them first.",
             what,
         )
+    if filed and isinstance(target, Agent) and _heir(session, target) is None:
+        one = len(filed) == 1
+        it, they_are, run = ("it", "it is", "it runs a workflow") if one else (
+            "them", "they are", "they run workflows"
+        )  # fmt: skip
+        raise ValidationError(
+            f"Agent {target.name!r} is used by {_names(filed)} only as the agent {they_are} "
+            f"shown under ({run}), and there is no other agent to move {it} to. Add "
+            f"another agent, or delete {it} first.",
+            what,
+        )
     return target
 
 
-def remove_target(session: Session, model: type[Target], ref: str | int) -> None:
-    """Remove an agent or workflow that no job or trigger uses; else say who does."""
-    session.delete(removable(session, model, ref))
+def removal_in_words(session: Session, model: type[Target], ref: str | int) -> str:
+    """What else a removal changes, for "are you sure?": "" when nothing; for an agent
+    with workflow jobs or triggers filed under it, "Trigger 'Analyze' runs a workflow,
+    not this agent: it moves to agent 'Helper'." (see `removable`)."""
+    target = find(session, model, ref)
+    if not isinstance(target, Agent):
+        return ""
+    _, filed = _filed_under(session, target)
+    heir = _heir(session, target)
+    if not filed or heir is None:
+        return ""
+    one = len(filed) == 1
+    names = _names(filed)
+    return (
+        f"{names[0].upper()}{names[1:]} {'runs a workflow' if one else 'run workflows'}, "
+        f"not this agent: {'it moves' if one else 'they move'} to agent {heir.name!r}."
+    )
+
+
+def remove_target(session: Session, model: type[Target], ref: str | int) -> str:
+    """Remove an agent or workflow that nothing really uses, else say what does (see
+    `removable`); returns what else changed, in words (removal_in_words)."""
+    target = removable(session, model, ref)
+    said = removal_in_words(session, model, ref)
+    if isinstance(target, Agent):
+        heir = _heir(session, target)
+        for automation in _filed_under(session, target)[1]:
+            automation.agent_id = heir.id  # removable: there is one when any are filed
+            session.add(automation)
+        session.flush()  # moved before the agent goes: its foreign key restricts deletes
+    session.delete(target)
     session.commit()
+    return said
 
 
-def remove_agent(session: Session, ref: str | int) -> None:
-    remove_target(session, Agent, ref)
+def remove_agent(session: Session, ref: str | int) -> str:
+    return remove_target(session, Agent, ref)
 
 
-def remove_workflow(session: Session, ref: str | int) -> None:
-    remove_target(session, Workflow, ref)
+def remove_workflow(session: Session, ref: str | int) -> str:
+    return remove_target(session, Workflow, ref)
 
 
 def set_key(
