@@ -54,9 +54,12 @@ def test_run_now_executes_through_the_consumer(settings, session: Session, agent
     assert request.body["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
-def test_a_due_job_starts_within_a_second_of_its_time(
+def test_a_due_job_starts_at_its_time_not_at_a_later_tick(
     settings, session: Session, agent, target, consumer
 ):
+    """The tick here is once a minute: the run, due two seconds from now, is started by
+    the look-ahead's message for its moment (never before it), long before the next tick.
+    How soon after its moment is measured by bench/dispatch.py, not asserted here."""
     job = jobs.create_job(
         session,
         "New year",
@@ -67,7 +70,7 @@ def test_a_due_job_starts_within_a_second_of_its_time(
     job.next_run_at = due = utcnow() + timedelta(seconds=2)  # its next time, two seconds away
     session.add(job)
     session.commit()
-    consumer()
+    consumer(tick_seconds=60)
 
     [done] = wait_until(
         lambda: finished_runs(settings.database_url, job.id), timeout=30, what="the scheduled run"
@@ -75,10 +78,7 @@ def test_a_due_job_starts_within_a_second_of_its_time(
     assert done.source == "schedule" and done.status == RunStatus.succeeded
     assert done.scheduled_for == due
     [request] = target.received("/v1/chat/completions")
-    # Never early; and started by the look-ahead eta, not by a later tick (up to a minute
-    # late). The exact lag is measured by bench/dispatch.py, not asserted here.
-    lag = request.at - done.scheduled_for.timestamp()
-    assert 0 <= lag < 5, f"started {lag:.3f}s after its time"
+    assert request.at >= done.scheduled_for.timestamp(), "started before its time"
     with open_session(settings.database_url) as db:
         assert db.exec(select(Heartbeat)).first() is not None
         assert db.get(ScheduledJob, job.id).next_run_at > done.scheduled_for

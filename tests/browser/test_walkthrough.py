@@ -177,9 +177,10 @@ def test_gmail_to_a_workflow_from_an_empty_database(
         [trigger] = session.exec(select(EventTrigger)).all()
     body, webhook_id = event_body(trigger.composio_trigger_id)
     secret = composio.subscription["secret"]
-    delivered = httpx.post(
-        dashboard_settings.webhook_url, content=body, headers=signed(body, webhook_id, secret)
-    )
+    delivered = httpx.post(  # a web process busy beside the whole suite may take seconds
+        dashboard_settings.webhook_url, content=body, headers=signed(body, webhook_id, secret),
+        timeout=30,
+    )  # fmt: skip
     assert delivered.status_code == 200, delivered.text
     expect(triage.get_by_role("blockquote")).to_contain_text("ok: yes", timeout=60_000)
     triage.get_by_text("History", exact=True).click()
