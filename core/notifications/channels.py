@@ -240,6 +240,10 @@ def subscription(
     events = list(automation.notify_on) if automation is not None else []
     if notify is not None:
         names = [name.lower() for name in _names(notify)]
+        if len(names) > 1 and {SETTINGS_WORD, "none"} & set(names):
+            raise ValidationError(
+                "Give 'default' or 'none' alone, or the names of channels.", "notify"
+            )
         as_settings = names == [SETTINGS_WORD]
         ids = [] if as_settings or names in ([], ["none"]) else channel_ids(session, _names(notify))
     if notify_on is not None:
