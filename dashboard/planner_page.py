@@ -36,6 +36,7 @@ from core.views.overview import (
     action_in_words,
     automations_page,
     clock_of,
+    last_test_in_words,
     late_in_words,
     moment_in_words,
     recent_runs,
@@ -164,14 +165,15 @@ class CardKind:
     acted: str  # what the toast says, with {name}
     pause: Callable[[Session, Automation], object]
     resume: Callable[[Session, Automation], object]
-    when: Callable[[Automation, CardContext], tuple[str, str]]  # (in bold, small print)
+    # (in bold, small print), from the item, the context and its newest runs
+    when: Callable[[Automation, CardContext, list[Run]], tuple[str, str]]
 
     @property
     def page_key(self) -> str:
         return f"{self.dialog}s_page"
 
 
-def _job_when(job: ScheduledJob, ctx: CardContext) -> tuple[str, str]:
+def _job_when(job: ScheduledJob, ctx: CardContext, runs: list[Run]) -> tuple[str, str]:
     if job.status == Status.paused:
         next_run = "none while paused"
     elif job.next_run_at is None:
@@ -188,10 +190,14 @@ def _job_when(job: ScheduledJob, ctx: CardContext) -> tuple[str, str]:
     )
 
 
-def _trigger_when(trigger: EventTrigger, ctx: CardContext) -> tuple[str, str]:
+def _trigger_when(trigger: EventTrigger, ctx: CardContext, runs: list[Run]) -> tuple[str, str]:
+    """What fires it, when an event last did, and — after *Send test event* — that the
+    test was sent ("Tested just now"), which "Last fired" leaves out."""
+    tested = last_test_in_words(runs, ctx.now)
     return (
         f"**When:** {plain(event_type_in_words(trigger.event))}",
-        f"Last fired: {moment_in_words(trigger.last_fired_at, ctx.viewer_timezone, ctx.now)}",
+        f"Last fired: {moment_in_words(trigger.last_fired_at, ctx.viewer_timezone, ctx.now)}"
+        + (f"  \n{tested}" if tested else ""),
     )
 
 
@@ -258,7 +264,7 @@ def card(
             if fix:
                 navigation.link(navigation.SETTINGS, fix)
             st.caption(plain(action_in_words(item, workflows)))
-        headline, details = kind.when(item, ctx)
+        headline, details = kind.when(item, ctx, runs)
         timing.markdown(headline)
         timing.caption(details)
         with buttons:

@@ -22,7 +22,7 @@ from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_e
 from core.running.heartbeats import beat
 from core.store.db import read_session
 from core.store.models import EventTrigger, Run, ScheduledJob, SyncState, WebhookEvent, utcnow
-from core.views.overview import local_time, moment_in_words, relative
+from core.views.overview import last_test_in_words, local_time, moment_in_words, relative
 from support.fakes import Reply
 from support.flights import execute_run
 from support.processes import ROOT, free_port
@@ -113,6 +113,27 @@ def test_card_buttons_pause_resume_and_run_now(dashboard, agent, settings, sessi
     assert [toast.value for toast in app.toast] == [
         "Briefing started — its reply shows on the card\\."
     ]
+
+
+def test_a_test_event_says_tested_just_now_on_its_card(dashboard, agent, settings, session):
+    """A test is no event that fired the trigger: "Last fired" stays, "Tested" tells."""
+    trigger = triage(session, settings)
+    app = dashboard()
+    assert "Tested" not in main_view(app)
+    app.button(key=f"test_{trigger.id}").click().run()
+    with read_session(settings.database_url) as db:
+        [run] = db.exec(select(Run)).all()
+    assert (run.trigger_id, run.source) == (trigger.id, "test")
+    shown = main_view(app)
+    assert "Last fired: never\nTested just now" in shown.replace("  \n", "\n")
+
+
+def test_a_test_is_said_with_how_long_ago_it_was():
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    runs = [Run(source="event", due_at=now, created_at=now),
+            Run(source="test", due_at=now, created_at=now - timedelta(minutes=5))]  # fmt: skip
+    assert last_test_in_words(runs, now) == "Tested 5 min ago"
+    assert last_test_in_words(runs[:1], now) == ""
 
 
 def test_a_card_shows_the_latest_reply_and_history_shows_each_run_in_full(

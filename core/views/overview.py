@@ -19,6 +19,7 @@ from core.store.models import (
     Automation,
     Heartbeat,
     Run,
+    RunSource,
     ScheduledJob,
     Status,
     Workflow,
@@ -125,6 +126,14 @@ def relative(moment: datetime | None, now: datetime) -> str:
     unit, length = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("min", 60)) if size >= n)
     amount = round(size / length)
     return f"in {amount} {unit}" if seconds > 0 else f"{amount} {unit} ago"
+
+
+def last_test_in_words(runs: Iterable[Run], now: datetime) -> str:
+    """ "Tested just now", "Tested 5 min ago": when a trigger's newest test event was sent,
+    from its newest runs (newest first), or "" when none of them is a test's. A test is
+    no event that fired it, so "Last fired" leaves it out; this says the test took."""
+    tested = next((run for run in runs if run.source == RunSource.test), None)
+    return "" if tested is None else f"Tested {relative(tested.created_at, now)}"
 
 
 @dataclass(frozen=True)
