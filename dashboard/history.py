@@ -1,6 +1,7 @@
 """Runs as people read them, on a card and on the Activity page: the latest reply or
-error at a glance, and each run in full — when, how it ran, what was sent, the reply,
-the error in plain words, the attempts."""
+error at a glance, and each run in full — when, how it ran, what was sent, the reply in
+words (the rest of a workflow's answer under *Technical details*), the error in plain
+words, the attempts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.views.words import (
     STATUS_WORDS,
     attempts_in_words,
     one_line,
+    run_details,
     run_in_words,
     run_result,
     sent_text,
@@ -72,9 +74,17 @@ def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
     kind, text = run_result(run)
     if text:
         st.markdown(f"**{RESULT_LABELS[kind]}:**  \n" + lines(text))
+    technical(run_details(run))
     for attempt in attempts_in_words(run):
         st.caption(plain(attempt))
     _actions(run)
+
+
+def technical(details: str) -> None:
+    """What the words leave out of an answer, folded away for the technical."""
+    if details:
+        with st.expander("Technical details"):
+            st.markdown(lines(details))
 
 
 def _actions(run: Run) -> None:

@@ -23,7 +23,8 @@ from core.automations.shared import (
     ensure_unique_name,
     find,
 )
-from core.automations.templates import default_variables, missing_warning
+from core.automations.templates import DEFAULT_VARIABLES, default_variables, missing_warning
+from core.automations.workflow_input import checked_template
 from core.errors import ValidationError
 from core.notifications import channels
 from core.running.queue import RunQueue
@@ -104,7 +105,7 @@ def create_job(
     agent = find(session, Agent, fields.agent)
     when = _chosen_timing(fields, timing.Timing("", default_timezone), now, finished_ok)
     jitter = fields.delay_seconds(0)
-    action, config = action_config(session, fields, None, "job")
+    action, config = _action(session, fields, None)
     misfire = MisfirePolicy(kept(fields.misfire, MisfirePolicy.catch_up_once))
     chosen = fields.chosen_policies(policies.Policies())
     told = channels.subscription(session, None, *fields.telling())
@@ -132,6 +133,17 @@ def create_job(
     return job
 
 
+def _action(
+    session: Session, fields: JobFields, job: ScheduledJob | None
+) -> tuple[str, dict[str, Any]]:
+    """The action and its config; a workflow input given is a template of the variables
+    every job has, checked as it is saved."""
+    action, config = action_config(session, fields, job, "job")
+    if action == ActionKind.workflow and fields.input is not UNCHANGED:
+        checked_template(config["input"], list(DEFAULT_VARIABLES))
+    return action, config
+
+
 def _plan_soon(session: Session, job: ScheduledJob, queue: RunQueue | None, now: datetime) -> None:
     if queue is not None and job.status == Status.active:
         plan_soon(session, job.id, queue, now)
@@ -156,7 +168,7 @@ def update_job(
     agent = find(session, Agent, fields.agent) if fields.agent is not UNCHANGED else None
     when = _chosen_timing(fields, job.timing, now, finished_ok)
     jitter = fields.delay_seconds(job.jitter_seconds)
-    action, config = action_config(session, fields, job, "job")
+    action, config = _action(session, fields, job)
     misfire = MisfirePolicy(kept(fields.misfire, job.misfire_policy))
     chosen = fields.chosen_policies(policies.of(job))
     told = channels.subscription(session, job, *fields.telling())

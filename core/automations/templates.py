@@ -4,7 +4,8 @@
 (`{sender.email}`), so JSON braces in a message (`{"a": 1}`) are left alone. A variable
 with no value renders as empty text; `missing_variables` lets a form warn about it, and
 `missing_warning` says so in words, with the name most likely meant ("did you mean
-{dayOfWeek}?").
+{dayOfWeek}?"). Where a name no run can fill is refused instead (a workflow's input),
+`unknown_refusal` says it with the same help.
 """
 
 from __future__ import annotations
@@ -120,6 +121,22 @@ def missing_warning(template: str, variables: Mapping[str, Any]) -> str | None:
         return f"No value for: {listed} — did you mean {{{meant[0][1]}}}? As it is, {left}."
     hints = ", ".join(f"{{{guess}}} for {{{name}}}" for name, guess in meant)
     return f"No value for: {listed} — {left}. Did you mean {hints}?"
+
+
+def unknown_refusal(unknown: list[str], known: list[str], where: str) -> str:
+    """The one line that refuses variables no run can fill (`unknown`, used in `where`):
+    the names most likely meant, as `missing_warning` gives them, else the ones there are."""
+    listed = ", ".join(f"{{{name}}}" for name in unknown)
+    offered = dict.fromkeys(known)
+    meant = [(name, guess) for name in unknown if (guess := did_you_mean(name, offered))]
+    noun = "variable" if len(unknown) == 1 else "variables"
+    said = f"{where[:1].upper()}{where[1:]} uses the unknown {noun} {listed}"
+    if len(unknown) == 1 and meant:
+        return f"{said} — did you mean {{{meant[0][1]}}}?"
+    if meant:
+        hints = ", ".join(f"{{{guess}}} for {{{name}}}" for name, guess in meant)
+        return f"{said} — did you mean {hints}?"
+    return f"{said}; the ones there are: " + ", ".join(f"{{{name}}}" for name in known) + "."
 
 
 def default_variables(

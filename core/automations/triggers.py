@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from core.automations import policies
 from core.automations.fields import UNCHANGED, AutomationFields, Unchanged, kept
@@ -23,12 +23,30 @@ from core.automations.shared import (
     ensure_unique_name,
     find,
 )
+from core.automations.templates import DEFAULT_VARIABLES
+from core.automations.workflow_input import checked_template
 from core.composio import client
 from core.config import Settings
 from core.errors import ValidationError
-from core.events.catalog import TriggerType, missing_filters, offline_catalog, toolkit_of
+from core.events.catalog import (
+    TriggerType,
+    event_variables,
+    missing_filters,
+    offline_catalog,
+    sample_events,
+    toolkit_of,
+)
+from core.events.envelope import TRIGGER_MESSAGE
 from core.notifications import channels
-from core.store.models import Agent, EventTrigger, Status, SyncState, iso
+from core.store.models import (
+    ActionKind,
+    Agent,
+    EventTrigger,
+    Status,
+    SyncState,
+    WebhookEvent,
+    iso,
+)
 
 MIN_POLL_MINUTES = 15
 
@@ -38,7 +56,8 @@ class TriggerFields(AutomationFields):
     """What a user sets on a trigger; UNCHANGED keeps what it has (on a new trigger, its
     default).
 
-    A workflow trigger's input is always the event's data, so `input` is refused.
+    A workflow trigger's `input` is a template of the event's fields
+    (core.automations.workflow_input); without one, the workflow gets the event's data.
     """
 
     event: str | Unchanged = UNCHANGED  # Composio's trigger slug
@@ -89,15 +108,42 @@ def validate_filters(slug: str, value: dict[str, Any]) -> dict[str, Any]:
     return filters
 
 
+def _last_event_data(session: Session, slug: str) -> dict[str, Any]:
+    """The data of the last event of type `slug` Planner received (a test event's too),
+    else of the example shipped with Planner: fields the catalog may not list."""
+    payload = session.exec(
+        select(WebhookEvent.payload)
+        .where(WebhookEvent.trigger_slug == slug, WebhookEvent.type == TRIGGER_MESSAGE)
+        .order_by(col(WebhookEvent.received_at).desc())
+        .limit(1)
+    ).first() or sample_events().get(slug, {})
+    data = payload.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def input_variables(session: Session, slug: str) -> list[str] | None:
+    """The variables a workflow's input can take from an event of type `slug`, the ones a
+    form offers first: the catalog's, the fields of the last such event (or the shipped
+    example), and the ones every run has. None when neither knows the event's fields (a
+    type only Composio lists, with no event yet): its template is not checked then."""
+    known = _known_type(slug)
+    data = _last_event_data(session, slug)
+    if (known is None or not known.payload_fields) and not data:
+        return None
+    catalog_names = [*known.offered_variables, *known.variables] if known else []
+    return list(dict.fromkeys([*catalog_names, *event_variables(slug, data), *DEFAULT_VARIABLES]))
+
+
 def _action(
-    session: Session, fields: TriggerFields, trigger: EventTrigger | None
+    session: Session, fields: TriggerFields, trigger: EventTrigger | None, event: str
 ) -> tuple[str, dict[str, Any]]:
-    if fields.input is not UNCHANGED:
-        raise ValidationError(
-            "A trigger's workflow gets the event's data as its input; it takes no other.",
-            "input",
-        )
-    return action_config(session, fields, trigger, "trigger")
+    """The action and its config; the input's template is checked against the event's
+    variables when it is given or the event changes (a template it no longer fills)."""
+    action, config = action_config(session, fields, trigger, "trigger")
+    changed = fields.input is not UNCHANGED or trigger is None or trigger.event != event
+    if action == ActionKind.workflow and changed and config.get("input"):
+        checked_template(config["input"], input_variables(session, event))
+    return action, config
 
 
 def find_trigger(session: Session, ref: str | int) -> EventTrigger:
@@ -115,7 +161,7 @@ def create_trigger(
     agent = find(session, Agent, fields.agent)
     event = validate_event(settings, fields.event)
     filters = validate_filters(event, kept(fields.filters, {}))
-    action, config = _action(session, fields, None)
+    action, config = _action(session, fields, None, event)
     chosen = fields.chosen_policies(policies.Policies())
     told = channels.subscription(session, None, *fields.telling())
     ensure_unique_name(session, EventTrigger, name, "trigger")
@@ -199,7 +245,7 @@ def update_trigger(
     event = trigger.event if fields.event is UNCHANGED else validate_event(settings, fields.event)
     filters = validate_filters(event, kept(fields.filters, trigger.filters))
     user_id = kept(fields.user_id, trigger.user_id).strip()
-    action, config = _action(session, fields, trigger)
+    action, config = _action(session, fields, trigger, event)
     chosen = fields.chosen_policies(policies.of(trigger))
     told = channels.subscription(session, trigger, *fields.telling())
     ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)

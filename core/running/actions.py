@@ -15,6 +15,7 @@ from core.access.secrets import SecretKeyError
 from core.automations.policies import timeout_of
 from core.automations.shared import AUTOMATION_WORDS, automation_column
 from core.automations.templates import default_variables, render
+from core.automations.workflow_input import rendered
 from core.config import Settings
 from core.events.catalog import event_variables
 from core.running.executor import Action, ChatAction, RunResult, WorkflowAction
@@ -87,6 +88,16 @@ def _variables(
     return {**event_variables(slug, data), **defaults} if slug or data else defaults
 
 
+def _workflow_input(session: Session, run: Run, automation: Automation, timezone: str) -> Any:
+    """The workflow's input: its template rendered with the run's variables; without a
+    template, what it was before templates: a job's {}, a trigger's event data."""
+    template = automation.config.get("input") or {}
+    if not template:
+        return {} if isinstance(automation, ScheduledJob) else _event_data(session, run)[1]
+    agent = session.get(Agent, automation.agent_id)
+    return rendered(template, _variables(session, run, automation, agent, timezone))
+
+
 def build_action(
     session: Session, run: Run, automation: Automation, settings: Settings
 ) -> Action | RunResult:
@@ -109,11 +120,10 @@ def _action(
         if workflow is None:
             return RunResult(succeeded=False, error="The workflow no longer exists.")
         if run.input is None:
-            given = (
-                automation.config.get("input", {}) if isinstance(automation, ScheduledJob) else None
-            )
-            data = given if given is not None else _event_data(session, run)[1]
-            run.input = {"input": data, "source": _source(run, automation)}
+            run.input = {
+                "input": _workflow_input(session, run, automation, settings.timezone),
+                "source": _source(run, automation),
+            }
         return WorkflowAction(
             workflow=workflow, body=run.input, token=token_for(workflow, settings),
             timeout=timeout_of(automation, settings),

@@ -109,6 +109,65 @@ def as_text(value: Any, between: str = "\n") -> str:
     return between.join(value_lines(value))
 
 
+# A workflow's answer says itself in one of these top-level fields, the first one found.
+ANSWER_FIELDS = ("text", "message", "answer", "summary")
+# At most this many short `name: value` lines say an answer without such a field.
+ANSWER_LINES = 6
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A target's answer as people read it: `lines` of text, and the rest of it for the
+    technical (`details`, key: value lines; empty when nothing is left)."""
+
+    lines: tuple[str, ...]
+    details: str = ""
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _is_short(value: Any) -> bool:
+    """A value a `name: value` line says whole: a number, yes/no, or short one-line text."""
+    if isinstance(value, str):
+        return len(value) <= SHORT and "\n" not in value
+    return value is None or isinstance(value, bool | int | float)
+
+
+def _details(rest: dict[str, Any]) -> str:
+    return "\n".join(value_lines(rest)) if rest else ""
+
+
+def answer_in_words(output: Any) -> Answer:
+    """What a target answered, as words: text as it is; an object's top-level `text`,
+    `message`, `answer` or `summary` when it is text; else its short top-level values as
+    `name: value` lines. What is not said is left for *Technical details*."""
+    if output is None or output == "":
+        return Answer(())
+    if isinstance(output, str):
+        return Answer((output,))
+    if not isinstance(output, dict):
+        if _is_short(output):
+            return Answer((_scalar(output),))
+        return Answer(
+            ("The answer is a list of values; see Technical details.",),
+            _details({"answer": output}),
+        )
+    said = next(
+        (key for key in ANSWER_FIELDS if isinstance(output.get(key), str) and output[key].strip()),
+        None,
+    )
+    if said is not None:
+        return Answer((output[said],), _details({k: v for k, v in output.items() if k != said}))
+    short = [key for key, value in output.items() if _is_short(value)][:ANSWER_LINES]
+    lines = tuple(f"{key}: {_scalar(output[key])}" for key in short)
+    rest = {key: value for key, value in output.items() if key not in short}
+    if not lines and rest:
+        lines = ("The answer holds data only; see Technical details.",)
+    return Answer(lines, _details(rest))
+
+
 def sent_text(run: Run) -> str:
     """What the run sent: the chat message, or the workflow's input (without the
     `source` metadata every workflow call carries)."""
@@ -175,12 +234,18 @@ def run_result(run: Run, between: str = "\n") -> tuple[str, str]:
     """What a run came to, named: ("reply", …), ("error", …), ("why", …) or ("", "");
     a reply that is data as key: value lines, `between` them."""
     if run.status == RunStatus.succeeded:
-        return "reply", as_text(run.output, between)
+        return "reply", between.join(answer_in_words(run.output).lines)
     if run.status in (RunStatus.failed, RunStatus.retrying):
         return "error", error_in_words(run.error)
     if run.status in (RunStatus.skipped, RunStatus.missed, RunStatus.cancelled):
         return "why", run.error or ""
     return "", ""
+
+
+def run_details(run: Run) -> str:
+    """The part of a succeeded run's answer its reply does not say, for *Technical
+    details* ("" when the reply says it all)."""
+    return answer_in_words(run.output).details if run.status == RunStatus.succeeded else ""
 
 
 def attempts_in_words(run: Run) -> list[str]:
