@@ -1,7 +1,12 @@
-"""The Settings page: the worker's state, Composio (the API key, *Connect*, the user's
-apps), notification channels (dashboard.channels_settings), the HTTP API's tokens
-(dashboard.api_tokens) and the default timezone. Every change goes through core, as the
-CLI's does."""
+"""The Settings page: the worker's state, Composio (the API key, *Receive events* — the
+webhook subscription — and connecting the user's apps), notification channels
+(dashboard.channels_settings), the HTTP API's tokens (dashboard.api_tokens) and the
+default timezone. Every change goes through core, as the CLI's does.
+
+Receiving events and connecting an app are two different steps with two different words:
+*Receive events* (once per Planner) has Composio send events to this address; *Connect*
+(once per app) signs in to an account Composio may watch. A call to Composio can take
+seconds (the first one loads its SDK), so each says what the page is waiting for."""
 
 from __future__ import annotations
 
@@ -32,7 +37,13 @@ KEY_FIELD = "composio_api_key"
 REPLACING = "composio_replacing_key"
 NOTICE = "composio_notice_{}"  # (kind, text) a callback leaves for its part of the page
 LINKS = "composio_links"  # toolkit -> the sign-in link this browser asked for
+FORGET_PASTED = "composio_forget_pasted"  # the key was stored: clear the field next run
 WAITING_REFRESH_SECONDS = 3
+RECEIVE = "Receive events"  # the webhook subscription's button (an app's is *Connect*)
+CHECKING_KEY = "Checking the key with Composio…"
+ASKING_TO_SEND = "Asking Composio to send events here…"
+ASKING_FOR_APPS = "Asking Composio which apps you connected…"
+ASKING_FOR_LINK = "Asking Composio for a sign-in link…"
 
 
 def _worker() -> None:
@@ -71,17 +82,22 @@ def _change(part: str, change: Callable[[], str]) -> None:
 
 
 def _save_key(config: Settings) -> None:
+    """Composio checks the key before it is stored, which can take seconds: the button's
+    place says so meanwhile (a callback could show nothing there), then the page runs
+    again with the outcome."""
     pasted = st.session_state.get(KEY_FIELD, "")
 
     def save() -> str:
         with writing() as session:
             setup.save_api_key(session, config, pasted)
         forget_stored_keys()
-        st.session_state[KEY_FIELD] = ""  # the key leaves the page once it is stored
+        st.session_state[FORGET_PASTED] = True  # the key leaves the page once it is stored
         st.session_state[REPLACING] = False
-        return "Saved. Now press Connect below."
+        return f"Saved. Now press {RECEIVE} below, then connect your apps."
 
-    _change("key", save)
+    with st.spinner(CHECKING_KEY):
+        _change("key", save)
+    st.rerun()
 
 
 def _forget_key() -> None:
@@ -104,7 +120,8 @@ def _key_form(config: Settings, replacing: bool) -> None:
         "never shown again.",
     )
     save, cancel = st.columns([1, 4])
-    save.button("Save key", key="composio_save_key", on_click=_save_key, args=(config,))
+    if save.button("Save key", key="composio_save_key"):
+        _save_key(config)
     if replacing:
         cancel.button(
             "Cancel", key="composio_cancel_replace", on_click=st.session_state.update,
@@ -113,6 +130,8 @@ def _key_form(config: Settings, replacing: bool) -> None:
 
 
 def _api_key(config: Settings, source: str) -> None:
+    if st.session_state.pop(FORGET_PASTED, False):
+        st.session_state.pop(KEY_FIELD, None)  # before the field may exist in this run
     if source == "environment":
         st.info(
             "The Composio API key comes from the server's settings (COMPOSIO_API_KEY), so "
@@ -133,7 +152,11 @@ def _api_key(config: Settings, source: str) -> None:
 
 
 def _webhook(config: Settings, ready: bool) -> None:
-    st.markdown("**Events from Composio**")
+    st.markdown(f"**{RECEIVE}**")
+    st.caption(
+        "Composio tells Planner when something happens in your apps by sending it to this "
+        "address. Set this up once; then connect each app below."
+    )
     st.text_input(
         "Webhook address", value=config.webhook_url or "(not set)", disabled=True,
         key="composio_webhook_address",
@@ -143,20 +166,22 @@ def _webhook(config: Settings, ready: bool) -> None:
     elif problem := unreachable_address(config):
         st.warning(plain(problem))
     if ready:
-        st.caption("Deliveries from Composio are checked with its signing secret.")
+        st.caption(
+            "Receiving events. Deliveries from Composio are checked with its signing secret."
+        )
     else:
-        st.caption("Until you press Connect, the webhook refuses Composio's deliveries.")
-    st.button(
-        "Connect again" if ready else "Connect", key="composio_connect",
+        st.caption(f"Until you press {RECEIVE}, the webhook refuses Composio's deliveries.")
+    if st.button(
+        "Set up receiving again" if ready else RECEIVE, key="composio_connect",
         disabled=not (config.composio_api_key and config.webhook_url),
-        on_click=_connect, args=(config,),
-    )  # fmt: skip
+    ):  # fmt: skip
+        _connect(config)
     _show_notice("webhook")
 
 
 def _connect(config: Settings) -> None:
-    """Point Composio at this webhook and store the secret it sends (in the callback, so
-    the page that follows already knows the webhook is ready)."""
+    """Point Composio at this webhook and store the secret it sends, saying meanwhile what
+    the page waits for; then the page runs again, knowing the webhook is ready."""
 
     def connect() -> str:
         with writing() as session:
@@ -166,7 +191,9 @@ def _connect(config: Settings) -> None:
         news = [w for w in connection.warnings if w != shown_already]
         return "\n\n".join([connection.in_words(), *news])
 
-    _change("webhook", connect)
+    with st.spinner(ASKING_TO_SEND):
+        _change("webhook", connect)
+    st.rerun()
 
 
 def _start_sign_in(config: Settings, toolkit: str) -> None:
@@ -178,7 +205,8 @@ def _start_sign_in(config: Settings, toolkit: str) -> None:
         st.session_state.setdefault(LINKS, {})[sign_in.toolkit] = sign_in.url
         return f"Open the sign-in page below to connect {sign_in.app}."
 
-    _change("apps", start)
+    with st.spinner(ASKING_FOR_LINK):
+        _change("apps", start)
     st.rerun()
 
 
@@ -211,7 +239,8 @@ def _app_row(config: Settings, app: AppConnection) -> None:
 def _apps(config: Settings) -> None:
     _show_notice("apps")
     try:
-        connections = setup.app_connections(config)
+        with st.spinner(ASKING_FOR_APPS):
+            connections = setup.app_connections(config)
     except PlannerError as error:
         st.error(plain(error))
         return
@@ -239,6 +268,10 @@ def _your_apps(config: Settings) -> None:
     if not config.composio_api_key:
         st.caption("Once the Composio API key is saved, connect Gmail, Slack and others here.")
         return
+    st.caption(
+        "Connect each app a trigger listens to: you sign in on Composio's page, and "
+        "Composio may then watch that account."
+    )
     # While a sign-in started here is unfinished, the list looks again every few seconds.
     waiting = bool(st.session_state.get(LINKS))
     st.fragment(run_every=WAITING_REFRESH_SECONDS if waiting else None)(_apps)(config)
@@ -266,7 +299,7 @@ def _composio() -> None:
     if unopened:
         st.error(
             f"{plain(WRONG_KEY)} To start again here: paste the Composio API key and press "
-            "Connect — both are then stored anew."
+            f"{RECEIVE} — both are then stored anew."
         )
     _show_notice("key")
     _api_key(config, source)

@@ -1,5 +1,5 @@
 """The Settings page through AppTest: the worker's state, and Composio — the pasted API key
-(checked, stored encrypted, never shown again; the environment wins), *Connect* (the
+(checked, stored encrypted, never shown again; the environment wins), *Receive events* (the
 signing secret stored) and the user's apps (sign in, connected as, expired, disconnect)."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def save_key(app: AppTest, key: str) -> AppTest:
 
 def test_a_pasted_key_is_checked_stored_encrypted_and_never_shown(settings, composio_page):
     app = save_key(composio_page(), KEY)
-    assert "Saved. Now press Connect below." in texts(app)
+    assert "Saved. Now press Receive events below, then connect your apps." in texts(app)
     assert "Composio API key saved (encrypted; it is not shown again)." in texts(app)
     assert not [w for w in app.text_input if w.key == "composio_api_key"]
     assert KEY not in texts(app) and KEY not in repr(app.session_state)
@@ -116,7 +116,9 @@ def test_a_key_in_the_environment_wins_and_is_not_asked_for(settings, composio_p
 
 def test_connect_stores_the_signing_secret_without_showing_it(settings, composio_page, composio):
     app = save_key(composio_page(), KEY)
-    assert "Until you press Connect, the webhook refuses Composio's deliveries." in texts(app)
+    assert "Until you press Receive events, the webhook refuses Composio's deliveries." in texts(
+        app
+    )
     app.button(key="composio_connect").click().run()
     assert (
         "Composio now delivers events to https://planner.example.com/webhooks/composio. "
@@ -126,6 +128,21 @@ def test_connect_stores_the_signing_secret_without_showing_it(settings, composio
     assert stored(settings, credentials.COMPOSIO_WEBHOOK_SECRET) == secret
     assert secret not in texts(app) and secret not in everything_stored(settings)
     assert "Deliveries from Composio are checked" in texts(composio_page())
+
+
+def test_receiving_events_and_connecting_an_app_are_two_different_words(composio_page):
+    """Once per Planner, *Receive events* (the webhook subscription); once per app,
+    *Connect* (a sign-in): no button of the one is called like the other's."""
+    app = composio_page(COMPOSIO_API_KEY="test-key")
+    receive = app.button(key="composio_connect")
+    apps = [b.label for b in app.button if b.key.startswith("composio_connect_")]
+    assert receive.label == "Receive events"
+    assert set(apps) == {"Connect"} and len(apps) > 2  # the common apps and "Another app"
+    assert "**Receive events**" in texts(app) and "**Your apps**" in texts(app)
+    assert "Connect each app a trigger listens to" in texts(app)
+    receive.click().run()
+    assert app.button(key="composio_connect").label == "Set up receiving again"
+    assert "Receiving events. Deliveries from Composio are checked" in texts(app)
 
 
 def test_without_a_public_address_the_page_says_what_to_do(composio_page):

@@ -74,7 +74,7 @@ def forget_api_key(session: Session) -> None:
 
 @dataclass(frozen=True)
 class Connection:
-    """What *Connect* did: where Composio delivers now, whether the signing secret it
+    """What *Receive events* did: where Composio delivers now, whether the signing secret it
     handed over was stored, and what may still stop deliveries (plain words, or "")."""
 
     webhook_url: str
