@@ -1,6 +1,7 @@
 """The Activity page: what ran and what arrived, newest first, as a log people read —
-"Morning Briefing — ran by hand — succeeded in 0.4 s — reply: …" — with the system's
-own names (ids, statuses, event types) only in each entry's Details."""
+"Morning Briefing — ran by hand — succeeded in 0.4 s — reply: …". Each entry's Details
+say more in words; the system's own names (ids, statuses, event types, field paths, UTC
+times) are only under its *Technical details*, for whoever needs them."""
 
 from __future__ import annotations
 
@@ -14,9 +15,18 @@ from core.agents import registry
 from core.events import inbox
 from core.events.envelope import TRIGGER_MESSAGE
 from core.store.models import Agent, RunStatus, WebhookEvent, Workflow
-from core.views.activity import ACTIVITY_PAGE, EventEntry, RunEntry, event_entries, run_entries
+from core.views.activity import (
+    ACTIVITY_PAGE,
+    EventEntry,
+    RunEntry,
+    event_entries,
+    event_facts,
+    event_in_words,
+    run_entries,
+    run_facts,
+)
 from core.views.overview import action_in_words, late_in_words, local_time, worker_status
-from core.views.words import STATUS_WORDS, event_outcome, event_summary, value_lines
+from core.views.words import STATUS_WORDS, event_outcome, event_summary
 from dashboard import history, navigation
 from dashboard.context import apply, chosen_page, now, plain, queue, reading, viewer_timezone
 
@@ -41,8 +51,14 @@ def _run(entry: RunEntry, viewer: str, moment: datetime, online: bool) -> None:
     st.caption(history.when(run, timezone, moment) + (f" · {plain(late)}" if late else ""))
     with st.expander("Details"):
         history.full(run, timezone, moment, online)
-        raw = f"Run {run.id} · source: {run.source} · status: {run.status}"
-        st.caption(plain(raw + (f" · event: {run.event_id}" if run.event_id else "")))
+        _technical(run_facts(run))
+
+
+def _technical(facts: str) -> None:
+    """The system's own names for an entry, folded away (in a monospace block, so ids
+    and paths read exactly)."""
+    with st.expander("Technical details"):
+        st.code(facts, language=None, wrap_lines=True)
 
 
 def _runs(known: list[Agent], viewer: str, moment: datetime, online: bool) -> None:
@@ -69,13 +85,10 @@ def _runs(known: list[Agent], viewer: str, moment: datetime, online: bool) -> No
     _listing(entries, total, RUNS_PAGE, lambda entry: _run(entry, viewer, moment, online))
 
 
-def _event_details(event: WebhookEvent) -> None:
+def _event_details(entry: EventEntry, online: bool) -> None:
     with st.expander("Details"):
-        st.caption(plain(f"Event {event.id} · {event.type} · {event.trigger_slug or '—'}"))
-        st.caption(plain(f"Status: {event.status}" + (f" · {event.note}" if event.note else "")))
-        data = event.payload.get("data") or {}
-        if data:
-            st.markdown("**Data:**  \n" + history.lines("\n".join(value_lines(data))))
+        st.markdown(history.lines("\n".join(event_in_words(entry, online))))
+        _technical(event_facts(entry.event))
 
 
 def _event(entry: EventEntry, viewer: str, moment: datetime, online: bool) -> None:
@@ -91,7 +104,7 @@ def _event(entry: EventEntry, viewer: str, moment: datetime, online: bool) -> No
         st.session_state.pop("replay_triggers", None)
     if st.session_state.get(REPLAYING) == event.id:
         _replay(event)
-    _event_details(event)
+    _event_details(entry, online)
 
 
 def _replay(event: WebhookEvent) -> None:
@@ -133,7 +146,7 @@ def _events(viewer: str, moment: datetime, online: bool) -> None:
         entries, total = chosen_page(EVENTS_PAGE, lambda number: event_entries(session, number))
     if not entries:
         st.info("No events received yet. Events from Gmail, Slack and other apps appear here.")
-        navigation.link(navigation.SETTINGS, "Connect Composio in Settings")
+        navigation.link(navigation.SETTINGS, "Set up Composio in Settings")
     _listing(entries, total, EVENTS_PAGE, lambda entry: _event(entry, viewer, moment, online))
 
 

@@ -318,6 +318,48 @@ def test_activity_reads_like_a_log(page, settings, session, agent):
     ]  # fmt: skip
 
 
+def said_in(node, skip: str = "Technical details") -> str:
+    """What a block says, without what its `skip` expanders fold away."""
+
+    def walk(part) -> list[str]:
+        if isinstance(part, Expander) and part.label == skip:
+            return []
+        if isinstance(part, Block):
+            return [text for child in part.children.values() for text in walk(child)]
+        value = getattr(part, "value", None)
+        return [str(value)] if part.type in ("markdown", "caption", "code") else []
+
+    return "\n".join(walk(node)).replace("\\", "")
+
+
+def test_activity_details_say_it_in_words_and_fold_the_ids_away(page, settings, session, agent):
+    """Details are words; ids, enum values, event types, field paths and UTC times only
+    under each entry's Technical details."""
+    _listening(session, settings, "Triage")
+    queue = RecordingQueue()
+    process_event(settings, _delivered(settings), queue, utcnow())
+    execute_all(settings, queue)
+    [run_id] = queue.run_ids
+
+    app = page(activity_page)
+    run_details, event_details = [e for e in app.expander if e.label == "Details"]
+    words = said_in(run_details) + "\n" + said_in(event_details)
+    assert "ran for an event — succeeded" in words
+    assert "Composio delivered it from the app." in words
+    assert "What happened: Gmail · New Gmail Message Received." in words
+    assert "It started Triage: their runs are under What ran." in words
+    for raw in ("msg_1", f"Run {run_id}", "source:", "status:", "dispatched", "event:",
+                "GMAIL_NEW_GMAIL_MESSAGE", "composio.", "preview.subject", "+00:00"):  # fmt: skip
+        assert raw not in words, raw
+    technical = [e for e in app.expander if e.label == "Technical details"]
+    facts = "\n".join(said_in(e, skip="") for e in technical)
+    assert f"Run {run_id} · key " in facts and "source: event · status: succeeded" in facts
+    assert "event: msg_1" in facts and "Event msg_1" in facts
+    assert "type: composio.trigger.message · event type: GMAIL_NEW_GMAIL_MESSAGE" in facts
+    assert "status: dispatched · note: Started: Triage." in facts
+    assert "preview.subject: Q4 planning doc" in facts and "(UTC)" in facts
+
+
 def test_replay_asks_which_triggers_and_says_what_it_starts(page, settings, session, agent,
                                                             workflow, queue):  # fmt: skip
     first = _listening(session, settings, "Triage")
@@ -392,7 +434,7 @@ def test_an_empty_activity_page_links_to_what_fills_it(page, settings):
     assert "Nothing has run yet" in texts(app)
     assert links(app) == [
         ("Add a job or a trigger on the Planner page", ""),  # the default page's path
-        ("Connect Composio in Settings", "settings"),
+        ("Set up Composio in Settings", "settings"),
     ]
 
 
