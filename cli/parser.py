@@ -40,6 +40,12 @@ def _automation_options(
     action.add_argument("--workflow", help=workflow_help)
     parser.add_argument("--thread", choices=["new", "continue"], help="chat thread mode")
     parser.add_argument(
+        "--input", metavar="TEMPLATE",
+        help='the workflow\'s input: a JSON object whose text may name {variables}, e.g. '
+        '\'{"from": "{emailFrom}"}\'; a value that is one whole {variable} keeps its JSON '
+        "type; {} for none (a trigger then sends the event's data)",
+    )  # fmt: skip
+    parser.add_argument(
         "--retries", metavar="N", help="times a failed call is tried again, 0-10 (default: "
         "PLANNER_MAX_RETRIES)",
     )  # fmt: skip
@@ -86,7 +92,6 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jitter", metavar="DELAY", help="start each run up to this much later at random (5m)"
     )
-    parser.add_argument("--input", help="workflow input as a JSON object")
     parser.add_argument("--misfire", choices=["catch_up_once", "skip"], help="after downtime")
 
 

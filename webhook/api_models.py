@@ -42,7 +42,12 @@ class ActionConfig(Body):
     template: str | None = Field(None, description="chat: the message, with {variables}")
     thread: Literal["new", "continue"] | None = Field(None, description="chat: thread mode")
     workflow: Ref | None = Field(None, description="workflow: its name or id")
-    input: dict[str, Any] | None = Field(None, description="workflow (jobs): its input")
+    input: dict[str, Any] | None = Field(
+        None,
+        description="workflow: its input, a template: the workflow gets exactly this object "
+        'with each {variable} filled in (`{"from": "{emailFrom}"}`); a value that is one whole '
+        "{variable} keeps its JSON type; {}: none (a job sends {}, a trigger the event's data)",
+    )
 
 
 class Policies(Body):
@@ -180,6 +185,28 @@ class Workflow(Target):
     auth_env: str = Field(description="the variable that holds its token; empty: none")
 
 
+def _without_defaults(schema: dict[str, Any]) -> None:
+    """Fields an answer may leave out, not ones it says null for: no default in the schema."""
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+
+
+class Config(Answer):
+    """What a job or trigger does: a chat's message and thread, or a workflow and the
+    template of its input; only the fields of its action are there."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_without_defaults)
+
+    template: str = Field(None, description="chat: the message, with {variables}")
+    thread: Literal["new", "continue"] = Field(None, description="chat: thread mode")
+    workflow_id: int = Field(None, description="workflow: its id")
+    input: dict[str, Any] = Field(
+        None,
+        description="workflow: the template of its input ({variables} filled in for each "
+        "run); {}: none (a job sends {}, a trigger the event's data)",
+    )
+
+
 class Automation(Answer):
     """What jobs and triggers have in common."""
 
@@ -188,7 +215,7 @@ class Automation(Answer):
     agent_id: int
     name: str
     action: ActionKind
-    config: dict[str, Any] = Field(description="chat: template, thread; workflow: workflow, …")
+    config: Config
     status: Status
     health: Literal["green", "yellow", "red", "grey"]
     last_run_at: datetime | None

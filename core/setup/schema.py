@@ -41,7 +41,7 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
              "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
              **POLICIES, "paused": SWITCH},
     "triggers": {"name": TEXT, "agent": TEXT, "event": TEXT, "filters": OBJECT,
-                 "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT,
+                 "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT,
                  **POLICIES, "paused": SWITCH},
 }  # fmt: skip
 SINGULAR = {"agents": "agent", "workflows": "workflow", "jobs": "job", "triggers": "trigger"}

@@ -84,11 +84,14 @@ def _by_id(session: Session, model: type[Agent] | type[Workflow]) -> dict[int, s
 
 
 def _action(automation: Automation, workflows: dict[int, str], with_input: bool) -> dict[str, Any]:
+    """The action as a file says it; a workflow's input template always for a job, for a
+    trigger only when it has one (a file from before trigger templates stays the same)."""
     if automation.action == ActionKind.chat:
         return {"chat": automation.config.get("template", ""),
                 "thread": automation.config.get("thread", "new")}  # fmt: skip
     action = {"workflow": workflows.get(automation.config.get("workflow_id"), "")}
-    return action | ({"input": automation.config.get("input", {})} if with_input else {})
+    template = automation.config.get("input") or {}
+    return action | ({"input": template} if with_input or template else {})
 
 
 def agent_entry(agent: Agent) -> dict[str, Any]:
