@@ -51,13 +51,14 @@ def _run(entry: RunEntry, viewer: str, moment: datetime, online: bool) -> None:
     st.caption(history.when(run, timezone, moment) + (f" · {plain(late)}" if late else ""))
     with st.expander("Details"):
         history.full(run, timezone, moment, online)
-        _technical(run_facts(run))
+        _technical("run", run_facts(run))
 
 
-def _technical(facts: str) -> None:
+def _technical(what: str, facts: str) -> None:
     """The system's own names for an entry, folded away (in a monospace block, so ids
-    and paths read exactly)."""
-    with st.expander("Technical details"):
+    and paths read exactly). Named after what it describes: a workflow run's Details may
+    also hold its answer's own *Technical details* (dashboard.history)."""
+    with st.expander(f"Technical details of the {what}"):
         st.code(facts, language=None, wrap_lines=True)
 
 
@@ -88,7 +89,7 @@ def _runs(known: list[Agent], viewer: str, moment: datetime, online: bool) -> No
 def _event_details(entry: EventEntry, online: bool) -> None:
     with st.expander("Details"):
         st.markdown(history.lines("\n".join(event_in_words(entry, online))))
-        _technical(event_facts(entry.event))
+        _technical("event", event_facts(entry.event))
 
 
 def _event(entry: EventEntry, viewer: str, moment: datetime, online: bool) -> None:

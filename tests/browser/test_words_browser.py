@@ -33,5 +33,5 @@ def test_a_test_event_says_tested_and_activity_folds_the_ids_away(
     expect(page.get_by_text("It started Triage: their runs are under What ran.")).to_be_visible()
     slug = page.get_by_text("GMAIL_NEW_GMAIL_MESSAGE", exact=False)
     expect(slug).not_to_be_visible()
-    page.get_by_text("Technical details", exact=True).last.click()
+    page.get_by_text("Technical details of the event", exact=True).click()
     expect(slug).to_be_visible()
