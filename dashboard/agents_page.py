@@ -10,7 +10,7 @@ import streamlit as st
 from core.access import credentials
 from core.access.credentials import key_in_words
 from core.agents import registry
-from core.agents.check import check_connection
+from core.agents.check import check_connection, check_workflow
 from core.agents.registry import AGENT_PRESETS, BACKEND_WORDS, limit_in_words
 from core.store.models import Agent, Workflow
 from dashboard.context import apply, plain, reading, settings
@@ -207,6 +207,22 @@ def _test_button(agent: Agent) -> None:
         _show_check(agent)
 
 
+def _workflow_test_button(flow: Workflow) -> None:
+    """Send the workflow a small sample input now, and show its answer in words (the rest
+    of it folded away) or what went wrong."""
+    if not st.button("Test", key=f"test_workflow_{flow.id}"):
+        return
+    with st.spinner(f"Running {plain(flow.name)} with a test input…"):
+        check = check_workflow(flow, settings())
+    if not check.succeeded:
+        st.error(plain(check.text))
+        return
+    st.success(f"{plain(flow.name)} answered:  \n" + plain(check.text).replace("\n", "  \n"))
+    if check.details:
+        with st.expander("Technical details"):
+            st.markdown(plain(check.details).replace("\n", "  \n"))
+
+
 def _section(
     what: str, items: list, empty: str, address: Callable[[Any], str],
     form: Callable[[Any], None], remover: Callable, extra: Callable[[Any], None] | None = None,
@@ -239,5 +255,5 @@ def render() -> None:
     )  # fmt: skip
     _section(
         "workflow", flows, "No workflows yet — add one to let jobs and triggers run it.",
-        lambda flow: flow.url, workflow_form, registry.remove_workflow,
+        lambda flow: flow.url, workflow_form, registry.remove_workflow, _workflow_test_button,
     )  # fmt: skip

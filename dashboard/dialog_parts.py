@@ -19,6 +19,7 @@ from core.automations import text, workflow_input
 from core.automations.templates import missing_warning, render
 from core.errors import PlannerError, ValidationError
 from core.store.models import ActionKind, Agent, Automation, Workflow
+from core.views.words import one_line, value_lines
 from dashboard.context import plain, reading
 
 SAMPLE_KEY = "3f9c2a7be1d04c5e8a6f0b1d2c3e4f5a"  # what {runId} looks like in a preview
@@ -221,3 +222,76 @@ def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     field_error("input")
     pairs = _row_pairs(ids)
     return lambda: workflow_input.from_rows(pairs)
+
+
+def _shown_input(sent: Any, as_json_key: str) -> None:
+    """The exact input a run will send: name: value lines, JSON behind a toggle."""
+    if st.toggle("Show as JSON (advanced)", key=as_json_key):
+        st.code(json.dumps(sent, indent=2, ensure_ascii=False), language="json")
+    else:
+        lines = [one_line(line, 160) for line in value_lines(sent)]
+        st.container(border=True).text("\n".join(lines) or "Nothing (an empty input)")
+
+
+def input_preview(read: Callable[[], dict[str, Any]], sample: dict[str, Any], key: str) -> None:
+    """A job's input as its next run will send it: the rows' {variables} filled in."""
+    try:
+        template = read()
+    except ValidationError:
+        return  # the rows say what is wrong when saved
+    st.markdown("**The input it will send**")
+    _shown_input(workflow_input.sent_input(template, sample, {}), key)
+
+
+def input_picker(
+    given: dict[str, Any], fields: list[str], sample: dict[str, Any], without: Any
+) -> Callable[[], dict[str, Any]]:
+    """A trigger's workflow input: the event's `fields` to tick (each with its value in
+    `sample`), and the exact input a run will send, rendered from the sample; the
+    template as JSON text only under a fold, for the technical. Nothing ticked: the
+    workflow gets `without` (the event's data), as before templates. Returns what reads
+    the template at save time."""
+    st.markdown("**Input for the workflow** — tick the fields of the event it should get")
+    ticked_before = workflow_input.ticked_names(given)
+    with st.container(horizontal=True, gap="small"):
+        picked = [
+            name
+            for name in fields
+            if st.checkbox(
+                plain(name),
+                value=name in (ticked_before or ()),
+                key=f"input_tick_{name}",
+                help=plain(one_line(_sample_text(sample.get(name)), 120)) or None,
+            )
+        ]
+    with st.expander("Edit as text (for the technical)", expanded=ticked_before is None):
+        as_text = st.toggle(
+            "Use this text instead of the ticks", value=ticked_before is None, key="input_as_text"
+        )
+        start = given if ticked_before is None else workflow_input.ticked(picked)
+        shown = json.dumps(start, indent=2, ensure_ascii=False)
+        if as_text:  # from what the ticks made, then as typed
+            written = st.text_area(
+                "Input template (JSON; {variables} are filled in)", value=shown,
+                key="input_template",
+            )  # fmt: skip
+        else:
+            written = shown
+            st.text(shown)
+    field_error("input")
+    try:
+        template = text.read("input", written) if as_text else workflow_input.ticked(picked)
+    except ValidationError as error:
+        st.error(plain(error))
+        return lambda: text.read("input", written)
+    st.markdown("**The input it will send** — for the last event of this type (or a sample)")
+    if not template:
+        st.caption("Nothing ticked: the workflow gets the whole event, as below.")
+    _shown_input(workflow_input.sent_input(template, sample, without), "trigger_input_json")
+    return lambda: template
+
+
+def _sample_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

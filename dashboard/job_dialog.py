@@ -25,6 +25,7 @@ from dashboard.dialog_parts import (
     editing,
     field_error,
     input_editor,
+    input_preview,
     save,
 )
 
@@ -187,6 +188,8 @@ def job_dialog() -> None:
     action = action_inputs(job, sample, list(DEFAULT_VARIABLES), when)
     given = job.config.get("input", {}) if job and job.action == ActionKind.workflow else {}
     read_input = input_editor(given) if "workflow" in action else None
+    if read_input:
+        input_preview(read_input, sample, "job_input_json")
     advanced = advanced_inputs(ScheduledJob, job, settings())
     if confirmed("job"):
 

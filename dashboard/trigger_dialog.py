@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.automations import triggers
 from core.automations.fields import UNCHANGED
-from core.automations.templates import default_variables
+from core.automations.templates import DEFAULT_VARIABLES, default_variables
 from core.composio import setup
 from core.errors import PlannerError, ValidationError
 from core.events import inbox
@@ -31,6 +31,7 @@ from dashboard.dialog_parts import (
     confirmed,
     editing,
     field_error,
+    input_picker,
     refuse,
     save,
 )
@@ -38,7 +39,6 @@ from dashboard.dialog_parts import (
 CATALOG_SECONDS = 600
 ACCOUNTS_SECONDS = 15
 DEFAULT_APP = "Gmail"
-PREVIEW_CHARACTERS = 120  # of each value of an event's data, shown as the workflow's input
 
 
 @st.cache_data(ttl=CATALOG_SECONDS, show_spinner="Asking Composio for its events…")
@@ -166,29 +166,12 @@ def _filters_refusal(kind: TriggerType, filters: dict[str, Any], problems: list[
     return f"Fill in {listed}: this event needs {'them' if len(missing) > 1 else 'it'}."
 
 
-def _shown(value: Any) -> str:
-    """A value of the event's data on one line: text as it is, a list of words as words."""
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        text = ", ".join(value)
-    else:
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    one_line = " ".join(text.split())
-    if len(one_line) > PREVIEW_CHARACTERS:
-        return one_line[: PREVIEW_CHARACTERS - 1] + "…"
-    return one_line
-
-
-def _event_input_preview(data: dict[str, Any]) -> None:
-    """What a trigger's workflow gets: the event's data (it takes no other input), as
-    name: value lines; JSON only behind the advanced toggle."""
-    st.markdown(
-        "**Input for the workflow** — the event's data, as the last such event (or a sample) had it"
-    )
-    if st.toggle("Show as JSON (advanced)", key="trigger_input_json"):
-        st.code(json.dumps(data, indent=2, ensure_ascii=False), language="json")
-    else:
-        lines = [f"{name}: {_shown(value)}" for name, value in data.items()]
-        st.container(border=True).text("\n".join(lines) or "No data")
+def _input_fields(kind: TriggerType, known: list[str] | None, data: dict[str, Any]) -> list[str]:
+    """The event's fields a person can tick: the friendly names first, a field a friendly
+    name stands for not twice, none of the variables every run has."""
+    names = known if known is not None else list(event_variables(kind.slug, data))
+    covered = {path for alias, path in kind.aliases.items() if alias in names}
+    return [name for name in names if name not in covered and name not in DEFAULT_VARIABLES]
 
 
 @st.dialog("Event trigger", width="large", dismissible=False)
@@ -247,18 +230,27 @@ def trigger_dialog() -> None:
     action = action_inputs(
         trigger, sample, kind.offered_variables, "for the last event of this type (or a sample)"
     )
+    read_input = None
     if "workflow" in action:
-        _event_input_preview(data)
+        with reading() as session:
+            known = triggers.input_variables(session, kind.slug)
+        given = trigger.config.get("input") or {} if trigger and trigger.event == kind.slug else {}
+        read_input = input_picker(given, _input_fields(kind, known, data), sample, data)
     advanced = advanced_inputs(EventTrigger, trigger, settings())
     if confirmed("trigger"):
         refusal = _filters_refusal(kind, filters, problems)
         if refusal:
             refuse("filters", refusal)
+        try:
+            chosen_input = read_input() if read_input else UNCHANGED
+        except ValidationError as error:
+            refuse("input", str(error))
         fields = triggers.TriggerFields(
             agent=agent.id,
             event=kind.slug,
             filters=filters,
             name=name if trigger else UNCHANGED,
+            input=chosen_input,
             **action,
             **advanced,
         )
