@@ -157,10 +157,10 @@ def _schedule_inputs(
     delay = timing.jitter_in_words(int(jitter.total_seconds()))
     words = [checked.describe(), timezone_label(timezone), delay]
     st.caption(plain(" · ".join(word for word in words if word)))
-    tz = occurrences.zone(timezone)
+    tz, city = occurrences.zone(timezone), plain(zone_city(timezone))
     st.markdown(
         "\n".join(
-            f"- {moment.astimezone(tz):%a %d %b %Y, %H:%M}"
+            f"- {moment.astimezone(tz):%a %d %b %Y, %H:%M} ({city})"
             + (" — *clocks change that day*" if occurrences.changes_clock(moment, timezone) else "")
             for moment in upcoming
         )

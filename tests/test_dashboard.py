@@ -48,6 +48,7 @@ def add_job(app: AppTest, name: str, preset: str, template: str = "Hello {jobNam
     [
         ("Every hour", "0 * * * *"),
         ("Every day at 9:00", "0 9 * * *"),
+        ("Weekdays at 9:00", "0 9 * * 1-5"),
         ("Every Monday at 9:00", "0 9 * * 1"),
         ("First day of the month at 9:00", "0 9 1 * *"),
     ],

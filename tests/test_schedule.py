@@ -470,7 +470,8 @@ def test_only_one_time_on_some_weekdays_is_what_the_pickers_can_say(expression, 
         ("0 9 * * MON", "Every Monday at 9:00"),
         ("0 9 1 * *", "First day of the month at 9:00"),
         ("0 0-23 * * *", None),  # every hour, but not following the clock across DST changes
-        ("0 9 * * 1-5", None),
+        ("0 9 * * MON-FRI", "Weekdays at 9:00"),
+        ("0 9 * * 1-6", None),
         ("61 * * * *", None),
     ],
 )

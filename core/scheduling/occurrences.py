@@ -172,6 +172,7 @@ def next_occurrences(expression: str, timezone: str, after: datetime, count: int
 PRESETS = {
     "Every hour": "0 * * * *",
     "Every day at 9:00": "0 9 * * *",
+    "Weekdays at 9:00": "0 9 * * 1-5",
     "Every Monday at 9:00": "0 9 * * 1",
     "First day of the month at 9:00": "0 9 1 * *",
 }
