@@ -89,7 +89,7 @@ def _registry(
     settings: Settings,
     model: type[Agent] | type[Workflow],
     save: Callable[[Session, str | None, Any], Agent | Workflow],
-    remove: Callable[[Session, str], None],
+    remove: Callable[[Session, str], str],
     line: Callable[[dict[str, Any]], str],
 ) -> None:
     """`planner agents|workflows add|update|list|rm|key`: the same verbs over either table;
@@ -122,8 +122,8 @@ def _registry(
             item = registry.set_key(session, settings, model, getattr(args, what), key)
             print(f"{item.name}: {credentials.key_in_words(item)}.")
         else:
-            remove(session, getattr(args, what))
-            print(f"Removed {what} {getattr(args, what)}.")
+            also = remove(session, getattr(args, what))
+            print(f"Removed {what} {getattr(args, what)}." + (f" {also}" if also else ""))
 
 
 def _name(args: argparse.Namespace, existing: Agent | Workflow | None) -> str:

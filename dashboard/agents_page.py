@@ -25,15 +25,21 @@ def _removal(what: str, item: Agent | Workflow, remover) -> None:
         st.session_state.removing = key
     if st.session_state.get("removing") != key:
         return
-    st.warning(f"Remove the {what} **{plain(item.name)}**? This cannot be undone.")
+    with reading() as session:
+        also = registry.removal_in_words(session, type(item), item.id)
+    st.warning(
+        f"Remove the {what} **{plain(item.name)}**? This cannot be undone."
+        + (f" {plain(also)}" if also else "")
+    )
     yes, no = st.columns(2)
     if no.button("Keep it", key=f"keep_{key}"):
         st.session_state.pop("removing")
         st.rerun()
     if yes.button(f"Remove {what}", key=f"confirm_{key}", type="primary"):
         st.session_state.pop("removing")
-        if apply(lambda session: remover(session, item.id)):
-            st.toast(f"Removed {plain(item.name)}.")
+        said: list[str] = []
+        if apply(lambda session: said.append(remover(session, item.id))):
+            st.toast(plain(f"Removed {item.name}. {said[0]}".strip()))
             st.rerun()
 
 

@@ -18,6 +18,7 @@ from core.automations.triggers import TriggerFields
 from core.errors import ValidationError
 from core.store.db import read_session
 from core.store.models import Agent, EventTrigger, ScheduledJob
+from support.cli import planner_here
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -99,3 +100,12 @@ def test_a_workflow_is_still_refused_while_a_trigger_runs_it(settings, session, 
     workflow_trigger(session, settings, "Analyze")
     with pytest.raises(ValidationError, match="Workflow 'analyze-email' is used by trigger"):
         registry.remove_workflow(session, "analyze-email")
+
+
+def test_the_command_line_says_where_a_workflow_trigger_moved(settings, session, agent, workflow):
+    registry.save_agent(session, "Helper", "openai", "http://localhost:11434/v1", "llama3.2")
+    workflow_trigger(session, settings, "Analyze")
+    done = planner_here(settings, "agents", "rm", "Assistant")
+    assert (done.returncode, done.stdout) == (0, "Removed agent Assistant. Trigger 'Analyze' "
+                                              "runs a workflow, not this agent: it moves to "
+                                              "agent 'Helper'.\n")  # fmt: skip
