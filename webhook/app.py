@@ -16,7 +16,7 @@ announced again (kept as `duplicate`, starts nothing); 405 for another method.
 `GET /healthz` (Starlette, like the lifespan) says whether the database answers; the
 HTTP API is under `/api/v1` (webhook.api).
 
-The signing secret is COMPOSIO_WEBHOOK_SECRET when set, else the one *Connect* stored
+The signing secret is COMPOSIO_WEBHOOK_SECRET when set, else the one *Receive events* stored
 (Settings → Composio, or `planner composio connect`); the process starts without either
 and picks a new one up within seconds, without a restart.
 """
@@ -113,7 +113,7 @@ class SigningSecret:
         elif not value and not self.logged_missing and not self.problem:
             log.warning(
                 "No Composio webhook signing secret yet: deliveries are refused (401) until "
-                "someone presses Connect on the dashboard's Settings page (Composio) or runs "
+                "someone presses Receive events on the dashboard's Settings page or runs "
                 "'planner composio connect'."
             )
             self.logged_missing = True
