@@ -266,8 +266,9 @@ class WebhookEvent(SQLModel, table=True):
 class Run(SQLModel, table=True):
     """One execution of a job or trigger, from queued to a terminal status.
 
-    `due_at` is when the next attempt may start (the occurrence, the run-now moment, or
-    the retry time); the tick's sweep re-submits waiting runs whose `due_at` is long past.
+    `due_at` is when the next attempt may start (the occurrence, the run-now moment, the
+    event's arrival, or the retry time); the tick's sweep re-submits waiting runs whose
+    `due_at` is long past.
     `lease_expires_at` bounds a running attempt: every call has a timeout, so a run still
     `running` past its lease belongs to a worker that died, and the sweep takes it back.
     """

@@ -119,7 +119,8 @@ def test_composio_and_gmail_are_connected_from_settings_on_a_fresh_deployment(op
     page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_role("textbox", name="Composio API key").fill("test-key")
     page.get_by_role("button", name="Save key").click()
-    expect(page.get_by_text("Saved. Now press Receive events below, then connect your apps.")).to_be_visible()
+    saved = "Saved. Now press Receive events below, then connect your apps."
+    expect(page.get_by_text(saved)).to_be_visible()
     settled(page)
     keyed(page, "composio_connect").click()
     expect(page.get_by_text("Deliveries from Composio are checked")).to_be_visible()
