@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.config import get_settings
 from support.cli import planner_here
 from support.fakes import Reply
-from support.processes import free_port, settings_env
+from support.processes import free_port
 from support.screens import agents_page
 
 
@@ -67,14 +65,8 @@ def test_an_agent_outside_the_allow_list_is_not_called_and_the_test_says_why(set
     assert target.received() == []
 
 
-def test_theagents_page_tests_a_connection(settings, monkeypatch, agent, target):
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        app = AppTest.from_function(agents_page, default_timeout=30).run()
-        app.button(key=f"test_agent_{agent.id}").click().run()
-    finally:
-        get_settings.cache_clear()
+def test_the_agents_page_tests_a_connection(page, agent, target):
+    app = page(agents_page)
+    app.button(key=f"test_agent_{agent.id}").click().run()
     [shown] = app.success
     assert "Assistant answered" in shown.value and "reply to" in shown.value

@@ -7,11 +7,9 @@ from __future__ import annotations
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from core.config import get_settings
 from core.store.db import read_session
 from core.store.models import EventTrigger
 from support.fakes import Reply
-from support.processes import settings_env
 from support.screens import agents_page, texts
 
 
@@ -55,16 +53,10 @@ def test_a_template_typed_as_text_is_refused_by_its_field_and_nothing_saved(
         assert session.exec(select(EventTrigger)).all() == []
 
 
-def test_a_workflow_is_tested_and_its_answer_said_in_words(settings, monkeypatch, workflow, target):
+def test_a_workflow_is_tested_and_its_answer_said_in_words(page, workflow, target):
     target.script("/hooks/analyze", Reply(body={"summary": "Looks fine.", "run": {"id": 7}}))
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    try:
-        app = AppTest.from_function(agents_page, default_timeout=30).run()
-        app.button(key=f"test_workflow_{workflow.id}").click().run()
-    finally:
-        get_settings.cache_clear()
+    app = page(agents_page)
+    app.button(key=f"test_workflow_{workflow.id}").click().run()
     assert len(app.success) == 1
     assert "analyze-email answered:  \nLooks fine." in texts(app)
     assert "run.id: 7" in texts(app)  # under Technical details

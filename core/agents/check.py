@@ -5,6 +5,7 @@ words (core.views.words) or what went wrong in plain words."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,35 +32,35 @@ class ConnectionCheck:
     details: str = ""  # what the words leave out of a workflow's answer, for the technical
 
 
-def check_connection(agent: Agent, settings: Settings) -> ConnectionCheck:
-    """Send the test message to `agent` (a new thread, its own Idempotency-Key), with
-    the key a run would send, where a run may call (an address Planner may not call is
-    said as such, not as an agent that is not running)."""
+def _answer(
+    target: Agent | Workflow, settings: Settings, send: Callable[..., Awaitable[Any]]
+) -> tuple[Any, ConnectionCheck | None]:
+    """`send`'s answer, with the key a run would send, where a run may call; or what
+    went wrong, in plain words (an address Planner may not call is said as such, not as
+    an agent that is not running)."""
     try:
-        token = token_for(agent, settings)
+        token = token_for(target, settings)
     except (MissingCredential, SecretKeyError) as error:
-        return ConnectionCheck(False, str(error))
+        return None, ConnectionCheck(False, str(error))
     seconds = min(settings.http_timeout_seconds, TEST_TIMEOUT_SECONDS)
     try:
-        reply = asyncio.run(_send_test_message(agent, token, seconds, settings.outbound_allow))
+        return asyncio.run(send(target, token, seconds, settings.outbound_allow)), None
     except calls.TargetError as error:
-        return ConnectionCheck(False, _in_plain_words(agent, error))
-    return ConnectionCheck(True, reply)
+        return None, ConnectionCheck(False, _in_plain_words(target, error))
+
+
+def check_connection(agent: Agent, settings: Settings) -> ConnectionCheck:
+    """Send the test message to `agent` (a new thread, its own Idempotency-Key)."""
+    reply, refused = _answer(agent, settings, _send_test_message)
+    return refused or ConnectionCheck(True, reply)
 
 
 def check_workflow(workflow: Workflow, settings: Settings) -> ConnectionCheck:
     """Send TEST_INPUT to `workflow` as a run sends its input (with a `source` saying it
-    is a test, its own Idempotency-Key and the token a run would send), and say its
-    answer in words."""
-    try:
-        token = token_for(workflow, settings)
-    except (MissingCredential, SecretKeyError) as error:
-        return ConnectionCheck(False, str(error))
-    seconds = min(settings.http_timeout_seconds, TEST_TIMEOUT_SECONDS)
-    try:
-        answer = asyncio.run(_send_test_input(workflow, token, seconds, settings.outbound_allow))
-    except calls.TargetError as error:
-        return ConnectionCheck(False, _in_plain_words(workflow, error))
+    is a test, and its own Idempotency-Key), and say its answer in words."""
+    answer, refused = _answer(workflow, settings, _send_test_input)
+    if refused:
+        return refused
     said = answer_in_words(answer)
     return ConnectionCheck(True, said.text or "It answered with nothing.", said.details)
 
