@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.running.runs import CANCELLABLE, RETRYABLE, cancel_run, retry_run
 from core.store.models import TERMINAL_STATUSES, Run, RunStatus
-from core.views.overview import local_time
+from core.views.overview import late_in_words, local_time
 from core.views.words import (
     STATUS_WORDS,
     attempts_in_words,
@@ -68,6 +68,7 @@ def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
     """One run in full: what was sent, the whole reply or error, each failed attempt."""
     said = plain(run_in_words(run, now, worker_online))
     st.markdown(f"**{when(run, timezone, now)}** — {said}")
+    late_caption(run)
     sent = sent_text(run)
     if sent:
         st.markdown("**Sent:**  \n" + lines(sent))
@@ -78,6 +79,13 @@ def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
     for attempt in attempts_in_words(run):
         st.caption(plain(attempt))
     _actions(run)
+
+
+def late_caption(run: Run) -> None:
+    """ "Ran 53 s late — the worker was down" under a run that started late."""
+    late = late_in_words(run)
+    if late:
+        st.caption(f":material/schedule: {plain(late[0].upper() + late[1:])}")
 
 
 def technical(details: str) -> None:

@@ -37,7 +37,6 @@ from core.views.overview import (
     automations_page,
     clock_of,
     last_test_in_words,
-    late_in_words,
     moment_in_words,
     recent_runs,
     unfinished,
@@ -271,9 +270,7 @@ def card(
             _buttons(item, kind, ctx)
         if latest is not None:
             history.latest(latest, timezone, ctx.now, ctx.worker.online)
-            late = late_in_words(latest)
-            if late:
-                st.caption(f":material/schedule: {plain(late[0].upper() + late[1:])}")
+            history.late_caption(latest)
         else:
             st.caption(f"No runs yet — press *{kind.primary}* to try it.")
         with st.expander("History"):

@@ -139,7 +139,7 @@ def test_a_retry_at_its_own_time_is_not_called_late(settings, session, agent, ta
     assert (again.attempt, late_in_words(again)) == (2, "")
 
 
-def test_a_card_and_the_activity_page_say_a_run_ran_late(
+def test_a_card_its_history_and_the_activity_page_say_a_run_ran_late(
     settings, session, agent, queue, dashboard, page
 ):
     job = nine_o_clock_job(session)
@@ -150,5 +150,6 @@ def test_a_card_and_the_activity_page_say_a_run_ran_late(
     execute_run(run.id, queue, settings, clock=lambda: back)
 
     app = dashboard()
-    assert "Ran 53 s late — the worker was down" in texts(app)
+    late = "Ran 53 s late — the worker was down"
+    assert texts(app).count(late) == 2  # under the latest run, and in the card's History
     assert "ran 53 s late — the worker was down" in texts(page(activity_page))
