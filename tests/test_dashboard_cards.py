@@ -23,6 +23,7 @@ from core.running.heartbeats import beat
 from core.store.db import read_session
 from core.store.models import EventTrigger, Run, ScheduledJob, SyncState, WebhookEvent, utcnow
 from core.views.overview import last_test_in_words, local_time, moment_in_words, relative
+from core.views.words import error_in_words
 from support.fakes import Reply
 from support.flights import execute_run
 from support.processes import ROOT, free_port
@@ -174,8 +175,27 @@ def test_a_failed_run_says_what_went_wrong_on_the_card(dashboard, agent, setting
 
     shown = main_view(dashboard())
     assert "**Failed**" in shown and "Latest run failed" in shown
-    assert 'refused the request (HTTP 400): {"error": "model not found"}' in shown
-    assert "answered HTTP 400" not in shown
+    assert "refused the request (HTTP 400): model not found" in shown
+    assert "answered HTTP 400" not in shown and "{" not in shown
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ('{"error": {"message": "fake agent is broken", "code": 7}}', "fake agent is broken"),
+        ('{"error": "model not found"}', "model not found"),
+        ('{"message": "busy"}', "busy"),
+        ('{"detail": "Not Found"}', "Not Found"),
+        ('{"error": {"code": 7}}', '{"error": {"code": 7}}'),  # nothing to say: kept
+        ('{"error": "cut off', '{"error": "cut off'),  # not JSON (cut off): kept
+        ("plain words", "plain words"),
+    ],
+)
+def test_an_error_body_is_said_by_its_message(body, said):
+    error = f"http://127.0.0.1:9/v1/chat/completions answered HTTP 500: {body}"
+    assert error_in_words(error) == (
+        f"http://127.0.0.1:9/v1/chat/completions had a problem of its own (HTTP 500): {said}"
+    )
 
 
 def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session):

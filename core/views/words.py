@@ -7,6 +7,7 @@ things through these functions so that one thing is always said the same way.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,6 +178,23 @@ def sent_text(run: Run) -> str:
     return as_text(sent)
 
 
+def _said_in(detail: str) -> str:
+    """What an error body says in words: its message when it is JSON in one of the usual
+    shapes ({"error": {"message": …}}, {"error": …}, {"message": …}, {"detail": …}), else
+    the body as it came (a cut-off or other JSON included)."""
+    try:
+        body = json.loads(detail)
+    except ValueError:
+        return detail
+    for key in ("error", "message", "detail"):
+        said = body.get(key) if isinstance(body, dict) else None
+        if isinstance(said, dict):
+            said = said.get("message")
+        if isinstance(said, str) and said.strip():
+            return said.strip()
+    return detail
+
+
 def error_in_words(error: str | None) -> str:
     """A stored error as a person would say it; what the target answered is kept."""
     if not error:
@@ -187,7 +205,7 @@ def error_in_words(error: str | None) -> str:
         said = HTTP_WORDS.get(status) or (
             "had a problem of its own" if status >= 500 else "refused the request"
         )
-        detail = answered["detail"].strip()
+        detail = _said_in(answered["detail"].strip())
         return f"{answered['url']} {said} (HTTP {status})" + (f": {detail}" if detail else ".")
     unreachable = UNREACHABLE.match(error)
     if unreachable:
