@@ -118,7 +118,8 @@ def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
         key="action_notify_on", disabled=way == NOBODY,
     )  # fmt: skip
     field_error("notify_on")
+    chosen = names or [""]  # "These channels:" with none ticked is refused, not Nobody
     return {
-        "notify": [channels.SETTINGS_WORD] if way == AS_SETTINGS else names,
+        "notify": {AS_SETTINGS: [channels.SETTINGS_WORD], CHOSEN: chosen, NOBODY: []}[way],
         "notify_on": [event for event, words in WHEN_TOLD.items() if words in when],
     }

@@ -399,3 +399,17 @@ def test_advanced_tells_the_chosen_channels(dashboard, agent, settings, session)
     [job] = stored_jobs(settings)
     assert (len(job.notify_channel_ids), job.notify_on) == (1, ["failure", "digest"])
     assert not job.notify_as_settings
+
+
+def test_these_channels_with_none_ticked_is_refused_not_saved_as_nobody(
+    dashboard, agent, settings, session
+):
+    channels.add_channel(session, settings, "Ops hook", "json://127.0.0.1:9/alerts", utcnow())
+    app = dashboard()
+    app.button(key="add_job").click().run()
+    app.text_input(key="job_name").input("Told")
+    app.radio(key="action_tell").set_value("chosen").run()
+    app.text_area(key="action_template").input("Hi").run()
+    app.button(key="job_save").click().run()
+    assert "Name at least one channel ('none' for nobody" in texts(app)
+    assert stored_jobs(settings) == []

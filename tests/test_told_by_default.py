@@ -134,6 +134,8 @@ def test_the_command_line_adds_a_channel_told_about_every_failure_and_changes_th
         assert "give --every-failure yes or no" in capsys.readouterr().err
         assert cli("jobs", "update", "Briefing", "--notify", "Ops", "--json") == 0
         assert json_printed(capsys)["notify_as_settings"] is False
+        assert cli("jobs", "update", "Briefing", "--notify", "") == 2
+        assert "Name at least one channel ('none' for nobody" in capsys.readouterr().err
         assert cli("jobs", "update", "Briefing", "--notify", "default,Ops") == 2
         assert capsys.readouterr().err == (
             "planner: Give 'default' or 'none' alone, or the names of channels.\n"

@@ -101,8 +101,11 @@ def listed(value: str) -> list[str]:
 
 
 def channel_names(value: str) -> list[str]:
-    """The channels told, by name (comma-separated); `none` for nobody ([])."""
+    """The channels told, by name (comma-separated); `none` for nobody ([]); nothing
+    given stays [""], which core refuses (a name left out is not "nobody")."""
     names = listed(value)
+    if not names:
+        return [""]
     return [] if [name.lower() for name in names] == ["none"] else names
 
 

@@ -240,6 +240,11 @@ def subscription(
     events = list(automation.notify_on) if automation is not None else []
     if notify is not None:
         names = [name.lower() for name in _names(notify)]
+        if not names and notify != []:  # "" or [""]: a name left out, not "nobody"
+            raise ValidationError(
+                "Name at least one channel ('none' for nobody, 'default' for Settings').",
+                "notify",
+            )
         if len(names) > 1 and {SETTINGS_WORD, "none"} & set(names):
             raise ValidationError(
                 "Give 'default' or 'none' alone, or the names of channels.", "notify"
