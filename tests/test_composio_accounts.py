@@ -27,7 +27,7 @@ from core.errors import NotFoundError, ValidationError
 from core.store.db import read_session
 from core.store.models import utcnow
 from support.cli import planner_here
-from support.processes import planner
+from support.processes import free_port, planner
 from support.stored import everything_stored, snapshot
 
 API = "/api/v3.1"
@@ -332,3 +332,24 @@ def test_the_cli_stores_the_key_from_standard_input_once_composio_accepted_it(se
     assert planner_here(config, "composio", "key", "--remove").returncode == 0
     with read_session(config.database_url) as session:
         assert setup.key_source(session, config) == ""
+
+
+def test_a_key_composio_cannot_check_is_not_saved_and_that_is_said(settings, session):
+    unreachable = replace(settings, composio_base_url=f"http://127.0.0.1:{free_port()}")
+    before = snapshot(settings.database_url)
+    with pytest.raises(ComposioError) as refused:
+        setup.save_api_key(session, unreachable, "ck_live_0123456789abcdef")
+    assert str(refused.value) == (
+        "Could not reach Composio to check the API key. The key was not saved; try again."
+    )
+    assert snapshot(settings.database_url) == before
+
+
+@pytest.mark.parametrize(
+    ("address", "port"),
+    [("http://127.0.0.1:8765", "8765"), ("http://localhost", "8501"), ("http://pc.local:80", "80")],
+)
+def test_the_tunnel_hint_names_the_port_planner_is_at(settings, address, port):
+    said = client.unreachable_address(replace(settings, public_base_url=address))
+    assert f"--url http://localhost:{port}' or 'ngrok http {port}'" in said
+    assert said.endswith("press Set up receiving again.")

@@ -132,20 +132,22 @@ NO_PUBLIC_ADDRESS = (
 def unreachable_address(settings: Settings) -> str:
     """Why Composio cannot deliver to PUBLIC_BASE_URL from the internet (a local or
     private address), in plain words; "" when nothing is known to be wrong with it."""
-    host = (urlsplit(settings.public_base_url).hostname or "").lower()
+    address = urlsplit(settings.public_base_url)
+    host = (address.hostname or "").lower()
     try:
         private = not ipaddress.ip_address(host).is_global
     except ValueError:
         private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
     if not private:
         return ""
+    port = address.port or 8501  # where Planner serves on this computer (make run: 8501)
     return (
         f"{settings.public_base_url} is an address that only this computer or its private "
         "network can open (localhost means this computer), so Composio cannot send events "
         "to it from the internet. Put Planner online (see 'Deploy Planner'), or give this "
         "computer a public address with a tunnel: run 'cloudflared tunnel --url "
-        "http://localhost:8501' or 'ngrok http 8501', set PUBLIC_BASE_URL to the https "
-        "address it prints, and connect again."
+        f"http://localhost:{port}' or 'ngrok http {port}', set PUBLIC_BASE_URL to the "
+        "https address it prints, and press Set up receiving again."
     )
 
 

@@ -61,7 +61,10 @@ def save_api_key(session: Session, settings: Settings, pasted: str) -> None:
         )
     key = credentials.clean_secret(pasted, field)
     _can_store(settings)
-    client.check_api_key(replace(settings, composio_api_key=key))
+    try:
+        client.check_api_key(replace(settings, composio_api_key=key))
+    except client.ComposioError as error:
+        raise client.ComposioError(f"{error} The key was not saved; try again.") from None
     credentials.store(session, settings, field, key)
 
 
