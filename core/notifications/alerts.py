@@ -48,7 +48,6 @@ SENDING_LEASE = timedelta(minutes=2)  # a sender that died lets another try afte
 FIRST_RETRY = timedelta(minutes=1)
 BATCH = 50
 NOTIFICATION_TABLE: sa.Table = Notification.__table__  # type: ignore[assignment]
-CHANNEL_TABLE = channels.CHANNEL_TABLE
 
 
 def _tries_in_words(tries: int) -> str:
@@ -95,6 +94,9 @@ def queue_alerts(
     columns += ["alerting"] + (["timezone"] if model is ScheduledJob else [])
     read = sa.select(*(table.c[name] for name in columns)).where(table.c.id.in_(ids))
     rows = connection.execute(read).all()
+    was_alerting = {row.id: row.alerting for row in rows}
+    if all((not f["succeeded"]) == was_alerting.get(f["automation"]) for f in finished):
+        return 0  # no automation starts or stops failing (most batches): nothing to tell
     settings_channels = (
         channels.every_failure_ids(connection) if any(r.notify_as_settings for r in rows) else []
     )
@@ -150,12 +152,12 @@ def make_digests(session: Session, settings: Settings, now: datetime) -> int:
         claimed = (
             session.connection()
             .execute(
-                CHANNEL_TABLE.update()
+                channels.CHANNEL_TABLE.update()
                 .where(
-                    CHANNEL_TABLE.c.id == channel.id,
+                    channels.CHANNEL_TABLE.c.id == channel.id,
                     sa.or_(
-                        CHANNEL_TABLE.c.digest_sent_on.is_(None),
-                        CHANNEL_TABLE.c.digest_sent_on != today,
+                        channels.CHANNEL_TABLE.c.digest_sent_on.is_(None),
+                        channels.CHANNEL_TABLE.c.digest_sent_on != today,
                     ),
                 )
                 .values(digest_sent_on=today)
