@@ -274,15 +274,9 @@ def removable(session: Session, model: type[Target], ref: str | int) -> Target:
     return target
 
 
-def removal_in_words(session: Session, model: type[Target], ref: str | int) -> str:
-    """What else a removal changes, for "are you sure?": "" when nothing; for an agent
-    with workflow jobs or triggers filed under it, "Trigger 'Analyze' runs a workflow,
-    not this agent: it moves to agent 'Helper'." (see `removable`)."""
-    target = find(session, model, ref)
-    if not isinstance(target, Agent):
-        return ""
-    _, filed = _filed_under(session, target)
-    heir = _heir(session, target)
+def _moves_in_words(filed: list[Automation], heir: Agent | None) -> str:
+    """ "Trigger 'Analyze' runs a workflow, not this agent: it moves to agent 'Helper'."
+    for the workflow jobs and triggers filed under an agent; "" when none move."""
     if not filed or heir is None:
         return ""
     one = len(filed) == 1
@@ -293,14 +287,24 @@ def removal_in_words(session: Session, model: type[Target], ref: str | int) -> s
     )
 
 
+def removal_in_words(session: Session, model: type[Target], ref: str | int) -> str:
+    """What else a removal changes, for "are you sure?": "" when nothing; for an agent
+    with workflow jobs or triggers filed under it, where they move (see `removable`)."""
+    target = find(session, model, ref)
+    if not isinstance(target, Agent):
+        return ""
+    return _moves_in_words(_filed_under(session, target)[1], _heir(session, target))
+
+
 def remove_target(session: Session, model: type[Target], ref: str | int) -> str:
     """Remove an agent or workflow that nothing really uses, else say what does (see
     `removable`); returns what else changed, in words (removal_in_words)."""
     target = removable(session, model, ref)
-    said = removal_in_words(session, model, ref)
+    said = ""
     if isinstance(target, Agent):
-        heir = _heir(session, target)
-        for automation in _filed_under(session, target)[1]:
+        filed, heir = _filed_under(session, target)[1], _heir(session, target)
+        said = _moves_in_words(filed, heir)
+        for automation in filed:
             automation.agent_id = heir.id  # removable: there is one when any are filed
             session.add(automation)
         session.flush()  # moved before the agent goes: its foreign key restricts deletes
