@@ -53,7 +53,7 @@ def _run_line(run: dict[str, Any]) -> str:
     automation = f"job {run['job_id']}" if run["job_id"] else f"trigger {run['trigger_id']}"
     return (
         f"{run['id']:>6}  {automation}  {run['source']:<9} {run['status']:<9} "
-        f"attempts {run['attempt']}  for {run['scheduled_for'] or run['due_at']}  {detail}"
+        f"tries {run['attempt']}  for {run['scheduled_for'] or run['due_at']}  {detail}"
     ).rstrip()
 
 

@@ -1,7 +1,7 @@
 """Runs as people read them, on a card and on the Activity page: the latest reply or
 error at a glance, and each run in full — when, how it ran, what was sent, the reply in
 words (the rest of a workflow's answer under *Technical details*), the error in plain
-words, the attempts."""
+words, the tries."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def log_line(name: str, run: Run, now: datetime, worker_online: bool) -> str:
 
 
 def full(run: Run, timezone: str, now: datetime, worker_online: bool) -> None:
-    """One run in full: what was sent, the whole reply or error, each failed attempt."""
+    """One run in full: what was sent, the whole reply or error, each try before the last."""
     said = plain(run_in_words(run, now, worker_online))
     st.markdown(f"**{when(run, timezone, now)}** — {said}")
     late_caption(run)

@@ -21,9 +21,18 @@ from core.events.deliveries import inbox_row, store_rows
 from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
 from core.running.heartbeats import beat
 from core.store.db import read_session
-from core.store.models import EventTrigger, Run, ScheduledJob, SyncState, WebhookEvent, utcnow
+from core.store.models import (
+    EventTrigger,
+    Run,
+    RunSource,
+    RunStatus,
+    ScheduledJob,
+    SyncState,
+    WebhookEvent,
+    utcnow,
+)
 from core.views.overview import last_test_in_words, local_time, moment_in_words, relative
-from core.views.words import error_in_words
+from core.views.words import error_in_words, run_in_words
 from support.fakes import Reply
 from support.flights import execute_run
 from support.processes import ROOT, free_port
@@ -157,7 +166,11 @@ def test_a_card_shows_the_latest_reply_and_history_shows_each_run_in_full(
     full = history_of(app)
     assert LONG_REPLY in full
     assert "Sent:" in full and "Hi" in full
-    assert "Attempt 1: failed —" in full and "had a problem of its own (HTTP 503)" in full
+    assert (
+        "Try 1: failed —" in full
+        and "ttempt" not in full
+        and "had a problem of its own (HTTP 503)" in full
+    )
     assert "answered HTTP" not in full
 
 
@@ -198,6 +211,29 @@ def test_an_error_body_is_said_by_its_message(body, said):
     )
 
 
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("status", "started", "tries", "said"),
+    [
+        (RunStatus.queued, False, 1, "on schedule — waiting to start"),
+        (RunStatus.queued, True, 2, "on schedule — waiting to start"),  # tried again
+        (RunStatus.running, True, 2, "on schedule — running now (try 2)"),
+        (RunStatus.skipped, False, 0, "on schedule — skipped"),
+        (RunStatus.failed, True, 3, "ran on schedule — failed after 3 tries"),
+        (RunStatus.succeeded, True, 1, "ran on schedule — succeeded in 0.0 s"),
+    ],
+)
+def test_a_run_is_said_in_its_tense_and_in_tries(status, started, tries, said):
+    """A run that has not run is not said to have (a retry waiting again neither); a
+    person reads "tries", as alerts say."""
+    finished = NOW if status == RunStatus.succeeded else None
+    run = Run(key="k", source=RunSource.schedule, status=status, due_at=NOW, attempt=tries,
+              started_at=NOW if started else None, finished_at=finished)  # fmt: skip
+    assert run_in_words(run, NOW) == said
+
+
 def test_a_workflow_run_reads_as_key_value_lines(dashboard, agent, workflow, settings, session):
     job = daily(session, "Weekly report", "UTC", workflow="analyze-email", input={"scope": "week"})
     queue = RecordingQueue()
@@ -218,7 +254,8 @@ def test_a_run_started_on_a_card_is_followed_until_it_finishes(page, agent, sett
 
     app.button(key=f"run_{job.id}").click().run()
     assert "refresh every 0.5 s" in texts(app)
-    assert "ran by hand — waiting to start" in main_view(app)
+    assert "by hand — waiting to start" in main_view(app)
+    assert "ran by hand" not in main_view(app)  # it has not run yet
     assert "the reply shows here as soon as it arrives" in main_view(app)
 
     with read_session(settings.database_url) as db:
@@ -237,7 +274,8 @@ def test_a_run_waits_for_the_worker_without_fast_polling(page, agent, session):
     app = page(planner_and_its_refresh)
     assert "— waiting for the worker" in main_view(app)
     app.button(key=f"run_{job.id}").click().run()
-    assert "ran by hand — waiting for the worker" in main_view(app)
+    assert "by hand — waiting for the worker" in main_view(app)
+    assert "ran by hand" not in main_view(app)
     assert "refresh every 5 s" in texts(app)
 
 
@@ -325,7 +363,7 @@ def test_activity_reads_like_a_log(page, settings, session, agent):
     assert "**Briefing** — ran by hand — succeeded in " in shown
     assert "— reply: reply to: Hi" in shown
     assert "**Gmail · new email from Jane Doe: Q4 planning doc** — started Triage" in shown
-    assert "**Triage** — ran for an event — waiting for the worker" in shown  # none is online
+    assert "**Triage** — for an event — waiting for the worker" in shown  # none is online
     for raw in ("run_now", "dispatched", "GMAIL_NEW_GMAIL_MESSAGE", "msg_1", "composio."):
         assert raw not in shown
     assert not app.dataframe

@@ -27,13 +27,17 @@ from core.store.models import (
 )
 from core.views.overview import duration, relative
 
+# Why a run is there; "ran " goes before it once the run has run (run_in_words).
 SOURCE_WORDS = {
-    RunSource.schedule: "ran on schedule",
-    RunSource.catch_up: "ran to catch up after downtime",
-    RunSource.run_now: "ran by hand",
-    RunSource.event: "ran for an event",
-    RunSource.test: "ran for a test event",
+    RunSource.schedule: "on schedule",
+    RunSource.catch_up: "to catch up after downtime",
+    RunSource.run_now: "by hand",
+    RunSource.event: "for an event",
+    RunSource.test: "for a test event",
 }
+# The statuses of a run that has run, once it started (a skipped or missed run never did; a
+# waiting one, also one tried again, has yet to).
+RAN = frozenset({RunStatus.succeeded, RunStatus.failed, RunStatus.retrying, RunStatus.cancelled})
 STATUS_WORDS = {
     RunStatus.queued: "Waiting",
     RunStatus.running: "Running",
@@ -224,7 +228,7 @@ def waiting_in_words(run: Run) -> str:
 
 
 def outcome_in_words(run: Run, now: datetime, worker_online: bool = True) -> str:
-    """ "succeeded in 0.4 s", "failed after 4 attempts", "waiting for the worker",
+    """ "succeeded in 0.4 s", "failed after 4 tries", "waiting for the worker",
     "waiting for a free slot: …"…"""
     status = run.status
     waiting = waiting_in_words(run) if worker_online else ""
@@ -233,19 +237,22 @@ def outcome_in_words(run: Run, now: datetime, worker_online: bool = True) -> str
     if status == RunStatus.succeeded:
         return f"succeeded in {duration(run)}"
     if status == RunStatus.failed:
-        return "failed" + (f" after {run.attempt} attempts" if run.attempt > 1 else "")
+        return "failed" + (f" after {run.attempt} tries" if run.attempt > 1 else "")
     if status == RunStatus.retrying:
         return f"failed, trying again {relative(run.due_at, now)}"
     if status == RunStatus.running:
-        return "running now" + (f" (attempt {run.attempt})" if run.attempt > 1 else "")
+        return "running now" + (f" (try {run.attempt})" if run.attempt > 1 else "")
     if status == RunStatus.queued:
         return "waiting to start" if worker_online else "waiting for the worker"
     return STATUS_WORDS.get(status, str(status)).lower()
 
 
 def run_in_words(run: Run, now: datetime, worker_online: bool = True) -> str:
-    """ "ran by hand — succeeded in 0.4 s" """
-    return f"{SOURCE_WORDS.get(run.source, 'ran')} — {outcome_in_words(run, now, worker_online)}"
+    """ "ran by hand — succeeded in 0.4 s"; a run that has not run (yet) is not said to
+    have: "on schedule — waiting to start", "by hand — running now"."""
+    ran = run.started_at is not None and run.status in RAN
+    said = f"{'ran ' if ran else ''}{SOURCE_WORDS[run.source]}"
+    return f"{said} — {outcome_in_words(run, now, worker_online)}"
 
 
 def run_result(run: Run, between: str = "\n") -> tuple[str, str]:
@@ -267,11 +274,12 @@ def run_details(run: Run) -> str:
 
 
 def attempts_in_words(run: Run) -> list[str]:
-    """Each attempt that failed before the last one, in words (none for a single try)."""
+    """Each try before the last one, in words (none for a single try): "Try 1: failed —
+    …" (a person reads "tries", as alerts say; the code's word is attempt)."""
     if run.attempt <= 1:
         return []
     return [
-        f"Attempt {entry.get('attempt')}: "
+        f"Try {entry.get('attempt')}: "
         + {"succeeded": "succeeded", "cancelled": "cancelled"}.get(entry.get("outcome"), "failed")
         + (f" — {error_in_words(entry['error'])}" if entry.get("error") else "")
         for entry in run.attempts
