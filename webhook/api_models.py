@@ -65,11 +65,12 @@ class Owned(Policies):
     agent: Ref | None = None
     notify: list[str] | None = Field(
         None,
-        description='channels told (names); [] for nobody; ["default"] for the channels '
-        "Settings tells about every failure (what a new job or trigger does)",
+        description='channels told (names or ids); [] for nobody (not ["none"], the name of '
+        'a channel, if any); ["default"] for the channels Settings tells about every failure '
+        "(what a new job or trigger does)",
     )
     notify_on: list[Literal["failure", "recovery", "digest"]] | None = Field(
-        None, description="what they are told about; default failure and recovery"
+        None, description="what they are told about; [] or left out: failure and recovery"
     )
     action: Literal["chat", "workflow"] | None = Field(
         None, description="optional: what `config` holds must agree with it"
@@ -228,7 +229,7 @@ class Automation(Answer):
         description="tells the channels Settings tells about every failure, not its own"
     )
     notify_channel_ids: list[int] = Field(description="its own channels (when not as Settings)")
-    notify_on: list[str]
+    notify_on: list[str] = Field(description="what they are told about")
     created_at: datetime
     updated_at: datetime
 

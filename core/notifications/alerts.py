@@ -114,7 +114,7 @@ def queue_alerts(
         failed = not row["succeeded"]
         if automation is None or failed == alerting[automation.id]:
             continue
-        events = automation.notify_on or channels.DEFAULT_EVENTS
+        events = channels.told_about(automation.notify_on)
         if ("failure" if failed else "recovery") in events:
             subject, body = _message(automation, model, row, now, settings)
             messages += [

@@ -226,6 +226,30 @@ class Telling:
 
 
 SETTINGS_WORD = "default"  # `--notify default`: the channels Settings tells
+# `--notify none`: the command line's word for nobody, which it reads as [] (core's
+# "nobody", the API's too: core.automations.text.channel_names). Given to core as a name,
+# it is a channel's, or refused with that hint, so that the API's ["none"] never mutes a
+# job or trigger by a word it does not take.
+NOBODY_WORD = "none"
+
+
+def told_about(events: list[str]) -> list[str]:
+    """The events a job or trigger that tells someone is really told about: those it
+    chose, and failures and recoveries when it chose none."""
+    return list(events) or list(DEFAULT_EVENTS)
+
+
+def _nobody_refused(session: Session) -> None:
+    """Refuse "none" as a channel's name when no channel has it (see NOBODY_WORD)."""
+    if session.exec(
+        select(NotificationChannel).where(NotificationChannel.name == NOBODY_WORD)
+    ).first():
+        return
+    raise ValidationError(
+        "There is no channel named 'none'; to tell nobody, give no channel: [] in the API, "
+        "--notify none on the command line.",
+        "notify",
+    )
 
 
 def subscription(
@@ -233,8 +257,9 @@ def subscription(
     notify_on: str | list[str] | None,
 ) -> Telling:  # fmt: skip
     """Who the automation tells and when, from what was given (None keeps what it has, a
-    new one telling Settings' channels; "none" tells nobody; "default" Settings'
-    channels); telling without saying when means failures and recoveries."""
+    new one telling Settings' channels; [] tells nobody; "default" Settings' channels);
+    one that tells someone is told about failures and recoveries unless it says (see
+    `told_about`), and its events say so."""
     as_settings = automation.notify_as_settings if automation is not None else True
     ids = list(automation.notify_channel_ids) if automation is not None else []
     events = list(automation.notify_on) if automation is not None else []
@@ -245,12 +270,14 @@ def subscription(
                 "Name at least one channel ('none' for nobody, 'default' for Settings').",
                 "notify",
             )
-        if len(names) > 1 and {SETTINGS_WORD, "none"} & set(names):
+        if len(names) > 1 and {SETTINGS_WORD, NOBODY_WORD} & set(names):
             raise ValidationError(
                 "Give 'default' or 'none' alone, or the names of channels.", "notify"
             )
+        if names == [NOBODY_WORD]:
+            _nobody_refused(session)
         as_settings = names == [SETTINGS_WORD]
-        ids = [] if as_settings or names in ([], ["none"]) else channel_ids(session, _names(notify))
+        ids = [] if as_settings or not names else channel_ids(session, _names(notify))
     if notify_on is not None:
         events = _names(notify_on)
         unknown = [event for event in events if event not in EVENTS]
@@ -259,8 +286,8 @@ def subscription(
                 f"Tell about {unknown[0]!r}? Choose from failure, recovery and digest.",
                 "notify_on",
             )
-    elif (ids or as_settings) and not events:
-        events = list(DEFAULT_EVENTS)
+    if ids or as_settings:
+        events = told_about(events)
     return Telling(as_settings, ids, [event for event in EVENTS if event in events])
 
 
