@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 from sqlmodel import select
 
 from core.access import tokens
@@ -198,6 +199,29 @@ def test_triggers_agents_and_workflows(api, agent, settings):
     )
     assert api("DELETE", "/triggers/Mail").status_code == 204
     assert "sk-secret-value" not in everything_stored(settings)
+
+
+def test_removing_an_agent_says_what_moved_to_another_agent(api, agent, workflow):
+    """200 with what moved and where (its schema the document's); 204 when nothing did."""
+    helper = api("POST", "/agents", {"name": "Helper", "url": "http://127.0.0.1:9/v1",
+                                     "model": "m"}).json()  # fmt: skip
+    made = api("POST", "/jobs", {"name": "Report", "agent": "Assistant", "schedule": "@weekly",
+                                 "config": {"workflow": "analyze-email"}}).json()  # fmt: skip
+    removed = api("DELETE", "/agents/Assistant")
+    assert removed.status_code == 200, removed.text
+    assert removed.json() == {
+        "moved": [{"kind": "job", "id": made["id"], "name": "Report"}],
+        "to_agent": {"id": helper["id"], "name": "Helper"},
+        "message": "Job 'Report' runs a workflow, not this agent: it moves to agent 'Helper'.",
+    }
+    answers = SPEC["paths"]["/api/v1/agents/{ref}"]["delete"]["responses"]
+    schema = answers["200"]["content"]["application/json"]["schema"]
+    jsonschema.validate(removed.json(), {**schema, "components": SPEC["components"]})
+    assert "content" not in answers["204"]
+    assert api("GET", "/jobs/Report").json()["agent_id"] == helper["id"]
+    api("POST", "/agents", {"name": "Spare", "url": "http://127.0.0.1:9/v1", "model": "m"})
+    nothing = api("DELETE", "/agents/Spare")
+    assert (nothing.status_code, nothing.content) == (204, b"")
 
 
 def test_a_name_with_a_slash_is_reached_by_its_encoded_path(api, agent):

@@ -255,7 +255,7 @@ class Api:
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
             return _refusal(500, "Something went wrong on the server; its log says what.")
-        if endpoint.status == 204:
+        if result is None:  # a 204, or the `empty` answer of an endpoint that has one
             return Response(status_code=204)
         return JSONResponse(result, endpoint.status)
 

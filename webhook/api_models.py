@@ -278,6 +278,26 @@ class Run(Answer):
     waiting_reason: str | None
 
 
+class Moved(Answer):
+    kind: Literal["job", "trigger"]
+    id: int
+    name: str
+
+
+class MovedTo(Answer):
+    id: int
+    name: str
+
+
+class AgentRemoval(Answer):
+    """An agent removed whose workflow jobs and triggers, only filed under it, moved to
+    another agent (a removal that moves nothing answers 204)."""
+
+    moved: list[Moved] = Field(description="the jobs and triggers that moved")
+    to_agent: MovedTo = Field(description="the agent they are shown under now")
+    message: str = Field(description="what moved and where, in words")
+
+
 class EventRun(Answer):
     run_id: int
     trigger_id: int | None
@@ -297,4 +317,4 @@ class Event(Answer):
     payload: dict[str, Any]
 
 
-ANSWERS: tuple[type[Answer], ...] = (Job, Trigger, Agent, Workflow, Run, Event)
+ANSWERS: tuple[type[Answer], ...] = (Job, Trigger, Agent, Workflow, Run, Event, AgentRemoval)

@@ -60,6 +60,8 @@ class Endpoint:
     filters: tuple[str, ...] = ()  # a list's query parameters besides limit and cursor
     # Refusals of its own beyond what its path and body tell (openapi.py): 409, 502.
     refusals: tuple[int, ...] = ()
+    # When the answer may also be 204 with no body (the handler returns None): why.
+    empty: str = ""
 
     @property
     def query(self) -> frozenset[str]:
@@ -285,14 +287,20 @@ def _target_endpoints(
     def one(call: Call) -> Any:
         return registry.row_json(find(call.session, model, call.ref))
 
-    def remove(call: Call) -> None:
+    def remove(call: Call) -> dict[str, Any] | None:
+        """204, or (an agent) what moved to another agent and where (core.agents.registry)."""
         try:
-            registry.remove_target(call.session, model, call.ref)
+            return registry.remove_target(call.session, model, call.ref).as_json()
         except ValidationError as refused:
             # core refuses a removal (past `find`'s 404) only for what still uses it
             raise InUse(str(refused), refused.field) from None
 
     answer = models.Agent if model is Agent else models.Workflow
+    removed: dict[str, Any] = (
+        {"status": 200, "answer": models.AgentRemoval, "empty": "Removed; nothing moved"}
+        if model is Agent
+        else {"status": 204}
+    )
     return [
         Endpoint("GET", plural, f"List {what}s", listing, answer=answer, listing=True),
         Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201, answer),
@@ -300,7 +308,7 @@ def _target_endpoints(
         Endpoint("PATCH", plural + "/{ref}", f"Change {article} {what}", save, bodies[1],
                  answer=answer),
         Endpoint("DELETE", plural + "/{ref}", f"Remove {article} {what} nothing uses", remove,
-                 status=204, refusals=(409,)),
+                 refusals=(409,), **removed),
     ]  # fmt: skip
 
 

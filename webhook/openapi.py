@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from webhook.api_models import ANSWERS, BODIES, Body
+from webhook.api_models import ANSWERS, BODIES, Answer, Body
 from webhook.api_routes import Endpoint
 
 SCHEMAS = "#/components/schemas/{model}"
@@ -84,12 +84,15 @@ def _bodies() -> dict[str, Any]:
     return found
 
 
-def _answers() -> dict[str, Any]:
+def _answers(listed: set[type[Answer]]) -> dict[str, Any]:
+    """Each answer's schema, and a page of them for those a list gives (`listed`)."""
     found: dict[str, Any] = {}
     for model in ANSWERS:
         schema = model.model_json_schema(ref_template=SCHEMAS, mode="serialization")
         found.update(schema.pop("$defs", {}))
         found[model.__name__] = schema
+        if model not in listed:
+            continue
         found[f"{model.__name__}Page"] = {
             "type": "object",
             "description": f"A page of {model.__name__.lower()}s",
@@ -148,6 +151,8 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
     for status in {str(s) for s in endpoint.refusals} | ({"409"} if named else set()):
         statuses[status] = OWN_REFUSALS[status]
     answers = {str(endpoint.status): _success(endpoint)}
+    if endpoint.empty:
+        answers["204"] = {"description": endpoint.empty}
     for status in sorted(statuses):
         answers[status] = _refusal(statuses[status], status)
     return answers
@@ -208,6 +213,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
 
 def document(endpoints: Sequence[Endpoint], prefix: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    listed = {endpoint.answer for endpoint in endpoints if endpoint.listing and endpoint.answer}
     for endpoint in endpoints:
         paths.setdefault(prefix + endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
@@ -215,7 +221,7 @@ def document(endpoints: Sequence[Endpoint], prefix: str) -> dict[str, Any]:
         "info": {"title": "Planner", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR, **_bodies(), **_answers()},
+            "schemas": {"Error": ERROR, **_bodies(), **_answers(listed)},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -274,51 +274,73 @@ def removable(session: Session, model: type[Target], ref: str | int) -> Target:
     return target
 
 
-def _moves_in_words(filed: list[Automation], heir: Agent | None) -> str:
-    """ "Trigger 'Analyze' runs a workflow, not this agent: it moves to agent 'Helper'."
-    for the workflow jobs and triggers filed under an agent; "" when none move."""
-    if not filed or heir is None:
-        return ""
-    one = len(filed) == 1
-    names = _names(filed)
-    return (
-        f"{names[0].upper()}{names[1:]} {'runs a workflow' if one else 'run workflows'}, "
-        f"not this agent: {'it moves' if one else 'they move'} to agent {heir.name!r}."
-    )
+@dataclass(frozen=True)
+class Moves:
+    """The workflow jobs and triggers filed under an agent, and the agent they move to
+    when it is removed (see `removable`); none for a workflow, or an agent without any."""
+
+    filed: list[Automation]
+    heir: Agent | None
+
+    def in_words(self) -> str:
+        """ "Trigger 'Analyze' runs a workflow, not this agent: it moves to agent
+        'Helper'."; "" when none move."""
+        if not self.filed or self.heir is None:
+            return ""
+        one = len(self.filed) == 1
+        names = _names(self.filed)
+        return (
+            f"{names[0].upper()}{names[1:]} {'runs a workflow' if one else 'run workflows'}, "
+            f"not this agent: {'it moves' if one else 'they move'} to agent {self.heir.name!r}."
+        )
+
+    def as_json(self) -> dict[str, Any] | None:
+        """What moved and where, as the API answers a removal; None when nothing did."""
+        if not self.filed or self.heir is None:
+            return None
+        return {
+            "moved": [
+                {"kind": AUTOMATION_WORDS[type(a)], "id": a.id, "name": a.name} for a in self.filed
+            ],
+            "to_agent": {"id": self.heir.id, "name": self.heir.name},
+            "message": self.in_words(),
+        }
+
+
+def _moves(session: Session, target: Agent | Workflow) -> Moves:
+    if not isinstance(target, Agent):
+        return Moves([], None)
+    return Moves(_filed_under(session, target)[1], _heir(session, target))
 
 
 def removal_in_words(session: Session, model: type[Target], ref: str | int) -> str:
     """What else a removal changes, for "are you sure?": "" when nothing; for an agent
     with workflow jobs or triggers filed under it, where they move (see `removable`)."""
-    target = find(session, model, ref)
-    if not isinstance(target, Agent):
-        return ""
-    return _moves_in_words(_filed_under(session, target)[1], _heir(session, target))
+    return _moves(session, find(session, model, ref)).in_words()
 
 
-def remove_target(session: Session, model: type[Target], ref: str | int) -> str:
+def remove_target(session: Session, model: type[Target], ref: str | int) -> Moves:
     """Remove an agent or workflow that nothing really uses, else say what does (see
-    `removable`); returns what else changed, in words (removal_in_words)."""
+    `removable`); returns what else changed: the jobs and triggers that moved, and where."""
     target = removable(session, model, ref)
-    said = ""
-    if isinstance(target, Agent):
-        filed, heir = _filed_under(session, target)[1], _heir(session, target)
-        said = _moves_in_words(filed, heir)
-        for automation in filed:
-            automation.agent_id = heir.id  # removable: there is one when any are filed
+    moves = _moves(session, target)
+    if moves.heir is not None:  # removable: there is one when any are filed
+        for automation in moves.filed:
+            automation.agent_id = moves.heir.id
             session.add(automation)
         session.flush()  # moved before the agent goes: its foreign key restricts deletes
     session.delete(target)
     session.commit()
-    return said
+    return moves
 
 
 def remove_agent(session: Session, ref: str | int) -> str:
-    return remove_target(session, Agent, ref)
+    """Remove an agent; what else changed, in words (Moves.in_words)."""
+    return remove_target(session, Agent, ref).in_words()
 
 
 def remove_workflow(session: Session, ref: str | int) -> str:
-    return remove_target(session, Workflow, ref)
+    return remove_target(session, Workflow, ref).in_words()
 
 
 def set_key(
