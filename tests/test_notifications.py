@@ -156,6 +156,22 @@ def test_a_webhook_channel_gets_the_message_as_json(settings, session, agent, ta
     assert "model not found" in posted.body["message"]
 
 
+def test_a_failure_is_sent_as_one_and_a_recovery_as_a_success(settings, session, agent, target,
+                                                               queue):  # fmt: skip
+    """Apprise's notify type, which Slack, Discord and the like show as red or green."""
+    channels.add_channel(session, settings, "Hook", hook(target, "/alerts"), utcnow())
+    job = job_telling(session, settings, "Report", "Hook")
+    target.script(CHAT, Reply(400, {"error": "model not found"}))
+    run_once(settings, session, job, queue)
+    run_once(settings, session, job, queue)  # works again
+    assert alerts.send_due(settings, utcnow()) == 2
+    told = [(posted.body["title"], posted.body["type"]) for posted in target.received("/alerts")]
+    assert told == [("Planner: Report failed", "failure"), ("Planner: Report works again",
+                                                            "success")]  # fmt: skip
+    assert channels.test_channel(session, settings, "Hook", utcnow()).ok
+    assert target.received("/alerts")[-1].body["type"] == "info"
+
+
 def test_a_channel_that_fails_is_tried_again_shown_red_then_given_up(
     settings, session, told, target, queue, page
 ):

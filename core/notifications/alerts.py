@@ -50,6 +50,20 @@ BATCH = 50
 NOTIFICATION_TABLE: sa.Table = Notification.__table__  # type: ignore[assignment]
 
 
+# How the subject of a failure and of a recovery ends ("Planner: Briefing failed"). The
+# outbox keeps a message's subject and body only, so the sender tells Apprise's notify type
+# (a service's colour or icon: red, green) by it; whatever the name, the ending is ours.
+FAILED_ENDING, RECOVERED_ENDING = " failed", " works again"
+
+
+def notify_type(subject: str) -> str:
+    """Apprise's notify type of a message Planner made: "failure" for a failure,
+    "success" for a recovery, "info" for the rest (a digest, a test)."""
+    if subject.endswith(FAILED_ENDING):
+        return "failure"
+    return "success" if subject.endswith(RECOVERED_ENDING) else "info"
+
+
 def _tries_in_words(tries: int) -> str:
     """ ", after 3 tries" once it was tried again; nothing when it was tried once."""
     return f", after {tries} tries" if tries > 1 else ""
@@ -66,11 +80,11 @@ def _message(
     if not finished["succeeded"]:
         reason = error_in_words(finished["outcome"].removeprefix("failed: "))
         tries = _tries_in_words(finished.get("tries", 1))
-        subject, lines = f"Planner: {automation.name} failed", [
+        subject, lines = f"Planner: {automation.name}{FAILED_ENDING}", [
             f"{what} failed at {at}{tries}.", f"What went wrong: {reason}"
         ]  # fmt: skip
     else:
-        subject, lines = f"Planner: {automation.name} works again", [
+        subject, lines = f"Planner: {automation.name}{RECOVERED_ENDING}", [
             f"{what} succeeded at {at}, after failing before."
         ]  # fmt: skip
     link = card_link(settings.public_base_url, model, automation.key)
@@ -308,7 +322,8 @@ def _send_one(
         channel = session.get(NotificationChannel, message.channel_id) if message else None
     if message is None or channel is None:
         return False
-    sent = channels.send(settings, channel, message.subject, message.body, deadline, stopping)
+    kind = notify_type(message.subject)
+    sent = channels.send(settings, channel, message.subject, message.body, deadline, stopping, kind)
     now = clock()
     with open_session(settings.database_url) as session:
         message, channel = session.merge(message), session.merge(channel)

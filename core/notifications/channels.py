@@ -135,15 +135,16 @@ def _redacted(text: str, url: str) -> str:
 def send(
     settings: Settings, channel: NotificationChannel, subject: str, body: str,
     deadline: float = sending.SEND_DEADLINE_SECONDS, stopping: sending.Stopping | None = None,
+    kind: str = "info",
 ) -> Sent:  # fmt: skip
     """Send one message through the channel now, ended after `deadline` seconds however
-    the service answers (core.notifications.sending: a child process). Blocking: only the worker's
-    sender and a person's Test button call it."""
+    the service answers (core.notifications.sending: a child process), as Apprise's notify
+    type `kind`. Blocking: only the worker's sender and a person's Test button call it."""
     try:
         url = secrets.decrypt(settings, channel.url_secret)
     except secrets.SecretKeyError as error:
         return Sent(False, str(error))
-    tried = sending.send(url, subject, body, deadline, stopping)
+    tried = sending.send(url, subject, body, deadline, stopping, kind)
     if tried.ok:
         return Sent(True)
     return Sent(False, _redacted(tried.reason, url), stopped=tried.stopped)

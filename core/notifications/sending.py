@@ -103,13 +103,16 @@ def _child_env() -> dict[str, str]:
 
 def send(
     url: str, title: str, body: str, deadline: float = SEND_DEADLINE_SECONDS,
-    stopping: Stopping | None = None,
+    stopping: Stopping | None = None, kind: str = "info",
 ) -> Tried:  # fmt: skip
     """Send one message to the Apprise URL, in a child process that is killed after
-    `deadline` seconds (or when `stopping` ends all sends)."""
+    `deadline` seconds (or when `stopping` ends all sends); `kind` is Apprise's notify
+    type ("info", "success", "failure"), which services show as its colour or icon."""
     if stopping is not None and stopping.is_set():
         return Tried(False, "The worker is stopping; the message is sent later.", stopped=True)
-    request = json.dumps({"url": url, "title": title, "body": body, "deadline": deadline})
+    request = json.dumps(
+        {"url": url, "title": title, "body": body, "deadline": deadline, "kind": kind}
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "core.notifications.sending"],
         stdin=subprocess.PIPE,
@@ -155,7 +158,8 @@ def _child() -> None:
     sender.add(request["url"])
     with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as log:
         try:
-            ok = bool(sender.notify(title=request["title"], body=request["body"]))
+            kind = apprise.NotifyType(request["kind"])
+            ok = bool(sender.notify(title=request["title"], body=request["body"], notify_type=kind))
         except Exception as error:  # a service's client failing in its own way
             ok, extra = False, f"{type(error).__name__}: {error}"
         else:
