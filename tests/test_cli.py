@@ -134,7 +134,12 @@ BAD_COMMANDS = [
     (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--chat", ""],
      "chat message is empty"),
     (["jobs", "add", "J", "--agent", "Assistant", "--schedule", "0 9 * * *", "--workflow",
-      "analyze-email", "--input", "{not json"], "not valid JSON"),
+      "analyze-email", "--input", "{not json"], "planner: --input is not JSON: write an object "
+     """such as '{"from": "{emailFrom}"}', in single quotes so that the shell keeps the double """
+     "quotes.\n"),
+    (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
+      "--filters", "label: INBOX", "--chat", "x"], "--filters is not JSON: write an object "
+     """such as '{"label": "INBOX"}'"""),
     (["jobs", "update", "Existing", "--schedule", "* * *"], "has 3 fields"),
     (["jobs", "update", "Missing", "--schedule", "0 9 * * *"], "no job named 'Missing'"),
     (["jobs", "run", "Missing"], "no job named 'Missing'"),

@@ -43,7 +43,7 @@ def test_the_cli_refuses_an_unknown_variable_in_one_line_and_changes_nothing(
         (("triggers", "update", "Analyze", "--input", json.dumps(MISSPELT)), NEAR_MISS),
         (("triggers", "add", "Other", "--agent", "Assistant", "--event", GMAIL, "--workflow",
           "analyze-email", "--input", json.dumps(MISSPELT)), NEAR_MISS),
-        (("triggers", "update", "Analyze", "--input", '{"from": '), "not valid JSON"),
+        (("triggers", "update", "Analyze", "--input", '{"from": '), "--input is not JSON: write"),
         (("jobs", "add", "Report", "--agent", "Assistant", "--schedule", "@weekly",
           "--workflow", "analyze-email", "--input", '{"day": "{dayOfWek}"}'),
          "did you mean {dayOfWeek}?"),
