@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from cli.fields import given_fields
-from cli.output import emit, lines, read_secret, task_queue
+from cli.output import emit, lines, read_secret, run_started, task_queue
 from core.access import credentials
 from core.automations import triggers
 from core.automations.shared import list_owned
@@ -61,8 +61,10 @@ def cmd_triggers(args: argparse.Namespace, settings: Settings) -> None:
             return
         if args.action == "test":
             payload = _payload(args.payload)
+            name = triggers.find_trigger(session, args.trigger).name
             run = inbox.fire_test_event(session, settings, args.trigger, task_queue(), now, payload)
-            emit(args, run_json(run), lambda: str(run.id))
+            shown = run_json(run)
+            emit(args, shown, lambda: run_started(shown, "trigger", name))
             return
         if args.action == "add":
             fields = given_fields(args, triggers.TriggerFields)

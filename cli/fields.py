@@ -15,7 +15,7 @@ from core.errors import ValidationError
 
 Fields = TypeVar("Fields", bound=AutomationFields)
 # The options that take a JSON object, each with an example of one as typed in a shell.
-JSON_OPTIONS = {"input": """'{"from": "{emailFrom}"}'""", "filters": """'{"label": "INBOX"}'"""}
+JSON_OPTIONS = {"input": """'{"from": "{emailFrom}"}'""", "filters": """'{"labelIds": "INBOX"}'"""}
 
 
 def _json_typed(option: str, given: str) -> None:

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from cli.events import cmd_composio, cmd_events, cmd_triggers
 from cli.fields import given_fields
-from cli.output import emit, lines, read_secret, task_queue
+from cli.output import emit, lines, read_secret, run_started, task_queue
 from cli.parser import build_parser
 from cli.setup_file import cmd_export, cmd_import
 from core.access import credentials, secrets, tokens
@@ -193,8 +193,9 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
             )
             return
         if args.action == "run":
+            name = jobs.find_job(session, args.job).name
             shown = runs.run_json(jobs.run_job_now(session, args.job, task_queue(), now))
-            emit(args, shown, lambda: str(shown["id"]))
+            emit(args, shown, lambda: run_started(shown, "job", name))
             _said_if_not_handed_on(shown)
             return
         if args.action == "rm":

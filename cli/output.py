@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +18,15 @@ from core.running.queue import RunQueue
 def emit(args: argparse.Namespace, value: Any, text: Callable[[], str]) -> None:
     """Print `value` as JSON with --json, else the human text."""
     print(json.dumps(value, indent=2, ensure_ascii=False) if args.json else text())
+
+
+def run_started(run: dict[str, Any], what: str, name: str) -> str:
+    """What a run just queued is, and the command that follows it (`planner runs` lists an
+    automation's runs, newest first)."""
+    return (
+        f"Run {run['id']} of {what} {name!r} is queued to start now; see how it goes with: "
+        f"planner runs --{what} {shlex.quote(name)}"
+    )
 
 
 def lines(

@@ -4,6 +4,8 @@ and agents' addresses and key variables."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
@@ -63,9 +65,18 @@ def test_runs_lists_one_triggers_runs(connected_cli, capsys, connected, agent):
     assert connected_cli("jobs", "add", "Daily", "--agent", "Assistant", "--schedule",
                          "@daily", "--chat", "hi") == 0  # fmt: skip
     assert connected_cli("jobs", "run", "Daily") == 0
-    capsys.readouterr()
+    said = capsys.readouterr().out.splitlines()
     assert connected_cli("triggers", "show", "Email triage", "--json") == 0
     triage = json_printed(capsys)
+    started = [re.sub(r"Run \d+ ", "Run N ", line) for line in said if line.startswith("Run ")]
+    assert started == [  # a sentence, and the command that follows the run; not a bare id
+        "Run N of trigger 'Email triage' is queued to start now; see how it goes with: "
+        "planner runs --trigger 'Email triage'",
+        "Run N of trigger 'Other' is queued to start now; see how it goes with: "
+        "planner runs --trigger Other",
+        "Run N of job 'Daily' is queued to start now; see how it goes with: "
+        "planner runs --job Daily",
+    ]
 
     assert connected_cli("runs", "--trigger", "Email triage", "--json") == 0
     [run] = json_printed(capsys)

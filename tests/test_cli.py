@@ -73,7 +73,7 @@ def test_the_cli_walkthrough(settings, target, consumer):
             "last_outcome"} <= set(briefing)  # fmt: skip
 
     consumer()
-    run_id = int(ok("jobs", "run", "Morning Briefing", run=planner).strip())
+    run_id = json.loads(ok("jobs", "run", "Morning Briefing", "--json", run=planner))["id"]
 
     def finished() -> list:
         runs = json.loads(ok("runs", "--job", "Morning Briefing", "--json"))
@@ -139,7 +139,7 @@ BAD_COMMANDS = [
      "quotes.\n"),
     (["triggers", "add", "T", "--agent", "Assistant", "--event", "GMAIL_NEW_GMAIL_MESSAGE",
       "--filters", "label: INBOX", "--chat", "x"], "--filters is not JSON: write an object "
-     """such as '{"label": "INBOX"}'"""),
+     """such as '{"labelIds": "INBOX"}'"""),
     (["jobs", "update", "Existing", "--schedule", "* * *"], "has 3 fields"),
     (["jobs", "update", "Missing", "--schedule", "0 9 * * *"], "no job named 'Missing'"),
     (["jobs", "run", "Missing"], "no job named 'Missing'"),
