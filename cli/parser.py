@@ -101,11 +101,21 @@ def _agent_options(parser: argparse.ArgumentParser, update: bool) -> None:
     )
     parser.add_argument("--model", help="model name (openai) or remote agent id (http)")
     parser.add_argument("--system-prompt", dest="system_prompt")
-    parser.add_argument("--api-key-env", dest="api_key_env", help="NAME of the key's env var")
+    parser.add_argument(
+        "--api-key-env",
+        dest="api_key_env",
+        metavar="NAME",
+        help="the environment variable that holds its key, e.g. OPENAI_API_KEY",
+    )
 
 
 def _workflow_options(parser: argparse.ArgumentParser, update: bool) -> None:
-    parser.add_argument("--auth-env", dest="auth_env", help="NAME of the token's env var")
+    parser.add_argument(
+        "--auth-env",
+        dest="auth_env",
+        metavar="NAME",
+        help="the environment variable that holds its token, e.g. ANALYZE_EMAIL_TOKEN",
+    )
 
 
 def _add_registry(

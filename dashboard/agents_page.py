@@ -65,9 +65,12 @@ def _show_check(agent: Agent) -> None:
         st.error(plain(check.text))
 
 
-def _key_inputs(kind: str, env_value: str, saved: bool, form: str) -> tuple[str, bool, str]:
+def _key_inputs(
+    kind: str, env_value: str, saved: bool, form: str, env_field: str
+) -> tuple[str, bool, str]:
     """The pasted key (a password field, never filled in), whether to forget the saved
-    one, and the environment variable to read it from instead (folded away)."""
+    one, and the environment variable to read it from instead (folded away; its example
+    the target's own, registry.ENV_EXAMPLES by `env_field`)."""
     label = (
         f"Replace the saved {kind}" if saved else f"{kind[0].upper()}{kind[1:]} (if it needs one)"
     )
@@ -84,7 +87,7 @@ def _key_inputs(kind: str, env_value: str, saved: bool, form: str) -> tuple[str,
             "Name of the environment variable",
             value=env_value,
             key=f"{form}_env",
-            placeholder="OPENAI_API_KEY",
+            placeholder=registry.ENV_EXAMPLES[env_field],
             help="For servers that keep every secret in the environment; it wins over a "
             "saved key when it is set.",
         )
@@ -167,7 +170,7 @@ def agent_form(agent: Agent | None) -> None:
         prompt = st.text_area("System prompt (optional)", value=start.system_prompt)
         limit = _limit_input(start.max_concurrency, form)
         key, forget, key_env = _key_inputs(
-            "API key", start.api_key_env, bool(start.api_key_secret), form
+            "API key", start.api_key_env, bool(start.api_key_secret), form, "api_key_env"
         )
         if st.form_submit_button("Save" if agent else "Add agent"):
             _save(
@@ -194,8 +197,9 @@ def workflow_form(flow: Workflow | None) -> None:
         )
         limit = _limit_input(flow.max_concurrency if flow else None, form)
         token, forget, auth_env = _key_inputs(
-            "token", flow.auth_env if flow else "", bool(flow and flow.auth_secret), form
-        )
+            "token", flow.auth_env if flow else "", bool(flow and flow.auth_secret), form,
+            "auth_env",
+        )  # fmt: skip
         if st.form_submit_button("Save" if flow else "Add workflow"):
             _save(
                 lambda s: registry.save_workflow(

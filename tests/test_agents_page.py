@@ -13,6 +13,7 @@ from core.automations import jobs, triggers
 from core.automations.fields import UNCHANGED
 from core.automations.jobs import JobFields
 from core.automations.triggers import TriggerFields
+from core.errors import ValidationError
 from core.store.db import read_session
 from core.store.models import Agent, EventTrigger, utcnow
 from support.screens import agent_rows, agents_page, field, submit, texts
@@ -104,6 +105,23 @@ def test_a_key_from_the_environment_is_still_named_not_pasted(page, settings):
     field(app, "Name of the environment variable").input("OPENAI_API_KEY")
     submit(app, "Add agent")
     assert agent_rows(settings) == [("Assistant", "gpt-4o-mini", "OPENAI_API_KEY")]
+
+
+def test_a_workflows_variable_is_shown_and_refused_with_a_workflows_example(page, session):
+    """A workflow's token is not OpenAI's key: its example is a workflow's own."""
+    app = page(agents_page)
+    agent_env, workflow_env = [
+        w for w in app.text_input if w.label == "Name of the environment variable"
+    ]  # fmt: skip
+    assert (agent_env.placeholder, workflow_env.placeholder) == (
+        "OPENAI_API_KEY", "ANALYZE_EMAIL_TOKEN"
+    )  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        registry.save_workflow(session, "analyze-email", "http://127.0.0.1:9/w", "tok-123!")
+    assert str(refused.value) == (
+        "Give the name of the environment variable that holds the token (like "
+        "ANALYZE_EMAIL_TOKEN), not the token itself."
+    )
 
 
 def test_an_agent_in_use_says_so_instead_of_asking_to_remove_it(page, settings, session, agent):

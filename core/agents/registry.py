@@ -29,6 +29,9 @@ from core.errors import ValidationError
 from core.store.models import ActionKind, Agent, Automation, Backend, Workflow
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What a target's environment variable may be named, by its field: an agent's key, a
+# workflow's token (a workflow is not OpenAI's).
+ENV_EXAMPLES = {"api_key_env": "OPENAI_API_KEY", "auth_env": "ANALYZE_EMAIL_TOKEN"}
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,10 @@ def validate_env_name(name: str, field: str) -> str:
     Planner's own settings (an agent must never be handed the webhook secret)."""
     text = name.strip()
     if text and not ENV_NAME.match(text):
+        secret = "token" if field == "auth_env" else "key"
         raise ValidationError(
-            "Give the name of the environment variable that holds the key (like "
-            "OPENAI_API_KEY), not the key itself.",
+            f"Give the name of the environment variable that holds the {secret} (like "
+            f"{ENV_EXAMPLES[field]}), not the {secret} itself.",
             field,
         )
     if text and is_own_variable(text):
