@@ -1,6 +1,9 @@
 """The errors Planner reports to people: each carries one clear sentence."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+Checked = TypeVar("Checked")
 
 
 class PlannerError(Exception):
@@ -17,6 +20,44 @@ class ValidationError(PlannerError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ValidationErrors(ValidationError):
+    """Every refusal of one command, each by its field, so that a form shows them all at
+    once; the message is the first one's, for a caller that says a single sentence."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        super().__init__(str(errors[0]), errors[0].field)
+        self.errors = errors
+
+
+class Checks:
+    """Gathers what a command's independent checks refuse, so that one try says all that
+    is wrong with it rather than the first thing only."""
+
+    def __init__(self) -> None:
+        self.errors: list[ValidationError] = []
+
+    def check(self, rule: Callable[[], Checked]) -> Checked | None:
+        """What `rule` returns, or None with its refusal kept."""
+        try:
+            return rule()
+        except ValidationErrors as refused:
+            self.errors.extend(refused.errors)
+        except ValidationError as refused:
+            self.errors.append(refused)
+        return None
+
+    def refuse(self, message: str, field: str) -> None:
+        self.errors.append(ValidationError(message, field))
+
+    def raise_any(self) -> None:
+        """Raise what was refused: the one error as it is (a NameInUseError stays one), or
+        several as ValidationErrors."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ValidationErrors(self.errors)
 
 
 class NameInUseError(ValidationError):

@@ -15,7 +15,7 @@ from core.notifications import channels
 from core.scheduling import timing
 from core.store.models import Automation
 from dashboard.context import reading
-from dashboard.dialog_parts import field_error
+from dashboard.dialog_parts import field_error, refused
 
 WHEN_TOLD = {"failure": "When it fails", "recovery": "When it works again",
              "digest": "A daily digest"}  # fmt: skip
@@ -40,7 +40,7 @@ def choice(label: str, choices: dict[str, Any], current: Any, key: str, says: st
         choices = {**choices, shown: current}
     names = list(choices)
     picked = st.selectbox(label, names, index=names.index(shown), key=key, help=says)
-    field_error(key.split("_", 1)[1])
+    field_error(key.split("_", 1)[1], picked)
     return choices[picked]
 
 
@@ -53,7 +53,9 @@ def advanced_inputs(
     own = policies.of(automation) if automation is not None else policies.Policies()
     usual_overlap = policies.OVERLAP_WORDS[policies.default_overlap(model)]
     told = automation is not None and not automation.notify_as_settings
-    with st.expander("Advanced", expanded=own != policies.Policies() or told):
+    fields = ("retries", "timeout", "overlap", "notify", "notify_on")
+    shown = own != policies.Policies() or told or any(refused(field) for field in fields)
+    with st.expander("Advanced", expanded=shown):
         retries = choice(
             "Tries again after a failure",
             {f"Planner's default ({defaults.max_retries} times)": None, "Never": 0}
@@ -111,13 +113,13 @@ def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
             "Channels", list(known.values()), default=[known[i] for i in chosen_ids if i in known],
             key="action_notify", placeholder="Choose channels",
         )  # fmt: skip
-    field_error("notify")
+    field_error("notify", (way, names))
     events = (automation.notify_on if automation is not None else []) or channels.DEFAULT_EVENTS
     when = st.multiselect(
         "About", list(WHEN_TOLD.values()), default=[WHEN_TOLD[e] for e in events],
         key="action_notify_on", disabled=way == NOBODY,
     )  # fmt: skip
-    field_error("notify_on")
+    field_error("notify_on", when)
     chosen = names or [""]  # "These channels:" with none ticked is refused, not Nobody
     return {
         "notify": {AS_SETTINGS: [channels.SETTINGS_WORD], CHOSEN: chosen, NOBODY: []}[way],

@@ -17,7 +17,7 @@ import streamlit as st
 from core.agents import registry
 from core.automations import text, workflow_input
 from core.automations.templates import missing_warning, render
-from core.errors import PlannerError, ValidationError
+from core.errors import Checks, PlannerError, ValidationError, ValidationErrors
 from core.store.models import ActionKind, Agent, Automation, Workflow
 from core.views.words import one_line, value_lines
 from dashboard.context import plain, reading
@@ -28,30 +28,57 @@ TEMPLATE_KEY = "action_template"
 INPUT_ROWS = "input_rows"  # the ids of the input editor's rows, in order
 
 
+ERRORS = "dialog_errors"  # field → {"message", "value": what the field held, "seen"}
+FORM = "form"  # the field of a refusal that names none: said above the buttons
+
+
 def open_dialog(kind: str, item_id: int | None = None, agent_id: int | None = None) -> None:
     """Open a dialog afresh: widgets of an earlier one must not lend it their values."""
     for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIXES)]:
         del st.session_state[key]
     st.session_state.dialog = {"kind": kind, "id": item_id, "agent_id": agent_id}
-    st.session_state.pop("dialog_error", None)
+    st.session_state.pop(ERRORS, None)
 
 
 def close_dialog() -> None:
     st.session_state.pop("dialog", None)
-    st.session_state.pop("dialog_error", None)
+    st.session_state.pop(ERRORS, None)
 
 
-def field_error(field: str) -> None:
-    """Show the last refusal under the field it concerns."""
-    error = st.session_state.get("dialog_error")
-    if error and error[0] == field:
-        st.error(plain(error[1]))
+def refused(field: str) -> bool:
+    """Whether `field` holds a refusal (a fold with it inside opens)."""
+    return field in st.session_state.get(ERRORS, {})
 
 
-def refuse(field: str, message: str) -> None:
-    """Keep the dialog open with `message` under `field`, as a refusal from core is."""
-    st.session_state.dialog_error = (field, message)
-    st.rerun()
+def field_error(field: str, value: Any = None) -> None:
+    """Show the refusal of `field` under it until the field changes: `value` is what the
+    field holds now (the first draw after Save keeps it as the refused value)."""
+    error = st.session_state.get(ERRORS, {}).get(field)
+    if error is None:
+        return
+    if not error["seen"]:
+        error["seen"], error["value"] = True, value
+    elif error["value"] != value:
+        del st.session_state[ERRORS][field]
+        return
+    st.error(plain(error["message"]))
+
+
+def live_error(field: str, message: str) -> None:
+    """A check made as `field` is filled in; Save's refusal of it, the same sentence, goes
+    (each error said once)."""
+    st.session_state.get(ERRORS, {}).pop(field, None)
+    st.error(plain(message))
+
+
+def _keep_refusals(errors: list[ValidationError]) -> None:
+    """The refusals to show, each under its field, one per field (the first said)."""
+    kept: dict[str, dict[str, Any]] = {}
+    for error in errors:
+        entry = {"message": str(error), "value": None, "seen": False}
+        kept.setdefault(error.field or FORM, entry)
+    st.session_state[ERRORS] = kept
+    st.session_state[SCROLL] = True
 
 
 def confirmed(
@@ -59,7 +86,11 @@ def confirmed(
 ) -> bool:
     """The dialog's last row: the form-wide message, then cancel (which closes it) and
     the confirming button, whose press is returned."""
-    field_error("form")
+    for field, error in st.session_state.get(ERRORS, {}).items():
+        if field == FORM or not error["seen"]:  # no field of this form shows it
+            error["seen"] = True
+            st.error(plain(error["message"]))
+    _scroll_to_first_error()
     yes, no = st.columns(2)
     if no.button(keep, key=f"{prefix}_cancel", use_container_width=True):
         close_dialog()
@@ -67,14 +98,41 @@ def confirmed(
     return yes.button(confirm, type="primary", key=f"{prefix}_{action}", use_container_width=True)
 
 
-def save(action: Callable[[], Any], done: str) -> None:
+SCROLL = "dialog_scroll"  # set when refusals are new: the dialog scrolls to the first
+SCROLL_TO_FIRST_ERROR = """<script>
+(function scroll(tries) {
+  const error = document.querySelector('[role="dialog"] [data-testid="stAlertContentError"]');
+  if (error) error.scrollIntoView({block: "center"});
+  else if (tries > 0) setTimeout(() => scroll(tries - 1), 100);
+})(30);
+</script>"""
+
+
+def _scroll_to_first_error() -> None:
+    """Once after a refusal: the first error in view, wherever Save was pressed from."""
+    if st.session_state.pop(SCROLL, False):
+        st.html(SCROLL_TO_FIRST_ERROR, unsafe_allow_javascript=True)
+
+
+def save(
+    action: Callable[[], Any], done: str, own: Checks | None = None,
+    check: Callable[[], None] | None = None,
+) -> None:  # fmt: skip
     """Run a core change; close on success and say `done` (a toast on the page the rerun
-    shows), keep the dialog and the message on refusal."""
+    shows), keep the dialog with every refusal under its field. With refusals of the
+    form's `own`, nothing is saved: `check` adds what core refuses besides."""
     try:
+        if own is not None and own.errors:
+            if check is not None:
+                own.check(check)
+            own.raise_any()
         action()
+    except ValidationErrors as errors:
+        _keep_refusals(errors.errors)
+    except ValidationError as error:
+        _keep_refusals([error])
     except PlannerError as error:
-        field = error.field if isinstance(error, ValidationError) and error.field else "form"
-        st.session_state.dialog_error = (field, str(error))
+        _keep_refusals([ValidationError(str(error))])
     else:
         close_dialog()
         st.session_state.toast = done
@@ -126,7 +184,7 @@ def _chat_inputs(automation: Automation | None, sample: dict[str, Any], offered:
         key=TEMPLATE_KEY,
         placeholder="What the agent should get; the variables below add themselves when clicked",
     )
-    field_error("chat")
+    field_error("chat", template)
     _variable_chips(offered)
     if template.strip():
         st.markdown(f"**Preview** — the message exactly as the agent will get it {preview_for}")
@@ -166,7 +224,7 @@ def action_inputs(automation: Automation | None, sample: dict[str, Any], offered
         names[0],
     )
     workflow = st.selectbox("Workflow", names, index=names.index(current), key="action_workflow")
-    field_error("workflow")
+    field_error("workflow", workflow)
     return {"workflow": workflow}
 
 
@@ -208,7 +266,7 @@ def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     if as_json:
         shown = json.dumps(_rows_so_far(given), indent=2)
         written = st.text_area("Input (JSON)", value=shown, key="input_json")
-        field_error("input")
+        field_error("input", written)
         return lambda: text.read("input", written)
     filled = rows or []
     ids = st.session_state.setdefault(INPUT_ROWS, list(range(max(len(filled), 1))))
@@ -219,8 +277,8 @@ def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         right.text_input("Value", value=value, key=f"input_value_{row}", placeholder="week")
         remove.button("Remove", key=f"input_remove_{row}", on_click=_remove_row, args=(row,))
     st.button("+ Add a value", key="input_add", on_click=_add_row)
-    field_error("input")
     pairs = _row_pairs(ids)
+    field_error("input", pairs)
     return lambda: workflow_input.from_rows(pairs)
 
 
@@ -278,12 +336,12 @@ def input_picker(
         else:
             written = shown
             st.text(shown)
-    field_error("input")
     try:
         template = text.read("input", written) if as_text else workflow_input.ticked(picked)
     except ValidationError as error:
-        st.error(plain(error))
+        live_error("input", str(error))
         return lambda: text.read("input", written)
+    field_error("input", (as_text, written, picked))
     st.markdown("**The input it will send** — for the last event of this type (or a sample)")
     if not template:
         st.caption("Nothing ticked: the workflow gets the whole event, as below.")

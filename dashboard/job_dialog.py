@@ -12,12 +12,12 @@ import streamlit as st
 from core.automations import jobs
 from core.automations.fields import UNCHANGED
 from core.automations.templates import DEFAULT_VARIABLES, default_variables
-from core.errors import ValidationError
+from core.errors import Checks, ValidationError
 from core.scheduling import occurrences, timing
 from core.scheduling.timezones import timezone_choices, timezone_label, zone_city
 from core.store.models import ActionKind, ScheduledJob
 from dashboard.advanced import advanced_inputs, choice
-from dashboard.context import now, plain, queue, settings, viewer_timezone, writing
+from dashboard.context import now, plain, queue, reading, settings, viewer_timezone, writing
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
     action_inputs,
@@ -26,6 +26,8 @@ from dashboard.dialog_parts import (
     field_error,
     input_editor,
     input_preview,
+    live_error,
+    refused,
     save,
 )
 
@@ -114,7 +116,8 @@ def _days_and_delay_inputs(
     """First and last day (not for a one-off) and the random delay; folded away unless
     the job has them."""
     given = bool(job and (job.starts_on or job.ends_on or job.jitter_seconds))
-    with st.expander("Random delay" if once else "Dates and random delay", expanded=given):
+    shown = given or any(refused(field) for field in ("starts_on", "ends_on", "jitter"))
+    with st.expander("Random delay" if once else "Dates and random delay", expanded=shown):
         first = last = None
         if not once:
             left, right = st.columns(2)
@@ -126,8 +129,8 @@ def _days_and_delay_inputs(
                 "Last day", value=job.ends_on if job else None, key="job_ends_on",
                 format="YYYY-MM-DD", help="Leave empty to keep going.",
             )  # fmt: skip
-            field_error("starts_on")
-            field_error("ends_on")
+            field_error("starts_on", first)
+            field_error("ends_on", last)
         delay = choice(
             "Random delay", DELAYS, timedelta(seconds=job.jitter_seconds if job else 0),
             "job_jitter",
@@ -143,7 +146,6 @@ def _schedule_inputs(
     """Schedule, timezone and days, shown in words with the next runs; the random delay;
     the first run too (None while the timing is not valid)."""
     cron = _when_input(job.schedule if job else occurrences.PRESETS[NEW_JOB_PRESET])
-    field_error("schedule")
     timezone = _timezone_input(job.timezone if job else viewer_timezone())
     once = timing.Timing(cron, timezone).once_at is not None
     first, last, jitter = _days_and_delay_inputs(job, once)
@@ -152,8 +154,9 @@ def _schedule_inputs(
         checked = when if job and when == job.timing else timing.checked(when, now())
         upcoming = list(itertools.islice(checked.occurrences(now()), 5))
     except ValidationError as error:
-        st.error(plain(error))
+        live_error("schedule", str(error))
         return when, jitter, None
+    field_error("schedule", when)
     delay = timing.jitter_in_words(int(jitter.total_seconds()))
     words = [checked.describe(), timezone_label(timezone), delay]
     st.caption(plain(" · ".join(word for word in words if word)))
@@ -176,7 +179,7 @@ def job_dialog() -> None:
     name = st.text_input(
         "Name", value=job.name if job else "", key="job_name", placeholder="Morning briefing"
     )
-    field_error("name")
+    field_error("name", name)
     chosen, jitter, next_run = _schedule_inputs(job)
     timezone = chosen.timezone
     moment = next_run or now()
@@ -192,24 +195,30 @@ def job_dialog() -> None:
         input_preview(read_input, sample, "job_input_json")
     advanced = advanced_inputs(ScheduledJob, job, settings())
     if confirmed("job"):
+        own = Checks()
+        given_input = own.check(read_input) if read_input else UNCHANGED
+        fields = jobs.JobFields(
+            agent=agent.id,
+            schedule=chosen.schedule,
+            timezone=timezone,
+            starts_on=chosen.starts_on,
+            ends_on=chosen.ends_on,
+            jitter=jitter,
+            input=UNCHANGED if given_input is None else given_input,
+            **action,
+            **advanced,
+            name=name if job else UNCHANGED,
+        )
+
+        def check() -> None:
+            with reading() as db:
+                jobs.check_job(db, name, fields, job and job.id, now(), settings().timezone)
 
         def change() -> None:
-            fields = jobs.JobFields(
-                agent=agent.id,
-                schedule=chosen.schedule,
-                timezone=timezone,
-                starts_on=chosen.starts_on,
-                ends_on=chosen.ends_on,
-                jitter=jitter,
-                input=read_input() if read_input else UNCHANGED,
-                **action,
-                **advanced,
-                name=name if job else UNCHANGED,
-            )
             with writing() as db:
                 if job is None:
                     jobs.create_job(db, name, fields, now(), settings().timezone, queue())
                 else:
                     jobs.update_job(db, job.id, fields, now(), queue())
 
-        save(change, f"Saved {plain(name)}.")
+        save(change, f"Saved {plain(name)}.", own, check)

@@ -13,7 +13,7 @@ from core.automations import triggers
 from core.automations.fields import UNCHANGED
 from core.automations.templates import DEFAULT_VARIABLES, default_variables
 from core.composio import setup
-from core.errors import PlannerError, ValidationError
+from core.errors import Checks, PlannerError, ValidationError
 from core.events import inbox
 from core.events.catalog import (
     NUMBER_TYPES,
@@ -32,7 +32,7 @@ from dashboard.dialog_parts import (
     editing,
     field_error,
     input_picker,
-    refuse,
+    refused,
     save,
 )
 
@@ -148,10 +148,9 @@ def _filter_inputs(kind: TriggerType, current: dict[str, Any]) -> tuple[dict[str
     place(sorted((c for c in kind.config_fields if not c.advanced), key=lambda c: not c.required))
     folded = [c for c in kind.config_fields if c.advanced]
     if folded:
-        refused = (st.session_state.get("dialog_error") or ("",))[0] == "filters"
-        with st.expander("More options", expanded=refused):  # open when they were refused
+        with st.expander("More options", expanded=refused("filters")):
             place(folded)
-    field_error("filters")
+    field_error("filters", filters)
     return filters, problems
 
 
@@ -185,7 +184,7 @@ def trigger_dialog() -> None:
         key="trigger_name",
         placeholder="Email triage",
     )
-    field_error("name")
+    field_error("name", name)
     config = settings()
     connected = _connected(
         config.composio_api_key, config.composio_base_url, config.composio_user_id
@@ -216,7 +215,7 @@ def trigger_dialog() -> None:
     )
     kind = kinds[labels.index(label)]
     st.caption(plain(kind.description or f"{kind.toolkit_name} · {kind.name}"))
-    field_error("event")
+    field_error("event", kind.slug)
     filters, problems = _filter_inputs(
         kind, trigger.filters if trigger and trigger.event == kind.slug else {}
     )
@@ -238,22 +237,24 @@ def trigger_dialog() -> None:
         read_input = input_picker(given, _input_fields(kind, known, data), sample, data)
     advanced = advanced_inputs(EventTrigger, trigger, settings())
     if confirmed("trigger"):
+        own = Checks()
         refusal = _filters_refusal(kind, filters, problems)
         if refusal:
-            refuse("filters", refusal)
-        try:
-            chosen_input = read_input() if read_input else UNCHANGED
-        except ValidationError as error:
-            refuse("input", str(error))
+            own.refuse(refusal, "filters")
+        chosen_input = own.check(read_input) if read_input else UNCHANGED
         fields = triggers.TriggerFields(
             agent=agent.id,
             event=kind.slug,
             filters=filters,
             name=name if trigger else UNCHANGED,
-            input=chosen_input,
+            input=UNCHANGED if chosen_input is None else chosen_input,
             **action,
             **advanced,
         )
+
+        def check() -> None:
+            with reading() as db:
+                triggers.check_trigger(db, name, fields, trigger and trigger.id, settings())
 
         def change() -> None:
             with writing() as db:
@@ -262,4 +263,4 @@ def trigger_dialog() -> None:
                 else:
                     triggers.update_trigger(db, trigger.id, fields, settings(), now())
 
-        save(change, f"Saved {plain(name)}.")
+        save(change, f"Saved {plain(name)}.", own, check)

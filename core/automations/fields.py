@@ -11,6 +11,7 @@ from typing import Any, Final, TypeVar
 
 from core.automations import policies
 from core.automations.policies import Overlap, Policies
+from core.store.models import Automation
 
 Value = TypeVar("Value")
 
@@ -53,8 +54,10 @@ class AutomationFields:
     notify: list[str] | Unchanged = UNCHANGED  # channel names ([] for nobody)
     notify_on: list[str] | Unchanged = UNCHANGED  # failure, recovery, digest
 
-    def chosen_policies(self, current: Policies) -> Policies:
-        """`current` with what these fields change, each checked."""
+    def chosen_policies(self, automation: Automation | None) -> Policies:
+        """The automation's policies (a new one's: Planner's) with what these fields
+        change, each checked."""
+        current = policies.of(automation) if automation is not None else Policies()
         return policies.checked(
             Policies(
                 kept(self.retries, current.retries),

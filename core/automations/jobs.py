@@ -17,15 +17,15 @@ from sqlmodel import Session, col, delete
 from core.automations import policies
 from core.automations.fields import UNCHANGED, AutomationFields, Unchanged, kept
 from core.automations.shared import (
+    Checked,
     action_config,
     automation_json,
-    clean_name,
-    ensure_unique_name,
+    checked_name,
     find,
 )
 from core.automations.templates import DEFAULT_VARIABLES, default_variables, missing_warning
 from core.automations.workflow_input import checked_template
-from core.errors import ValidationError
+from core.errors import Checks, ValidationError
 from core.notifications import channels
 from core.running.queue import RunQueue
 from core.running.runs import hand_on, run_row
@@ -99,38 +99,72 @@ def create_job(
     refused."""
     if fields.agent is UNCHANGED:
         raise ValidationError("Choose the agent this job belongs to.", "agent")
-    if fields.schedule_given() is None:
-        raise ValidationError("Give the job a schedule, for example '0 9 * * *'.", "schedule")
-    name = clean_name(name, "job")
     agent = find(session, Agent, fields.agent)
-    when = _chosen_timing(fields, timing.Timing("", default_timezone), now, finished_ok)
-    jitter = fields.delay_seconds(0)
-    action, config = _action(session, fields, None)
-    misfire = MisfirePolicy(kept(fields.misfire, MisfirePolicy.catch_up_once))
-    chosen = fields.chosen_policies(policies.Policies())
-    told = channels.subscription(session, None, *fields.telling())
-    ensure_unique_name(session, ScheduledJob, name, "job")
+    new = timing.Timing("", default_timezone)
+    checked = _checked(session, name, fields, None, new, now, finished_ok)
+    when = checked.timing
     job = ScheduledJob(
         agent_id=agent.id,
-        name=name,
+        name=checked.name,
         schedule=when.schedule,
         timezone=when.timezone,
         starts_on=when.starts_on,
         ends_on=when.ends_on,
-        jitter_seconds=jitter,
-        action=action,
-        config=config,
-        misfire_policy=misfire,
+        jitter_seconds=checked.jitter,
+        action=checked.action,
+        config=checked.config,
+        misfire_policy=MisfirePolicy(kept(fields.misfire, MisfirePolicy.catch_up_once)),
         next_run_at=when.next_after(now),
         created_at=now,
         updated_at=now,
     )
-    policies.apply(job, chosen)
-    channels.tell(job, told)
+    policies.apply(job, checked.policies)
+    channels.tell(job, checked.told)
     session.add(job)
     session.commit()
     _plan_soon(session, job, queue, now)
     return job
+
+
+def check_job(
+    session: Session, name: str, fields: JobFields, ref: str | int | None, now: datetime,
+    default_timezone: str,
+) -> None:  # fmt: skip
+    """Raise all that create_job (`ref` None) or update_job would refuse of `fields`,
+    changing nothing: for a form with refusals of its own to show beside these."""
+    if ref is None:
+        _checked(session, name, fields, None, timing.Timing("", default_timezone), now, False)
+    else:
+        job = find_job(session, ref)
+        _checked(session, fields.name, fields, job, job.timing, now, False)
+
+
+@dataclass(frozen=True)
+class _Checked(Checked):
+    """What a job's fields come to, every one of them checked."""
+
+    told: channels.Telling  # its module reads names with core.automations.shared
+    timing: timing.Timing
+    jitter: int
+
+
+def _checked(
+    session: Session, name: str | Unchanged, fields: JobFields, job: ScheduledJob | None,
+    current: timing.Timing, now: datetime, finished_ok: bool,
+) -> _Checked:  # fmt: skip
+    """`fields` applied to `job` (None: a new one, whose `current` timing has no schedule),
+    each field checked; all that is refused is raised at once (core.errors.Checks)."""
+    checks = Checks()
+    clean = checked_name(checks, session, ScheduledJob, name, job)
+    when = checks.check(lambda: _chosen_timing(fields, current, now, finished_ok))
+    if job is None and fields.schedule is UNCHANGED and fields.at is UNCHANGED:
+        checks.refuse("Give the job a schedule, for example '0 9 * * *'.", "schedule")
+    jitter = checks.check(lambda: fields.delay_seconds(job.jitter_seconds if job else 0))
+    action = checks.check(lambda: _action(session, fields, job))
+    chosen = checks.check(lambda: fields.chosen_policies(job))
+    told = checks.check(lambda: channels.subscription(session, job, *fields.telling()))
+    checks.raise_any()
+    return _Checked(clean, *action, chosen, told, when, jitter)
 
 
 def _action(
@@ -164,22 +198,17 @@ def update_job(
 ) -> ScheduledJob:
     """Change a job; a new schedule is planned at once as on create (with `queue`)."""
     job = find_job(session, ref)
-    name = clean_name(fields.name, "job") if fields.name is not UNCHANGED else job.name
     agent = find(session, Agent, fields.agent) if fields.agent is not UNCHANGED else None
-    when = _chosen_timing(fields, job.timing, now, finished_ok)
-    jitter = fields.delay_seconds(job.jitter_seconds)
-    action, config = _action(session, fields, job)
-    misfire = MisfirePolicy(kept(fields.misfire, job.misfire_policy))
-    chosen = fields.chosen_policies(policies.of(job))
-    told = channels.subscription(session, job, *fields.telling())
-    ensure_unique_name(session, ScheduledJob, name, "job", job.id)
+    checked = _checked(session, fields.name, fields, job, job.timing, now, finished_ok)
 
+    when = checked.timing
     timing_changed = when != job.timing
-    job.name, job.schedule, job.timezone = name, when.schedule, when.timezone
-    job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, jitter
-    job.action, job.config, job.misfire_policy = action, config, misfire
-    policies.apply(job, chosen)
-    channels.tell(job, told)
+    job.name, job.schedule, job.timezone = checked.name, when.schedule, when.timezone
+    job.starts_on, job.ends_on, job.jitter_seconds = when.starts_on, when.ends_on, checked.jitter
+    job.action, job.config = checked.action, checked.config
+    job.misfire_policy = MisfirePolicy(kept(fields.misfire, job.misfire_policy))
+    policies.apply(job, checked.policies)
+    channels.tell(job, checked.told)
     if agent is not None:
         job.agent_id = agent.id
     if timing_changed and job.status == Status.active:

@@ -12,14 +12,15 @@ import string
 import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from core.automations.fields import UNCHANGED, AutomationFields
-from core.automations.policies import policies_json
-from core.errors import NameInUseError, NotFoundError, ValidationError
+from core.automations.fields import UNCHANGED, AutomationFields, Unchanged, kept
+from core.automations.policies import Policies, policies_json
+from core.errors import Checks, NameInUseError, NotFoundError, ValidationError
 from core.store import standard_json
 from core.store.models import (
     ActionKind,
@@ -200,6 +201,32 @@ def ensure_unique_name(
         if other.name != name:
             message += "; names that differ only in capitals or spaces count as the same"
         raise NameInUseError(f"{message}. Choose another name.", "name")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the fields jobs and triggers share come to, every one of them checked."""
+
+    name: str
+    action: str
+    config: dict[str, Any]
+    policies: Policies
+
+
+def checked_name(
+    checks: Checks, session: Session, model: type[Automation], name: str | Unchanged,
+    automation: Automation | None,
+) -> str | None:  # fmt: skip
+    """The name given, cleaned and unique in its table (None with the refusal in
+    `checks`); the automation's own when it is not given (checked when it was)."""
+    if isinstance(name, Unchanged) and automation is not None:
+        return automation.name
+    what = AUTOMATION_WORDS[model]
+    clean = checks.check(lambda: clean_name(str(kept(name, "")), what))
+    if clean is not None:
+        own_id = automation.id if automation is not None else None
+        checks.check(lambda: ensure_unique_name(session, model, clean, what, own_id))
+    return clean
 
 
 def json_refused(error: ValueError, field: str, what: str) -> ValidationError:

@@ -16,18 +16,18 @@ from sqlmodel import Session, col, select
 from core.automations import policies
 from core.automations.fields import UNCHANGED, AutomationFields, Unchanged, kept
 from core.automations.shared import (
+    Checked,
     action_config,
     automation_json,
+    checked_name,
     checked_object,
-    clean_name,
-    ensure_unique_name,
     find,
 )
 from core.automations.templates import DEFAULT_VARIABLES
 from core.automations.workflow_input import checked_template
 from core.composio import client
 from core.config import Settings
-from core.errors import ValidationError
+from core.errors import Checks, ValidationError
 from core.events.catalog import (
     TriggerType,
     event_variables,
@@ -146,6 +146,51 @@ def _action(
     return action, config
 
 
+def check_trigger(
+    session: Session, name: str, fields: TriggerFields, ref: str | int | None, settings: Settings
+) -> None:
+    """Raise all that create_trigger (`ref` None) or update_trigger would refuse of
+    `fields`, changing nothing: for a form with refusals of its own to show beside these."""
+    trigger = find_trigger(session, ref) if ref is not None else None
+    _checked(session, name if trigger is None else fields.name, fields, trigger, settings)
+
+
+@dataclass(frozen=True)
+class _Checked(Checked):
+    """What a trigger's fields come to, every one of them checked."""
+
+    told: channels.Telling  # its module reads names with core.automations.shared
+    event: str
+    filters: dict[str, Any]
+
+
+def _checked(
+    session: Session, name: str | Unchanged, fields: TriggerFields, trigger: EventTrigger | None,
+    settings: Settings,
+) -> _Checked:  # fmt: skip
+    """`fields` applied to `trigger` (None: a new one), each field checked; all that is
+    refused is raised at once (core.errors.Checks). The filters and the input's template
+    are checked for the event chosen, so only once it is one."""
+    checks = Checks()
+    clean = checked_name(checks, session, EventTrigger, name, trigger)
+    if fields.event is not UNCHANGED:
+        event = checks.check(lambda: validate_event(settings, fields.event))
+    elif trigger is not None:
+        event = trigger.event
+    else:
+        event = None
+        checks.refuse("Choose the event that starts this trigger.", "event")
+    filters = action = None
+    if event is not None:
+        current = trigger.filters if trigger is not None else {}
+        filters = checks.check(lambda: validate_filters(event, kept(fields.filters, current)))
+        action = checks.check(lambda: _action(session, fields, trigger, event))
+    chosen = checks.check(lambda: fields.chosen_policies(trigger))
+    told = checks.check(lambda: channels.subscription(session, trigger, *fields.telling()))
+    checks.raise_any()
+    return _Checked(clean, *action, chosen, told, event, filters)
+
+
 def find_trigger(session: Session, ref: str | int) -> EventTrigger:
     return find(session, EventTrigger, ref, "trigger")
 
@@ -155,23 +200,17 @@ def create_trigger(
 ) -> EventTrigger:
     if fields.agent is UNCHANGED:
         raise ValidationError("Choose the agent this trigger belongs to.", "agent")
-    if fields.event is UNCHANGED:
-        raise ValidationError("Choose the event that starts this trigger.", "event")
-    name = clean_name(name, "trigger")
     agent = find(session, Agent, fields.agent)
-    event = validate_event(settings, fields.event)
-    filters = validate_filters(event, kept(fields.filters, {}))
-    action, config = _action(session, fields, None, event)
-    chosen = fields.chosen_policies(policies.Policies())
-    told = channels.subscription(session, None, *fields.telling())
-    ensure_unique_name(session, EventTrigger, name, "trigger")
+    checked = _checked(session, name, fields, None, settings)
+    event = checked.event
     trigger = EventTrigger(
-        agent_id=agent.id, name=name, event=event, toolkit=toolkit_of(event), filters=filters,
-        user_id=(kept(fields.user_id, "") or settings.composio_user_id).strip(), action=action,
-        config=config, created_at=now, updated_at=now,
+        agent_id=agent.id, name=checked.name, event=event, toolkit=toolkit_of(event),
+        filters=checked.filters, action=checked.action, config=checked.config,
+        user_id=(kept(fields.user_id, "") or settings.composio_user_id).strip(),
+        created_at=now, updated_at=now,
     )  # fmt: skip
-    policies.apply(trigger, chosen)
-    channels.tell(trigger, told)
+    policies.apply(trigger, checked.policies)
+    channels.tell(trigger, checked.told)
     if settings.composio_api_key:
         _register(trigger, settings)
     _commit(session, trigger, settings, trigger.composio_trigger_id)
@@ -240,23 +279,18 @@ def update_trigger(
     """Change a trigger. A new event or new filters register a new Composio instance
     first, then delete the old one (Composio cannot change an instance's config)."""
     trigger = find_trigger(session, ref)
-    name = clean_name(fields.name, "trigger") if fields.name is not UNCHANGED else trigger.name
     agent = find(session, Agent, fields.agent) if fields.agent is not UNCHANGED else None
-    event = trigger.event if fields.event is UNCHANGED else validate_event(settings, fields.event)
-    filters = validate_filters(event, kept(fields.filters, trigger.filters))
+    checked = _checked(session, fields.name, fields, trigger, settings)
+    event, filters = checked.event, checked.filters
     user_id = kept(fields.user_id, trigger.user_id).strip()
-    action, config = _action(session, fields, trigger, event)
-    chosen = fields.chosen_policies(policies.of(trigger))
-    told = channels.subscription(session, trigger, *fields.telling())
-    ensure_unique_name(session, EventTrigger, name, "trigger", trigger.id)
 
     old_instance = trigger.composio_trigger_id
     reregister = (event, filters, user_id) != (trigger.event, trigger.filters, trigger.user_id)
-    trigger.name, trigger.event, trigger.toolkit = name, event, toolkit_of(event)
+    trigger.name, trigger.event, trigger.toolkit = checked.name, event, toolkit_of(event)
     trigger.filters, trigger.user_id = filters, user_id
-    trigger.action, trigger.config, trigger.updated_at = action, config, now
-    policies.apply(trigger, chosen)
-    channels.tell(trigger, told)
+    trigger.action, trigger.config, trigger.updated_at = checked.action, checked.config, now
+    policies.apply(trigger, checked.policies)
+    channels.tell(trigger, checked.told)
     if agent is not None:
         trigger.agent_id = agent.id
     if reregister and settings.composio_api_key:

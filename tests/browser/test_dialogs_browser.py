@@ -43,3 +43,17 @@ def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):
     assert [(job.timezone, job.config["template"]) for job in stored_jobs(settings)] == [
         ("Europe/Berlin", "Good morning, it is {dayOfWeek}")
     ]
+
+
+def test_a_refusal_is_brought_into_view_and_goes_when_its_field_changes(page: Page, agent):
+    page.set_viewport_size({"width": 1400, "height": 600})  # the dialog is taller than this
+    page.get_by_role("button", name="+ Add job").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Message to the agent").fill("Hi")
+    dialog.get_by_role("button", name="Save").click()  # scrolled to, at the dialog's foot
+    refusal = dialog.get_by_text("Give the job a name.")
+    expect(refusal).to_be_in_viewport()
+    name = dialog.get_by_label("Name")
+    name.fill("Morning briefing")
+    name.press("Enter")
+    expect(refusal).to_have_count(0)
