@@ -68,8 +68,8 @@ def section() -> None:
         "Where Planner tells you when a job or trigger fails, and when it works again. "
         "A new channel is told about every failure; a job or trigger can choose others "
         "under *Advanced* in its dialog. A channel is an Apprise address: "
-        "email (mailtos://user:password@example.com?to=you@example.com), Slack, Discord, "
-        "Telegram, Microsoft Teams, ntfy or a webhook (json://…)."
+        "email (`mailtos://user:password@example.com?to=you@example.com`), Slack, Discord, "
+        "Telegram, Microsoft Teams, ntfy or a webhook (`json://…`)."
     )
     with reading() as session:
         rows = channels.list_channels(session)

@@ -4,6 +4,7 @@ signing secret stored) and the user's apps (sign in, connected as, expired, disc
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -27,6 +28,15 @@ def test_settings_say_the_worker_is_offline_and_composio_not_set(page):
     assert "Offline — nothing will run until the worker is started." in texts(app)
     assert "Paste your Composio API key so Planner can listen to your apps." in texts(app)
     assert app.button(key="composio_connect").disabled
+
+
+def test_no_example_address_on_settings_becomes_a_mailto_link(page):
+    """Markdown links an address with an @ (you@example.com) unless it is code."""
+    app = page(settings_page)
+    said = [markdown.value for markdown in app.markdown]
+    assert any("`mailtos://user:password@example.com?to=you@example.com`" in m for m in said)
+    outside_code = [re.sub(r"`[^`]*`", "", m) for m in said]
+    assert [m for m in outside_code if re.search(r"\S@\S", m)] == []
 
 
 def test_settings_count_the_workers_online(page, session):
