@@ -24,8 +24,8 @@ def run_started(run: dict[str, Any], what: str, name: str) -> str:
     """What a run just queued is, and the command that follows it (`planner runs` lists an
     automation's runs, newest first)."""
     return (
-        f"Run {run['id']} of {what} {name!r} is queued to start now; see how it goes with: "
-        f"planner runs --{what} {shlex.quote(name)}"
+        f"Run {run['id']} of {what} {name!r} is saved and starts as soon as the worker takes "
+        f"it; see how it goes with: planner runs --{what} {shlex.quote(name)}"
     )
 
 

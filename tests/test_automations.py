@@ -69,13 +69,11 @@ def test_runs_lists_one_triggers_runs(connected_cli, capsys, connected, agent):
     assert connected_cli("triggers", "show", "Email triage", "--json") == 0
     triage = json_printed(capsys)
     started = [re.sub(r"Run \d+ ", "Run N ", line) for line in said if line.startswith("Run ")]
+    then = "is saved and starts as soon as the worker takes it; see how it goes with: planner runs"
     assert started == [  # a sentence, and the command that follows the run; not a bare id
-        "Run N of trigger 'Email triage' is queued to start now; see how it goes with: "
-        "planner runs --trigger 'Email triage'",
-        "Run N of trigger 'Other' is queued to start now; see how it goes with: "
-        "planner runs --trigger Other",
-        "Run N of job 'Daily' is queued to start now; see how it goes with: "
-        "planner runs --job Daily",
+        f"Run N of trigger 'Email triage' {then} --trigger 'Email triage'",
+        f"Run N of trigger 'Other' {then} --trigger Other",
+        f"Run N of job 'Daily' {then} --job Daily",
     ]
 
     assert connected_cli("runs", "--trigger", "Email triage", "--json") == 0

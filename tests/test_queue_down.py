@@ -6,6 +6,7 @@ CLI — never a 500 or a traceback that makes a client's second try a second run
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -112,12 +113,15 @@ def test_the_cli_prints_the_run_and_when_it_starts(down, automations):
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr
     stored = {run.id: run for run in stored_runs(down)}
-    assert ran.stdout.strip().isdigit() and int(ran.stdout) in stored
-    assert f"planner: note: run {int(ran.stdout)}: {NOT_HANDED_ON}\n" in ran.stderr
+    said = re.fullmatch(r"Run (\d+) of job 'Briefing' is saved and starts as soon as the worker "
+                        r"takes it; see how it goes with: planner runs --job Briefing\n",
+                        ran.stdout)  # fmt: skip
+    assert said is not None and int(said[1]) in stored, ran.stdout
+    assert f"planner: note: run {said[1]}: {NOT_HANDED_ON}\n" in ran.stderr
     assert json.loads(shown.stdout)["waiting_reason"] == NOT_HANDED_ON
     assert again.stdout.split()[0] == str(retried) and "retrying" in again.stdout
     assert f"planner: note: run {retried}: {NOT_HANDED_ON}\n" in again.stderr
-    assert tested.stdout.strip().isdigit() and int(tested.stdout) in stored
+    assert int(tested.stdout.split()[1]) in stored and "of trigger 'Mail'" in tested.stdout
     assert len(stored) == 4  # the failed run, two run-nows and a test event's
     assert {run.waiting_reason for run in stored.values()} == {NOT_HANDED_ON}
     assert sorted(swept(down)) == sorted(stored)
