@@ -142,6 +142,9 @@ def test_the_command_line_adds_a_channel_told_about_every_failure_and_changes_th
         )
         assert cli("jobs", "update", "Briefing", "--notify", "default", "--json") == 0
         assert json_printed(capsys)["notify_as_settings"] is True
+        assert cli("jobs", "update", "Briefing", "--notify", "none", "--json") == 0  # the API's []
+        silent = json_printed(capsys)
+        assert (silent["notify_as_settings"], silent["notify_channel_ids"]) == (False, [])
 
 
 def test_settings_chooses_the_channels_told_when_anything_fails(settings, session, hook, page):
