@@ -29,8 +29,8 @@ from core.errors import ValidationError
 from core.store.models import ActionKind, Agent, Automation, Backend, Workflow
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# What a target's environment variable may be named, by its field: an agent's key, a
-# workflow's token (a workflow is not OpenAI's).
+# An example name of the environment variable holding a target's secret, by its field: an
+# agent's key, a workflow's token (forms and refusals show it; a workflow is not OpenAI's).
 ENV_EXAMPLES = {"api_key_env": "OPENAI_API_KEY", "auth_env": "ANALYZE_EMAIL_TOKEN"}
 
 
