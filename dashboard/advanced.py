@@ -15,7 +15,7 @@ from core.notifications import channels
 from core.scheduling import timing
 from core.store.models import Automation
 from dashboard.context import reading
-from dashboard.dialog_parts import field_error, refused
+from dashboard.dialog_parts import field_error, fold, refused
 
 WHEN_TOLD = {"failure": "When it fails", "recovery": "When it works again",
              "digest": "A daily digest"}  # fmt: skip
@@ -53,9 +53,8 @@ def advanced_inputs(
     own = policies.of(automation) if automation is not None else policies.Policies()
     usual_overlap = policies.OVERLAP_WORDS[policies.default_overlap(model)]
     told = automation is not None and not automation.notify_as_settings
-    fields = ("retries", "timeout", "overlap", "notify", "notify_on")
-    shown = own != policies.Policies() or told or any(refused(field) for field in fields)
-    with st.expander("Advanced", expanded=shown):
+    inside = refused("retries", "timeout", "overlap", "notify", "notify_on")
+    with fold("Advanced", "action_advanced_fold", own != policies.Policies() or told, inside):
         retries = choice(
             "Tries again after a failure",
             {f"Planner's default ({defaults.max_retries} times)": None, "Never": 0}

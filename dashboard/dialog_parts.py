@@ -45,9 +45,19 @@ def close_dialog() -> None:
     st.session_state.pop(ERRORS, None)
 
 
-def refused(field: str) -> bool:
-    """Whether `field` holds a refusal (a fold with it inside opens)."""
-    return field in st.session_state.get(ERRORS, {})
+def refused(*fields: str) -> bool:
+    """Whether one of `fields` was refused by the last Save and not yet shown."""
+    errors = st.session_state.get(ERRORS, {})
+    return any(field in errors and not errors[field]["seen"] for field in fields)
+
+
+def fold(label: str, key: str, opened: bool, refusal_inside: bool = False) -> Any:
+    """A fold that stays as the person left it while the dialog is open: its state is a
+    widget's, so what appears above it (a preview, a warning) does not close it again.
+    It opens at first when `opened`, and on a refusal of a field inside it."""
+    if key not in st.session_state or refusal_inside:
+        st.session_state[key] = opened or refusal_inside
+    return st.expander(label, key=key, on_change="rerun")
 
 
 def field_error(field: str, value: Any = None) -> None:
@@ -322,7 +332,8 @@ def input_picker(
                 help=plain(one_line(_sample_text(sample.get(name)), 120)) or None,
             )
         ]
-    with st.expander("Edit as text (for the technical)", expanded=ticked_before is None):
+    with fold("Edit as text (for the technical)", "input_text_fold", ticked_before is None,
+              refused("input")):  # fmt: skip
         as_text = st.toggle(
             "Use this text instead of the ticks", value=ticked_before is None, key="input_as_text"
         )

@@ -24,6 +24,7 @@ from dashboard.dialog_parts import (
     confirmed,
     editing,
     field_error,
+    fold,
     input_editor,
     input_preview,
     live_error,
@@ -116,8 +117,8 @@ def _days_and_delay_inputs(
     """First and last day (not for a one-off) and the random delay; folded away unless
     the job has them."""
     given = bool(job and (job.starts_on or job.ends_on or job.jitter_seconds))
-    shown = given or any(refused(field) for field in ("starts_on", "ends_on", "jitter"))
-    with st.expander("Random delay" if once else "Dates and random delay", expanded=shown):
+    label = "Random delay" if once else "Dates and random delay"
+    with fold(label, "job_days_fold", given, refused("starts_on", "ends_on", "jitter")):
         first = last = None
         if not once:
             left, right = st.columns(2)

@@ -31,6 +31,7 @@ from dashboard.dialog_parts import (
     confirmed,
     editing,
     field_error,
+    fold,
     input_picker,
     refused,
     save,
@@ -148,7 +149,7 @@ def _filter_inputs(kind: TriggerType, current: dict[str, Any]) -> tuple[dict[str
     place(sorted((c for c in kind.config_fields if not c.advanced), key=lambda c: not c.required))
     folded = [c for c in kind.config_fields if c.advanced]
     if folded:
-        with st.expander("More options", expanded=refused("filters")):
+        with fold("More options", "trigger_more_fold", False, refused("filters")):
             place(folded)
     field_error("filters", filters)
     return filters, problems

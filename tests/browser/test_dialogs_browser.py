@@ -57,3 +57,16 @@ def test_a_refusal_is_brought_into_view_and_goes_when_its_field_changes(page: Pa
     name.fill("Morning briefing")
     name.press("Enter")
     expect(refusal).to_have_count(0)
+
+
+def test_advanced_opens_at_one_click_while_the_message_grows_a_preview(page: Page, agent):
+    page.get_by_role("button", name="+ Add job").click()
+    dialog = page.get_by_role("dialog")
+    message = dialog.get_by_label("Message to the agent")
+    retries = dialog.get_by_text("Tries again after a failure")
+    for typed in ("Hello {jobName}", "Hello again"):  # the preview appears, then changes
+        message.fill(typed)
+        dialog.get_by_text("Advanced").click()  # the click that also ends the typing
+        expect(retries).to_be_visible()
+        dialog.get_by_text("Advanced").click()
+        expect(retries).not_to_be_visible()
