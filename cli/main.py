@@ -29,7 +29,7 @@ from core.agents.registry import row_json
 from core.automations import jobs
 from core.automations.shared import find, list_owned
 from core.config import Settings, get_settings
-from core.errors import PlannerError, ValidationError
+from core.errors import PlannerError, ValidationError, ValidationErrors
 from core.notifications import channels
 from core.running import runs
 from core.scheduling import occurrences
@@ -365,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args, get_settings())
     except PlannerError as error:
-        print(f"planner: {error}", file=sys.stderr)
+        errors = error.errors if isinstance(error, ValidationErrors) else [error]
+        for one in errors:  # each fault of a command on a line of its own
+            print(f"planner: {one}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
         if "no such table" in str(error) or "does not exist" in str(error):

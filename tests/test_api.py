@@ -121,6 +121,17 @@ REFUSED_JOBS = [
 ]  # fmt: skip
 
 
+def test_a_body_with_several_faults_lists_each_by_its_field(api, agent, settings):
+    assert api("GET", "/jobs").status_code == 200  # the token's first use is stored
+    before = snapshot(settings.database_url)
+    body = JOB | {"name": " ", "schedule": "61 * * * *", "config": {"template": " "}}
+    error = refusal(api("POST", "/jobs", body), 400)
+    assert [one["field"] for one in error["errors"]] == ["name", "schedule", "config.template"]
+    assert (error["field"], error["message"]) == ("name", error["errors"][0]["message"])
+    assert "errors" not in refusal(api("POST", "/jobs", JOB | {"name": " "}), 400)
+    assert snapshot(settings.database_url) == before
+
+
 def test_bad_input_is_refused_with_its_field_and_changes_nothing(api, agent, settings):
     assert api("POST", "/jobs", JOB | {"name": "Existing"}).status_code == 201
     before = snapshot(settings.database_url)

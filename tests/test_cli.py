@@ -189,6 +189,18 @@ def test_bad_input_says_why_on_one_line_exits_2_and_changes_nothing(
     assert snapshot(settings.database_url) == before
 
 
+def test_every_fault_of_a_command_is_said_on_a_line_of_its_own(cli, capsys, settings, agent):
+    before = snapshot(settings.database_url)
+    assert cli("jobs", "add", "9", "--agent", "Assistant", "--schedule", "61 * * * *",
+               "--chat", " ", "--jitter", "3h") == 2  # fmt: skip
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" ")[:3] for line in lines] == [
+        ["planner:", "A", "job"], ["planner:", "The", "minute"], ["planner:", "A", "random"],
+        ["planner:", "The", "chat"],
+    ], lines  # fmt: skip
+    assert snapshot(settings.database_url) == before
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -5,6 +5,7 @@ sends it as soon as the failure is recorded, not at its next tick."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -180,7 +181,9 @@ def test_the_migration_makes_jobs_that_told_nobody_follow_settings(tmp_path: Pat
     command.upgrade(alembic_config(url), "head")
     with get_engine(url).connect() as connection:
         rows = connection.execute(sa.text(
-            "SELECT name, notify_as_settings FROM scheduled_job ORDER BY id"
+            "SELECT name, notify_as_settings, notify_on FROM scheduled_job ORDER BY id"
         )).all()  # fmt: skip
     get_engine(url).dispose()
-    assert [(name, bool(follows)) for name, follows in rows] == [("J1", True), ("J2", False)]
+    assert [(name, bool(follows)) for name, follows, _ in rows] == [("J1", True), ("J2", False)]
+    # both tell someone, so they say what about (0011), as core stores it now
+    assert [json.loads(events) for _, _, events in rows] == [channels.DEFAULT_EVENTS] * 2

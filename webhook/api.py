@@ -8,7 +8,8 @@ PLANNER_API_REQUESTS_PER_MINUTE requests a minute per process, then gets 429 wit
 known (revoked, mistyped, guessed) a minute, then gets 429 for them. Bodies are JSON
 (webhook.api_models); answers are the JSON of `--json`. Refusals are
 `{"error": {"message", "field"}}`: 400 bad input (the field at fault, `config.template`
-for one inside another; a query parameter the path does not take), 401 no or unknown
+for one inside another; a query parameter the path does not take; a body with several
+faults lists each under `errors`), 401 no or unknown
 token, 404 nothing by that name or id (or no such path), 405 a method the path does not
 take (with `Allow`), 409 a name in use or a removal of what is still used, 413 a body over
 1 MiB, 415 a body that is not JSON, 429 too many requests, 502 Composio refused. A run
@@ -41,7 +42,7 @@ from starlette.types import Receive, Scope, Send
 from core.access import tokens
 from core.composio.client import ComposioError
 from core.config import Settings
-from core.errors import NameInUseError, NotFoundError, PlannerError
+from core.errors import NameInUseError, NotFoundError, PlannerError, ValidationErrors
 from core.running.queue import RunQueue
 from core.store import standard_json
 from core.store.db import read_session
@@ -119,6 +120,19 @@ def _refusal(
     status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "field": field}}, status, headers)
+
+
+def _refused(error: PlannerError) -> JSONResponse:
+    """Core's refusal, by the body's names of its fields; each of several under `errors`."""
+
+    def field_of(one: PlannerError) -> str | None:
+        field = getattr(one, "field", None)
+        return BODY_FIELDS.get(field or "", field)
+
+    answer = {"message": str(error), "field": field_of(error)}
+    if isinstance(error, ValidationErrors):
+        answer["errors"] = [{"message": str(one), "field": field_of(one)} for one in error.errors]
+    return JSONResponse({"error": answer}, _status_of(error))
 
 
 def _token(request: Request) -> str:
@@ -248,8 +262,7 @@ class Api:
             headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
             return _refusal(refusal.status, str(refusal), refusal.field, headers)
         except PlannerError as error:
-            field = getattr(error, "field", None)
-            return _refusal(_status_of(error), str(error), BODY_FIELDS.get(field or "", field))
+            return _refused(error)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is there to read an answer
         except Exception:

@@ -19,6 +19,18 @@ ERROR = {
             "properties": {
                 "message": {"type": "string", "description": "one sentence, for a person"},
                 "field": {"type": ["string", "null"], "description": "the field at fault"},
+                "errors": {
+                    "type": "array",
+                    "description": "when a body has several faults: each, the first as above",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "message": {"type": "string"},
+                            "field": {"type": ["string", "null"]},
+                        },
+                        "required": ["message", "field"],
+                    },
+                },
             },
             "required": ["message", "field"],
         }
