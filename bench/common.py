@@ -45,6 +45,11 @@ def whole(text: str) -> int:
     return int(value)
 
 
+def count(text: str) -> int:
+    """A count that may be zero (`--jobs 0`: events alone), else as `whole`."""
+    return 0 if text.strip() in ("0", "0.0") else whole(text)
+
+
 def add_max_in_flight_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-in-flight", type=whole, default=Settings.max_in_flight, help="PLANNER_MAX_IN_FLIGHT"

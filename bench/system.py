@@ -2,13 +2,14 @@
 
 The workers and the webhook run as the Procfile starts them (the workers keep at most
 `--max-in-flight` calls in flight), with a local agent that answers after `--agent-delay`
-seconds (support.slow_agent: it holds any number of calls open). Signed events arrive
-at `--rate` (50/s) for `--seconds` (60) while `--jobs` (1,000) jobs fall due in the
-minute in the middle of them. Prints events/s accepted, event → agent call latency, job
-start lag (agent call minus occurrence), runs lost and doubled (counted at the agent:
+seconds (2; support.slow_agent: it holds any number of calls open). Signed events arrive
+at `--rate` (200/s) for `--seconds` (5), each sent at its moment whether or not the ones
+before were acknowledged, while `--jobs` (1,000) jobs fall due in the minute in the
+middle of them. Prints events/s accepted, the acknowledgement's wait, sent → agent call,
+job start lag (agent call minus occurrence), runs lost and doubled (counted at the agent:
 one call per run, keyed by Idempotency-Key), peak RSS.
 
-    .venv/bin/python bench/system.py [--seconds 60] [--rate 50] [--jobs 1000]
+    .venv/bin/python bench/system.py [--seconds 5] [--rate 200] [--jobs 1000]
                                      [--workers 1] [--backend sqlite|postgres]
                                      [--agent-delay 2] [--max-in-flight 2000]
 """
@@ -27,6 +28,7 @@ from bench.common import (  # noqa: E402
     add_backend_option,
     add_max_in_flight_option,
     bench_settings,
+    count,
     describe,
     peak_rss_mib,
     positive,
@@ -51,21 +53,24 @@ def report(
           f"the agent answers in {args.agent_delay:g} s")  # fmt: skip
     print(f"    events accepted: {outcome.events_accepted} "
           f"({outcome.events_accepted / outcome.send_seconds:.1f}/s)")  # fmt: skip
-    print(f"    event → agent call: p50 {outcome.event_lag(0.5):.3f} s, "
+    print(f"    acknowledged: p50 {outcome.acknowledgement(0.5) * 1000:.0f} ms, "
+          f"p99 {outcome.acknowledgement(0.99) * 1000:.0f} ms")  # fmt: skip
+    print(f"    sent → agent call: p50 {outcome.event_lag(0.5):.3f} s, "
           f"p99 {outcome.event_lag(0.99):.3f} s")  # fmt: skip
-    print(f"    job start lag: p50 {outcome.job_lag(0.5):.3f} s, "
-          f"p99 {outcome.job_lag(0.99):.3f} s")  # fmt: skip
+    if load.jobs:
+        print(f"    job start lag: p50 {outcome.job_lag(0.5):.3f} s, "
+              f"p99 {outcome.job_lag(0.99):.3f} s")  # fmt: skip
     print(f"    runs lost: {outcome.lost}, runs doubled: {outcome.doubled}")
     print(f"    peak RSS: worker {rss[0]:.0f} MiB, webhook {rss[1]:.0f} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=positive, default=60)
-    parser.add_argument("--rate", type=positive, default=50)
-    parser.add_argument("--jobs", type=whole, default=1000)
+    parser.add_argument("--seconds", type=positive, default=5)
+    parser.add_argument("--rate", type=positive, default=200)
+    parser.add_argument("--jobs", type=count, default=1000, help="0: events alone")
     parser.add_argument("--workers", type=whole, default=1, help="consumer processes")
-    parser.add_argument("--agent-delay", type=float, default=0, help="seconds the agent waits")
+    parser.add_argument("--agent-delay", type=float, default=2, help="seconds the agent waits")
     add_max_in_flight_option(parser)
     add_backend_option(parser)
     args = parser.parse_args()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -65,6 +66,8 @@ def insert_jobs(settings: Settings, agent_id: int, count: int, schedule: Callabl
         }
         for n in range(count)
     ]  # fmt: skip
+    if not rows:  # an empty list would insert one row of defaults
+        return
     with get_engine(settings.database_url).begin() as connection:
         connection.execute(sa.insert(JOB_TABLE), rows)
 
@@ -82,6 +85,7 @@ class Outcome:
     due: datetime
     job_lags: list[float]  # the agent's call minus the occurrence, per job call
     event_lags: list[float]  # the agent's call minus the moment the event was sent
+    acknowledgements: list[float]  # from sending an event to its 200
     events_accepted: int
     send_seconds: float
     lost: int  # jobs without a successful run, events without a call
@@ -92,6 +96,9 @@ class Outcome:
 
     def event_lag(self, share: float) -> float:
         return percentile(self.event_lags, share)
+
+    def acknowledgement(self, share: float) -> float:
+        return percentile(self.acknowledgements, share)
 
     @property
     def first_job_lag(self) -> float:
@@ -129,20 +136,40 @@ def _message(call: Received) -> str:
     return call.body["messages"][-1]["content"]
 
 
-def _send_events(url: str, load: Load, start_at: float) -> tuple[dict[str, float], float]:
-    """Post the load's events, paced from `start_at` (epoch seconds); returns the subjects
-    acknowledged with when each was sent, and how long sending took."""
-    acknowledged: dict[str, float] = {}
-    with httpx.Client(timeout=30) as client:
+SENDERS = 64  # deliveries in flight at once at the most, as a sender that does not wait
+
+
+@dataclass
+class Sent:
+    """What the paced sender saw: each acknowledged event's subject with when it was sent,
+    each acknowledgement's wait, and how long sending took."""
+
+    at: dict[str, float]
+    acknowledgements: list[float]
+    seconds: float
+
+
+def _send_events(url: str, load: Load, start_at: float) -> Sent:
+    """Post the load's events, each at its moment from `start_at` (epoch seconds) whether
+    or not the ones before were acknowledged yet, as Composio sends them."""
+    sent = Sent({}, [], 0.0)
+
+    def send(client: httpx.Client, n: int) -> None:
+        body, webhook_id = numbered_event(n, f"{load.label} event")
+        at = time.time()
+        if client.post(url, content=body, headers=signed(body, webhook_id)).status_code == 200:
+            sent.acknowledgements.append(time.time() - at)
+            sent.at[f"{load.label} event {n}"] = at
+
+    limits = httpx.Limits(max_connections=SENDERS)
+    with httpx.Client(timeout=30, limits=limits) as client, ThreadPoolExecutor(SENDERS) as pool:
         for n in range(load.events):
             pause = start_at + n / load.event_rate - time.time()
             if pause > 0:
                 time.sleep(pause)  # pacing the sender, not synchronisation
-            body, webhook_id = numbered_event(n, f"{load.label} event")
-            sent = time.time()
-            if client.post(url, content=body, headers=signed(body, webhook_id)).status_code == 200:
-                acknowledged[f"{load.label} event {n}"] = sent
-    return acknowledged, time.time() - start_at
+            pool.submit(send, client, n)
+    sent.seconds = time.time() - start_at
+    return sent
 
 
 def _settled(settings: Settings) -> bool:
@@ -193,7 +220,8 @@ def run_load(
     schedule = f"{due.minute} {due.hour} * * *"
     insert_jobs(settings, agent_id, load.jobs, lambda _: schedule, due, load.jobs, load.label)
     start_workers()
-    sent_at, send_seconds = _send_events(webhook_url, load, due.timestamp() - send_seconds / 2)
+    sent = _send_events(webhook_url, load, due.timestamp() - send_seconds / 2)
+    sent_at = sent.at
 
     def calls() -> list[Received]:
         received = target.received("/v1/chat/completions")
@@ -215,8 +243,9 @@ def run_load(
         due=due,
         job_lags=[c.at - due.timestamp() for c in pings],
         event_lags=[first_call[s] - sent for s, sent in sent_at.items() if s in first_call],
+        acknowledgements=sent.acknowledgements,
         events_accepted=len(sent_at),
-        send_seconds=send_seconds,
+        send_seconds=sent.seconds,
         lost=sum(1 for n in runs_per_job.values() if n == 0) + len(set(sent_at) - set(event_calls)),
         doubled=extra(runs_per_job) + extra(keys) + extra(event_calls),
     )

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("system", "--rate", "0", "must be above zero and finite, got 0"),
         ("system", "--seconds", "nan", "must be above zero and finite, got nan"),
         ("webhook", "--concurrency", "1.5", "must be a whole number, got 1.5"),
+        ("system", "--jobs", "-1", "must be above zero and finite, got -1"),  # 0 is taken
     ],
 )
 def test_a_bench_option_out_of_range_is_a_usage_error(script, option, value, said):

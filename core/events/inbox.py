@@ -3,7 +3,8 @@
 An event row is processed once: its runs are inserted with `ON CONFLICT DO NOTHING` on
 (trigger, event) in the same transaction that marks it dispatched, so a duplicate queue
 message, a second worker or the sweep can never start a second run for one event. Each
-event has its own transaction: one that raises is `failed`, the others go on.
+group of events shares one transaction, each event in a savepoint: one that raises is
+`failed`, the others go on.
 """
 
 from __future__ import annotations
@@ -111,35 +112,41 @@ def _finish(event: WebhookEvent, status: EventStatus, note: str, now: datetime) 
     event.status, event.note, event.processed_at = status, note, now
 
 
-def process_event(settings: Settings, event_id: str, queue: RunQueue, now: datetime) -> None:
-    """Make one run per matching trigger for a pending event, in one transaction.
+def _process(session: Session, settings: Settings, event_id: str, now: datetime) -> list[int]:
+    """Make one run per matching trigger for a pending event; the ids of the runs made.
 
     The stored payload is checked again as the webhook checks it: a row stored by an
     earlier version (or replayed from one) that fails raises `Rejected`."""
-    with open_session(settings.database_url) as session:
-        event = session.get(WebhookEvent, event_id)
-        if event is None or event.status != EventStatus.pending:
-            session.rollback()
-            return
-        envelope = read_envelope(event.payload)
-        run_ids: list[int] = []
-        if envelope.type in (TRIGGER_DISABLED, ACCOUNT_EXPIRED):
-            count = _mark_affected(session, envelope)
-            _finish(event, EventStatus.dispatched, f"Marked {count} trigger(s).", now)
-        elif envelope.type != TRIGGER_MESSAGE:
-            _finish(event, EventStatus.unmatched, f"Not a trigger event: {envelope.type}.", now)
+    event = session.get(WebhookEvent, event_id)
+    if event is None or event.status != EventStatus.pending:
+        return []
+    envelope = read_envelope(event.payload)
+    run_ids: list[int] = []
+    if envelope.type in (TRIGGER_DISABLED, ACCOUNT_EXPIRED):
+        count = _mark_affected(session, envelope)
+        _finish(event, EventStatus.dispatched, f"Marked {count} trigger(s).", now)
+    elif envelope.type != TRIGGER_MESSAGE:
+        _finish(event, EventStatus.unmatched, f"Not a trigger event: {envelope.type}.", now)
+    else:
+        triggers, why_none = _matching_triggers(session, envelope)
+        if not triggers:
+            _finish(event, EventStatus.unmatched, f"{why_none} Started nothing.", now)
         else:
-            triggers, why_none = _matching_triggers(session, envelope)
-            if not triggers:
-                _finish(event, EventStatus.unmatched, f"{why_none} Started nothing.", now)
-            else:
-                run_ids = _insert_runs(session, settings, event, triggers, RunSource.event, now)
-                for trigger in triggers:
-                    trigger.last_fired_at = now
-                    session.add(trigger)
-                names = ", ".join(trigger.name for trigger in triggers)
-                _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
-        session.add(event)
+            run_ids = _insert_runs(session, settings, event, triggers, RunSource.event, now)
+            for trigger in triggers:
+                trigger.last_fired_at = now
+                session.add(trigger)
+            names = ", ".join(trigger.name for trigger in triggers)
+            _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
+    session.add(event)
+    session.flush()
+    return run_ids
+
+
+def process_event(settings: Settings, event_id: str, queue: RunQueue, now: datetime) -> None:
+    """One event's runs, in a transaction of its own (a poison event raises)."""
+    with open_session(settings.database_url) as session:
+        run_ids = _process(session, settings, event_id, now)
         session.commit()
     if run_ids:
         queue.submit(run_ids)
@@ -150,34 +157,42 @@ def _failure_reason(error: Exception) -> str:
     return f"Could not process this event ({said[:400]}); it started nothing."
 
 
-def _mark_failed(settings: Settings, event_id: str, error: Exception, now: datetime) -> None:
-    """A pending event that raised is `failed` with the reason, so the sweep leaves it be."""
-    try:
-        with open_session(settings.database_url) as session:
-            session.exec(
-                update(WebhookEvent)
-                .where(col(WebhookEvent.id) == event_id, WebhookEvent.status == EventStatus.pending)
-                .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
-            )
-            session.commit()
-    except sa.exc.SQLAlchemyError:
-        log.exception("event %s could not be marked failed; the sweep will try it again", event_id)
-
-
 def process_events(
     settings: Settings, event_ids: Sequence[str], queue: RunQueue, now: datetime
 ) -> None:
-    """Process each event on its own (the worker's task body): one that raises is marked
-    `failed` and never holds back the others. A database that does not answer fails no
-    event: they stay `pending` for the tick's sweep."""
-    for event_id in event_ids:
-        try:
-            process_event(settings, event_id, queue, now)
-        except sa.exc.OperationalError:
-            log.warning("event %s left pending: the database did not answer", event_id)
-        except Exception as error:  # a poison event, whatever it raised
-            log.exception("event %s failed", event_id)
-            _mark_failed(settings, event_id, error, now)
+    """The runs of a group of events (the worker's task body: the webhook hands events on
+    a group commit at a time) in one transaction and one hand-on to the queue, so the
+    group takes the write lock once, as one event did. Each event is processed in a
+    savepoint: one that raises is undone alone and marked `failed`, and never holds back
+    the others. A database that does not answer fails no event: they stay `pending` for
+    the tick's sweep."""
+    run_ids: list[int] = []
+    try:
+        with open_session(settings.database_url) as session:
+            for event_id in event_ids:
+                try:
+                    with session.begin_nested():
+                        run_ids += _process(session, settings, event_id, now)
+                except sa.exc.OperationalError:
+                    raise
+                except Exception as error:  # a poison event, whatever it raised
+                    log.exception("event %s failed", event_id)
+                    _mark_failed(session, event_id, error, now)
+            session.commit()
+    except sa.exc.OperationalError:
+        log.warning("events %s left pending: the database did not answer", ", ".join(event_ids))
+        return
+    if run_ids:
+        queue.submit(run_ids)
+
+
+def _mark_failed(session: Session, event_id: str, error: Exception, now: datetime) -> None:
+    """A pending event that raised is `failed` with the reason, so the sweep leaves it be."""
+    session.exec(
+        update(WebhookEvent)
+        .where(col(WebhookEvent.id) == event_id, WebhookEvent.status == EventStatus.pending)
+        .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
+    )
 
 
 def prune_inbox(settings: Settings, now: datetime) -> int:
