@@ -13,8 +13,10 @@ import os
 import platform
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 
 from core.config import Settings
 from core.store.db import get_engine
+from core.store.models import utcnow
 from support.backends import backend_settings
 from support.processes import Workers
 
@@ -108,3 +111,20 @@ def worker_pids(workers: Workers) -> list[int]:
         if command[-2:] != [b"worker", b""] or b"-m" not in command:
             raise RuntimeError(f"process {pid} is not the worker: {command!r}")
     return pids
+
+
+def cpu_at(pool: Workers, moment: datetime) -> Callable[[], float]:
+    """The workers' CPU seconds as read at `moment` (the answer waits for it)."""
+    sample: list[float] = []
+
+    def read() -> None:
+        sample.append(sum(cpu_seconds(pid) for pid in worker_pids(pool)))
+
+    timer = threading.Timer((moment - utcnow()).total_seconds(), read)
+    timer.start()
+
+    def value() -> float:
+        timer.join()
+        return sample[0]
+
+    return value

@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from bench.common import (  # noqa: E402
     add_backend_option,
     add_max_in_flight_option,
     bench_settings,
+    cpu_at,
     cpu_seconds,
     describe,
     peak_rss_mib,
@@ -101,29 +101,12 @@ class Bench:
         due = due_for(load)
         timeout = 300 + self.jobs * delay / 4
         with Workers(settings, folder, self.workers) as pool:
-            cpu_before = _cpu_at(pool, due - CPU_FROM)
+            cpu_before = cpu_at(pool, due - CPU_FROM)
             outcome = run_load(settings, agent, agent_id, "", load, pool.start, timeout, due)
             pids = worker_pids(pool)
             rss = max(peak_rss_mib(pid) for pid in pids)
             cpu_after = sum(cpu_seconds(pid) for pid in pids)
         return StartLag(delay, self.jobs, outcome, rss, cpu_after - cpu_before(), cpu_after)
-
-
-def _cpu_at(pool: Workers, moment: datetime) -> Callable[[], float]:
-    """The workers' CPU seconds as read at `moment` (the answer waits for it)."""
-    sample: list[float] = []
-
-    def read() -> None:
-        sample.append(sum(cpu_seconds(pid) for pid in worker_pids(pool)))
-
-    timer = threading.Timer((moment - utcnow()).total_seconds(), read)
-    timer.start()
-
-    def value() -> float:
-        timer.join()
-        return sample[0]
-
-    return value
 
 
 HEADER = (f"{'agent':>6}  {'jobs':>5}  {'all called':>10}  {'first':>7}  {'p50':>8}  "

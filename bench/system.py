@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,8 @@ from bench.common import (  # noqa: E402
     add_max_in_flight_option,
     bench_settings,
     count,
+    cpu_at,
+    cpu_seconds,
     describe,
     peak_rss_mib,
     positive,
@@ -37,15 +40,17 @@ from bench.common import (  # noqa: E402
 )
 from core.config import Settings  # noqa: E402
 from support.delivery import SECRET  # noqa: E402
-from support.load import Load, Outcome, prepare_agent, run_load  # noqa: E402
+from support.load import Load, Outcome, due_for, prepare_agent, run_load  # noqa: E402
 from support.processes import Workers, get, serve_webhook, settings_env  # noqa: E402
 from support.slow_agent import SlowAgent  # noqa: E402
 from support.waiting import wait_until  # noqa: E402
 
 
 def report(
-    load: Load, args: argparse.Namespace, outcome: Outcome, rss: tuple[float, float]
+    load: Load, args: argparse.Namespace, outcome: Outcome, rss: tuple[float, float], cpu: float
 ) -> None:
+    """`cpu`: the workers' CPU seconds from just before the first event until the last run
+    ended."""
     threads = os.environ.get("WORKER_THREADS", "4")
     print(f"{load.events} signed events at {load.event_rate:.0f}/s; {load.jobs} jobs due at "
           f"{outcome.due:%H:%M:%S} UTC; {args.workers} worker(s) of {threads} threads, "
@@ -61,6 +66,8 @@ def report(
         print(f"    job start lag: p50 {outcome.job_lag(0.5):.3f} s, "
               f"p99 {outcome.job_lag(0.99):.3f} s")  # fmt: skip
     print(f"    runs lost: {outcome.lost}, runs doubled: {outcome.doubled}")
+    print(f"    worker CPU: {cpu * 1000 / (load.events + load.jobs):.2f} ms per run "
+          f"({cpu:.1f} s for {load.events} events and {load.jobs} jobs)")  # fmt: skip
     print(f"    peak RSS: worker {rss[0]:.0f} MiB, webhook {rss[1]:.0f} MiB")
 
 
@@ -75,6 +82,7 @@ def main() -> None:
     add_backend_option(parser)
     args = parser.parse_args()
     load = Load(args.jobs, int(args.seconds * args.rate), args.rate, "bench")
+    due = due_for(load)
     timeout = max(Settings.http_timeout_seconds, args.agent_delay + 30)  # the shipped, or longer
     fields = {
         "composio_webhook_secret": SECRET,
@@ -90,7 +98,9 @@ def main() -> None:
         url = health.removesuffix("/healthz") + "/webhooks/composio"
         try:
             with Workers(settings, folder, args.workers) as workers:
-                outcome = run_load(settings, target, agent_id, url, load, workers.start)
+                cpu_before = cpu_at(workers, due - timedelta(seconds=args.seconds / 2 + 1))
+                outcome = run_load(settings, target, agent_id, url, load, workers.start, due=due)
+                cpu = sum(cpu_seconds(pid) for pid in worker_pids(workers)) - cpu_before()
                 rss = (
                     max(peak_rss_mib(pid) for pid in worker_pids(workers)),
                     peak_rss_mib(webhook.pid),
@@ -99,7 +109,7 @@ def main() -> None:
             webhook.terminate()
             webhook.wait(timeout=30)
             target.stop()
-    report(load, args, outcome, rss)
+    report(load, args, outcome, rss, cpu)
 
 
 if __name__ == "__main__":

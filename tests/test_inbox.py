@@ -399,3 +399,38 @@ def test_an_event_stamped_ahead_of_the_workers_clock_is_due_now(settings, sessio
     process_event(settings, receive(settings, LOCAL), queue, NOW - timedelta(seconds=3))
     [run] = runs(settings)
     assert run.due_at == NOW - timedelta(seconds=3)
+
+
+# A database trigger that refuses the runs of event msg_bad, in each dialect.
+REFUSE_BAD = {
+    "sqlite": ["CREATE TRIGGER refuse_bad BEFORE INSERT ON run WHEN NEW.event_id = 'msg_bad' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_bad() RETURNS trigger AS $$ BEGIN IF NEW.event_id = "
+                   "'msg_bad' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; "
+                   "END $$ LANGUAGE plpgsql",
+                   "CREATE TRIGGER refuse_bad BEFORE INSERT ON run FOR EACH ROW EXECUTE "
+                   "FUNCTION refuse_bad()"],
+}  # fmt: skip
+
+
+def test_a_group_whose_insert_is_refused_fails_only_the_event_at_fault(
+    settings, session, agent, queue
+):
+    """The database refuses one event's run (a database trigger stands for what a real
+    refusal may be, such as the trigger deleted meanwhile): the group's other event still
+    gets its run, and the refused one is failed with the reason, not left "dispatched"."""
+    add_trigger(session, settings, "One")
+    session.commit()
+    with open_session(settings.database_url) as db:
+        for statement in REFUSE_BAD[db.get_bind().dialect.name]:
+            db.connection().exec_driver_sql(statement)
+        db.commit()
+    good, bad = receive(settings, gmail("msg_good")), receive(settings, gmail("msg_bad"))
+
+    process_events(settings, [good, bad], queue, NOW)
+
+    assert [run.event_id for run in runs(settings)] == ["msg_good"]
+    assert len(queue.run_ids) == 1
+    assert event(settings, "msg_good").status == "dispatched"
+    refused = event(settings, "msg_bad")
+    assert (refused.status, "refused by the test" in refused.note) == ("failed", True)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select, update
@@ -58,6 +59,9 @@ REPLAY_MARK = ":replay:"
 ACCOUNT_EXPIRED_REASON = "The connected account expired; reconnect it in Composio."
 CONNECTION_EXPIRED = "connection_expired"
 log = logging.getLogger("planner.inbox")
+Result = TypeVar("Result")
+Start = tuple[WebhookEvent, list[EventTrigger]]  # an event and the triggers it starts
+Item = TypeVar("Item", WebhookEvent, Start)
 
 
 def _matching_triggers(session: Session, envelope: Envelope) -> tuple[list[EventTrigger], str]:
@@ -112,44 +116,42 @@ def _finish(event: WebhookEvent, status: EventStatus, note: str, now: datetime) 
     event.status, event.note, event.processed_at = status, note, now
 
 
-def _process(session: Session, settings: Settings, event_id: str, now: datetime) -> list[int]:
-    """Make one run per matching trigger for a pending event; the ids of the runs made.
+def _route(
+    session: Session,
+    event: WebhookEvent,
+    now: datetime,
+    matches: dict[tuple[str, str, str], tuple[list[EventTrigger], str]],
+) -> list[EventTrigger]:
+    """The triggers a pending event starts, with the event marked as it goes (or what else
+    it does: a trigger Composio disabled turns red, an event that starts nothing says why).
 
     The stored payload is checked again as the webhook checks it: a row stored by an
     earlier version (or replayed from one) that fails raises `Rejected`."""
-    event = session.get(WebhookEvent, event_id)
-    if event is None or event.status != EventStatus.pending:
-        return []
     envelope = read_envelope(event.payload)
-    run_ids: list[int] = []
     if envelope.type in (TRIGGER_DISABLED, ACCOUNT_EXPIRED):
         count = _mark_affected(session, envelope)
         _finish(event, EventStatus.dispatched, f"Marked {count} trigger(s).", now)
-    elif envelope.type != TRIGGER_MESSAGE:
+        return []
+    if envelope.type != TRIGGER_MESSAGE:
         _finish(event, EventStatus.unmatched, f"Not a trigger event: {envelope.type}.", now)
-    else:
-        triggers, why_none = _matching_triggers(session, envelope)
-        if not triggers:
-            _finish(event, EventStatus.unmatched, f"{why_none} Started nothing.", now)
-        else:
-            run_ids = _insert_runs(session, settings, event, triggers, RunSource.event, now)
-            for trigger in triggers:
-                trigger.last_fired_at = now
-                session.add(trigger)
-            names = ", ".join(trigger.name for trigger in triggers)
-            _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
-    session.add(event)
-    session.flush()
-    return run_ids
+        return []
+    key = (envelope.trigger_id or "", envelope.trigger_slug or "", envelope.user_id or "")
+    if key not in matches:
+        matches[key] = _matching_triggers(session, envelope)
+    triggers, why_none = matches[key]
+    if not triggers:
+        _finish(event, EventStatus.unmatched, f"{why_none} Started nothing.", now)
+        return []
+    for trigger in triggers:
+        trigger.last_fired_at = now
+    names = ", ".join(trigger.name for trigger in triggers)
+    _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
+    return triggers
 
 
 def process_event(settings: Settings, event_id: str, queue: RunQueue, now: datetime) -> None:
-    """One event's runs, in a transaction of its own (a poison event raises)."""
-    with open_session(settings.database_url) as session:
-        run_ids = _process(session, settings, event_id, now)
-        session.commit()
-    if run_ids:
-        queue.submit(run_ids)
+    """One event's runs (`process_events` of one)."""
+    process_events(settings, [event_id], queue, now)
 
 
 def _failure_reason(error: Exception) -> str:
@@ -160,24 +162,27 @@ def _failure_reason(error: Exception) -> str:
 def process_events(
     settings: Settings, event_ids: Sequence[str], queue: RunQueue, now: datetime
 ) -> None:
-    """The runs of a group of events (the worker's task body: the webhook hands events on
-    a group commit at a time) in one transaction and one hand-on to the queue, so the
-    group takes the write lock once, as one event did. Each event is processed in a
-    savepoint: one that raises is undone alone and marked `failed`, and never holds back
-    the others. A database that does not answer fails no event: they stay `pending` for
-    the tick's sweep."""
+    """The runs of a group of pending events (the worker's task body: the webhook hands
+    events on a group commit at a time) in one transaction, one insert and one hand-on
+    to the queue, so a group takes the write lock once, as one event did.
+
+    The group is routed, then its runs inserted, each step in one savepoint; if an event
+    makes a step raise, the step is undone and taken again event by event, so the event
+    at fault alone is `failed` and never holds back the others. A database that does not
+    answer fails no event: they stay `pending` for the tick's sweep."""
     run_ids: list[int] = []
     try:
         with open_session(settings.database_url) as session:
-            for event_id in event_ids:
-                try:
-                    with session.begin_nested():
-                        run_ids += _process(session, settings, event_id, now)
-                except sa.exc.OperationalError:
-                    raise
-                except Exception as error:  # a poison event, whatever it raised
-                    log.exception("event %s failed", event_id)
-                    _mark_failed(session, event_id, error, now)
+            pending = session.exec(
+                select(WebhookEvent).where(
+                    col(WebhookEvent.id).in_(event_ids), WebhookEvent.status == EventStatus.pending
+                )
+            ).all()
+            order = {event_id: n for n, event_id in enumerate(event_ids)}
+            events = sorted(pending, key=lambda row: order[row.id])
+            starts = _together(session, events, partial(_routes, session, now), _itself, now)
+            insert = partial(_insert_runs, session, settings, source=RunSource.event, now=now)
+            run_ids = _together(session, starts, insert, _first, now)
             session.commit()
     except sa.exc.OperationalError:
         log.warning("events %s left pending: the database did not answer", ", ".join(event_ids))
@@ -186,13 +191,69 @@ def process_events(
         queue.submit(run_ids)
 
 
-def _mark_failed(session: Session, event_id: str, error: Exception, now: datetime) -> None:
-    """A pending event that raised is `failed` with the reason, so the sweep leaves it be."""
-    session.exec(
-        update(WebhookEvent)
-        .where(col(WebhookEvent.id) == event_id, WebhookEvent.status == EventStatus.pending)
-        .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
-    )
+def _isolated(
+    session: Session, event: WebhookEvent, now: datetime, work: Callable[[], Result]
+) -> Result | None:
+    """`work` on `event` in a savepoint; if it raises, it is undone and the event is
+    `failed` with the reason (None), whatever `work` had marked it. A database that does
+    not answer is not the event's fault: that goes on up."""
+    try:
+        with session.begin_nested():
+            return work()
+    except sa.exc.OperationalError:
+        raise
+    except Exception as error:  # a poison event, whatever it raised
+        log.exception("event %s failed", event.id)
+        session.exec(
+            update(WebhookEvent)
+            .where(col(WebhookEvent.id) == event.id)
+            .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
+        )
+        return None
+
+
+def _routes(session: Session, now: datetime, events: list[WebhookEvent]) -> list[Start]:
+    """The events that start triggers, with them (`_route`); the matches of one trigger
+    instance are looked up once for the group, and nothing is flushed while routing."""
+    matches: dict[tuple[str, str, str], tuple[list[EventTrigger], str]] = {}
+    with session.no_autoflush:
+        return [
+            (event, triggers)
+            for event in events
+            if (triggers := _route(session, event, now, matches))
+        ]
+
+
+def _itself(event: WebhookEvent) -> WebhookEvent:
+    return event
+
+
+def _first(start: Start) -> WebhookEvent:
+    return start[0]
+
+
+def _together(
+    session: Session,
+    items: list[Item],
+    work: Callable[[list[Item]], list[Result]],
+    event_of: Callable[[Item], WebhookEvent],
+    now: datetime,
+) -> list[Result]:
+    """`work` on all of `items` in one savepoint; if the database or an event refuses it,
+    on each item alone (`_isolated`), so only the event at fault fails."""
+    if not items:
+        return []
+    try:
+        with session.begin_nested():
+            return work(items)
+    except sa.exc.OperationalError:
+        raise
+    except Exception:  # some event is at fault: find which
+        log.warning("a group of %d events was refused; each goes on alone", len(items))
+    done: list[Result] = []
+    for item in items:
+        done += _isolated(session, event_of(item), now, partial(work, [item])) or []
+    return done
 
 
 def prune_inbox(settings: Settings, now: datetime) -> int:
@@ -232,16 +293,14 @@ def event_due(event: WebhookEvent, now: datetime) -> datetime:
 
 
 def _insert_runs(
-    session: Session,
-    settings: Settings,
-    event: WebhookEvent,
-    triggers: list[EventTrigger],
-    source: RunSource,
-    now: datetime,
+    session: Session, settings: Settings, starts: list[Start], source: RunSource, now: datetime
 ) -> list[int]:
-    due = event_due(event, now)
+    """One run per (event, trigger), in one statement; a pair that has its run already
+    (a second worker, a duplicate message) gets none."""
     rows = [
-        run_row(source, due, now, trigger_id=trigger.id, event_id=event.id) for trigger in triggers
+        run_row(source, event_due(event, now), now, trigger_id=trigger.id, event_id=event.id)
+        for event, triggers in starts
+        for trigger in triggers
     ]
     statement = insert_ignoring_conflicts(get_engine(settings.database_url), RUN_TABLE)
     inserted = session.connection().execute(statement.returning(RUN_TABLE.c.id), rows)
@@ -318,7 +377,7 @@ def fire_test_event(
     )  # fmt: skip
     session.add(event)
     session.flush()
-    [run_id] = _insert_runs(session, settings, event, [trigger], RunSource.test, now)
+    [run_id] = _insert_runs(session, settings, [(event, [trigger])], RunSource.test, now)
     run = session.get(Run, run_id)
     session.commit()
     return hand_on(session, run, queue)
