@@ -55,7 +55,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> None:
     outcome = transfer.check_setup(settings.database_url, document, settings, now)
     if not args.dry_run:
         outcome = transfer.import_setup(
-            settings.database_url, document, settings, task_queue(), now
+            settings.database_url, document, settings, task_queue(), utcnow
         )
     counts = {verb: sum(c.verb == verb for c in outcome.changes)
               for verb in ("created", "updated", "unchanged")}  # fmt: skip

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -346,7 +346,7 @@ def test_a_refusal_part_way_keeps_what_was_done_and_says_it(settings, session):
     transfer.check_setup(settings.database_url, document, settings, now)
     registry.remove_workflow(session, "analyze")
     with pytest.raises(PlannerError) as refused:
-        transfer.import_setup(settings.database_url, document, settings, None, now)
+        transfer.import_setup(settings.database_url, document, settings, None, lambda: now)
     assert str(refused.value) == (
         "job 'Second': There is no workflow named 'analyze'. Stopped there; done before it: "
         "created agent 'Assistant'; created job 'First'. Import the file again to go on."
@@ -355,7 +355,7 @@ def test_a_refusal_part_way_keeps_what_was_done_and_says_it(settings, session):
         assert list(reading.exec(select(ScheduledJob.name))) == ["First"]
 
     registry.save_workflow(session, "analyze", "http://127.0.0.1:9/w")
-    outcome = transfer.import_setup(settings.database_url, document, settings, None, now)
+    outcome = transfer.import_setup(settings.database_url, document, settings, None, lambda: now)
     assert [str(c) for c in outcome.changes] == [
         "unchanged agent 'Assistant'", "unchanged job 'First'", "created job 'Second'",
         "created job 'Third'",
@@ -386,8 +386,30 @@ def test_runs_an_import_plans_are_handed_over_once_committed(settings):
         for n in range(count)
     ))  # fmt: skip
     queue = LookingQueue(settings.database_url)
-    transfer.import_setup(settings.database_url, document, settings, queue, utcnow())
+    transfer.import_setup(settings.database_url, document, settings, queue, utcnow)
     assert len(queue.found) >= count and all(queue.found)
+
+
+def test_a_long_import_plans_each_job_from_when_it_is_saved(settings):
+    """An import that takes minutes (a clock that moves on a minute per transaction here)
+    plans no job for a moment that passed before the job was saved."""
+    count = transfer.BATCH * 2 + 20
+    document = schema.read_setup(AN_AGENT + "jobs:\n" + "".join(
+        f"- {{name: Minute {n}, agent: Assistant, schedule: '* * * * *', chat: hi}}\n"
+        for n in range(count)
+    ))  # fmt: skip
+    read: list[datetime] = []
+
+    def clock() -> datetime:
+        read.append(utcnow() + timedelta(seconds=61 * len(read)))
+        return read[-1]
+
+    transfer.import_setup(settings.database_url, document, settings, None, clock)
+    batches = read[-3:]  # the jobs' three transactions come last
+    with read_session(settings.database_url) as session:
+        for job in session.exec(select(ScheduledJob)):
+            saved = batches[int(job.name.split()[1]) // transfer.BATCH]
+            assert job.next_run_at > saved, (job.name, job.next_run_at, saved)
 
 
 def test_a_trigger_composio_refuses_stops_the_import_and_says_what_was_done(
@@ -420,5 +442,5 @@ def test_an_import_holds_addresses_to_the_settings_it_is_given(settings):
     with pytest.raises(ValidationError, match=refusal):
         transfer.check_setup(settings.database_url, document, only_here, utcnow())
     with pytest.raises(PlannerError, match=refusal):
-        transfer.import_setup(settings.database_url, document, only_here, None, utcnow())
+        transfer.import_setup(settings.database_url, document, only_here, None, utcnow)
     assert job_keys(settings) == set() and snapshot(settings.database_url)["agent"] == []

@@ -386,18 +386,20 @@ def _batch(
 
 def import_setup(
     database_url: str, document: Document, settings: Settings,
-    queue: RunQueue | None, now: datetime,
+    queue: RunQueue | None, clock: Callable[[], datetime],
 ) -> Outcome:  # fmt: skip
     """Create or change what the document says, by name; check it first with
     `check_setup` so a bad entry changes nothing. Applied in short transactions of BATCH
     entries (one each for a trigger registered with Composio, which is asked while its
     transaction is open); on SQLite the write lock is left free between them
-    (LOCK_FREE_SECONDS). Each entry is saved as the CLI saves it, so when something
-    outside refuses one (Composio, say), the refusal says what was done before it;
-    importing again goes on from there (what is done is unchanged)."""
+    (LOCK_FREE_SECONDS). Each transaction reads `clock` afresh: a long import's last jobs
+    are planned from when they are saved, never for a moment that passed before. Each
+    entry is saved as the CLI saves it, so when something outside refuses one (Composio,
+    say), the refusal says what was done before it; importing again goes on from there
+    (what is done is unchanged)."""
     engine = get_engine(database_url)
     sqlite = engine.dialect.name == "sqlite"
-    importer = _Importer(settings, now)
+    importer = _Importer(settings, clock())
     try:
         held_for = 0.0  # how long the last batch had the write lock
         with engine.connect() as connection:
@@ -408,6 +410,7 @@ def import_setup(
                     if sqlite:
                         time.sleep(min(LOCK_FREE_SECONDS, held_for))
                     began = time.monotonic()
+                    importer.now = clock()
                     _batch(connection, importer, section, entries[start : start + size], queue)
                     held_for = time.monotonic() - began
         return importer.outcome
