@@ -44,7 +44,9 @@ def ok(settings, *args: str, stdin: str = "") -> str:
 
 def a_setup(settings) -> None:
     """Two agents (one with a pasted key), a workflow, a chat job, a paused workflow job
-    and a workflow trigger."""
+    that tells nobody and a workflow trigger that tells a channel of its own about
+    failures."""
+    ok(settings, "notify", "add", "Ops", "--url", "json://127.0.0.1:9/alerts")
     ok(settings, "agents", "add", "Assistant", "--url", "http://127.0.0.1:9/v1",
        "--model", "gpt-4o-mini", "--api-key-env", "OPENAI_API_KEY")  # fmt: skip
     ok(settings, "agents", "add", "Helper", "--url", "http://127.0.0.1:9/v1", "--model", "m",
@@ -55,10 +57,12 @@ def a_setup(settings) -> None:
        "--thread", "continue", "--until", "2099-12-31", "--jitter", "5m")  # fmt: skip
     ok(settings, "jobs", "add", "Weekly report", "--agent", "Helper", "--schedule", "@weekly",
        "--workflow", "analyze-email", "--input", '{"scope": "week"}',
-       "--misfire", "skip", "--retries", "0", "--timeout", "300", "--overlap", "queue")  # fmt: skip
+       "--misfire", "skip", "--retries", "0", "--timeout", "300", "--overlap", "queue",
+       "--notify", "none")  # fmt: skip
     ok(settings, "jobs", "pause", "Weekly report")
     ok(settings, "triggers", "add", "New mail", "--agent", "Assistant", "--event",
-       "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email")  # fmt: skip
+       "GMAIL_NEW_GMAIL_MESSAGE", "--workflow", "analyze-email", "--notify", "Ops",
+       "--notify-on", "failure")  # fmt: skip
 
 
 def wipe(settings) -> None:
@@ -85,10 +89,14 @@ def test_a_setup_moves_through_a_file_and_comes_back_the_same(settings, tmp_path
         "name": "Weekly report", "agent": "Helper", "schedule": "@weekly", "timezone": "UTC",
         "starts_on": None, "ends_on": None, "jitter": "0",
         "workflow": "analyze-email", "input": {"scope": "week"}, "misfire": "skip",
-        "retries": 0, "timeout": "5m", "overlap": "queue", "paused": True,
+        "retries": 0, "timeout": "5m", "overlap": "queue", "notify": "none",
+        "notify_on": "failure, recovery", "paused": True,
     }  # fmt: skip
     [mail] = document["triggers"]
     assert (mail["retries"], mail["timeout"], mail["overlap"]) == (None, None, None)
+    assert (mail["notify"], mail["notify_on"]) == ("Ops", "failure")
+    [morning] = [j for j in document["jobs"] if j["name"] == "Morning briefing"]
+    assert morning["notify"] == "default"  # Settings' channels, as a new job tells
     [morning] = [j for j in document["jobs"] if j["name"] == "Morning briefing"]
     assert (morning["ends_on"], morning["jitter"]) == ("2099-12-31", "5m")
     old_keys = job_keys(settings)

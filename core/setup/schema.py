@@ -30,6 +30,8 @@ KINDS = {
 }  # fmt: skip
 # A job's and a trigger's own retries, call timeout and overlap (null: Planner's).
 POLICIES = {"retries": MAYBE_TEXT_OR_NUMBER, "timeout": MAYBE_TEXT_OR_NUMBER, "overlap": MAYBE_TEXT}
+# Who a job or trigger tells ("default", "none" or channels' names) and about what.
+TELLING = {"notify": TEXT, "notify_on": TEXT}
 # The fields an entry of each section may have, with the types YAML may give them.
 FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "agents": {"name": TEXT, "backend": TEXT, "url": TEXT, "model": TEXT, "system_prompt": TEXT,
@@ -39,10 +41,10 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "jobs": {"name": TEXT, "agent": TEXT, "schedule": TEXT, "timezone": TEXT,
              "starts_on": MAYBE_TEXT, "ends_on": MAYBE_TEXT, "jitter": TEXT_OR_NUMBER,
              "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
-             **POLICIES, "paused": SWITCH},
+             **POLICIES, **TELLING, "paused": SWITCH},
     "triggers": {"name": TEXT, "agent": TEXT, "event": TEXT, "filters": OBJECT,
                  "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT,
-                 **POLICIES, "paused": SWITCH},
+                 **POLICIES, **TELLING, "paused": SWITCH},
 }  # fmt: skip
 SINGULAR = {"agents": "agent", "workflows": "workflow", "jobs": "job", "triggers": "trigger"}
 Document = dict[str, list[dict[str, Any]]]

@@ -29,6 +29,7 @@ from core.automations.fields import UNCHANGED
 from core.automations.shared import named_like, names_at_hand
 from core.config import Settings
 from core.errors import PlannerError, ValidationError
+from core.notifications import channels
 from core.running.queue import RunQueue
 from core.scheduling import timing
 from core.setup.schema import FORMAT, SECTIONS, SINGULAR, Document, typed
@@ -47,6 +48,8 @@ from core.store.models import (
 MODELS: dict[str, type[Any]] = {
     "agents": Agent, "workflows": Workflow, "jobs": ScheduledJob, "triggers": EventTrigger,
 }  # fmt: skip
+# Agents', workflows' and channels' names by id.
+Known = tuple[dict[int, str], dict[int, str], dict[int, str]]
 # What the check copies: the setup's tables, and the channels its rules look up.
 COPIED = (*MODELS.values(), NotificationChannel)
 BATCH = 100  # entries one transaction of an import applies
@@ -79,8 +82,25 @@ class Outcome:
 # Export
 
 
-def _by_id(session: Session, model: type[Agent] | type[Workflow]) -> dict[int, str]:
+def _by_id(session: Session, model: type[Agent | Workflow | NotificationChannel]) -> dict[int, str]:
     return {row.id: row.name for row in session.exec(select(model))}
+
+
+def _names_by_id(session: Session) -> Known:
+    """Agents', workflows' and channels' names by id: what entries name them by."""
+    return _by_id(session, Agent), _by_id(session, Workflow), _by_id(session, NotificationChannel)
+
+
+def _telling(automation: Automation, channels_named: dict[int, str]) -> dict[str, Any]:
+    """Who is told, as `--notify` says it ("default": Settings' channels; "none": nobody;
+    else the channels' names), and about what."""
+    if automation.notify_as_settings:
+        notify = channels.SETTINGS_WORD
+    elif automation.notify_channel_ids:
+        notify = ", ".join(channels_named[i] for i in automation.notify_channel_ids)
+    else:
+        notify = "none"
+    return {"notify": notify, "notify_on": ", ".join(channels.told_about(automation.notify_on))}
 
 
 def _action(automation: Automation, workflows: dict[int, str], with_input: bool) -> dict[str, Any]:
@@ -109,13 +129,15 @@ def workflow_entry(workflow: Workflow) -> dict[str, Any]:
     return entry | ({"pasted_key": True} if workflow.auth_secret else {})
 
 
-def job_entry(job: ScheduledJob, names: dict[int, str], workflows: dict[int, str]) -> dict:
+def job_entry(job: ScheduledJob, known: Known) -> dict:
+    names, workflows, channels_named = known
     return {
         "name": job.name, "agent": names[job.agent_id], "schedule": job.schedule,
         "timezone": job.timezone, "starts_on": _day(job.starts_on), "ends_on": _day(job.ends_on),
         "jitter": timing.duration_text(job.jitter_seconds),
         **_action(job, workflows, with_input=True),
-        "misfire": str(job.misfire_policy), **_policies(job), "paused": job.status == Status.paused,
+        "misfire": str(job.misfire_policy), **_policies(job), **_telling(job, channels_named),
+        "paused": job.status == Status.paused,
     }  # fmt: skip
 
 
@@ -138,18 +160,20 @@ def _day(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-def trigger_entry(trigger: EventTrigger, names: dict[int, str], workflows: dict[int, str]) -> dict:
+def trigger_entry(trigger: EventTrigger, known: Known) -> dict:
+    names, workflows, channels_named = known
     return {
         "name": trigger.name, "agent": names[trigger.agent_id], "event": trigger.event,
         "filters": trigger.filters, "user_id": trigger.user_id,
         **_action(trigger, workflows, with_input=False),
-        **_policies(trigger), "paused": trigger.status == Status.paused,
+        **_policies(trigger), **_telling(trigger, channels_named),
+        "paused": trigger.status == Status.paused,
     }  # fmt: skip
 
 
 def export_setup(session: Session) -> dict[str, Any]:
     """The setup as a document, each section in name order."""
-    names, workflows = _by_id(session, Agent), _by_id(session, Workflow)
+    known = _names_by_id(session)
 
     def rows(model: type) -> list:
         return list(session.exec(select(model).order_by(model.name)))
@@ -158,8 +182,8 @@ def export_setup(session: Session) -> dict[str, Any]:
         "planner": FORMAT,
         "agents": [agent_entry(a) for a in rows(Agent)],
         "workflows": [workflow_entry(w) for w in rows(Workflow)],
-        "jobs": [job_entry(j, names, workflows) for j in rows(ScheduledJob)],
-        "triggers": [trigger_entry(t, names, workflows) for t in rows(EventTrigger)],
+        "jobs": [job_entry(j, known) for j in rows(ScheduledJob)],
+        "triggers": [trigger_entry(t, known) for t in rows(EventTrigger)],
     }
 
 
@@ -190,13 +214,13 @@ class _Importer:
 
     def use(self, session: Session, queue: RunQueue | None) -> None:
         self.session, self.queue = session, queue
-        self._known: tuple[dict[int, str], dict[int, str]] | None = None
+        self._known: Known | None = None
 
-    def _names(self) -> tuple[dict[int, str], dict[int, str]]:
-        """Agents' and workflows' names by id, read once per transaction (and again after
-        saving an agent or a workflow)."""
+    def _names(self) -> Known:
+        """Agents', workflows' and channels' names by id, read once per transaction (and
+        again after saving an agent or a workflow)."""
         if self._known is None:
-            self._known = _by_id(self.session, Agent), _by_id(self.session, Workflow)
+            self._known = _names_by_id(self.session)
         return self._known
 
     def _record(self, section: str, entry: dict, current: dict | None, save: Callable) -> Any:
@@ -247,7 +271,7 @@ class _Importer:
     def job(self, entry: dict[str, Any]) -> None:
         entry = typed(entry)
         existing = named_like(self.session, ScheduledJob, entry["name"])
-        current = typed(job_entry(existing, *self._names())) if existing else None
+        current = typed(job_entry(existing, self._names())) if existing else None
         given = _fields_given(entry)
         fields = jobs.JobFields(name=entry["name"] if existing else UNCHANGED, **given)
         job = self._record("jobs", entry, current, lambda: (
@@ -265,7 +289,7 @@ class _Importer:
     def trigger(self, entry: dict[str, Any]) -> None:
         entry = typed(entry)
         existing = named_like(self.session, EventTrigger, entry["name"])
-        current = typed(trigger_entry(existing, *self._names())) if existing else None
+        current = typed(trigger_entry(existing, self._names())) if existing else None
         given = _fields_given(entry)
         fields = triggers.TriggerFields(name=entry["name"] if existing else UNCHANGED, **given)
         settings, now = self.settings, self.now
