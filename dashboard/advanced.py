@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.automations import policies
 from core.config import Settings
+from core.errors import Checks
 from core.notifications import channels
 from core.scheduling import timing
 from core.store.models import Automation
@@ -80,6 +81,13 @@ def advanced_inputs(
 
 
 AS_SETTINGS, CHOSEN, NOBODY = "settings", "chosen", "nobody"
+NONE_TICKED = [""]  # "These channels:" with none ticked
+
+
+def form_refusals(advanced: dict[str, Any], own: Checks) -> None:
+    """What Advanced refuses in the form's words (core's speak of --notify)."""
+    if advanced.get("notify") == NONE_TICKED:
+        own.refuse("Tick the channels to tell, or choose Nobody.", "notify")
 
 
 def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
@@ -119,7 +127,7 @@ def _telling_inputs(automation: Automation | None) -> dict[str, Any]:
         key="action_notify_on", disabled=way == NOBODY,
     )  # fmt: skip
     field_error("notify_on", when)
-    chosen = names or [""]  # "These channels:" with none ticked is refused, not Nobody
+    chosen = names or NONE_TICKED  # refused (form_refusals), not taken for Nobody
     return {
         "notify": {AS_SETTINGS: [channels.SETTINGS_WORD], CHOSEN: chosen, NOBODY: []}[way],
         "notify_on": [event for event, words in WHEN_TOLD.items() if words in when],

@@ -16,7 +16,7 @@ from core.errors import Checks, ValidationError
 from core.scheduling import occurrences, timing
 from core.scheduling.timezones import timezone_choices, timezone_label, zone_city
 from core.store.models import ActionKind, ScheduledJob
-from dashboard.advanced import advanced_inputs, choice
+from dashboard.advanced import advanced_inputs, choice, form_refusals
 from dashboard.context import now, plain, queue, reading, settings, viewer_timezone, writing
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
@@ -197,6 +197,7 @@ def job_dialog() -> None:
     advanced = advanced_inputs(ScheduledJob, job, settings())
     if confirmed("job"):
         own = Checks()
+        form_refusals(advanced, own)
         given_input = own.check(read_input) if read_input else UNCHANGED
         fields = jobs.JobFields(
             agent=agent.id,

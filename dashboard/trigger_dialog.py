@@ -23,7 +23,7 @@ from core.events.catalog import (
     missing_filters,
 )
 from core.store.models import EventTrigger
-from dashboard.advanced import advanced_inputs
+from dashboard.advanced import advanced_inputs, form_refusals
 from dashboard.context import now, plain, reading, settings, writing
 from dashboard.dialog_parts import (
     SAMPLE_KEY,
@@ -239,6 +239,7 @@ def trigger_dialog() -> None:
     advanced = advanced_inputs(EventTrigger, trigger, settings())
     if confirmed("trigger"):
         own = Checks()
+        form_refusals(advanced, own)
         refusal = _filters_refusal(kind, filters, problems)
         if refusal:
             own.refuse(refusal, "filters")

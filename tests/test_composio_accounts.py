@@ -352,4 +352,6 @@ def test_a_key_composio_cannot_check_is_not_saved_and_that_is_said(settings, ses
 def test_the_tunnel_hint_names_the_port_planner_is_at(settings, address, port):
     said = client.unreachable_address(replace(settings, public_base_url=address))
     assert f"--url http://localhost:{port}' or 'ngrok http {port}'" in said
-    assert said.endswith("press Set up receiving again.")
+    assert said.endswith(
+        "press Receive events on Settings (Set up receiving again, once it receives)."
+    )

@@ -411,5 +411,5 @@ def test_these_channels_with_none_ticked_is_refused_not_saved_as_nobody(
     app.radio(key="action_tell").set_value("chosen").run()
     app.text_area(key="action_template").input("Hi").run()
     app.button(key="job_save").click().run()
-    assert "Name at least one channel ('none' for nobody" in texts(app)
+    assert "Tick the channels to tell, or choose Nobody." in texts(app)
     assert stored_jobs(settings) == []

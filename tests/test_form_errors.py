@@ -19,7 +19,7 @@ from support.stored import snapshot
 
 NO_NAME = "Give the job a name."
 BAD_CRON = "The minute field '61' is not valid"
-NO_CHANNEL = "Name at least one channel ('none' for nobody"
+NO_CHANNEL = "Tick the channels to tell, or choose Nobody."
 
 
 def refusals(error: ValidationError) -> list[tuple[str | None, str]]:

@@ -133,6 +133,9 @@ def test_the_command_line_adds_a_channel_told_about_every_failure_and_changes_th
         assert json_printed(capsys)["every_failure"] is False
         assert cli("notify", "update", "Ops") == 2
         assert "give --every-failure yes or no" in capsys.readouterr().err
+        for word in ("none", "Default"):  # words of --notify, never a channel's name
+            assert cli("notify", "add", word, "--url", url) == 2
+            assert "can't be named so" in capsys.readouterr().err
         assert cli("jobs", "update", "Briefing", "--notify", "Ops", "--json") == 0
         assert json_printed(capsys)["notify_as_settings"] is False
         assert cli("jobs", "update", "Briefing", "--notify", "") == 2

@@ -147,7 +147,8 @@ def unreachable_address(settings: Settings) -> str:
         "to it from the internet. Put Planner online (see 'Deploy Planner'), or give this "
         "computer a public address with a tunnel: run 'cloudflared tunnel --url "
         f"http://localhost:{port}' or 'ngrok http {port}', set PUBLIC_BASE_URL to the "
-        "https address it prints, and press Set up receiving again."
+        "https address it prints, and press Receive events on Settings (Set up receiving "
+        "again, once it receives)."
     )
 
 

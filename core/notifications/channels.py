@@ -71,6 +71,12 @@ def add_channel(
     """A channel; told about every failure unless `every_failure` is False, so that adding
     one is all it takes to hear of failures."""
     name = clean_name(name, "channel")
+    if name.lower() in (SETTINGS_WORD, NOBODY_WORD):
+        raise ValidationError(
+            f"'{name}' says who is told in --notify (default: Settings' channels; none: "
+            "nobody), so a channel can't be named so; choose another name.",
+            "name",
+        )
     url = url.strip()
     if not url:
         raise ValidationError("Give the channel's address, an Apprise URL.", "url")
@@ -228,9 +234,10 @@ class Telling:
 
 SETTINGS_WORD = "default"  # `--notify default`: the channels Settings tells
 # `--notify none`: the command line's word for nobody, which it reads as [] (core's
-# "nobody", the API's too: core.automations.text.channel_names). Given to core as a name,
-# it is a channel's, or refused with that hint, so that the API's ["none"] never mutes a
-# job or trigger by a word it does not take.
+# "nobody", the API's too: core.automations.text.channel_names). No channel may be named
+# so (add_channel); given to core as a name, it is refused with that hint (or names a
+# channel made before that rule), so the API's ["none"] never mutes a job or trigger by a
+# word the API does not take.
 NOBODY_WORD = "none"
 
 
