@@ -98,11 +98,11 @@ def test_who_is_told_reads_as_the_command_line_does_and_answers_what_is_told(
 
 REFUSED_JOBS = [
     ("bad cron", JOB | {"schedule": "61 * * * *"}, 400, "schedule", "minute field '61'"),
-    ("unknown field", JOB | {"schedul": "x"}, 400, "schedul", "Extra inputs are not permitted"),
+    ("unknown field", JOB | {"schedul": "x"}, 400, "schedul", "schedul is not a field this body"),
     ("wrong type", JOB | {"retries": "3"}, 400, "retries", "valid integer"),
     ("too many retries", JOB | {"retries": 11}, 400, "retries", "less than or equal to 10"),
     ("a yes for a number", JOB | {"retries": True}, 400, "retries", "valid integer"),
-    ("no name", {k: v for k, v in JOB.items() if k != "name"}, 400, "name", "Field required"),
+    ("no name", {k: v for k, v in JOB.items() if k != "name"}, 400, "name", "name is required."),
     ("chat without a message", JOB | {"action": "chat", "config": {"thread": "new"}}, 400,
      "config.template", "needs its message"),
     ("a past one-off", {k: v for k, v in JOB.items() if k != "schedule"}
@@ -124,6 +124,8 @@ def test_a_body_with_several_faults_lists_each_by_its_field(api, agent, settings
     assert [one["field"] for one in error["errors"]] == ["name", "schedule", "config.template"]
     assert (error["field"], error["message"]) == ("name", error["errors"][0]["message"])
     assert "errors" not in refusal(api("POST", "/jobs", JOB | {"name": " "}), 400)
+    typed = refusal(api("POST", "/jobs", JOB | {"retries": 99, "overlap": "maybe"}), 400)
+    assert [one["field"] for one in typed["errors"]] == ["retries", "overlap"]
     assert snapshot(settings.database_url) == before
 
 

@@ -64,9 +64,12 @@ log = logging.getLogger("planner.api")
 class Refused(Exception):
     """A request answered with `status` before it reached core."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None,
+        errors: list[dict[str, str | None]] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(message)
-        self.status, self.field = status, field
+        self.status, self.field, self.errors = status, field, errors
 
 
 class UnknownToken(Refused):
@@ -117,9 +120,30 @@ class RateLimit:
 
 
 def _refusal(
-    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "field": field}}, status, headers)
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None,
+    errors: list[dict[str, str | None]] | None = None,
+) -> JSONResponse:  # fmt: skip
+    """The refusal's answer; `errors`, each fault of a body that has several."""
+    answer: dict[str, Any] = {"message": message, "field": field}
+    if errors:
+        answer["errors"] = errors
+    return JSONResponse({"error": answer}, status, headers)
+
+
+# What a body's fault of these kinds says, in words (pydantic's own words otherwise).
+FAULT_WORDS = {
+    "missing": "{field} is required.",
+    "extra_forbidden": "{field} is not a field this body takes.",
+}
+
+
+def _fault(error: Any) -> dict[str, str | None]:
+    """One fault pydantic found in a body, as a refusal says it."""
+    field = _field(error["loc"])
+    if field is None:
+        return {"message": error["msg"], "field": None}
+    words = FAULT_WORDS.get(error["type"], "{field}: {msg}.")
+    return {"message": words.format(field=field, msg=error["msg"]), "field": field}
 
 
 def _refused(error: PlannerError) -> JSONResponse:
@@ -129,10 +153,9 @@ def _refused(error: PlannerError) -> JSONResponse:
         field = getattr(one, "field", None)
         return BODY_FIELDS.get(field or "", field)
 
-    answer = {"message": str(error), "field": field_of(error)}
-    if isinstance(error, ValidationErrors):
-        answer["errors"] = [{"message": str(one), "field": field_of(one)} for one in error.errors]
-    return JSONResponse({"error": answer}, _status_of(error))
+    several = error.errors if isinstance(error, ValidationErrors) else []
+    errors = [{"message": str(one), "field": field_of(one)} for one in several]
+    return _refusal(_status_of(error), str(error), field_of(error), errors=errors)
 
 
 def _token(request: Request) -> str:
@@ -194,10 +217,11 @@ async def _body(request: Request, model: type[models.Body] | None) -> Any:
     try:
         body = model.model_validate(data)
     except pydantic.ValidationError as error:
-        first = error.errors()[0]
-        field = _field(first["loc"])
-        message = first["msg"] if field is None else f"{field}: {first['msg']}"
-        raise Refused(400, message, field) from None
+        faults = [_fault(one) for one in error.errors()]
+        first = faults[0]
+        raise Refused(
+            400, first["message"], first["field"], faults if len(faults) > 1 else None
+        ) from None
     refused = _null_refused(body)
     if refused is not None:
         raise Refused(400, f"{refused} cannot be null; leave it out to keep it.", refused)
@@ -260,7 +284,7 @@ class Api:
             result = await asyncio.to_thread(self._handle, endpoint, ref, query, body)
         except Refused as refusal:
             headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
-            return _refusal(refusal.status, str(refusal), refusal.field, headers)
+            return _refusal(refusal.status, str(refusal), refusal.field, headers, refusal.errors)
         except PlannerError as error:
             return _refused(error)
         except ClientDisconnect:
