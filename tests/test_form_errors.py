@@ -40,6 +40,13 @@ def test_core_refuses_every_bad_field_of_a_new_job_at_once(session, agent, setti
     assert snapshot(settings.database_url)["scheduled_job"] == []
 
 
+def test_a_bad_cron_and_a_bad_timezone_are_both_said(session, agent):
+    fields = jobs.JobFields(agent="Assistant", schedule="61 * * *", timezone="Mars/Base", chat="x")
+    with pytest.raises(ValidationErrors) as refused:
+        jobs.create_job(session, "J", fields, utcnow(), "UTC")
+    assert [field for field, _ in refusals(refused.value)] == ["schedule", "timezone"]
+
+
 def test_a_change_is_checked_whole_and_one_refusal_is_raised_as_itself(session, agent):
     job = jobs.create_job(
         session, "Briefing", jobs.JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi"),

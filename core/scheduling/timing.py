@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
-from core.errors import ValidationError
+from core.errors import Checks, ValidationError
 from core.scheduling import occurrences
 
 ONCE = "once"
@@ -197,15 +198,14 @@ def checked(timing: Timing, now: datetime, finished_ok: bool = False) -> Timing:
     could never run from now on (a one-off in the past, days that end before the next
     occurrence) — said when it is set, rather than shown as done at once — unless
     `finished_ok` (a setup restored from a file, with jobs that ran already)."""
-    timing = Timing(
-        normalized_schedule(timing.schedule),
-        occurrences.validate_timezone(timing.timezone),
-        timing.starts_on,
-        timing.ends_on,
-    )
+    checks = Checks()  # the schedule, the timezone and the days, each said if wrong
+    schedule = checks.check(partial(normalized_schedule, timing.schedule))
+    timezone = checks.check(partial(occurrences.validate_timezone, timing.timezone))
     for day, field in ((timing.starts_on, "starts_on"), (timing.ends_on, "ends_on")):
         if day is not None:
-            _in_years(datetime.combine(day, time(0)), field)
+            checks.check(partial(_in_years, datetime.combine(day, time(0)), field))
+    checks.raise_any()
+    timing = Timing(schedule, timezone, timing.starts_on, timing.ends_on)
     once = timing.once_at
     if once is not None and (timing.starts_on or timing.ends_on):
         raise ValidationError("A job that runs once has no first or last day.", "starts_on")
