@@ -264,11 +264,15 @@ def _rows_so_far(given: dict[str, Any]) -> dict[str, Any]:
         return given
 
 
-def input_editor(given: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-    """A workflow's input as rows of a name and a value; JSON only behind the advanced
-    toggle (and from the start when rows can't show the input as it is). Returns what
-    reads the input at save time, so a bad row is refused like any other field."""
+def input_editor(given: dict[str, Any], offered: list[str]) -> Callable[[], dict[str, Any]]:
+    """A workflow's input as rows of a name and a value, which may hold the `offered`
+    variables; JSON only behind the advanced toggle (and from the start when rows can't
+    show the input as it is). Returns what reads the input at save time, so a bad row is
+    refused like any other field."""
     st.markdown("**Input for the workflow**")
+    st.caption(plain("A value may hold variables, filled in at each run: " + ", ".join(
+        f"{{{name}}}" for name in offered
+    )))  # fmt: skip
     rows = workflow_input.as_rows(given)
     as_json = st.toggle("Edit as JSON (advanced)", value=rows is None, key="input_as_json")
     if rows is None:

@@ -191,7 +191,7 @@ def job_dialog() -> None:
     sample = default_variables(moment, timezone, name or "Morning briefing", agent.name, SAMPLE_KEY)
     action = action_inputs(job, sample, list(DEFAULT_VARIABLES), when)
     given = job.config.get("input", {}) if job and job.action == ActionKind.workflow else {}
-    read_input = input_editor(given) if "workflow" in action else None
+    read_input = input_editor(given, list(DEFAULT_VARIABLES)) if "workflow" in action else None
     if read_input:
         input_preview(read_input, sample, "job_input_json")
     advanced = advanced_inputs(ScheduledJob, job, settings())

@@ -294,6 +294,7 @@ def test_a_bad_input_row_is_refused_by_its_field(dashboard, agent, workflow, set
     app.button(key="add_job").click().run()
     app.text_input(key="job_name").input("Weekly report")
     app.radio(key="action_kind").set_value("Run a workflow").run()
+    assert "A value may hold variables, filled in at each run: {date}, {time}" in texts(app)
     app.text_input(key="input_value_0").input("week").run()
     app.button(key="job_save").click().run()
     assert "Give the value 'week' a name." in texts(app)
