@@ -2,19 +2,19 @@
 
 An event row is processed once: its runs are inserted with `ON CONFLICT DO NOTHING` on
 (trigger, event) in the same transaction that marks it dispatched, so a duplicate queue
-message, a second worker or the sweep can never start a second run for one event. Each
-group of events shares one transaction, each event in a savepoint: one that raises is
-`failed`, the others go on.
+message, a second worker or the sweep can never start a second run for one event. A group
+of events is routed by reading and written in one short transaction: an event that
+raises is `failed`, the others go on.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select, update
@@ -34,7 +34,7 @@ from core.events.envelope import (
 from core.running.queue import RunQueue, handed_on
 from core.running.runs import hand_on, run_row
 from core.store import standard_json
-from core.store.db import get_engine, insert_ignoring_conflicts
+from core.store.db import get_engine, insert_ignoring_conflicts, read_session
 from core.store.db import session as open_session
 from core.store.models import (
     EventStatus,
@@ -48,6 +48,11 @@ from core.store.models import (
 )
 
 RUN_TABLE: sa.Table = Run.__table__  # type: ignore[assignment]
+EVENT_TABLE: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+TRIGGER_TABLE: sa.Table = EventTrigger.__table__  # type: ignore[assignment]
+Starts = list[tuple[str, datetime, list[int]]]  # an event, when its runs are due, its triggers
+# The triggers found for (Composio instance, event type, user), and why none, per group.
+Matches = dict[tuple[str, str, str], tuple[list[EventTrigger], str]]
 # Runs still to finish: their event row is kept however old.
 UNFINISHED_STATUSES = (RunStatus.queued, RunStatus.running, RunStatus.retrying)
 PRUNE_BATCH = 1_000
@@ -59,9 +64,6 @@ REPLAY_MARK = ":replay:"
 ACCOUNT_EXPIRED_REASON = "The connected account expired; reconnect it in Composio."
 CONNECTION_EXPIRED = "connection_expired"
 log = logging.getLogger("planner.inbox")
-Result = TypeVar("Result")
-Start = tuple[WebhookEvent, list[EventTrigger]]  # an event and the triggers it starts
-Item = TypeVar("Item", WebhookEvent, Start)
 
 
 def _matching_triggers(session: Session, envelope: Envelope) -> tuple[list[EventTrigger], str]:
@@ -91,62 +93,82 @@ def _matching_triggers(session: Session, envelope: Envelope) -> tuple[list[Event
     return list(found), f"No active trigger of {envelope.user_id} listens to this event."
 
 
-def _mark_affected(session: Session, envelope: Envelope) -> int:
-    """A trigger Composio disabled, or whose account expired, turns red with the reason."""
+def _affected(session: Session, envelope: Envelope) -> tuple[list[int], str]:
+    """The triggers a system event turns red (Composio disabled one, or an app account's
+    sign-in expired), and why."""
     if envelope.type == TRIGGER_DISABLED:
         if not envelope.trigger_id:
-            return 0
-        query = select(EventTrigger).where(EventTrigger.composio_trigger_id == envelope.trigger_id)
-        reason = f"Composio disabled this trigger ({envelope.reason or 'no reason'})."
-    else:
-        query = select(EventTrigger).where(col(EventTrigger.composio_trigger_id).is_not(None))
-        if envelope.user_id:
-            query = query.where(EventTrigger.user_id == envelope.user_id)
-        if envelope.toolkit:
-            query = query.where(EventTrigger.toolkit == envelope.toolkit.upper())
-        reason = ACCOUNT_EXPIRED_REASON
-    affected = list(session.exec(query))
-    for trigger in affected:
-        trigger.sync_state, trigger.sync_error = SyncState.error, reason
-        session.add(trigger)
-    return len(affected)
+            return [], ""
+        query = select(EventTrigger.id).where(
+            EventTrigger.composio_trigger_id == envelope.trigger_id
+        )
+        return list(session.exec(query)), (
+            f"Composio disabled this trigger ({envelope.reason or 'no reason'})."
+        )
+    query = select(EventTrigger.id).where(col(EventTrigger.composio_trigger_id).is_not(None))
+    if envelope.user_id:
+        query = query.where(EventTrigger.user_id == envelope.user_id)
+    if envelope.toolkit:
+        query = query.where(EventTrigger.toolkit == envelope.toolkit.upper())
+    return list(session.exec(query)), ACCOUNT_EXPIRED_REASON
 
 
 def _finish(event: WebhookEvent, status: EventStatus, note: str, now: datetime) -> None:
     event.status, event.note, event.processed_at = status, note, now
 
 
-def _route(
-    session: Session,
-    event: WebhookEvent,
-    now: datetime,
-    matches: dict[tuple[str, str, str], tuple[list[EventTrigger], str]],
-) -> list[EventTrigger]:
-    """The triggers a pending event starts, with the event marked as it goes (or what else
-    it does: a trigger Composio disabled turns red, an event that starts nothing says why).
+@dataclass
+class _Routed:
+    """What a pending event does, decided by reading: what it becomes and why, the
+    triggers it starts and those it turns red (with the reason)."""
+
+    event_id: str
+    due: datetime
+    status: EventStatus
+    note: str
+    starts: list[int] = field(default_factory=list)
+    marks: list[int] = field(default_factory=list)
+    reason: str = ""
+
+
+def _route(session: Session, event: WebhookEvent, now: datetime, matches: Matches) -> _Routed:
+    """What a pending event does; the matches of one trigger instance are looked up once
+    per group (`matches`).
 
     The stored payload is checked again as the webhook checks it: a row stored by an
     earlier version (or replayed from one) that fails raises `Rejected`."""
     envelope = read_envelope(event.payload)
+    due = event_due(event, now)
     if envelope.type in (TRIGGER_DISABLED, ACCOUNT_EXPIRED):
-        count = _mark_affected(session, envelope)
-        _finish(event, EventStatus.dispatched, f"Marked {count} trigger(s).", now)
-        return []
+        marks, reason = _affected(session, envelope)
+        note = f"Marked {len(marks)} trigger(s)."
+        return _Routed(event.id, due, EventStatus.dispatched, note, marks=marks, reason=reason)
     if envelope.type != TRIGGER_MESSAGE:
-        _finish(event, EventStatus.unmatched, f"Not a trigger event: {envelope.type}.", now)
-        return []
+        note = f"Not a trigger event: {envelope.type}."
+        return _Routed(event.id, due, EventStatus.unmatched, note)
     key = (envelope.trigger_id or "", envelope.trigger_slug or "", envelope.user_id or "")
     if key not in matches:
         matches[key] = _matching_triggers(session, envelope)
     triggers, why_none = matches[key]
     if not triggers:
-        _finish(event, EventStatus.unmatched, f"{why_none} Started nothing.", now)
-        return []
-    for trigger in triggers:
-        trigger.last_fired_at = now
+        return _Routed(event.id, due, EventStatus.unmatched, f"{why_none} Started nothing.")
     names = ", ".join(trigger.name for trigger in triggers)
-    _finish(event, EventStatus.dispatched, f"Started: {names}.", now)
-    return triggers
+    note = f"Started: {names}."
+    return _Routed(event.id, due, EventStatus.dispatched, note, [t.id for t in triggers])
+
+
+def _routed_or_failed(
+    session: Session, event: WebhookEvent, now: datetime, matches: Matches
+) -> _Routed:
+    """`_route`, or `failed` with the reason when the event makes it raise (a poison event
+    never holds back the others). A database that does not answer goes on up."""
+    try:
+        return _route(session, event, now, matches)
+    except sa.exc.OperationalError:
+        raise
+    except Exception as error:  # a poison event, whatever it raised
+        log.exception("event %s failed", event.id)
+        return _Routed(event.id, event.received_at, EventStatus.failed, _failure_reason(error))
 
 
 def process_event(settings: Settings, event_id: str, queue: RunQueue, now: datetime) -> None:
@@ -163,26 +185,29 @@ def process_events(
     settings: Settings, event_ids: Sequence[str], queue: RunQueue, now: datetime
 ) -> None:
     """The runs of a group of pending events (the worker's task body: the webhook hands
-    events on a group commit at a time) in one transaction, one insert and one hand-on
-    to the queue, so a group takes the write lock once, as one event did.
+    events on a group commit at a time), handed to the queue at once.
 
-    The group is routed, then its runs inserted, each step in one savepoint; if an event
-    makes a step raise, the step is undone and taken again event by event, so the event
-    at fault alone is `failed` and never holds back the others. A database that does not
-    answer fails no event: they stay `pending` for the tick's sweep."""
-    run_ids: list[int] = []
+    What each event does is decided by reading, which holds no lock; then one short
+    transaction writes it all, for the events still pending: each event's state, the
+    triggers it fired or turned red, and its runs in one insert. Should the database
+    refuse that insert, each event's runs go in alone, so only the event at fault is
+    `failed`. A database that does not answer fails no event: they stay `pending` for the
+    tick's sweep."""
     try:
-        with open_session(settings.database_url) as session:
-            pending = session.exec(
+        with read_session(settings.database_url) as reading:
+            pending = reading.exec(
                 select(WebhookEvent).where(
                     col(WebhookEvent.id).in_(event_ids), WebhookEvent.status == EventStatus.pending
                 )
             ).all()
             order = {event_id: n for n, event_id in enumerate(event_ids)}
-            events = sorted(pending, key=lambda row: order[row.id])
-            starts = _together(session, events, partial(_routes, session, now), _itself, now)
-            insert = partial(_insert_runs, session, settings, source=RunSource.event, now=now)
-            run_ids = _together(session, starts, insert, _first, now)
+            matches: Matches = {}
+            routed = [
+                _routed_or_failed(reading, event, now, matches)
+                for event in sorted(pending, key=lambda row: order[row.id])
+            ]
+        with open_session(settings.database_url) as session:
+            run_ids = _write(session, settings, routed, now)
             session.commit()
     except sa.exc.OperationalError:
         log.warning("events %s left pending: the database did not answer", ", ".join(event_ids))
@@ -191,69 +216,72 @@ def process_events(
         queue.submit(run_ids)
 
 
-def _isolated(
-    session: Session, event: WebhookEvent, now: datetime, work: Callable[[], Result]
-) -> Result | None:
-    """`work` on `event` in a savepoint; if it raises, it is undone and the event is
-    `failed` with the reason (None), whatever `work` had marked it. A database that does
-    not answer is not the event's fault: that goes on up."""
-    try:
-        with session.begin_nested():
-            return work()
-    except sa.exc.OperationalError:
-        raise
-    except Exception as error:  # a poison event, whatever it raised
-        log.exception("event %s failed", event.id)
+def _write(session: Session, settings: Settings, routed: list[_Routed], now: datetime) -> list[int]:
+    """What `routed` decided, for the events still pending (one another worker took in
+    the meantime is left to it); the ids of the runs made."""
+    ids = [one.event_id for one in routed]
+    still = set(
         session.exec(
-            update(WebhookEvent)
-            .where(col(WebhookEvent.id) == event.id)
-            .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
+            select(WebhookEvent.id).where(
+                col(WebhookEvent.id).in_(ids), WebhookEvent.status == EventStatus.pending
+            )
         )
-        return None
+    )
+    routed = [one for one in routed if one.event_id in still]
+    if not routed:
+        return []
+    connection = session.connection()
+    connection.execute(
+        EVENT_TABLE.update()
+        .where(EVENT_TABLE.c.id == sa.bindparam("event"))
+        .values(status=sa.bindparam("new_status"), note=sa.bindparam("new_note"), processed_at=now),
+        [{"event": one.event_id, "new_status": one.status, "new_note": one.note} for one in routed],
+    )
+    for one in routed:
+        if one.marks:
+            connection.execute(
+                TRIGGER_TABLE.update()
+                .where(TRIGGER_TABLE.c.id.in_(one.marks))
+                .values(sync_state=SyncState.error, sync_error=one.reason)
+            )
+    fired = sorted({trigger_id for one in routed for trigger_id in one.starts})
+    if fired:
+        connection.execute(
+            TRIGGER_TABLE.update().where(TRIGGER_TABLE.c.id.in_(fired)).values(last_fired_at=now)
+        )
+    starts = [(one.event_id, one.due, one.starts) for one in routed if one.starts]
+    return _inserted_or_failed(session, settings, starts, now)
 
 
-def _routes(session: Session, now: datetime, events: list[WebhookEvent]) -> list[Start]:
-    """The events that start triggers, with them (`_route`); the matches of one trigger
-    instance are looked up once for the group, and nothing is flushed while routing."""
-    matches: dict[tuple[str, str, str], tuple[list[EventTrigger], str]] = {}
-    with session.no_autoflush:
-        return [
-            (event, triggers)
-            for event in events
-            if (triggers := _route(session, event, now, matches))
-        ]
-
-
-def _itself(event: WebhookEvent) -> WebhookEvent:
-    return event
-
-
-def _first(start: Start) -> WebhookEvent:
-    return start[0]
-
-
-def _together(
-    session: Session,
-    items: list[Item],
-    work: Callable[[list[Item]], list[Result]],
-    event_of: Callable[[Item], WebhookEvent],
-    now: datetime,
-) -> list[Result]:
-    """`work` on all of `items` in one savepoint; if the database or an event refuses it,
-    on each item alone (`_isolated`), so only the event at fault fails."""
-    if not items:
+def _inserted_or_failed(
+    session: Session, settings: Settings, starts: Starts, now: datetime
+) -> list[int]:
+    """The events' runs in one insert; if the database refuses it, each event's alone, and
+    an event whose runs it refuses is `failed` with the reason."""
+    if not starts:
         return []
     try:
         with session.begin_nested():
-            return work(items)
+            return _insert_runs(session, settings, starts, RunSource.event, now)
     except sa.exc.OperationalError:
         raise
-    except Exception:  # some event is at fault: find which
-        log.warning("a group of %d events was refused; each goes on alone", len(items))
-    done: list[Result] = []
-    for item in items:
-        done += _isolated(session, event_of(item), now, partial(work, [item])) or []
-    return done
+    except Exception:  # some event's runs: find which
+        log.warning("the runs of %d events were refused; inserting each event's alone", len(starts))
+    run_ids: list[int] = []
+    for start in starts:
+        try:
+            with session.begin_nested():
+                run_ids += _insert_runs(session, settings, [start], RunSource.event, now)
+        except sa.exc.OperationalError:
+            raise
+        except Exception as error:
+            log.exception("the runs of event %s were refused", start[0])
+            session.exec(
+                update(WebhookEvent)
+                .where(col(WebhookEvent.id) == start[0])
+                .values(status=EventStatus.failed, note=_failure_reason(error), processed_at=now)
+            )
+    return run_ids
 
 
 def prune_inbox(settings: Settings, now: datetime) -> int:
@@ -293,14 +321,14 @@ def event_due(event: WebhookEvent, now: datetime) -> datetime:
 
 
 def _insert_runs(
-    session: Session, settings: Settings, starts: list[Start], source: RunSource, now: datetime
+    session: Session, settings: Settings, starts: Starts, source: RunSource, now: datetime
 ) -> list[int]:
     """One run per (event, trigger), in one statement; a pair that has its run already
     (a second worker, a duplicate message) gets none."""
     rows = [
-        run_row(source, event_due(event, now), now, trigger_id=trigger.id, event_id=event.id)
-        for event, triggers in starts
-        for trigger in triggers
+        run_row(source, due, now, trigger_id=trigger_id, event_id=event_id)
+        for event_id, due, trigger_ids in starts
+        for trigger_id in trigger_ids
     ]
     statement = insert_ignoring_conflicts(get_engine(settings.database_url), RUN_TABLE)
     inserted = session.connection().execute(statement.returning(RUN_TABLE.c.id), rows)
@@ -377,7 +405,8 @@ def fire_test_event(
     )  # fmt: skip
     session.add(event)
     session.flush()
-    [run_id] = _insert_runs(session, settings, [(event, [trigger])], RunSource.test, now)
+    due = event_due(event, now)
+    [run_id] = _insert_runs(session, settings, [(event.id, due, [trigger.id])], RunSource.test, now)
     run = session.get(Run, run_id)
     session.commit()
     return hand_on(session, run, queue)
