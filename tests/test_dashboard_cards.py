@@ -20,7 +20,6 @@ from core.events.catalog import sample_events
 from core.events.deliveries import inbox_row, store_rows
 from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
 from core.running.heartbeats import beat
-from core.running.runs import list_runs
 from core.store.db import read_session
 from core.store.models import (
     EventTrigger,
@@ -32,14 +31,7 @@ from core.store.models import (
     WebhookEvent,
     utcnow,
 )
-from core.views.activity import run_entries
-from core.views.overview import (
-    last_test_in_words,
-    local_time,
-    moment_in_words,
-    recent_runs,
-    relative,
-)
+from core.views.overview import last_test_in_words, local_time, moment_in_words, relative
 from core.views.words import error_in_words, run_in_words
 from support.fakes import Reply
 from support.flights import execute_run
@@ -610,22 +602,3 @@ def test_run_now_with_the_queue_down_says_the_run_is_saved_and_not_to_press_agai
     assert said.endswith("Don't press again: that would be a second run.")
     with read_session(settings.database_url) as fresh:
         assert len(fresh.exec(select(Run)).all()) == 1
-
-
-def test_runs_read_newest_first_by_the_moment_they_are_for_not_by_id(settings, session, agent):
-    """A worker back from an outage makes the run it catches up on after later ones: the
-    card, Activity and `planner runs` still list them by their time."""
-    job = jobs.create_job(session, "Every minute", JobFields(agent="Assistant", schedule=
-                          "* * * * *", chat="Hi"), utcnow(), "UTC")  # fmt: skip
-    base = datetime(2026, 12, 6, 6, 0, tzinfo=UTC)
-    for minute in (8, 9, 4, 10):  # 06:04 is made third
-        at = base + timedelta(minutes=minute)
-        session.add(Run(job_id=job.id, source="schedule", status="succeeded", scheduled_for=at,
-                        due_at=at, created_at=at + timedelta(minutes=1)))  # fmt: skip
-    session.commit()
-    newest_first = [base + timedelta(minutes=m) for m in (10, 9, 8, 4)]
-    assert [r.scheduled_for for r in recent_runs(session, ScheduledJob, [job.id])[job.id]] == (
-        newest_first
-    )
-    assert [r.scheduled_for for r in list_runs(session, job="Every minute")] == newest_first
-    assert [e.run.scheduled_for for e in run_entries(session)[0]] == newest_first

@@ -33,10 +33,6 @@ from core.store.models import (
 
 log = logging.getLogger("planner.runs")
 RETRYABLE = (RunStatus.failed, RunStatus.cancelled)
-# Runs as people read them, newest first: by the moment each is for (its occurrence, else
-# when it was asked for or its event came), not by id: runs a worker catches up on after
-# an outage are made after later ones.
-NEWEST_FIRST = (sa.func.coalesce(Run.scheduled_for, Run.created_at).desc(), col(Run.id).desc())
 CANCELLABLE = (*WAITING_STATUSES, RunStatus.running)
 # A run's status in a refusal: "Run 12 has succeeded; only …".
 STATUS_SAID = {
@@ -103,7 +99,7 @@ def list_runs(
 ) -> list[Run]:
     """Newest first; only one job's or trigger's when given."""
     query = runs_query(session, job, trigger, status)
-    return list(session.exec(query.order_by(*NEWEST_FIRST).limit(limit)))
+    return list(session.exec(query.order_by(col(Run.id).desc()).limit(limit)))
 
 
 def run_json(run: Run) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from sqlmodel import Session, col, select
 
 from core.events.envelope import ACCOUNT_EXPIRED, TRIGGER_DISABLED, TRIGGER_MESSAGE
 from core.events.inbox import event_origin
-from core.running.runs import NEWEST_FIRST
 from core.store.models import EventStatus, EventTrigger, Run, ScheduledJob, WebhookEvent
 from core.views.words import event_type_in_words, value_lines
 
@@ -57,7 +56,9 @@ def run_entries(
             (ScheduledJob.agent_id == agent_id) | (EventTrigger.agent_id == agent_id)
         )
     total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(*NEWEST_FIRST).offset((page - 1) * size).limit(size)).all()
+    rows = session.exec(
+        query.order_by(col(Run.id).desc()).offset((page - 1) * size).limit(size)
+    ).all()
     entries = [
         RunEntry(run, job_name or trigger_name or "(deleted)", timezone)
         for run, job_name, timezone, trigger_name in rows

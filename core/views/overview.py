@@ -11,7 +11,6 @@ from sqlmodel import Session, col, select
 
 from core.automations.shared import automation_column
 from core.running.heartbeats import BEAT_EVERY
-from core.running.runs import NEWEST_FIRST
 from core.scheduling.occurrences import zone
 from core.store import pages
 from core.store.models import (
@@ -88,7 +87,9 @@ def recent_runs(
     ranked = (
         select(
             Run.id,
-            sa.func.row_number().over(partition_by=column, order_by=NEWEST_FIRST).label("rank"),
+            sa.func.row_number()
+            .over(partition_by=column, order_by=col(Run.id).desc())
+            .label("rank"),
         )
         .where(column.in_(automation_ids))
         .subquery()
@@ -97,7 +98,7 @@ def recent_runs(
         select(Run)
         .join(ranked, ranked.c.id == Run.id)
         .where(ranked.c.rank <= per_automation)
-        .order_by(*NEWEST_FIRST)
+        .order_by(col(Run.id).desc())
     ).all()
     grouped: dict[int, list[Run]] = {automation_id: [] for automation_id in automation_ids}
     for run in runs:
