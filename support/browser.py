@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page, expect
 
 from support.processes import ROOT
 
@@ -39,3 +39,15 @@ def card(page: Page, name: str, button: str = "Run now"):
         .filter(has=page.get_by_text("History", exact=True))
         .last
     )
+
+
+def gmail_workflow_trigger(page: Page, name: str) -> Locator:
+    """The trigger dialog opened and filled as a person starts a Gmail trigger that runs
+    the workflow analyze-email (Gmail signed in); the dialog."""
+    page.get_by_role("button", name="+ Add trigger").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name", exact=True).fill(name)
+    expect(dialog.get_by_role("combobox", name="App")).to_have_value("Gmail · connected")
+    dialog.get_by_text("Run a workflow").click()
+    expect(dialog.get_by_role("combobox", name="Workflow")).to_have_value("analyze-email")
+    return dialog

@@ -17,7 +17,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.access import credentials
+from core.composio import setup
+from core.config import Settings
 from core.events.catalog import offline_catalog
+from core.store.db import session as open_session
 from support.fakes import JsonServer, Raw
 
 API = "/api/v3.1"
@@ -277,3 +281,14 @@ class FakeComposio(JsonServer):
                 return *_refusal(401, "Invalid API key"), 0.0
             status, answer = self.handle(method, path, query, body)
         return status, answer, 0.0
+
+
+def connect_composio_and_gmail(settings: Settings, composio: FakeComposio) -> None:
+    """What Settings → Composio does, through the same core functions: the key stored,
+    deliveries' secret stored, Gmail signed in as jane@example.com."""
+    with open_session(settings.database_url) as session:
+        setup.save_api_key(session, settings, "test-key")
+        setup.connect(session, settings)
+        effective = credentials.effective_settings(session, settings)
+    setup.start_sign_in(effective, "gmail")
+    composio.complete_sign_in("gmail", "jane@example.com")

@@ -15,13 +15,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import select
 
-from core.access import credentials
-from core.composio import setup
 from core.store.db import read_session
-from core.store.db import session as open_session
 from core.store.models import Agent, EventTrigger
-from support.browser import SCREENSHOTS, card
+from support.browser import SCREENSHOTS, card, gmail_workflow_trigger
 from support.delivery import event_body, signed
+from support.fake_composio import connect_composio_and_gmail
 
 KEY = "sk-walkthrough-5f0c1d2e"
 
@@ -136,17 +134,6 @@ def test_composio_and_gmail_are_connected_from_settings_on_a_fresh_deployment(op
     shot(page, "walkthrough-5-composio")
 
 
-def connect_composio_and_gmail(settings, composio) -> None:
-    """What Settings → Composio does (the test above), through the same core functions:
-    the key stored, deliveries' secret stored, Gmail signed in as jane@example.com."""
-    with open_session(settings.database_url) as session:
-        setup.save_api_key(session, settings, "test-key")
-        setup.connect(session, settings)
-        effective = credentials.effective_settings(session, settings)
-    setup.start_sign_in(effective, "gmail")
-    composio.complete_sign_in("gmail", "jane@example.com")
-
-
 def test_gmail_to_a_workflow_from_an_empty_database(
     open_tab, dashboard_settings, target, composio, consumer
 ):
@@ -163,12 +150,7 @@ def test_gmail_to_a_workflow_from_an_empty_database(
     expect(page.get_by_text("Saved analyze-email.")).to_be_visible()
 
     page.get_by_role("link", name="Planner", exact=True).click()
-    page.get_by_role("button", name="+ Add trigger").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_label("Name", exact=True).fill("Gmail to analyze-email")
-    expect(dialog.get_by_role("combobox", name="App")).to_have_value("Gmail · connected")
-    dialog.get_by_text("Run a workflow").click()
-    expect(dialog.get_by_role("combobox", name="Workflow")).to_have_value("analyze-email")
+    dialog = gmail_workflow_trigger(page, "Gmail to analyze-email")
     shot(page, "walkthrough-6-trigger")
     dialog.get_by_role("button", name="Save").click()
     triage = card(page, "Gmail to analyze-email", "Send test event")

@@ -12,13 +12,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from core.access import credentials
-from core.composio import setup
 from core.store.db import read_session
-from core.store.db import session as open_session
 from core.store.models import EventTrigger
-from support.browser import card
+from support.browser import card, gmail_workflow_trigger
 from support.delivery import event_body, signed
+from support.fake_composio import connect_composio_and_gmail
 from support.fakes import Reply
 
 ANSWER = "Bob asks whether lunch on Friday still works."
@@ -37,12 +35,7 @@ def dashboard_settings(settings, composio, web_port):
 @pytest.fixture
 def gmail(dashboard_settings, composio) -> None:
     """Composio connected and Gmail signed in, through the core functions Settings calls."""
-    with open_session(dashboard_settings.database_url) as session:
-        setup.save_api_key(session, dashboard_settings, "test-key")
-        setup.connect(session, dashboard_settings)
-        effective = credentials.effective_settings(session, dashboard_settings)
-    setup.start_sign_in(effective, "gmail")
-    composio.complete_sign_in("gmail", "jane@example.com")
+    connect_composio_and_gmail(dashboard_settings, composio)
 
 
 def test_a_workflow_gets_the_ticked_fields_of_the_event_and_answers_in_words(
@@ -51,12 +44,7 @@ def test_a_workflow_gets_the_ticked_fields_of_the_event_and_answers_in_words(
     consumer()
     target.script("/hooks/analyze", Reply(body={"summary": ANSWER, "run": {"id": 7}}))
     page = open_tab()
-    page.get_by_role("button", name="+ Add trigger").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_label("Name", exact=True).fill("Analyze mail")
-    expect(dialog.get_by_role("combobox", name="App")).to_have_value("Gmail · connected")
-    dialog.get_by_text("Run a workflow").click()
-    expect(dialog.get_by_role("combobox", name="Workflow")).to_have_value("analyze-email")
+    dialog = gmail_workflow_trigger(page, "Analyze mail")
     for field in ("emailFrom", "emailSubject"):
         dialog.locator("label").filter(has=page.get_by_role("checkbox", name=field)).click()
         expect(dialog.get_by_role("checkbox", name=field)).to_be_checked()
