@@ -146,7 +146,8 @@ def test_settings_tell_through_channels_and_make_api_tokens(page: Page, settings
     channels.add_channel(session, settings, "Ops mail", "json://127.0.0.1:9/alerts", utcnow())
     tokens.create_token(session, "Zapier", utcnow())
     page.get_by_role("link", name="Settings", exact=True).click()
-    expect(page.get_by_text("Ops mail")).to_be_visible()
+    # its entry in the list (the name is also a tag of "Tell me when anything fails")
+    expect(page.get_by_role("strong").filter(has_text="Ops mail")).to_be_visible()
     page.get_by_role("heading", name="Notifications").scroll_into_view_if_needed()
     expect(page.get_by_text("Zapier", exact=True)).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "settings-notifications-api.png"))  # no token shown
