@@ -60,6 +60,11 @@ class Worker:
         self.flight = Flight(settings, queue, told=self.outbox.send_due)  # told at once
         self._consumer_started = False  # huey started this process as a consumer
         self._heartbeat_lock = threading.Lock()
+        # Events handed over while a group is being processed wait here and go together
+        # as the next group: one read and one write for them all, not for each.
+        self._events_lock = threading.Lock()
+        self._waiting_events: list[str] = []
+        self._waiting_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._stopping = threading.Event()
         huey = queue.huey
@@ -109,7 +114,21 @@ class Worker:
         self.flight.submit(run_ids)
 
     def process_events(self, event_ids: list[str]) -> None:
-        process_events(self.settings, event_ids, self.queue, utcnow())
+        """Process these events, with any handed over meanwhile; a thread that finds
+        another processing leaves its events to it (it looks again once it is done)."""
+        with self._waiting_lock:
+            self._waiting_events.extend(event_ids)
+        while self._events_lock.acquire(blocking=False):
+            try:
+                with self._waiting_lock:
+                    group, self._waiting_events = self._waiting_events, []
+                if group:
+                    process_events(self.settings, group, self.queue, utcnow())
+            finally:
+                self._events_lock.release()
+            with self._waiting_lock:
+                if not self._waiting_events:
+                    return
 
     def take_now(self, run_ids: Sequence[int]) -> bool:
         """A consumer's own work (an event's runs, a sweep): its flight takes it at once,
