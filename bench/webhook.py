@@ -35,7 +35,7 @@ from core.automations import triggers  # noqa: E402
 from core.automations.triggers import TriggerFields  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.events.deliveries import signature  # noqa: E402
-from core.events.inbox import process_event  # noqa: E402
+from core.events.processing import process_event  # noqa: E402
 from core.store.db import read_session  # noqa: E402
 from core.store.db import session as open_session  # noqa: E402
 from core.store.models import Run, WebhookEvent, utcnow  # noqa: E402

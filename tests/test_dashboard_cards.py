@@ -18,7 +18,8 @@ from core.automations.triggers import TriggerFields
 from core.errors import ValidationError
 from core.events.catalog import sample_events
 from core.events.deliveries import inbox_row, store_rows
-from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, process_event, replay_event
+from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, replay_event
+from core.events.processing import process_event
 from core.running.heartbeats import beat
 from core.store.db import read_session
 from core.store.models import (

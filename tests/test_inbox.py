@@ -16,13 +16,8 @@ from core.automations.triggers import TriggerFields
 from core.events.catalog import sample_events
 from core.events.deliveries import inbox_row, store_rows
 from core.events.envelope import parse
-from core.events.inbox import (
-    fire_test_event,
-    process_event,
-    process_events,
-    replay_event,
-    sample_payload,
-)
+from core.events.inbox import fire_test_event, replay_event, sample_payload
+from core.events.processing import process_event, process_events
 from core.running.sweeps import EVENT_SWEEP_AFTER
 from core.scheduling.tick import tick
 from core.store.db import session as open_session

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from huey import crontab
 
 from core.config import Settings
-from core.events.inbox import process_events
+from core.events.processing import process_events
 from core.running.heartbeats import BEAT_EVERY, beat, stopped, worker_name
 from core.scheduling.tick import tick
 from core.store.models import utcnow
