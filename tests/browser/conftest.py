@@ -84,4 +84,7 @@ def open_tab(dashboard_url) -> Iterator[Callable[..., Page]]:
 
 @pytest.fixture
 def page(open_tab) -> Page:
+    """The dashboard, loaded when this fixture is set up: a test lists it after the
+    fixtures that make what the first render must show (an agent: without one the page
+    shows "No agents yet" until it is reloaded)."""
     return open_tab()

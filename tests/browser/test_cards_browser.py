@@ -17,7 +17,7 @@ REPLY = "reply to: Good morning, Berlin!"
 
 
 def test_the_reply_shows_on_the_card_once_the_worker_finished(
-    page: Page, session, settings, agent, target, consumer
+    session, settings, agent, target, consumer, page: Page
 ):
     consumer()
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Good morning, Berlin!")
@@ -45,7 +45,7 @@ def test_an_empty_planner_links_to_the_page_that_fixes_it(page: Page):
 
 
 def test_the_chosen_agent_stays_chosen_on_the_way_back_from_another_page(
-    page: Page, session, settings, agent, target
+    session, settings, agent, target, page: Page
 ):
     registry.save_agent(session, "Aardvark", "http", target.url + "/agent")
     page.reload()
@@ -62,7 +62,7 @@ def test_the_chosen_agent_stays_chosen_on_the_way_back_from_another_page(
 
 
 def test_a_failed_run_is_tried_again_and_a_waiting_one_cancelled_from_its_history(
-    page: Page, session, settings, agent, target, consumer
+    session, settings, agent, target, consumer, page: Page
 ):
     target.script("/v1/chat/completions", Reply(500, {"error": "the model is down"}))
     fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Good morning, Berlin!")

@@ -23,7 +23,7 @@ from support.fakes import Reply
 from support.queues import RecordingQueue
 
 
-def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, target, consumer):
+def test_a_job_from_preset_to_deletion(session, settings, agent, target, consumer, page: Page):
     consumer()
     page.get_by_role("button", name="+ Add job").click()
     dialog = page.get_by_role("dialog")
@@ -71,7 +71,7 @@ def test_a_job_from_preset_to_deletion(page: Page, session, settings, agent, tar
 
 
 def test_a_one_off_job_from_the_dialog_until_it_is_done(
-    page: Page, settings, agent, target, consumer
+    settings, agent, target, consumer, page: Page
 ):
     consumer()
     page.get_by_role("button", name="+ Add job").click()
@@ -96,7 +96,7 @@ def test_a_one_off_job_from_the_dialog_until_it_is_done(
     expect(greeting.get_by_text("Next run: none, it has no run left")).to_be_visible()
 
 
-def test_a_trigger_and_its_test_event(page: Page, settings, agent, target, consumer):
+def test_a_trigger_and_its_test_event(settings, agent, target, consumer, page: Page):
     consumer()
     page.get_by_role("button", name="+ Add trigger").click()
     dialog = page.get_by_role("dialog")
@@ -118,7 +118,7 @@ def test_a_trigger_and_its_test_event(page: Page, settings, agent, target, consu
 
 
 def test_names_and_a_targets_answer_are_shown_as_text_never_as_markup(
-    page: Page, session, settings, agent, target, consumer
+    session, settings, agent, target, consumer, page: Page
 ):
     consumer()
     pixel = f"{target.url}/pixel.png"

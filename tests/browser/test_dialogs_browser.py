@@ -10,7 +10,7 @@ from support.browser import SCREENSHOTS
 from support.screens import stored_jobs
 
 
-def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):
+def test_the_job_dialog_as_a_person_uses_it(settings, agent, page: Page):
     page.get_by_role("button", name="+ Add job").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Name").fill("Morning briefing")
@@ -45,7 +45,7 @@ def test_the_job_dialog_as_a_person_uses_it(page: Page, settings, agent):
     ]
 
 
-def test_a_refusal_is_brought_into_view_and_goes_when_its_field_changes(page: Page, agent):
+def test_a_refusal_is_brought_into_view_and_goes_when_its_field_changes(agent, page: Page):
     page.set_viewport_size({"width": 1400, "height": 600})  # the dialog is taller than this
     page.get_by_role("button", name="+ Add job").click()
     dialog = page.get_by_role("dialog")
@@ -59,7 +59,7 @@ def test_a_refusal_is_brought_into_view_and_goes_when_its_field_changes(page: Pa
     expect(refusal).to_have_count(0)
 
 
-def test_advanced_opens_at_one_click_while_the_message_grows_a_preview(page: Page, agent):
+def test_advanced_opens_at_one_click_while_the_message_grows_a_preview(agent, page: Page):
     page.get_by_role("button", name="+ Add job").click()
     dialog = page.get_by_role("dialog")
     message = dialog.get_by_label("Message to the agent")

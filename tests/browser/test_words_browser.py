@@ -13,7 +13,7 @@ from support.browser import card
 
 
 def test_a_test_event_says_tested_and_activity_folds_the_ids_away(
-    page: Page, session, settings, agent
+    session, settings, agent, page: Page
 ):
     fields = TriggerFields(agent="Assistant", event="GMAIL_NEW_GMAIL_MESSAGE", chat="New mail")
     triggers.create_trigger(session, "Triage", fields, settings, utcnow())
