@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-Checked = TypeVar("Checked")
+Result = TypeVar("Result")
 
 
 class PlannerError(Exception):
@@ -38,7 +38,7 @@ class Checks:
     def __init__(self) -> None:
         self.errors: list[ValidationError] = []
 
-    def check(self, rule: Callable[[], Checked]) -> Checked | None:
+    def check(self, rule: Callable[[], Result]) -> Result | None:
         """What `rule` returns, or None with its refusal kept."""
         try:
             return rule()
