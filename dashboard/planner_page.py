@@ -16,7 +16,7 @@ from sqlmodel import Session
 from core.agents import registry
 from core.automations import jobs, shared, triggers
 from core.events import inbox
-from core.running.runs import NOT_HANDED_ON
+from core.running.runs import NOT_HANDED_ON, latest_run
 from core.scheduling import timing
 from core.store.models import (
     TERMINAL_STATUSES,
@@ -254,7 +254,7 @@ def card(
 ) -> None:  # fmt: skip
     """One job or trigger: what it does, when, its status, its latest reply, its history."""
     timezone = clock_of(item, ctx.viewer_timezone)
-    latest = runs[0] if runs else None
+    latest = latest_run(runs, ctx.now)
     with st.container(border=True):
         words, timing, buttons = st.columns([5, 4, 3])
         with words:

@@ -5,6 +5,7 @@ tests/conftest.py)."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
@@ -13,6 +14,13 @@ from core.automations import jobs, triggers
 from core.automations.jobs import JobFields
 from core.store.db import read_session
 from core.store.models import EventTrigger, ScheduledJob, utcnow
+
+
+def daily_away_from_now(timezone: str = "UTC") -> str:
+    """A daily schedule about twelve hours from now in `timezone`: a test that runs a job
+    by hand never has its scheduled run come due amid it (a fixed 09:00 did, once, in CI)."""
+    hour = (utcnow().astimezone(ZoneInfo(timezone)).hour + 12) % 24
+    return f"0 {hour} * * *"
 
 
 def stored_jobs(settings) -> list[ScheduledJob]:
@@ -47,7 +55,7 @@ def submit(app: AppTest, label: str) -> AppTest:
 
 def briefing(session) -> ScheduledJob:
     """A daily job "Briefing" of the agent, saying "Hi"."""
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    fields = JobFields(agent="Assistant", schedule=daily_away_from_now(), chat="Hi")
     job = jobs.create_job(session, "Briefing", fields, utcnow(), "UTC")
     session.commit()
     return job

@@ -21,6 +21,7 @@ from core.events.deliveries import inbox_row, store_rows
 from core.events.inbox import ACCOUNT_EXPIRED_REASON, fire_test_event, replay_event
 from core.events.processing import process_event
 from core.running.heartbeats import beat
+from core.scheduling.tick import plan_soon
 from core.store.db import read_session
 from core.store.models import (
     EventTrigger,
@@ -173,6 +174,27 @@ def test_a_card_shows_the_latest_reply_and_history_shows_each_run_in_full(
         and "had a problem of its own (HTTP 503)" in full
     )
     assert "answered HTTP" not in full
+
+
+def test_a_run_planned_ahead_does_not_hide_the_reply_that_just_came(
+    dashboard, agent, settings, session, target
+):
+    """The worker plans a run up to a minute before its moment; until then the card's
+    latest is still the run that answered (its next run is said above it)."""
+    fields = JobFields(agent="Assistant", schedule="* * * * *", chat="Hi")
+    job = jobs.create_job(session, "Every minute", fields, utcnow(), "UTC")
+    session.commit()
+    target.script("/v1/chat/completions", Reply(200, _completion("Here you are")))
+    queue = RecordingQueue()
+    execute_run(jobs.run_job_now(session, job.id, queue, utcnow()).id, queue, settings)
+    plan_soon(session, job.id, queue, utcnow())
+    with read_session(settings.database_url) as db:
+        planned = db.exec(select(Run).where(Run.source == RunSource.schedule)).one()
+    assert planned.status == RunStatus.queued and planned.due_at > utcnow()
+
+    shown = main_view(dashboard())
+    assert "Latest reply" in shown and "Here you are" in shown
+    assert "waiting to start" not in shown
 
 
 def _completion(text: str) -> dict:

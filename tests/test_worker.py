@@ -21,6 +21,7 @@ from core.views.overview import worker_status
 from queueing import HueyQueue, make_huey, queue_for
 from support.fakes import Reply
 from support.processes import ROOT
+from support.screens import daily_away_from_now
 from support.waiting import wait_until
 from worker.consumer import Worker
 
@@ -37,7 +38,7 @@ def test_run_now_executes_through_the_consumer(settings, session: Session, agent
     job = jobs.create_job(
         session,
         "Briefing",
-        JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi {jobName}"),
+        JobFields(agent="Assistant", schedule=daily_away_from_now(), chat="Hi {jobName}"),
         utcnow(),
         "UTC",
     )

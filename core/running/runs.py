@@ -102,6 +102,14 @@ def list_runs(
     return list(session.exec(query.order_by(col(Run.id).desc()).limit(limit)))
 
 
+def latest_run(runs: list[Run], now: datetime) -> Run | None:
+    """The run a card shows as its latest: the newest that has come due. A run planned
+    ahead for a moment still to come is the card's next run, and must not hide the reply
+    of one that just finished; it is shown only when there is no other."""
+    arrived = (run for run in runs if run.status != RunStatus.queued or run.due_at <= now)
+    return next(arrived, runs[0] if runs else None)
+
+
 def run_json(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,

@@ -12,6 +12,7 @@ from core.automations.jobs import JobFields
 from core.store.models import utcnow
 from support.browser import card
 from support.fakes import Reply
+from support.screens import daily_away_from_now
 
 REPLY = "reply to: Good morning, Berlin!"
 
@@ -20,7 +21,8 @@ def test_the_reply_shows_on_the_card_once_the_worker_finished(
     session, settings, agent, target, consumer, page: Page
 ):
     consumer()
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Good morning, Berlin!")
+    schedule = daily_away_from_now("Europe/Berlin")
+    fields = JobFields(agent="Assistant", schedule=schedule, chat="Good morning, Berlin!")
     jobs.create_job(session, "Morning Briefing", fields, utcnow(), "Europe/Berlin")
     page.reload()
     briefing = card(page, "Morning Briefing")
@@ -65,7 +67,8 @@ def test_a_failed_run_is_tried_again_and_a_waiting_one_cancelled_from_its_histor
     session, settings, agent, target, consumer, page: Page
 ):
     target.script("/v1/chat/completions", Reply(500, {"error": "the model is down"}))
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Good morning, Berlin!")
+    schedule = daily_away_from_now("Europe/Berlin")
+    fields = JobFields(agent="Assistant", schedule=schedule, chat="Good morning, Berlin!")
     jobs.create_job(session, "Morning Briefing", fields, utcnow(), "Europe/Berlin")
     page.reload()
     briefing = card(page, "Morning Briefing")

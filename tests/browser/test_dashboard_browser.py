@@ -21,6 +21,7 @@ from core.views.overview import moment_in_words
 from support.browser import SCREENSHOTS, card, is_green, is_grey
 from support.fakes import Reply
 from support.queues import RecordingQueue
+from support.screens import daily_away_from_now
 
 
 def test_a_job_from_preset_to_deletion(session, settings, agent, target, consumer, page: Page):
@@ -128,7 +129,7 @@ def test_names_and_a_targets_answer_are_shown_as_text_never_as_markup(
     )
     target.script("/v1/chat/completions", Reply(400, phishing))
     name = f"**Boss** [click]({target.url}/name) {target.url}/bare"
-    fields = JobFields(agent="Assistant", schedule="0 9 * * *", chat="Hi")
+    fields = JobFields(agent="Assistant", schedule=daily_away_from_now(), chat="Hi")
     jobs.create_job(session, name, fields, utcnow(), "UTC")
     page.reload()
     boss = card(page, re.compile(r"\*\*Boss\*\*"))
