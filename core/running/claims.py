@@ -46,6 +46,7 @@ from core.store.models import (
     RunStatus,
     ScheduledJob,
     Status,
+    WebhookEvent,
     Workflow,
 )
 
@@ -98,11 +99,13 @@ def _action_or_failure(
 
 
 def _preload(session: Session, runs: Sequence[Run]) -> list[object]:
-    """Automations, agents and workflows of `runs` in one query per table: preparing then
-    finds them in the session instead of asking the database once per run. The caller
-    keeps the list while it prepares: a session's identity map holds its rows only weakly."""
+    """Automations, agents, workflows and events of `runs` in one query per table:
+    preparing then finds them in the session instead of asking the database once per run.
+    The caller keeps the list while it prepares: a session's identity map holds its rows
+    only weakly."""
     job_ids = {run.job_id for run in runs if run.job_id is not None}
     trigger_ids = {run.trigger_id for run in runs if run.trigger_id is not None}
+    event_ids = {run.event_id for run in runs if run.event_id is not None}
     automations: list[Automation] = []
     for model, ids in ((ScheduledJob, job_ids), (EventTrigger, trigger_ids)):
         if ids:
@@ -110,7 +113,7 @@ def _preload(session: Session, runs: Sequence[Run]) -> list[object]:
     agent_ids = {automation.agent_id for automation in automations}
     workflow_ids = {automation.config.get("workflow_id") for automation in automations} - {None}
     loaded: list[object] = list(automations)
-    for model, ids in ((Agent, agent_ids), (Workflow, workflow_ids)):
+    for model, ids in ((Agent, agent_ids), (Workflow, workflow_ids), (WebhookEvent, event_ids)):
         if ids:
             loaded += session.exec(select(model).where(col(model.id).in_(ids))).all()
     return loaded
