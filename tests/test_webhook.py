@@ -457,6 +457,23 @@ def test_a_row_the_database_refuses_fails_alone_in_its_batch(settings):
     assert count(settings) == 1 + len(good)
 
 
+def test_a_lone_delivery_goes_on_at_once_and_a_stream_in_groups(settings):
+    """The first event after a quiet spell is handed to the worker alone, at once; the
+    ones committed after it within `hand_on_every` go together, once each."""
+    handed: list[list[str]] = []
+    writer = InboxWriter(settings.database_url, handed.append, hand_on_every=2.0)
+    envelopes = [parse(event_body()[0]) for _ in range(11)]
+    assert writer.submit("msg_lone", envelopes[0], utcnow()).result(timeout=30) is True
+    wait_until(lambda: handed, what="the lone event handed on")
+    assert handed == [["msg_lone"]]
+    stream = [f"msg_{n}" for n in range(1, 11)]
+    for event_id, envelope in zip(stream, envelopes[1:], strict=True):
+        assert writer.submit(event_id, envelope, utcnow()).result(timeout=30) is True
+    wait_until(lambda: len(handed) > 1, what="the stream handed on")
+    writer.close()
+    assert [sorted(ids) for ids in handed] == [["msg_lone"], sorted(stream)]
+
+
 def test_a_group_commit_keeps_its_temporary_data_in_memory(settings):
     """A multi-row insert's statement journal would otherwise be a file that every batch
     creates and deletes in /var/tmp."""

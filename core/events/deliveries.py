@@ -15,6 +15,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from datetime import datetime
@@ -27,6 +28,8 @@ from core.store.db import get_engine, insert_ignoring_conflicts
 from core.store.models import EventStatus, WebhookEvent
 
 TOLERANCE_SECONDS = 300
+# How often at most stored events are handed to the worker (InboxWriter._hand_on_forever).
+HAND_ON_EVERY_SECONDS = 0.1
 # Unix seconds have 10 digits until the year 2286; a longer value is no timestamp, and a
 # very long one makes `int()` or the float comparison raise.
 TIMESTAMP_DIGITS = 12
@@ -146,10 +149,12 @@ class InboxWriter:
         database_url: str,
         on_stored: Callable[[list[str]], None],
         max_batch: int = 500,
+        hand_on_every: float = HAND_ON_EVERY_SECONDS,
     ) -> None:
         self.database_url = database_url
         self.on_stored = on_stored
         self.max_batch = max_batch
+        self.hand_on_every = hand_on_every
         self._waiting: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._stored: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
         threading.Thread(target=self._write_forever, name="inbox", daemon=True).start()
@@ -231,12 +236,22 @@ class InboxWriter:
         self._stored.put(None)
 
     def _hand_on_forever(self) -> None:
-        """Submit the ids stored meanwhile together: one message for several commits."""
+        """Submit the ids stored meanwhile together: one message for several commits, at
+        most one per `hand_on_every` seconds. A delivery after a quiet spell goes on at once; in a
+        stream, the worker gets groups it turns into runs with a transaction or two each,
+        instead of a read, a write, a claim and a queue message per event."""
         closing = False
+        last = -self.hand_on_every
         while not closing:
             ids: list[str] = []
             taken = [self._stored.get()]
-            while not self._stored.empty():
+            until = last + self.hand_on_every
+            while taken[-1] is not None and (left := until - time.monotonic()) > 0:
+                try:
+                    taken.append(self._stored.get(timeout=left))
+                except queue.Empty:
+                    break
+            while taken[-1] is not None and not self._stored.empty():
                 taken.append(self._stored.get_nowait())
             for stored in taken:
                 if stored is None:
@@ -245,6 +260,7 @@ class InboxWriter:
                     ids += stored
             if not ids:
                 continue
+            last = time.monotonic()
             try:
                 self.on_stored(ids)
             except Exception:  # the rows are stored; the tick's sweep submits them
