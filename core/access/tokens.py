@@ -1,5 +1,5 @@
-"""Bearer tokens of the HTTP API: made, listed, revoked (the CLI and Settings alike), and
-checked on each request.
+"""Bearer tokens of the HTTP API and the MCP server: made (for every agent, or for one:
+its scope), listed, revoked (the CLI and Settings alike), and checked on each request.
 
 A token is 32 random bytes behind a `pln_` prefix, shown once when it is made; only its
 SHA-256 is stored, so a copy of the database gives no way in. A request's token is found
@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select, update
 
+from core.access.scopes import Scope
 from core.automations.shared import clean_name, ensure_unique_name, find
 from core.errors import NotFoundError
-from core.store.models import ApiToken, iso
+from core.store.models import Agent, ApiToken, iso
 
 PREFIX = "pln_"
 SHOWN_CHARACTERS = 8  # of the token, after the prefix, kept to tell tokens apart
@@ -37,13 +38,18 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, now: datetime) -> NewToken:
+def create_token(
+    session: Session, name: str, now: datetime, agent: str | int | None = None
+) -> NewToken:
+    """A new token; for `agent` (a name or id) alone when given (core.access.scopes), else
+    for every agent."""
     name = clean_name(name, "token")
     ensure_unique_name(session, ApiToken, name, "token")
+    agent_id = None if agent is None else find(session, Agent, agent, "agent").id
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name, token_hash=digest(token), prefix=token[: len(PREFIX) + SHOWN_CHARACTERS],
-        created_at=now,
+        created_at=now, agent_id=agent_id,
     )  # fmt: skip
     session.add(row)
     session.commit()
@@ -81,11 +87,17 @@ def note_use(session: Session, token_id: int, now: datetime) -> None:
     session.commit()
 
 
-def token_json(row: ApiToken) -> dict[str, Any]:
+def scope_of(row: ApiToken) -> Scope:
+    return Scope(row.agent_id)
+
+
+def token_json(row: ApiToken, agent_name: str | None = None) -> dict[str, Any]:
+    """`agent_name`: the name of the one agent it reaches (None: every agent)."""
     return {
         "id": row.id,
         "name": row.name,
         "prefix": row.prefix,
+        "agent": agent_name,
         "created_at": iso(row.created_at),
         "last_used_at": iso(row.last_used_at),
     }

@@ -88,13 +88,18 @@ def find(session: Session, model: type[Named], ref: str | int, what: str | None 
     text, label = str(ref).strip(), what or model.__name__.lower()
     if text.isascii() and text.isdigit():
         found = by_id(session, model, text)
-        if found is None:
-            raise NotFoundError(f"There is no {label} with id {text}.", label)
-        return found
-    found = session.exec(select(model).where(model.name == text)).first()
+    else:
+        found = session.exec(select(model).where(model.name == text)).first()
     if found is None:
-        raise NotFoundError(f"There is no {label} named {text!r}.", label)
+        raise absent(label, text)
     return found
+
+
+def absent(what: str, text: str) -> NotFoundError:
+    """The refusal of a row that is not there, by id (all digits) or by name."""
+    if text.isascii() and text.isdigit():
+        return NotFoundError(f"There is no {what} with id {text}.", what)
+    return NotFoundError(f"There is no {what} named {text!r}.", what)
 
 
 def named_like(

@@ -316,8 +316,9 @@ class Heartbeat(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token of the HTTP API. Only its SHA-256 is kept: the token itself is shown
-    once, when it is made; `prefix` (its first characters) tells tokens apart in a list."""
+    """A bearer token of the HTTP API and the MCP server. Only its SHA-256 is kept: the
+    token itself is shown once, when it is made; `prefix` (its first characters) tells
+    tokens apart in a list."""
 
     __tablename__ = "api_token"
     id: int | None = Field(default=None, primary_key=True)
@@ -326,6 +327,9 @@ class ApiToken(SQLModel, table=True):
     prefix: str
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The one agent it reaches (core.access.scopes), None for every agent; removing the
+    # agent removes its tokens, which must never come to reach every agent.
+    agent_id: int | None = Field(default=None, foreign_key="agent.id", ondelete="CASCADE")
 
 
 class NotificationChannel(SQLModel, table=True):
