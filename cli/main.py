@@ -29,13 +29,20 @@ from core.agents.registry import row_json
 from core.automations import jobs
 from core.automations.shared import find, list_owned
 from core.config import Settings, get_settings
-from core.errors import PlannerError, ValidationError, ValidationErrors
+from core.errors import PlannerError, ValidationError, each_refusal
 from core.notifications import channels
 from core.running import runs
 from core.scheduling import occurrences
 from core.store.db import migrate, read_session
 from core.store.db import session as open_session
-from core.store.models import Agent, NotificationChannel, ScheduledJob, Workflow, utcnow
+from core.store.models import (
+    Agent,
+    ApiToken,
+    NotificationChannel,
+    ScheduledJob,
+    Workflow,
+    utcnow,
+)
 
 EXIT_BAD_INPUT = 2
 
@@ -323,23 +330,38 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> None:
 
 def _token_line(token: dict[str, Any]) -> str:
     used = token["last_used_at"] or "never"
-    return f"{token['id']:>4}  {token['name']}  {token['prefix']}…  last used: {used}"
+    reaches = f"agent {token['agent']}" if token["agent"] is not None else "every agent"
+    return (
+        f"{token['id']:>4}  {token['name']}  {token['prefix']}…  for {reaches}  last used: {used}"
+    )
+
+
+def _token_json(session: Session, row: ApiToken) -> dict[str, Any]:
+    """The token's JSON, with the name of the one agent it reaches (null: every agent)."""
+    return tokens.token_json(row, tokens.scope_of(row).agent_name(session))
 
 
 def cmd_tokens(args: argparse.Namespace, settings: Settings) -> None:
     with open_session(settings.database_url) as session:
         if args.action == "create":
-            made = tokens.create_token(session, args.name, utcnow())
-            shown = tokens.token_json(made.row) | {"token": made.token}
+            made = tokens.create_token(session, args.name, utcnow(), args.agent)
+            shown = _token_json(session, made.row) | {"token": made.token}
             emit(args, shown, lambda: made.token)
             print("planner: note: the token is shown once; keep it now.", file=sys.stderr)
         elif args.action == "list":
-            found = [tokens.token_json(row) for row in tokens.list_tokens(session)]
+            found = [_token_json(session, row) for row in tokens.list_tokens(session)]
             empty = "No API tokens yet: make one with 'planner tokens create NAME'."
             emit(args, found, lambda: lines(found, _token_line, empty))
         else:
             revoked = tokens.revoke_token(session, args.token)
             print(f"Revoked token {revoked.name}: requests with it are refused.")
+
+
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> None:
+    """`planner mcp`: the MCP server takes this process's place, as the Procfile runs
+    `python -m worker` (the command does not import it)."""
+    os.execv(sys.executable, [sys.executable, "-m", "mcpserver",
+                              *(["--agent", args.agent] if args.agent else [])])  # fmt: skip
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
@@ -355,6 +377,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
     "secrets": cmd_secrets,
     "notify": cmd_notify,
     "tokens": cmd_tokens,
+    "mcp": cmd_mcp,
     "export": cmd_export,
     "import": cmd_import,
 }
@@ -365,8 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args, get_settings())
     except PlannerError as error:
-        errors = error.errors if isinstance(error, ValidationErrors) else [error]
-        for one in errors:  # each fault of a command on a line of its own
+        for one in each_refusal(error):  # each fault of a command on a line of its own
             print(f"planner: {one}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:

@@ -317,10 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     token_actions = tokens.add_subparsers(dest="action", required=True)
     made = token_actions.add_parser("create", help="make a token (shown once)")
     made.add_argument("name", help="what it is for, e.g. 'n8n'")
+    made.add_argument(
+        "--agent", help="only this agent's jobs, triggers and runs (name or id); nothing else "
+        "is there for the token (default: every agent, and everything)",
+    )  # fmt: skip
     _json_flag(made)
     _json_flag(token_actions.add_parser("list", help="list tokens (never the tokens themselves)"))
     revoked = token_actions.add_parser("rm", help="revoke a token")
     revoked.add_argument("token", help="its name or id")
+
+    mcp = commands.add_parser(
+        "mcp", help="serve Planner's tools to an MCP client over stdio (for desktop MCP "
+        "clients); --agent keeps them to one agent's jobs, triggers and runs",
+    )  # fmt: skip
+    mcp.add_argument("--agent", help="only this agent's jobs, triggers and runs (name or id)")
 
     commands.add_parser(
         "export", help="print agents, workflows, jobs and triggers as YAML (no secrets)"

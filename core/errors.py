@@ -31,6 +31,11 @@ class ValidationErrors(ValidationError):
         self.errors = errors
 
 
+def each_refusal(error: PlannerError) -> list[PlannerError]:
+    """Every refusal `error` holds, to be said one per line (a form shows them by field)."""
+    return list(error.errors) if isinstance(error, ValidationErrors) else [error]
+
+
 class Checks:
     """Gathers what a command's independent checks refuse, so that one try says all that
     is wrong with it rather than the first thing only."""

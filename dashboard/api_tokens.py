@@ -1,17 +1,21 @@
-"""Settings → API tokens: make one (shown once), see when each was last used, revoke it.
-The tokens' rules are core.access.tokens', as for `planner tokens`."""
+"""Settings → API tokens: make one (shown once) for every agent or for one agent alone,
+see whom each is for and when it was last used, revoke it. The tokens' rules are
+core.access.tokens' and core.access.scopes', as for `planner tokens`."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core.access import tokens
+from core.agents import registry
 from core.errors import PlannerError
+from core.store.models import Agent
 from core.views.overview import local_time, relative
 from dashboard.context import now, plain, reading, settings, viewer_timezone, writing
 
 MADE = "api_token_made"  # (name, token): shown until the page is left, never again
 NAME_KEY = "api_token_name"
+FOR_KEY = "api_token_for"  # the name of the one agent a new token is for; None: every agent
 
 
 def _create() -> None:
@@ -19,12 +23,13 @@ def _create() -> None:
     name = st.session_state.get(NAME_KEY, "")
     try:
         with writing() as session:
-            made = tokens.create_token(session, name, now())
+            made = tokens.create_token(session, name, now(), st.session_state.get(FOR_KEY))
     except PlannerError as error:
         st.session_state[MADE] = ("", str(error))
         return
     st.session_state[MADE] = (made.row.name, made.token)
     st.session_state[NAME_KEY] = ""
+    st.session_state[FOR_KEY] = None
 
 
 def _revoke(token_id: int, name: str) -> None:
@@ -56,21 +61,31 @@ def section() -> None:
     )
     with reading() as session:
         rows = tokens.list_tokens(session)
+        names = {agent.id: agent.name for agent in registry.list_all(session, Agent)}
     for row in rows:
         words, button = st.columns([5, 1])
         used = (
             f"last used {relative(row.last_used_at, now())}" if row.last_used_at else "never used"
         )
         made = local_time(row.created_at, viewer_timezone(), now())
+        only = names.get(row.agent_id or 0, "one agent")
+        reaches = "Every agent" if row.agent_id is None else f"Only {only}"
         words.markdown(
-            f"**{plain(row.name)}** · starts {plain(row.prefix)}… · made {made} · {used}"
+            f"**{plain(row.name)}** · {plain(reaches)} · starts {plain(row.prefix)}… · "
+            f"made {made} · {used}"
         )
         button.button(
             "Revoke", key=f"api_token_revoke_{row.id}", on_click=_revoke, args=(row.id, row.name)
         )
     if not rows:
         st.caption("No tokens yet.")
-    left, right = st.columns([3, 1])
+    left, middle, right = st.columns([3, 2, 1])
     left.text_input("Name of a new token", key=NAME_KEY, placeholder="What it is for, e.g. n8n")
+    middle.selectbox(
+        "For", [None, *names.values()], key=FOR_KEY,
+        format_func=lambda agent: "Every agent" if agent is None else agent,
+        help="A token for one agent reaches only that agent's jobs, triggers and runs; "
+        "nothing else is there for it.",
+    )  # fmt: skip
     right.button("Create token", key="api_token_create", on_click=_create)
     _made()

@@ -329,3 +329,20 @@ def test_a_database_that_does_not_answer_is_one_line_in_the_release_log(settings
     assert migrated.returncode == 1
     [said] = migrated.stderr.strip().splitlines()
     assert said.startswith("planner: cannot use the database: ") and "refused" in said
+
+
+def test_a_token_for_one_agent_is_made_and_listed_with_its_agent(cli, capsys, settings, agent):
+    assert cli("tokens", "create", "assistant only", "--agent", "Assistant", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["agent"] == "Assistant"
+    assert cli("tokens", "create", "everything") == 0
+    capsys.readouterr()
+    before = snapshot(settings.database_url)
+    assert cli("tokens", "create", "stray", "--agent", "Nobody") == 2
+    assert capsys.readouterr().err == "planner: There is no agent named 'Nobody'.\n"
+    assert snapshot(settings.database_url) == before
+    assert cli("tokens", "list", "--json") == 0
+    listed = [(token["name"], token["agent"]) for token in json.loads(capsys.readouterr().out)]
+    assert listed == [("assistant only", "Assistant"), ("everything", None)]
+    assert cli("tokens", "list") == 0
+    mine, everything = capsys.readouterr().out.splitlines()
+    assert "  for agent Assistant  " in mine and "  for every agent  " in everything

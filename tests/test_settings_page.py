@@ -262,3 +262,20 @@ def test_an_api_token_is_made_shown_once_listed_and_revoked(page, settings):
     with read_session(settings.database_url) as session:
         assert tokens.list_tokens(session) == []
     assert "No tokens yet." in texts(app)
+
+
+def test_an_api_token_is_made_for_one_agent_and_listed_in_words(page, settings, agent):
+    app = page(settings_page)
+    chosen = app.selectbox(key="api_token_for")
+    assert (chosen.value, chosen.options) == (None, ["Every agent", "Assistant"])
+    app.text_input(key="api_token_name").input("assistant only")
+    chosen.select("Assistant")
+    app.button(key="api_token_create").click().run()
+    with read_session(settings.database_url) as session:
+        [row] = tokens.list_tokens(session)
+    assert row.agent_id == agent.id
+    assert "**assistant only** · Only Assistant · starts" in texts(app)
+    assert app.selectbox(key="api_token_for").value is None  # the next is for every agent
+    app.text_input(key="api_token_name").input("everything")
+    app.button(key="api_token_create").click().run()
+    assert "**everything** · Every agent · starts" in texts(app)

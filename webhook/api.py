@@ -18,6 +18,11 @@ about 3 minutes; core.running.runs.hand_on).
 Lists come a page at a time: `?limit=` (1-200, default 50) and the `next_cursor` of the
 page before as `?cursor=`.
 
+A token made for one agent (`planner tokens create NAME --agent AGENT`) reaches that
+agent's jobs, triggers and runs alone (core.access.scopes): another agent's are refused
+with the very 404 of one that does not exist, and the paths of agents, workflows and
+events answer it as paths that are not there (after its rate, as every request).
+
 Paths are matched a segment at a time on the path as sent, each segment then decoded, so a
 name holding a "/" (sent as %2F) is one segment, and `GET /runs/1/cancel` is that action's
 path (405), never a run named "1/cancel".
@@ -39,13 +44,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from core.access import tokens
+from core.access import scopes, tokens
 from core.composio.client import ComposioError
 from core.config import Settings
 from core.errors import NameInUseError, NotFoundError, PlannerError, ValidationErrors
 from core.running.queue import RunQueue
 from core.store import standard_json
-from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import utcnow
 from webhook import api_models as models
@@ -269,7 +273,7 @@ class Api:
     async def answer(self, endpoint: Endpoint, request: Request, ref: str = "") -> Response:
         try:
             try:
-                token = await asyncio.to_thread(self._authenticate, _token(request))
+                token, scope = await asyncio.to_thread(self._authenticate, _token(request))
             except UnknownToken:
                 address = request.client.host if request.client else ""
                 wait = self.failures.wait(address, time.monotonic())
@@ -279,9 +283,10 @@ class Api:
             wait = self.rate.wait(token, time.monotonic())
             if wait:
                 return _too_many(wait, "this token")
+            _reached(endpoint, scope)
             query = _query(request, endpoint)
-            body = await _body(request, endpoint.body)
-            result = await asyncio.to_thread(self._handle, endpoint, ref, query, body)
+            body = await _body(request, models.body_for(endpoint.body, scope))
+            result = await asyncio.to_thread(self._handle, endpoint, scope, ref, query, body)
         except Refused as refusal:
             headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
             return _refusal(refusal.status, str(refusal), refusal.field, headers, refusal.errors)
@@ -296,24 +301,32 @@ class Api:
             return Response(status_code=204)
         return JSONResponse(result, endpoint.status)
 
-    def _authenticate(self, token: str) -> str:
-        """The token's hash (a key no other token ever has, unlike its row's id); its use
-        noted (in a write of its own, at most once a minute)."""
-        now = utcnow()
-        with read_session(self.settings.database_url) as session:
-            try:
-                row = tokens.authenticate(session, token)
-            except NotFoundError as error:
-                raise UnknownToken(401, str(error)) from None
-        if tokens.use_is_stale(row, now):
-            with open_session(self.settings.database_url) as session:
-                tokens.note_use(session, row.id, now)
-        return row.token_hash
+    def _authenticate(self, token: str) -> tuple[str, scopes.Scope]:
+        """The token's hash (a key no other token ever has, unlike its row's id) and what
+        it reaches; its use noted (core.access.tokens.checked)."""
+        try:
+            row = tokens.checked(self.settings.database_url, token, utcnow())
+        except NotFoundError as error:
+            raise UnknownToken(401, str(error)) from None
+        return row.token_hash, tokens.scope_of(row)
 
-    def _handle(self, endpoint: Endpoint, ref: str, query: dict[str, str], body: Any) -> Any:
+    def _handle(
+        self, endpoint: Endpoint, scope: scopes.Scope, ref: str, query: dict[str, str], body: Any
+    ) -> Any:
         with open_session(self.settings.database_url) as session:
-            call = Call(session, self.settings, self.queue, utcnow(), ref, query, body)
+            call = Call(session, self.settings, self.queue, utcnow(), ref, query, body, scope)
             return endpoint.handle(call)
+
+
+def _reached(endpoint: Endpoint, scope: scopes.Scope) -> None:
+    """A path a token for one agent does not reach (agents, workflows, events) is no path
+    at all to it: the 404 of an unknown path, so that it learns nothing of what is there."""
+    if endpoint.one_agent:
+        return
+    try:
+        scope.require_whole(endpoint.path.strip("/").split("/")[0])
+    except NotFoundError:
+        raise Refused(404, NOT_THERE[404]) from None
 
 
 def _query(request: Request, endpoint: Endpoint) -> dict[str, str]:

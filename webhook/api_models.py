@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.access.scopes import Scope
 from core.store.models import (
     ActionKind,
     Backend,
@@ -62,7 +63,10 @@ class Policies(Body):
 
 
 class Owned(Policies):
-    agent: Ref | None = None
+    agent: Ref | None = Field(
+        None, description="the agent it belongs to (given on a change, it moves there): its "
+        "name or id; a token made for one agent names no other",
+    )  # fmt: skip
     notify: list[str] | None = Field(
         None,
         description='channels told (names or ids); [] for nobody (not ["none"], the name of '
@@ -76,6 +80,12 @@ class Owned(Policies):
         None, description="optional: what `config` holds must agree with it"
     )
     config: ActionConfig | None = None
+
+
+ONE_AGENT_MAY_LEAVE_IT_OUT = (
+    "the agent it belongs to: its name or id; a token made for one agent may leave it out "
+    "(it is that agent) and names no other"
+)
 
 
 class JobChange(Owned):
@@ -92,7 +102,7 @@ class JobChange(Owned):
 
 class JobCreate(JobChange):
     name: str
-    agent: Ref
+    agent: Ref = Field(description=ONE_AGENT_MAY_LEAVE_IT_OUT)
 
 
 class TriggerChange(Owned):
@@ -104,7 +114,7 @@ class TriggerChange(Owned):
 
 class TriggerCreate(TriggerChange):
     name: str
-    agent: Ref
+    agent: Ref = Field(description=ONE_AGENT_MAY_LEAVE_IT_OUT)
     event: str
 
 
@@ -154,6 +164,29 @@ BODIES: tuple[type[Body], ...] = (
     JobCreate, JobChange, TriggerCreate, TriggerChange, AgentCreate, AgentChange,
     WorkflowCreate, WorkflowChange, TestEvent,
 )  # fmt: skip
+
+
+# The bodies that add a job or a trigger as a token made for one agent sends them: its
+# `agent` may be left out (core.access.scopes.Scope.agent gives the token's own). The
+# document describes the bodies above, which a token for every agent must send whole.
+
+
+class JobCreateForOneAgent(JobCreate):
+    agent: Ref | None = None  # type: ignore[assignment]
+
+
+class TriggerCreateForOneAgent(TriggerCreate):
+    agent: Ref | None = None  # type: ignore[assignment]
+
+
+FOR_ONE_AGENT: dict[type[Body], type[Body]] = {
+    JobCreate: JobCreateForOneAgent, TriggerCreate: TriggerCreateForOneAgent,
+}  # fmt: skip
+
+
+def body_for(model: type[Body] | None, scope: Scope) -> type[Body] | None:
+    """The body `model` as a caller of `scope` sends it (FOR_ONE_AGENT)."""
+    return model if scope.whole or model is None else FOR_ONE_AGENT.get(model, model)
 
 
 # What the API answers: the JSON of the CLI's --json (core's *_json functions), described.

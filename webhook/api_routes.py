@@ -1,5 +1,7 @@
 """The API's endpoints: each the core function the CLI calls for the same command, with
-the same JSON as its `--json` (webhook.api serves them over HTTP)."""
+the same JSON as its `--json` (webhook.api serves them over HTTP). Each reaches only what
+its token's scope does (core.access.scopes): a job, trigger or run is found through it
+first, then handed to core by its id."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from core.access import credentials
+from core.access.scopes import Owned, Scope
 from core.agents import registry
 from core.automations import jobs, text, triggers
-from core.automations.fields import UNCHANGED
-from core.automations.shared import find
+from core.automations.fields import UNCHANGED, Unchanged
+from core.automations.shared import AUTOMATION_WORDS, find
 from core.config import Settings
 from core.errors import ValidationError
 from core.events import inbox
@@ -31,7 +34,8 @@ from webhook import api_models as models
 
 @dataclass(frozen=True)
 class Call:
-    """What a handler gets: a session, the path's name or id, the query and the body."""
+    """What a handler gets: a session, the path's name or id, the query, the body, and
+    what the token reaches."""
 
     session: Session
     settings: Settings
@@ -40,6 +44,15 @@ class Call:
     ref: str
     query: dict[str, str]
     body: Any
+    scope: Scope  # never a default: a call reaches what its token does, no more
+
+    def own(self, model: type[Owned]) -> Owned:
+        """The path's job or trigger, if the token reaches it; else not there (404)."""
+        return self.scope.find(self.session, model, self.ref, AUTOMATION_WORDS[model])
+
+    def own_run(self) -> int:
+        """The path's run's id, if the token reaches its job or trigger; else not there."""
+        return self.scope.run(self.session, self.ref).id
 
 
 class InUse(ValidationError):
@@ -62,6 +75,9 @@ class Endpoint:
     refusals: tuple[int, ...] = ()
     # When the answer may also be 204 with no body (the handler returns None): why.
     empty: str = ""
+    # Whether a token made for one agent reaches it (its agent's rows only); if not, such a
+    # token is answered as for a path that is not there (webhook.api).
+    one_agent: bool = True
 
     @property
     def query(self) -> frozenset[str]:
@@ -79,10 +95,11 @@ def _page(
 
 
 def _owned(call: Call, model: type[ScheduledJob] | type[EventTrigger]) -> dict[str, Any]:
-    """A page of jobs or triggers, only one agent's with ?agent=."""
-    query = select(model)
+    """A page of the jobs or triggers the token reaches, only one agent's with ?agent=."""
+    query = call.scope.only_own(select(model), model)
     if "agent" in call.query:
-        query = query.where(model.agent_id == find(call.session, Agent, call.query["agent"]).id)
+        agent = call.scope.agent(call.session, call.query["agent"])
+        query = query.where(model.agent_id == agent.id)
     shown = jobs.job_json if model is ScheduledJob else triggers.trigger_json
     return _page(call, query, [col(model.id)], shown)
 
@@ -100,16 +117,26 @@ def _read(
     return value if reader is None else reader(value)
 
 
-def _action_fields(body: models.Owned) -> dict[str, Any]:
+def _agent(call: Call) -> int | str | Unchanged:
+    """The agent a body names, as core takes it; for a token made for one agent, its own
+    (named, or left out), and any other is not there (core.access.scopes.Scope.agent)."""
+    given = _read(call.body, "agent")
+    if call.scope.whole:
+        return given
+    return call.scope.agent(call.session, None if given is UNCHANGED else given).id
+
+
+def _action_fields(call: Call) -> dict[str, Any]:
     """A body's agent, action, retries, timeout, overlap and who is told, as a job's or
     trigger's fields; `null` policies go back to Planner's."""
+    body: models.Owned = call.body
     config = body.config or models.ActionConfig()
     if body.action == "chat" and body.config is not None and config.template is None:
         raise ValidationError("A chat needs its message: config.template.", "config.template")
     if body.action == "workflow" and body.config is not None and config.workflow is None:
         raise ValidationError("A workflow action needs config.workflow.", "config.workflow")
     return {
-        "agent": _read(body, "agent"), "chat": _read(config, "template"),
+        "agent": _agent(call), "chat": _read(config, "template"),
         "thread": _read(config, "thread"), "workflow": _read(config, "workflow"),
         "input": _read(config, "input"), "retries": _read(body, "retries"),
         "timeout": _read(body, "timeout", text.timeout),
@@ -118,21 +145,23 @@ def _action_fields(body: models.Owned) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _job_fields(body: models.JobChange) -> jobs.JobFields:
+def _job_fields(call: Call) -> jobs.JobFields:
+    body: models.JobChange = call.body
     return jobs.JobFields(
         name=_read(body, "name"), schedule=_read(body, "schedule"),
         at=_read(body, "at", moment_from_text), timezone=_read(body, "timezone"),
         misfire=_read(body, "misfire_policy", text.misfire),
         starts_on=_read(body, "starts_on", partial(text.day, field="starts_on")),
         ends_on=_read(body, "ends_on", partial(text.day, field="ends_on")),
-        jitter=_read(body, "jitter", text.delay, timedelta(0)), **_action_fields(body),
+        jitter=_read(body, "jitter", text.delay, timedelta(0)), **_action_fields(call),
     )  # fmt: skip
 
 
-def _trigger_fields(body: models.TriggerChange) -> triggers.TriggerFields:
+def _trigger_fields(call: Call) -> triggers.TriggerFields:
+    body: models.TriggerChange = call.body
     return triggers.TriggerFields(
         name=_read(body, "name"), event=_read(body, "event"), filters=_read(body, "filters"),
-        user_id=_read(body, "user_id"), **_action_fields(body),
+        user_id=_read(body, "user_id"), **_action_fields(call),
     )  # fmt: skip
 
 
@@ -166,7 +195,7 @@ def list_jobs(call: Call) -> Any:
 
 
 def create_job(call: Call) -> Any:
-    fields = _job_fields(call.body)
+    fields = _job_fields(call)
     job = jobs.create_job(
         call.session, call.body.name, fields, call.now, call.settings.timezone, call.queue
     )
@@ -174,28 +203,31 @@ def create_job(call: Call) -> Any:
 
 
 def get_job(call: Call) -> Any:
-    return jobs.job_json(jobs.find_job(call.session, call.ref))
+    return jobs.job_json(call.own(ScheduledJob))
 
 
 def update_job(call: Call) -> Any:
-    fields = _job_fields(call.body)
-    return jobs.job_json(jobs.update_job(call.session, call.ref, fields, call.now, call.queue))
+    job = call.own(ScheduledJob).id
+    fields = _job_fields(call)
+    return jobs.job_json(jobs.update_job(call.session, job, fields, call.now, call.queue))
 
 
 def delete_job(call: Call) -> None:
-    jobs.delete_job(call.session, call.ref)
+    jobs.delete_job(call.session, call.own(ScheduledJob).id)
 
 
 def run_job(call: Call) -> Any:
-    return runs.run_json(jobs.run_job_now(call.session, call.ref, call.queue, call.now))
+    job = call.own(ScheduledJob).id
+    return runs.run_json(jobs.run_job_now(call.session, job, call.queue, call.now))
 
 
 def pause_job(call: Call) -> Any:
-    return jobs.job_json(jobs.pause_job(call.session, call.ref, call.now))
+    return jobs.job_json(jobs.pause_job(call.session, call.own(ScheduledJob).id, call.now))
 
 
 def resume_job(call: Call) -> Any:
-    return jobs.job_json(jobs.resume_job(call.session, call.ref, call.now, call.queue))
+    job = call.own(ScheduledJob).id
+    return jobs.job_json(jobs.resume_job(call.session, job, call.now, call.queue))
 
 
 # Triggers
@@ -206,41 +238,43 @@ def list_triggers(call: Call) -> Any:
 
 
 def create_trigger(call: Call) -> Any:
-    fields = _trigger_fields(call.body)
+    fields = _trigger_fields(call)
     trigger = triggers.create_trigger(call.session, call.body.name, fields, call.settings, call.now)
     return triggers.trigger_json(trigger)
 
 
 def get_trigger(call: Call) -> Any:
-    return triggers.trigger_json(triggers.find_trigger(call.session, call.ref))
+    return triggers.trigger_json(call.own(EventTrigger))
 
 
 def update_trigger(call: Call) -> Any:
-    fields = _trigger_fields(call.body)
-    trigger = triggers.update_trigger(call.session, call.ref, fields, call.settings, call.now)
+    found = call.own(EventTrigger).id
+    fields = _trigger_fields(call)
+    trigger = triggers.update_trigger(call.session, found, fields, call.settings, call.now)
     return triggers.trigger_json(trigger)
 
 
 def delete_trigger(call: Call) -> None:
-    triggers.delete_trigger(call.session, call.ref, call.settings)
+    triggers.delete_trigger(call.session, call.own(EventTrigger).id, call.settings)
 
 
 def test_trigger(call: Call) -> Any:
+    found = call.own(EventTrigger).id
     given = call.body.payload if call.body is not None else None
     payload = None if given is None else inbox.checked_payload(given)
-    run = inbox.fire_test_event(
-        call.session, call.settings, call.ref, call.queue, call.now, payload
-    )
+    run = inbox.fire_test_event(call.session, call.settings, found, call.queue, call.now, payload)
     return runs.run_json(run)
 
 
 def pause_trigger(call: Call) -> Any:
-    trigger = triggers.pause_trigger(call.session, call.ref, call.settings, call.now)
+    found = call.own(EventTrigger).id
+    trigger = triggers.pause_trigger(call.session, found, call.settings, call.now)
     return triggers.trigger_json(trigger)
 
 
 def resume_trigger(call: Call) -> Any:
-    trigger = triggers.resume_trigger(call.session, call.ref, call.settings, call.now)
+    found = call.own(EventTrigger).id
+    trigger = triggers.resume_trigger(call.session, found, call.settings, call.now)
     return triggers.trigger_json(trigger)
 
 
@@ -302,36 +336,48 @@ def _target_endpoints(
         else {"status": 204}
     )
     return [
-        Endpoint("GET", plural, f"List {what}s", listing, answer=answer, listing=True),
-        Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201, answer),
-        Endpoint("GET", plural + "/{ref}", f"{article.title()} {what}", one, answer=answer),
+        Endpoint("GET", plural, f"List {what}s", listing, answer=answer, listing=True,
+                 one_agent=False),
+        Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201, answer,
+                 one_agent=False),
+        Endpoint("GET", plural + "/{ref}", f"{article.title()} {what}", one, answer=answer,
+                 one_agent=False),
         Endpoint("PATCH", plural + "/{ref}", f"Change {article} {what}", save, bodies[1],
-                 answer=answer),
+                 answer=answer, one_agent=False),
         Endpoint("DELETE", plural + "/{ref}", f"Remove {article} {what} nothing uses", remove,
-                 refusals=(409,), **removed),
+                 refusals=(409,), **removed, one_agent=False),
     ]  # fmt: skip
 
 
 # Runs and events
 
 
+def _filter(call: Call, model: type[Owned]) -> int | None:
+    """The id of the job or trigger a list of runs is kept to (?job=, ?trigger=), if the
+    token reaches it; else it is not there."""
+    what = AUTOMATION_WORDS[model]
+    if what not in call.query:
+        return None
+    return call.scope.find(call.session, model, call.query[what], what).id
+
+
 def list_runs(call: Call) -> Any:
-    query = runs.runs_query(
-        call.session, call.query.get("job"), call.query.get("trigger"), call.query.get("status")
-    )
+    job, trigger = _filter(call, ScheduledJob), _filter(call, EventTrigger)
+    query = runs.runs_query(call.session, job, trigger, call.query.get("status"))
+    query = call.scope.only_own_runs(query)
     return _page(call, query, [col(Run.id)], runs.run_json, newest_first=True)
 
 
 def get_run(call: Call) -> Any:
-    return runs.run_json(runs.find_run(call.session, call.ref))
+    return runs.run_json(call.scope.run(call.session, call.ref))
 
 
 def retry_run(call: Call) -> Any:
-    return runs.run_json(runs.retry_run(call.session, call.ref, call.queue, call.now))
+    return runs.run_json(runs.retry_run(call.session, call.own_run(), call.queue, call.now))
 
 
 def cancel_run(call: Call) -> Any:
-    return runs.run_json(runs.cancel_run(call.session, call.ref, call.now))
+    return runs.run_json(runs.cancel_run(call.session, call.own_run(), call.now))
 
 
 def list_events(call: Call) -> Any:
@@ -385,6 +431,7 @@ ENDPOINTS = [
     Endpoint("POST", "/runs/{ref}/cancel", "Cancel a waiting or running run", cancel_run,
              answer=RUN),
     Endpoint("GET", "/events", "List inbox events, newest first (?status=)", list_events,
-             answer=EVENT, listing=True, filters=("status",)),
-    Endpoint("GET", "/events/{ref}", "An inbox event", get_event, answer=EVENT),
+             answer=EVENT, listing=True, filters=("status",), one_agent=False),
+    Endpoint("GET", "/events/{ref}", "An inbox event", get_event, answer=EVENT,
+             one_agent=False),
 ]  # fmt: skip

@@ -45,7 +45,17 @@ REFUSALS = {
     "415": "A body that is not JSON",
     "429": "Too many requests with this token; see Retry-After",
 }
-NOT_FOUND = "Nothing by that name or id"
+NOT_FOUND = "Nothing by that name or id (that this token reaches)"
+DESCRIPTION = (
+    "Planner's jobs, triggers, runs, agents, workflows and inbox events, as the `planner` "
+    "command has them. Every request but this document's carries `Authorization: Bearer "
+    "<token>` (Settings → API tokens, or `planner tokens create NAME`).\n\n"
+    "A token made for one agent (`planner tokens create NAME --agent AGENT`, or *For* on "
+    "Settings → API tokens) reaches only that agent's jobs, triggers and runs: another "
+    "agent's are answered 404 exactly as ones that do not exist, the paths of agents, "
+    "workflows and events answer it 404 as paths that are not there, and a job or trigger "
+    "it adds belongs to its agent (`agent` may be left out)."
+)
 OWN_REFUSALS = {
     "409": "A name in use, or (a removal) something still uses it",
     "502": "Composio refused, or could not be reached",
@@ -230,7 +240,7 @@ def document(endpoints: Sequence[Endpoint], prefix: str) -> dict[str, Any]:
         paths.setdefault(prefix + endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Planner", "version": "1"},
+        "info": {"title": "Planner", "version": "1", "description": DESCRIPTION},
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR, **_bodies(), **_answers(listed)},

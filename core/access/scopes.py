@@ -37,6 +37,13 @@ class Scope:
     def admits(self, automation: ScheduledJob | EventTrigger | None) -> bool:
         return self.whole or (automation is not None and automation.agent_id == self.agent_id)
 
+    def agent_name(self, session: Session) -> str | None:
+        """The name of the one agent reached, for a list of tokens; None for every agent."""
+        if self.whole:
+            return None
+        agent = session.get(Agent, self.agent_id)
+        return agent.name if agent is not None else None
+
     def find(self, session: Session, model: type[Owned], ref: str | int, what: str) -> Owned:
         """A job or trigger by name or id, as `find` does; another agent's is not there."""
         if self.whole:

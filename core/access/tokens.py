@@ -20,6 +20,8 @@ from sqlmodel import Session, col, select, update
 from core.access.scopes import Scope
 from core.automations.shared import clean_name, ensure_unique_name, find
 from core.errors import NotFoundError
+from core.store.db import read_session
+from core.store.db import session as open_session
 from core.store.models import Agent, ApiToken, iso
 
 PREFIX = "pln_"
@@ -89,6 +91,17 @@ def note_use(session: Session, token_id: int, now: datetime) -> None:
 
 def scope_of(row: ApiToken) -> Scope:
     return Scope(row.agent_id)
+
+
+def checked(database_url: str, token: str, now: datetime) -> ApiToken:
+    """A request's token, as the API and the MCP server check it: its row (NotFoundError
+    when none is that one), its use noted at most once a minute, in a write of its own."""
+    with read_session(database_url) as session:
+        row = authenticate(session, token)
+    if use_is_stale(row, now):
+        with open_session(database_url) as session:
+            note_use(session, row.id, now)
+    return row
 
 
 def token_json(row: ApiToken, agent_name: str | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from core.automations.shared import (
 )
 from core.config import Settings, get_settings, is_own_variable
 from core.errors import ValidationError
-from core.store.models import ActionKind, Agent, Automation, Backend, Workflow
+from core.store.models import ActionKind, Agent, ApiToken, Automation, Backend, Workflow
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # An example name of the environment variable holding a target's secret, by its field: an
@@ -281,22 +281,33 @@ def removable(session: Session, model: type[Target], ref: str | int) -> Target:
 @dataclass(frozen=True)
 class Moves:
     """The workflow jobs and triggers filed under an agent, and the agent they move to
-    when it is removed (see `removable`); none for a workflow, or an agent without any."""
+    when it is removed (see `removable`); none for a workflow, or an agent without any.
+    `tokens`: the names of the API tokens made for the agent alone, which go with it (the
+    database removes them with the agent)."""
 
     filed: list[Automation]
     heir: Agent | None
+    tokens: tuple[str, ...] = ()
 
     def in_words(self) -> str:
         """ "Trigger 'Analyze' runs a workflow, not this agent: it moves to agent
-        'Helper'."; "" when none move."""
+        'Helper'.", then "Its API token 'n8n' is removed with it."; "" when neither."""
+        said = [self._tokens_in_words()] if self.tokens else []
         if not self.filed or self.heir is None:
-            return ""
+            return " ".join(said)
         one = len(self.filed) == 1
         names = _names(self.filed)
-        return (
+        moved = (
             f"{names[0].upper()}{names[1:]} {'runs a workflow' if one else 'run workflows'}, "
             f"not this agent: {'it moves' if one else 'they move'} to agent {self.heir.name!r}."
         )
+        return " ".join([moved, *said])
+
+    def _tokens_in_words(self) -> str:
+        quoted = [repr(name) for name in self.tokens]
+        if len(quoted) == 1:
+            return f"Its API token {quoted[0]} is removed with it."
+        return f"Its API tokens {', '.join(quoted[:-1])} and {quoted[-1]} are removed with it."
 
     def as_json(self) -> dict[str, Any] | None:
         """What moved and where, as the API answers a removal; None when nothing did."""
@@ -314,7 +325,9 @@ class Moves:
 def _moves(session: Session, target: Agent | Workflow) -> Moves:
     if not isinstance(target, Agent):
         return Moves([], None)
-    return Moves(_filed_under(session, target)[1], _heir(session, target))
+    own_tokens = select(ApiToken.name).where(ApiToken.agent_id == target.id)
+    names = tuple(session.exec(own_tokens.order_by(ApiToken.name)))
+    return Moves(_filed_under(session, target)[1], _heir(session, target), names)
 
 
 def removal_in_words(session: Session, model: type[Target], ref: str | int) -> str:
