@@ -46,6 +46,9 @@ class AutomationFields:
     agent: str | int | Unchanged = UNCHANGED  # a name, or an id
     chat: str | Unchanged = UNCHANGED  # the message, a {variable} template
     thread: str | Unchanged = UNCHANGED  # "new" or "continue", for a chat
+    # The conversation a continuing chat goes back into, by its thread id (an agent's own
+    # follow-up: core.automations.followups); None: the job's or trigger's own.
+    conversation: str | Unchanged | None = UNCHANGED
     workflow: str | int | Unchanged = UNCHANGED  # a name, or an id
     input: dict[str, Any] | Unchanged = UNCHANGED  # the workflow's
     retries: int | Unchanged | None = UNCHANGED  # None: Planner's (core.automations.policies)

@@ -36,6 +36,8 @@ from core.store.models import (
 AUTOMATION_MODELS: tuple[type[Automation], ...] = (ScheduledJob, EventTrigger)
 AUTOMATION_WORDS = {ScheduledJob: "job", EventTrigger: "trigger"}
 THREAD_MODES = ("new", "continue")
+THREAD_KEYS = ("thread", "conversation")  # a chat's config that a new message keeps
+MAX_CONVERSATION = 200
 MAX_NAME = 200
 Named = TypeVar("Named", Agent, Workflow, ScheduledJob, EventTrigger)
 
@@ -100,6 +102,16 @@ def absent(what: str, text: str) -> NotFoundError:
     if text.isascii() and text.isdigit():
         return NotFoundError(f"There is no {what} with id {text}.", what)
     return NotFoundError(f"There is no {what} named {text!r}.", what)
+
+
+def free_name(session: Session, model: type[Named], wanted: str) -> str:
+    """`wanted`, or the first of "wanted (2)", "wanted (3)"… that no row is named like: a
+    name Planner makes up must not be refused as taken."""
+    candidate, number = wanted, 1
+    while named_like(session, model, candidate) is not None:
+        number += 1
+        candidate = f"{wanted} ({number})"
+    return candidate
 
 
 def named_like(
@@ -285,7 +297,8 @@ def action_config(
         template = storable_text(fields.chat, "chat", "chat message")
         action, config = ActionKind.chat, {"template": template, "thread": "new"}
         if automation and automation.action == ActionKind.chat:
-            config["thread"] = automation.config.get("thread", "new")
+            kept_thread = {k: v for k, v in automation.config.items() if k in THREAD_KEYS}
+            config.update(kept_thread)
     if fields.workflow is not UNCHANGED:
         workflow = find(session, Workflow, fields.workflow)
         action, config = ActionKind.workflow, {"workflow_id": workflow.id, "input": {}}
@@ -299,11 +312,34 @@ def action_config(
         if action != ActionKind.chat:
             raise ValidationError(f"A thread mode only applies to chat {what}s.", "thread")
         config["thread"] = fields.thread
+    if fields.conversation is not UNCHANGED:
+        config["conversation"] = _conversation(fields.conversation, config, what)
+    if config.get("thread") != "continue" or not config.get("conversation"):
+        config.pop("conversation", None)
     if fields.input is not UNCHANGED:
         if action != ActionKind.workflow:
             raise ValidationError(f"Input only applies to workflow {what}s.", "input")
         config["input"] = checked_object(fields.input, "input", "workflow input")
     return action, config
+
+
+def _conversation(given: str | None, config: dict[str, Any], what: str) -> str | None:
+    """A conversation to go back into: its thread id, for a chat that continues its thread."""
+    if given is None:
+        return None
+    if config.get("thread") != "continue":
+        raise ValidationError(
+            f"Only a chat {what} that continues its thread goes back into a conversation.",
+            "thread",
+        )
+    text = storable_text(given.strip(), "thread", "conversation")
+    if not text or len(text) > MAX_CONVERSATION or not text.isprintable():
+        raise ValidationError(
+            f"A conversation is named by its thread id: 1 to {MAX_CONVERSATION} characters "
+            "on one line.",
+            "thread",
+        )
+    return text
 
 
 def users_of(

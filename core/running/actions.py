@@ -55,12 +55,38 @@ def _source(run: Run, automation: Automation) -> dict[str, Any]:
     }
 
 
+def thread_id(run: Run, automation: Automation) -> str:
+    """The conversation a chat run is part of, as its agent is told (`threadId`): a
+    continuing chat's own, or the one it was scheduled back into (`conversation`, see
+    core.automations.followups); else a conversation of the run alone."""
+    if automation.config.get("thread") != "continue":
+        return f"run-{run.key}"
+    own = f"{AUTOMATION_WORDS[type(automation)]}-{automation.key}"
+    return automation.config.get("conversation") or own
+
+
+def _conversation_runs(conversation: str | None) -> Any:
+    """Which runs a conversation Planner had holds, by its thread id: one run's, or a
+    continuing job's or trigger's; None for a conversation Planner did not start."""
+    kind, _, key = (conversation or "").partition("-")
+    if kind == "run":
+        return col(Run.key) == key
+    models = {word: model for model, word in AUTOMATION_WORDS.items()}
+    if kind not in models or not key:
+        return None
+    model = models[kind]
+    return automation_column(model).in_(select(model.id).where(model.key == key))
+
+
 def _thread(session: Session, run: Run, automation: Automation) -> list[dict[str, str]]:
-    """The automation's earlier exchanges, oldest first: its succeeded chat runs."""
-    column = automation_column(type(automation))
+    """The conversation's earlier exchanges, oldest first: the automation's succeeded chat
+    runs, and those of the conversation it was scheduled back into, if Planner had it."""
+    held = automation_column(type(automation)) == automation.id
+    origin = _conversation_runs(automation.config.get("conversation"))
     earlier = session.exec(
         select(Run)
-        .where(column == automation.id, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
+        .where(held if origin is None else held | origin)
+        .where(Run.status == RunStatus.succeeded, col(Run.id) < run.id)
         .order_by(col(Run.id).desc())
         .limit(THREAD_HISTORY)
     ).all()
@@ -134,11 +160,10 @@ def _action(
         run.input = render(automation.config["template"], variables)
     continues = automation.config.get("thread") == "continue"
     history = _thread(session, run, automation) if continues else []
-    kind = AUTOMATION_WORDS[type(automation)]
     return ChatAction(
         agent=agent,
         messages=[*history, {"role": "user", "content": run.input}],
-        thread_id=f"{kind}-{automation.key}" if continues else f"run-{run.key}",
+        thread_id=thread_id(run, automation),
         source=_source(run, automation),
         token=token_for(agent, settings),
         timeout=timeout_of(automation, settings),

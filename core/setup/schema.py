@@ -40,10 +40,11 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
                   "pasted_key": SWITCH},
     "jobs": {"name": TEXT, "agent": TEXT, "schedule": TEXT, "timezone": TEXT,
              "starts_on": MAYBE_TEXT, "ends_on": MAYBE_TEXT, "jitter": TEXT_OR_NUMBER,
-             "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT, "misfire": TEXT,
-             **POLICIES, **TELLING, "paused": SWITCH},
+             "chat": TEXT, "thread": TEXT, "conversation": MAYBE_TEXT, "workflow": TEXT,
+             "input": OBJECT, "misfire": TEXT, **POLICIES, **TELLING, "paused": SWITCH},
     "triggers": {"name": TEXT, "agent": TEXT, "event": TEXT, "filters": OBJECT,
-                 "user_id": TEXT, "chat": TEXT, "thread": TEXT, "workflow": TEXT, "input": OBJECT,
+                 "user_id": TEXT, "chat": TEXT, "thread": TEXT, "conversation": MAYBE_TEXT,
+                 "workflow": TEXT, "input": OBJECT,
                  **POLICIES, **TELLING, "paused": SWITCH},
 }  # fmt: skip
 SINGULAR = {"agents": "agent", "workflows": "workflow", "jobs": "job", "triggers": "trigger"}

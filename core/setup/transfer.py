@@ -107,8 +107,10 @@ def _action(automation: Automation, workflows: dict[int, str], with_input: bool)
     """The action as a file says it; a workflow's input template always for a job, for a
     trigger only when it has one (a file from before trigger templates stays the same)."""
     if automation.action == ActionKind.chat:
+        conversation = automation.config.get("conversation")
         return {"chat": automation.config.get("template", ""),
-                "thread": automation.config.get("thread", "new")}  # fmt: skip
+                "thread": automation.config.get("thread", "new"),
+                **({"conversation": conversation} if conversation else {})}  # fmt: skip
     action = {"workflow": workflows.get(automation.config.get("workflow_id"), "")}
     template = automation.config.get("input") or {}
     return action | ({"input": template} if with_input or template else {})
