@@ -1,7 +1,7 @@
 """The import direction is the architecture: read from the source, not from memory.
 
 core/ is the rules and imports no front end and no framework; the front ends (dashboard,
-webhook, cli) submit through the queue port (queueing) and import neither the worker nor
+webhook, cli, mcpserver) submit through the queue port (queueing) and import neither the worker nor
 each other (web/, the one address, puts the dashboard and the webhook together and starts
 the worker as a process of its own);
 no module imports itself back through others (an import circle); every concept package
@@ -14,9 +14,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_PARTY = ("core", "queueing", "worker", "webhook", "web", "dashboard", "cli")
-FRAMEWORKS = ("streamlit", "huey", "starlette", "uvicorn")
-FRONT_ENDS = ("dashboard", "webhook", "cli")
+FIRST_PARTY = ("core", "queueing", "worker", "webhook", "web", "dashboard", "cli", "mcpserver")
+FRAMEWORKS = ("streamlit", "huey", "starlette", "uvicorn", "mcp")
+FRONT_ENDS = ("dashboard", "webhook", "cli", "mcpserver")
 
 
 def module_name(path: Path) -> str:

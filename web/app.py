@@ -3,8 +3,9 @@
 One address serves people, Composio and scripts: Streamlit's own ASGI app (`st.App`,
 experimental in Streamlit, so pyproject.toml pins the range the tests ran on) hosts the
 dashboard (dashboard/app.py), and the intake (webhook.app: `POST /webhooks/composio`,
-the HTTP API under /api/v1, `GET /healthz`) is routed to before any of Streamlit's
-middleware, so a delivery costs what it costs in a process of its own. The dashboard's
+the HTTP API under /api/v1, `GET /healthz`) and the MCP server (mcpserver: `/mcp`) are
+routed to before any of Streamlit's middleware, so a delivery costs what it costs in a
+process of its own. The dashboard's
 password gate stays on the dashboard's pages; the intake keeps its own checks (Composio's
 signature, API tokens). Unless PLANNER_EMBEDDED_WORKER=0, the process also runs a worker.
 
@@ -37,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.access.secrets import check_key
 from core.config import get_settings
 from core.errors import ConfigError
+from mcpserver import http as mcp
 from web.embedded import embedded_worker
 from webhook import app as intake
 
@@ -49,8 +51,8 @@ CLOSED = frozenset({"/_stcore/metrics"})
 
 class IntakeFirst:
     """ASGI middleware in front of Streamlit's: the intake's paths go to the intake app,
-    the CLOSED ones are not found, everything else (pages, Streamlit's websocket and
-    assets) goes to Streamlit."""
+    `/mcp` to the MCP server, the CLOSED ones are not found, everything else (pages,
+    Streamlit's websocket and assets) goes to Streamlit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.streamlit = app
@@ -58,6 +60,8 @@ class IntakeFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and intake.serves(scope["path"]):
             await intake.app(scope, receive, send)
+        elif scope["type"] == "http" and mcp.serves(scope["path"]):
+            await MCP(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].rstrip("/") in CLOSED:
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
         else:
@@ -70,6 +74,7 @@ async def lifespan(_: Any) -> AsyncIterator[None]:
     settings = get_settings()
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(intake.hosted())
+        await stack.enter_async_context(MCP.hosted())
         if settings.embedded_worker:
             timeout = settings.http_timeout_seconds + STOP_MARGIN_SECONDS
             await stack.enter_async_context(embedded_worker(timeout))
@@ -81,4 +86,5 @@ try:  # a bad setting stops the process in one line, before it serves
 except ConfigError as error:
     raise SystemExit(f"planner web: {error}") from None
 
+MCP = mcp.McpEndpoint(get_settings())
 app = st.App(str(DASHBOARD), middleware=[Middleware(IntakeFirst)], lifespan=lifespan)

@@ -1,0 +1,95 @@
+"""`/mcp` on the web address: streamable HTTP (stateless, JSON answers), each request
+authenticated with one of Planner's API tokens, whose scope the tools keep to.
+
+Stateless, because a session the SDK keeps is not tied to the token that opened it: every
+request carries its token and is checked on its own. The SDK's Host check (against DNS
+rebinding, for servers that trust whoever reaches them on localhost) is off: it would
+refuse the platform's address, and a page that rebinds a name has no token to send.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import Receive, Scope, Send
+
+from core.access import tokens
+from core.access.scopes import EVERY_AGENT
+from core.access.scopes import Scope as Reach
+from core.config import Settings
+from core.errors import NotFoundError
+from core.store.models import utcnow
+from mcpserver.tools import build
+from queueing import queue_for
+
+PATH = "/mcp"
+UNAUTHORIZED = -32001  # a JSON-RPC error code the SDK's client passes on as it is
+_reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach", default=EVERY_AGENT)
+
+
+def _bearer(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if kind.lower() == "bearer" else ""
+    return ""
+
+
+async def _unauthorized(send: Send, message: str) -> None:
+    """401, with a JSON-RPC error body so that an MCP client says why."""
+    body = json.dumps({"jsonrpc": "2.0", "id": None,
+                       "error": {"code": UNAUTHORIZED, "message": message}}).encode()  # fmt: skip
+    await send({
+        "type": "http.response.start", "status": 401,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"www-authenticate", b'Bearer realm="planner"'),
+                    (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+class McpEndpoint:
+    """The ASGI app of `/mcp`: the token checked, then the SDK's app in its scope."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server = build(settings, queue_for(settings), _reach.get)
+        self.app = self.server.streamable_http_app(
+            streamable_http_path=PATH,
+            stateless_http=True,
+            json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+
+    @asynccontextmanager
+    async def hosted(self) -> AsyncIterator[None]:
+        """The SDK's session manager, for as long as the process serves."""
+        async with self.server.session_manager.run():
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _bearer(scope)
+        if not token:
+            await _unauthorized(send, "Send one of Planner's API tokens: Authorization: Bearer …")
+            return
+        try:
+            row = await anyio.to_thread.run_sync(
+                tokens.checked, self.settings.database_url, token, utcnow()
+            )
+        except NotFoundError as error:
+            await _unauthorized(send, str(error))
+            return
+        reset = _reach.set(tokens.scope_of(row))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _reach.reset(reset)
+
+
+def serves(path: str) -> bool:
+    return path == PATH
