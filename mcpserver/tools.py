@@ -86,7 +86,7 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
             return refusal(error)
         return answer(words, data)
 
-    def own_job(session: Session, scope: Scope, job: str) -> ScheduledJob:
+    def own_job(session: Session, scope: Scope, job: str | int) -> ScheduledJob:
         return scope.find(session, ScheduledJob, job, "job")
 
     @server.tool()
@@ -155,7 +155,7 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
     )(listing(EventTrigger, "triggers", "No triggers.", trigger_in_line, triggers.trigger_json))
 
     def change(verb: str, act: Callable[[Session, int, datetime], ScheduledJob]) -> Callable:
-        async def tool(job: str) -> CallToolResult:
+        async def tool(job: str | int) -> CallToolResult:
             def work(session: Session, scope: Scope, now: datetime) -> Answer:
                 changed = act(session, own_job(session, scope, job).id, now)
                 return f"{changed.name}: {verb}. {job_line(changed, now)}", {
@@ -174,7 +174,7 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
     )(change("resumed", lambda s, ref, now: jobs.resume_job(s, ref, now, queue)))
 
     @server.tool()
-    async def delete_job(job: str) -> CallToolResult:
+    async def delete_job(job: str | int) -> CallToolResult:
         """Delete one of your jobs and its runs (`job`: its name or id)."""
 
         def work(session: Session, scope: Scope, now: datetime) -> Answer:
@@ -186,7 +186,7 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
         return await call(work)
 
     @server.tool()
-    async def run_job_now(job: str) -> CallToolResult:
+    async def run_job_now(job: str | int) -> CallToolResult:
         """Run one of your jobs now, once, also when it is paused (`job`: its name or id)."""
 
         def work(session: Session, scope: Scope, now: datetime) -> Answer:
@@ -198,7 +198,7 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
         return await call(work)
 
     @server.tool()
-    async def list_runs(job: str | None = None, limit: int = 10) -> CallToolResult:
+    async def list_runs(job: str | int | None = None, limit: int = 10) -> CallToolResult:
         """Your recent runs, newest first, with their replies or errors; only `job`'s when
         given (its name or id); at most `limit` (1 to 50)."""
 

@@ -106,7 +106,7 @@ def test_a_token_for_one_agent_cannot_see_or_change_another_agents_job(
         refused = over_http(web, token, calling(tool, job="Other's briefing"))
         assert refused.is_error
         assert text_of(refused) == 'There is no job named "Other\'s briefing".'
-        by_id = over_http(web, token, calling(tool, job=str(before[0]["id"])))
+        by_id = over_http(web, token, calling(tool, job=before[0]["id"]))
         assert text_of(by_id) == f"There is no job with id {before[0]['id']}."
     assert [job.model_dump() for job in stored_jobs(settings)] == before
 

@@ -174,3 +174,12 @@ def test_removing_an_agent_removes_its_tokens_and_says_so(session, agent):
     assert said == "Its API token 'assistant only' is removed with it."
     assert registry.remove_agent(session, "Assistant") == said
     assert [row.name for row in tokens.list_tokens(session)] == ["everything"]
+
+
+def test_an_id_past_any_row_is_not_there_for_a_token_of_one_agent(two_agents: TwoAgents):
+    """A number too large for the database is refused as missing, not a server error."""
+    huge = "9" * 30
+    for path in (f"/jobs/{huge}", f"/triggers/{huge}", f"/runs/{huge}"):
+        answer = two_agents.mine("GET", path)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.json()["error"]["message"].endswith(f"with id {huge}.")

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from core.automations.shared import absent, find, load_automation
-from core.errors import NotFoundError
+from core.errors import NotFoundError, ValidationError
 from core.running.runs import find_run
 from core.store.models import Agent, EventTrigger, Run, ScheduledJob
 
@@ -46,16 +46,9 @@ class Scope:
 
     def find(self, session: Session, model: type[Owned], ref: str | int, what: str) -> Owned:
         """A job or trigger by name or id, as `find` does; another agent's is not there."""
-        if self.whole:
-            return find(session, model, ref, what)
-        text = str(ref).strip()
-        query = select(model).where(model.agent_id == self.agent_id)
-        by_id = text.isascii() and text.isdigit()
-        found = session.exec(
-            query.where(model.id == int(text)) if by_id else query.where(model.name == text)
-        ).first()
-        if found is None:
-            raise absent(what, text)
+        found = find(session, model, ref, what)
+        if not self.admits(found):
+            raise absent(what, str(ref).strip())
         return found
 
     def run(self, session: Session, ref: str | int) -> Run:
@@ -70,7 +63,7 @@ class Scope:
         (`ref` may name it or be left out; any other agent is not there)."""
         if self.whole:
             if ref is None:
-                raise NotFoundError("Say which agent.", "agent")
+                raise ValidationError("Say which agent it is for.", "agent")
             return find(session, Agent, ref, "agent")
         own = session.get(Agent, self.agent_id)
         if own is None:
