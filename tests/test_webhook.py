@@ -474,6 +474,23 @@ def test_a_lone_delivery_goes_on_at_once_and_a_stream_in_groups(settings):
     assert [sorted(ids) for ids in handed] == [["msg_lone"], sorted(stream)]
 
 
+def test_a_group_is_handed_on_in_the_order_its_deliveries_arrived(settings):
+    """The worker turns a group into runs in the order it is given: the order of arrival,
+    so a trigger's events are called in the order they came (ids are random)."""
+    handed: list[list[str]] = []
+    writer = InboxWriter(settings.database_url, handed.append)
+    arrival = ["msg_c", "msg_a", "msg_b"]
+    with open_session(settings.database_url) as blocker:
+        blocker.add(WebhookEvent(id="msg_blocker", type="composio.trigger.message"))
+        blocker.flush()  # holds the write lock: the three wait and go as one batch
+        waiting = [writer.submit(event_id, parse(event_body()[0]), utcnow()) for event_id in
+                   arrival]  # fmt: skip
+        blocker.commit()
+    assert [done.result(timeout=30) for done in waiting] == [True] * 3
+    writer.close()
+    assert [event_id for ids in handed for event_id in ids] == arrival
+
+
 def test_a_group_commit_keeps_its_temporary_data_in_memory(settings):
     """A multi-row insert's statement journal would otherwise be a file that every batch
     creates and deletes in /var/tmp."""

@@ -232,7 +232,8 @@ class InboxWriter:
             for loop, settled in outcomes.items():
                 loop.call_soon_threadsafe(_settle, settled)
             if new:
-                self._stored.put(sorted(new))
+                arrived = dict.fromkeys(row["id"] for row, _ in batch)  # in order, once each
+                self._stored.put([event_id for event_id in arrived if event_id in new])
         self._stored.put(None)
 
     def _hand_on_forever(self) -> None:
