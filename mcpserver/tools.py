@@ -4,6 +4,7 @@ of the CLI's --json), or with a tool error that says why in the CLI's words."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -68,8 +69,18 @@ def run_line(run: Run, name: str, now: datetime, timezone: str) -> str:
     return f"{name}, {moment}: {run_in_words(run, now)}{result}"
 
 
+def _keep_the_process_log() -> None:
+    """MCPServer sets up the root logger (Rich's handler, every INFO line, wrapped to the
+    terminal) unless it has a handler already: give it the one Python writes with when
+    none is set up, so that the process logs as it did, warnings and up, a line each."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.lastResort or logging.StreamHandler())
+
+
 def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -> MCPServer:
     """The server with its tools; `scope_now` says whose request is being answered."""
+    _keep_the_process_log()
     server = MCPServer("Planner", instructions=INSTRUCTIONS)
 
     async def call(work: Callable[[Session, Scope, datetime], Answer]) -> CallToolResult:

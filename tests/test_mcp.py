@@ -162,3 +162,13 @@ def test_planner_mcp_for_an_unknown_agent_says_so_and_serves_nothing(settings, a
     )  # fmt: skip
     assert done.returncode == 2 and done.stdout == b""
     assert done.stderr.decode().strip() == "planner mcp: There is no agent named 'Nobody'."
+
+
+def test_the_mcp_server_leaves_the_process_log_as_it_was(settings, agent, web, tmp_path):
+    """The SDK would set up the root logger itself (Rich, every INFO line, wrapped): the
+    web process's log keeps warnings and up, a line each."""
+    token = token_for(settings, "Assistant")
+    over_http(web, token, calling("list_jobs"))
+    assert over_http(web, token, calling("pause_job", job="Nothing")).is_error
+    log = (tmp_path / "web.log").read_text()
+    assert "Terminating session" not in log and "INFO" not in log
