@@ -33,7 +33,7 @@ from core.errors import PlannerError, ValidationError, each_refusal
 from core.notifications import channels
 from core.running import runs
 from core.scheduling import occurrences
-from core.store.db import migrate, read_session
+from core.store.db import migrate, not_set_up, read_session
 from core.store.db import session as open_session
 from core.store.models import (
     Agent,
@@ -360,8 +360,8 @@ def cmd_tokens(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> None:
     """`planner mcp`: the MCP server takes this process's place, as the Procfile runs
     `python -m worker` (the command does not import it)."""
-    os.execv(sys.executable, [sys.executable, "-m", "mcpserver",
-                              *(["--agent", args.agent] if args.agent else [])])  # fmt: skip
+    agent = ["--agent", args.agent] if args.agent is not None else []  # "" too: refused there
+    os.execv(sys.executable, [sys.executable, "-m", "mcpserver", *agent])
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], None]] = {
@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"planner: {one}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-        if "no such table" in str(error) or "does not exist" in str(error):
+        if not_set_up(error):
             print(
                 "planner: the database is not set up yet; run 'planner migrate'.", file=sys.stderr
             )

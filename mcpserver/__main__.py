@@ -7,22 +7,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
+
+import sqlalchemy as sa
+from sqlmodel import select
 
 from core.access.scopes import EVERY_AGENT, Scope
 from core.automations.shared import find
 from core.config import get_settings
 from core.errors import PlannerError
-from core.store.db import read_session
+from core.store.db import not_set_up, read_session
 from core.store.models import Agent
 from mcpserver.tools import build
 from queueing import queue_for
 
 
 def scope_for(database_url: str, agent: str | None) -> Scope:
-    if agent is None:
-        return EVERY_AGENT
+    """Every agent, or `agent`'s alone (a name or an id; an empty one is refused, never
+    read as every agent). Reading it also finds a database not set up yet."""
     with read_session(database_url) as session:
-        return Scope(find(session, Agent, agent, "agent").id)
+        session.exec(select(Agent.id).limit(1)).all()
+        return EVERY_AGENT if agent is None else Scope(find(session, Agent, agent, "agent").id)
+
+
+def refused(reason: str) -> NoReturn:
+    print(f"planner mcp: {reason}", file=sys.stderr)  # stdout is the protocol's
+    raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,8 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         settings = get_settings()
         reach = scope_for(settings.database_url, args.agent)
     except PlannerError as error:
-        print(f"planner mcp: {error}", file=sys.stderr)  # stdout is the protocol's
-        raise SystemExit(2) from None
+        refused(str(error))
+    except sa.exc.DBAPIError as error:
+        if not not_set_up(error):
+            raise
+        refused("the database is not set up yet; run 'planner migrate'.")
     build(settings, queue_for(settings), lambda: reach).run("stdio")
 
 

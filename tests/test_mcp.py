@@ -155,13 +155,28 @@ def test_planner_mcp_serves_the_same_tools_over_stdio(settings, agent):
     assert job.agent_id == agent.id
 
 
-def test_planner_mcp_for_an_unknown_agent_says_so_and_serves_nothing(settings, agent):
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "mcp", "--agent", "Nobody"], cwd=ROOT,
-        env=settings_env(settings), input=b"", capture_output=True, timeout=60, check=False,
+def planner_mcp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`planner mcp` with nothing on its stdin: what it says before it would serve."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "mcp", *args], cwd=ROOT, env=env, input=b"",
+        capture_output=True, timeout=60, check=False,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["Nobody", ""])
+def test_planner_mcp_for_an_unknown_agent_says_so_and_serves_nothing(settings, agent, name):
+    """An empty name too: a desktop client's unset variable must not mean every agent."""
+    done = planner_mcp(settings_env(settings), "--agent", name)
     assert done.returncode == 2 and done.stdout == b""
-    assert done.stderr.decode().strip() == "planner mcp: There is no agent named 'Nobody'."
+    assert done.stderr.decode().strip() == f"planner mcp: There is no agent named {name!r}."
+
+
+def test_planner_mcp_on_a_database_not_set_up_says_what_to_do(settings, tmp_path):
+    env = settings_env(settings) | {"DATABASE_URL": f"sqlite:///{tmp_path}/new.db"}
+    done = planner_mcp(env)
+    assert done.returncode == 2 and done.stdout == b""
+    said = "planner mcp: the database is not set up yet; run 'planner migrate'."
+    assert done.stderr.decode().strip() == said
 
 
 def test_the_mcp_server_leaves_the_process_log_as_it_was(settings, agent, web, tmp_path):

@@ -115,6 +115,12 @@ def insert_ignoring_conflicts(engine: sa.Engine, table: sa.Table) -> Any:
     return dialect.insert(table).on_conflict_do_nothing()
 
 
+def not_set_up(error: sa.exc.DBAPIError) -> bool:
+    """Whether the database refused for want of Planner's tables: not migrated yet."""
+    said = str(error)
+    return "no such table" in said or ("relation" in said and "does not exist" in said)
+
+
 def alembic_config(database_url: str) -> Config:
     """Alembic's settings for this database; Alembic is imported only by what migrates, so
     every process that only reads and writes starts a quarter of a second sooner."""
