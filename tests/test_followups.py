@@ -110,3 +110,34 @@ def test_a_follow_up_without_a_name_is_named_after_its_message_and_never_refused
         "Follow-up: How did Tuesday go?",
         "Follow-up: How did Tuesday go? (2)",
     )
+
+
+@pytest.mark.database  # a JSON field in a query: each dialect's own
+def test_a_chain_of_follow_ups_keeps_every_exchange_of_the_conversation(
+    session, settings, agent, target
+):
+    origin = origin_run(
+        session, "Assistant", RunStatus.succeeded, input="Plan my week", output="Mon: gym"
+    )
+    first = follow_up(session, "Assistant", f"run-{origin.key}")
+    run_now(session, settings, first)
+    second = follow_up(session, "Assistant", f"run-{origin.key}")  # what `continue` says then
+    run_now(session, settings, second)
+    last = target.received("/v1/chat/completions")[-1]
+    assert [m["content"] for m in last.body["messages"][1:]] == [
+        "Plan my week", "Mon: gym", "How did Tuesday go?", "reply to: How did Tuesday go?",
+        "How did Tuesday go?",
+    ]  # fmt: skip
+
+
+@pytest.mark.database  # a JSON field in a query: each dialect's own
+def test_another_agents_conversation_id_brings_none_of_its_exchanges(
+    session, settings, agent, target
+):
+    origin = origin_run(
+        session, "Assistant", RunStatus.succeeded, input="My secrets", output="Kept"
+    )
+    registry.save_agent(session, "Other", "openai", target.url + "/v1", "test-model")
+    run_now(session, settings, follow_up(session, "Other", f"run-{origin.key}"))
+    [call] = target.received("/v1/chat/completions")
+    assert [m["content"] for m in call.body["messages"]] == ["How did Tuesday go?"]

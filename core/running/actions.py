@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.access.credentials import MissingCredential, token_for
@@ -65,28 +66,36 @@ def thread_id(run: Run, automation: Automation) -> str:
     return automation.config.get("conversation") or own
 
 
-def _conversation_runs(conversation: str | None) -> Any:
-    """Which runs a conversation Planner had holds, by its thread id: one run's, or a
-    continuing job's or trigger's; None for a conversation Planner did not start."""
-    kind, _, key = (conversation or "").partition("-")
+def _in_conversation(conversation: str, agent_id: int) -> Any:
+    """The runs of a conversation with the agent, by its thread id: the run, or the
+    continuing job's or trigger's runs, it is named after, and those of every job or
+    trigger scheduled back into it (a chain of follow-ups too) — the agent's own only, so
+    no id ever brings another agent's exchanges."""
+    named: list[Any] = []
+    kind, _, key = conversation.partition("-")
     if kind == "run":
-        return col(Run.key) == key
-    models = {word: model for model, word in AUTOMATION_WORDS.items()}
-    if kind not in models or not key:
-        return None
-    model = models[kind]
-    return automation_column(model).in_(select(model.id).where(model.key == key))
+        named.append(col(Run.key) == key)
+    in_any: list[Any] = []
+    for model, word in AUTOMATION_WORDS.items():
+        own = select(model.id).where(model.agent_id == agent_id)
+        if kind == word:
+            named.append(automation_column(model).in_(own.where(model.key == key)))
+        following = own.where(model.config["conversation"].as_string() == conversation)
+        named.append(automation_column(model).in_(following))
+        in_any.append(automation_column(model).in_(own))
+    return sa.and_(sa.or_(*in_any), sa.or_(*named))
 
 
 def _thread(session: Session, run: Run, automation: Automation) -> list[dict[str, str]]:
     """The conversation's earlier exchanges, oldest first: the automation's succeeded chat
-    runs, and those of the conversation it was scheduled back into, if Planner had it."""
+    runs, and those of the conversation it was scheduled back into."""
     held = automation_column(type(automation)) == automation.id
-    origin = _conversation_runs(automation.config.get("conversation"))
+    conversation = automation.config.get("conversation")
+    if conversation:
+        held = sa.or_(held, _in_conversation(conversation, automation.agent_id))
     earlier = session.exec(
         select(Run)
-        .where(held if origin is None else held | origin)
-        .where(Run.status == RunStatus.succeeded, col(Run.id) < run.id)
+        .where(held, Run.status == RunStatus.succeeded, col(Run.id) < run.id)
         .order_by(col(Run.id).desc())
         .limit(THREAD_HISTORY)
     ).all()
