@@ -15,7 +15,8 @@ from dashboard.context import now, plain, reading, settings, viewer_timezone, wr
 
 MADE = "api_token_made"  # (name, token): shown until the page is left, never again
 NAME_KEY = "api_token_name"
-FOR_KEY = "api_token_for"  # the name of the one agent a new token is for; None: every agent
+FOR_KEY = "api_token_for"  # the id of the one agent a new token is for; EVERY_AGENT: all
+EVERY_AGENT = 0  # a choice that is no agent's id (None would show as no choice at all)
 
 
 def _create() -> None:
@@ -23,13 +24,14 @@ def _create() -> None:
     name = st.session_state.get(NAME_KEY, "")
     try:
         with writing() as session:
-            made = tokens.create_token(session, name, now(), st.session_state.get(FOR_KEY))
+            agent = st.session_state.get(FOR_KEY) or None
+            made = tokens.create_token(session, name, now(), agent)
     except PlannerError as error:
-        st.session_state[MADE] = ("", str(error))
+        st.session_state[MADE] = ("", str(error), False)
         return
-    st.session_state[MADE] = (made.row.name, made.token)
+    st.session_state[MADE] = (made.row.name, made.token, made.row.agent_id is not None)
     st.session_state[NAME_KEY] = ""
-    st.session_state[FOR_KEY] = None
+    st.session_state[FOR_KEY] = EVERY_AGENT
 
 
 def _revoke(token_id: int, name: str) -> None:
@@ -40,11 +42,13 @@ def _revoke(token_id: int, name: str) -> None:
 
 
 def _made() -> None:
-    name, token = st.session_state.get(MADE, ("", ""))
+    name, token, for_one = st.session_state.get(MADE, ("", "", False))
     if token and not name:
         st.error(plain(token))  # the refusal
     elif token:
-        st.success(plain(f"Token {name} is made. Copy it now: it is not shown again."))
+        whom = "one agent's jobs, triggers and runs" if for_one else "every agent"
+        said = f"Token {name} is made, for {whom}. Copy it now: it is not shown again."
+        st.success(plain(said))
         st.code(token, language=None)
 
 
@@ -52,11 +56,13 @@ def section() -> None:
     st.subheader("API tokens")
     base = settings().public_base_url.rstrip("/")
     where = f"{base}/api/v1" if base else "this server's address followed by /api/v1"
+    tools = f"{base}/mcp" if base else "/mcp"
     st.write(
         plain(
             f"Scripts and other tools (n8n, Zapier, your own) use Planner at {where}, with a "
             "token: Authorization: Bearer <token>. What it takes and answers is described at "
-            "/api/v1/openapi.json."
+            f"/api/v1/openapi.json. Agents schedule their own follow-ups through {tools} "
+            "(MCP) with a token made for them."
         )
     )
     with reading() as session:
@@ -82,8 +88,8 @@ def section() -> None:
     left, middle, right = st.columns([3, 2, 1])
     left.text_input("Name of a new token", key=NAME_KEY, placeholder="What it is for, e.g. n8n")
     middle.selectbox(
-        "For", [None, *names.values()], key=FOR_KEY,
-        format_func=lambda agent: "Every agent" if agent is None else agent,
+        "For", [EVERY_AGENT, *names], key=FOR_KEY,
+        format_func=lambda agent_id: names.get(agent_id, "Every agent"),
         help="A token for one agent reaches only that agent's jobs, triggers and runs; "
         "nothing else is there for it.",
     )  # fmt: skip

@@ -267,15 +267,17 @@ def test_an_api_token_is_made_shown_once_listed_and_revoked(page, settings):
 def test_an_api_token_is_made_for_one_agent_and_listed_in_words(page, settings, agent):
     app = page(settings_page)
     chosen = app.selectbox(key="api_token_for")
-    assert (chosen.value, chosen.options) == (None, ["Every agent", "Assistant"])
+    assert (chosen.index, chosen.options) == (0, ["Every agent", "Assistant"])
     app.text_input(key="api_token_name").input("assistant only")
-    chosen.select("Assistant")
+    chosen.select(agent.id)
     app.button(key="api_token_create").click().run()
     with read_session(settings.database_url) as session:
         [row] = tokens.list_tokens(session)
     assert row.agent_id == agent.id
     assert "**assistant only** · Only Assistant · starts" in texts(app)
-    assert app.selectbox(key="api_token_for").value is None  # the next is for every agent
+    assert "made, for one agent's jobs, triggers and runs." in texts(app)
+    # the next is for every agent, and the choice says so (not an empty "Choose an option")
+    assert app.selectbox(key="api_token_for").index == 0
     app.text_input(key="api_token_name").input("everything")
     app.button(key="api_token_create").click().run()
     assert "**everything** · Every agent · starts" in texts(app)
