@@ -1,5 +1,7 @@
 """`/mcp` on the web address: streamable HTTP (stateless, JSON answers), each request
-authenticated with one of Planner's API tokens, whose scope the tools keep to.
+authenticated with one of Planner's API tokens, whose scope the tools keep to, and held to
+the API's rates (core.access.rates: `PLANNER_API_REQUESTS_PER_MINUTE` per token, a few
+unknown tokens a minute per address), counted apart from the API's.
 
 Stateless, because a session the SDK keeps is not tied to the token that opened it: every
 request carries its token and is checked on its own. The SDK's Host check (against DNS
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +21,7 @@ import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
-from core.access import tokens
+from core.access import rates, tokens
 from core.access.scopes import EVERY_AGENT
 from core.access.scopes import Scope as Reach
 from core.config import Settings
@@ -28,7 +31,9 @@ from mcpserver.tools import build
 from queueing import queue_for
 
 PATH = "/mcp"
-UNAUTHORIZED = -32001  # a JSON-RPC error code the SDK's client passes on as it is
+# JSON-RPC error codes (server errors' range) the SDK's client passes on as they are.
+UNAUTHORIZED = -32001
+TOO_MANY = -32002
 _reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach", default=EVERY_AGENT)
 
 
@@ -40,17 +45,26 @@ def _bearer(scope: Scope) -> str:
     return ""
 
 
-async def _unauthorized(send: Send, message: str) -> None:
-    """401, with a JSON-RPC error body so that an MCP client says why."""
+async def _refuse(send: Send, status: int, message: str, header: tuple[bytes, bytes]) -> None:
+    """A refusal before the MCP app, with a JSON-RPC error body so that a client says why."""
+    code = UNAUTHORIZED if status == 401 else TOO_MANY
     body = json.dumps({"jsonrpc": "2.0", "id": None,
-                       "error": {"code": UNAUTHORIZED, "message": message}}).encode()  # fmt: skip
+                       "error": {"code": code, "message": message}}).encode()  # fmt: skip
     await send({
-        "type": "http.response.start", "status": 401,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"www-authenticate", b'Bearer realm="planner"'),
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"), header,
                     (b"content-length", str(len(body)).encode())],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+
+
+async def _unauthorized(send: Send, message: str) -> None:
+    await _refuse(send, 401, message, (b"www-authenticate", b'Bearer realm="planner"'))
+
+
+async def _too_many(send: Send, wait: float, what: str) -> None:
+    retry, message = rates.too_many(wait, what)
+    await _refuse(send, 429, message, (b"retry-after", retry.encode()))
 
 
 class McpEndpoint:
@@ -58,6 +72,8 @@ class McpEndpoint:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.rate = rates.RateLimit(settings.api_requests_per_minute)
+        self.failures = rates.RateLimit(rates.FAILED_TOKENS_PER_MINUTE)
         self.server = build(settings, queue_for(settings), _reach.get)
         self.app = self.server.streamable_http_app(
             streamable_http_path=PATH,
@@ -82,7 +98,16 @@ class McpEndpoint:
                 tokens.checked, self.settings.database_url, token, utcnow()
             )
         except NotFoundError as error:
-            await _unauthorized(send, str(error))
+            address = (scope.get("client") or ("",))[0]
+            wait = self.failures.wait(address, time.monotonic())
+            if wait:
+                await _too_many(send, wait, "an unknown API token from this address")
+            else:
+                await _unauthorized(send, str(error))
+            return
+        wait = self.rate.wait(row.token_hash, time.monotonic())
+        if wait:
+            await _too_many(send, wait, "this token")
             return
         reset = _reach.set(tokens.scope_of(row))
         try:

@@ -15,12 +15,13 @@ import jsonschema
 from sqlmodel import select
 
 from core.access import tokens
+from core.access.rates import FAILED_TOKENS_PER_MINUTE, RateLimit
 from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import ApiToken, utcnow
 from support.api import serve
 from support.stored import everything_stored, snapshot
-from webhook.api import FAILED_TOKENS_PER_MINUTE, SPEC, RateLimit
+from webhook.api import SPEC
 from webhook.api_routes import ENDPOINTS
 
 

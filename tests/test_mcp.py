@@ -8,7 +8,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,16 +34,22 @@ TOOLS = ["delete_job", "list_jobs", "list_runs", "list_triggers", "pause_job", "
          "run_job_now", "schedule_message"]  # fmt: skip
 
 
-@pytest.fixture
-def web(settings, tmp_path) -> Iterator[str]:
+@contextmanager
+def web_process(settings, log: Path, **env: str) -> Iterator[str]:
     """The Procfile's web process with its own worker; its /mcp address."""
-    env = settings_env(settings, PLANNER_EMBEDDED_WORKER="1")
-    process, url = serve_web(env, tmp_path / "web.log")
+    variables = settings_env(settings, PLANNER_EMBEDDED_WORKER="1", **env)
+    process, url = serve_web(variables, log)
     try:
         wait_until(lambda: get(url + "/healthz"), timeout=60, what="the web process")
         yield url + "/mcp"
     finally:
         stop(process)
+
+
+@pytest.fixture
+def web(settings, tmp_path) -> Iterator[str]:
+    with web_process(settings, tmp_path / "web.log") as url:
+        yield url
 
 
 def token_for(settings, agent: str | None) -> str:
@@ -187,3 +195,25 @@ def test_the_mcp_server_leaves_the_process_log_as_it_was(settings, agent, web, t
     assert over_http(web, token, calling("pause_job", job="Nothing")).is_error
     log = (tmp_path / "web.log").read_text()
     assert "Terminating session" not in log and "INFO" not in log
+
+
+def refused_with(url: str, token: str) -> int | None:
+    """The JSON-RPC code of the refusal a session with `token` met, None if it met none."""
+    try:
+        over_http(url, token, tool_names)
+    except BaseException as raised:  # the SDK's task groups wrap the refusal
+        refusal = refusal_of(raised)
+        assert refusal is not None, raised
+        return refusal.error.code
+    return None
+
+
+def test_mcp_requests_are_held_to_the_apis_rates(settings, agent, tmp_path):
+    """Per token (a session is three requests: here 4 a minute), and unknown tokens per
+    address (10 a minute), as /api/v1 holds them."""
+    with web_process(settings, tmp_path / "web.log", PLANNER_API_REQUESTS_PER_MINUTE="4") as url:
+        token = token_for(settings, "Assistant")
+        assert refused_with(url, token) is None
+        assert refused_with(url, token) == -32002
+        codes = [refused_with(url, "pln_guessed") for _ in range(12)]
+    assert codes[:10] == [-32001] * 10 and codes[-1] == -32002
