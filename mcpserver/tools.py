@@ -1,30 +1,33 @@
 """The tools, as one MCPServer: each opens a session, keeps to the caller's scope and calls
 core; it answers in words (for the model reading it) and as structured content (the JSON
-of the CLI's --json), or with a tool error that says why in the CLI's words."""
+of the CLI's --json), or with a tool error that says why in the CLI's words (words.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from importlib.metadata import version
 from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import ConfigDict
 from sqlmodel import Session, col, select
 
 from core.access.scopes import Scope
 from core.automations import followups, jobs, text, triggers
 from core.automations.shared import load_automation
 from core.config import Settings
-from core.errors import PlannerError, each_refusal
+from core.errors import PlannerError, ValidationError
 from core.running import runs
 from core.running.queue import RunQueue
 from core.store.db import session as open_session
-from core.store.models import EventTrigger, Run, ScheduledJob, Status, utcnow
-from core.views.overview import clock_of, local_time, moment_in_words, zone_label
-from core.views.words import one_line, run_in_words, run_result
+from core.store.models import EventTrigger, Run, ScheduledJob, utcnow
+from core.views.overview import clock_of
+from mcpserver.words import answer, job_line, refusal, run_line, trigger_line
 
 INSTRUCTIONS = (
     "Planner runs your jobs on a schedule and your triggers when events arrive. Use "
@@ -33,40 +36,9 @@ INSTRUCTIONS = (
     "pause, resume, delete or run your jobs now; read what your recent runs answered."
 )
 MOST_LISTED = 50
+READS = ToolAnnotations(readOnlyHint=True)
 Answer = tuple[str, Any]
-
-
-def refusal(error: PlannerError) -> CallToolResult:
-    """A tool error: each reason on a line of its own, as the CLI says them."""
-    said = "\n".join(str(one) for one in each_refusal(error))
-    return CallToolResult(content=[TextContent(type="text", text=said)], is_error=True)
-
-
-def answer(words: str, data: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=words)], structured_content=data)
-
-
-def job_line(job: ScheduledJob, now: datetime) -> str:
-    """ "Briefing — active — At 09:00, every day (Berlin) — next run in 3 h — Mon…" """
-    done = job.status == Status.active and job.next_run_at is None
-    state = "done" if done else str(job.status)
-    when = f"{job.timing.describe()} ({zone_label(job.timezone)})"
-    upcoming = f" — next run {moment_in_words(job.next_run_at, job.timezone, now)}"
-    return f"{job.name} — {state} — {when}{'' if done else upcoming}"
-
-
-def trigger_line(trigger: EventTrigger, now: datetime, timezone: str) -> str:
-    fired = trigger.last_fired_at
-    last = local_time(fired, timezone, now) if fired else "never"
-    return f"{trigger.name} — {trigger.status} — on {trigger.event} — last fired {last}"
-
-
-def run_line(run: Run, name: str, now: datetime, timezone: str) -> str:
-    """ "Briefing, Mon 07 Dec, 09:00 (UTC): ran on schedule — succeeded in 2.0 s — reply: …" """
-    kind, said = run_result(run, " · ")
-    result = f" — {kind}: {one_line(said)}" if said else ""
-    moment = local_time(run.started_at or run.due_at, timezone, now)
-    return f"{name}, {moment}: {run_in_words(run, now)}{result}"
+Work = Callable[[Session, Scope, datetime], Answer]
 
 
 def _keep_the_process_log() -> None:
@@ -78,12 +50,31 @@ def _keep_the_process_log() -> None:
         root.addHandler(logging.lastResort or logging.StreamHandler())
 
 
+def _strict(tool: Tool) -> Tool:
+    """The tool with its arguments checked whole: one it does not take (a misspelt
+    `tz`) is refused, never left out unsaid (a follow-up at the wrong hour)."""
+    loose = tool.fn_metadata.arg_model
+    config = ConfigDict(**{**loose.model_config, "extra": "forbid"})  # type: ignore[typeddict-item]
+    strict = type(loose.__name__, (loose,), {"model_config": config, "__module__": __name__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
 def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -> MCPServer:
     """The server with its tools; `scope_now` says whose request is being answered."""
     _keep_the_process_log()
-    server = MCPServer("Planner", instructions=INSTRUCTIONS)
+    made = [_strict(Tool.from_function(fn, **options)) for fn, options in
+            _tools(settings, queue, scope_now)]  # fmt: skip
+    return MCPServer("Planner", version=version("planner"), instructions=INSTRUCTIONS, tools=made)
 
-    async def call(work: Callable[[Session, Scope, datetime], Answer]) -> CallToolResult:
+
+def _tools(
+    settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]
+) -> list[tuple[Callable[..., Awaitable[CallToolResult]], dict[str, Any]]]:
+    """Each tool's function, with its name and description when not its own."""
+
+    async def call(work: Work) -> CallToolResult:
         """`work` in a thread of its own (the database is not async), in the caller's scope."""
         scope = scope_now()
 
@@ -100,7 +91,6 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
     def own_job(session: Session, scope: Scope, job: str | int) -> ScheduledJob:
         return scope.find(session, ScheduledJob, job, "job")
 
-    @server.tool()
     async def schedule_message(
         message: str,
         at: str | None = None,
@@ -153,38 +143,20 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
 
         return tool
 
-    server.tool(
-        name="list_jobs", description="Your scheduled jobs: what each does, when, its next run."
-    )(listing(ScheduledJob, "jobs", "No jobs yet.", job_line, jobs.job_json))
-
     def trigger_in_line(trigger: EventTrigger, now: datetime) -> str:
         return trigger_line(trigger, now, settings.timezone)
-
-    server.tool(
-        name="list_triggers",
-        description="Your event triggers (read-only): what starts each, when it last fired.",
-    )(listing(EventTrigger, "triggers", "No triggers.", trigger_in_line, triggers.trigger_json))
 
     def change(verb: str, act: Callable[[Session, int, datetime], ScheduledJob]) -> Callable:
         async def tool(job: str | int) -> CallToolResult:
             def work(session: Session, scope: Scope, now: datetime) -> Answer:
                 changed = act(session, own_job(session, scope, job).id, now)
-                return f"{changed.name}: {verb}. {job_line(changed, now)}", {
-                    "job": jobs.job_json(changed)
-                }
+                said = f"{changed.name}: {verb}. {job_line(changed, now)}"
+                return said, {"job": jobs.job_json(changed)}
 
             return await call(work)
 
         return tool
 
-    server.tool(name="pause_job", description="Pause one of your jobs (`job`: its name or id).")(
-        change("paused", jobs.pause_job)
-    )
-    server.tool(
-        name="resume_job", description="Resume one of your paused jobs (`job`: its name or id)."
-    )(change("resumed", lambda s, ref, now: jobs.resume_job(s, ref, now, queue)))
-
-    @server.tool()
     async def delete_job(job: str | int) -> CallToolResult:
         """Delete one of your jobs and its runs (`job`: its name or id)."""
 
@@ -196,7 +168,6 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
 
         return await call(work)
 
-    @server.tool()
     async def run_job_now(job: str | int) -> CallToolResult:
         """Run one of your jobs now, once, also when it is paused (`job`: its name or id)."""
 
@@ -208,17 +179,17 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
 
         return await call(work)
 
-    @server.tool()
     async def list_runs(job: str | int | None = None, limit: int = 10) -> CallToolResult:
         """Your recent runs, newest first, with their replies or errors; only `job`'s when
         given (its name or id); at most `limit` (1 to 50)."""
 
         def work(session: Session, scope: Scope, now: datetime) -> Answer:
-            size = max(1, min(limit, MOST_LISTED))
+            if not 1 <= limit <= MOST_LISTED:
+                raise ValidationError(f"limit is 1 to {MOST_LISTED}.", "limit")
             query = scope.only_own_runs(select(Run))
             if job is not None:
                 query = query.where(Run.job_id == own_job(session, scope, job).id)
-            found = session.exec(query.order_by(col(Run.id).desc()).limit(size)).all()
+            found = session.exec(query.order_by(col(Run.id).desc()).limit(limit)).all()
             lines = []
             for run in found:
                 owner = load_automation(session, run)
@@ -229,4 +200,20 @@ def build(settings: Settings, queue: RunQueue, scope_now: Callable[[], Scope]) -
 
         return await call(work)
 
-    return server
+    return [
+        (schedule_message, {}),
+        (listing(ScheduledJob, "jobs", "No jobs yet.", job_line, jobs.job_json),
+         {"name": "list_jobs", "annotations": READS,
+          "description": "Your scheduled jobs: what each does, when, its next run."}),
+        (change("paused", jobs.pause_job),
+         {"name": "pause_job", "description": "Pause one of your jobs (`job`: its name or id)."}),
+        (change("resumed", lambda s, ref, now: jobs.resume_job(s, ref, now, queue)),
+         {"name": "resume_job",
+          "description": "Resume one of your paused jobs (`job`: its name or id)."}),
+        (delete_job, {"annotations": ToolAnnotations(destructiveHint=True)}),
+        (run_job_now, {}),
+        (list_runs, {"annotations": READS}),
+        (listing(EventTrigger, "triggers", "No triggers.", trigger_in_line, triggers.trigger_json),
+         {"name": "list_triggers", "annotations": READS,
+          "description": "Your event triggers (read-only): what starts each, when it last fired."}),
+    ]  # fmt: skip

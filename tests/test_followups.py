@@ -141,3 +141,13 @@ def test_another_agents_conversation_id_brings_none_of_its_exchanges(
     run_now(session, settings, follow_up(session, "Other", f"run-{origin.key}"))
     [call] = target.received("/v1/chat/completions")
     assert [m["content"] for m in call.body["messages"]] == ["How did Tuesday go?"]
+
+
+def test_a_caller_of_every_agent_is_asked_which_agent_by_their_names(session, agent):
+    request = followups.Followup(message="Hi", cron="0 9 * * *")
+    with pytest.raises(ValidationError) as refused:
+        followups.schedule_followup(session, Scope(), None, request, utcnow(), "UTC")
+    assert (str(refused.value), refused.value.field) == (
+        "Say which agent it is for: Assistant.",
+        "agent",
+    )

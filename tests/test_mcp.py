@@ -131,6 +131,12 @@ def test_a_bad_cron_is_a_tool_error_in_the_clis_words_and_saves_nothing(settings
     assert past.is_error and "past" in text_of(past)
     neither = over_http(web, token, calling("schedule_message", message="Hi"))
     assert text_of(neither) == "Give either `at` (a date and time) or `cron`, one of them."
+    misspelt = over_http(web, token, calling(
+        "schedule_message", message="Hi", cron="0 9 * * *", tz="Asia/Tokyo"
+    ))  # fmt: skip
+    assert misspelt.is_error and "tz" in text_of(misspelt)
+    too_many = over_http(web, token, calling("list_runs", limit=1000))
+    assert too_many.is_error and text_of(too_many) == "limit is 1 to 50."
     assert stored_jobs(settings) == []
 
 

@@ -63,7 +63,8 @@ class Scope:
         (`ref` may name it or be left out; any other agent is not there)."""
         if self.whole:
             if ref is None:
-                raise ValidationError("Say which agent it is for.", "agent")
+                names = ", ".join(session.exec(select(Agent.name).order_by(Agent.name)))
+                raise ValidationError(f"Say which agent it is for: {names or 'none yet'}.", "agent")
             return find(session, Agent, ref, "agent")
         own = session.get(Agent, self.agent_id)
         if own is None:
