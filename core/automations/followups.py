@@ -1,5 +1,5 @@
 """An agent's own follow-ups: a chat job an agent schedules for itself in the middle of a
-conversation ("remind me Friday at 9"), over MCP (mcpserver/) or the HTTP API.
+conversation ("remind me Friday at 9"), over MCP (mcpserver/).
 
 A follow-up may come back into the conversation it was scheduled from. A conversation is
 named by its *thread id*, the `threadId` an agent gets with each of Planner's messages:
@@ -22,7 +22,7 @@ from sqlmodel import Session, col, or_, select
 from core.access.scopes import Scope
 from core.automations import jobs
 from core.automations.fields import UNCHANGED
-from core.automations.shared import free_name
+from core.automations.shared import free_name, load_automation
 from core.errors import ValidationError
 from core.running.actions import thread_id
 from core.running.queue import RunQueue
@@ -115,8 +115,7 @@ def current_conversation(session: Session, agent: Agent) -> str:
             "thread",
         )
     [run] = running
-    automation = session.get(ScheduledJob, run.job_id) if run.job_id else None
-    return thread_id(run, automation or session.get(EventTrigger, run.trigger_id))
+    return thread_id(run, load_automation(session, run))
 
 
 def scheduled_in_words(job: ScheduledJob, now: datetime) -> str:
