@@ -189,8 +189,9 @@ def test_a_run_planned_ahead_does_not_hide_the_reply_that_just_came(
     execute_run(jobs.run_job_now(session, job.id, queue, utcnow()).id, queue, settings)
     plan_soon(session, job.id, queue, utcnow())
     with read_session(settings.database_url) as db:
-        planned = db.exec(select(Run).where(Run.source == RunSource.schedule)).one()
-    assert planned.status == RunStatus.queued and planned.due_at > utcnow()
+        planned = db.exec(select(Run).where(Run.source == RunSource.schedule)).all()
+    assert planned  # one or two: the look-ahead is longer than a minute
+    assert all(run.status == RunStatus.queued and run.due_at > utcnow() for run in planned)
 
     shown = main_view(dashboard())
     assert "Latest reply" in shown and "Here you are" in shown
