@@ -26,10 +26,11 @@ def _create() -> None:
         with writing() as session:
             agent = st.session_state.get(FOR_KEY) or None
             made = tokens.create_token(session, name, now(), agent)
+            whom = tokens.scope_of(made.row).agent_name(session)
     except PlannerError as error:
-        st.session_state[MADE] = ("", str(error), False)
+        st.session_state[MADE] = ("", str(error), None)
         return
-    st.session_state[MADE] = (made.row.name, made.token, made.row.agent_id is not None)
+    st.session_state[MADE] = (made.row.name, made.token, whom)
     st.session_state[NAME_KEY] = ""
     st.session_state[FOR_KEY] = EVERY_AGENT
 
@@ -42,11 +43,11 @@ def _revoke(token_id: int, name: str) -> None:
 
 
 def _made() -> None:
-    name, token, for_one = st.session_state.get(MADE, ("", "", False))
+    name, token, only = st.session_state.get(MADE, ("", "", None))
     if token and not name:
         st.error(plain(token))  # the refusal
     elif token:
-        whom = "one agent's jobs, triggers and runs" if for_one else "every agent"
+        whom = f"{only}'s jobs, triggers and runs alone" if only else "every agent"
         said = f"Token {name} is made, for {whom}. Copy it now: it is not shown again."
         st.success(plain(said))
         st.code(token, language=None)

@@ -1,7 +1,8 @@
 """`/mcp` on the web address: streamable HTTP (stateless, JSON answers), each request
 authenticated with one of Planner's API tokens, whose scope the tools keep to, and held to
 the API's rates (core.access.rates: `PLANNER_API_REQUESTS_PER_MINUTE` per token, a few
-unknown tokens a minute per address), counted apart from the API's.
+unknown tokens a minute per address), counted apart from the API's, and its body to the
+API's 1 MiB.
 
 Stateless, because a session the SDK keeps is not tied to the token that opened it: every
 request carries its token and is checked on its own. The SDK's Host check (against DNS
@@ -19,8 +20,10 @@ from contextlib import asynccontextmanager
 
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import Receive, Scope, Send
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
 
+from asgi.bodies import MAX_BODY_BYTES, TooLarge, read_body
 from core.access import rates, tokens
 from core.access.scopes import EVERY_AGENT
 from core.access.scopes import Scope as Reach
@@ -34,6 +37,7 @@ PATH = "/mcp"
 # JSON-RPC error codes (server errors' range) the SDK's client passes on as they are.
 UNAUTHORIZED = -32001
 TOO_MANY = -32002
+TOO_LARGE = -32003
 _reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach", default=EVERY_AGENT)
 
 
@@ -47,7 +51,7 @@ def _bearer(scope: Scope) -> str:
 
 async def _refuse(send: Send, status: int, message: str, header: tuple[bytes, bytes]) -> None:
     """A refusal before the MCP app, with a JSON-RPC error body so that a client says why."""
-    code = UNAUTHORIZED if status == 401 else TOO_MANY
+    code = {401: UNAUTHORIZED, 429: TOO_MANY}.get(status, TOO_LARGE)
     body = json.dumps({"jsonrpc": "2.0", "id": None,
                        "error": {"code": code, "message": message}}).encode()  # fmt: skip
     await send({
@@ -109,11 +113,38 @@ class McpEndpoint:
         if wait:
             await _too_many(send, wait, "this token")
             return
+        if scope["method"] == "POST":
+            try:
+                receive = _again(await read_body(_headers(scope), receive), receive)
+            except TooLarge:
+                too_large = f"The request is larger than {MAX_BODY_BYTES // 1024} KiB."
+                await _refuse(send, 413, too_large, (b"connection", b"close"))
+                return
+            except ClientDisconnect:
+                return
         reset = _reach.set(tokens.scope_of(row))
         try:
             await self.app(scope, receive, send)
         finally:
             _reach.reset(reset)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _again(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the SDK's app, the body already read (within the limit) given again."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def serves(path: str) -> bool:

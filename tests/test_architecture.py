@@ -14,7 +14,17 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_PARTY = ("core", "queueing", "worker", "webhook", "web", "dashboard", "cli", "mcpserver")
+FIRST_PARTY = (
+    "core",
+    "asgi",
+    "queueing",
+    "worker",
+    "webhook",
+    "web",
+    "dashboard",
+    "cli",
+    "mcpserver",
+)
 FRAMEWORKS = ("streamlit", "huey", "starlette", "uvicorn", "mcp")
 FRONT_ENDS = ("dashboard", "webhook", "cli", "mcpserver")
 

@@ -25,7 +25,7 @@ from core.store.db import read_session
 from core.store.db import session as open_session
 from core.store.models import Run, RunStatus, ScheduledJob, utcnow
 from core.views.overview import late_in_words
-from support.mcp_client import calling, over_http, over_stdio, refusal_of, text_of, tool_names
+from support.mcp_client import Work, calling, over_http, over_stdio, refusal_of, text_of, tool_names
 from support.processes import ROOT, get, serve_web, settings_env, stop
 from support.screens import daily_away_from_now
 from support.waiting import wait_until
@@ -203,10 +203,10 @@ def test_the_mcp_server_leaves_the_process_log_as_it_was(settings, agent, web, t
     assert "Terminating session" not in log and "INFO" not in log
 
 
-def refused_with(url: str, token: str) -> int | None:
+def refused_with(url: str, token: str, work: Work = tool_names) -> int | None:
     """The JSON-RPC code of the refusal a session with `token` met, None if it met none."""
     try:
-        over_http(url, token, tool_names)
+        over_http(url, token, work)
     except BaseException as raised:  # the SDK's task groups wrap the refusal
         refusal = refusal_of(raised)
         assert refusal is not None, raised
@@ -223,3 +223,10 @@ def test_mcp_requests_are_held_to_the_apis_rates(settings, agent, tmp_path):
         assert refused_with(url, token) == -32002
         codes = [refused_with(url, "pln_guessed") for _ in range(12)]
     assert codes[:10] == [-32001] * 10 and codes[-1] == -32002
+
+
+def test_a_request_over_the_apis_size_is_refused_and_saves_nothing(settings, agent, web):
+    token = token_for(settings, "Assistant")
+    huge = calling("schedule_message", message="x" * 2**21, cron="0 9 * * *")
+    assert refused_with(web, token, huge) == -32003
+    assert stored_jobs(settings) == []

@@ -275,7 +275,7 @@ def test_an_api_token_is_made_for_one_agent_and_listed_in_words(page, settings, 
         [row] = tokens.list_tokens(session)
     assert row.agent_id == agent.id
     assert "**assistant only** · Only Assistant · starts" in texts(app)
-    assert "made, for one agent's jobs, triggers and runs." in texts(app)
+    assert "made, for Assistant's jobs, triggers and runs alone." in texts(app)
     # the next is for every agent, and the choice says so (not an empty "Choose an option")
     assert app.selectbox(key="api_token_for").index == 0
     app.text_input(key="api_token_name").input("everything")

@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from asgi.bodies import TooLarge, read_body
 from core.access import rates, scopes, tokens
 from core.access.rates import FAILED_TOKENS_PER_MINUTE, RateLimit
 from core.composio.client import ComposioError
@@ -54,7 +55,6 @@ from core.store.db import session as open_session
 from core.store.models import utcnow
 from webhook import api_models as models
 from webhook.api_routes import ENDPOINTS, Call, Endpoint, InUse
-from webhook.bodies import TooLarge, read_body
 from webhook.openapi import document
 
 API = "/api/v1"

@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from asgi.bodies import TooLarge, read_body
 from core.access import credentials
 from core.config import Settings, get_settings
 from core.errors import PlannerError
@@ -48,7 +49,6 @@ from core.store.models import utcnow
 from queueing import queue_for
 from webhook.api import API, Api, not_there
 from webhook.api import routes as api_routes
-from webhook.bodies import TooLarge, read_body
 
 log = logging.getLogger("planner.webhook")
 DELIVERIES = "/webhooks/composio"

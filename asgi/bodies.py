@@ -1,5 +1,6 @@
-"""Reading a request's body within a limit, for Composio's deliveries and the API alike:
-a body over the limit is refused as soon as it says so or passes it, never read whole."""
+"""Reading a request's body within a limit, for Composio's deliveries, the API and the MCP
+server alike: a body over the limit is refused as soon as it says so or passes it, never
+read whole."""
 
 from __future__ import annotations
 
