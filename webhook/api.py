@@ -54,7 +54,8 @@ from core.store import standard_json
 from core.store.db import session as open_session
 from core.store.models import utcnow
 from webhook import api_models as models
-from webhook.api_routes import ENDPOINTS, Call, Endpoint, InUse
+from webhook.api_calls import Call, Endpoint, InUse
+from webhook.api_routes import ENDPOINTS
 from webhook.openapi import document
 
 API = "/api/v1"

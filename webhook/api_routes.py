@@ -1,4 +1,5 @@
-"""The API's endpoints: each the core function the CLI calls for the same command, with
+"""The API's endpoints (ENDPOINTS): jobs, triggers, runs and events here, agents and
+workflows in api_targets; each the core function the CLI calls for the same command, with
 the same JSON as its `--json` (webhook.api serves them over HTTP). Each reaches only what
 its token's scope does (core.access.scopes): a job, trigger or run is found through it
 first, then handed to core by its id."""
@@ -6,92 +7,25 @@ first, then handed to core by its id."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel import col, select
 
-from core.access import credentials
-from core.access.scopes import Owned, Scope
-from core.agents import registry
+from core.access.scopes import Owned
 from core.automations import jobs, text, triggers
 from core.automations.fields import UNCHANGED, Unchanged
-from core.automations.shared import AUTOMATION_WORDS, find
-from core.config import Settings
+from core.automations.shared import AUTOMATION_WORDS
 from core.errors import ValidationError
 from core.events import inbox
 from core.running import runs
-from core.running.queue import RunQueue
 from core.scheduling.timing import moment_from_text
-from core.store import pages
 from core.store.models import Agent, EventTrigger, Run, ScheduledJob, WebhookEvent, Workflow
 from core.views import events
 from webhook import api_models as models
-
-
-@dataclass(frozen=True)
-class Call:
-    """What a handler gets: a session, the path's name or id, the query, the body, and
-    what the token reaches."""
-
-    session: Session
-    settings: Settings
-    queue: RunQueue
-    now: datetime
-    ref: str
-    query: dict[str, str]
-    body: Any
-    scope: Scope  # never a default: a call reaches what its token does, no more
-
-    def own(self, model: type[Owned]) -> Owned:
-        """The path's job or trigger, if the token reaches it; else not there (404)."""
-        return self.scope.find(self.session, model, self.ref, AUTOMATION_WORDS[model])
-
-    def own_run(self) -> int:
-        """The path's run's id, if the token reaches its job or trigger; else not there."""
-        return self.scope.run(self.session, self.ref).id
-
-
-class InUse(ValidationError):
-    """A row that others still use, refused removal (409): core says who uses it."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str
-    summary: str
-    handle: Callable[[Call], Any]
-    body: type[models.Body] | None = None
-    status: int = 200
-    # What a 2xx holds (a page of them when `listing`); None: nothing (204).
-    answer: type[models.Answer] | None = None
-    listing: bool = False
-    filters: tuple[str, ...] = ()  # a list's query parameters besides limit and cursor
-    # Refusals of its own beyond what its path and body tell (openapi.py): 409, 502.
-    refusals: tuple[int, ...] = ()
-    # When the answer may also be 204 with no body (the handler returns None): why.
-    empty: str = ""
-    # Whether a token made for one agent reaches it (its agent's rows only); if not, such a
-    # token is answered as for a path that is not there (webhook.api).
-    one_agent: bool = True
-
-    @property
-    def query(self) -> frozenset[str]:
-        """The query parameters it takes; any other is refused."""
-        return frozenset({"limit", "cursor", *self.filters} if self.listing else ())
-
-
-def _page(
-    call: Call, query: SelectOfScalar[Any], order: list[Any], shown: Callable[[Any], Any],
-    newest_first: bool = False,
-) -> dict[str, Any]:  # fmt: skip
-    size = pages.size_from_text(call.query.get("limit"))
-    page = pages.page_of(call.session, query, order, call.query.get("cursor"), size, newest_first)
-    return {"items": [shown(item) for item in page.items], "next_cursor": page.next_cursor}
+from webhook.api_calls import Call, Endpoint, page
+from webhook.api_targets import save_agent, save_workflow, target_endpoints
 
 
 def _owned(call: Call, model: type[ScheduledJob] | type[EventTrigger]) -> dict[str, Any]:
@@ -101,7 +35,7 @@ def _owned(call: Call, model: type[ScheduledJob] | type[EventTrigger]) -> dict[s
         agent = call.scope.agent(call.session, call.query["agent"])
         query = query.where(model.agent_id == agent.id)
     shown = jobs.job_json if model is ScheduledJob else triggers.trigger_json
-    return _page(call, query, [col(model.id)], shown)
+    return page(call, query, [col(model.id)], shown)
 
 
 def _read(
@@ -163,28 +97,6 @@ def _trigger_fields(call: Call) -> triggers.TriggerFields:
         name=_read(body, "name"), event=_read(body, "event"), filters=_read(body, "filters"),
         user_id=_read(body, "user_id"), **_action_fields(call),
     )  # fmt: skip
-
-
-def _kept(body: models.Body, existing: Any, defaults: dict[str, Any]) -> dict[str, Any]:
-    """An agent's or workflow's fields: as given; left out, as they are (a change) or
-    their default (a new one)."""
-    values = {}
-    for key in type(body).model_fields:
-        if key in body.model_fields_set:
-            values[key] = getattr(body, key)
-        elif existing is not None:
-            column = "base_url" if key == "url" and isinstance(existing, Agent) else key
-            values[key] = getattr(existing, column, None)
-        else:
-            values[key] = defaults.get(key)
-    return values
-
-
-def _sealed(call: Call, key: str | None, field: str) -> str | None:
-    """A key given to store (encrypted), "" to remove the stored one, None to keep it."""
-    if key is None:
-        return None
-    return credentials.seal(call.settings, key, field) if key.strip() else ""
 
 
 # Jobs
@@ -278,77 +190,6 @@ def resume_trigger(call: Call) -> Any:
     return triggers.trigger_json(trigger)
 
 
-# Agents and workflows
-
-
-def save_agent(call: Call) -> Any:
-    """Add an agent (no name in the path) or change the one named."""
-    existing = find(call.session, Agent, call.ref) if call.ref else None
-    defaults = {"backend": "openai", "model": "", "system_prompt": "", "api_key_env": ""}
-    given = _kept(call.body, existing, defaults)
-    agent = registry.save_agent(
-        call.session, given["name"], given["backend"], given["url"], given["model"],
-        given["system_prompt"], given["api_key_env"], existing,
-        api_key_secret=_sealed(call, call.body.api_key, "api_key"),
-        max_concurrency=given["max_concurrency"],
-    )  # fmt: skip
-    return registry.row_json(agent)
-
-
-def save_workflow(call: Call) -> Any:
-    """Add a workflow (no name in the path) or change the one named."""
-    existing = find(call.session, Workflow, call.ref) if call.ref else None
-    given = _kept(call.body, existing, {"auth_env": ""})
-    workflow = registry.save_workflow(
-        call.session, given["name"], given["url"], given["auth_env"], existing,
-        auth_secret=_sealed(call, call.body.token, "token"),
-        max_concurrency=given["max_concurrency"],
-    )  # fmt: skip
-    return registry.row_json(workflow)
-
-
-def _target_endpoints(
-    model: type[Agent] | type[Workflow], save: Callable[[Call], Any],
-    bodies: tuple[type[models.Body], type[models.Body]],
-) -> list[Endpoint]:  # fmt: skip
-    """Agents' and workflows' endpoints: the same five over either table."""
-    what = model.__name__.lower()
-    plural, article = f"/{what}s", "an" if what[0] in "aeiou" else "a"
-
-    def listing(call: Call) -> Any:
-        return _page(call, select(model), [col(model.id)], registry.row_json)
-
-    def one(call: Call) -> Any:
-        return registry.row_json(find(call.session, model, call.ref))
-
-    def remove(call: Call) -> dict[str, Any] | None:
-        """204, or (an agent) what moved to another agent and where (core.agents.registry)."""
-        try:
-            return registry.remove_target(call.session, model, call.ref).as_json()
-        except ValidationError as refused:
-            # core refuses a removal (past `find`'s 404) only for what still uses it
-            raise InUse(str(refused), refused.field) from None
-
-    answer = models.Agent if model is Agent else models.Workflow
-    removed: dict[str, Any] = (
-        {"status": 200, "answer": models.AgentRemoval, "empty": "Removed; nothing moved"}
-        if model is Agent
-        else {"status": 204}
-    )
-    return [
-        Endpoint("GET", plural, f"List {what}s", listing, answer=answer, listing=True,
-                 one_agent=False),
-        Endpoint("POST", plural, f"Add {article} {what}", save, bodies[0], 201, answer,
-                 one_agent=False),
-        Endpoint("GET", plural + "/{ref}", f"{article.title()} {what}", one, answer=answer,
-                 one_agent=False),
-        Endpoint("PATCH", plural + "/{ref}", f"Change {article} {what}", save, bodies[1],
-                 answer=answer, one_agent=False),
-        Endpoint("DELETE", plural + "/{ref}", f"Remove {article} {what} nothing uses", remove,
-                 refusals=(409,), **removed, one_agent=False),
-    ]  # fmt: skip
-
-
 # Runs and events
 
 
@@ -365,7 +206,7 @@ def list_runs(call: Call) -> Any:
     job, trigger = _filter(call, ScheduledJob), _filter(call, EventTrigger)
     query = runs.runs_query(call.session, job, trigger, call.query.get("status"))
     query = call.scope.only_own_runs(query)
-    return _page(call, query, [col(Run.id)], runs.run_json, newest_first=True)
+    return page(call, query, [col(Run.id)], runs.run_json, newest_first=True)
 
 
 def get_run(call: Call) -> Any:
@@ -387,7 +228,7 @@ def list_events(call: Call) -> Any:
     def shown(event: WebhookEvent) -> dict[str, Any]:
         return events.event_json(call.session, event)
 
-    return _page(call, query, order, shown, newest_first=True)
+    return page(call, query, order, shown, newest_first=True)
 
 
 def get_event(call: Call) -> Any:
@@ -421,8 +262,8 @@ ENDPOINTS = [
              refusals=COMPOSIO),
     Endpoint("POST", "/triggers/{ref}/resume", "Resume a trigger", resume_trigger,
              answer=TRIGGER, refusals=COMPOSIO),
-    *_target_endpoints(Agent, save_agent, (models.AgentCreate, models.AgentChange)),
-    *_target_endpoints(Workflow, save_workflow, (models.WorkflowCreate, models.WorkflowChange)),
+    *target_endpoints(Agent, save_agent, (models.AgentCreate, models.AgentChange)),
+    *target_endpoints(Workflow, save_workflow, (models.WorkflowCreate, models.WorkflowChange)),
     Endpoint("GET", "/runs", "List runs, newest first (?job=, ?trigger=, ?status=)", list_runs,
              answer=RUN, listing=True, filters=("job", "trigger", "status")),
     Endpoint("GET", "/runs/{ref}", "A run", get_run, answer=RUN),

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from webhook.api_calls import Endpoint
 from webhook.api_models import ANSWERS, BODIES, Answer, Body
-from webhook.api_routes import Endpoint
 
 SCHEMAS = "#/components/schemas/{model}"
 ERROR = {
