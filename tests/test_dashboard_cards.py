@@ -181,17 +181,17 @@ def test_a_run_planned_ahead_does_not_hide_the_reply_that_just_came(
 ):
     """The worker plans a run up to a minute before its moment; until then the card's
     latest is still the run that answered (its next run is said above it)."""
-    fields = JobFields(agent="Assistant", schedule="* * * * *", chat="Hi")
-    job = jobs.create_job(session, "Every minute", fields, utcnow(), "UTC")
+    moment = (utcnow() + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    fields = JobFields(agent="Assistant", schedule=f"{moment:%M %H} * * *", chat="Hi")
+    job = jobs.create_job(session, "Daily", fields, utcnow(), "UTC")
     session.commit()
     target.script("/v1/chat/completions", Reply(200, _completion("Here you are")))
     queue = RecordingQueue()
     execute_run(jobs.run_job_now(session, job.id, queue, utcnow()).id, queue, settings)
-    plan_soon(session, job.id, queue, utcnow())
+    plan_soon(session, job.id, queue, moment - timedelta(seconds=30))  # as a tick just before
     with read_session(settings.database_url) as db:
-        planned = db.exec(select(Run).where(Run.source == RunSource.schedule)).all()
-    assert planned  # one or two: the look-ahead is longer than a minute
-    assert all(run.status == RunStatus.queued and run.due_at > utcnow() for run in planned)
+        [planned] = db.exec(select(Run).where(Run.source == RunSource.schedule)).all()
+    assert (planned.status, planned.due_at) == (RunStatus.queued, moment)
 
     shown = main_view(dashboard())
     assert "Latest reply" in shown and "Here you are" in shown
