@@ -25,7 +25,6 @@ from starlette.types import Message, Receive, Scope, Send
 
 from asgi.bodies import MAX_BODY_BYTES, TooLarge, read_body
 from core.access import rates, tokens
-from core.access.scopes import EVERY_AGENT
 from core.access.scopes import Scope as Reach
 from core.config import Settings
 from core.errors import NotFoundError
@@ -38,7 +37,9 @@ PATH = "/mcp"
 UNAUTHORIZED = -32001
 TOO_MANY = -32002
 TOO_LARGE = -32003
-_reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach", default=EVERY_AGENT)
+# The request's scope, set from its token; no default: a tool run outside a request fails
+# rather than reach every agent.
+_reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach")
 
 
 def _bearer(scope: Scope) -> str:
