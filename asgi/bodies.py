@@ -10,10 +10,17 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
 MAX_BODY_BYTES = 1024 * 1024
+# What a refused body's sender may still send, read and dropped so that it gets the answer.
+DRAINED_AT_MOST = 16 * MAX_BODY_BYTES
 
 
 class TooLarge(Exception):
-    """A body over MAX_BODY_BYTES; each caller words the refusal its clients expect."""
+    """A body over MAX_BODY_BYTES; each caller words the refusal its clients expect.
+    `unread`: whether the client may still be sending it (see `drain`)."""
+
+    def __init__(self, unread: bool = True) -> None:
+        super().__init__()
+        self.unread = unread
 
 
 async def read_body(headers: Mapping[str, str], receive: Receive) -> bytes:
@@ -31,7 +38,18 @@ async def read_body(headers: Mapping[str, str], receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise TooLarge
+            raise TooLarge(unread=message.get("more_body", False))
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def drain(receive: Receive) -> None:
+    """Read and drop what is left of a refused body (up to DRAINED_AT_MOST): a client still
+    sending when the server closes gets a reset, not the refusal it is answered."""
+    dropped = 0
+    while dropped <= DRAINED_AT_MOST:
+        message = await receive()
+        dropped += len(message.get("body", b""))
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return

@@ -13,7 +13,6 @@ refuse the platform's address, and a page that rebinds a name has no token to se
 from __future__ import annotations
 
 import contextvars
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +22,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
 
-from asgi.bodies import MAX_BODY_BYTES, TooLarge, read_body
+from asgi import messages
+from asgi.bodies import MAX_BODY_BYTES, TooLarge, drain, read_body
 from core.access import rates, tokens
 from core.access.scopes import Scope as Reach
 from core.config import Settings
@@ -42,25 +42,11 @@ TOO_LARGE = -32003
 _reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach")
 
 
-def _bearer(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if kind.lower() == "bearer" else ""
-    return ""
-
-
 async def _refuse(send: Send, status: int, message: str, header: tuple[bytes, bytes]) -> None:
     """A refusal before the MCP app, with a JSON-RPC error body so that a client says why."""
     code = {401: UNAUTHORIZED, 429: TOO_MANY}.get(status, TOO_LARGE)
-    body = json.dumps({"jsonrpc": "2.0", "id": None,
-                       "error": {"code": code, "message": message}}).encode()  # fmt: skip
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"), header,
-                    (b"content-length", str(len(body)).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    await messages.answer(send, status, error, [header])
 
 
 async def _unauthorized(send: Send, message: str) -> None:
@@ -94,7 +80,8 @@ class McpEndpoint:
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = _bearer(scope)
+        given = messages.headers(scope)
+        token = messages.bearer(given)
         if not token:
             await _unauthorized(send, "Send one of Planner's API tokens: Authorization: Bearer …")
             return
@@ -116,8 +103,10 @@ class McpEndpoint:
             return
         if scope["method"] == "POST":
             try:
-                receive = _again(await read_body(_headers(scope), receive), receive)
-            except TooLarge:
+                receive = _again(await read_body(given, receive), receive)
+            except TooLarge as refused:
+                if refused.unread:
+                    await drain(receive)
                 too_large = f"The request is larger than {MAX_BODY_BYTES // 1024} KiB."
                 await _refuse(send, 413, too_large, (b"connection", b"close"))
                 return
@@ -128,10 +117,6 @@ class McpEndpoint:
             await self.app(scope, receive, send)
         finally:
             _reach.reset(reset)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 def _again(body: bytes, receive: Receive) -> Receive:

@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from asgi import messages
 from asgi.bodies import TooLarge, read_body
 from core.access import rates, scopes, tokens
 from core.access.rates import FAILED_TOKENS_PER_MINUTE, RateLimit
@@ -124,10 +125,10 @@ def _refused(error: PlannerError) -> JSONResponse:
 
 
 def _token(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = messages.bearer(request.headers)
+    if not token:
         raise Refused(401, MISSING_TOKEN)
-    return token.strip()
+    return token
 
 
 TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "literal"})

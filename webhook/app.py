@@ -24,11 +24,10 @@ and picks a new one up within seconds, without a restart.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
@@ -38,6 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from asgi import messages
 from asgi.bodies import TooLarge, read_body
 from core.access import credentials
 from core.config import Settings, get_settings
@@ -141,15 +141,6 @@ def _is_json(content_type: str) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """The request's headers by lower-case name, decoded as Starlette does (latin-1); the
-    first of a repeated one."""
-    headers: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-    return headers
-
-
 async def _body(headers: dict[str, str], receive: Receive) -> bytes:
     """The delivery's body, refused as too large past the limit."""
     try:
@@ -158,26 +149,12 @@ async def _body(headers: dict[str, str], receive: Receive) -> bytes:
         raise Rejected(Refusal.too_large, "body larger than 1 MiB") from None
 
 
-async def _answer(
-    send: Send, status: int, content: dict[str, str], headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    """A JSON answer, rendered as Starlette's JSONResponse renders it."""
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    encoded = body.encode()
-    await send({
-        "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(encoded)).encode()), *headers],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": encoded})
-
-
 async def receive_composio(scope: Scope, receive: Receive, send: Send) -> None:
     """POST /webhooks/composio, as a plain ASGI app: the hot path of the process, so it
     builds no request or response objects and passes through no middleware."""
     state = web.state
     try:
-        headers = _headers(scope)
+        headers = messages.headers(scope)
         if not _is_json(headers.get("content-type", "")):
             raise Rejected(Refusal.not_json, "content-type must be application/json")
         body = await _body(headers, receive)
@@ -192,15 +169,17 @@ async def receive_composio(scope: Scope, receive: Receive, send: Send) -> None:
         status = STATUSES[refusal.reason]
         if refusal.reason is not Refusal.no_secret:  # said once, when found missing
             log.warning("refused delivery: %s %s", status, refusal)
-        await _answer(send, status, {"error": str(refusal)})
+        await messages.answer(send, status, {"error": str(refusal)})
         return
     try:
         stored = await state.inbox.store(event_id, envelope, utcnow())
     except Exception:  # whatever the database said, this delivery is not stored
         log.exception("could not store event %s", event_id)
-        await _answer(send, 503, {"error": "could not store the event; try again"})
+        await messages.answer(send, 503, {"error": "could not store the event; try again"})
         return
-    await _answer(send, 200, {"status": "accepted" if stored else "duplicate", "id": event_id})
+    await messages.answer(
+        send, 200, {"status": "accepted" if stored else "duplicate", "id": event_id}
+    )
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -234,7 +213,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await receive_composio(scope, receive, send)
         else:
             refusal = {"error": "method not allowed: POST a Composio event"}
-            await _answer(send, 405, refusal, [(b"allow", b"POST")])
+            await messages.answer(send, 405, refusal, [(b"allow", b"POST")])
         return
     await web(scope, receive, send)
 
