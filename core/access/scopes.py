@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from core.automations.shared import absent, find, load_automation
+from core.automations.shared import absent, find, load_automation, runs_of_agent
 from core.errors import NotFoundError, ValidationError
 from core.running.runs import find_run
 from core.store.models import Agent, EventTrigger, Run, ScheduledJob
@@ -81,9 +81,7 @@ class Scope:
         """`query` of runs, kept to those of the scope's agent's jobs and triggers."""
         if self.whole:
             return query
-        jobs = select(ScheduledJob.id).where(ScheduledJob.agent_id == self.agent_id)
-        triggers = select(EventTrigger.id).where(EventTrigger.agent_id == self.agent_id)
-        return query.where(col(Run.job_id).in_(jobs) | col(Run.trigger_id).in_(triggers))
+        return query.where(runs_of_agent(self.agent_id))
 
     def require_whole(self, what: str) -> None:
         """Agents, workflows, channels, tokens and the inbox: not there for a scoped caller."""

@@ -17,19 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, select
 
 from core.access.scopes import Scope
 from core.automations import jobs
 from core.automations.fields import UNCHANGED
-from core.automations.shared import free_name, load_automation
+from core.automations.shared import free_name, load_automation, runs_of_agent
 from core.errors import ValidationError
 from core.running.actions import thread_id
 from core.running.queue import RunQueue
 from core.store.models import (
     ActionKind,
     Agent,
-    EventTrigger,
     Run,
     RunStatus,
     ScheduledJob,
@@ -94,17 +93,8 @@ def _thread(session: Session, agent: Agent, thread: str) -> tuple[str, str | Non
 def current_conversation(session: Session, agent: Agent) -> str:
     """The thread id of the conversation Planner is in with `agent` now: its one chat run
     that is running. None running, or several, is refused: say which, by its id."""
-    jobs_of = select(ScheduledJob.id).where(
-        ScheduledJob.agent_id == agent.id, ScheduledJob.action == ActionKind.chat
-    )
-    triggers_of = select(EventTrigger.id).where(
-        EventTrigger.agent_id == agent.id, EventTrigger.action == ActionKind.chat
-    )
     running = session.exec(
-        select(Run).where(
-            Run.status == RunStatus.running,
-            or_(col(Run.job_id).in_(jobs_of), col(Run.trigger_id).in_(triggers_of)),
-        )
+        select(Run).where(Run.status == RunStatus.running, runs_of_agent(agent.id, ActionKind.chat))
     ).all()
     if len(running) != 1:
         how_many = "no conversation" if not running else f"{len(running)} conversations"

@@ -403,6 +403,17 @@ def automation_column(model: type[Automation]) -> Any:
     return Run.job_id if model is ScheduledJob else Run.trigger_id
 
 
+def runs_of_agent(agent_id: int, action: ActionKind | None = None) -> Any:
+    """A condition on runs: their job or trigger is the agent's (and does `action`)."""
+    held = []
+    for model in AUTOMATION_WORDS:
+        own = select(model.id).where(model.agent_id == agent_id)
+        if action is not None:
+            own = own.where(model.action == action)
+        held.append(automation_column(model).in_(own))
+    return sa.or_(*held)
+
+
 def card_link(base_url: str, model: type[Automation], key: str) -> str:
     """The address of a job's or trigger's card on the dashboard ("" without an address):
     by its key, unique forever, so an old link never opens another job that took its id."""

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from core.access.credentials import MissingCredential, token_for
 from core.access.secrets import SecretKeyError
 from core.automations.policies import timeout_of
-from core.automations.shared import AUTOMATION_WORDS, automation_column
+from core.automations.shared import AUTOMATION_WORDS, automation_column, runs_of_agent
 from core.automations.templates import default_variables, render
 from core.automations.workflow_input import rendered
 from core.config import Settings
@@ -75,15 +75,13 @@ def _in_conversation(conversation: str, agent_id: int) -> Any:
     kind, _, key = conversation.partition("-")
     if kind == "run":
         named.append(col(Run.key) == key)
-    in_any: list[Any] = []
     for model, word in AUTOMATION_WORDS.items():
         own = select(model.id).where(model.agent_id == agent_id)
         if kind == word:
             named.append(automation_column(model).in_(own.where(model.key == key)))
         following = own.where(model.config["conversation"].as_string() == conversation)
         named.append(automation_column(model).in_(following))
-        in_any.append(automation_column(model).in_(own))
-    return sa.and_(sa.or_(*in_any), sa.or_(*named))
+    return sa.and_(runs_of_agent(agent_id), sa.or_(*named))
 
 
 def _thread(session: Session, run: Run, automation: Automation) -> list[dict[str, str]]:
